@@ -1,0 +1,204 @@
+// Package hostlist expands and compresses Slurm-style host lists such as
+// "dgx[001-004,010],login1". It has no dependencies and may be imported by
+// any package.
+package hostlist
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// MaxHosts bounds how many names one expression may expand to, so a typo
+// such as "n[0-99999999]" fails instead of exhausting memory.
+const MaxHosts = 1 << 20
+
+// Expand returns the host names an expression denotes, in the order written.
+// Commas outside brackets separate expressions; inside brackets they separate
+// ranges; leading zeros set the width ("n[08-10]" is n08 n09 n10). More than
+// one bracket in a name expands as a cross product.
+func Expand(expr string) ([]string, error) {
+	var out []string
+	for _, part := range splitTop(expr) {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		names, err := expandOne(part)
+		if err != nil {
+			return nil, fmt.Errorf("host list %q: %w", expr, err)
+		}
+		out = append(out, names...)
+		if len(out) > MaxHosts {
+			return nil, fmt.Errorf("host list %q: more than %d hosts", expr, MaxHosts)
+		}
+	}
+	return out, nil
+}
+
+// splitTop splits at commas that are not inside brackets.
+func splitTop(s string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i, r := range s {
+		switch r {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ',':
+			if depth == 0 {
+				parts = append(parts, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(parts, s[start:])
+}
+
+func expandOne(s string) ([]string, error) {
+	open := strings.IndexByte(s, '[')
+	if open < 0 {
+		if strings.ContainsAny(s, "]") {
+			return nil, fmt.Errorf("unmatched ']' in %q", s)
+		}
+		return []string{s}, nil
+	}
+	closeIdx := strings.IndexByte(s[open:], ']')
+	if closeIdx < 0 {
+		return nil, fmt.Errorf("unmatched '[' in %q", s)
+	}
+	closeIdx += open
+	prefix, body, rest := s[:open], s[open+1:closeIdx], s[closeIdx+1:]
+	if body == "" {
+		return nil, fmt.Errorf("empty brackets in %q", s)
+	}
+	tails, err := expandOne(rest)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, rg := range strings.Split(body, ",") {
+		lo, hi, found := strings.Cut(rg, "-")
+		if !found {
+			hi = lo
+		}
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		if err1 != nil || err2 != nil || a < 0 || b < 0 {
+			return nil, fmt.Errorf("range %q in %q is not numeric (want forms like 001-031)", rg, s)
+		}
+		if b < a {
+			return nil, fmt.Errorf("range %q in %q runs backwards", rg, s)
+		}
+		if b-a+1 > MaxHosts {
+			return nil, fmt.Errorf("range %q in %q has more than %d hosts", rg, s, MaxHosts)
+		}
+		width := 0
+		if len(lo) > 1 && lo[0] == '0' {
+			width = len(lo)
+		}
+		for i := a; i <= b; i++ {
+			n := fmt.Sprintf("%0*d", width, i)
+			for _, t := range tails {
+				out = append(out, prefix+n+t)
+			}
+		}
+		if len(out) > MaxHosts {
+			return nil, fmt.Errorf("%q expands to more than %d hosts", s, MaxHosts)
+		}
+	}
+	return out, nil
+}
+
+// Compress returns the shortest usual expression for names: names sharing a
+// prefix and a numeric suffix of one width are merged into bracketed ranges.
+// Names are sorted first, as Slurm prints node lists.
+func Compress(names []string) string {
+	type key struct {
+		prefix string
+		width  int
+	}
+	groups := map[key][]int{}
+	var plain []string
+	var order []key
+	for _, n := range names {
+		i := len(n)
+		for i > 0 && n[i-1] >= '0' && n[i-1] <= '9' {
+			i--
+		}
+		if i == len(n) {
+			plain = append(plain, n)
+			continue
+		}
+		digits := n[i:]
+		v, err := strconv.Atoi(digits)
+		if err != nil {
+			plain = append(plain, n)
+			continue
+		}
+		w := 0
+		if len(digits) > 1 && digits[0] == '0' {
+			w = len(digits)
+		}
+		k := key{n[:i], w}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], v)
+	}
+	sort.Slice(order, func(i, j int) bool {
+		if order[i].prefix != order[j].prefix {
+			return order[i].prefix < order[j].prefix
+		}
+		return order[i].width < order[j].width
+	})
+	var parts []string
+	for _, k := range order {
+		vs := groups[k]
+		sort.Ints(vs)
+		vs = dedup(vs)
+		if len(vs) == 1 {
+			parts = append(parts, fmt.Sprintf("%s%0*d", k.prefix, k.width, vs[0]))
+			continue
+		}
+		var rs []string
+		for i := 0; i < len(vs); {
+			j := i
+			for j+1 < len(vs) && vs[j+1] == vs[j]+1 {
+				j++
+			}
+			if i == j {
+				rs = append(rs, fmt.Sprintf("%0*d", k.width, vs[i]))
+			} else {
+				rs = append(rs, fmt.Sprintf("%0*d-%0*d", k.width, vs[i], k.width, vs[j]))
+			}
+			i = j + 1
+		}
+		parts = append(parts, k.prefix+"["+strings.Join(rs, ",")+"]")
+	}
+	sort.Strings(plain)
+	parts = append(parts, dedupStrings(plain)...)
+	return strings.Join(parts, ",")
+}
+
+func dedup(vs []int) []int {
+	out := vs[:0]
+	for i, v := range vs {
+		if i == 0 || v != vs[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func dedupStrings(vs []string) []string {
+	out := vs[:0]
+	for i, v := range vs {
+		if i == 0 || v != vs[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
