@@ -17,14 +17,14 @@ type Spec struct {
 	Partitions []string `json:"partitions,omitempty"`
 	QOS        string   `json:"qos,omitempty"`
 
-	NodesMin      int `json:"nodes_min,omitempty"`
-	NodesMax      int `json:"nodes_max,omitempty"`
-	NTasks        int `json:"ntasks,omitempty"`
-	NTasksPerNode int `json:"ntasks_per_node,omitempty"`
-	CPUsPerTask   int `json:"cpus_per_task,omitempty"`
-	GPUs          int `json:"gpus,omitempty"`
-	GPUsPerNode   int `json:"gpus_per_node,omitempty"`
-	GPUsPerTask   int `json:"gpus_per_task,omitempty"`
+	NodesMin      int    `json:"nodes_min,omitempty"`
+	NodesMax      int    `json:"nodes_max,omitempty"`
+	NTasks        int    `json:"ntasks,omitempty"`
+	NTasksPerNode int    `json:"ntasks_per_node,omitempty"`
+	CPUsPerTask   int    `json:"cpus_per_task,omitempty"`
+	GPUs          int    `json:"gpus,omitempty"`
+	GPUsPerNode   int    `json:"gpus_per_node,omitempty"`
+	GPUsPerTask   int    `json:"gpus_per_task,omitempty"`
 	GPUType       string `json:"gpu_type,omitempty"`
 	// Mem is the memory request as written (--mem, --mem-per-cpu or
 	// --mem-per-gpu); MemPerNodeMB, MemPerCPUMB and MemPerGPUMB hold its
@@ -76,10 +76,10 @@ type Spec struct {
 	QPUPrecision string `json:"qpu_precision,omitempty"`
 
 	// Script is the batch script text; Argv its arguments.
-	Script    string   `json:"script,omitempty"`
-	Argv      []string `json:"argv,omitempty"`
-	SubmitDir string   `json:"submit_dir,omitempty"`
-	SubmitHost string  `json:"submit_host,omitempty"`
+	Script     string   `json:"script,omitempty"`
+	Argv       []string `json:"argv,omitempty"`
+	SubmitDir  string   `json:"submit_dir,omitempty"`
+	SubmitHost string   `json:"submit_host,omitempty"`
 }
 
 // RequeueOrDefault reports whether the job is requeued after a node failure
