@@ -119,7 +119,7 @@ type Project struct {
 	// derives it from the GPU-hour grant.
 	Shares float64
 	// UsageGPUS is the project's decayed GPU-seconds (half-life applied by
-	// the driver), not including its children.
+	// the driver), its users' included, its sub-projects' not.
 	UsageGPUS float64
 	// GrantGPUS is the grant for the current period in GPU-seconds, and
 	// UsedGPUS what was used of it; a project at or past a non-zero grant
@@ -220,12 +220,10 @@ const (
 	ReasonPartitionNodeLimits Reason = "PartitionNodeLimit"
 )
 
-// Waiting explains why one job waits.
+// Waiting explains why one job waits. Sentence turns it into words.
 type Waiting struct {
 	ID     job.ID `json:"id"`
 	Reason Reason `json:"reason"`
-	// Detail is a sentence a researcher understands.
-	Detail string `json:"detail"`
 	// EstimatedStartS is the plan's estimate of when the job starts, or
 	// Never when nothing in view lets it start (for example a dependency).
 	EstimatedStartS Time    `json:"estimated_start_s"`
@@ -234,6 +232,15 @@ type Waiting struct {
 	// and BlockerID the running job whose end makes room (0: none).
 	SU        int    `json:"su"`
 	BlockerID job.ID `json:"blocker_id,omitempty"`
+	// Reserved is true when the plan holds resources for the job.
+	Reserved bool `json:"reserved"`
+	// The shape waited for, copied from the request for the sentence.
+	Nodes       int  `json:"nodes"`
+	GPUsPerNode int  `json:"gpus_per_node"`
+	WholeNodes  bool `json:"whole_nodes"`
+	MaxSUs      int  `json:"max_sus,omitempty"`
+	// Limit is the quota or throttle that holds the job, for quota reasons.
+	Limit int `json:"limit,omitempty"`
 }
 
 // Plan is what a pass decided. Waiting has one entry for every pending job

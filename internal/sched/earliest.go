@@ -1,0 +1,99 @@
+package sched
+
+import (
+	"slices"
+
+	"github.com/gefion-hpc/gefion/internal/job"
+)
+
+// event is a node becoming able (+1) or unable (-1) to start a job.
+type event struct {
+	t     Time
+	delta int
+	node  int
+}
+
+// earliest returns the first time the shape fits for limit seconds around
+// running jobs and reservations, the nodes it would take then, and the job
+// whose end makes the room. It changes nothing.
+func (ps *pass) earliest(sh shape, e *eligSet, limit Time) (Time, []int, job.ID) {
+	ns := ps.ns
+	if !sh.nd.whole {
+		best, node, by := Never, -1, job.ID(0)
+		for i := ns.usable.next(0, e.mask); i >= 0; i = ns.usable.next(i+1, e.mask) {
+			t, b := ns.earliest(i, sh.nd, ps.now, limit)
+			if t < best {
+				best, node, by = t, i, b
+			}
+		}
+		if node < 0 {
+			return Never, nil, 0
+		}
+		return best, []int{node}, by
+	}
+	// Whole nodes: sweep the times at which nodes become able or unable to
+	// hold the job for its whole window, counting per SU, and stop at the
+	// first time enough nodes are able at once.
+	evs := ps.evBuf[:0]
+	for i := ns.usable.next(0, e.mask); i >= 0; i = ns.usable.next(i+1, e.mask) {
+		ps.ivBuf = ns.feasible(i, sh.nd, ps.now, limit, ps.ivBuf)
+		for _, iv := range ps.ivBuf {
+			evs = append(evs, event{iv.from, +1, i})
+			if iv.to != Never {
+				evs = append(evs, event{iv.to, -1, i})
+			}
+		}
+	}
+	ps.evBuf = evs
+	slices.SortFunc(evs, func(a, b event) int {
+		if a.t != b.t {
+			return cmpTime(a.t, b.t)
+		}
+		if a.delta != b.delta {
+			return a.delta - b.delta // ends before starts at one instant
+		}
+		return a.node - b.node
+	})
+	clear(ps.counts)
+	total := 0
+	at := Never
+	for k := 0; k < len(evs); {
+		t := evs[k].t
+		for ; k < len(evs) && evs[k].t == t; k++ {
+			ps.counts[ns.su[evs[k].node]] += evs[k].delta
+			total += evs[k].delta
+		}
+		if total >= sh.nodes && chooseSUs(ps.counts, sh.nodes, sh.suMax) != nil {
+			at = t
+			break
+		}
+	}
+	if at == Never {
+		return Never, nil, 0
+	}
+	sus := chooseSUs(ps.counts, sh.nodes, sh.suMax)
+	var chosen []int
+	var by job.ID
+	var byT Time = -1
+	for _, su := range sus {
+		for _, i := range ps.s.Cluster.SUs[su].Nodes {
+			if len(chosen) == sh.nodes {
+				break
+			}
+			if !e.mask.has(i) || !ns.usable.has(i) || !ns.fitsAt(i, sh.nd, at, limit) {
+				continue
+			}
+			chosen = append(chosen, i)
+			for _, r := range ns.rel[i] {
+				if r.t <= at && r.t > byT {
+					by, byT = r.id, r.t
+				}
+			}
+		}
+	}
+	slices.Sort(chosen)
+	if at == ps.now {
+		by = 0
+	}
+	return at, chosen, by
+}

@@ -1,0 +1,342 @@
+package sched
+
+import (
+	"math/bits"
+	"slices"
+
+	"github.com/gefion-hpc/gefion/internal/job"
+)
+
+// release is a running job's hold on a node ending at t.
+type release struct {
+	t    Time
+	gpus int
+	cpus int
+	mem  int64
+	id   job.ID
+}
+
+// hold is a reservation's claim on a node over [start, end).
+type hold struct {
+	start, end Time
+	gpus       int
+	cpus       int
+	mem        int64
+	id         job.ID
+}
+
+// need is what a job asks of each of its nodes.
+type need struct {
+	gpus  int
+	cpus  int
+	mem   int64
+	whole bool
+}
+
+// nodes is the pass's mutable view of every node: free resources now, the
+// releases of running jobs and the holds of reservations. The snapshot is
+// never written.
+type nodes struct {
+	n       int
+	maxGPUs int
+	capGPU  []int
+	capCPU  []int
+	capMem  []int64
+	su      []int
+	free    []uint64 // free GPU bitmask
+	freeCPU []int
+	freeMem []int64
+	usable  bitset   // up, so new work may start
+	byFree  []bitset // byFree[f]: usable nodes with exactly f free GPUs
+	idle    bitset   // usable nodes with nothing allocated
+	idleSU  []int    // count of idle nodes per SU
+	rel     [][]release
+	holds   [][]hold
+	nHolds  int
+}
+
+func (ns *nodes) freeGPUs(i int) int { return bits.OnesCount64(ns.free[i]) }
+
+func (ns *nodes) isIdle(i int) bool {
+	return ns.free[i] == fullMask(ns.capGPU[i]) && ns.freeCPU[i] == ns.capCPU[i] && ns.freeMem[i] == ns.capMem[i]
+}
+
+func fullMask(n int) uint64 {
+	if n >= 64 {
+		return ^uint64(0)
+	}
+	return 1<<uint(n) - 1
+}
+
+func newNodes(s *Snapshot) *nodes {
+	c := s.Cluster
+	n := len(c.Nodes)
+	ns := &nodes{
+		n: n, capGPU: make([]int, n), capCPU: make([]int, n), capMem: make([]int64, n),
+		su: make([]int, n), free: make([]uint64, n), freeCPU: make([]int, n), freeMem: make([]int64, n),
+		usable: newBitset(n), idle: newBitset(n), idleSU: make([]int, len(c.SUs)),
+		rel: make([][]release, n), holds: make([][]hold, n),
+	}
+	for i := range c.Nodes {
+		m := c.Nodes[i].Model
+		ns.capGPU[i], ns.capCPU[i], ns.capMem[i] = m.GPUs, m.CPUs, m.MemoryBytes>>20
+		ns.maxGPUs = max(ns.maxGPUs, m.GPUs)
+		ns.su[i] = c.Nodes[i].SU
+		ns.free[i] = fullMask(m.GPUs)
+		ns.freeCPU[i], ns.freeMem[i] = m.CPUs, ns.capMem[i]
+		if s.Nodes == nil || s.Nodes[i].Avail == Up {
+			ns.usable.set(i)
+		}
+	}
+	ns.byFree = make([]bitset, ns.maxGPUs+1)
+	for f := range ns.byFree {
+		ns.byFree[f] = newBitset(n)
+	}
+	for ri := range s.Running {
+		r := &s.Running[ri]
+		end := max(r.EndS, s.Now+1) // an overdue job still holds its resources now
+		for _, a := range r.Allocs {
+			if a.Node < 0 || a.Node >= n {
+				continue
+			}
+			ns.free[a.Node] &^= a.GPUs
+			ns.freeCPU[a.Node] -= a.CPUs
+			ns.freeMem[a.Node] -= a.MemMB
+			ns.rel[a.Node] = append(ns.rel[a.Node], release{t: end, gpus: bits.OnesCount64(a.GPUs), cpus: a.CPUs, mem: a.MemMB, id: r.ID})
+		}
+	}
+	for i := 0; i < n; i++ {
+		if len(ns.rel[i]) > 1 {
+			slices.SortFunc(ns.rel[i], func(a, b release) int {
+				if a.t != b.t {
+					return cmpTime(a.t, b.t)
+				}
+				return cmpID(a.id, b.id)
+			})
+		}
+		if ns.usable.has(i) {
+			ns.byFree[ns.freeGPUs(i)].set(i)
+			if ns.isIdle(i) {
+				ns.idle.set(i)
+				ns.idleSU[ns.su[i]]++
+			}
+		}
+	}
+	return ns
+}
+
+func cmpTime(a, b Time) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func cmpID(a, b job.ID) int { return cmpTime(Time(a), Time(b)) }
+
+// take allocates on node i: the lowest free GPU indexes, CPUs and memory.
+func (ns *nodes) take(i int, nd need, id job.ID, end Time) Alloc {
+	g, cpus, mem := nd.gpus, nd.cpus, nd.mem
+	if nd.whole {
+		g, cpus, mem = ns.freeGPUs(i), ns.freeCPU[i], ns.freeMem[i]
+	}
+	wasIdle := ns.idle.has(i)
+	ns.byFree[ns.freeGPUs(i)].clear(i)
+	var mask uint64
+	f := ns.free[i]
+	for k := 0; k < g; k++ {
+		b := f & -f
+		mask |= b
+		f &^= b
+	}
+	ns.free[i] &^= mask
+	ns.freeCPU[i] -= cpus
+	ns.freeMem[i] -= mem
+	ns.byFree[ns.freeGPUs(i)].set(i)
+	if wasIdle {
+		ns.idle.clear(i)
+		ns.idleSU[ns.su[i]]--
+	}
+	// Keep releases sorted by time; a start's end is usually the latest.
+	r := release{t: end, gpus: g, cpus: cpus, mem: mem, id: id}
+	rs := ns.rel[i]
+	k := len(rs)
+	for k > 0 && (rs[k-1].t > end || rs[k-1].t == end && rs[k-1].id > id) {
+		k--
+	}
+	ns.rel[i] = slices.Insert(rs, k, r)
+	return Alloc{Node: i, GPUs: mask, CPUs: cpus, MemMB: mem}
+}
+
+// addHold records a reservation on node i.
+func (ns *nodes) addHold(i int, h hold) {
+	if h.gpus == 0 && h.cpus == 0 && h.mem == 0 {
+		return
+	}
+	ns.holds[i] = append(ns.holds[i], h)
+	ns.nHolds++
+}
+
+// wholeNeed is what a whole-node job needs of node i.
+func (ns *nodes) wholeNeed(i int) need {
+	return need{gpus: ns.capGPU[i], cpus: ns.capCPU[i], mem: ns.capMem[i], whole: true}
+}
+
+func (ns *nodes) needOn(i int, nd need) need {
+	if nd.whole {
+		return ns.wholeNeed(i)
+	}
+	return nd
+}
+
+// availAt returns what node i has free at time t >= now: free now, plus
+// releases at or before t, minus holds covering t.
+func (ns *nodes) availAt(i int, t Time) (gpus, cpus int, mem int64) {
+	gpus, cpus, mem = ns.freeGPUs(i), ns.freeCPU[i], ns.freeMem[i]
+	for _, r := range ns.rel[i] {
+		if r.t > t {
+			break
+		}
+		gpus += r.gpus
+		cpus += r.cpus
+		mem += r.mem
+	}
+	for _, h := range ns.holds[i] {
+		if h.start <= t && t < h.end {
+			gpus -= h.gpus
+			cpus -= h.cpus
+			mem -= h.mem
+		}
+	}
+	return
+}
+
+// fitsAt reports whether node i can give nd over [t, t+l). Availability
+// only falls at hold starts, so the window's minimum is at t or at a hold
+// start inside it.
+func (ns *nodes) fitsAt(i int, nd need, t, l Time) bool {
+	nd = ns.needOn(i, nd)
+	if g, c, m := ns.availAt(i, t); g < nd.gpus || c < nd.cpus || m < nd.mem {
+		return false
+	}
+	for _, h := range ns.holds[i] {
+		if h.start > t && h.start < t+l {
+			if g, c, m := ns.availAt(i, h.start); g < nd.gpus || c < nd.cpus || m < nd.mem {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// fitsNow reports whether node i can start a job needing nd now for l
+// seconds without taking what a reservation holds.
+func (ns *nodes) fitsNow(i int, nd need, now, l Time) bool {
+	nd = ns.needOn(i, nd)
+	if ns.freeGPUs(i) < nd.gpus || ns.freeCPU[i] < nd.cpus || ns.freeMem[i] < nd.mem {
+		return false
+	}
+	if len(ns.holds[i]) == 0 {
+		return true
+	}
+	return ns.fitsAt(i, nd, now, l)
+}
+
+// earliest returns the first time >= now at which node i can run nd for l
+// seconds, and the job whose release makes the room (0 if none), or Never.
+func (ns *nodes) earliest(i int, nd need, now, l Time) (Time, job.ID) {
+	nd = ns.needOn(i, nd)
+	if nd.gpus > ns.capGPU[i] || nd.cpus > ns.capCPU[i] || nd.mem > ns.capMem[i] {
+		return Never, 0
+	}
+	if len(ns.holds[i]) == 0 {
+		// No holds: availability only rises, so the first time the
+		// cumulative releases cover the need is the answer.
+		g, c, m := ns.freeGPUs(i), ns.freeCPU[i], ns.freeMem[i]
+		if g >= nd.gpus && c >= nd.cpus && m >= nd.mem {
+			return now, 0
+		}
+		rs := ns.rel[i]
+		for k := 0; k < len(rs); k++ {
+			g += rs[k].gpus
+			c += rs[k].cpus
+			m += rs[k].mem
+			// Several releases at one instant count together.
+			if k+1 < len(rs) && rs[k+1].t == rs[k].t {
+				continue
+			}
+			if g >= nd.gpus && c >= nd.cpus && m >= nd.mem {
+				return rs[k].t, rs[k].id
+			}
+		}
+		return Never, 0
+	}
+	if ns.fitsAt(i, nd, now, l) {
+		return now, 0
+	}
+	best, by := Never, job.ID(0)
+	for _, r := range ns.rel[i] {
+		if r.t < best && ns.fitsAt(i, nd, r.t, l) {
+			best, by = r.t, r.id
+			break // releases are sorted; later ones are later
+		}
+	}
+	for _, h := range ns.holds[i] {
+		if h.end < best && ns.fitsAt(i, nd, h.end, l) {
+			best, by = h.end, h.id
+		}
+	}
+	return best, by
+}
+
+// interval is a half-open span of start times [from, to).
+type interval struct{ from, to Time }
+
+// feasible returns the start times >= now at which node i can run nd for l
+// seconds, as sorted disjoint intervals (the last may reach Never).
+func (ns *nodes) feasible(i int, nd need, now, l Time, buf []interval) []interval {
+	buf = buf[:0]
+	if len(ns.holds[i]) == 0 {
+		t, _ := ns.earliest(i, nd, now, l)
+		if t == Never {
+			return buf
+		}
+		return append(buf, interval{t, Never})
+	}
+	// Feasibility changes only at releases, hold ends (up) and one second
+	// after a hold start enters the window (down).
+	cands := []Time{now}
+	for _, r := range ns.rel[i] {
+		cands = append(cands, r.t)
+	}
+	for _, h := range ns.holds[i] {
+		cands = append(cands, h.end)
+		if s := h.start - l + 1; s > now {
+			cands = append(cands, s)
+		}
+	}
+	slices.Sort(cands)
+	cands = slices.Compact(cands)
+	open := false
+	var from Time
+	for _, t := range cands {
+		if t < now {
+			continue
+		}
+		ok := ns.fitsAt(i, nd, t, l)
+		switch {
+		case ok && !open:
+			open, from = true, t
+		case !ok && open:
+			open = false
+			buf = append(buf, interval{from, t})
+		}
+	}
+	if open {
+		buf = append(buf, interval{from, Never})
+	}
+	return buf
+}
