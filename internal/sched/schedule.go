@@ -61,7 +61,7 @@ type pass struct {
 	arrayRun map[job.ID]int
 
 	elig     map[eligKey]*eligSet
-	gtypes   []string // interned GPU types; gtypes[0] is ""
+	gtypes   []string       // interned GPU types; gtypes[0] is ""
 	failNow  map[shape]Time // shortest time limit that failed to start now
 	blocked  map[int]bool   // partitions whose queue head is blocked (no backfill)
 	reserved int
