@@ -31,7 +31,7 @@ func genSnapshot(t *rapid.T) *Snapshot {
 	}
 	now := Time(t0)
 	s := &Snapshot{Now: now, Cluster: c,
-		QOS: []QOS{{Name: "normal", Priority: 10}, {Name: "high", Priority: 100, Preempt: []string{"scav"}}, {Name: "scav", GraceS: 60, Requeue: true}},
+		QOS:      []QOS{{Name: "normal", Priority: 10}, {Name: "high", Priority: 100, Preempt: []string{"scav"}}, {Name: "scav", GraceS: 60, Requeue: true}},
 		Projects: []Project{{Name: "a", Shares: 2, UsageGPUS: 5000}, {Name: "b", Shares: 1, UsageGPUS: 100}},
 	}
 	qoses := []string{"normal", "high", "scav"}
