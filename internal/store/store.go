@@ -1,0 +1,155 @@
+// Package store persists the controller's state behind one small interface:
+// job records (with their accounting), projects and operator node states.
+// The controller is the only writer; it commits a Batch before it replies
+// to a user or tells an agent anything (DESIGN.md rule 3).
+//
+// Implementations: Memory (tests and benchmarks, not durable) and SQLite
+// (the embedded default, durable, WAL). PostgreSQL will implement the same
+// interface and pass the same conformance suite (storetest).
+//
+// Only the controller and tools that read accounting import this package.
+package store
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gefion-hpc/gefion/internal/job"
+)
+
+// Alloc is one node's share of a job, by node name and GPU indexes, so that
+// records stay readable when the cluster description changes.
+type Alloc struct {
+	Node  string `json:"node"`
+	GPUs  []int  `json:"gpus"`
+	CPUs  int    `json:"cpus"`
+	MemMB int64  `json:"mem_mb"`
+}
+
+// JobRecord is everything kept about one job: the request, its state and,
+// once it ran, its accounting.
+type JobRecord struct {
+	ID          job.ID      `json:"id"`
+	ArrayJobID  job.ID      `json:"array_job_id,omitempty"`
+	ArrayTaskID int         `json:"array_task_id,omitempty"`
+	Name        string      `json:"name"`
+	User        string      `json:"user"`
+	Project     string      `json:"project"`
+	Partition   string      `json:"partition"`
+	QOS         string      `json:"qos"`
+	State       job.State   `json:"state"`
+	Reason      string      `json:"reason,omitempty"`
+	SubmitS     int64       `json:"submit_s"`
+	EligibleS   int64       `json:"eligible_s,omitempty"`
+	StartS      int64       `json:"start_s,omitempty"`
+	EndS        int64       `json:"end_s,omitempty"`
+	Spec        job.Spec    `json:"spec"`
+	Req         job.Request `json:"req"`
+	Allocs      []Alloc     `json:"allocs,omitempty"`
+	ExitCode    int         `json:"exit_code"`
+	Signal      string      `json:"signal,omitempty"`
+	Restarts    int         `json:"restarts,omitempty"`
+	// GPUSeconds is allocated GPUs x elapsed seconds, summed over runs.
+	GPUSeconds float64 `json:"gpu_seconds,omitempty"`
+	// EnergyJ is the measured (or, on virtual nodes, modelled) energy of
+	// the job's GPUs in joules; EnergyMeasured says which.
+	EnergyJ        float64 `json:"energy_j,omitempty"`
+	EnergyMeasured bool    `json:"energy_measured,omitempty"`
+	// IdemKey is the client's idempotency key: a retried submission with the
+	// same user and key returns the first job instead of a second one.
+	IdemKey string `json:"idem_key,omitempty"`
+}
+
+// ProjectRecord is a project (Slurm account) with its members and grant.
+type ProjectRecord struct {
+	Name   string   `json:"name"`
+	Parent string   `json:"parent,omitempty"`
+	Users  []string `json:"users"`
+	// GrantGPUHours is the GPU-hours granted per period; 0 is no grant
+	// limit. PeriodStartS is when the current period began.
+	GrantGPUHours float64 `json:"grant_gpu_hours"`
+	PeriodStartS  int64   `json:"period_start_s"`
+	// UsedGPUSeconds is this period's use; UsageGPUS the decayed usage that
+	// feeds fair share, as of UsageAtS.
+	UsedGPUSeconds float64 `json:"used_gpu_seconds"`
+	UsageGPUS      float64 `json:"usage_gpus"`
+	UsageAtS       int64   `json:"usage_at_s"`
+	MaxGPUs        int     `json:"max_gpus,omitempty"`
+}
+
+// NodeRecord is what an operator said of a node: drained, with a reason.
+type NodeRecord struct {
+	Name   string `json:"name"`
+	State  string `json:"state"` // "up", "draining", "drained" or "down"
+	Reason string `json:"reason,omitempty"`
+	SinceS int64  `json:"since_s"`
+}
+
+// Batch is one atomic change: every part commits or none does.
+type Batch struct {
+	// NewJobs are inserted; an ID or a (User, IdemKey) that exists fails the
+	// whole batch with ErrConflict.
+	NewJobs []JobRecord
+	// Jobs replace the records with their IDs (ErrNotFound if absent).
+	Jobs     []JobRecord
+	Projects []ProjectRecord // upserted by name
+	Nodes    []NodeRecord    // upserted by name
+	// DeleteProjects removes projects by name.
+	DeleteProjects []string
+}
+
+// Empty reports whether the batch changes nothing.
+func (b *Batch) Empty() bool {
+	return len(b.NewJobs) == 0 && len(b.Jobs) == 0 && len(b.Projects) == 0 && len(b.Nodes) == 0 && len(b.DeleteProjects) == 0
+}
+
+// JobQuery selects job records. Zero fields select everything.
+type JobQuery struct {
+	// Active selects jobs that are not in a final state.
+	Active  bool
+	IDs     []job.ID
+	User    string
+	Project string
+	States  []job.State
+	// SinceS selects jobs that ended (or, if active, were submitted) at or
+	// after SinceS; UntilS before it.
+	SinceS int64
+	UntilS int64
+	// Limit caps the result (newest first when set); 0 is no cap.
+	Limit int
+}
+
+// Snapshot is what a controller needs to recover after a restart.
+type Snapshot struct {
+	ActiveJobs []JobRecord
+	Projects   []ProjectRecord
+	Nodes      []NodeRecord
+	// MaxJobID is the largest job ID ever stored, finished jobs included,
+	// so IDs are never reused.
+	MaxJobID job.ID
+	// RecentKeys maps user + "\x00" + idempotency key to the job ID for jobs
+	// submitted in the last KeyWindowS seconds before the newest submission.
+	RecentKeys map[string]job.ID
+}
+
+// KeyWindowS is how long idempotency keys are remembered across restarts.
+const KeyWindowS = 24 * 3600
+
+// Store is the persistence interface. Implementations are safe for use by
+// one writer and concurrent readers.
+type Store interface {
+	// Apply commits the batch durably and atomically.
+	Apply(ctx context.Context, b *Batch) error
+	// Load returns the state to recover from.
+	Load(ctx context.Context) (*Snapshot, error)
+	// Jobs returns the records the query selects, ordered by ID (or newest
+	// first when Limit is set).
+	Jobs(ctx context.Context, q JobQuery) ([]JobRecord, error)
+	Close() error
+}
+
+// Errors.
+var (
+	ErrConflict = errors.New("store: conflict: a job with that ID or idempotency key exists")
+	ErrNotFound = errors.New("store: not found")
+)
