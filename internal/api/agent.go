@@ -1,0 +1,160 @@
+package api
+
+import "github.com/gefion-hpc/gefion/internal/job"
+
+// The agent protocol: an agent registers the nodes it runs (one for a real
+// node agent, many for a virtual-node agent), then calls Sync in a loop.
+// Sync carries the agent's reports and long-polls for commands; a sync is
+// also the heartbeat. Reports are acknowledged by sequence number: the agent
+// resends every report above the controller's AckSeq, so none is lost when
+// either side restarts.
+//
+//	POST /v1/agent/register  RegisterRequest -> RegisterResponse
+//	POST /v1/agent/sync      SyncRequest     -> SyncResponse
+
+// GPU is one GPU of a node's inventory.
+type GPU struct {
+	Index    int    `json:"index"`
+	UUID     string `json:"uuid,omitempty"`
+	Name     string `json:"name"`
+	MemoryMB int64  `json:"memory_mb"`
+	// Peers lists the indexes of GPUs reachable over NVLink.
+	Peers []int `json:"peers,omitempty"`
+}
+
+// NodeInventory is what an agent reports of one node.
+type NodeInventory struct {
+	Name     string `json:"name"`
+	SU       string `json:"su,omitempty"`
+	CPUs     int    `json:"cpus"`
+	MemoryMB int64  `json:"memory_mb"`
+	GPUs     []GPU  `json:"gpus"`
+	// Model names a known node model (dgx-h100) for figures the agent
+	// cannot measure (peak FLOPS, power); empty for custom nodes.
+	Model   string `json:"model,omitempty"`
+	Virtual bool   `json:"virtual,omitempty"`
+	Cgroups bool   `json:"cgroups,omitempty"`
+}
+
+// RunningOnNode is a job an agent has running when it registers.
+type RunningOnNode struct {
+	JobID job.ID `json:"job_id"`
+	Node  string `json:"node"`
+}
+
+// RegisterRequest opens an agent session.
+type RegisterRequest struct {
+	Version int             `json:"version"`
+	AgentID string          `json:"agent_id"`
+	Nodes   []NodeInventory `json:"nodes"`
+	Running []RunningOnNode `json:"running,omitempty"`
+}
+
+// RegisterResponse accepts the agent.
+type RegisterResponse struct {
+	Session string `json:"session"`
+	// HeartbeatS is how often the agent must sync at least; the controller
+	// declares its nodes down after LostAfterS without one.
+	HeartbeatS int `json:"heartbeat_s"`
+	LostAfterS int `json:"lost_after_s"`
+	// Kill lists jobs the agent reported running that the controller has
+	// given up on (requeued or failed while the agent was away).
+	Kill []RunningOnNode `json:"kill,omitempty"`
+	// AckSeq is the last report sequence number the controller has.
+	AckSeq uint64 `json:"ack_seq"`
+}
+
+// Report kinds.
+const (
+	ReportStart  = "start"
+	ReportEnd    = "end"
+	ReportHealth = "health"
+	ReportIdle   = "idle_gpu"
+)
+
+// Report is one event from an agent.
+type Report struct {
+	Seq   uint64 `json:"seq"`
+	Kind  string `json:"kind"`
+	JobID job.ID `json:"job_id,omitempty"`
+	Node  string `json:"node"`
+	TimeS int64  `json:"time_s"`
+	// End: how the batch step ended.
+	State    job.State `json:"state,omitempty"`
+	ExitCode int       `json:"exit_code"`
+	Signal   string    `json:"signal,omitempty"`
+	// EnergyJ is the job's GPU energy on this node; Measured says whether
+	// it came from counters (NVML) or a model.
+	EnergyJ  float64   `json:"energy_j,omitempty"`
+	Measured bool      `json:"measured,omitempty"`
+	GPUUtil  float64   `json:"gpu_util,omitempty"` // average percent
+	GPUMemMB int64     `json:"gpu_mem_mb,omitempty"`
+	PerGPUJ  []float64 `json:"per_gpu_j,omitempty"`
+	// Health: Drain asks the controller to drain the node with Message
+	// as the reason (an XID error, an uncorrectable ECC error).
+	Drain   bool   `json:"drain,omitempty"`
+	Message string `json:"message,omitempty"`
+	GPU     int    `json:"gpu,omitempty"`
+}
+
+// SyncRequest is an agent's heartbeat with its reports.
+type SyncRequest struct {
+	Session string   `json:"session"`
+	Reports []Report `json:"reports,omitempty"`
+	// WaitMS is how long the controller may hold the call open waiting
+	// for commands.
+	WaitMS int `json:"wait_ms"`
+}
+
+// Assignment tells an agent to start its part of a job on one node.
+type Assignment struct {
+	JobID job.ID `json:"job_id"`
+	Node  string `json:"node"`
+	// BatchHost is true on the node that runs the batch script (the first
+	// node, as in Slurm); the other nodes hold resources for job steps.
+	BatchHost bool      `json:"batch_host"`
+	GPUs      []int     `json:"gpus"`
+	CPUs      int       `json:"cpus"`
+	MemMB     int64     `json:"mem_mb"`
+	StartS    int64     `json:"start_s"`
+	TimeLimit int64     `json:"time_limit_s"`
+	NodeList  string    `json:"node_list"`
+	Nodes     int       `json:"nodes"`
+	Spec      job.Spec  `json:"spec"`
+	Restarts  int       `json:"restarts"`
+	ArrayJob  job.ID    `json:"array_job_id,omitempty"`
+	ArrayTask int       `json:"array_task_id,omitempty"`
+	ArrayInfo ArrayInfo `json:"array,omitempty"`
+	Partition string    `json:"partition"`
+	Project   string    `json:"project"`
+}
+
+// ArrayInfo is what an array task's environment describes of its array.
+type ArrayInfo struct {
+	Count int `json:"count,omitempty"`
+	Min   int `json:"min,omitempty"`
+	Max   int `json:"max,omitempty"`
+}
+
+// Signal tells an agent to signal or stop a job on a node.
+type Signal struct {
+	JobID job.ID `json:"job_id"`
+	Node  string `json:"node"`
+	// Signal is sent first (TERM by default); after GraceS the job is
+	// killed. Release means the job already ended elsewhere: free the
+	// node's share without reporting an end.
+	Signal  string `json:"signal,omitempty"`
+	GraceS  int64  `json:"grace_s"`
+	Reason  string `json:"reason,omitempty"`
+	Release bool   `json:"release,omitempty"`
+}
+
+// SyncResponse carries commands for the agent.
+type SyncResponse struct {
+	AckSeq  uint64       `json:"ack_seq"`
+	Assign  []Assignment `json:"assign,omitempty"`
+	Signals []Signal     `json:"signals,omitempty"`
+	// Reregister asks the agent to register again (the controller
+	// restarted or declared it lost).
+	Reregister bool `json:"reregister,omitempty"`
+}

@@ -1,0 +1,196 @@
+// Package api holds the JSON types of Gefion's HTTP API (/v1/...) and of the
+// agent protocol, shared by the controller, the client package, the CLI and
+// the agents. It has no logic beyond small helpers and imports only job.
+//
+// Errors are returned as {"error": {"code": "...", "message": "..."}} with an
+// HTTP status that matches the code; the message says what to fix.
+package api
+
+import (
+	"github.com/gefion-hpc/gefion/internal/job"
+)
+
+// Version is the API and agent protocol version.
+const Version = 1
+
+// Headers.
+const (
+	// HeaderUser carries the caller's user name; on a loopback controller
+	// (gefion dev) it is trusted as is. HeaderIdemKey makes a submission
+	// idempotent. HeaderToken carries an agent's join token.
+	HeaderUser    = "X-Gefion-User"
+	HeaderIdemKey = "Idempotency-Key"
+	HeaderToken   = "X-Gefion-Token"
+)
+
+// Error codes.
+const (
+	CodeInvalid      = "invalid"      // 400: the request is wrong; the message says how
+	CodeNotFound     = "not_found"    // 404
+	CodeForbidden    = "forbidden"    // 403: not yours, or not an operator
+	CodeUnauthorized = "unauthorized" // 401: bad or missing token
+	CodeConflict     = "conflict"     // 409: the state does not allow it
+	CodeTooLarge     = "too_large"    // 413
+	CodeUnavailable  = "unavailable"  // 503: shutting down or overloaded
+	CodeInternal     = "internal"     // 500
+	CodeVersion      = "version"      // 400: protocol version mismatch
+)
+
+// Error is the body of every error response.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// ErrorBody wraps Error on the wire.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// SubmitRequest asks for one job (or one array).
+type SubmitRequest struct {
+	Spec job.Spec `json:"spec"`
+	// TestOnly validates and estimates without submitting.
+	TestOnly bool `json:"test_only,omitempty"`
+}
+
+// SubmitResponse answers a submission.
+type SubmitResponse struct {
+	ID job.ID `json:"id"`
+	// IDs lists every job of an array (the first is ID).
+	IDs []job.ID `json:"ids,omitempty"`
+	// Duplicate is true when the idempotency key matched an earlier job.
+	Duplicate bool `json:"duplicate,omitempty"`
+	// EstimatedStart is Unix seconds; 0 if unknown.
+	EstimatedStart int64       `json:"estimated_start,omitempty"`
+	Request        job.Request `json:"request"`
+	Warnings       []string    `json:"warnings,omitempty"`
+}
+
+// Job is a job as the API shows it.
+type Job struct {
+	ID          job.ID    `json:"id"`
+	ArrayJobID  job.ID    `json:"array_job_id,omitempty"`
+	ArrayTaskID int       `json:"array_task_id,omitempty"`
+	Name        string    `json:"name"`
+	User        string    `json:"user"`
+	Project     string    `json:"project"`
+	Partition   string    `json:"partition"`
+	QOS         string    `json:"qos"`
+	State       job.State `json:"state"`
+	Reason      string    `json:"reason,omitempty"`
+	Why         string    `json:"why,omitempty"`
+	Held        bool      `json:"held,omitempty"`
+	SubmitTime  int64     `json:"submit_time"`
+	StartTime   int64     `json:"start_time,omitempty"`
+	EndTime     int64     `json:"end_time,omitempty"`
+	// EstimatedStart is the plan's estimate for a pending job (Unix s).
+	EstimatedStart int64       `json:"estimated_start,omitempty"`
+	TimeLimitS     int64       `json:"time_limit_s"`
+	Nodes          int         `json:"nodes"`
+	GPUs           int         `json:"gpus"`
+	CPUs           int         `json:"cpus"`
+	NodeList       string      `json:"node_list,omitempty"`
+	Allocs         []Alloc     `json:"allocs,omitempty"`
+	ExitCode       int         `json:"exit_code"`
+	Signal         string      `json:"signal,omitempty"`
+	Restarts       int         `json:"restarts,omitempty"`
+	GPUSeconds     float64     `json:"gpu_seconds"`
+	EnergyJ        float64     `json:"energy_j"`
+	EnergyKWh      float64     `json:"energy_kwh"`
+	CO2LocationG   float64     `json:"co2_location_g"`
+	CO2MarketG     float64     `json:"co2_market_g"`
+	Request        job.Request `json:"request"`
+	Spec           *job.Spec   `json:"spec,omitempty"`
+}
+
+// Alloc is one node's share of a job.
+type Alloc struct {
+	Node  string `json:"node"`
+	GPUs  []int  `json:"gpus"`
+	CPUs  int    `json:"cpus"`
+	MemMB int64  `json:"mem_mb"`
+}
+
+// Why explains a job's wait.
+type Why struct {
+	ID             job.ID    `json:"id"`
+	State          job.State `json:"state"`
+	Reason         string    `json:"reason"`
+	Sentence       string    `json:"sentence"`
+	EstimatedStart int64     `json:"estimated_start,omitempty"`
+	Priority       float64   `json:"priority"`
+	Position       int       `json:"position,omitempty"`
+	Pending        int       `json:"pending,omitempty"`
+	// Warnings lists things an operator or the agent noticed about the job
+	// (for example an allocated GPU idle for a long time).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Node is a node as the API shows it.
+type Node struct {
+	Name       string   `json:"name"`
+	SU         string   `json:"su"`
+	State      string   `json:"state"` // idle, mixed, allocated, draining, drained, down
+	Reason     string   `json:"reason,omitempty"`
+	GPUs       int      `json:"gpus"`
+	GPUsUsed   int      `json:"gpus_used"`
+	GPUType    string   `json:"gpu_type"`
+	CPUs       int      `json:"cpus"`
+	CPUsUsed   int      `json:"cpus_used"`
+	MemoryMB   int64    `json:"memory_mb"`
+	Partitions []string `json:"partitions"`
+	Jobs       []job.ID `json:"jobs,omitempty"`
+	Agent      string   `json:"agent,omitempty"`
+	Virtual    bool     `json:"virtual,omitempty"`
+	LastSeen   int64    `json:"last_seen,omitempty"`
+}
+
+// NodeAction drains or resumes nodes.
+type NodeAction struct {
+	Nodes  string `json:"nodes"` // a host list, e.g. dgx[001-004]
+	Reason string `json:"reason,omitempty"`
+}
+
+// Project is a project (account) with its grant and usage.
+type Project struct {
+	Name          string   `json:"name"`
+	Parent        string   `json:"parent,omitempty"`
+	Users         []string `json:"users"`
+	GrantGPUHours float64  `json:"grant_gpu_hours"`
+	UsedGPUHours  float64  `json:"used_gpu_hours"`
+	// UsedOfGrant is used/grant (0 when there is no grant).
+	UsedOfGrant    float64 `json:"used_of_grant"`
+	PeriodStart    int64   `json:"period_start"`
+	FairShareUsage float64 `json:"fairshare_usage_gpu_hours"`
+	RunningGPUs    int     `json:"running_gpus"`
+	PendingJobs    int     `json:"pending_jobs"`
+	EnergyKWh      float64 `json:"energy_kwh"`
+	MaxGPUs        int     `json:"max_gpus,omitempty"`
+}
+
+// ProjectChange creates or changes a project.
+type ProjectChange struct {
+	Name          string   `json:"name"`
+	Parent        string   `json:"parent,omitempty"`
+	AddUsers      []string `json:"add_users,omitempty"`
+	GrantGPUHours *float64 `json:"grant_gpu_hours,omitempty"`
+	MaxGPUs       *int     `json:"max_gpus,omitempty"`
+}
+
+// Acct is the accounting of finished (and running) jobs with totals.
+type Acct struct {
+	Jobs   []Job     `json:"jobs"`
+	Totals AcctTotal `json:"totals"`
+}
+
+// AcctTotal sums accounting over the selected jobs.
+type AcctTotal struct {
+	Jobs          int     `json:"jobs"`
+	GPUHours      float64 `json:"gpu_hours"`
+	EnergyKWh     float64 `json:"energy_kwh"`
+	CO2LocationKg float64 `json:"co2_location_kg"`
+	CO2MarketKg   float64 `json:"co2_market_kg"`
+}
