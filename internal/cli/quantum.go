@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"bufio"
+
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gefion-hpc/gefion/internal/quantum"
+)
+
+func init() {
+	register(&command{path: "quantum run", summary: "run an OpenQASM 2.0 circuit on the built-in state-vector simulator", run: runQuantumRun})
+	register(&command{path: "quantum size", summary: "GPUs and nodes a CUDA-Q simulation of N qubits needs", run: runQuantumSize})
+}
+
+func runQuantumSize(e *Env, args []string) error {
+	fs := newFlags(e, "quantum size")
+	qubits := fs.Int("qubits", 0, "number of qubits (required)")
+	backend := fs.String("backend", quantum.BackendNVIDIA, "CUDA-Q backend: nvidia (one GPU), mgpu (state vector over a power-of-two number of GPUs) or tensornet")
+	precision := fs.String("precision", quantum.Single, "single (complex64, CUDA-Q fp32) or double (complex128, fp64)")
+	preset := fs.String("preset", "", "built-in cluster (default gefion)")
+	config := fs.String("config", "", "cluster description file (TOML)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if *qubits <= 0 {
+		return usagef("give the number of qubits with --qubits N")
+	}
+	if _, err := quantum.AmplitudeBytes(*precision); err != nil {
+		return &UsageError{Msg: err.Error()}
+	}
+	c, err := loadCluster(*preset, *config)
+	if err != nil {
+		return err
+	}
+	s, err := quantum.Size(*qubits, *backend, *precision, c)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(e.Stdout, s)
+	}
+	w := e.Stdout
+	fmt.Fprintf(w, "%d qubits, %s backend, %s precision on %s\n", s.Qubits, s.Backend, s.Precision, c.Name)
+	fmt.Fprintf(w, "  GPUs          %d on %d node(s), %d per node\n", s.GPUs, s.Nodes, s.GPUsPerNode)
+	if s.Bytes > 0 {
+		fmt.Fprintf(w, "  state vector  %s, %s per GPU\n", fmtBytes(s.Bytes), fmtBytes(s.PerGPUBytes))
+	}
+	fmt.Fprintf(w, "  usable per GPU %s of %s (%.0f%% reserved)\n", fmtBytes(s.UsableGPUBytes), fmtBytes(s.GPUMemoryBytes), quantum.GPUReserveFraction*100)
+	if s.Note != "" {
+		fmt.Fprintf(w, "  note          %s\n", s.Note)
+	}
+	for _, kv := range s.Env() {
+		fmt.Fprintf(w, "  env           %s\n", kv)
+	}
+	return nil
+}
+
+func fmtBytes(b int64) string {
+	f := float64(b)
+	switch {
+	case f >= 1e12:
+		return fmt.Sprintf("%.2f TB", f/1e12)
+	case f >= 1e9:
+		return fmt.Sprintf("%.2f GB", f/1e9)
+	case f >= 1e6:
+		return fmt.Sprintf("%.2f MB", f/1e6)
+	}
+	return fmt.Sprintf("%d B", b)
+}
+
+// quantumRunJSON is the contract output of "gefion quantum run --json".
+type quantumRunJSON struct {
+	Qubits        int                `json:"qubits"`
+	Shots         int                `json:"shots"`
+	Counts        map[string]int     `json:"counts"`
+	Probabilities map[string]float64 `json:"probabilities,omitempty"`
+	Precision     string             `json:"precision"`
+	Sampled       bool               `json:"sampled"`
+	Seed          uint64             `json:"seed"`
+	WallS         float64            `json:"wall_s"`
+}
+
+func runQuantumRun(e *Env, args []string) error {
+	fs := newFlags(e, "quantum run")
+	shots := fs.Int("shots", quantum.DefaultShots, "number of shots")
+	seed := fs.Uint64("seed", 0, "random seed (same seed, same counts)")
+	precision := fs.String("precision", quantum.Single, "single (complex64) or double (complex128)")
+	probs := fs.Bool("probabilities", false, "also print the exact outcome probabilities")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("give one OpenQASM 2.0 file: gefion quantum run FILE.qasm [--shots N] [--seed S] [--precision single|double] [--probabilities] [--json]")
+	}
+	if *shots <= 0 {
+		return usagef("--shots must be positive, got %d", *shots)
+	}
+	if _, err := quantum.AmplitudeBytes(*precision); err != nil {
+		return &UsageError{Msg: err.Error()}
+	}
+	file := pos[0]
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("cannot read circuit: %w", err)
+	}
+	dir := filepath.Dir(file)
+	prog, err := quantum.Parse(file, src, &quantum.ParseOptions{Include: func(name string) ([]byte, error) {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(dir, name)
+		}
+		return os.ReadFile(name)
+	}})
+	if err != nil {
+		return err
+	}
+	circ, err := quantum.Compile(prog)
+	if err != nil {
+		return err
+	}
+	need, err := circ.MemoryBytes(*precision)
+	if err != nil {
+		return err
+	}
+	if avail, ok := memAvailable(); ok && need > avail {
+		return fmt.Errorf("%s has %d qubits: its state vector needs %s in %s precision, but this machine has %s available; use fewer qubits, single precision, or a GPU job sized with 'gefion quantum size --qubits %d --backend mgpu'",
+			file, circ.Qubits, fmtBytes(need), *precision, fmtBytes(avail), circ.Qubits)
+	}
+	start := time.Now()
+	res, err := quantum.Run(circ, quantum.Options{Shots: *shots, Seed: *seed, Precision: *precision, Probabilities: *probs})
+	if err != nil {
+		return err
+	}
+	wall := time.Since(start).Seconds()
+	if *asJSON {
+		return writeJSON(e.Stdout, quantumRunJSON{
+			Qubits: res.Qubits, Shots: res.Shots, Counts: res.Counts, Probabilities: res.Probabilities,
+			Precision: res.Precision, Sampled: res.Sampled, Seed: *seed, WallS: wall,
+		})
+	}
+	w := e.Stdout
+	fmt.Fprintf(w, "%s: %d qubits, %d shots, %s precision, %.3f s\n", file, res.Qubits, res.Shots, res.Precision, wall)
+	keys := make([]string, 0, len(res.Counts))
+	for k := range res.Counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %s  %d\n", k, res.Counts[k])
+	}
+	if res.Probabilities != nil {
+		keys = keys[:0]
+		for k := range res.Probabilities {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintln(w, "exact probabilities:")
+		for _, k := range keys {
+			fmt.Fprintf(w, "  %s  %.6f\n", k, res.Probabilities[k])
+		}
+	}
+	return nil
+}
+
+// memAvailable reads MemAvailable from /proc/meminfo (Linux); ok is false
+// where it cannot be read, and then no memory check is made.
+func memAvailable() (int64, bool) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			return kb * 1024, true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,33 @@
+// Package quantum owns the quantum-circuit path of Gefion: sizing of CUDA-Q
+// simulation jobs for the machine (Size, Sizing.Env), an OpenQASM 2.0 parser
+// (Parse, with qelib1.inc built in as the specification defines it), a
+// state-vector simulator in single (complex64) and double (complex128)
+// precision (State, Circuit, Run), and Pauli-string expectation values for
+// hybrid loops (Hamiltonian).
+//
+// It is pure computation: no network, no clock other than the wall time Run
+// reports. Any package may import it; internal/cli uses it for
+// "gefion quantum run" and "gefion quantum size", and the job layer uses
+// Size and Sizing.Env to turn "#SBATCH --qubits=N --qpu-backend=B
+// --qpu-precision=P" into a GPU request and the environment CUDA-Q reads.
+//
+// # Running a circuit as a batch job
+//
+// A batch job runs a circuit on the built-in simulator by calling the CLI
+// in its script; the counts land in the job's output file:
+//
+//	#!/bin/bash
+//	#SBATCH --job-name=ghz --cpus-per-task=16 --time=00:10:00
+//	gefion quantum run ghz.qasm --shots 4096 --seed 7 --json
+//
+// The simulator uses every core the job is given (GOMAXPROCS), so ask for
+// cores, not GPUs; "gefion quantum run" refuses a circuit whose state vector
+// would not fit the node's available memory.
+//
+// # Bit order
+//
+// Counts follow Qiskit: classical bit 0 is the rightmost character; with
+// several classical registers, each is written as its own group, the last
+// declared leftmost, groups separated by a space. Probabilities of a circuit
+// without measurements are keyed by qubit, qubit 0 rightmost.
+package quantum

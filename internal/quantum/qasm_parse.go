@@ -1,0 +1,846 @@
+package quantum
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// ParseOptions configures Parse. The zero value is valid: only the built-in
+// qelib1.inc can be included.
+type ParseOptions struct {
+	// Include returns the contents of an included file other than
+	// qelib1.inc, named as written in the include statement.
+	Include func(name string) ([]byte, error)
+}
+
+// maxIncludeDepth bounds nested includes, which also stops include cycles.
+const maxIncludeDepth = 16
+
+// MaxProgramQubits is the most qubits a program may declare: the largest
+// state the index arithmetic handles. Memory runs out long before.
+const MaxProgramQubits = 60
+
+// Parse parses an OpenQASM 2.0 program. file names the source in error
+// positions. Every error is a *ParseError.
+func Parse(file string, src []byte, opt *ParseOptions) (*Program, error) {
+	if opt == nil {
+		opt = &ParseOptions{}
+	}
+	prog := &Program{Gates: map[string]*GateDef{}}
+	if err := parseInto(prog, file, src, opt, 0, true); err != nil {
+		return nil, err
+	}
+	return prog, nil
+}
+
+type parser struct {
+	prog  *Program
+	toks  []token
+	i     int
+	opt   *ParseOptions
+	depth int
+}
+
+func parseInto(prog *Program, file string, src []byte, opt *ParseOptions, depth int, main bool) error {
+	toks, err := lex(file, src)
+	if err != nil {
+		return err
+	}
+	p := &parser{prog: prog, toks: toks, opt: opt, depth: depth}
+	if main {
+		if err := p.header(); err != nil {
+			return err
+		}
+	}
+	for p.peek().kind != tEOF {
+		if err := p.statement(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *parser) peek() token { return p.toks[p.i] }
+
+func (p *parser) next() token {
+	t := p.toks[p.i]
+	if t.kind != tEOF {
+		p.i++
+	}
+	return t
+}
+
+func (p *parser) errf(pos Pos, format string, a ...any) error {
+	return &ParseError{Pos: pos, Msg: fmt.Sprintf(format, a...)}
+}
+
+// expect consumes the punctuation text or fails saying what was expected.
+func (p *parser) expect(text, context string) (token, error) {
+	t := p.next()
+	if t.kind != tPunct || t.text != text {
+		return t, p.errf(t.pos, "expected '%s' %s, found %s", text, context, t.describe())
+	}
+	return t, nil
+}
+
+func (p *parser) isPunct(text string) bool {
+	t := p.peek()
+	return t.kind == tPunct && t.text == text
+}
+
+func (p *parser) ident(what string) (token, error) {
+	t := p.next()
+	if t.kind != tIdent {
+		return t, p.errf(t.pos, "expected %s, found %s", what, t.describe())
+	}
+	return t, nil
+}
+
+func (p *parser) header() error {
+	t := p.next()
+	if t.kind != tIdent || t.text != "OPENQASM" {
+		return p.errf(t.pos, "expected 'OPENQASM 2.0;' as the first statement, found %s", t.describe())
+	}
+	v := p.next()
+	if v.kind != tReal && v.kind != tInt {
+		return p.errf(v.pos, "expected a version number after OPENQASM, found %s", v.describe())
+	}
+	if v.num < 2 || v.num >= 3 {
+		return p.errf(v.pos, "OpenQASM version %s is not supported: this parser reads OpenQASM 2.0", v.text)
+	}
+	p.prog.Version = v.text
+	_, err := p.expect(";", "after the OpenQASM version")
+	return err
+}
+
+var reserved = map[string]bool{
+	"OPENQASM": true, "include": true, "qreg": true, "creg": true, "gate": true, "opaque": true,
+	"U": true, "CX": true, "measure": true, "reset": true, "barrier": true, "if": true, "pi": true,
+	"sin": true, "cos": true, "tan": true, "exp": true, "ln": true, "sqrt": true,
+}
+
+func (p *parser) newName(t token, what string) error {
+	if reserved[t.text] {
+		return p.errf(t.pos, "'%s' is a reserved word and cannot name a %s", t.text, what)
+	}
+	if t.text[0] < 'a' || t.text[0] > 'z' {
+		return p.errf(t.pos, "%s name '%s' must start with a lowercase letter (OpenQASM 2.0 identifiers do)", what, t.text)
+	}
+	return nil
+}
+
+func (p *parser) statement() error {
+	t := p.peek()
+	if t.kind != tIdent {
+		return p.errf(t.pos, "expected a statement (qreg, creg, gate, a gate call, measure, reset, barrier, if), found %s", t.describe())
+	}
+	switch t.text {
+	case "OPENQASM":
+		return p.errf(t.pos, "OPENQASM may appear only once, as the first statement")
+	case "include":
+		return p.include()
+	case "qreg", "creg":
+		return p.decl()
+	case "gate":
+		return p.gateDecl()
+	case "opaque":
+		return p.opaqueDecl()
+	case "if":
+		return p.ifStmt()
+	}
+	st, err := p.qop()
+	if err != nil {
+		return err
+	}
+	p.prog.Stmts = append(p.prog.Stmts, st...)
+	return nil
+}
+
+func (p *parser) include() error {
+	kw := p.next()
+	name := p.next()
+	if name.kind != tString {
+		return p.errf(name.pos, "expected a file name in quotes after include, found %s", name.describe())
+	}
+	if _, err := p.expect(";", "after the include file name"); err != nil {
+		return err
+	}
+	if name.text == "qelib1.inc" {
+		if p.prog.extras != nil {
+			return nil // included twice: the second is a no-op
+		}
+		for n, g := range libGates {
+			if old, dup := p.prog.Gates[n]; dup {
+				return p.errf(kw.pos, "include \"qelib1.inc\" defines gate %s, which %s already defines: include the library first", n, old.Pos)
+			}
+			p.prog.Gates[n] = g
+		}
+		p.prog.extras = libExtras
+		return nil
+	}
+	if p.depth >= maxIncludeDepth {
+		return p.errf(name.pos, "includes nested more than %d deep (a file including itself?)", maxIncludeDepth)
+	}
+	if p.opt.Include == nil {
+		return p.errf(name.pos, "cannot include %q: only qelib1.inc is built in here", name.text)
+	}
+	src, err := p.opt.Include(name.text)
+	if err != nil {
+		return p.errf(name.pos, "cannot include %q: %v", name.text, err)
+	}
+	return parseInto(p.prog, name.text, src, p.opt, p.depth+1, false)
+}
+
+func (p *parser) findReg(name string) *Register {
+	for i := range p.prog.QRegs {
+		if p.prog.QRegs[i].Name == name {
+			return &p.prog.QRegs[i]
+		}
+	}
+	for i := range p.prog.CRegs {
+		if p.prog.CRegs[i].Name == name {
+			return &p.prog.CRegs[i]
+		}
+	}
+	return nil
+}
+
+func (p *parser) decl() error {
+	kw := p.next()
+	name, err := p.ident("a register name after " + kw.text)
+	if err != nil {
+		return err
+	}
+	if err := p.newName(name, "register"); err != nil {
+		return err
+	}
+	if r := p.findReg(name.text); r != nil {
+		return p.errf(name.pos, "register %s is already declared at %s: choose another name", name.text, r.Pos)
+	}
+	if _, err := p.expect("[", "after the register name"); err != nil {
+		return err
+	}
+	size := p.next()
+	if size.kind != tInt || size.num < 1 {
+		return p.errf(size.pos, "expected the register size, a positive integer, found %s", size.describe())
+	}
+	if _, err := p.expect("]", "after the register size"); err != nil {
+		return err
+	}
+	if _, err := p.expect(";", "after the register declaration"); err != nil {
+		return err
+	}
+	n := int(math.Min(size.num, 1<<20))
+	r := Register{Name: name.text, Size: n, Pos: name.pos}
+	if kw.text == "qreg" {
+		r.Offset = p.prog.NumQubits
+		p.prog.NumQubits += n
+		if p.prog.NumQubits > MaxProgramQubits {
+			return p.errf(size.pos, "the program declares %d qubits, more than the %d a state vector can index", p.prog.NumQubits, MaxProgramQubits)
+		}
+		p.prog.QRegs = append(p.prog.QRegs, r)
+	} else {
+		r.Offset = p.prog.NumClbits
+		p.prog.NumClbits += n
+		if p.prog.NumClbits > 1<<16 {
+			return p.errf(size.pos, "the program declares %d classical bits; at most %d are supported", p.prog.NumClbits, 1<<16)
+		}
+		p.prog.CRegs = append(p.prog.CRegs, r)
+	}
+	return nil
+}
+
+// lookupGate finds a gate a program may call: its own or the library's,
+// then the library's extensions (copied into the program on first use).
+func (p *parser) lookupGate(name string) *GateDef {
+	if g, ok := p.prog.Gates[name]; ok {
+		return g
+	}
+	if g, ok := p.prog.extras[name]; ok {
+		p.prog.Gates[name] = g
+		return g
+	}
+	return nil
+}
+
+func (p *parser) gateHead(kw token) (*GateDef, error) {
+	name, err := p.ident("a gate name after " + kw.text)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.newName(name, "gate"); err != nil {
+		return nil, err
+	}
+	if old, ok := p.prog.Gates[name.text]; ok {
+		where := old.Pos.String()
+		if old.Library != "" {
+			where = old.Library
+		}
+		return nil, p.errf(name.pos, "gate %s is already defined (%s): choose another name", name.text, where)
+	}
+	g := &GateDef{Name: name.text, Pos: name.pos, Library: p.library()}
+	seen := map[string]bool{}
+	if p.isPunct("(") {
+		p.next()
+		for !p.isPunct(")") {
+			if len(g.Params) > 0 {
+				if _, err := p.expect(",", "between gate parameters"); err != nil {
+					return nil, err
+				}
+			}
+			t, err := p.ident("a parameter name")
+			if err != nil {
+				return nil, err
+			}
+			if err := p.newName(t, "parameter"); err != nil {
+				return nil, err
+			}
+			if seen[t.text] {
+				return nil, p.errf(t.pos, "parameter %s is named twice in gate %s", t.text, g.Name)
+			}
+			seen[t.text] = true
+			g.Params = append(g.Params, t.text)
+		}
+		p.next()
+	}
+	for {
+		t, err := p.ident("a qubit argument name of gate " + g.Name)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.newName(t, "qubit argument"); err != nil {
+			return nil, err
+		}
+		if seen[t.text] {
+			return nil, p.errf(t.pos, "name %s is used twice in the declaration of gate %s", t.text, g.Name)
+		}
+		seen[t.text] = true
+		g.Qubits = append(g.Qubits, t.text)
+		if !p.isPunct(",") {
+			break
+		}
+		p.next()
+	}
+	return g, nil
+}
+
+func (p *parser) library() string {
+	switch p.toks[0].pos.File {
+	case "qelib1.inc":
+		return "qelib1.inc"
+	case "qelib1.inc (extension)":
+		return "qelib1.inc (extension)"
+	}
+	return ""
+}
+
+func (p *parser) opaqueDecl() error {
+	kw := p.next()
+	g, err := p.gateHead(kw)
+	if err != nil {
+		return err
+	}
+	g.Opaque = true
+	if _, err := p.expect(";", "after the opaque gate declaration"); err != nil {
+		return err
+	}
+	p.prog.Gates[g.Name] = g
+	return nil
+}
+
+func (p *parser) gateDecl() error {
+	kw := p.next()
+	g, err := p.gateHead(kw)
+	if err != nil {
+		return err
+	}
+	if _, err := p.expect("{", "to open the body of gate "+g.Name); err != nil {
+		return err
+	}
+	for !p.isPunct("}") {
+		op, err := p.gateBodyOp(g)
+		if err != nil {
+			return err
+		}
+		if op.Name != "barrier" {
+			g.Body = append(g.Body, op)
+		}
+	}
+	p.next()
+	p.prog.Gates[g.Name] = g
+	return nil
+}
+
+func (p *parser) gateBodyOp(g *GateDef) (GateOp, error) {
+	t := p.next()
+	if t.kind != tIdent {
+		return GateOp{}, p.errf(t.pos, "expected a gate call, U, CX, barrier or '}' in the body of gate %s, found %s", g.Name, t.describe())
+	}
+	op := GateOp{Name: t.text, Pos: t.pos}
+	nParams, nArgs := -1, -1
+	switch t.text {
+	case "U":
+		nParams, nArgs = 3, 1
+	case "CX":
+		nParams, nArgs = 0, 2
+	case "barrier":
+	case "measure", "reset", "if", "qreg", "creg", "gate", "opaque", "include":
+		return op, p.errf(t.pos, "'%s' is not allowed in a gate body: gates are unitary (only U, CX, gate calls and barrier)", t.text)
+	default:
+		d := p.lookupGate(t.text)
+		if d == nil {
+			return op, p.errf(t.pos, "unknown gate %s in the body of gate %s: define it before use (or include \"qelib1.inc\")", t.text, g.Name)
+		}
+		if d.Opaque {
+			return op, p.errf(t.pos, "gate %s is opaque (declared at %s without a body): the simulator cannot apply it; define it with 'gate'", d.Name, d.Pos)
+		}
+		op.Def = d
+		nParams, nArgs = len(d.Params), len(d.Qubits)
+	}
+	if p.isPunct("(") {
+		open := p.next()
+		if t.text == "barrier" {
+			return op, p.errf(open.pos, "barrier takes no parameters")
+		}
+		exprs, err := p.exprList(g.Params)
+		if err != nil {
+			return op, err
+		}
+		op.Params = exprs
+	}
+	if nParams >= 0 && len(op.Params) != nParams {
+		return op, p.errf(t.pos, "gate %s takes %d parameters, got %d", t.text, nParams, len(op.Params))
+	}
+	used := map[int]bool{}
+	for {
+		a, err := p.ident("a qubit argument of gate " + g.Name)
+		if err != nil {
+			return op, err
+		}
+		idx := -1
+		for k, q := range g.Qubits {
+			if q == a.text {
+				idx = k
+			}
+		}
+		if idx < 0 {
+			return op, p.errf(a.pos, "%s is not a qubit argument of gate %s (its arguments are %s)", a.text, g.Name, strings.Join(g.Qubits, ", "))
+		}
+		if p.isPunct("[") {
+			return op, p.errf(p.peek().pos, "gate bodies name their qubit arguments without an index: write %s, not %s[...]", a.text, a.text)
+		}
+		if used[idx] && t.text != "barrier" {
+			return op, p.errf(a.pos, "qubit %s is given twice to %s: a gate's qubits must differ", a.text, t.text)
+		}
+		used[idx] = true
+		op.Args = append(op.Args, idx)
+		if !p.isPunct(",") {
+			break
+		}
+		p.next()
+	}
+	if nArgs >= 0 && len(op.Args) != nArgs {
+		return op, p.errf(t.pos, "gate %s acts on %d qubits, got %d", t.text, nArgs, len(op.Args))
+	}
+	_, err := p.expect(";", "after the gate call")
+	return op, err
+}
+
+func (p *parser) exprList(params []string) ([]Expr, error) {
+	var out []Expr
+	for !p.isPunct(")") {
+		if len(out) > 0 {
+			if _, err := p.expect(",", "between parameters"); err != nil {
+				return nil, err
+			}
+		}
+		e, err := p.expr(params)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	p.next()
+	return out, nil
+}
+
+// Expression grammar, lowest precedence first:
+//
+//	expr  = term { ("+" | "-") term }
+//	term  = unary { ("*" | "/") unary }
+//	unary = "-" unary | power
+//	power = atom [ "^" unary ]        (right-associative)
+//	atom  = number | pi | param | "(" expr ")" | fn "(" expr ")"
+func (p *parser) expr(params []string) (Expr, error) {
+	a, err := p.term(params)
+	if err != nil {
+		return nil, err
+	}
+	for p.isPunct("+") || p.isPunct("-") {
+		op := p.next().text[0]
+		b, err := p.term(params)
+		if err != nil {
+			return nil, err
+		}
+		a = binExpr{op, a, b}
+	}
+	return a, nil
+}
+
+func (p *parser) term(params []string) (Expr, error) {
+	a, err := p.unary(params)
+	if err != nil {
+		return nil, err
+	}
+	for p.isPunct("*") || p.isPunct("/") {
+		op := p.next().text[0]
+		b, err := p.unary(params)
+		if err != nil {
+			return nil, err
+		}
+		a = binExpr{op, a, b}
+	}
+	return a, nil
+}
+
+func (p *parser) unary(params []string) (Expr, error) {
+	if p.isPunct("-") {
+		p.next()
+		x, err := p.unary(params)
+		if err != nil {
+			return nil, err
+		}
+		return unaryExpr{"-", x}, nil
+	}
+	if p.isPunct("+") {
+		p.next()
+		return p.unary(params)
+	}
+	a, err := p.atom(params)
+	if err != nil {
+		return nil, err
+	}
+	if p.isPunct("^") {
+		p.next()
+		b, err := p.unary(params)
+		if err != nil {
+			return nil, err
+		}
+		return binExpr{'^', a, b}, nil
+	}
+	return a, nil
+}
+
+func (p *parser) atom(params []string) (Expr, error) {
+	t := p.next()
+	switch t.kind {
+	case tReal, tInt:
+		return numExpr(t.num), nil
+	case tPunct:
+		if t.text == "(" {
+			e, err := p.expr(params)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := p.expect(")", "to close the parenthesis"); err != nil {
+				return nil, err
+			}
+			return e, nil
+		}
+	case tIdent:
+		switch t.text {
+		case "pi":
+			return numExpr(math.Pi), nil
+		case "sin", "cos", "tan", "exp", "ln", "sqrt":
+			if _, err := p.expect("(", "after "+t.text); err != nil {
+				return nil, err
+			}
+			x, err := p.expr(params)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := p.expect(")", "to close "+t.text+"("); err != nil {
+				return nil, err
+			}
+			return unaryExpr{t.text, x}, nil
+		}
+		for k, name := range params {
+			if name == t.text {
+				return paramExpr{k, name}, nil
+			}
+		}
+		if params == nil {
+			return nil, p.errf(t.pos, "unknown name %s in an expression: outside gate definitions only numbers, pi and sin, cos, tan, exp, ln, sqrt may appear", t.text)
+		}
+		return nil, p.errf(t.pos, "unknown parameter %s: the gate's parameters are %s", t.text, strings.Join(params, ", "))
+	}
+	return nil, p.errf(t.pos, "expected a number, pi, a parameter, a function or '(' in an expression, found %s", t.describe())
+}
+
+func (p *parser) ifStmt() error {
+	kw := p.next()
+	if _, err := p.expect("(", "after if"); err != nil {
+		return err
+	}
+	name, err := p.ident("a classical register name in if(creg==n)")
+	if err != nil {
+		return err
+	}
+	r := p.findReg(name.text)
+	if r == nil || !p.isCReg(r) {
+		return p.errf(name.pos, "%s is not a classical register: if compares a creg with an integer", name.text)
+	}
+	if p.isPunct("[") {
+		return p.errf(p.peek().pos, "OpenQASM 2.0 compares a whole classical register in if, not one bit: write if(%s==n)", name.text)
+	}
+	if _, err := p.expect("==", "in if(creg==n)"); err != nil {
+		return err
+	}
+	v := p.next()
+	if v.kind != tInt {
+		return p.errf(v.pos, "expected a non-negative integer in if(%s==n), found %s", name.text, v.describe())
+	}
+	val, perr := strconv.ParseUint(v.text, 10, 64)
+	if perr != nil {
+		return p.errf(v.pos, "value %s does not fit 64 bits", v.text)
+	}
+	if _, err := p.expect(")", "to close if("); err != nil {
+		return err
+	}
+	t := p.peek()
+	if t.kind == tIdent && (t.text == "barrier" || t.text == "if") {
+		return p.errf(t.pos, "if may guard a gate, measure or reset, not %s", t.text)
+	}
+	sts, err := p.qop()
+	if err != nil {
+		return err
+	}
+	_ = kw
+	for i := range sts {
+		sts[i].Cond = &Condition{Reg: r, Value: val}
+	}
+	p.prog.Stmts = append(p.prog.Stmts, sts...)
+	return nil
+}
+
+func (p *parser) isCReg(r *Register) bool {
+	for i := range p.prog.CRegs {
+		if &p.prog.CRegs[i] == r {
+			return true
+		}
+	}
+	return false
+}
+
+// argument parses id or id[n] naming a quantum (quantum=true) or classical
+// register.
+func (p *parser) argument(quantum bool, what string) (Arg, error) {
+	t, err := p.ident(what)
+	if err != nil {
+		return Arg{}, err
+	}
+	r := p.findReg(t.text)
+	kind := "qreg"
+	if !quantum {
+		kind = "creg"
+	}
+	if r == nil {
+		return Arg{}, p.errf(t.pos, "unknown register %s: declare it with %s %s[n]; first", t.text, kind, t.text)
+	}
+	if p.isCReg(r) == quantum {
+		if quantum {
+			return Arg{}, p.errf(t.pos, "%s is a classical register; %s needs a quantum register", t.text, what)
+		}
+		return Arg{}, p.errf(t.pos, "%s is a quantum register; %s needs a classical register", t.text, what)
+	}
+	a := Arg{Reg: r, Index: -1, Pos: t.pos}
+	if p.isPunct("[") {
+		p.next()
+		n := p.next()
+		if n.kind != tInt {
+			return Arg{}, p.errf(n.pos, "expected an index in %s[...], found %s", t.text, n.describe())
+		}
+		if n.num >= float64(r.Size) {
+			return Arg{}, p.errf(n.pos, "index %s is out of range: register %s has %d bits (0 to %d)", n.text, r.Name, r.Size, r.Size-1)
+		}
+		a.Index = int(n.num)
+		if _, err := p.expect("]", "after the index"); err != nil {
+			return Arg{}, err
+		}
+	}
+	return a, nil
+}
+
+func argWidth(a Arg) int {
+	if a.Index >= 0 {
+		return 1
+	}
+	return a.Reg.Size
+}
+
+// bit returns the flat index of the k-th bit that a (broadcast) argument
+// names.
+func (a Arg) bit(k int) int {
+	if a.Index >= 0 {
+		return a.Reg.Offset + a.Index
+	}
+	return a.Reg.Offset + k
+}
+
+// qop parses a gate call, measure, reset or barrier.
+func (p *parser) qop() ([]Stmt, error) {
+	t := p.next()
+	switch t.text {
+	case "measure":
+		q, err := p.argument(true, "measure")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := p.expect("->", "between the qubit and the classical bit of measure"); err != nil {
+			return nil, err
+		}
+		c, err := p.argument(false, "the target of measure")
+		if err != nil {
+			return nil, err
+		}
+		if argWidth(q) != argWidth(c) || (q.Index >= 0) != (c.Index >= 0) {
+			return nil, p.errf(t.pos, "measure needs a qubit and a bit, or two registers of the same size; got %d and %d bits", argWidth(q), argWidth(c))
+		}
+		if _, err := p.expect(";", "after measure"); err != nil {
+			return nil, err
+		}
+		return []Stmt{{Kind: StmtMeasure, Name: "measure", Args: []Arg{q}, Target: c, Pos: t.pos}}, nil
+	case "reset":
+		q, err := p.argument(true, "reset")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := p.expect(";", "after reset"); err != nil {
+			return nil, err
+		}
+		return []Stmt{{Kind: StmtReset, Name: "reset", Args: []Arg{q}, Pos: t.pos}}, nil
+	case "barrier":
+		var args []Arg
+		for {
+			a, err := p.argument(true, "barrier")
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, a)
+			if !p.isPunct(",") {
+				break
+			}
+			p.next()
+		}
+		if _, err := p.expect(";", "after barrier"); err != nil {
+			return nil, err
+		}
+		return []Stmt{{Kind: StmtBarrier, Name: "barrier", Args: args, Pos: t.pos}}, nil
+	}
+	if t.kind != tIdent {
+		return nil, p.errf(t.pos, "expected a statement, found %s", t.describe())
+	}
+	st := Stmt{Kind: StmtGate, Name: t.text, Pos: t.pos}
+	nParams, nArgs := 0, 0
+	switch t.text {
+	case "U":
+		nParams, nArgs = 3, 1
+	case "CX":
+		nParams, nArgs = 0, 2
+	default:
+		d := p.lookupGate(t.text)
+		if d == nil {
+			return nil, p.errf(t.pos, "unknown gate %s: define it with 'gate' before use, or include \"qelib1.inc\" for the standard gates", t.text)
+		}
+		if d.Opaque {
+			return nil, p.errf(t.pos, "gate %s is opaque (declared at %s without a body): the simulator cannot apply it; define it with 'gate'", d.Name, d.Pos)
+		}
+		st.Def = d
+		nParams, nArgs = len(d.Params), len(d.Qubits)
+	}
+	if p.isPunct("(") {
+		p.next()
+		exprs, err := p.exprList(nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range exprs {
+			v := e.eval(nil)
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, p.errf(t.pos, "parameter %s of %s is not a finite number", e, t.text)
+			}
+			st.Params = append(st.Params, v)
+		}
+	}
+	if len(st.Params) != nParams {
+		return nil, p.errf(t.pos, "gate %s takes %d parameters, got %d", t.text, nParams, len(st.Params))
+	}
+	for {
+		a, err := p.argument(true, "gate "+t.text)
+		if err != nil {
+			return nil, err
+		}
+		st.Args = append(st.Args, a)
+		if !p.isPunct(",") {
+			break
+		}
+		p.next()
+	}
+	if len(st.Args) != nArgs {
+		return nil, p.errf(t.pos, "gate %s acts on %d qubits, got %d", t.text, nArgs, len(st.Args))
+	}
+	if _, err := p.expect(";", "after the gate call"); err != nil {
+		return nil, err
+	}
+	// Broadcasting: every register argument has the same size, and each
+	// application touches distinct qubits.
+	width := 1
+	for _, a := range st.Args {
+		if w := argWidth(a); a.Index < 0 {
+			if width != 1 && w != width {
+				return nil, p.errf(a.Pos, "registers given to %s differ in size (%d and %d): broadcasting needs equal sizes", t.text, width, w)
+			}
+			width = w
+		}
+	}
+	for k := 0; k < width; k++ {
+		seen := map[int]bool{}
+		for _, a := range st.Args {
+			q := a.bit(k)
+			if seen[q] {
+				return nil, p.errf(a.Pos, "qubit %s[%d] is given twice to %s: a gate's qubits must differ", a.Reg.Name, q-a.Reg.Offset, t.text)
+			}
+			seen[q] = true
+		}
+	}
+	return []Stmt{st}, nil
+}
+
+// Library gates, parsed once at start-up.
+var libGates, libExtras map[string]*GateDef
+
+func init() { libGates, libExtras = mustParseLibrary() }
+
+func mustParseLibrary() (map[string]*GateDef, map[string]*GateDef) {
+	prog := &Program{Gates: map[string]*GateDef{}}
+	if err := parseInto(prog, "qelib1.inc", []byte(qelib1Source), &ParseOptions{}, 0, false); err != nil {
+		panic("quantum: built-in qelib1.inc does not parse: " + err.Error())
+	}
+	lib := prog.Gates
+	prog.Gates = map[string]*GateDef{}
+	for n, g := range lib {
+		prog.Gates[n] = g
+	}
+	if err := parseInto(prog, "qelib1.inc (extension)", []byte(qelibExtraSource), &ParseOptions{}, 0, false); err != nil {
+		panic("quantum: built-in qelib1.inc extensions do not parse: " + err.Error())
+	}
+	extras := map[string]*GateDef{}
+	for n, g := range prog.Gates {
+		if _, ok := lib[n]; !ok {
+			extras[n] = g
+		}
+	}
+	return lib, extras
+}

@@ -1,0 +1,380 @@
+package quantum
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Options configures Run. The zero value runs 1024 shots in single
+// precision with seed 0.
+type Options struct {
+	// Shots is the number of samples; 0 means 1024.
+	Shots int
+	// Seed seeds the random source: the same seed gives the same counts.
+	Seed uint64
+	// Precision is "single" (default) or "double".
+	Precision string
+	// Probabilities asks for the exact outcome distribution instead of
+	// (as well as) samples.
+	Probabilities bool
+}
+
+// DefaultShots is the number of shots when Options.Shots is 0.
+const DefaultShots = 1024
+
+// maxBranches bounds the exact distribution of a circuit with mid-circuit
+// measurements, which is computed by following every outcome.
+const maxBranches = 1 << 12
+
+// maxProbabilityOutcomes bounds how many outcomes an exact distribution may
+// list.
+const maxProbabilityOutcomes = 1 << 20
+
+// Result is the outcome of running a circuit.
+type Result struct {
+	Qubits int `json:"qubits"`
+	Shots  int `json:"shots"`
+	// Counts maps outcome bitstrings to how many shots gave them.
+	Counts map[string]int `json:"counts"`
+	// Probabilities maps outcomes to their exact probabilities, when
+	// asked for; outcomes below 1e-12 are left out.
+	Probabilities map[string]float64 `json:"probabilities,omitempty"`
+	// Sampled is true when all measurements were at the end, so shots
+	// were drawn from one simulation; false when each shot was simulated.
+	Sampled bool `json:"sampled"`
+	// Precision is the precision used.
+	Precision string `json:"precision"`
+	// WallS is the wall time of the run in seconds.
+	WallS float64 `json:"wall_s"`
+}
+
+// MemoryBytes returns the memory Run needs for the state vectors of c in
+// the given precision: one state, or two when shots are simulated one by
+// one (the state before the first measurement is kept for every shot).
+func (c *Circuit) MemoryBytes(precision string) (int64, error) {
+	ab, err := AmplitudeBytes(precision)
+	if err != nil {
+		return 0, err
+	}
+	copies := int64(1)
+	if !c.terminal() {
+		copies = 2
+	}
+	return copies * ab << c.Qubits, nil
+}
+
+// terminal reports whether every measurement can be moved to the end: no
+// reset, no conditional, and no gate on a qubit after it is measured.
+func (c *Circuit) terminal() bool {
+	measured := make([]bool, c.Qubits)
+	for _, op := range c.Ops {
+		switch op.Kind {
+		case OpReset, OpIf:
+			return false
+		case OpMeasure:
+			measured[op.Qubit] = true
+		case OpGate:
+			for _, q := range op.Gate.Qubits() {
+				if measured[q] {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// hasMeasure reports whether the circuit measures anything.
+func (c *Circuit) hasMeasure() bool {
+	var walk func([]Op) bool
+	walk = func(ops []Op) bool {
+		for _, op := range ops {
+			if op.Kind == OpMeasure || (op.Kind == OpIf && walk(op.Then)) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(c.Ops)
+}
+
+// Run simulates c. When every measurement is terminal, the state is
+// simulated once and the shots are sampled from it; otherwise each shot is
+// simulated from the first non-unitary operation on, with measurement
+// collapse and classical control. A circuit without measurements is
+// sampled as if every qubit were measured (qubit 0 rightmost).
+func Run(c *Circuit, opt Options) (*Result, error) {
+	switch canonPrecision(opt.Precision) {
+	case Single:
+		if _, err := AmplitudeBytes(opt.Precision); err != nil {
+			return nil, err
+		}
+		return runT[float32](c, opt)
+	default:
+		if _, err := AmplitudeBytes(opt.Precision); err != nil {
+			return nil, err
+		}
+		return runT[float64](c, opt)
+	}
+}
+
+func runT[F Float](c *Circuit, opt Options) (*Result, error) {
+	start := time.Now()
+	shots := opt.Shots
+	if shots == 0 {
+		shots = DefaultShots
+	}
+	if shots < 0 {
+		return nil, fmt.Errorf("shots must be positive, got %d", shots)
+	}
+	res := &Result{Qubits: c.Qubits, Shots: shots, Counts: map[string]int{}, Precision: canonPrecision(opt.Precision)}
+	rng := rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15))
+	s, err := NewState[F](c.Qubits)
+	if err != nil {
+		return nil, err
+	}
+	format := c.formatter()
+	if c.terminal() {
+		res.Sampled = true
+		meas := c.measureMap()
+		for _, op := range c.Ops {
+			if op.Kind == OpGate {
+				s.Apply(op.Gate)
+			}
+		}
+		key := func(i uint64) uint64 {
+			var cl uint64
+			for _, m := range meas {
+				cl = cl&^(1<<m.clbit) | (i>>m.qubit&1)<<m.clbit
+			}
+			return cl
+		}
+		if !c.hasMeasure() {
+			key = func(i uint64) uint64 { return i }
+		}
+		if opt.Probabilities {
+			probs := map[uint64]float64{}
+			for i := 0; i < s.Len(); i++ {
+				if p := s.Probability(i); p > 0 {
+					probs[key(uint64(i))] += p
+					if len(probs) > maxProbabilityOutcomes {
+						return nil, fmt.Errorf("more than %d outcomes have non-zero probability: measure fewer qubits, or sample shots instead", maxProbabilityOutcomes)
+					}
+				}
+			}
+			res.Probabilities = map[string]float64{}
+			for k, p := range probs {
+				if p > 1e-12 {
+					res.Probabilities[format(k)] = p
+				}
+			}
+		}
+		for _, i := range s.Sample(shots, rng) {
+			res.Counts[format(key(i))]++
+		}
+		res.WallS = time.Since(start).Seconds()
+		return res, nil
+	}
+	if opt.Probabilities {
+		probs := map[uint64]float64{}
+		branches := 0
+		if err := exact(s, c.Ops, 0, 1, probs, &branches); err != nil {
+			return nil, err
+		}
+		res.Probabilities = map[string]float64{}
+		for k, p := range probs {
+			if p > 1e-12 {
+				res.Probabilities[format(k)] += p
+			}
+		}
+		s.Reset()
+	}
+	// Simulate up to the first non-unitary operation once.
+	first := slices.IndexFunc(c.Ops, func(op Op) bool { return op.Kind != OpGate })
+	for _, op := range c.Ops[:first] {
+		s.Apply(op.Gate)
+	}
+	work := s.Clone()
+	for range shots {
+		work.CopyFrom(s)
+		cl := work.runShot(c.Ops[first:], 0, rng)
+		res.Counts[format(cl)]++
+	}
+	res.WallS = time.Since(start).Seconds()
+	return res, nil
+}
+
+type measurement struct{ qubit, clbit uint64 }
+
+// measureMap lists the measurements in program order.
+func (c *Circuit) measureMap() []measurement {
+	var out []measurement
+	for _, op := range c.Ops {
+		if op.Kind == OpMeasure {
+			out = append(out, measurement{uint64(op.Qubit), uint64(op.Clbit)})
+		}
+	}
+	return out
+}
+
+// formatter returns the function that prints a classical outcome in
+// Qiskit's order: registers from the last declared to the first, separated
+// by spaces, each from its highest bit to bit 0. Without measurements the
+// outcome is a qubit bitstring, qubit 0 rightmost.
+func (c *Circuit) formatter() func(uint64) string {
+	if !c.hasMeasure() {
+		n := c.Qubits
+		return func(x uint64) string {
+			b := make([]byte, n)
+			for i := range n {
+				b[n-1-i] = '0' + byte(x>>i&1)
+			}
+			return string(b)
+		}
+	}
+	regs := c.CRegs
+	return func(x uint64) string {
+		var sb strings.Builder
+		for r := len(regs) - 1; r >= 0; r-- {
+			if r != len(regs)-1 {
+				sb.WriteByte(' ')
+			}
+			for i := regs[r].Size - 1; i >= 0; i-- {
+				sb.WriteByte('0' + byte(x>>(regs[r].Offset+i)&1))
+			}
+		}
+		return sb.String()
+	}
+}
+
+// measure measures qubit q with the random source and returns the outcome.
+func (s *State[F]) measure(q int, rng *rand.Rand) int {
+	p1 := s.ProbabilityOne(q)
+	out := 0
+	if rng.Float64() < p1 {
+		out = 1
+	}
+	p := p1
+	if out == 0 {
+		p = 1 - p1
+	}
+	s.Collapse(q, out, p)
+	return out
+}
+
+// Measure measures qubit q, collapsing the state, and returns 0 or 1.
+func (s *State[F]) Measure(q int, rng *rand.Rand) int { return s.measure(q, rng) }
+
+// ResetQubit measures qubit q and flips it to |0> if it was 1.
+func (s *State[F]) ResetQubit(q int, rng *rand.Rand) {
+	if s.measure(q, rng) == 1 {
+		s.flipAfterCollapse(q)
+	}
+}
+
+// runShot runs ops on s with classical register cl and returns the final
+// classical register.
+func (s *State[F]) runShot(ops []Op, cl uint64, rng *rand.Rand) uint64 {
+	for _, op := range ops {
+		switch op.Kind {
+		case OpGate:
+			s.Apply(op.Gate)
+		case OpMeasure:
+			b := uint64(s.measure(op.Qubit, rng))
+			cl = cl&^(1<<op.Clbit) | b<<op.Clbit
+		case OpReset:
+			s.ResetQubit(op.Qubit, rng)
+		case OpIf:
+			if op.Cond.holds(cl) {
+				cl = s.runShot(op.Then, cl, rng)
+			}
+		}
+	}
+	return cl
+}
+
+var errTooManyBranches = errors.New("too many measurement branches")
+
+// exact follows every measurement outcome of ops from state s with weight
+// w, adding the probability of each final classical register to probs.
+func exact[F Float](s *State[F], ops []Op, cl uint64, w float64, probs map[uint64]float64, branches *int) error {
+	for i, op := range ops {
+		switch op.Kind {
+		case OpGate:
+			s.Apply(op.Gate)
+		case OpIf:
+			if op.Cond.holds(cl) {
+				rest := append(slices.Clone(op.Then), ops[i+1:]...)
+				return exact(s, rest, cl, w, probs, branches)
+			}
+		case OpMeasure, OpReset:
+			*branches++
+			if *branches > maxBranches {
+				return fmt.Errorf("%w: the exact distribution needs more than %d; sample shots instead", errTooManyBranches, maxBranches)
+			}
+			p1 := s.ProbabilityOne(op.Qubit)
+			p1 = math.Min(1, math.Max(0, p1))
+			for out, p := range [2]float64{1 - p1, p1} {
+				if p < 1e-12 {
+					continue
+				}
+				b := s.Clone()
+				b.Collapse(op.Qubit, out, p)
+				ncl := cl
+				if op.Kind == OpMeasure {
+					ncl = cl&^(1<<op.Clbit) | uint64(out)<<op.Clbit
+				} else if out == 1 {
+					b.flipAfterCollapse(op.Qubit)
+				}
+				if err := exact(b, ops[i+1:], ncl, w*p, probs, branches); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	probs[cl] += w
+	return nil
+}
+
+// Sample draws shots basis-state indexes from the state's distribution
+// without changing the state: sorted uniform numbers are matched against
+// the running sum of probabilities in one pass, so no table of the state's
+// size is built.
+func (s *State[F]) Sample(shots int, rng *rand.Rand) []uint64 {
+	norm := s.Norm()
+	us := make([]float64, shots)
+	for i := range us {
+		us[i] = rng.Float64() * norm
+	}
+	slices.Sort(us)
+	out := make([]uint64, 0, shots)
+	var cum float64
+	k := 0
+	last := 0
+	for i := 0; i < s.Len() && k < len(us); i++ {
+		p := s.Probability(i)
+		if p == 0 {
+			continue
+		}
+		last = i
+		cum += p
+		for k < len(us) && us[k] < cum {
+			out = append(out, uint64(i))
+			k++
+		}
+	}
+	// Rounding can leave the last few numbers just above the sum: they
+	// belong to the last outcome with weight.
+	for ; k < len(us); k++ {
+		out = append(out, uint64(last))
+	}
+	// Shuffle so that callers who read shots in order see no sorting.
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
