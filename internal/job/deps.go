@@ -298,10 +298,8 @@ func (c Dep) evaluate(ctx DepContext) DepStatus {
 				s = DepSatisfied
 			case j.StartS > 0:
 				s = DepWaiting
-			case j.State == Cancelled:
-				s = DepSatisfied // cancelled before it started
 			case j.State.Final():
-				s = DepSatisfied
+				s = DepSatisfied // ended (cancelled) before it started
 			default:
 				s = DepWaiting
 			}
