@@ -1,0 +1,345 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/gefion-hpc/gefion/internal/job"
+)
+
+// errClosed is returned by every method of a closed Memory.
+var errClosed = errors.New("store: the store is closed")
+
+// Memory is a Store kept in memory: not durable, but otherwise the same
+// contract as the SQLite store (it passes the same conformance suite). Tests
+// and benchmarks use it for real, the way raft's MemoryStorage is used.
+//
+// Records are deep-copied on the way in and on the way out, so a caller may
+// keep and change what it passed or got back. Memory is safe for one writer
+// and any number of concurrent readers.
+type Memory struct {
+	mu     sync.RWMutex
+	closed bool
+	jobs   map[job.ID]*JobRecord
+	// ids holds every job ID in ascending order; active holds the IDs of
+	// jobs not in a final state. Both serve Jobs without a full sort.
+	ids    []job.ID
+	active map[job.ID]struct{}
+	// keys maps user + "\x00" + idempotency key to its job, for every job
+	// ever stored: keys stay unique forever, as in the SQL stores.
+	keys      map[string]job.ID
+	maxID     job.ID
+	maxSubmit int64
+	projects  map[string]*ProjectRecord
+	nodes     map[string]*NodeRecord
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{
+		jobs:     make(map[job.ID]*JobRecord),
+		active:   make(map[job.ID]struct{}),
+		keys:     make(map[string]job.ID),
+		projects: make(map[string]*ProjectRecord),
+		nodes:    make(map[string]*NodeRecord),
+	}
+}
+
+// IdemKeyOf returns the key under which a job's idempotency key is unique
+// (and under which Snapshot.RecentKeys holds it), or "" if it has none.
+func IdemKeyOf(user, key string) string {
+	if key == "" {
+		return ""
+	}
+	return user + "\x00" + key
+}
+
+// stage is a batch being applied: changes to jobs and keys sit in overlays
+// over the committed maps, so that a batch that fails leaves nothing behind
+// and one that succeeds sees its own earlier parts (an update may follow an
+// insert of the same job), exactly as statements in one SQL transaction do.
+type stage struct {
+	m        *Memory
+	jobs     map[job.ID]*JobRecord
+	inserted []job.ID
+	keys     map[string]job.ID
+	dropped  map[string]bool
+}
+
+func (s *stage) job(id job.ID) (*JobRecord, bool) {
+	if r, ok := s.jobs[id]; ok {
+		return r, true
+	}
+	r, ok := s.m.jobs[id]
+	return r, ok
+}
+
+func (s *stage) keyOwner(k string) (job.ID, bool) {
+	if id, ok := s.keys[k]; ok {
+		return id, true
+	}
+	if s.dropped[k] {
+		return 0, false
+	}
+	id, ok := s.m.keys[k]
+	return id, ok
+}
+
+func (s *stage) setKey(k string, id job.ID) {
+	s.keys[k] = id
+	delete(s.dropped, k)
+}
+
+func (s *stage) dropKey(k string) {
+	delete(s.keys, k)
+	s.dropped[k] = true
+}
+
+// Apply commits the batch atomically: on any error nothing changes.
+func (m *Memory) Apply(ctx context.Context, b *Batch) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errClosed
+	}
+	s := &stage{m: m, jobs: make(map[job.ID]*JobRecord), keys: make(map[string]job.ID), dropped: make(map[string]bool)}
+	for i := range b.NewJobs {
+		r := &b.NewJobs[i]
+		if _, ok := s.job(r.ID); ok {
+			return fmt.Errorf("new job %d: a job with this ID exists: %w", r.ID, ErrConflict)
+		}
+		if k := IdemKeyOf(r.User, r.IdemKey); k != "" {
+			if other, ok := s.keyOwner(k); ok {
+				return fmt.Errorf("new job %d: user %q already submitted job %d with idempotency key %q: %w", r.ID, r.User, other, r.IdemKey, ErrConflict)
+			}
+			s.setKey(k, r.ID)
+		}
+		s.jobs[r.ID] = cloneJob(r)
+		s.inserted = append(s.inserted, r.ID)
+	}
+	for i := range b.Jobs {
+		r := &b.Jobs[i]
+		old, ok := s.job(r.ID)
+		if !ok {
+			return fmt.Errorf("update of job %d: %w", r.ID, ErrNotFound)
+		}
+		oldKey, newKey := IdemKeyOf(old.User, old.IdemKey), IdemKeyOf(r.User, r.IdemKey)
+		if oldKey != newKey {
+			if oldKey != "" {
+				s.dropKey(oldKey)
+			}
+			if newKey != "" {
+				if other, ok := s.keyOwner(newKey); ok {
+					return fmt.Errorf("update of job %d: user %q already submitted job %d with idempotency key %q: %w", r.ID, r.User, other, r.IdemKey, ErrConflict)
+				}
+				s.setKey(newKey, r.ID)
+			}
+		}
+		s.jobs[r.ID] = cloneJob(r)
+	}
+
+	// Nothing below can fail: commit the stage.
+	for id, r := range s.jobs {
+		m.jobs[id] = r
+		if r.State.Final() {
+			delete(m.active, id)
+		} else {
+			m.active[id] = struct{}{}
+		}
+		m.maxSubmit = max(m.maxSubmit, r.SubmitS)
+	}
+	for k := range s.dropped {
+		delete(m.keys, k)
+	}
+	for k, id := range s.keys {
+		m.keys[k] = id
+	}
+	if len(s.inserted) > 0 {
+		slices.Sort(s.inserted)
+		if len(m.ids) == 0 || s.inserted[0] > m.ids[len(m.ids)-1] {
+			// The usual case: new IDs are above every stored one.
+			m.ids = append(m.ids, s.inserted...)
+		} else {
+			m.ids = append(m.ids, s.inserted...)
+			slices.Sort(m.ids)
+		}
+		m.maxID = max(m.maxID, s.inserted[len(s.inserted)-1])
+	}
+	for i := range b.Projects {
+		p := cloneProject(&b.Projects[i])
+		m.projects[p.Name] = p
+	}
+	for _, name := range b.DeleteProjects {
+		delete(m.projects, name)
+	}
+	for i := range b.Nodes {
+		n := b.Nodes[i]
+		m.nodes[n.Name] = &n
+	}
+	return nil
+}
+
+// Load returns the state to recover from.
+func (m *Memory) Load(ctx context.Context) (*Snapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, errClosed
+	}
+	snap := &Snapshot{MaxJobID: m.maxID, RecentKeys: make(map[string]job.ID)}
+	activeIDs := make([]job.ID, 0, len(m.active))
+	for id := range m.active {
+		activeIDs = append(activeIDs, id)
+	}
+	slices.Sort(activeIDs)
+	snap.ActiveJobs = make([]JobRecord, 0, len(activeIDs))
+	for _, id := range activeIDs {
+		snap.ActiveJobs = append(snap.ActiveJobs, *cloneJob(m.jobs[id]))
+	}
+	from := m.maxSubmit - KeyWindowS
+	for k, id := range m.keys {
+		if m.jobs[id].SubmitS >= from {
+			snap.RecentKeys[k] = id
+		}
+	}
+	snap.Projects = make([]ProjectRecord, 0, len(m.projects))
+	for _, p := range m.projects {
+		snap.Projects = append(snap.Projects, *cloneProject(p))
+	}
+	sort.Slice(snap.Projects, func(i, j int) bool { return snap.Projects[i].Name < snap.Projects[j].Name })
+	snap.Nodes = make([]NodeRecord, 0, len(m.nodes))
+	for _, n := range m.nodes {
+		snap.Nodes = append(snap.Nodes, *n)
+	}
+	sort.Slice(snap.Nodes, func(i, j int) bool { return snap.Nodes[i].Name < snap.Nodes[j].Name })
+	return snap, nil
+}
+
+// Jobs returns the records the query selects, ordered by ID, or newest
+// (highest ID) first when q.Limit is set.
+func (m *Memory) Jobs(ctx context.Context, q JobQuery) ([]JobRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, errClosed
+	}
+	// Choose the smallest candidate set, in ascending ID order.
+	var cand []job.ID
+	switch {
+	case len(q.IDs) > 0:
+		cand = slices.Clone(q.IDs)
+		slices.Sort(cand)
+		cand = slices.Compact(cand)
+	case q.Active:
+		cand = make([]job.ID, 0, len(m.active))
+		for id := range m.active {
+			cand = append(cand, id)
+		}
+		slices.Sort(cand)
+	default:
+		cand = m.ids
+	}
+	match := func(r *JobRecord) bool {
+		if q.Active && r.State.Final() {
+			return false
+		}
+		if q.User != "" && r.User != q.User {
+			return false
+		}
+		if q.Project != "" && r.Project != q.Project {
+			return false
+		}
+		if len(q.States) > 0 && !slices.Contains(q.States, r.State) {
+			return false
+		}
+		t := queryTime(r)
+		if q.SinceS != 0 && t < q.SinceS {
+			return false
+		}
+		if q.UntilS != 0 && t >= q.UntilS {
+			return false
+		}
+		return true
+	}
+	var out []JobRecord
+	add := func(id job.ID) bool {
+		r, ok := m.jobs[id]
+		if ok && match(r) {
+			out = append(out, *cloneJob(r))
+		}
+		return q.Limit <= 0 || len(out) < q.Limit
+	}
+	if q.Limit > 0 {
+		for i := len(cand) - 1; i >= 0 && add(cand[i]); i-- {
+		}
+	} else {
+		for _, id := range cand {
+			add(id)
+		}
+	}
+	return out, nil
+}
+
+// queryTime is the time JobQuery.SinceS and UntilS compare with: when the
+// job ended if it is in a final state, else when it was submitted.
+func queryTime(r *JobRecord) int64 {
+	if r.State.Final() {
+		return r.EndS
+	}
+	return r.SubmitS
+}
+
+// Close releases the store; every later call fails.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.jobs, m.active, m.keys, m.ids = nil, nil, nil, nil
+	m.projects, m.nodes = nil, nil
+	return nil
+}
+
+// cloneJob deep-copies a record: every slice and pointer reachable from it
+// is fresh, so neither the caller nor the store can change the other's copy.
+// A test fills every field by reflection and checks that nothing is shared,
+// so a reference-typed field added to JobRecord or job.Spec without a line
+// here fails that test.
+func cloneJob(r *JobRecord) *JobRecord {
+	c := *r
+	c.Spec.Partitions = slices.Clone(r.Spec.Partitions)
+	c.Spec.Env = slices.Clone(r.Spec.Env)
+	c.Spec.Argv = slices.Clone(r.Spec.Argv)
+	if r.Spec.Requeue != nil {
+		v := *r.Spec.Requeue
+		c.Spec.Requeue = &v
+	}
+	if r.Allocs != nil {
+		c.Allocs = make([]Alloc, len(r.Allocs))
+		for i, a := range r.Allocs {
+			a.GPUs = slices.Clone(a.GPUs)
+			c.Allocs[i] = a
+		}
+	}
+	return &c
+}
+
+func cloneProject(p *ProjectRecord) *ProjectRecord {
+	c := *p
+	c.Users = slices.Clone(p.Users)
+	return &c
+}
