@@ -4,7 +4,11 @@ package quantum
 // the OpenQASM 2.0 specification (Cross, Bishop, Smolin, Gambetta, "Open
 // Quantum Assembly Language", arXiv:1707.03429, appendix): every gate is
 // defined from U and CX exactly as there. It is parsed by the same parser as
-// user programs.
+// user programs. Note that the specification's cu3 is the controlled form of
+// its U, Rz(phi) Ry(theta) Rz(lambda), which differs from u3 by the phase
+// e^(-i(phi+lambda)/2) on the control's |1> branch; later Qiskit versions
+// add u1((lambda+phi)/2) on the control to remove it. This file follows the
+// specification.
 const qelib1Source = `// Standard gate library of OpenQASM 2.0.
 gate u3(theta,phi,lambda) q { U(theta,phi,lambda) q; }
 gate u2(phi,lambda) q { U(pi/2,phi,lambda) q; }
@@ -80,7 +84,7 @@ gate cry(lambda) a,b { ry(lambda/2) b; cx a,b; ry(-lambda/2) b; cx a,b; }
 gate crx(lambda) a,b { h b; crz(lambda) a,b; h b; }
 gate cp(lambda) a,b { cu1(lambda) a,b; }
 gate csx a,b { h b; cu1(pi/2) a,b; h b; }
-gate cu(theta,phi,lambda,gamma) c,t { u1(gamma) c; cu3(theta,phi,lambda) c,t; }
+gate cu(theta,phi,lambda,gamma) c,t { u1(gamma) c; u1((lambda+phi)/2) c; cu3(theta,phi,lambda) c,t; }
 gate rzz(theta) a,b { cx a,b; u1(theta) b; cx a,b; }
 gate rxx(theta) a,b { h a; h b; cx a,b; u1(theta) b; cx a,b; h a; h b; }
 gate rccx a,b,c { u2(0,pi) c; u1(pi/4) c; cx b,c; u1(-pi/4) c; cx a,c; u1(pi/4) c; cx b,c; u1(-pi/4) c; u2(0,pi) c; }
