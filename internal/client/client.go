@@ -1,0 +1,250 @@
+// Package client is the Go client of Gefion's HTTP API, used by the CLI, the
+// agents and the load tools. Errors from the controller come back as
+// *api.Error with the controller's code and message.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/job"
+)
+
+// DefaultAddr is the controller address when neither --addr nor
+// GEFION_ADDR says otherwise.
+const DefaultAddr = "http://127.0.0.1:8420"
+
+// Client talks to one controller.
+type Client struct {
+	// Base is the controller's URL, e.g. http://127.0.0.1:8420.
+	Base string
+	// User is sent as the caller's identity.
+	User string
+	// Token is an agent's join token.
+	Token string
+	HTTP  *http.Client
+}
+
+// New returns a client for addr with a connection pool sized for many
+// concurrent requests.
+func New(addr, user string) *Client {
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	tr := &http.Transport{
+		Proxy:               nil, // the controller is never behind a proxy
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &Client{Base: strings.TrimRight(addr, "/"), User: user, HTTP: &http.Client{Transport: tr}}
+}
+
+// ErrUnreachable wraps connection failures, so the CLI can say how to start
+// a controller.
+var ErrUnreachable = errors.New("cannot reach the controller")
+
+func (c *Client) do(ctx context.Context, method, path string, hdr map[string]string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		buf, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.User != "" {
+		req.Header.Set(api.HeaderUser, c.User)
+	}
+	if c.Token != "" {
+		req.Header.Set(api.HeaderToken, c.Token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("reading the controller's answer: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var eb api.ErrorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Message != "" {
+			return &eb.Error
+		}
+		return &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("controller answered %s", resp.Status)}
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("decoding the controller's answer: %w", err)
+		}
+	}
+	return nil
+}
+
+// Submit submits a job; a non-empty key makes retries return the same job.
+func (c *Client) Submit(ctx context.Context, req api.SubmitRequest, key string) (*api.SubmitResponse, error) {
+	var out api.SubmitResponse
+	var hdr map[string]string
+	if key != "" {
+		hdr = map[string]string{api.HeaderIdemKey: key}
+	}
+	return &out, c.do(ctx, "POST", "/v1/jobs", hdr, req, &out)
+}
+
+// Jobs lists jobs (all=true: everyone's, for operators).
+func (c *Client) Jobs(ctx context.Context, all bool) ([]api.Job, error) {
+	var out []api.Job
+	p := "/v1/jobs"
+	if all {
+		p += "?all=1"
+	}
+	return out, c.do(ctx, "GET", p, nil, nil, &out)
+}
+
+// Job returns one job.
+func (c *Client) Job(ctx context.Context, id job.ID) (*api.Job, error) {
+	var out api.Job
+	return &out, c.do(ctx, "GET", "/v1/jobs/"+itoa(id), nil, nil, &out)
+}
+
+// Cancel cancels a job (or every task of an array).
+func (c *Client) Cancel(ctx context.Context, id job.ID, signal string) error {
+	p := "/v1/jobs/" + itoa(id)
+	if signal != "" {
+		p += "?signal=" + url.QueryEscape(signal)
+	}
+	return c.do(ctx, "DELETE", p, nil, nil, nil)
+}
+
+// Hold holds (true) or releases (false) a pending job.
+func (c *Client) Hold(ctx context.Context, id job.ID, hold bool) error {
+	verb := "release"
+	if hold {
+		verb = "hold"
+	}
+	return c.do(ctx, "POST", "/v1/jobs/"+itoa(id)+"/"+verb, nil, nil, nil)
+}
+
+// Why explains why a job waits.
+func (c *Client) Why(ctx context.Context, id job.ID) (*api.Why, error) {
+	var out api.Why
+	return &out, c.do(ctx, "GET", "/v1/jobs/"+itoa(id)+"/why", nil, nil, &out)
+}
+
+// Nodes lists nodes.
+func (c *Client) Nodes(ctx context.Context) ([]api.Node, error) {
+	var out []api.Node
+	return out, c.do(ctx, "GET", "/v1/nodes", nil, nil, &out)
+}
+
+// SetNodes drains (drain=true) or resumes nodes.
+func (c *Client) SetNodes(ctx context.Context, act api.NodeAction, drain bool) error {
+	verb := "resume"
+	if drain {
+		verb = "drain"
+	}
+	return c.do(ctx, "POST", "/v1/nodes/"+verb, nil, act, nil)
+}
+
+// AcctQuery selects accounting records.
+type AcctQuery struct {
+	User, Project string
+	SinceS        int64
+	UntilS        int64
+	IDs           []job.ID
+	Limit         int
+}
+
+// Acct returns accounting.
+func (c *Client) Acct(ctx context.Context, q AcctQuery) (*api.Acct, error) {
+	v := url.Values{}
+	if q.User != "" {
+		v.Set("user", q.User)
+	}
+	if q.Project != "" {
+		v.Set("project", q.Project)
+	}
+	if q.SinceS != 0 {
+		v.Set("since", strconv.FormatInt(q.SinceS, 10))
+	}
+	if q.UntilS != 0 {
+		v.Set("until", strconv.FormatInt(q.UntilS, 10))
+	}
+	if len(q.IDs) > 0 {
+		s := make([]string, len(q.IDs))
+		for i, id := range q.IDs {
+			s[i] = itoa(id)
+		}
+		v.Set("ids", strings.Join(s, ","))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	var out api.Acct
+	return &out, c.do(ctx, "GET", "/v1/acct?"+v.Encode(), nil, nil, &out)
+}
+
+// Projects lists projects.
+func (c *Client) Projects(ctx context.Context) ([]api.Project, error) {
+	var out []api.Project
+	return out, c.do(ctx, "GET", "/v1/projects", nil, nil, &out)
+}
+
+// CreateProject creates a project.
+func (c *Client) CreateProject(ctx context.Context, ch api.ProjectChange) error {
+	return c.do(ctx, "POST", "/v1/projects", nil, ch, nil)
+}
+
+// ChangeProject changes a project.
+func (c *Client) ChangeProject(ctx context.Context, ch api.ProjectChange) error {
+	return c.do(ctx, "PATCH", "/v1/projects/"+url.PathEscape(ch.Name), nil, ch, nil)
+}
+
+// Register opens an agent session.
+func (c *Client) Register(ctx context.Context, req api.RegisterRequest) (*api.RegisterResponse, error) {
+	var out api.RegisterResponse
+	return &out, c.do(ctx, "POST", "/v1/agent/register", nil, req, &out)
+}
+
+// Sync sends an agent's reports and waits for commands.
+func (c *Client) Sync(ctx context.Context, req api.SyncRequest) (*api.SyncResponse, error) {
+	var out api.SyncResponse
+	return &out, c.do(ctx, "POST", "/v1/agent/sync", nil, req, &out)
+}
+
+// Health checks that the controller answers.
+func (c *Client) Health(ctx context.Context) error {
+	return c.do(ctx, "GET", "/v1/health", nil, nil, nil)
+}
+
+func itoa(id job.ID) string { return strconv.FormatInt(int64(id), 10) }

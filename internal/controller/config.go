@@ -1,0 +1,107 @@
+package controller
+
+import (
+	"time"
+
+	"github.com/gefion-hpc/gefion/internal/cluster"
+	"github.com/gefion-hpc/gefion/internal/sched"
+)
+
+// Config configures a controller. The zero value is valid: an empty cluster
+// that accepts the nodes agents register, the default policy and the
+// defaults below.
+type Config struct {
+	// Cluster is the machine; nil starts empty and, with AcceptNewNodes,
+	// grows as agents register nodes.
+	Cluster *cluster.Cluster
+	// AcceptNewNodes lets agents register nodes the cluster does not
+	// describe (gefion dev, virtual nodes). Default true when Cluster is nil.
+	AcceptNewNodes bool
+	// Policy names the scheduling policy (sched.PolicyByName).
+	Policy string
+	// SchedInterval is the least time between two scheduling passes
+	// (default 10 ms); FullPassEvery forces one even without events
+	// (default 5 s), for begin times, ageing and fresher estimates.
+	SchedInterval time.Duration
+	FullPassEvery time.Duration
+	// Heartbeat is how often agents sync at least (default 5 s); an agent
+	// silent for LostAfter (default 30 s) is lost: its nodes go down.
+	Heartbeat time.Duration
+	LostAfter time.Duration
+	// JoinToken authenticates agents; empty accepts any (loopback dev).
+	JoinToken string
+	// Operators may act on every job and on nodes and projects. "root" is
+	// always one.
+	Operators []string
+	// DefaultProject receives jobs of users who name no project and belong
+	// to none; created open to everyone when set and absent.
+	DefaultProject string
+	// OverGrantQOS, when set, runs the jobs of a project past its grant in
+	// that (preemptible) QOS instead of holding them.
+	OverGrantQOS string
+	// QOS lists the qualities of service; nil gives normal, high (may
+	// preempt scavenger) and scavenger (preemptible, requeued).
+	QOS []sched.QOS
+	// DefaultQOS is given to jobs that name none (default "normal").
+	DefaultQOS string
+	// UsageHalfLife decays usage for fair share (Slurm's
+	// PriorityDecayHalfLife; default 7 days).
+	UsageHalfLife time.Duration
+	// CarbonGPerKWh is the location-based grid intensity (default 100,
+	// about Denmark's 2023 average); MarketGPerKWh the market-based one
+	// (default 0: a 100% renewable supply contract).
+	CarbonGPerKWh float64
+	MarketGPerKWh float64
+	// KillWait is the time between SIGTERM and SIGKILL on cancel and at
+	// the time limit (Slurm's KillWait; default 30 s).
+	KillWait time.Duration
+	// MaxBurst caps the operations in one group commit (default 2048).
+	MaxBurst int
+	// RecentKeep is how long finished jobs stay in memory for queue, why
+	// and dependency answers (default 10 min); older ones are read from
+	// the store.
+	RecentKeep time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Cluster == nil {
+		c.AcceptNewNodes = true
+	}
+	if c.SchedInterval == 0 {
+		c.SchedInterval = 10 * time.Millisecond
+	}
+	if c.FullPassEvery == 0 {
+		c.FullPassEvery = 5 * time.Second
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 5 * time.Second
+	}
+	if c.LostAfter == 0 {
+		c.LostAfter = 30 * time.Second
+	}
+	if c.QOS == nil {
+		c.QOS = []sched.QOS{
+			{Name: "normal", Priority: 10},
+			{Name: "high", Priority: 100, Preempt: []string{"scavenger"}},
+			{Name: "scavenger", Priority: 0, GraceS: 120, Signal: "TERM", Requeue: true},
+		}
+	}
+	if c.DefaultQOS == "" {
+		c.DefaultQOS = "normal"
+	}
+	if c.UsageHalfLife == 0 {
+		c.UsageHalfLife = 7 * 24 * time.Hour
+	}
+	if c.CarbonGPerKWh == 0 {
+		c.CarbonGPerKWh = 100
+	}
+	if c.KillWait == 0 {
+		c.KillWait = 30 * time.Second
+	}
+	if c.MaxBurst == 0 {
+		c.MaxBurst = 2048
+	}
+	if c.RecentKeep == 0 {
+		c.RecentKeep = 10 * time.Minute
+	}
+}

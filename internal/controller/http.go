@@ -1,0 +1,298 @@
+package controller
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/store"
+)
+
+// maxBody bounds request bodies: a batch script at the limit plus its JSON
+// escaping and the rest of the spec.
+const maxBody = 2*job.MaxScriptSize + 1<<20
+
+// handlerFunc is an API handler: it returns a value to encode or an error.
+type handlerFunc func(r *http.Request, user string) (any, error)
+
+// Handler returns the HTTP API.
+func (c *Controller) Handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern string, h handlerFunc) {
+		mux.Handle(pattern, c.adapt(pattern, h))
+	}
+	route("POST /v1/jobs", c.hSubmit)
+	route("GET /v1/jobs", c.hJobs)
+	route("GET /v1/jobs/{id}", c.hJob)
+	route("DELETE /v1/jobs/{id}", c.hCancel)
+	route("POST /v1/jobs/{id}/cancel", c.hCancel)
+	route("POST /v1/jobs/{id}/hold", c.hHold(true))
+	route("POST /v1/jobs/{id}/release", c.hHold(false))
+	route("GET /v1/jobs/{id}/why", c.hWhy)
+	route("GET /v1/nodes", func(r *http.Request, _ string) (any, error) { return c.Nodes(r.Context()) })
+	route("POST /v1/nodes/drain", c.hNodes(true))
+	route("POST /v1/nodes/resume", c.hNodes(false))
+	route("GET /v1/acct", c.hAcct)
+	route("GET /v1/projects", func(r *http.Request, _ string) (any, error) { return c.Projects(r.Context()) })
+	route("POST /v1/projects", c.hProject(true))
+	route("PATCH /v1/projects/{name}", c.hProject(false))
+	route("GET /v1/health", func(r *http.Request, _ string) (any, error) {
+		return map[string]any{"ok": true, "version": api.Version}, nil
+	})
+	mux.Handle("POST /v1/agent/register", c.adaptAgent("register", func(r *http.Request) (any, error) {
+		var req api.RegisterRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return c.Register(r.Context(), req)
+	}))
+	mux.Handle("POST /v1/agent/sync", c.adaptAgent("sync", func(r *http.Request) (any, error) {
+		var req api.SyncRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return c.Sync(r.Context(), req)
+	}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(c.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no API route %s %s; see the API reference in package controller", r.Method, r.URL.Path)})
+	})
+	return mux
+}
+
+// adapt turns a handlerFunc into an http.Handler: identity, body limit,
+// JSON encoding, error mapping and latency metrics.
+func (c *Controller) adapt(route string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		user := r.Header.Get(api.HeaderUser)
+		var v any
+		var err error
+		if user == "" || !validName(user) {
+			err = &api.Error{Code: api.CodeUnauthorized, Message: "no valid user: send the " + api.HeaderUser + " header (the gefion CLI does)"}
+		} else {
+			v, err = h(r, user)
+		}
+		code := c.respond(w, v, err)
+		c.m.apiSeconds.WithLabelValues(route, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+	})
+}
+
+func (c *Controller) adaptAgent(route string, h func(r *http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<20)
+		var v any
+		var err error
+		if c.cfg.JoinToken != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get(api.HeaderToken)), []byte(c.cfg.JoinToken)) != 1 {
+			err = &api.Error{Code: api.CodeUnauthorized, Message: "wrong or missing join token: give the agent the controller's token (--token)"}
+		} else {
+			v, err = h(r)
+		}
+		code := c.respond(w, v, err)
+		c.m.apiSeconds.WithLabelValues("agent/"+route, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+	})
+}
+
+func (c *Controller) respond(w http.ResponseWriter, v any, err error) int {
+	if err != nil {
+		var ae *api.Error
+		if !errors.As(err, &ae) {
+			switch {
+			case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+				ae = &api.Error{Code: api.CodeUnavailable, Message: "the request was cancelled or timed out"}
+			case errors.Is(err, store.ErrConflict):
+				ae = &api.Error{Code: api.CodeConflict, Message: err.Error()}
+			default:
+				c.log.Error("internal error", "err", err)
+				ae = &api.Error{Code: api.CodeInternal, Message: "internal error; see the controller's log"}
+			}
+		}
+		return writeError(w, ae)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if v == nil {
+		v = struct{}{}
+	}
+	buf, err := json.Marshal(v)
+	if err != nil {
+		return writeError(w, &api.Error{Code: api.CodeInternal, Message: "could not encode the response"})
+	}
+	_, _ = w.Write(buf)
+	return http.StatusOK
+}
+
+func statusOf(code string) int {
+	switch code {
+	case api.CodeInvalid, api.CodeVersion:
+		return http.StatusBadRequest
+	case api.CodeNotFound:
+		return http.StatusNotFound
+	case api.CodeForbidden:
+		return http.StatusForbidden
+	case api.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case api.CodeConflict:
+		return http.StatusConflict
+	case api.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case api.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, e *api.Error) int {
+	code := statusOf(e.Code)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: *e})
+	return code
+}
+
+// decode reads a JSON body strictly.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("request body over %d bytes; batch scripts may be at most %d bytes", mbe.Limit, job.MaxScriptSize)}
+		}
+		return &api.Error{Code: api.CodeInvalid, Message: "malformed JSON body: " + err.Error()}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &api.Error{Code: api.CodeInvalid, Message: "malformed JSON body: more than one JSON value"}
+	}
+	return nil
+}
+
+func pathID(r *http.Request) (job.ID, error) {
+	s := r.PathValue("id")
+	// Slurm array task IDs look like 12_3; accept the array's task.
+	id, err := strconv.ParseInt(strings.SplitN(s, "_", 2)[0], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, invalid("job ID %q is not a number", s)
+	}
+	return job.ID(id), nil
+}
+
+func (c *Controller) hSubmit(r *http.Request, user string) (any, error) {
+	var req api.SubmitRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return c.Submit(r.Context(), user, r.Header.Get(api.HeaderIdemKey), req)
+}
+
+func (c *Controller) hJobs(r *http.Request, user string) (any, error) {
+	return c.Jobs(r.Context(), user, r.URL.Query().Get("all") == "1")
+}
+
+func (c *Controller) hJob(r *http.Request, user string) (any, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return nil, err
+	}
+	return c.Job(r.Context(), user, id)
+}
+
+func (c *Controller) hWhy(r *http.Request, user string) (any, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return nil, err
+	}
+	return c.Why(r.Context(), user, id)
+}
+
+func (c *Controller) hCancel(r *http.Request, user string) (any, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := c.Cancel(r.Context(), user, []job.ID{id}, r.URL.Query().Get("signal"))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"cancelled": ids}, nil
+}
+
+func (c *Controller) hHold(hold bool) handlerFunc {
+	return func(r *http.Request, user string) (any, error) {
+		id, err := pathID(r)
+		if err != nil {
+			return nil, err
+		}
+		return nil, c.Hold(r.Context(), user, []job.ID{id}, hold)
+	}
+}
+
+func (c *Controller) hNodes(drain bool) handlerFunc {
+	return func(r *http.Request, user string) (any, error) {
+		var act api.NodeAction
+		if err := decode(r, &act); err != nil {
+			return nil, err
+		}
+		names, err := c.SetNodes(r.Context(), user, act, drain)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"nodes": names}, nil
+	}
+}
+
+func (c *Controller) hProject(create bool) handlerFunc {
+	return func(r *http.Request, user string) (any, error) {
+		var ch api.ProjectChange
+		if err := decode(r, &ch); err != nil {
+			return nil, err
+		}
+		if !create {
+			ch.Name = r.PathValue("name")
+		}
+		return nil, c.ChangeProject(r.Context(), user, ch, create)
+	}
+}
+
+func (c *Controller) hAcct(r *http.Request, user string) (any, error) {
+	q := r.URL.Query()
+	jq := store.JobQuery{User: q.Get("user"), Project: q.Get("project")}
+	var err error
+	if s := q.Get("since"); s != "" {
+		if jq.SinceS, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return nil, invalid("since=%q: give Unix seconds", s)
+		}
+	}
+	if s := q.Get("until"); s != "" {
+		if jq.UntilS, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return nil, invalid("until=%q: give Unix seconds", s)
+		}
+	}
+	if s := q.Get("ids"); s != "" {
+		for _, f := range strings.Split(s, ",") {
+			id, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return nil, invalid("ids: %q is not a job ID", f)
+			}
+			jq.IDs = append(jq.IDs, job.ID(id))
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		if jq.Limit, err = strconv.Atoi(s); err != nil || jq.Limit < 0 {
+			return nil, invalid("limit=%q: give a number", s)
+		}
+	}
+	return c.Acct(r.Context(), user, jq)
+}

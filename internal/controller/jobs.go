@@ -1,0 +1,503 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/hostlist"
+	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/sched"
+	"github.com/gefion-hpc/gefion/internal/store"
+)
+
+// QubitSizer turns a --qubits request into GPUs and nodes; package quantum
+// provides it. Nil rejects quantum sizing.
+type QubitSizer func(spec *job.Spec) error
+
+// SizeQubits is set by the program that links the quantum package.
+var SizeQubits QubitSizer
+
+// Submit validates a job, commits it and returns its ID. With an
+// idempotency key, a retry returns the first job.
+func (c *Controller) Submit(ctx context.Context, user, key string, req api.SubmitRequest) (*api.SubmitResponse, error) {
+	if user == "" {
+		return nil, &api.Error{Code: api.CodeUnauthorized, Message: "no user: send the " + api.HeaderUser + " header"}
+	}
+	spec := req.Spec
+	spec.User = user
+	if len(spec.Script) > job.MaxScriptSize {
+		return nil, &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("the batch script is %d bytes; the limit is %d (keep data out of the script)", len(spec.Script), job.MaxScriptSize)}
+	}
+	if spec.Qubits > 0 {
+		if SizeQubits == nil {
+			return nil, invalid("--qubits: quantum sizing is not available in this controller")
+		}
+		if err := SizeQubits(&spec); err != nil {
+			return nil, invalid("--qubits=%d: %v", spec.Qubits, err)
+		}
+	}
+	v, err := c.do(ctx, func(tx *txn) (any, error) { return c.submit(tx, user, key, spec, req.TestOnly) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*api.SubmitResponse), nil
+}
+
+func (c *Controller) submit(tx *txn, user, key string, spec job.Spec, testOnly bool) (*api.SubmitResponse, error) {
+	k := user + "\x00" + key
+	if key != "" && !testOnly {
+		if id, ok := tx.keys[k]; ok {
+			return c.duplicate(tx, id), nil
+		}
+		if id, ok := tx.c.keys[k]; ok {
+			return c.duplicate(tx, id), nil
+		}
+	}
+	var errs []error
+	project, err := c.projectFor(tx, user, spec.Account)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	spec.Account = project
+	if spec.QOS == "" {
+		spec.QOS = c.cfg.DefaultQOS
+	}
+	if !c.knownQOS(spec.QOS) {
+		errs = append(errs, fmt.Errorf("--qos=%s: no such QOS; choose one of %s", spec.QOS, strings.Join(c.qosNames(), ", ")))
+	}
+	if len(tx.c.cluster.Nodes) == 0 {
+		return nil, &api.Error{Code: api.CodeConflict, Message: "the cluster has no nodes yet: start an agent (gefion agent) or describe nodes in the cluster file"}
+	}
+	reqShape, err := job.Resolve(&spec, tx.c.cluster)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	var deps job.Dependencies
+	if spec.Dependency != "" {
+		deps, err = job.ParseDependency(spec.Dependency)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--dependency: %w", err))
+		}
+		for _, cnd := range deps.Conds {
+			for _, ref := range cnd.Jobs {
+				if ref.ID >= tx.nextID || ref.ID <= 0 {
+					errs = append(errs, fmt.Errorf("--dependency: job %d does not exist", ref.ID))
+				}
+			}
+		}
+	}
+	indices := []int{-1}
+	throttle := 0
+	if spec.Array != "" {
+		a, err := job.ParseArray(spec.Array, 0)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--array: %w", err))
+		} else {
+			indices, throttle = a.Indices, a.MaxRunning
+		}
+	}
+	if len(errs) > 0 {
+		return nil, &api.Error{Code: api.CodeInvalid, Message: strings.TrimPrefix(errors.Join(errs...).Error(), "invalid job: ")}
+	}
+	if spec.Name == "" {
+		spec.Name = "sbatch"
+	}
+	if spec.TimeLimitS == 0 {
+		spec.TimeLimitS = reqShape.TimeLimitS
+	}
+	part := tx.c.cluster.Partitions[reqShape.Partition].Name
+	resp := &api.SubmitResponse{Request: reqShape}
+	if testOnly {
+		resp.EstimatedStart = c.estimateNew(tx, spec, reqShape, project)
+		return resp, nil
+	}
+	first := tx.nextID
+	for _, ix := range indices {
+		id := tx.nextID
+		tx.nextID++
+		r := &jobRec{JobRecord: store.JobRecord{
+			ID: id, Name: spec.Name, User: user, Project: project, Partition: part, QOS: spec.QOS,
+			State: job.Pending, SubmitS: tx.nowS, EligibleS: tx.nowS, Spec: spec, Req: reqShape,
+		}, deps: deps, hasDeps: len(deps.Conds) > 0}
+		if ix >= 0 {
+			r.ArrayJobID, r.ArrayTaskID, r.throttle = first, ix, throttle
+		}
+		if key != "" && id == first {
+			r.IdemKey = key
+		}
+		tx.add(r)
+		resp.IDs = append(resp.IDs, id)
+	}
+	resp.ID = first
+	if len(resp.IDs) == 1 {
+		resp.IDs = nil
+	}
+	if key != "" {
+		if tx.keys == nil {
+			tx.keys = map[string]job.ID{}
+		}
+		tx.keys[k] = first
+	}
+	c.m.submissions.Add(float64(len(indices)))
+	return resp, nil
+}
+
+func (c *Controller) duplicate(tx *txn, id job.ID) *api.SubmitResponse {
+	r := &api.SubmitResponse{ID: id, Duplicate: true}
+	if j := tx.job(id); j != nil {
+		r.Request = j.Req
+	}
+	return r
+}
+
+// projectFor returns the project a user's job is charged to.
+func (c *Controller) projectFor(tx *txn, user, account string) (string, error) {
+	if account != "" {
+		p := tx.project(account)
+		if p == nil {
+			return "", fmt.Errorf("--account=%s: no such project; %s", account, c.memberHint(tx, user))
+		}
+		if !member(p, user) && !c.isOperator(user) {
+			return "", fmt.Errorf("--account=%s: you (%s) are not a member; an operator adds you with 'gefion project add-user %s %s'", account, user, account, user)
+		}
+		return account, nil
+	}
+	mine := c.projectsOf(tx, user)
+	if len(mine) > 0 {
+		return mine[0], nil
+	}
+	if c.cfg.DefaultProject != "" && tx.project(c.cfg.DefaultProject) != nil {
+		return c.cfg.DefaultProject, nil
+	}
+	return "", fmt.Errorf("you (%s) belong to no project: ask an operator to add you ('gefion project add-user PROJECT %s')", user, user)
+}
+
+func (c *Controller) memberHint(tx *txn, user string) string {
+	mine := c.projectsOf(tx, user)
+	if len(mine) == 0 {
+		return "you belong to no project"
+	}
+	return "your projects are " + strings.Join(mine, ", ")
+}
+
+func (c *Controller) projectsOf(tx *txn, user string) []string {
+	var out []string
+	for name := range tx.c.projects {
+		if p := tx.project(name); p != nil && slices.Contains(p.Users, user) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func member(p *store.ProjectRecord, user string) bool {
+	return slices.Contains(p.Users, user) || slices.Contains(p.Users, "*")
+}
+
+func (c *Controller) knownQOS(name string) bool {
+	for _, q := range c.cfg.QOS {
+		if q.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Controller) qosNames() []string {
+	var out []string
+	for _, q := range c.cfg.QOS {
+		out = append(out, q.Name)
+	}
+	return out
+}
+
+// Cancel cancels jobs (an array ID cancels every task). Running jobs get
+// SIGTERM and, after KillWait, SIGKILL; they end as CANCELLED.
+func (c *Controller) Cancel(ctx context.Context, user string, ids []job.ID, signal string) ([]job.ID, error) {
+	v, err := c.do(ctx, func(tx *txn) (any, error) {
+		var targets []*jobRec
+		for _, id := range ids {
+			found := false
+			if r := tx.job(id); r != nil {
+				targets = append(targets, r)
+				found = true
+			}
+			for _, r := range tx.c.jobs {
+				if r.ArrayJobID == id && r.ID != id {
+					targets = append(targets, r)
+					found = true
+				}
+			}
+			if !found {
+				return nil, notFound("job %d does not exist or ended long ago", id)
+			}
+		}
+		for _, r := range targets {
+			if r.User != user && !c.isOperator(user) {
+				return nil, forbidden("job %d belongs to %s; you may cancel only your own jobs", r.ID, r.User)
+			}
+		}
+		var done []job.ID
+		for _, r := range targets {
+			if r.State.Final() {
+				if len(targets) == 1 {
+					return nil, conflict("job %d already ended (%s)", r.ID, r.State)
+				}
+				continue
+			}
+			e := tx.edit(r.ID)
+			done = append(done, r.ID)
+			switch e.State {
+			case job.Pending:
+				e.State, e.EndS, e.Reason = job.Cancelled, tx.nowS, "cancelled by "+user
+			case job.Running:
+				if e.cancelled && signal == "" {
+					continue
+				}
+				e.cancelled = true
+				e.Reason = "cancelled by " + user
+				c.signalJob(tx, e, signalOr(signal, "TERM"), int64(c.cfg.KillWait.Seconds()), e.Reason)
+			}
+		}
+		return done, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]job.ID), nil
+}
+
+func signalOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// signalJob sends a signal to every node of a running job after commit.
+func (c *Controller) signalJob(tx *txn, r *jobRec, sig string, grace int64, reason string) {
+	for _, a := range r.Allocs {
+		s := api.Signal{JobID: r.ID, Node: a.Node, Signal: sig, GraceS: grace, Reason: reason}
+		c.sendSignal(tx, s)
+	}
+}
+
+// Hold holds (or releases) pending jobs.
+func (c *Controller) Hold(ctx context.Context, user string, ids []job.ID, hold bool) error {
+	_, err := c.do(ctx, func(tx *txn) (any, error) {
+		for _, id := range ids {
+			r := tx.job(id)
+			if r == nil {
+				return nil, notFound("job %d does not exist", id)
+			}
+			if r.User != user && !c.isOperator(user) {
+				return nil, forbidden("job %d belongs to %s; you may hold or release only your own jobs", id, r.User)
+			}
+			if r.State != job.Pending {
+				return nil, conflict("job %d is %s; only pending jobs can be held or released", id, r.State)
+			}
+		}
+		for _, id := range ids {
+			tx.edit(id).Spec.Hold = hold
+		}
+		return nil, nil
+	})
+	return err
+}
+
+// Jobs lists the active and recently finished jobs the user may see: all of
+// them for operators (or all=true on request, for everyone's queue view is
+// an operator's), else the user's own.
+func (c *Controller) Jobs(ctx context.Context, user string, all bool) ([]api.Job, error) {
+	v, err := c.do(ctx, func(tx *txn) (any, error) {
+		seeAll := all && c.isOperator(user)
+		var out []api.Job
+		add := func(r *jobRec) {
+			if seeAll || r.User == user || (all && c.isOperator(user)) {
+				out = append(out, c.apiJob(tx.c, r, false))
+			}
+		}
+		for _, r := range tx.c.jobs {
+			add(r)
+		}
+		for _, r := range tx.c.recent {
+			add(r)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]api.Job), nil
+}
+
+// Job returns one job, from memory or the store.
+func (c *Controller) Job(ctx context.Context, user string, id job.ID) (*api.Job, error) {
+	v, err := c.do(ctx, func(tx *txn) (any, error) {
+		r := tx.job(id)
+		if r == nil {
+			return nil, nil
+		}
+		if r.User != user && !c.isOperator(user) {
+			return nil, forbidden("job %d belongs to %s; you may read only your own jobs", id, r.User)
+		}
+		j := c.apiJob(tx.c, r, true)
+		return &j, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if j, _ := v.(*api.Job); j != nil {
+		return j, nil
+	}
+	recs, err := c.st.Jobs(ctx, store.JobQuery{IDs: []job.ID{id}})
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, notFound("job %d does not exist", id)
+	}
+	if recs[0].User != user && !c.isOperator(user) {
+		return nil, forbidden("job %d belongs to %s; you may read only your own jobs", id, recs[0].User)
+	}
+	j := c.apiJob(nil, &jobRec{JobRecord: recs[0]}, true)
+	return &j, nil
+}
+
+// Why explains why a job waits and when it should start.
+func (c *Controller) Why(ctx context.Context, user string, id job.ID) (*api.Why, error) {
+	v, err := c.do(ctx, func(tx *txn) (any, error) {
+		r := tx.job(id)
+		if r == nil {
+			return nil, notFound("job %d does not exist or ended long ago (see 'gefion acct -j %d')", id, id)
+		}
+		if r.User != user && !c.isOperator(user) {
+			return nil, forbidden("job %d belongs to %s; you may read only your own jobs", id, r.User)
+		}
+		w := &api.Why{ID: id, State: r.State, Warnings: r.warnings, Pending: len(tx.c.waiting)}
+		switch {
+		case r.State == job.Running:
+			w.Reason = "None"
+			w.Sentence = fmt.Sprintf("running since %s on %s", fmtTime(r.StartS), nodeList(r.Allocs))
+			if r.preempting {
+				w.Sentence += "; being preempted (checkpoint signal sent)"
+			}
+		case r.State.Final():
+			w.Reason = string(r.State)
+			w.Sentence = fmt.Sprintf("ended %s (%s, exit code %d)", fmtTime(r.EndS), r.State, r.ExitCode)
+		default:
+			wi := tx.c.waiting[id]
+			if wi == nil {
+				w.Reason = "None"
+				w.Sentence = "just submitted; the next scheduling pass (within a second) places it"
+				return w, nil
+			}
+			w.Reason = string(wi.w.Reason)
+			w.Sentence = wi.w.Sentence(tx.c.cluster, tx.c.planAt, nil)
+			w.Priority = wi.w.Priority
+			w.Position = wi.position + 1
+			if wi.w.EstimatedStartS != sched.Never {
+				w.EstimatedStart = wi.w.EstimatedStartS
+			}
+		}
+		return w, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*api.Why), nil
+}
+
+// apiJob converts a record; c may be nil for records read from the store.
+func (c *Controller) apiJob(cr *core, r *jobRec, withSpec bool) api.Job {
+	j := api.Job{
+		ID: r.ID, ArrayJobID: r.ArrayJobID, ArrayTaskID: r.ArrayTaskID, Name: r.Name, User: r.User,
+		Project: r.Project, Partition: r.Partition, QOS: r.QOS, State: r.State, Reason: r.Reason,
+		Held: r.Spec.Hold, SubmitTime: r.SubmitS, StartTime: r.StartS, EndTime: r.EndS,
+		TimeLimitS: r.Req.TimeLimitS, Nodes: r.Req.Nodes, GPUs: r.Req.GPUs(), CPUs: r.Req.CPUsPerNode * r.Req.Nodes,
+		ExitCode: r.ExitCode, Signal: r.Signal, Restarts: r.Restarts, GPUSeconds: r.GPUSeconds,
+		EnergyJ: r.EnergyJ, Request: r.Req,
+	}
+	if r.Req.WholeNodes {
+		j.GPUs = 0
+		for _, a := range r.Allocs {
+			j.GPUs += len(a.GPUs)
+		}
+		if j.GPUs == 0 {
+			j.GPUs = r.Req.GPUs()
+		}
+	}
+	if r.State == job.Running && cr != nil {
+		now := cr.planAt
+		j.GPUSeconds += float64(allocGPUs(r.Allocs)) * float64(max(now-r.StartS, 0))
+	}
+	j.EnergyKWh = r.EnergyJ / 3.6e6
+	j.CO2LocationG = j.EnergyKWh * c.cfg.CarbonGPerKWh
+	j.CO2MarketG = j.EnergyKWh * c.cfg.MarketGPerKWh
+	for _, a := range r.Allocs {
+		j.Allocs = append(j.Allocs, api.Alloc(a))
+	}
+	j.NodeList = nodeList(r.Allocs)
+	if cr != nil && r.State == job.Pending {
+		if wi := cr.waiting[r.ID]; wi != nil {
+			j.Reason = string(wi.w.Reason)
+			if wi.w.EstimatedStartS != sched.Never {
+				j.EstimatedStart = wi.w.EstimatedStartS
+			}
+			j.Why = wi.w.Sentence(cr.cluster, cr.planAt, nil)
+		}
+		if r.Spec.Hold {
+			j.Reason = string(sched.ReasonHeld)
+		}
+	}
+	if withSpec {
+		s := r.Spec
+		j.Spec = &s
+	}
+	return j
+}
+
+func allocGPUs(as []store.Alloc) int {
+	n := 0
+	for _, a := range as {
+		n += len(a.GPUs)
+	}
+	return n
+}
+
+func nodeList(as []store.Alloc) string {
+	names := make([]string, 0, len(as))
+	for _, a := range as {
+		names = append(names, a.Node)
+	}
+	return hostlist.Compress(names)
+}
+
+// maskToList turns a GPU bitmask into indexes.
+func maskToList(m uint64) []int {
+	out := make([]int, 0, bits.OnesCount64(m))
+	for m != 0 {
+		b := bits.TrailingZeros64(m)
+		out = append(out, b)
+		m &^= 1 << uint(b)
+	}
+	return out
+}
+
+func listToMask(l []int) uint64 {
+	var m uint64
+	for _, g := range l {
+		if g >= 0 && g < 64 {
+			m |= 1 << uint(g)
+		}
+	}
+	return m
+}
