@@ -331,7 +331,7 @@ func directives(script []byte) ([]arg, []Warning, error) {
 		}
 		words, err := splitDirective(string(rest))
 		if err != nil {
-			return nil, warns, &OptionError{Line: lineNo, Option: strings.TrimSpace(string(line)), Err: err}
+			return nil, warns, &OptionError{Line: lineNo, Option: "#SBATCH", Err: err}
 		}
 		for _, w := range words {
 			args = append(args, arg{text: w, line: lineNo})

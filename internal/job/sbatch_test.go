@@ -1,8 +1,12 @@
 package job
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -601,4 +605,85 @@ func TestParseBegin(t *testing.T) {
 			t.Errorf("ParseBegin(%q) = %v; want an error", in, got)
 		}
 	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// goldenResult is what a golden file holds for one script.
+type goldenResult struct {
+	Spec     *Spec     `json:"spec,omitempty"`
+	Warnings []Warning `json:"warnings"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// TestGoldenScripts parses the realistic scripts under testdata/ and
+// compares the spec, warnings and error with testdata/NAME.golden. Run
+// with -update to rewrite them after a deliberate change.
+func TestGoldenScripts(t *testing.T) {
+	scripts, err := filepath.Glob("testdata/*.sh")
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("no scripts under testdata/: %v", err)
+	}
+	for _, path := range scripts {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := Parser{Now: func() time.Time { return testNow }}
+			s := &Spec{}
+			w, err := p.Script(src, s)
+			res := goldenResult{Warnings: w}
+			if res.Warnings == nil {
+				res.Warnings = []Warning{}
+			}
+			if err != nil {
+				res.Error = err.Error()
+			} else {
+				s.Script = "" // the script is the input; keep the golden file readable
+				res.Spec = s
+			}
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(res); err != nil {
+				t.Fatal(err)
+			}
+			got := buf.Bytes()
+			golden := strings.TrimSuffix(path, ".sh") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestGoldenScripts -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from %s (-want +got):\n%s", path, golden, lineDiff(string(want), string(got)))
+			}
+		})
+	}
+}
+
+// lineDiff shows the lines that differ between two texts.
+func lineDiff(want, got string) string {
+	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := 0; i < max(len(wl), len(gl)); i++ {
+		var w, g string
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if w != g {
+			b.WriteString("-" + w + "\n+" + g + "\n")
+		}
+	}
+	return b.String()
 }
