@@ -42,6 +42,7 @@ type JobRef struct {
 	Task int `json:"task"` // NoTask for the whole job
 }
 
+// String formats the reference as --dependency takes it.
 func (r JobRef) String() string {
 	if r.Task == NoTask {
 		return strconv.FormatInt(int64(r.ID), 10)
@@ -191,6 +192,7 @@ const (
 	DepNever                      // it can never be satisfied
 )
 
+// String names the outcome.
 func (s DepStatus) String() string {
 	switch s {
 	case DepSatisfied:

@@ -33,6 +33,7 @@ type Warning struct {
 	Message string `json:"message"`
 }
 
+// String formats the warning as sbatch prints it, with its line.
 func (w Warning) String() string {
 	if w.Line > 0 {
 		return fmt.Sprintf("line %d: %s", w.Line, w.Message)
@@ -54,6 +55,7 @@ type OptionError struct {
 	Err    error
 }
 
+// Error names the line (or variable), the option and what is wrong.
 func (e *OptionError) Error() string {
 	switch {
 	case e.Line > 0:
@@ -64,6 +66,7 @@ func (e *OptionError) Error() string {
 	return fmt.Sprintf("%s: %v", e.Option, e.Err)
 }
 
+// Unwrap returns the reason, for errors.Is (ErrBadArray, ErrBadDependency...).
 func (e *OptionError) Unwrap() error { return e.Err }
 
 // Submission holds what sbatch options say about the command itself rather
@@ -392,13 +395,11 @@ func splitDirective(s string) ([]string, error) {
 			case c == '"' || c == '\'':
 				quote = c
 				i++
-			case c == '#':
-				if quote == 0 {
-					if got {
-						words = append(words, b.String())
-					}
-					return words, nil
+			case c == '#': // unquoted: the rest of the line is a comment
+				if got {
+					words = append(words, b.String())
 				}
+				return words, nil
 			default:
 				b.WriteByte(c)
 				got = true

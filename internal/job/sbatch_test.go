@@ -687,3 +687,18 @@ func lineDiff(want, got string) string {
 	}
 	return b.String()
 }
+
+// BenchmarkParseScript parses the multi-node PyTorch script of testdata/.
+func BenchmarkParseScript(b *testing.B) {
+	src, err := os.ReadFile("testdata/pytorch-multinode.sh")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		if _, _, err := ParseScript(src); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "scripts/s")
+}
