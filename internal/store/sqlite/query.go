@@ -1,0 +1,200 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/store"
+)
+
+// Load reads the recovery state from one consistent snapshot of the
+// database (a read transaction), so a batch committing meanwhile is either
+// wholly in it or not at all.
+func (s *Store) Load(ctx context.Context) (*store.Snapshot, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: load: %w", s.path, err)
+	}
+	defer tx.Rollback()
+	snap := &store.Snapshot{RecentKeys: make(map[string]job.ID)}
+
+	var maxID int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM jobs`).Scan(&maxID); err != nil {
+		return nil, fmt.Errorf("store %s: load: %w", s.path, err)
+	}
+	snap.MaxJobID = job.ID(maxID)
+
+	snap.ActiveJobs, err = queryJobs(ctx, tx, `SELECT `+jobColumns+` FROM jobs WHERE active = 1 ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: load active jobs: %w", s.path, err)
+	}
+
+	rows, err := tx.QueryContext(ctx, `SELECT user_name, idem_key, id FROM jobs
+		WHERE idem_key != '' AND submit_s >= (SELECT max(submit_s) FROM jobs) - ?`, store.KeyWindowS)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: load idempotency keys: %w", s.path, err)
+	}
+	for rows.Next() {
+		var user, key string
+		var id int64
+		if err := rows.Scan(&user, &key, &id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store %s: load idempotency keys: %w", s.path, err)
+		}
+		snap.RecentKeys[store.IdemKeyOf(user, key)] = job.ID(id)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("store %s: load idempotency keys: %w", s.path, err)
+	}
+
+	rows, err = tx.QueryContext(ctx, `SELECT name, parent, users, grant_gpu_hours, period_start_s,
+		used_gpu_seconds, usage_gpus, usage_at_s, max_gpus FROM projects ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: load projects: %w", s.path, err)
+	}
+	for rows.Next() {
+		var p store.ProjectRecord
+		var users []byte
+		if err := rows.Scan(&p.Name, &p.Parent, &users, &p.GrantGPUHours, &p.PeriodStartS,
+			&p.UsedGPUSeconds, &p.UsageGPUS, &p.UsageAtS, &p.MaxGPUs); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store %s: load projects: %w", s.path, err)
+		}
+		if err := json.Unmarshal(users, &p.Users); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store %s: project %q: decode users: %w", s.path, p.Name, err)
+		}
+		snap.Projects = append(snap.Projects, p)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("store %s: load projects: %w", s.path, err)
+	}
+
+	rows, err = tx.QueryContext(ctx, `SELECT name, state, reason, since_s FROM nodes ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: load nodes: %w", s.path, err)
+	}
+	for rows.Next() {
+		var n store.NodeRecord
+		if err := rows.Scan(&n.Name, &n.State, &n.Reason, &n.SinceS); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store %s: load nodes: %w", s.path, err)
+		}
+		snap.Nodes = append(snap.Nodes, n)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("store %s: load nodes: %w", s.path, err)
+	}
+	return snap, nil
+}
+
+func closeRows(rows *sql.Rows) error {
+	err := rows.Err()
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Jobs returns the records q selects, ordered by ID, or newest (highest
+// ID) first when q.Limit is set. It is one statement, so it reads one
+// consistent snapshot.
+func (s *Store) Jobs(ctx context.Context, q store.JobQuery) ([]store.JobRecord, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	query, args, err := jobsQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	out, err := queryJobs(ctx, s.r, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: query jobs: %w", s.path, err)
+	}
+	return out, nil
+}
+
+// jobsQuery builds the SELECT for q. Lists (IDs, States) travel as one
+// JSON parameter each, so that a long list needs no dynamic SQL and cannot
+// exceed SQLite's limit on parameters.
+func jobsQuery(q store.JobQuery) (string, []any, error) {
+	var where []string
+	var args []any
+	if q.Active {
+		where = append(where, `active = 1`)
+	}
+	if len(q.IDs) > 0 {
+		ids, err := json.Marshal(q.IDs)
+		if err != nil {
+			return "", nil, err
+		}
+		where = append(where, `id IN (SELECT value FROM json_each(?))`)
+		args = append(args, string(ids))
+	}
+	if q.User != "" {
+		where = append(where, `user_name = ?`)
+		args = append(args, q.User)
+	}
+	if q.Project != "" {
+		where = append(where, `project = ?`)
+		args = append(args, q.Project)
+	}
+	if len(q.States) > 0 {
+		states, err := json.Marshal(q.States)
+		if err != nil {
+			return "", nil, err
+		}
+		where = append(where, `state IN (SELECT value FROM json_each(?))`)
+		args = append(args, string(states))
+	}
+	// Finished jobs are timed by their end, active ones by submission.
+	if q.SinceS != 0 {
+		where = append(where, `((active = 1 AND submit_s >= ?) OR (active = 0 AND end_s >= ?))`)
+		args = append(args, q.SinceS, q.SinceS)
+	}
+	if q.UntilS != 0 {
+		where = append(where, `((active = 1 AND submit_s < ?) OR (active = 0 AND end_s < ?))`)
+		args = append(args, q.UntilS, q.UntilS)
+	}
+	var b strings.Builder
+	b.WriteString(`SELECT ` + jobColumns + ` FROM jobs`)
+	if len(where) > 0 {
+		b.WriteString(` WHERE ` + strings.Join(where, ` AND `))
+	}
+	if q.Limit > 0 {
+		b.WriteString(` ORDER BY id DESC LIMIT ?`)
+		args = append(args, q.Limit)
+	} else {
+		b.WriteString(` ORDER BY id`)
+	}
+	return b.String(), args, nil
+}
+
+func queryJobs(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args ...any) ([]store.JobRecord, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.JobRecord
+	for rows.Next() {
+		r, err := scanJob(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

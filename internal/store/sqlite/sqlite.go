@@ -1,0 +1,329 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/store"
+)
+
+// busyTimeoutMS is how long a connection waits for a lock another process
+// holds (a second controller, a backup tool) before it reports busy.
+const busyTimeoutMS = 10_000
+
+// readConns is the size of the read pool. Reads in WAL mode never wait for
+// the writer, so a few connections are enough to keep API handlers from
+// queueing behind one slow query.
+const readConns = 4
+
+// ErrClosed is returned by every method of a closed Store.
+var ErrClosed = errors.New("store: the SQLite store is closed")
+
+// Store is a store.Store in one SQLite database file.
+type Store struct {
+	path string
+	// w is the single writer connection: SQLite allows one writer at a
+	// time anyway, and one connection lets prepared statements be reused
+	// by every batch.
+	w *sql.DB
+	// r is the pool of read-only connections for Load and Jobs.
+	r *sql.DB
+
+	insertJob, updateJob, upsertProject, deleteProject, upsertNode *sql.Stmt
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in the SQLite database at path
+// and brings its schema up to date. It fails if the file belongs to another
+// program or was written by a newer gefion.
+func Open(path string) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open SQLite store %q: the path must be non-empty and contain no '?' or '#'", path)
+	}
+	ctx := context.Background()
+	s := &Store{path: path}
+	var err error
+	// _txlock=immediate makes every write transaction take the write lock
+	// at BEGIN, so a batch never fails half-way on a lock upgrade.
+	// synchronous=FULL fsyncs the WAL at every commit: a batch that Apply
+	// acknowledged survives a crash of the machine, not only of the process.
+	s.w, err = sql.Open("sqlite", path+"?_txlock=immediate"+
+		fmt.Sprintf("&_pragma=busy_timeout(%d)", busyTimeoutMS)+
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)")
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite store %s: %w", path, err)
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	s.w.SetConnMaxIdleTime(0)
+	if err := s.setUp(ctx); err != nil {
+		s.w.Close()
+		return nil, err
+	}
+	s.r, err = sql.Open("sqlite", path+fmt.Sprintf("?_pragma=busy_timeout(%d)", busyTimeoutMS)+"&_pragma=query_only(1)")
+	if err != nil {
+		s.closeStmts()
+		s.w.Close()
+		return nil, fmt.Errorf("open SQLite store %s: %w", path, err)
+	}
+	s.r.SetMaxOpenConns(readConns)
+	s.r.SetMaxIdleConns(readConns)
+	return s, nil
+}
+
+// setUp checks the writer connection, migrates the schema and prepares the
+// statements every batch reuses.
+func (s *Store) setUp(ctx context.Context) error {
+	var mode string
+	if err := s.w.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("open SQLite store %s: %w (is the directory writable and the file a SQLite database?)", s.path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("open SQLite store %s: journal mode is %q, not WAL; put the data directory on a local file system", s.path, mode)
+	}
+	if err := migrate(ctx, s.w, s.path); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&s.insertJob, `INSERT INTO jobs (` + jobColumns + `) VALUES (` + placeholders(numJobColumns) + `)`},
+		{&s.updateJob, `UPDATE jobs SET ` + jobUpdateSet() + ` WHERE id = ?1`},
+		{&s.upsertProject, `INSERT INTO projects (name, parent, users, grant_gpu_hours, period_start_s, used_gpu_seconds, usage_gpus, usage_at_s, max_gpus)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET parent = excluded.parent, users = excluded.users,
+				grant_gpu_hours = excluded.grant_gpu_hours, period_start_s = excluded.period_start_s,
+				used_gpu_seconds = excluded.used_gpu_seconds, usage_gpus = excluded.usage_gpus,
+				usage_at_s = excluded.usage_at_s, max_gpus = excluded.max_gpus`},
+		{&s.deleteProject, `DELETE FROM projects WHERE name = ?`},
+		{&s.upsertNode, `INSERT INTO nodes (name, state, reason, since_s) VALUES (?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET state = excluded.state, reason = excluded.reason, since_s = excluded.since_s`},
+	} {
+		st, err := s.w.PrepareContext(ctx, p.sql)
+		if err != nil {
+			s.closeStmts()
+			return fmt.Errorf("open SQLite store %s: prepare: %w", s.path, err)
+		}
+		*p.stmt = st
+	}
+	return nil
+}
+
+func (s *Store) closeStmts() {
+	for _, st := range []*sql.Stmt{s.insertJob, s.updateJob, s.upsertProject, s.deleteProject, s.upsertNode} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Apply commits the batch in one transaction; when it returns nil the batch
+// is on disk. On any error nothing of the batch is kept.
+func (s *Store) Apply(ctx context.Context, b *store.Batch) (err error) {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if b.Empty() {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store %s: begin: %w", s.path, err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	args := make([]any, numJobColumns)
+	if len(b.NewJobs) > 0 {
+		ins := tx.StmtContext(ctx, s.insertJob)
+		for i := range b.NewJobs {
+			r := &b.NewJobs[i]
+			if err := jobArgs(r, args); err != nil {
+				return err
+			}
+			if _, err := ins.ExecContext(ctx, args...); err != nil {
+				return jobError("new job", r, err)
+			}
+		}
+	}
+	if len(b.Jobs) > 0 {
+		upd := tx.StmtContext(ctx, s.updateJob)
+		for i := range b.Jobs {
+			r := &b.Jobs[i]
+			if err := jobArgs(r, args); err != nil {
+				return err
+			}
+			res, err := upd.ExecContext(ctx, args...)
+			if err != nil {
+				return jobError("update of job", r, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("update of job %d: %w", r.ID, err)
+			} else if n == 0 {
+				return fmt.Errorf("update of job %d: %w", r.ID, store.ErrNotFound)
+			}
+		}
+	}
+	if len(b.Projects) > 0 {
+		st := tx.StmtContext(ctx, s.upsertProject)
+		for i := range b.Projects {
+			p := &b.Projects[i]
+			users, err := json.Marshal(p.Users)
+			if err != nil {
+				return fmt.Errorf("project %q: %w", p.Name, err)
+			}
+			if _, err := st.ExecContext(ctx, p.Name, p.Parent, string(users), p.GrantGPUHours, p.PeriodStartS,
+				p.UsedGPUSeconds, p.UsageGPUS, p.UsageAtS, p.MaxGPUs); err != nil {
+				return fmt.Errorf("project %q: %w", p.Name, err)
+			}
+		}
+	}
+	if len(b.DeleteProjects) > 0 {
+		st := tx.StmtContext(ctx, s.deleteProject)
+		for _, name := range b.DeleteProjects {
+			if _, err := st.ExecContext(ctx, name); err != nil {
+				return fmt.Errorf("delete project %q: %w", name, err)
+			}
+		}
+	}
+	if len(b.Nodes) > 0 {
+		st := tx.StmtContext(ctx, s.upsertNode)
+		for i := range b.Nodes {
+			n := &b.Nodes[i]
+			if _, err := st.ExecContext(ctx, n.Name, n.State, n.Reason, n.SinceS); err != nil {
+				return fmt.Errorf("node %q: %w", n.Name, err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store %s: commit: %w", s.path, err)
+	}
+	return nil
+}
+
+// jobError turns a constraint violation into store.ErrConflict, naming the
+// job and, for a key, the user and key.
+func jobError(what string, r *store.JobRecord, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%s %d: a job with this ID exists: %w", what, r.ID, store.ErrConflict)
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			return fmt.Errorf("%s %d: user %q already submitted a job with idempotency key %q: %w", what, r.ID, r.User, r.IdemKey, store.ErrConflict)
+		}
+	}
+	return fmt.Errorf("%s %d: %w", what, r.ID, err)
+}
+
+// Close closes the database. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.closeStmts()
+		// Readers first, so that the writer's is the last connection and
+		// checkpoints the WAL into the database file.
+		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+	})
+	return s.closeErr
+}
+
+// The jobs table's columns in the order jobArgs fills them and scanJob
+// reads them. id must stay first: the UPDATE uses ?1 for it.
+const jobColumns = `id, array_job_id, array_task_id, name, user_name, project, partition_name, qos,
+	state, active, reason, submit_s, eligible_s, start_s, end_s, exit_code, signal, restarts,
+	gpu_seconds, energy_j, energy_measured, idem_key, spec, req, allocs`
+
+var numJobColumns = strings.Count(jobColumns, ",") + 1
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// jobUpdateSet is "array_job_id = ?2, ..." for every column but id.
+func jobUpdateSet() string {
+	cols := strings.Split(jobColumns, ",")
+	parts := make([]string, 0, len(cols)-1)
+	for i, c := range cols[1:] {
+		parts = append(parts, fmt.Sprintf("%s = ?%d", strings.TrimSpace(c), i+2))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// jobArgs fills args (numJobColumns long) with r's column values.
+func jobArgs(r *store.JobRecord, args []any) error {
+	spec, err := json.Marshal(&r.Spec)
+	if err != nil {
+		return fmt.Errorf("job %d: encode spec: %w", r.ID, err)
+	}
+	req, err := json.Marshal(&r.Req)
+	if err != nil {
+		return fmt.Errorf("job %d: encode request: %w", r.ID, err)
+	}
+	allocs, err := json.Marshal(r.Allocs)
+	if err != nil {
+		return fmt.Errorf("job %d: encode allocations: %w", r.ID, err)
+	}
+	active := 0
+	if !r.State.Final() {
+		active = 1
+	}
+	copy(args, []any{
+		int64(r.ID), int64(r.ArrayJobID), int64(r.ArrayTaskID), r.Name, r.User, r.Project, r.Partition, r.QOS,
+		string(r.State), active, r.Reason, r.SubmitS, r.EligibleS, r.StartS, r.EndS, int64(r.ExitCode), r.Signal, int64(r.Restarts),
+		r.GPUSeconds, r.EnergyJ, r.EnergyMeasured, r.IdemKey, string(spec), string(req), string(allocs),
+	})
+	return nil
+}
+
+// scanJob reads one row of jobColumns.
+func scanJob(sc interface{ Scan(...any) error }) (store.JobRecord, error) {
+	var (
+		r                 store.JobRecord
+		id, arrayID       int64
+		state             string
+		active            int
+		spec, req, allocs []byte
+	)
+	if err := sc.Scan(&id, &arrayID, &r.ArrayTaskID, &r.Name, &r.User, &r.Project, &r.Partition, &r.QOS,
+		&state, &active, &r.Reason, &r.SubmitS, &r.EligibleS, &r.StartS, &r.EndS, &r.ExitCode, &r.Signal, &r.Restarts,
+		&r.GPUSeconds, &r.EnergyJ, &r.EnergyMeasured, &r.IdemKey, &spec, &req, &allocs); err != nil {
+		return r, err
+	}
+	r.ID, r.ArrayJobID, r.State = job.ID(id), job.ID(arrayID), job.State(state)
+	if err := json.Unmarshal(spec, &r.Spec); err != nil {
+		return r, fmt.Errorf("job %d: decode spec: %w", id, err)
+	}
+	if err := json.Unmarshal(req, &r.Req); err != nil {
+		return r, fmt.Errorf("job %d: decode request: %w", id, err)
+	}
+	if err := json.Unmarshal(allocs, &r.Allocs); err != nil {
+		return r, fmt.Errorf("job %d: decode allocations: %w", id, err)
+	}
+	return r, nil
+}
