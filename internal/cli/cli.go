@@ -25,6 +25,8 @@ type Env struct {
 	Stderr io.Writer
 	// Getenv reads the environment; nil means os.Getenv.
 	Getenv func(string) string
+	// Environ lists the environment; nil means os.Environ.
+	Environ func() []string
 }
 
 func (e *Env) getenv(k string) string {

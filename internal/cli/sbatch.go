@@ -8,9 +8,47 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/job"
 )
+
+// exportEnv returns the environment a job gets under --export: ALL (the
+// default) is the whole submit-time environment; NONE is none; otherwise a
+// list of names and NAME=value pairs, with ALL or NONE first to start from.
+func exportEnv(export string, env []string) []string {
+	if export == "" || strings.EqualFold(export, "ALL") {
+		return env
+	}
+	items := strings.Split(export, ",")
+	var out []string
+	start := 0
+	switch strings.ToUpper(items[0]) {
+	case "ALL":
+		out = append(out, env...)
+		start = 1
+	case "NONE", "NIL":
+		start = 1
+	}
+	lookup := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			lookup[k] = v
+		}
+	}
+	for _, it := range items[start:] {
+		if it == "" {
+			continue
+		}
+		if strings.Contains(it, "=") {
+			out = append(out, it)
+		} else if v, ok := lookup[it]; ok {
+			out = append(out, it+"="+v)
+		}
+	}
+	return out
+}
 
 func init() {
 	register(&command{path: "sbatch", summary: "submit a batch script (Slurm's sbatch options and #SBATCH lines)", run: runSbatch})
@@ -18,7 +56,7 @@ func init() {
 
 // defaultAddr is the controller's address when neither --addr nor
 // GEFION_ADDR says.
-const defaultAddr = "http://127.0.0.1:8420"
+const defaultAddr = client.DefaultAddr
 
 // sbatchNow is the clock sbatch reads (for --begin and the estimate); tests
 // replace it.
@@ -58,10 +96,22 @@ func (emptyCluster) EstimateStart(spec *job.Spec, _ job.Request, now time.Time) 
 var ErrNoController = errors.New("cannot reach the controller")
 
 // submitJob submits a checked job to the controller at addr and returns its
-// ID. The controller's client replaces it; until then there is nothing to
-// submit to.
-var submitJob = func(addr string, spec *job.Spec) (job.ID, error) {
-	return 0, fmt.Errorf("%w at %s (set with --addr or GEFION_ADDR): start one with 'gefion dev', or check the job with --test-only", ErrNoController, addr)
+// ID; tests replace it.
+var submitJob = func(e *Env, addr string, spec *job.Spec) (job.ID, error) {
+	resp, err := submitRemote(e, addr, spec)
+	if err != nil {
+		return 0, err
+	}
+	return resp.ID, nil
+}
+
+// controllerEstimate asks the controller at addr to check the job and
+// estimate its start without submitting it; tests replace it.
+var controllerEstimate = func(e *Env, addr string, spec *job.Spec) (*api.SubmitResponse, error) {
+	c := client.New(addr, currentUser(e))
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	return c.Submit(ctx, api.SubmitRequest{Spec: *spec, TestOnly: true}, "")
 }
 
 // sbatchFlags are gefion's own options, beside Slurm's.
@@ -147,7 +197,8 @@ func runSbatch(e *Env, args []string) error {
 	}
 	warns = append(warns, w...)
 	spec.Argv = argv
-	spec.User = e.getenv("USER")
+	spec.User = currentUser(e)
+	spec.Env = exportEnv(spec.Export, e.environ())
 	if wd, err := os.Getwd(); err == nil && spec.SubmitDir == "" {
 		spec.SubmitDir = wd
 	}
@@ -163,16 +214,39 @@ func runSbatch(e *Env, args []string) error {
 		}
 	}
 
-	c, err := loadCluster(f.preset, f.clusterConfig)
-	if err != nil {
-		return err
+	addr := resolveAddr(e, f.addr)
+	local := f.preset != "" || f.clusterConfig != ""
+	if sub.TestOnly && !local {
+		// The controller knows the machine and its queue: ask it.
+		resp, err := controllerEstimate(e, addr, spec)
+		switch {
+		case err == nil:
+			c, cerr := loadCluster("", "")
+			if cerr != nil {
+				return cerr
+			}
+			start, ok := time.Unix(resp.EstimatedStart, 0), resp.EstimatedStart != 0
+			if f.json {
+				return writeJSON(e.Stdout, testOnlyJSON(spec, resp.Request, c, start, ok, warns))
+			}
+			printTestOnly(e.Stdout, spec, resp.Request, c, start, ok)
+			return nil
+		case !errors.Is(err, client.ErrUnreachable):
+			return fmt.Errorf("job rejected: %w", explain(err, addr))
+		}
+		if !sub.Quiet {
+			fmt.Fprintf(e.Stderr, "sbatch: no controller at %s; checking against the gefion preset on an idle machine\n", addr)
+		}
 	}
-	req, err := job.Resolve(spec, c)
-	if err != nil {
-		return fmt.Errorf("job rejected: %w", err)
-	}
-
 	if sub.TestOnly {
+		c, err := loadCluster(f.preset, f.clusterConfig)
+		if err != nil {
+			return err
+		}
+		req, err := job.Resolve(spec, c)
+		if err != nil {
+			return fmt.Errorf("job rejected: %w", err)
+		}
 		now := sbatchNow()
 		start, ok, err := estimator.EstimateStart(spec, req, now)
 		if err != nil {
@@ -184,14 +258,17 @@ func runSbatch(e *Env, args []string) error {
 		printTestOnly(e.Stdout, spec, req, c, start, ok)
 		return nil
 	}
-	addr := f.addr
-	if addr == "" {
-		addr = e.getenv("GEFION_ADDR")
+	if local {
+		// Check against the named machine before submitting.
+		c, err := loadCluster(f.preset, f.clusterConfig)
+		if err != nil {
+			return err
+		}
+		if _, err := job.Resolve(spec, c); err != nil {
+			return fmt.Errorf("job rejected: %w", err)
+		}
 	}
-	if addr == "" {
-		addr = defaultAddr
-	}
-	id, err := submitJob(addr, spec)
+	id, err := submitJob(e, addr, spec)
 	if err != nil {
 		return err
 	}

@@ -3,12 +3,15 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/job"
 )
 
@@ -18,9 +21,13 @@ var sbatchTestNow = time.Date(2026, 3, 10, 14, 30, 0, 0, time.UTC)
 // the exit status, stdout and stderr.
 func runSbatchCmd(t *testing.T, stdin string, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
-	old := sbatchNow
+	old, oldEst := sbatchNow, controllerEstimate
 	sbatchNow = func() time.Time { return sbatchTestNow }
-	t.Cleanup(func() { sbatchNow = old })
+	// No controller: --test-only checks against the preset.
+	controllerEstimate = func(*Env, string, *job.Spec) (*api.SubmitResponse, error) {
+		return nil, fmt.Errorf("%w: test", client.ErrUnreachable)
+	}
+	t.Cleanup(func() { sbatchNow, controllerEstimate = old, oldEst })
 	var out, errb bytes.Buffer
 	e := &Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
 		Getenv: func(k string) string { return env[k] }}
@@ -137,9 +144,9 @@ func TestSbatchStatusAndMessages(t *testing.T) {
 		{name: "not a script", stdin: "hostname\n", args: []string{"--test-only"}, code: 1, stderr: []string{"#!"}},
 		{name: "oversized script", stdin: big, args: []string{"--test-only"}, code: 1, stderr: []string{"4 MiB"}},
 		{name: "no controller", stdin: "#!/bin/sh\n", code: 1, stderr: []string{"cannot reach the controller at http://127.0.0.1:8420", "gefion dev"}},
-		{name: "no controller at GEFION_ADDR", stdin: "#!/bin/sh\n", env: map[string]string{"GEFION_ADDR": "http://ctl:9000"}, code: 1, stderr: []string{"at http://ctl:9000"}},
-		{name: "--addr wins", stdin: "#!/bin/sh\n", env: map[string]string{"GEFION_ADDR": "http://ctl:9000"}, args: []string{"--addr", "http://other:1"}, code: 1, stderr: []string{"at http://other:1"}},
-		{name: "impossible job is refused before submission", stdin: "#!/bin/sh\n#SBATCH -G 9999\n", code: 1, stderr: []string{"job rejected"}},
+		{name: "no controller at GEFION_ADDR", stdin: "#!/bin/sh\n", env: map[string]string{"GEFION_ADDR": "http://127.0.0.1:9"}, code: 1, stderr: []string{"at http://127.0.0.1:9"}},
+		{name: "--addr wins", stdin: "#!/bin/sh\n", env: map[string]string{"GEFION_ADDR": "http://127.0.0.1:9"}, args: []string{"--addr", "http://127.0.0.1:1"}, code: 1, stderr: []string{"at http://127.0.0.1:1"}},
+		{name: "impossible job is refused before submission", stdin: "#!/bin/sh\n#SBATCH -G 9999\n", args: []string{"--preset", "gefion"}, code: 1, stderr: []string{"job rejected"}},
 		{name: "human summary", stdin: "#!/bin/sh\n#SBATCH -J h -G 4\n", args: []string{"--test-only"}, code: 0, stdout: []string{"Job h checked", "would start 2026-03-10T14:30:00Z", "partition   gpu"}},
 		{name: "begin moves the estimate", stdin: "#!/bin/sh\n#SBATCH --begin=now+1hour\n", args: []string{"--test-only", "--json"}, code: 0, stdout: []string{`"estimated_start": "2026-03-10T15:30:00Z"`, `"begin": "2026-03-10T15:30:00Z"`}},
 		{name: "held job has no estimate", stdin: "#!/bin/sh\n#SBATCH -H\n", args: []string{"--test-only", "--json"}, code: 0, stdout: []string{`"estimated_start": null`}},
@@ -192,7 +199,7 @@ func TestSbatchSeams(t *testing.T) {
 		t.Errorf("with the controller's estimate: exit %d, %s", code, out)
 	}
 	var got *job.Spec
-	submitJob = func(addr string, s *job.Spec) (job.ID, error) { got = s; return 42, nil }
+	submitJob = func(_ *Env, addr string, s *job.Spec) (job.ID, error) { got = s; return 42, nil }
 	code, out, errs := runSbatchCmd(t, "#!/bin/sh\n#SBATCH -J sub\nhostname\n", nil, "gefion", "sbatch", "-N", "1")
 	if code != 0 || out != "Submitted batch job 42\n" {
 		t.Errorf("submit: exit %d, stdout %q, stderr %q", code, out, errs)
