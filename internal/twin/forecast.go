@@ -1,0 +1,154 @@
+package twin
+
+import (
+	"fmt"
+	"math/bits"
+
+	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/sched"
+)
+
+// ForecastOptions tune Forecast. The zero value runs the core as the twin
+// does by default, ends running jobs at their EndS, runs each pending job
+// for its RuntimeEstimateS (or its time limit) and looks a year ahead.
+type ForecastOptions struct {
+	// SchedIntervalS and HalfLifeS are as in Config.
+	SchedIntervalS int64
+	HalfLifeS      int64
+	// RunningEndS, when set and ok, says when a running job really ends
+	// (a better guess than its EndS, the start plus the time limit).
+	RunningEndS func(id job.ID) (sched.Time, bool)
+	// RunS, when set and ok, says how long a pending job runs once
+	// started; otherwise it runs for its RuntimeEstimateS when > 0 (capped
+	// at the time limit), else for its time limit.
+	RunS func(id job.ID) (int64, bool)
+	// HorizonS is how far past Now to look (0: 366 days); jobs not started
+	// by then are forecast to start at sched.Never.
+	HorizonS int64
+}
+
+// Forecast predicts when each pending job of a live snapshot starts if
+// nothing more is submitted: it runs the twin forward from the snapshot,
+// scheduling with the same core and policy as the controller, with running
+// jobs ending at their expected ends and started jobs running for their
+// expected run times. Jobs that do not start within the horizon get
+// sched.Never. The snapshot is not modified.
+func Forecast(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (map[job.ID]sched.Time, error) {
+	if s == nil || s.Cluster == nil {
+		return nil, fmt.Errorf("%w: forecast needs a snapshot with a cluster", ErrConfig)
+	}
+	e, err := newEngine(s.Cluster, Config{Policy: p, SchedIntervalS: opt.SchedIntervalS, HalfLifeS: opt.HalfLifeS}, len(s.Projects))
+	if err != nil {
+		return nil, err
+	}
+	copy(e.projects, s.Projects)
+	projIdx := make(map[string]int32, len(s.Projects))
+	for i := range s.Projects {
+		projIdx[s.Projects[i].Name] = int32(i)
+		e.projT[i] = s.Now
+	}
+	if s.Nodes != nil {
+		e.nodes = append([]sched.NodeStatus(nil), s.Nodes...)
+	}
+	e.now = s.Now
+	e.series.init(0, 1)
+	horizon := opt.HorizonS
+	if horizon <= 0 {
+		horizon = 366 * 86400
+	}
+	e.stopAt = s.Now + horizon
+	n := len(s.Running) + len(s.Pending)
+	e.jobs = make([]simJob, 0, n)
+	e.outcome = make([]Outcome, 0, n)
+	e.idIndex = make(map[job.ID]int32, n)
+	e.ids = make([]job.ID, 0, n)
+	proj := func(name string) int32 {
+		if i, ok := projIdx[name]; ok {
+			return i
+		}
+		return -1
+	}
+	for k := range s.Running {
+		r := s.Running[k]
+		i := int32(len(e.jobs))
+		end := r.EndS
+		if opt.RunningEndS != nil {
+			if t, ok := opt.RunningEndS(r.ID); ok {
+				end = t
+			}
+		}
+		end = max(end, s.Now)
+		gpus := 0
+		var dw float64
+		for _, a := range r.Allocs {
+			g := bits.OnesCount64(a.GPUs)
+			gpus += g
+			dw += float64(g) * e.energy.deltaW[a.Node]
+		}
+		tpl := requestOf(&r)
+		e.jobs = append(e.jobs, simJob{state: stRunning, project: proj(r.Project), gpus: gpus, deltaW: dw, attempt: 1, endAt: end, tpl: &tpl, runS: r.EndS - r.StartS})
+		e.outcome = append(e.outcome, Outcome{StartS: r.StartS, FirstStartS: r.StartS, EndS: -1, Runs: 1, State: job.Running})
+		e.idIndex[r.ID] = i
+		e.ids = append(e.ids, r.ID)
+		e.busy += gpus
+		e.busyW += dw
+		if pi := proj(r.Project); pi >= 0 {
+			e.projRun[pi] += gpus
+		}
+		e.addRunning(i, r)
+		e.push(event{t: end, kind: evEnd, ref: i, attempt: 1})
+	}
+	for k := range s.Pending {
+		pd := s.Pending[k]
+		i := int32(len(e.jobs))
+		run := pd.Req.TimeLimitS
+		if pd.RuntimeEstimateS > 0 && (run <= 0 || pd.RuntimeEstimateS < run) {
+			run = pd.RuntimeEstimateS
+		}
+		if opt.RunS != nil {
+			if v, ok := opt.RunS(pd.ID); ok {
+				run = v
+			}
+		}
+		if run <= 0 {
+			run = horizon // no limit and no estimate: it holds its nodes
+		}
+		elig := pd.EligibleS
+		if elig == 0 {
+			elig = pd.SubmitS
+		}
+		e.jobs = append(e.jobs, simJob{state: stPending, project: proj(pd.Project), runS: run, runIdx: -1, tpl: &s.Pending[k], eligibleS: elig, attained: pd.AttainedGPUS})
+		e.outcome = append(e.outcome, Outcome{StartS: -1, FirstStartS: -1, EndS: -1, State: job.Pending})
+		e.idIndex[pd.ID] = i
+		e.ids = append(e.ids, pd.ID)
+		e.addPending(pd)
+	}
+	for _, q := range s.QOS {
+		if len(q.Preempt) > 0 {
+			e.canPreempt = true
+		}
+	}
+	e.dirty = true
+	e.loop()
+	out := make(map[job.ID]sched.Time, len(s.Pending))
+	for k := range s.Pending {
+		i := e.idIndex[s.Pending[k].ID]
+		st := e.outcome[i].FirstStartS
+		if st < 0 || st > e.stopAt {
+			st = sched.Never
+		}
+		out[s.Pending[k].ID] = st
+	}
+	return out, nil
+}
+
+// requestOf rebuilds a running job's pending entry from its allocation, so
+// that a forecast can requeue it after a preemption.
+func requestOf(r *sched.Running) sched.Pending {
+	req := job.Request{Nodes: len(r.Allocs), WholeNodes: len(r.Allocs) > 1, TimeLimitS: r.EndS - r.StartS}
+	if len(r.Allocs) > 0 {
+		a := r.Allocs[0]
+		req.GPUsPerNode, req.CPUsPerNode, req.MemPerNodeMB = bits.OnesCount64(a.GPUs), a.CPUs, a.MemMB
+	}
+	return sched.Pending{ID: r.ID, Req: req, User: r.User, Project: r.Project, QOS: r.QOS, SubmitS: r.StartS, ArrayJobID: r.ArrayJobID}
+}
