@@ -1,0 +1,113 @@
+package quantum
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkStateVector measures one gate on 26 qubits in single precision
+// (a 512 MiB state) against copying the same vector, the memory-bandwidth
+// reference: a gate reads and writes the state once, as a copy does. Every
+// sub-benchmark sets bytes to the state's size, so MB/s compare directly.
+func BenchmarkStateVector(b *testing.B) {
+	const n = 26
+	s, err := NewState[float32](n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Apply(NewGate("h", []int{3}, nil, UMatrix(math.Pi/2, 0, math.Pi)))
+	bytes := int64(8) << n
+	b.Run("copy-26", func(b *testing.B) {
+		dst, _ := NewState[float32](n)
+		b.SetBytes(bytes)
+		for b.Loop() {
+			dst.CopyFrom(s)
+		}
+	})
+	hm := UMatrix(math.Pi/2, 0, math.Pi)
+	for _, tc := range []struct {
+		name string
+		g    *Gate
+	}{
+		{"h-low-26", NewGate("h", []int{0}, nil, hm)},
+		{"h-high-26", NewGate("h", []int{n - 1}, nil, hm)},
+		{"cx-26", NewGate("cx", []int{n / 2}, []int{1}, xMatrix)},
+		{"rz-26", NewGate("rz", []int{7}, nil, []complex128{complex(math.Cos(0.15), -math.Sin(0.15)), 0, 0, complex(math.Cos(0.15), math.Sin(0.15))})},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(bytes)
+			for b.Loop() {
+				s.Apply(tc.g)
+			}
+		})
+	}
+}
+
+// randomCircuit28 writes a random circuit: depth layers, each a random
+// rotation (rx, ry or rz with a random angle) on every qubit followed by CZ
+// on neighbouring pairs, alternately starting at qubit 0 and qubit 1.
+func randomCircuit(n, depth int, seed uint64) string {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	src := fmt.Sprintf("OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[%d];\n", n)
+	rot := []string{"rx", "ry", "rz"}
+	for l := 0; l < depth; l++ {
+		for q := 0; q < n; q++ {
+			src += fmt.Sprintf("%s(%.6f) q[%d];\n", rot[rng.IntN(3)], rng.Float64()*2*math.Pi, q)
+		}
+		for q := l % 2; q+1 < n; q += 2 {
+			src += fmt.Sprintf("cz q[%d],q[%d];\n", q, q+1)
+		}
+	}
+	return src
+}
+
+// BenchmarkRandomCircuit28 runs a 28-qubit random circuit of depth 20 in
+// single precision (a 2 GiB state): parse, compile and simulate.
+func BenchmarkRandomCircuit28(b *testing.B) {
+	benchRandom(b, 28, 20)
+}
+
+// BenchmarkRandomCircuit20 is the same shape at 20 qubits, quick enough
+// for routine runs.
+func BenchmarkRandomCircuit20(b *testing.B) {
+	benchRandom(b, 20, 20)
+}
+
+func benchRandom(b *testing.B, n, depth int) {
+	src := randomCircuit(n, depth, 1)
+	c := mustCompile(b, src)
+	gates := 0
+	for _, op := range c.Ops {
+		if op.Kind == OpGate {
+			gates++
+		}
+	}
+	s, err := NewState[float32](n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		s.Reset()
+		for _, op := range c.Ops {
+			s.Apply(op.Gate)
+		}
+	}
+	b.ReportMetric(float64(gates), "gates")
+}
+
+func TestRandomCircuitSmallAgreesWithReference(t *testing.T) {
+	// The benchmark circuit's shape, small enough for the dense reference.
+	c := mustCompile(t, randomCircuit(8, 6, 2))
+	s := stateOf[float64](t, c)
+	ref := make([]complex128, 1<<8)
+	ref[0] = 1
+	for _, op := range c.Ops {
+		ref = denseApply(ref, 8, op.Gate)
+	}
+	if d := maxDiff(s, ref); d > 1e-12 {
+		t.Errorf("random circuit off by %g", d)
+	}
+}
