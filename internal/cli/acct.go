@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gefion-hpc/gefion/internal/client"
+	"github.com/gefion-hpc/gefion/internal/job"
+)
+
+func init() {
+	register(&command{path: "acct", summary: "accounting: GPU-hours, energy and CO2 of jobs (sacct)", run: runAcct})
+}
+
+func runAcct(e *Env, args []string) error {
+	fs := newFlags(e, "acct")
+	var r remote
+	r.register(fs, true)
+	users := fs.String("u", "", "this user's jobs (operators: anyone's)")
+	fs.StringVar(users, "user", "", "same as -u")
+	project := fs.String("A", "", "this project's jobs")
+	fs.StringVar(project, "account", "", "same as -A")
+	ids := fs.String("j", "", "these job IDs (comma-separated)")
+	fs.StringVar(ids, "jobs", "", "same as -j")
+	since := fs.String("S", "", "jobs ended since (YYYY-MM-DD[THH:MM[:SS]], or now-1day style; default: today 00:00)")
+	fs.StringVar(since, "starttime", "", "same as -S")
+	until := fs.String("E", "", "jobs ended before (same formats)")
+	fs.StringVar(until, "endtime", "", "same as -E")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	q := client.AcctQuery{User: *users, Project: *project}
+	if *ids != "" {
+		list, err := parseJobIDs(strings.Split(*ids, ","))
+		if err != nil {
+			return err
+		}
+		q.IDs = list
+	}
+	now := time.Now()
+	if *since != "" {
+		t, err := job.ParseBegin(*since, now)
+		if err != nil {
+			return usagef("--starttime: %v", err)
+		}
+		q.SinceS = t.Unix()
+	} else if *ids == "" {
+		y, m, d := now.Date()
+		q.SinceS = time.Date(y, m, d, 0, 0, 0, 0, now.Location()).Unix()
+	}
+	if *until != "" {
+		t, err := job.ParseBegin(*until, now)
+		if err != nil {
+			return usagef("--endtime: %v", err)
+		}
+		q.UntilS = t.Unix()
+	}
+	c := r.client(e)
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	a, err := c.Acct(ctx, q)
+	if err != nil {
+		return explain(err, c.Base)
+	}
+	if r.asJSON {
+		return writeJSON(e.Stdout, a)
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "JobID\tJobName\tAccount\tState\tExitCode\tElapsed\tGPUs\tGPU-h\tEnergy(kWh)\tCO2loc(g)\tCO2mkt(g)\t")
+	for _, j := range a.Jobs {
+		elapsed := int64(0)
+		if j.StartTime > 0 {
+			end := j.EndTime
+			if end == 0 {
+				end = now.Unix()
+			}
+			elapsed = max(end-j.StartTime, 0)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d:%s\t%s\t%d\t%.3f\t%.4f\t%.1f\t%.1f\t\n", jobID(j), trunc(j.Name, 10), j.Project, j.State,
+			j.ExitCode, sigOrZero(j.Signal), elapsedText(elapsed), j.GPUs, j.GPUSeconds/3600, j.EnergyKWh, j.CO2LocationG, j.CO2MarketG)
+	}
+	fmt.Fprintf(tw, "total\t%d jobs\t\t\t\t\t\t%.3f\t%.4f\t%.1f\t%.1f\t\n", a.Totals.Jobs, a.Totals.GPUHours, a.Totals.EnergyKWh,
+		a.Totals.CO2LocationKg*1000, a.Totals.CO2MarketKg*1000)
+	return tw.Flush()
+}
+
+func sigOrZero(s string) string {
+	if s == "" {
+		return "0"
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		return strconv.Itoa(n)
+	}
+	return s
+}

@@ -1,0 +1,35 @@
+package cli
+
+import "fmt"
+
+func init() {
+	register(&command{path: "cancel", summary: "cancel jobs (scancel)", run: runCancel})
+}
+
+func runCancel(e *Env, args []string) error {
+	fs := newFlags(e, "cancel")
+	var r remote
+	r.register(fs, false)
+	signal := fs.String("signal", "", "send this signal instead of cancelling (e.g. USR1)")
+	fs.StringVar(signal, "s", "", "same as --signal")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	ids, err := parseJobIDs(pos)
+	if err != nil {
+		return err
+	}
+	c := r.client(e)
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	var failed error
+	for _, id := range ids {
+		if err := c.Cancel(ctx, id, *signal); err != nil {
+			// scancel reports each job and goes on.
+			fmt.Fprintf(e.Stderr, "cancel: job %d: %v\n", id, explain(err, c.Base))
+			failed = fmt.Errorf("some jobs were not cancelled")
+		}
+	}
+	return failed
+}

@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/gefion-hpc/gefion/internal/api"
+)
+
+func init() {
+	register(&command{path: "project create", summary: "create a project (account) with a GPU-hour grant (operators)", run: runProjectCreate})
+	register(&command{path: "project add-user", summary: "add users to a project (operators)", run: runProjectAddUser})
+	register(&command{path: "project grant", summary: "set a project's GPU-hour grant; starts a new period (operators)", run: runProjectGrant})
+	register(&command{path: "project usage", summary: "projects' grants, use and fair-share usage", run: runProjectUsage})
+}
+
+func runProjectCreate(e *Env, args []string) error {
+	fs := newFlags(e, "project create")
+	var r remote
+	r.register(fs, false)
+	parent := fs.String("parent", "", "parent project, for a hierarchy of shares")
+	grant := fs.Float64("grant", 0, "GPU-hours granted for the period (0: no limit)")
+	users := fs.String("users", "", "members (comma-separated)")
+	maxGPUs := fs.Int("max-gpus", 0, "most GPUs the project's jobs may hold at once (0: no limit)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("give the project's name: gefion project create NAME [--grant GPU-HOURS] [--users a,b]")
+	}
+	ch := api.ProjectChange{Name: pos[0], Parent: *parent, GrantGPUHours: grant, MaxGPUs: maxGPUs}
+	if *users != "" {
+		ch.AddUsers = strings.Split(*users, ",")
+	}
+	c := r.client(e)
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	return explain(c.CreateProject(ctx, ch), c.Base)
+}
+
+func runProjectAddUser(e *Env, args []string) error {
+	fs := newFlags(e, "project add-user")
+	var r remote
+	r.register(fs, false)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return usagef("give a project and users: gefion project add-user PROJECT USER...")
+	}
+	c := r.client(e)
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	return explain(c.ChangeProject(ctx, api.ProjectChange{Name: pos[0], AddUsers: pos[1:]}), c.Base)
+}
+
+func runProjectGrant(e *Env, args []string) error {
+	fs := newFlags(e, "project grant")
+	var r remote
+	r.register(fs, false)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("give a project and GPU-hours: gefion project grant PROJECT HOURS")
+	}
+	h, err := strconv.ParseFloat(pos[1], 64)
+	if err != nil || h < 0 {
+		return usagef("%q is not a number of GPU-hours", pos[1])
+	}
+	c := r.client(e)
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	return explain(c.ChangeProject(ctx, api.ProjectChange{Name: pos[0], GrantGPUHours: &h}), c.Base)
+}
+
+func runProjectUsage(e *Env, args []string) error {
+	fs := newFlags(e, "project usage")
+	var r remote
+	r.register(fs, true)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	c := r.client(e)
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	ps, err := c.Projects(ctx)
+	if err != nil {
+		return explain(err, c.Base)
+	}
+	if len(pos) > 0 {
+		var keep []api.Project
+		for _, p := range ps {
+			for _, n := range pos {
+				if p.Name == n {
+					keep = append(keep, p)
+				}
+			}
+		}
+		if len(keep) == 0 {
+			return fmt.Errorf("no project named %s", strings.Join(pos, ", "))
+		}
+		ps = keep
+	}
+	if r.asJSON {
+		if ps == nil {
+			ps = []api.Project{}
+		}
+		return writeJSON(e.Stdout, map[string]any{"projects": ps})
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROJECT\tGRANT(GPU-h)\tUSED(GPU-h)\tUSED%\tFAIRSHARE_USAGE(GPU-h)\tRUNNING_GPUS\tPENDING\tUSERS")
+	for _, p := range ps {
+		grant, pct := "-", "-"
+		if p.GrantGPUHours > 0 {
+			grant = fmt.Sprintf("%.1f", p.GrantGPUHours)
+			pct = fmt.Sprintf("%.1f", 100*p.UsedOfGrant)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t%.2f\t%d\t%d\t%s\n", p.Name, grant, p.UsedGPUHours, pct, p.FairShareUsage,
+			p.RunningGPUs, p.PendingJobs, strings.Join(p.Users, ","))
+	}
+	return tw.Flush()
+}

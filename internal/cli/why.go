@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+)
+
+func init() {
+	register(&command{path: "why", summary: "why a job waits and when it should start", run: runWhy})
+}
+
+func runWhy(e *Env, args []string) error {
+	fs := newFlags(e, "why")
+	var r remote
+	r.register(fs, true)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	ids, err := parseJobIDs(pos)
+	if err != nil {
+		return err
+	}
+	if len(ids) != 1 {
+		return usagef("give one job ID")
+	}
+	c := r.client(e)
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	w, err := c.Why(ctx, ids[0])
+	if err != nil {
+		return explain(err, c.Base)
+	}
+	if r.asJSON {
+		return writeJSON(e.Stdout, w)
+	}
+	fmt.Fprintf(e.Stdout, "Job %d is %s: %s\n", w.ID, w.State, w.Sentence)
+	if w.Reason != "" && w.Reason != "None" {
+		fmt.Fprintf(e.Stdout, "  reason          %s\n", w.Reason)
+	}
+	if w.EstimatedStart != 0 {
+		at := time.Unix(w.EstimatedStart, 0)
+		fmt.Fprintf(e.Stdout, "  estimated start %s (in %s)\n", at.Format("2006-01-02 15:04:05 MST"), time.Until(at).Round(time.Second))
+	}
+	if w.Position > 0 {
+		fmt.Fprintf(e.Stdout, "  queue position  %d of %d (priority %.0f)\n", w.Position, w.Pending, w.Priority)
+	}
+	for _, warn := range w.Warnings {
+		fmt.Fprintf(e.Stdout, "  warning         %s\n", warn)
+	}
+	return nil
+}
