@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/gefion-hpc/gefion/internal/cluster"
+	"github.com/gefion-hpc/gefion/internal/controller"
+	"github.com/gefion-hpc/gefion/internal/store/sqlite"
+)
+
+func init() {
+	register(&command{path: "server", summary: "run the controller (production: one per cluster)", run: runServer})
+}
+
+// serverConfig is the controller's configuration file. Zero values are
+// valid defaults; see the field comments.
+type serverConfig struct {
+	// Listen is the API address (default 127.0.0.1:8420).
+	Listen string `toml:"listen"`
+	// DataDir holds the SQLite database (default /var/lib/gefion).
+	DataDir string `toml:"data_dir"`
+	// Cluster is a cluster description file; Preset a built-in machine.
+	// Neither: nodes join as agents register.
+	Cluster string `toml:"cluster"`
+	Preset  string `toml:"preset"`
+	Policy  string `toml:"policy"`
+	// JoinTokenFile holds the agents' join token (required off loopback).
+	JoinTokenFile string   `toml:"join_token_file"`
+	Operators     []string `toml:"operators"`
+	// DefaultProject takes jobs of users in no project; empty refuses them.
+	DefaultProject string `toml:"default_project"`
+	// OverGrantQOS runs projects past their grant in this QOS.
+	OverGrantQOS  string  `toml:"over_grant_qos"`
+	CarbonGPerKWh float64 `toml:"carbon_g_per_kwh"`
+	MarketGPerKWh float64 `toml:"market_g_per_kwh"`
+	// UsageHalfLife and LostAfter are Go durations ("168h", "30s").
+	UsageHalfLife string `toml:"usage_half_life"`
+	LostAfter     string `toml:"lost_after"`
+}
+
+func loadServerConfig(path string) (*serverConfig, error) {
+	var sc serverConfig
+	md, err := toml.DecodeFile(path, &sc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if un := md.Undecoded(); len(un) > 0 {
+		return nil, fmt.Errorf("%s: unknown key %q", path, un[0].String())
+	}
+	if sc.Listen == "" {
+		sc.Listen = "127.0.0.1:8420"
+	}
+	if sc.DataDir == "" {
+		sc.DataDir = "/var/lib/gefion"
+	}
+	return &sc, nil
+}
+
+func (sc *serverConfig) controllerConfig(path string) (controller.Config, error) {
+	cfg := controller.Config{
+		Policy: sc.Policy, Operators: sc.Operators, DefaultProject: sc.DefaultProject,
+		OverGrantQOS: sc.OverGrantQOS, CarbonGPerKWh: sc.CarbonGPerKWh, MarketGPerKWh: sc.MarketGPerKWh,
+	}
+	var err error
+	switch {
+	case sc.Cluster != "" && sc.Preset != "":
+		return cfg, fmt.Errorf("%s: give cluster or preset, not both", path)
+	case sc.Cluster != "":
+		f := sc.Cluster
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(filepath.Dir(path), f)
+		}
+		cfg.Cluster, err = cluster.Load(f)
+	case sc.Preset != "":
+		cfg.Cluster, err = cluster.Preset(sc.Preset)
+	}
+	if err != nil {
+		return cfg, err
+	}
+	if sc.JoinTokenFile != "" {
+		tok, err := os.ReadFile(sc.JoinTokenFile)
+		if err != nil {
+			return cfg, fmt.Errorf("join token: %w", err)
+		}
+		cfg.JoinToken = strings.TrimSpace(string(tok))
+	}
+	for _, d := range []struct {
+		s   string
+		dst *time.Duration
+		key string
+	}{{sc.UsageHalfLife, &cfg.UsageHalfLife, "usage_half_life"}, {sc.LostAfter, &cfg.LostAfter, "lost_after"}} {
+		if d.s == "" {
+			continue
+		}
+		if *d.dst, err = time.ParseDuration(d.s); err != nil {
+			return cfg, fmt.Errorf("%s: %s: %w", path, d.key, err)
+		}
+	}
+	host, _, err := net.SplitHostPort(sc.Listen)
+	if err != nil {
+		return cfg, fmt.Errorf("%s: listen=%q: give host:port", path, sc.Listen)
+	}
+	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && cfg.JoinToken == "" {
+		return cfg, fmt.Errorf("%s: listening on %s needs a join_token_file so that only your agents register", path, sc.Listen)
+	}
+	return cfg, nil
+}
+
+func runServer(e *Env, args []string) error {
+	fs := newFlags(e, "server")
+	config := fs.String("config", "", "controller configuration file (TOML)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *config == "" {
+		return usagef("give --config FILE (see deploy/ for an example)")
+	}
+	sc, err := loadServerConfig(*config)
+	if err != nil {
+		return err
+	}
+	cfg, err := sc.controllerConfig(*config)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(e.Stderr, nil))
+	st, err := sqlite.Open(filepath.Join(sc.DataDir, "gefion.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctl, err := controller.New(cfg, st, nil, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", sc.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", sc.Listen, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{Handler: ctl.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- ctl.Run(ctx) }()
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	log.Info("controller serving", "listen", ln.Addr().String())
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil {
+			return err
+		}
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shut)
+}
