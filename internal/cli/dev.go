@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -38,6 +39,7 @@ func runDev(e *Env, args []string) error {
 	gpus := fs.Int("gpus", -1, "declare this many GPUs on the local node (default: discover; none without a GPU driver)")
 	policy := fs.String("policy", "", "scheduling policy (fifo, backfill, conservative, gefion; default gefion)")
 	nodeName := fs.String("node-name", "", "the local node's name (default: the host name)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for tuning)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -47,6 +49,17 @@ func runDev(e *Env, args []string) error {
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return usagef("--listen=%s: gefion dev trusts the local user and serves loopback only; use 'gefion server' to serve a network", *listen)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)

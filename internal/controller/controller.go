@@ -130,12 +130,15 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer c.stopOnce.Do(func() { close(c.stopped) })
 	var schedAt <-chan time.Time
 	lastPass := time.Time{}
+	var passCost time.Duration
 	full := c.clk.After(c.cfg.FullPassEvery)
 	tick := c.clk.After(time.Second)
 	c.core.dirty = true
 	for {
 		if c.core.dirty && schedAt == nil {
-			wait := c.cfg.SchedInterval - c.clk.Now().Sub(lastPass)
+			// Passes get at most about a third of the loop's time, so
+			// that a deep queue cannot starve submissions and reports.
+			wait := max(c.cfg.SchedInterval, 2*passCost) - c.clk.Now().Sub(lastPass)
 			schedAt = c.clk.After(max(wait, 0))
 		}
 		select {
@@ -166,7 +169,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-schedAt:
 			schedAt = nil
 			lastPass = c.clk.Now()
+			t := time.Now()
 			c.schedule(ctx)
+			passCost = time.Since(t)
 		case <-full:
 			full = c.clk.After(c.cfg.FullPassEvery)
 			c.core.dirty = true

@@ -29,10 +29,14 @@ type jobRec struct {
 	cancelled  bool     // a cancel was sent to its agents
 	warnings   []string // e.g. idle GPUs reported by the agent
 	finishedAt time.Time
+	// sp caches the job as the scheduling core sees it while pending;
+	// a staged copy drops it.
+	sp *sched.Pending
 }
 
 func (r *jobRec) clone() *jobRec {
 	c := *r
+	c.sp = nil
 	return &c
 }
 
@@ -209,7 +213,6 @@ func (tx *txn) add(r *jobRec) {
 	}
 	tx.jobs[r.ID] = r
 	tx.newIDs = append(tx.newIDs, r.ID)
-	tx.schedule = true
 }
 
 func (tx *txn) project(name string) *store.ProjectRecord {

@@ -132,6 +132,15 @@ func (c *Controller) submit(tx *txn, user, key string, spec job.Spec, testOnly b
 			r.IdemKey = key
 		}
 		tx.add(r)
+		if spec.Hold {
+			// A held job changes no plan; its reason is known.
+			cr := tx.c
+			tx.after(func() {
+				cr.waiting[id] = &waitInfo{w: sched.Waiting{ID: id, Reason: sched.ReasonHeld, EstimatedStartS: sched.Never}}
+			})
+		} else {
+			tx.schedule = true
+		}
 		resp.IDs = append(resp.IDs, id)
 	}
 	resp.ID = first

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -21,6 +22,7 @@ type metrics struct {
 	pendingReason *prometheus.GaugeVec
 	gpus          *prometheus.GaugeVec
 	mu            sync.Mutex
+	lastObserve   time.Time
 }
 
 func newMetrics() *metrics {
@@ -58,6 +60,12 @@ func newMetrics() *metrics {
 
 // observePlan refreshes the state gauges after a pass.
 func (m *metrics) observePlan(cr *core, plan *sched.Plan) {
+	// Counting every job is not free on a deep queue: once a second is
+	// enough for a scrape interval of seconds.
+	if time.Since(m.lastObserve) < time.Second {
+		return
+	}
+	m.lastObserve = time.Now()
 	byState := map[job.State]float64{}
 	alloc := 0
 	for _, r := range cr.jobs {

@@ -24,6 +24,7 @@ func (c *Controller) snapshot(cr *core, now int64, extra *sched.Pending) *sched.
 		s.Nodes[i] = st
 	}
 	running := map[string]int{} // project -> GPU-seconds run so far this period
+	s.Pending = make([]sched.Pending, 0, len(cr.jobs))
 	for _, r := range cr.jobs {
 		switch r.State {
 		case job.Running:
@@ -69,9 +70,12 @@ func limitOf(r *jobRec) int64 {
 }
 
 func (c *Controller) pendingOf(cr *core, r *jobRec, now int64) sched.Pending {
-	p := sched.Pending{ID: r.ID, Req: r.Req, User: r.User, Project: r.Project, QOS: r.QOS,
-		SubmitS: r.SubmitS, EligibleS: r.EligibleS, BeginS: r.Spec.BeginS, Nice: r.Spec.Nice,
-		Held: r.Spec.Hold, ArrayJobID: r.ArrayJobID, ArrayMaxRunning: r.throttle}
+	if r.sp == nil {
+		r.sp = &sched.Pending{ID: r.ID, Req: r.Req, User: r.User, Project: r.Project, QOS: r.QOS,
+			SubmitS: r.SubmitS, EligibleS: r.EligibleS, BeginS: r.Spec.BeginS, Nice: r.Spec.Nice,
+			Held: r.Spec.Hold, ArrayJobID: r.ArrayJobID, ArrayMaxRunning: r.throttle}
+	}
+	p := *r.sp
 	if c.cfg.OverGrantQOS != "" {
 		if pr := cr.projects[r.Project]; pr != nil && pr.GrantGPUHours > 0 && pr.UsedGPUSeconds >= pr.GrantGPUHours*3600 {
 			p.QOS = c.cfg.OverGrantQOS
