@@ -128,7 +128,9 @@ func Forecast(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (map[job.I
 			e.canPreempt = true
 		}
 	}
-	e.dirty = true
+	// The controller asks for a forecast with the live state: the first
+	// pass is now.
+	e.passAt = s.Now
 	e.loop()
 	out := make(map[job.ID]sched.Time, len(s.Pending))
 	for k := range s.Pending {

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func simCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(append([]string{"gefion"}, args...), strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+const tiresiasSlice = "../twin/testdata/tiresias_60_job.csv"
+
+func TestSimCompareJSON(t *testing.T) {
+	report := filepath.Join(t.TempDir(), "r.html")
+	code, out, errs := simCLI(t, "sim", "--preset", "gefion", "--trace", tiresiasSlice, "--format", "tiresias",
+		"--compare", "fifo,backfill,default", "--load", "0.5,0.9", "--json", "--report", report)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var doc struct {
+		Runs []map[string]any `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if len(doc.Runs) != 6 {
+		t.Fatalf("%d runs; want 3 policies x 2 loads", len(doc.Runs))
+	}
+	keys := []string{"jobs", "completed", "gpus", "policy", "makespan_s", "avg_jct_s", "p50_jct_s", "p99_jct_s", "avg_wait_s", "p99_wait_s",
+		"utilization", "avg_bounded_slowdown", "jain_fairness", "multi_node_in_one_su", "energy_kwh", "co2_kg", "wall_s"}
+	for _, r := range doc.Runs {
+		for _, k := range keys {
+			if _, ok := r[k]; !ok {
+				t.Errorf("run %v lacks key %q", r["policy"], k)
+			}
+		}
+		if r["jobs"].(float64) != 60 || r["completed"].(float64) != 60 {
+			t.Errorf("run %v: %v of %v jobs completed; want 60", r["policy"], r["completed"], r["jobs"])
+		}
+	}
+	if doc.Runs[2]["policy"] != "gefion" {
+		t.Errorf("default policy ran as %v; want gefion", doc.Runs[2]["policy"])
+	}
+	if b, err := os.ReadFile(report); err != nil || !bytes.Contains(b, []byte("<svg")) {
+		t.Errorf("report %s: %v; want an HTML page with charts", report, err)
+	}
+}
+
+func TestSimSingleJSONAndTable(t *testing.T) {
+	code, out, errs := simCLI(t, "sim", "--trace", tiresiasSlice, "--format", "csv", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil || m["policy"] != "gefion" || m["jobs"].(float64) != 60 {
+		t.Errorf("single-run JSON %v (%v); want the default policy's figures at top level", m, err)
+	}
+	code, out, _ = simCLI(t, "sim", "--trace", tiresiasSlice, "--compare", "fifo,gefion")
+	if code != 0 || !strings.Contains(out, "avg wait") || !strings.Contains(out, "fifo") {
+		t.Errorf("table output (exit %d):\n%s", code, out)
+	}
+}
+
+func TestSimErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("submit_time,duration,num_gpu\n0,10,1\n5,ten,1\n9,10,1\n"), 0o644)
+	code, _, errs := simCLI(t, "sim", "--trace", bad)
+	if code != 1 || !strings.Contains(errs, "bad.csv:3:3: duration") || !strings.Contains(errs, "--skip-bad") {
+		t.Errorf("bad row: exit %d, %q; want 1 and the row's file:line:column", code, errs)
+	}
+	code, out, errs := simCLI(t, "sim", "--trace", bad, "--skip-bad", "--json")
+	if code != 0 || !strings.Contains(out, `"completed": 2`) {
+		t.Errorf("--skip-bad: exit %d, %s %s; want 2 jobs replayed", code, out, errs)
+	}
+	for _, args := range [][]string{
+		{"sim"},
+		{"sim", "--trace", bad, "--policy", "lottery"},
+		{"sim", "--trace", bad, "--load", "-1"},
+		{"sim", "--trace", bad, "--time-limit-model", "psychic"},
+		{"sim", "--trace", bad, "--shares", "a=0"},
+	} {
+		if code, _, errs := simCLI(t, args...); code != 2 || errs == "" {
+			t.Errorf("%v: exit %d (%q); want a usage error", args, code, errs)
+		}
+	}
+	if code, _, errs := simCLI(t, "sim", "--trace", bad, "--shares", "nobody=2", "--skip-bad"); code != 1 || !strings.Contains(errs, "nobody") {
+		t.Errorf("unknown project in --shares: exit %d, %q", code, errs)
+	}
+}
