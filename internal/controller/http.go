@@ -296,3 +296,5 @@ func (c *Controller) hAcct(r *http.Request, user string) (any, error) {
 	}
 	return c.Acct(r.Context(), user, jq)
 }
+
+func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

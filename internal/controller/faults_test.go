@@ -1,0 +1,294 @@
+package controller
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gefion-hpc/gefion/internal/agent"
+	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/client"
+	"github.com/gefion-hpc/gefion/internal/cluster"
+	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/store"
+	"github.com/gefion-hpc/gefion/internal/store/sqlite"
+)
+
+func TestMalformedAndUnauthenticatedRequests(t *testing.T) {
+	h := newHarness(t, Config{JoinToken: "s3cret"}, nil, 0)
+	post := func(path, user, body string, hdr map[string]string) (int, api.ErrorBody) {
+		req, _ := http.NewRequest("POST", h.srv.URL+path, strings.NewReader(body))
+		if user != "" {
+			req.Header.Set(api.HeaderUser, user)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var eb api.ErrorBody
+		data, _ := io.ReadAll(resp.Body)
+		_ = jsonUnmarshal(data, &eb)
+		return resp.StatusCode, eb
+	}
+	tests := []struct {
+		name, path, user, body string
+		hdr                    map[string]string
+		status                 int
+		code                   string
+	}{
+		{"malformed JSON", "/v1/jobs", "alice", `{"spec": {`, nil, 400, api.CodeInvalid},
+		{"unknown field", "/v1/jobs", "alice", `{"spek": {}}`, nil, 400, api.CodeInvalid},
+		{"two documents", "/v1/jobs", "alice", `{} {}`, nil, 400, api.CodeInvalid},
+		{"no user", "/v1/jobs", "", `{}`, nil, 401, api.CodeUnauthorized},
+		{"agent without token", "/v1/agent/register", "", `{"version":1}`, nil, 401, api.CodeUnauthorized},
+		{"agent of another version", "/v1/agent/register", "", `{"version":99,"nodes":[{"name":"x","cpus":1}]}`, map[string]string{api.HeaderToken: "s3cret"}, 400, api.CodeVersion},
+		{"oversized body", "/v1/jobs", "alice", `{"spec":{"script":"` + strings.Repeat("x", maxBody) + `"}}`, nil, 413, api.CodeTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, eb := post(tt.path, tt.user, tt.body, tt.hdr)
+			if status != tt.status || eb.Error.Code != tt.code || eb.Error.Message == "" {
+				t.Errorf("POST %s = %d %+v; want %d with code %s and a message", tt.path, status, eb.Error, tt.status, tt.code)
+			}
+		})
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	h := newHarness(t, Config{}, nil, 1)
+	if _, err := h.client("alice").Submit(context.Background(), api.SubmitRequest{Spec: gpuSpec(1, "duration=0")}, ""); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(h.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{"gefion_submissions_total 1", "gefion_sched_pass_seconds", "gefion_api_request_seconds", "gefion_store_commit_seconds"} {
+		if !strings.Contains(string(data), m) {
+			t.Errorf("/metrics lacks %q", m)
+		}
+	}
+}
+
+func TestLostAgentRequeuesAndIsToldToKill(t *testing.T) {
+	h := newHarness(t, Config{Heartbeat: 100 * time.Millisecond, LostAfter: 400 * time.Millisecond}, nil, 2)
+	ctx := context.Background()
+	alice := h.client("alice")
+	keep := gpuSpec(8, "duration=1000")
+	multi := job.Spec{Name: "multi", NodesMin: 2, GPUsPerNode: 8, TimeLimitS: 600, Comment: "duration=1000", Script: "x"}
+	no := false
+	multi.Requeue = &no
+	rk, err := alice.Submit(ctx, api.SubmitRequest{Spec: multi}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("alice", rk.ID, job.Running)
+	exec := h.agent.Exec
+	h.agentC() // the agent stops talking
+	j := h.waitState("alice", rk.ID, job.NodeFail)
+	if j.Reason == "" {
+		t.Errorf("NODE_FAIL job has no reason")
+	}
+	ns, _ := h.client("admin").Nodes(ctx)
+	for _, n := range ns {
+		if n.State != "down" {
+			t.Errorf("node %s is %s after its agent was lost; want down", n.Name, n.State)
+		}
+	}
+	// The agent comes back still running the job: it is told to kill it.
+	if len(exec.Running()) == 0 {
+		t.Fatal("the virtual executor lost its job; the test needs it running")
+	}
+	ctx2, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	back := &agent.Agent{Client: client.New(h.srv.URL, ""), ID: "virtual-test", Nodes: h.agent.Nodes, Exec: exec}
+	go func() { _ = back.Run(ctx2) }()
+	h.waitFor("the returning agent to kill the job", func() bool { return len(exec.Running()) == 0 })
+	// A requeueable job on a lost node goes back to the queue.
+	r2, err := alice.Submit(ctx, api.SubmitRequest{Spec: keep}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("alice", r2.ID, job.Running)
+	cancel()
+	h.waitFor("requeue", func() bool {
+		j, err := alice.Job(ctx, r2.ID)
+		return err == nil && j.State == job.Pending && j.Restarts == 1
+	})
+}
+
+func jsonUnmarshal(data []byte, v any) error {
+	return jsonDecode(strings.NewReader(string(data)), v)
+}
+
+// The kill -9 test: a child process runs a controller on SQLite; the
+// parent submits a burst, noting every acknowledged job, kills the child
+// with SIGKILL mid-burst, starts a new controller on the same database and
+// checks that every acknowledged job is there exactly once.
+
+const childEnv = "GEFION_CONTROLLER_CHILD"
+
+func TestChildController(t *testing.T) {
+	dir := os.Getenv(childEnv)
+	if dir == "" {
+		t.Skip("runs only as the child of TestKill9DuringSubmissionBurst")
+	}
+	st, err := sqlite.Open(dir + "/gefion.db")
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(1)
+	}
+	c := cluster.DGXH100
+	cl, _ := cluster.New("kill", []cluster.NodeGroup{{Names: []string{"n1"}, Model: &c}}, nil, nil)
+	ctl, err := New(Config{Cluster: cl, DefaultProject: "default"}, st, nil, nil)
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(1)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(1)
+	}
+	go func() { _ = ctl.Run(context.Background()) }()
+	fmt.Println("LISTEN", ln.Addr().String())
+	_ = http.Serve(ln, ctl.Handler())
+}
+
+func startChild(t *testing.T, dir string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildController$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
+			go func() { _, _ = io.Copy(io.Discard, out) }()
+			return cmd, "http://" + addr
+		}
+		if strings.HasPrefix(sc.Text(), "ERR") {
+			t.Fatalf("child: %s", sc.Text())
+		}
+	}
+	t.Fatal("child controller did not start")
+	return nil, ""
+}
+
+func TestKill9DuringSubmissionBurst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts controller processes")
+	}
+	dir := t.TempDir()
+	for round := 0; round < 3; round++ {
+		cmd, addr := startChild(t, dir)
+		c := client.New(addr, "alice")
+		acked := make(chan job.ID, 100000)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		for w := 0; w < 8; w++ {
+			go func(w int) {
+				defer func() { done <- struct{}{} }()
+				for i := 0; ctx.Err() == nil; i++ {
+					key := fmt.Sprintf("r%d-w%d-%d", round, w, i)
+					r, err := c.Submit(ctx, api.SubmitRequest{Spec: job.Spec{TimeLimitS: 60, Hold: true, Script: "x"}}, key)
+					if err != nil {
+						return
+					}
+					acked <- r.ID
+				}
+			}(w)
+		}
+		// Let a burst build up, then kill at a moment that varies by round.
+		time.Sleep(time.Duration(150+100*round) * time.Millisecond)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		cancel()
+		for w := 0; w < 8; w++ {
+			<-done
+		}
+		close(acked)
+		var ids []job.ID
+		for id := range acked {
+			ids = append(ids, id)
+		}
+		if len(ids) == 0 {
+			t.Fatalf("round %d: no submission was acknowledged before the kill", round)
+		}
+		// Reopen the store directly: every acknowledged job is there, once.
+		st, err := sqlite.Open(dir + "/gefion.db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := st.Jobs(context.Background(), store.JobQuery{})
+		st.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[job.ID]int{}
+		keys := map[string]int{}
+		for _, r := range recs {
+			have[r.ID]++
+			keys[r.IdemKey]++
+		}
+		for _, id := range ids {
+			if have[id] != 1 {
+				t.Fatalf("round %d: acknowledged job %d is stored %d times; want once", round, id, have[id])
+			}
+		}
+		for k, n := range keys {
+			if n > 1 {
+				t.Fatalf("round %d: idempotency key %q stored %d times", round, k, n)
+			}
+		}
+		t.Logf("round %d: %d acknowledged before kill -9, %d stored in all", round, len(ids), len(recs))
+	}
+	// A controller restarted on the database keeps numbering after the last
+	// job and answers for the old ones.
+	cmd, addr := startChild(t, dir)
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	c := client.New(addr, "alice")
+	r, err := c.Submit(context.Background(), api.SubmitRequest{Spec: job.Spec{TimeLimitS: 60, Hold: true, Script: "x"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := c.Jobs(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		if j.ID >= r.ID && j.ID != r.ID {
+			t.Errorf("job %d is newer than the new job %d: IDs were reused", j.ID, r.ID)
+		}
+	}
+	var ae *api.Error
+	if _, err := c.Job(context.Background(), r.ID+1000); !errors.As(err, &ae) || ae.Code != api.CodeNotFound {
+		t.Errorf("unknown job = %v; want not_found", err)
+	}
+	_ = strconv.Itoa
+}
