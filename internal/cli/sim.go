@@ -240,7 +240,9 @@ func runSim(e *Env, args []string) error {
 				errs[i] = err
 				return
 			}
-			runs[i] = twin.ReportRun{Result: res, Metrics: twin.Summarize(res)}
+			m := twin.Summarize(res)
+			m.SkippedBadRows = r.Skipped()
+			runs[i] = twin.ReportRun{Result: res, Metrics: m}
 		}()
 	}
 	wg.Wait()

@@ -49,6 +49,11 @@ func Forecast(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (map[job.I
 	}
 	if s.Nodes != nil {
 		e.nodes = append([]sched.NodeStatus(nil), s.Nodes...)
+		for n := range e.nodes {
+			if e.nodes[n].Avail != sched.Up {
+				e.suIdle[s.Cluster.Nodes[n].SU]--
+			}
+		}
 	}
 	e.now = s.Now
 	e.series.init(0, 1)
@@ -96,6 +101,9 @@ func Forecast(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (map[job.I
 			e.projRun[pi] += gpus
 		}
 		e.addRunning(i, r)
+		for _, a := range r.Allocs {
+			e.nodeHold(a.Node, 1)
+		}
 		e.push(event{t: end, kind: evEnd, ref: i, attempt: 1})
 	}
 	for k := range s.Pending {

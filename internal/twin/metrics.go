@@ -33,9 +33,12 @@ const BoundedSlowdownTauS = 10
 //     slowdown, in (0, 1]): J = (sum x_p)^2 / (n x sum x_p^2). It is 1 when
 //     every project's jobs are slowed alike and 1/n when one project gets
 //     all the service; a starved project pulls it down.
-//   - multi_node_in_one_su is, over starts of multi-node jobs small enough
-//     for one scalable unit, the fraction placed within one SU (1 when
-//     there was none).
+//   - multi_node_in_one_su is, over starts of multi-node jobs at which
+//     some scalable unit had enough wholly idle nodes to hold the job, the
+//     fraction placed within one SU (1 when there was none);
+//     multi_node_in_one_su_all is the fraction over all starts of
+//     multi-node jobs no larger than an SU, including those started
+//     across SUs because no single SU had room at the time.
 //   - energy_kwh is facility energy over the makespan (see EnergyModel);
 //     co2_kg is location-based, co2_market_kg market-based.
 type Metrics struct {
@@ -59,14 +62,22 @@ type Metrics struct {
 	AvgBoundedSlowdown  float64 `json:"avg_bounded_slowdown"`
 	JainFairness        float64 `json:"jain_fairness"`
 	MultiNodeInOneSU    float64 `json:"multi_node_in_one_su"`
+	MultiNodeInOneSUAll float64 `json:"multi_node_in_one_su_all"`
+	MultiNodeStarts     int     `json:"multi_node_starts"`
 	EnergyKWh           float64 `json:"energy_kwh"`
 	CO2Kg               float64 `json:"co2_kg"`
 	CO2MarketKg         float64 `json:"co2_market_kg"`
-	Preemptions         int     `json:"preemptions"`
-	Requeues            int     `json:"requeues"`
-	NodeFailures        int     `json:"node_failures"`
-	Passes              int     `json:"sched_passes"`
-	WallS               float64 `json:"wall_s"`
+	// Oversized counts trace jobs larger than the machine (not replayed),
+	// Timeouts jobs cut at the maximum time limit, SkippedBadRows rows of
+	// the trace that could not be read (set by the caller).
+	Oversized      int     `json:"oversized_jobs"`
+	Timeouts       int     `json:"timeouts"`
+	SkippedBadRows int     `json:"skipped_bad_rows"`
+	Preemptions    int     `json:"preemptions"`
+	Requeues       int     `json:"requeues"`
+	NodeFailures   int     `json:"node_failures"`
+	Passes         int     `json:"sched_passes"`
+	WallS          float64 `json:"wall_s"`
 	// Projects and SizeClasses break the figures down.
 	Projects    []ProjectMetrics `json:"projects"`
 	SizeClasses []ClassMetrics   `json:"size_classes"`
@@ -167,10 +178,14 @@ func Summarize(r *Result) Metrics {
 		MakespanS: float64(r.EndS), Preemptions: r.Preemptions, Requeues: r.Requeues,
 		NodeFailures: r.NodeFailures, Passes: r.Passes, WallS: round(r.WallS, 3),
 		EnergyKWh: r.EnergyJ / 3.6e6, CO2Kg: r.CO2LocationG / 1000, CO2MarketKg: r.CO2MarketG / 1000,
-		MultiNodeInOneSU: 1,
+		MultiNodeInOneSU: 1, MultiNodeInOneSUAll: 1, MultiNodeStarts: r.MultiNodeStarts,
+		Oversized: w.Oversized, Timeouts: w.Timeouts,
+	}
+	if r.MultiNodeFit > 0 {
+		m.MultiNodeInOneSU = float64(r.MultiNodeFitOneSU) / float64(r.MultiNodeFit)
 	}
 	if r.MultiNodeStarts > 0 {
-		m.MultiNodeInOneSU = float64(r.MultiNodeOneSU) / float64(r.MultiNodeStarts)
+		m.MultiNodeInOneSUAll = float64(r.MultiNodeOneSU) / float64(r.MultiNodeStarts)
 	}
 	if w.SpanS > 0 {
 		m.Utilization = r.WindowBusyGPUS / (float64(gpus) * float64(w.SpanS))

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -120,11 +121,15 @@ type Result struct {
 	Preemptions   int
 	Requeues      int
 	NodeFailures  int
-	// MultiNodeStarts counts starts of multi-node jobs that one SU could
-	// hold, and MultiNodeOneSU those placed in one SU.
-	MultiNodeStarts int
-	MultiNodeOneSU  int
-	WallS           float64
+	// MultiNodeStarts counts starts of multi-node jobs small enough for
+	// one SU, and MultiNodeOneSU those placed in one SU. MultiNodeFit
+	// counts the starts at which some SU had enough wholly idle up nodes
+	// for the job, and MultiNodeFitOneSU those of them placed in one SU.
+	MultiNodeStarts   int
+	MultiNodeOneSU    int
+	MultiNodeFit      int
+	MultiNodeFitOneSU int
+	WallS             float64
 }
 
 // ErrConfig is a configuration a user must fix.
@@ -277,6 +282,8 @@ type engine struct {
 	series    Series
 	acc       accum
 	suMax     int
+	suIdle    []int   // wholly idle up nodes per SU
+	nodeJobs  []int32 // allocations held on each node
 	res       Result
 	halfLife  float64
 	interval  int64
@@ -321,8 +328,11 @@ func newEngine(c *cluster.Cluster, cfg Config, nproj int) (*engine, error) {
 		hl = DefaultHalfLifeS
 	}
 	e.halfLife = float64(hl)
-	for _, su := range c.SUs {
+	e.suIdle = make([]int, len(c.SUs))
+	e.nodeJobs = make([]int32, len(c.Nodes))
+	for si, su := range c.SUs {
 		e.suMax = max(e.suMax, len(su.Nodes))
+		e.suIdle[si] = len(su.Nodes)
 	}
 	for i := range c.Nodes {
 		e.upGPUs += c.Nodes[i].GPUs()
@@ -601,11 +611,20 @@ func (e *engine) start(st *sched.Start) bool {
 		}
 		su = s
 	}
-	if len(st.Allocs) > 1 && len(st.Allocs) <= e.suMax {
+	if n := len(st.Allocs); n > 1 && n <= e.suMax {
 		e.res.MultiNodeStarts++
 		if oneSU {
 			e.res.MultiNodeOneSU++
 		}
+		if slices.ContainsFunc(e.suIdle, func(idle int) bool { return idle >= n }) {
+			e.res.MultiNodeFit++
+			if oneSU {
+				e.res.MultiNodeFitOneSU++
+			}
+		}
+	}
+	for _, a := range st.Allocs {
+		e.nodeHold(a.Node, 1)
 	}
 	j.gpus, j.deltaW = gpus, dw
 	e.busy += gpus
@@ -638,6 +657,9 @@ func (e *engine) release(i int32) {
 	j := &e.jobs[i]
 	k := j.runIdx
 	last := int32(len(e.run) - 1)
+	for _, a := range e.run[k].Allocs {
+		e.nodeHold(a.Node, -1)
+	}
 	if k != last {
 		e.run[k] = e.run[last]
 		e.runJob[k] = e.runJob[last]
@@ -765,7 +787,31 @@ func (e *engine) failNode() {
 	e.dirty = true
 }
 
+// nodeHold adds d to the allocations held on node n, keeping the count of
+// wholly idle up nodes per SU.
+func (e *engine) nodeHold(n, d int) {
+	before := e.nodeJobs[n]
+	e.nodeJobs[n] += int32(d)
+	if e.nodes != nil && e.nodes[n].Avail != sched.Up {
+		return
+	}
+	su := e.c.Nodes[n].SU
+	switch {
+	case before == 0 && d > 0:
+		e.suIdle[su]--
+	case before > 0 && e.nodeJobs[n] == 0:
+		e.suIdle[su]++
+	}
+}
+
 func (e *engine) nodeUp(n int, up bool) {
+	if e.nodeJobs[n] == 0 {
+		if up {
+			e.suIdle[e.c.Nodes[n].SU]++
+		} else {
+			e.suIdle[e.c.Nodes[n].SU]--
+		}
+	}
 	g := float64(e.c.Nodes[n].GPUs())
 	s := 1.0
 	if !up {

@@ -406,3 +406,40 @@ func TestAlibabaSliceAndGeneric(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiNodeSU checks the scalable-unit bookkeeping on a 40-node machine
+// (SU 1 of 31 nodes, SU 2 of 9): a 30-node job fills SU 1, an 8-node job
+// then fits only in SU 2, and a 2-node job after it finds no SU with two
+// idle nodes, so it does not count against one-SU placement if it starts at
+// once across SUs.
+func TestMultiNodeSU(t *testing.T) {
+	c, err := cluster.SuperPOD("two", 40, &cluster.DGXH100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := MapRecords([]trace.Record{
+		{SubmitS: 0, DurationS: 1000, GPUs: 240},
+		{SubmitS: 1, DurationS: 1000, GPUs: 64},
+		{SubmitS: 2, DurationS: 10, GPUs: 16},
+	}, c, MapOptions{TimeLimit: TimeLimitModel{Kind: "exact"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(w, Config{Policy: policy(t, "backfill"), SchedIntervalS: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MultiNodeStarts != 3 {
+		t.Fatalf("%d multi-node starts; want 3", res.MultiNodeStarts)
+	}
+	wantFit, wantOne := 3, 3
+	if res.Jobs[2].StartS < 1000 { // started across SUs at once
+		wantFit, wantOne = 2, 2
+	}
+	if res.MultiNodeFit != wantFit || res.MultiNodeFitOneSU != wantFit || res.MultiNodeOneSU != wantOne {
+		t.Errorf("fit %d (one SU %d), one SU %d of 3; want %d, %d, %d", res.MultiNodeFit, res.MultiNodeFitOneSU, res.MultiNodeOneSU, wantFit, wantFit, wantOne)
+	}
+	if m := Summarize(res); m.MultiNodeInOneSU != 1 {
+		t.Errorf("multi_node_in_one_su = %v; want 1", m.MultiNodeInOneSU)
+	}
+}
