@@ -121,60 +121,64 @@ func (s *Store) Jobs(ctx context.Context, q store.JobQuery) ([]store.JobRecord, 
 	return out, nil
 }
 
-// jobsQuery builds the SELECT for q. Lists (IDs, States) travel as one
-// JSON parameter each, so that a long list needs no dynamic SQL and cannot
-// exceed SQLite's limit on parameters.
+// jobsQuery builds the SELECT for q as two arms, one over active jobs and
+// one over finished ones, so that each arm can use the indexes made for it
+// (the finished-job indexes are partial) and its own notion of time. Lists
+// (IDs, States) travel as one JSON parameter each, so that a long list
+// needs no dynamic SQL and cannot exceed SQLite's limit on parameters.
 func jobsQuery(q store.JobQuery) (string, []any, error) {
-	var where []string
-	var args []any
-	if q.Active {
-		where = append(where, `active = 1`)
-	}
+	var common []string
+	var commonArgs []any
 	if len(q.IDs) > 0 {
 		ids, err := json.Marshal(q.IDs)
 		if err != nil {
 			return "", nil, err
 		}
-		where = append(where, `id IN (SELECT value FROM json_each(?))`)
-		args = append(args, string(ids))
+		common = append(common, `id IN (SELECT value FROM json_each(?))`)
+		commonArgs = append(commonArgs, string(ids))
 	}
 	if q.User != "" {
-		where = append(where, `user_name = ?`)
-		args = append(args, q.User)
+		common = append(common, `user_name = ?`)
+		commonArgs = append(commonArgs, q.User)
 	}
 	if q.Project != "" {
-		where = append(where, `project = ?`)
-		args = append(args, q.Project)
+		common = append(common, `project = ?`)
+		commonArgs = append(commonArgs, q.Project)
 	}
 	if len(q.States) > 0 {
 		states, err := json.Marshal(q.States)
 		if err != nil {
 			return "", nil, err
 		}
-		where = append(where, `state IN (SELECT value FROM json_each(?))`)
-		args = append(args, string(states))
+		common = append(common, `state IN (SELECT value FROM json_each(?))`)
+		commonArgs = append(commonArgs, string(states))
 	}
-	// Finished jobs are timed by their end, active ones by submission.
-	if q.SinceS != 0 {
-		where = append(where, `((active = 1 AND submit_s >= ?) OR (active = 0 AND end_s >= ?))`)
-		args = append(args, q.SinceS, q.SinceS)
+	var args []any
+	arm := func(active int, timeCol string) string {
+		where := append([]string{fmt.Sprintf(`active = %d`, active)}, common...)
+		args = append(args, commonArgs...)
+		// Finished jobs are timed by their end, active ones by submission.
+		if q.SinceS != 0 {
+			where = append(where, timeCol+` >= ?`)
+			args = append(args, q.SinceS)
+		}
+		if q.UntilS != 0 {
+			where = append(where, timeCol+` < ?`)
+			args = append(args, q.UntilS)
+		}
+		return `SELECT ` + jobColumns + ` FROM jobs WHERE ` + strings.Join(where, ` AND `)
 	}
-	if q.UntilS != 0 {
-		where = append(where, `((active = 1 AND submit_s < ?) OR (active = 0 AND end_s < ?))`)
-		args = append(args, q.UntilS, q.UntilS)
-	}
-	var b strings.Builder
-	b.WriteString(`SELECT ` + jobColumns + ` FROM jobs`)
-	if len(where) > 0 {
-		b.WriteString(` WHERE ` + strings.Join(where, ` AND `))
+	query := arm(1, `submit_s`)
+	if !q.Active {
+		query += ` UNION ALL ` + arm(0, `end_s`)
 	}
 	if q.Limit > 0 {
-		b.WriteString(` ORDER BY id DESC LIMIT ?`)
+		query += ` ORDER BY id DESC LIMIT ?`
 		args = append(args, q.Limit)
 	} else {
-		b.WriteString(` ORDER BY id`)
+		query += ` ORDER BY id`
 	}
-	return b.String(), args, nil
+	return query, args, nil
 }
 
 func queryJobs(ctx context.Context, db interface {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -26,6 +27,22 @@ const busyTimeoutMS = 10_000
 // queueing behind one slow query.
 const readConns = 4
 
+// cacheKiB is the writer's page cache. A batch of a thousand jobs dirties a
+// few MiB; a cache that holds it avoids spilling pages to the WAL mid-batch
+// and reading index pages back from disk.
+const cacheKiB = 64 << 10
+
+// checkpointEvery is how often the background checkpointer copies committed
+// WAL frames into the database file, and journalLimit the size the WAL file
+// is truncated to afterwards.
+const (
+	checkpointEvery = 500 * time.Millisecond
+	journalLimit    = 64 << 20
+)
+
+// pageSize is the page size of a new database.
+var pageSize = 4096
+
 // ErrClosed is returned by every method of a closed Store.
 var ErrClosed = errors.New("store: the SQLite store is closed")
 
@@ -38,6 +55,11 @@ type Store struct {
 	w *sql.DB
 	// r is the pool of read-only connections for Load and Jobs.
 	r *sql.DB
+	// ckpt is the checkpointer's connection (see checkpointer).
+	ckpt     *sql.DB
+	commits  chan struct{}
+	stopCkpt chan struct{}
+	ckptDone chan struct{}
 
 	insertJob, updateJob, upsertProject, deleteProject, upsertNode *sql.Stmt
 
@@ -62,9 +84,11 @@ func Open(path string) (*Store, error) {
 	// at BEGIN, so a batch never fails half-way on a lock upgrade.
 	// synchronous=FULL fsyncs the WAL at every commit: a batch that Apply
 	// acknowledged survives a crash of the machine, not only of the process.
-	s.w, err = sql.Open("sqlite", path+"?_txlock=immediate"+
-		fmt.Sprintf("&_pragma=busy_timeout(%d)", busyTimeoutMS)+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)")
+	// wal_autocheckpoint(0) takes checkpoints off the commit path: the
+	// checkpointer goroutine does them on its own connection.
+	common := fmt.Sprintf("&_pragma=busy_timeout(%d)&_pragma=synchronous(FULL)&_pragma=journal_size_limit(%d)", busyTimeoutMS, journalLimit)
+	s.w, err = sql.Open("sqlite", path+"?_txlock=immediate"+common+
+		fmt.Sprintf("&_pragma=foreign_keys(1)&_pragma=cache_size(%d)&_pragma=wal_autocheckpoint(0)", -cacheKiB))
 	if err != nil {
 		return nil, fmt.Errorf("open SQLite store %s: %w", path, err)
 	}
@@ -84,14 +108,57 @@ func Open(path string) (*Store, error) {
 	}
 	s.r.SetMaxOpenConns(readConns)
 	s.r.SetMaxIdleConns(readConns)
+	s.ckpt, err = sql.Open("sqlite", path+"?_txlock=deferred"+common)
+	if err != nil {
+		s.closeStmts()
+		s.r.Close()
+		s.w.Close()
+		return nil, fmt.Errorf("open SQLite store %s: %w", path, err)
+	}
+	s.ckpt.SetMaxOpenConns(1)
+	s.ckpt.SetConnMaxIdleTime(0)
+	s.commits = make(chan struct{}, 1)
+	s.stopCkpt = make(chan struct{})
+	s.ckptDone = make(chan struct{})
+	go s.checkpointer()
 	return s, nil
+}
+
+// checkpointer copies committed WAL frames into the database file, at most
+// every checkpointEvery and only after commits. It runs PASSIVE
+// checkpoints, which never block the writer or readers, so a commit pays
+// only for its own WAL write and fsync. A failed checkpoint is harmless (the
+// frames stay in the WAL, which readers and recovery use) and is retried.
+func (s *Store) checkpointer() {
+	defer close(s.ckptDone)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	dirty := false
+	for {
+		select {
+		case <-s.stopCkpt:
+			return
+		case <-s.commits:
+			dirty = true
+		case <-t.C:
+			if dirty {
+				dirty = false
+				s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+			}
+		}
+	}
 }
 
 // setUp checks the writer connection, migrates the schema and prepares the
 // statements every batch reuses.
 func (s *Store) setUp(ctx context.Context) error {
+	// The page size applies only to a new database, so it is set before
+	// the switch to WAL, which fixes it.
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf(`PRAGMA page_size = %d`, pageSize)); err != nil {
+		return fmt.Errorf("open SQLite store %s: %w (is the directory writable and the file a SQLite database?)", s.path, err)
+	}
 	var mode string
-	if err := s.w.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+	if err := s.w.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
 		return fmt.Errorf("open SQLite store %s: %w (is the directory writable and the file a SQLite database?)", s.path, err)
 	}
 	if !strings.EqualFold(mode, "wal") {
@@ -223,6 +290,10 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) (err error) {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store %s: commit: %w", s.path, err)
 	}
+	select {
+	case s.commits <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
@@ -245,10 +316,12 @@ func jobError(what string, r *store.JobRecord, err error) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		close(s.stopCkpt)
+		<-s.ckptDone
 		s.closeStmts()
-		// Readers first, so that the writer's is the last connection and
-		// checkpoints the WAL into the database file.
-		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+		// The writer's is the last connection to close, so it checkpoints
+		// the WAL into the database file and removes it.
+		s.closeErr = errors.Join(s.ckpt.Close(), s.r.Close(), s.w.Close())
 	})
 	return s.closeErr
 }
