@@ -392,6 +392,11 @@ func setTime(field func(*Spec) *int64) func(*apply, string, bool) error {
 		if err != nil {
 			return err
 		}
+		if t == 0 {
+			// --time=UNLIMITED (or 0) asks for the partition's maximum,
+			// which differs from saying nothing (the partition's default).
+			t = Unlimited
+		}
 		*field(a.spec) = t
 		return nil
 	}

@@ -3,6 +3,7 @@ package job
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/gefion-hpc/gefion/internal/cluster"
@@ -55,7 +56,7 @@ func Resolve(s *Spec, c *cluster.Cluster) (Request, error) {
 			bad("%s=%d: must not be negative", f.name, f.v)
 		}
 	}
-	if s.TimeLimitS < 0 {
+	if s.TimeLimitS < 0 && s.TimeLimitS != Unlimited {
 		bad("--time: must not be negative")
 	}
 	if s.NodesMax > 0 && s.NodesMax < s.NodesMin {
@@ -195,8 +196,33 @@ func resolveIn(s *Spec, c *cluster.Cluster, pi int) (Request, error) {
 		bad("--mem: asks for %d MiB per node, but nodes have %d MiB", memMB, nodeMemMB)
 	}
 	limit := s.TimeLimitS
-	if limit == 0 {
+	switch limit {
+	case 0:
 		limit = p.DefaultTimeS
+	case Unlimited:
+		limit = p.MaxTimeS // 0: the partition has no limit either
+	}
+	if s.MaxSUs > 0 && s.MaxSUsWaitS == 0 && nodes > 1 {
+		// --switches=N with no wait limit must be satisfiable at all.
+		perSU := map[int]int{}
+		for _, ni := range p.Nodes {
+			if s.GPUType == "" || gpuTypeMatches(c.Nodes[ni].Model.GPU.Name, s.GPUType) {
+				perSU[c.Nodes[ni].SU]++
+			}
+		}
+		sizes := make([]int, 0, len(perSU))
+		for _, n := range perSU {
+			sizes = append(sizes, n)
+		}
+		sort.Sort(sort.Reverse(sort.IntSlice(sizes)))
+		fit := 0
+		for i := 0; i < len(sizes) && i < s.MaxSUs; i++ {
+			fit += sizes[i]
+		}
+		if fit < nodes {
+			bad("--switches=%d: %d nodes do not fit in %d scalable unit(s) of partition %s (at most %d nodes); allow more units or a wait time (--switches=%d@1:00:00)",
+				s.MaxSUs, nodes, s.MaxSUs, p.Name, fit, s.MaxSUs)
+		}
 	}
 	if p.MaxTimeS > 0 && limit > p.MaxTimeS {
 		bad("--time=%s is over partition %s's limit of %s: ask for at most that", FormatTime(limit), p.Name, FormatTime(p.MaxTimeS))

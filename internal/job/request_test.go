@@ -116,3 +116,24 @@ max_time = "7-0"
 		t.Errorf("partition = %s; want long, the first that can hold the job", got)
 	}
 }
+
+func TestResolveUnlimitedTimeAndSwitches(t *testing.T) {
+	c, err := cluster.Preset("gefion")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Resolve(&Spec{GPUs: 1, TimeLimitS: Unlimited}, c)
+	if err != nil || r.TimeLimitS != c.Partitions[0].MaxTimeS {
+		t.Errorf("Resolve(--time=UNLIMITED) = %d, %v; want the partition's maximum %d", r.TimeLimitS, err, c.Partitions[0].MaxTimeS)
+	}
+	// 40 nodes never fit one SU of 32: refused unless a wait time is given.
+	if _, err := Resolve(&Spec{NodesMin: 40, GPUsPerNode: 8, MaxSUs: 1}, c); err == nil || !strings.Contains(err.Error(), "--switches=1") {
+		t.Errorf("Resolve(40 nodes, --switches=1) error = %v; want a --switches message", err)
+	}
+	if _, err := Resolve(&Spec{NodesMin: 40, GPUsPerNode: 8, MaxSUs: 2}, c); err != nil {
+		t.Errorf("Resolve(40 nodes, --switches=2) = %v; want it accepted", err)
+	}
+	if _, err := Resolve(&Spec{NodesMin: 40, GPUsPerNode: 8, MaxSUs: 1, MaxSUsWaitS: 3600}, c); err != nil {
+		t.Errorf("Resolve(40 nodes, --switches=1@1:00:00) = %v; want it accepted (it may span after the wait)", err)
+	}
+}

@@ -35,7 +35,8 @@ type Spec struct {
 	MemPerGPUMB  int64  `json:"mem_per_gpu_mb,omitempty"`
 
 	// TimeLimitS is the wall-clock limit in seconds; 0 means the
-	// partition's default. TimeMinS is --time-min.
+	// partition's default and Unlimited its maximum. TimeMinS is
+	// --time-min.
 	TimeLimitS int64 `json:"time_limit_s,omitempty"`
 	TimeMinS   int64 `json:"time_min_s,omitempty"`
 
@@ -81,6 +82,9 @@ type Spec struct {
 	SubmitDir  string   `json:"submit_dir,omitempty"`
 	SubmitHost string   `json:"submit_host,omitempty"`
 }
+
+// Unlimited is the TimeLimitS of --time=UNLIMITED: the partition's maximum.
+const Unlimited int64 = -1
 
 // RequeueOrDefault reports whether the job is requeued after a node failure
 // or preemption; Slurm's default (JobRequeue=1) is yes.
