@@ -149,6 +149,7 @@ func runColor(i int) color.Color { return plotutil.Color(i) }
 // days.
 func seriesPlot(runs []ReportRun, loads bool, ylabel string, f func(ReportRun, int) float64) (*plot.Plot, error) {
 	p := newPlot("", "virtual time (days)", ylabel)
+	p.Y.Min = 0
 	for i, r := range runs {
 		s := r.Result.Series
 		xys := make(plotter.XYs, len(s.BusyGPUs))
