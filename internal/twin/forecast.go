@@ -131,6 +131,9 @@ func Forecast(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (map[job.I
 		e.ids = append(e.ids, pd.ID)
 		e.addPending(pd)
 	}
+	// QOS and user usage are carried as they are: the forecast looks
+	// ahead over a span where their changes matter little.
+	e.qos, e.users = s.QOS, s.Users
 	for _, q := range s.QOS {
 		if len(q.Preempt) > 0 {
 			e.canPreempt = true

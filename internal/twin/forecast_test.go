@@ -104,3 +104,33 @@ func TestForecastNoSnapshot(t *testing.T) {
 		t.Error("Forecast(nil) = nil error; want one")
 	}
 }
+
+// TestForecastPreemption runs a preemption through the twin: a high-QOS job
+// preempts the low-QOS job filling the one node, which gets 60 s of grace,
+// is killed and requeued; the high job starts at the kill.
+func TestForecastPreemption(t *testing.T) {
+	c := preset(t, "dgx-h100")
+	mem := c.Nodes[0].Model.MemoryBytes >> 20
+	snap := &sched.Snapshot{
+		Now: 10, Cluster: c,
+		Running: []sched.Running{{ID: 1, User: "u", Project: "p", QOS: "low", StartS: 0, EndS: 10000,
+			Allocs: []sched.Alloc{{Node: 0, GPUs: 0xff, CPUs: 112, MemMB: mem}}}},
+		Pending: []sched.Pending{{ID: 2, User: "v", Project: "p", QOS: "high", SubmitS: 5,
+			Req: job.Request{Nodes: 1, GPUsPerNode: 8, CPUsPerNode: 112, MemPerNodeMB: mem, TimeLimitS: 100}}},
+		Projects: []sched.Project{{Name: "p", Shares: 1}},
+		QOS: []sched.QOS{{Name: "high", Priority: 100, Preempt: []string{"low"}}, {Name: "low", GraceS: 60, Requeue: true}},
+	}
+	before := cloneSnapshot(snap)
+	// The gefion policy weighs QOS, so the preemptor, not its requeued
+	// victim, takes the freed node.
+	got, err := Forecast(snap, policy(t, "gefion"), ForecastOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[2] != 70 {
+		t.Errorf("preempting job forecast to start at %d; want 70 (now 10 + 60 s grace)", got[2])
+	}
+	if snap.Running[0].Preempting || len(snap.Pending) != 1 || snap.Now != before.Now {
+		t.Error("Forecast modified the snapshot")
+	}
+}

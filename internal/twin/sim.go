@@ -282,8 +282,10 @@ type engine struct {
 	series    Series
 	acc       accum
 	suMax     int
-	suIdle    []int   // wholly idle up nodes per SU
-	nodeJobs  []int32 // allocations held on each node
+	qos       []sched.QOS       // from a forecast's snapshot
+	users     []sched.UserUsage // from a forecast's snapshot
+	suIdle    []int             // wholly idle up nodes per SU
+	nodeJobs  []int32           // allocations held on each node
 	res       Result
 	halfLife  float64
 	interval  int64
@@ -554,6 +556,7 @@ func (e *engine) pass() {
 	snap := sched.Snapshot{
 		Now: e.now, Cluster: e.c, Nodes: e.nodes,
 		Running: e.run, Pending: e.pend, Projects: e.projects,
+		QOS: e.qos, Users: e.users,
 	}
 	if e.cfg.OnPass != nil {
 		e.cfg.OnPass(&snap)
