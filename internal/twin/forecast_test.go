@@ -118,7 +118,7 @@ func TestForecastPreemption(t *testing.T) {
 		Pending: []sched.Pending{{ID: 2, User: "v", Project: "p", QOS: "high", SubmitS: 5,
 			Req: job.Request{Nodes: 1, GPUsPerNode: 8, CPUsPerNode: 112, MemPerNodeMB: mem, TimeLimitS: 100}}},
 		Projects: []sched.Project{{Name: "p", Shares: 1}},
-		QOS: []sched.QOS{{Name: "high", Priority: 100, Preempt: []string{"low"}}, {Name: "low", GraceS: 60, Requeue: true}},
+		QOS:      []sched.QOS{{Name: "high", Priority: 100, Preempt: []string{"low"}}, {Name: "low", GraceS: 60, Requeue: true}},
 	}
 	before := cloneSnapshot(snap)
 	// The gefion policy weighs QOS, so the preemptor, not its requeued
