@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -149,11 +150,23 @@ func runBenchRun(e *Env, args []string) error {
 	conc := fs.Int("concurrency", 32, "concurrent submitting clients")
 	dataDir := fs.String("data-dir", "", "where the database goes (default: a temporary directory)")
 	policy := fs.String("policy", "", "scheduling policy")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *virtual <= 0 || *n <= 0 || *conc <= 0 {
 		return usagef("--virtual, --jobs and --concurrency must be positive")
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	dir := *dataDir
 	if dir == "" {
@@ -202,7 +215,7 @@ func runBenchRun(e *Env, args []string) error {
 	lat, errs, _ := submitLoad(ctx, c, *n, *conc, benchSpec("duration=0"))
 	// Wait until every job has finished.
 	for {
-		jobs, err := c.Jobs(ctx, true)
+		jobs, err := c.ActiveJobs(ctx, true)
 		if err != nil {
 			return explain(err, addr)
 		}

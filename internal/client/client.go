@@ -131,6 +131,16 @@ func (c *Client) Jobs(ctx context.Context, all bool) ([]api.Job, error) {
 	return out, c.do(ctx, "GET", p, nil, nil, &out)
 }
 
+// ActiveJobs lists pending and running jobs only.
+func (c *Client) ActiveJobs(ctx context.Context, all bool) ([]api.Job, error) {
+	var out []api.Job
+	p := "/v1/jobs?active=1"
+	if all {
+		p += "&all=1"
+	}
+	return out, c.do(ctx, "GET", p, nil, nil, &out)
+}
+
 // Job returns one job.
 func (c *Client) Job(ctx context.Context, id job.ID) (*api.Job, error) {
 	var out api.Job

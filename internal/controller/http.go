@@ -198,7 +198,8 @@ func (c *Controller) hSubmit(r *http.Request, user string) (any, error) {
 }
 
 func (c *Controller) hJobs(r *http.Request, user string) (any, error) {
-	return c.Jobs(r.Context(), user, r.URL.Query().Get("all") == "1")
+	q := r.URL.Query()
+	return c.ListJobs(r.Context(), user, q.Get("all") == "1", q.Get("active") == "1")
 }
 
 func (c *Controller) hJob(r *http.Request, user string) (any, error) {

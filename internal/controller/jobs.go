@@ -325,6 +325,11 @@ func (c *Controller) Hold(ctx context.Context, user string, ids []job.ID, hold b
 // them for operators (or all=true on request, for everyone's queue view is
 // an operator's), else the user's own.
 func (c *Controller) Jobs(ctx context.Context, user string, all bool) ([]api.Job, error) {
+	return c.ListJobs(ctx, user, all, false)
+}
+
+// ListJobs is Jobs, optionally without the recently finished ones.
+func (c *Controller) ListJobs(ctx context.Context, user string, all, activeOnly bool) ([]api.Job, error) {
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
 		seeAll := all && c.isOperator(user)
 		var out []api.Job
@@ -336,8 +341,10 @@ func (c *Controller) Jobs(ctx context.Context, user string, all bool) ([]api.Job
 		for _, r := range tx.c.jobs {
 			add(r)
 		}
-		for _, r := range tx.c.recent {
-			add(r)
+		if !activeOnly {
+			for _, r := range tx.c.recent {
+				add(r)
+			}
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 		return out, nil
