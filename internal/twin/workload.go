@@ -201,10 +201,6 @@ func OfferedLoad(jobs []Job, gpus int) float64 {
 // Map reads every record of r and maps it onto the machine c. A record of a
 // size the machine cannot hold is counted in Oversized and skipped.
 func Map(r trace.Reader, c *cluster.Cluster, opt MapOptions) (*Workload, error) {
-	type raw struct {
-		rec   trace.Record
-		order int
-	}
 	var recs []trace.Record
 	for {
 		rec, err := r.Next()

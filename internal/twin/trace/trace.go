@@ -87,6 +87,7 @@ type RowError struct {
 	Msg    string
 }
 
+// Error formats the error as file:line:column: field: message.
 func (e *RowError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
