@@ -2,11 +2,14 @@ package twin
 
 import (
 	"math"
+	"os"
 	"slices"
 	"testing"
 
+	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/sched"
+	"github.com/gefion-hpc/gefion/internal/twin/trace"
 )
 
 // cloneSnapshot copies what a forecast reads of a live snapshot.
@@ -132,5 +135,73 @@ func TestForecastPreemption(t *testing.T) {
 	}
 	if snap.Running[0].Preempting || len(snap.Pending) != 1 || snap.Now != before.Now {
 		t.Error("Forecast modified the snapshot")
+	}
+}
+
+// TestForecastDuringReplay forecasts from the middle of a replay whose
+// arrivals go on (the Pollux workload 6 on 64 GPUs, as in Pollux's own
+// evaluation) and reports how far the forecasts were from what happened,
+// next to the plan's own estimates. Later arrivals of higher priority can
+// only delay jobs, so the forecasts are judged on the jobs' order as well.
+func TestForecastDuringReplay(t *testing.T) {
+	f, err := os.Open(sharedTrace(t, "pollux_workloads/workload-6.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := trace.Open(f, trace.Options{Format: trace.Pollux})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.SuperPOD("pollux", 8, &cluster.DGXH100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Map(r, c, MapOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := w.Jobs[len(w.Jobs)/2].SubmitS
+	for _, name := range []string{"backfill", "gefion"} {
+		p := policy(t, name)
+		snap, res := captureAfter(t, w, Config{Policy: p}, mid)
+		got, err := Forecast(snap, p, ForecastOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := sched.Schedule(cloneSnapshot(snap), p)
+		est := map[job.ID]sched.Time{}
+		for _, wt := range plan.Waiting {
+			est[wt.ID] = wt.EstimatedStartS
+		}
+		var errF, errP float64
+		var n, concordant, pairs int
+		for a, pa := range snap.Pending {
+			g := got[pa.ID]
+			if g < snap.Now || g == sched.Never {
+				t.Fatalf("%s: job %d forecast %d at now %d", name, pa.ID, g, snap.Now)
+			}
+			act := res.Jobs[pa.ID-1].StartS
+			if e, ok := est[pa.ID]; ok && e != sched.Never {
+				errP += math.Abs(float64(e - act))
+				errF += math.Abs(float64(g - act))
+				n++
+			}
+			for _, pb := range snap.Pending[a+1:] {
+				gb, ab := got[pb.ID], res.Jobs[pb.ID-1].StartS
+				if gb == g || ab == act {
+					continue
+				}
+				pairs++
+				if (gb > g) == (ab > act) {
+					concordant++
+				}
+			}
+		}
+		t.Logf("%s: %d pending at %d s; mean absolute error: forecast %.0f s, plan estimate %.0f s (over %d jobs the plan estimated); start order kept for %d of %d pairs",
+			name, len(snap.Pending), snap.Now, errF/float64(max(n, 1)), errP/float64(max(n, 1)), n, concordant, pairs)
+		if pairs > 0 && concordant*2 < pairs {
+			t.Errorf("%s: the forecast orders fewer than half of the job pairs as the replay did (%d of %d)", name, concordant, pairs)
+		}
 	}
 }
