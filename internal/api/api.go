@@ -122,8 +122,12 @@ type Why struct {
 	Sentence       string    `json:"sentence"`
 	EstimatedStart int64     `json:"estimated_start,omitempty"`
 	Priority       float64   `json:"priority"`
-	Position       int       `json:"position,omitempty"`
-	Pending        int       `json:"pending,omitempty"`
+	// Forecast is the digital twin's prediction of the start (Unix s):
+	// the queue run forward with every job ahead, not only the plan's
+	// reservations. 0 if none is in view.
+	Forecast int64 `json:"forecast_start,omitempty"`
+	Position int   `json:"position,omitempty"`
+	Pending  int   `json:"pending,omitempty"`
 	// Warnings lists things an operator or the agent noticed about the job
 	// (for example an allocated GPU idle for a long time).
 	Warnings []string `json:"warnings,omitempty"`

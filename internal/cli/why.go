@@ -42,6 +42,10 @@ func runWhy(e *Env, args []string) error {
 		at := time.Unix(w.EstimatedStart, 0)
 		fmt.Fprintf(e.Stdout, "  estimated start %s (in %s)\n", at.Format("2006-01-02 15:04:05 MST"), time.Until(at).Round(time.Second))
 	}
+	if w.Forecast != 0 {
+		at := time.Unix(w.Forecast, 0)
+		fmt.Fprintf(e.Stdout, "  forecast start  %s (the digital twin, with every job ahead of it)\n", at.Format("2006-01-02 15:04:05 MST"))
+	}
 	if w.Position > 0 {
 		fmt.Fprintf(e.Stdout, "  queue position  %d of %d (priority %.0f)\n", w.Position, w.Pending, w.Priority)
 	}

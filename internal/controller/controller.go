@@ -27,6 +27,8 @@ type Controller struct {
 	inbox  chan *op
 	m      *metrics
 
+	fc forecaster
+
 	// Everything below is owned by the loop goroutine.
 	core *core
 

@@ -260,6 +260,10 @@ func TestWhyExplainsTheWait(t *testing.T) {
 	if w.EstimatedStart == 0 || w.Sentence == "" {
 		t.Errorf("why = %+v; want an estimated start and a sentence", w)
 	}
+	// Job 1 holds the node for its 600 s limit: the twin agrees.
+	if w.Forecast < w.EstimatedStart-1 || w.Forecast > w.EstimatedStart+1 {
+		t.Errorf("forecast = %d, plan estimate = %d; want them equal with one job ahead", w.Forecast, w.EstimatedStart)
+	}
 	t.Logf("why: %s", w.Sentence)
 }
 

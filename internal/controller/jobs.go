@@ -429,7 +429,11 @@ func (c *Controller) Why(ctx context.Context, user string, id job.ID) (*api.Why,
 	if err != nil {
 		return nil, err
 	}
-	return v.(*api.Why), nil
+	w := v.(*api.Why)
+	if w.State == job.Pending && w.Reason != string(sched.ReasonHeld) {
+		w.Forecast = c.forecast(ctx, id)
+	}
+	return w, nil
 }
 
 // apiJob converts a record; c may be nil for records read from the store.
