@@ -35,9 +35,12 @@ const cacheKiB = 64 << 10
 // checkpointEvery is how often the background checkpointer copies committed
 // WAL frames into the database file, and journalLimit the size the WAL file
 // is truncated to afterwards.
+// optimizeEvery is how often the planner's statistics are refreshed while
+// the store is open (SQLite's advice for long-lived connections).
 const (
 	checkpointEvery = 500 * time.Millisecond
 	journalLimit    = 64 << 20
+	optimizeEvery   = time.Hour
 )
 
 // pageSize is the page size of a new database.
@@ -108,7 +111,7 @@ func Open(path string) (*Store, error) {
 	}
 	s.r.SetMaxOpenConns(readConns)
 	s.r.SetMaxIdleConns(readConns)
-	s.ckpt, err = sql.Open("sqlite", path+"?_txlock=deferred"+common)
+	s.ckpt, err = sql.Open("sqlite", path+"?_txlock=deferred&_pragma=analysis_limit(1000)"+common)
 	if err != nil {
 		s.closeStmts()
 		s.r.Close()
@@ -129,10 +132,13 @@ func Open(path string) (*Store, error) {
 // checkpoints, which never block the writer or readers, so a commit pays
 // only for its own WAL write and fsync. A failed checkpoint is harmless (the
 // frames stay in the WAL, which readers and recovery use) and is retried.
+// Once in a while it also refreshes the planner's statistics.
 func (s *Store) checkpointer() {
 	defer close(s.ckptDone)
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
+	opt := time.NewTicker(optimizeEvery)
+	defer opt.Stop()
 	dirty := false
 	for {
 		select {
@@ -145,6 +151,8 @@ func (s *Store) checkpointer() {
 				dirty = false
 				s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
 			}
+		case <-opt.C:
+			s.ckpt.Exec(`PRAGMA optimize`)
 		}
 	}
 }
@@ -166,6 +174,12 @@ func (s *Store) setUp(ctx context.Context) error {
 	}
 	if err := migrate(ctx, s.w, s.path); err != nil {
 		return err
+	}
+	// Statistics let the planner pick the right index for a query (user,
+	// state, end time). optimize analyses only tables whose statistics are
+	// missing or stale, and analysis_limit bounds the work on a large table.
+	if _, err := s.w.ExecContext(ctx, `PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002`); err != nil {
+		return fmt.Errorf("open SQLite store %s: gather statistics: %w", s.path, err)
 	}
 	for _, p := range []struct {
 		stmt **sql.Stmt
