@@ -333,4 +333,3 @@ func TestMigrations(t *testing.T) {
 		t.Errorf("new column: %v", err)
 	}
 }
-
