@@ -3,7 +3,6 @@ package quantum
 import (
 	"fmt"
 	"math"
-	"math/bits"
 	"runtime"
 	"sync"
 	"unsafe"
@@ -255,6 +254,3 @@ func (s *State[F]) flipAfterCollapse(q int) {
 		}
 	})
 }
-
-// popParity returns the parity of the set bits of x.
-func popParity(x uint64) int { return bits.OnesCount64(x) & 1 }
