@@ -142,6 +142,7 @@ func Forecast(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (map[job.I
 	// The controller asks for a forecast with the live state: the first
 	// pass is now.
 	e.passAt = s.Now
+	e.unstarted = len(s.Pending)
 	e.loop()
 	out := make(map[job.ID]sched.Time, len(s.Pending))
 	for k := range s.Pending {

@@ -260,11 +260,12 @@ type engine struct {
 	upNodes  int
 	rng      *rand.Rand
 
-	stopAt   int64 // forecasts stop after this time; 0: never
-	passAt   int64 // next pass time, -1: none due
-	lastPass int64
-	passes   int
-	dirty    bool
+	stopAt    int64 // forecasts stop after this time; 0: never
+	unstarted int   // forecasts: pending jobs of the snapshot not yet started
+	passAt    int64 // next pass time, -1: none due
+	lastPass  int64
+	passes    int
+	dirty     bool
 	// freed is set when resources were released since the last pass
 	// (an end, a kill, a repair); cpuPending counts pending jobs that ask
 	// for no GPU. Both feed futile.
@@ -394,7 +395,9 @@ func (e *engine) loop() {
 		if e.passAt >= 0 {
 			t = min(t, e.passAt)
 		}
-		if e.stopAt > 0 && t > e.stopAt {
+		if e.stopAt > 0 && (t > e.stopAt || e.unstarted == 0) {
+			// A forecast is done at its horizon or once every job it
+			// was asked about has started.
 			break
 		}
 		e.advance(t)
@@ -599,6 +602,7 @@ func (e *engine) start(st *sched.Start) bool {
 	o.StartS = e.now
 	if o.FirstStartS < 0 {
 		o.FirstStartS = e.now
+		e.unstarted--
 	}
 	o.State = job.Running
 	gpus := 0
