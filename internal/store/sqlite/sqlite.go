@@ -46,6 +46,13 @@ const (
 // pageSize is the page size of a new database.
 var pageSize = 4096
 
+// walRestartFrames is the WAL length (in pages) past which the checkpointer
+// stops being polite. A PASSIVE checkpoint skips frames that a reader still
+// needs, and the WAL starts over from its beginning only once all of it is
+// checkpointed; readers that never pause could make it grow for ever. A
+// RESTART checkpoint waits (up to the busy timeout) for them to move on.
+const walRestartFrames = 32 << 10
+
 // ErrClosed is returned by every method of a closed Store.
 var ErrClosed = errors.New("store: the SQLite store is closed")
 
@@ -149,7 +156,7 @@ func (s *Store) checkpointer() {
 		case <-t.C:
 			if dirty {
 				dirty = false
-				s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+				s.checkpoint()
 			}
 		case <-opt.C:
 			s.ckpt.Exec(`PRAGMA optimize`)
@@ -324,6 +331,17 @@ func jobError(what string, r *store.JobRecord, err error) error {
 		}
 	}
 	return fmt.Errorf("%s %d: %w", what, r.ID, err)
+}
+
+// checkpoint runs one checkpoint, see checkpointer.
+func (s *Store) checkpoint() {
+	var busy, log, done int
+	if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
+		return
+	}
+	if log > walRestartFrames {
+		s.ckpt.Exec(`PRAGMA wal_checkpoint(RESTART)`)
+	}
 }
 
 // Close closes the database. It is safe to call more than once.

@@ -333,3 +333,34 @@ func TestMigrations(t *testing.T) {
 		t.Errorf("new column: %v", err)
 	}
 }
+
+// TestCheckpointer checks that committed batches reach the database file
+// without a Close: the background checkpointer copies them out of the WAL.
+func TestCheckpointer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gefion.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	var b store.Batch
+	for id := job.ID(1); id <= 2000; id++ {
+		b.NewJobs = append(b.NewJobs, storetest.Job(id, "alice", "p1", job.Pending, storetest.T0, 0))
+	}
+	if err := s.Apply(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * checkpointEvery); size() < before+500<<10; time.Sleep(checkpointEvery / 10) {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file is %d bytes %v after a 2,000-job commit (%d before); the WAL was not checkpointed", size(), 10*checkpointEvery, before)
+		}
+	}
+}
