@@ -1,0 +1,235 @@
+//go:build linux
+
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"github.com/gefion-hpc/gefion/internal/job"
+)
+
+// launched is a started batch script.
+type launched struct {
+	cmd    *exec.Cmd
+	pid    int
+	cgroup string
+}
+
+// wait waits for the batch shell and returns its exit code, or the name
+// (or number) of the signal that ended it.
+func (l *launched) wait() (code int, sig string) {
+	err := l.cmd.Wait()
+	if l.cmd.ProcessState == nil {
+		return 1, ""
+	}
+	ws, ok := l.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok {
+		if err != nil {
+			return 1, ""
+		}
+		return l.cmd.ProcessState.ExitCode(), ""
+	}
+	if ws.Signaled() {
+		n := int(ws.Signal())
+		if _, name, err := job.SignalNumber(strconv.Itoa(n)); err == nil && name != "" {
+			return 0, name
+		}
+		return 0, strconv.Itoa(n)
+	}
+	return ws.ExitStatus(), ""
+}
+
+// launch writes the job's script and starts it as the job's user, in its
+// own process group and cgroup, with its environment and files. Nothing
+// the user wrote is ever given to a shell as a command line: the script is
+// a file executed through its #! line, its arguments are an argv.
+func (p *Process) launch(j *pjob) (*launched, error) {
+	a := j.a
+	u, err := p.jobUser(a)
+	if err != nil {
+		return nil, err
+	}
+	wd := a.Spec.Chdir
+	if wd != "" && !filepath.IsAbs(wd) && a.Spec.SubmitDir != "" {
+		wd = filepath.Join(a.Spec.SubmitDir, wd)
+	}
+	if wd == "" {
+		wd = a.Spec.SubmitDir
+	}
+	if wd == "" {
+		wd = u.Home
+	}
+	if wd == "" {
+		wd = "/"
+	}
+
+	// The script, in a directory only the user can read.
+	dir := p.spoolDir(a.JobID)
+	_ = os.RemoveAll(dir) // left by an earlier run of a requeued job
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the job's spool directory: %w", err)
+	}
+	script := filepath.Join(dir, "slurm_script")
+	if err := os.WriteFile(script, []byte(a.Spec.Script), 0o700); err != nil {
+		return nil, fmt.Errorf("writing the job's script: %w", err)
+	}
+	if p.root {
+		for _, f := range []string{dir, script} {
+			if err := os.Chown(f, u.UID, u.GID); err != nil {
+				return nil, fmt.Errorf("giving the job's script to %s: %w", u.Name, err)
+			}
+		}
+	}
+
+	// The files, opened with the user's rights and created with the
+	// user's ownership.
+	outPath, errPath, same := OutputPaths(a, wd, u.Name)
+	inPath := InputPath(a, wd, u.Name)
+	var stdin, stdout, stderr *os.File
+	err = p.asUser(u, func() error {
+		if fi, err := os.Stat(wd); err != nil || !fi.IsDir() {
+			return fmt.Errorf("the job's working directory %s is not a directory %s can reach: submit from (or --chdir to) a directory on a file system this node mounts", wd, u.Name)
+		}
+		var err error
+		if stdin, err = os.Open(inPath); err != nil {
+			return fmt.Errorf("opening --input: %w", err)
+		}
+		if stdout, err = openOutput(outPath, a.Spec.OpenMode); err != nil {
+			return fmt.Errorf("opening --output: %w", err)
+		}
+		if same {
+			stderr = stdout
+		} else if stderr, err = openOutput(errPath, a.Spec.OpenMode); err != nil {
+			return fmt.Errorf("opening --error: %w", err)
+		}
+		return nil
+	})
+	defer func() {
+		for _, f := range []*os.File{stdin, stdout, stderr} {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+
+	argv := append([]string{script}, a.Spec.Argv...)
+	if !strings.HasPrefix(a.Spec.Script, "#!") {
+		// Slurm refuses such scripts at submission; one that got here
+		// anyway runs under the POSIX shell, as a file, not a string.
+		argv = append([]string{"/bin/sh"}, argv...)
+	}
+	cmd := &exec.Cmd{
+		Path: argv[0], Args: argv, Dir: wd,
+		Env:   JobEnv(a, EnvInput{Cluster: p.cfg.Cluster, WorkDir: wd, User: u}),
+		Stdin: stdin, Stdout: stdout, Stderr: stderr,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	if p.root {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: u.Groups}
+	}
+	var cg *jobCgroup
+	if p.cg != nil {
+		// Named by node too: agents of several (virtual or test) nodes
+		// may share one host and its cgroup tree.
+		cg, err = p.cg.create(strings.ReplaceAll(a.Node, "/", "_")+".job"+strconv.FormatInt(int64(a.JobID), 10), a.MemMB, a.CPUs)
+		if err != nil {
+			p.cfg.Log.Warn("job runs without a cgroup", "job", a.JobID, "err", err)
+		} else {
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cg.fd()
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		if cg != nil {
+			_ = cg.remove(0)
+		}
+		return nil, fmt.Errorf("starting the batch script as %s: %w", u.Name, err)
+	}
+	l := &launched{cmd: cmd, pid: cmd.Process.Pid}
+	if cg != nil {
+		l.cgroup = cg.path
+	}
+	j.mu.Lock()
+	j.pid, j.cg = l.pid, cg
+	j.mu.Unlock()
+	return l, nil
+}
+
+// openOutput opens an output file as --open-mode says (truncate by
+// default), creating its directory if missing.
+func openOutput(path, mode string) (*os.File, error) {
+	flags := os.O_WRONLY | os.O_CREATE
+	if strings.EqualFold(mode, "append") {
+		flags |= os.O_APPEND
+	} else {
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if errors.Is(err, os.ErrNotExist) {
+		// Slurm fails the job here; creating the directory (as the user)
+		// is what the user meant by --output=logs/%j.out.
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(path, flags, 0o644)
+	}
+	return f, err
+}
+
+// asUser runs fn with the file-system identity of u (fsuid, fsgid and
+// groups) when the agent is root, so that the job's files are opened with
+// the user's rights and created with the user's ownership. The identity
+// is changed on one OS thread, which fn runs on and which is never given
+// back to the Go scheduler: the runtime ends it when the goroutine exits,
+// so no other code ever runs with the changed identity.
+func (p *Process) asUser(u JobUser, fn func() error) error {
+	if !p.root {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Never unlocked, on purpose (see above).
+		if err := setThreadFSIdentity(u); err != nil {
+			errc <- err
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// setThreadFSIdentity sets the calling thread's supplementary groups,
+// fsgid and fsuid. The raw system calls affect this thread only (the
+// C library's and Go's wrappers change every thread).
+func setThreadFSIdentity(u JobUser) error {
+	groups := u.Groups
+	if len(groups) == 0 {
+		groups = []uint32{uint32(u.GID)}
+	}
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SETGROUPS, uintptr(len(groups)), uintptr(unsafe.Pointer(&groups[0])), 0); e != 0 {
+		return fmt.Errorf("setting groups for %s: %w", u.Name, e)
+	}
+	syscall.RawSyscall(syscall.SYS_SETFSGID, uintptr(u.GID), 0, 0)
+	syscall.RawSyscall(syscall.SYS_SETFSUID, uintptr(u.UID), 0, 0)
+	// setfsuid reports no error; it returns the previous value, so asking
+	// again tells whether the change took.
+	if got, _, _ := syscall.RawSyscall(syscall.SYS_SETFSUID, uintptr(u.UID), 0, 0); int(got) != u.UID {
+		return fmt.Errorf("cannot take the file-system identity of %s (uid %d)", u.Name, u.UID)
+	}
+	if got, _, _ := syscall.RawSyscall(syscall.SYS_SETFSGID, uintptr(u.GID), 0, 0); int(got) != u.GID {
+		return fmt.Errorf("cannot take the file-system group of %s (gid %d)", u.Name, u.GID)
+	}
+	return nil
+}

@@ -1,0 +1,33 @@
+//go:build !linux
+
+package agent
+
+import (
+	"errors"
+	"syscall"
+	"time"
+)
+
+// launched is a started batch script.
+type launched struct {
+	pid    int
+	cgroup string
+}
+
+func (l *launched) wait() (int, string) { return 1, "" }
+
+// launch fails: the process executor uses Linux's process groups, user
+// switching and cgroups.
+func (p *Process) launch(j *pjob) (*launched, error) {
+	return nil, errors.New("the process executor runs jobs on Linux only; use a virtual node here")
+}
+
+// jobCgroup is a job's cgroup; there are none outside Linux.
+type jobCgroup struct{ path string }
+
+func (c *jobCgroup) signal(sig syscall.Signal) {}
+func (c *jobCgroup) kill()                     {}
+func (c *jobCgroup) memoryPeak() int64         { return 0 }
+func (c *jobCgroup) remove(time.Duration) error {
+	return nil
+}
