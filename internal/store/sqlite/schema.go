@@ -91,12 +91,10 @@ var migrations = [][]string{
 // ErrNewerSchema means the database was written by a newer gefion.
 var ErrNewerSchema = errors.New("database schema is newer than this gefion")
 
-// migrate brings the database to the newest version, len(migrations),
-// one transaction per step.
-// The writer connection begins IMMEDIATE transactions, so two processes
-// opening the same new database cannot both run a step: the second waits,
-// then reads the version the first wrote.
-func migrate(ctx context.Context, db *sql.DB, path string) error {
+// checkApplication fails unless the file is new or a gefion store. A file
+// with user tables and no application ID is refused too: it is some other
+// program's database, not an empty one.
+func checkApplication(ctx context.Context, db *sql.DB, path string) error {
 	var appID int64
 	if err := db.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&appID); err != nil {
 		return fmt.Errorf("open %s: %w (is it a SQLite database?)", path, err)
@@ -104,6 +102,25 @@ func migrate(ctx context.Context, db *sql.DB, path string) error {
 	if appID != 0 && appID != applicationID {
 		return fmt.Errorf("open %s: not a gefion database (SQLite application_id %#x); choose another data directory", path, appID)
 	}
+	if appID == 0 {
+		var foreign int
+		err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name != 'schema_version' AND name NOT LIKE 'sqlite_%'`).Scan(&foreign)
+		if err != nil {
+			return fmt.Errorf("open %s: %w (is it a SQLite database?)", path, err)
+		}
+		if foreign > 0 {
+			return fmt.Errorf("open %s: not a gefion database (it has tables of its own); choose another data directory", path)
+		}
+	}
+	return nil
+}
+
+// migrate brings the database to the newest version, len(migrations),
+// one transaction per step.
+// The writer connection begins IMMEDIATE transactions, so two processes
+// opening the same new database cannot both run a step: the second waits,
+// then reads the version the first wrote.
+func migrate(ctx context.Context, db *sql.DB, path string) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT`); err != nil {
 		return fmt.Errorf("open %s: create schema_version: %w", path, err)
 	}

@@ -34,17 +34,19 @@ const cacheKiB = 64 << 10
 
 // checkpointEvery is how often the background checkpointer copies committed
 // WAL frames into the database file, and journalLimit the size the WAL file
-// is truncated to afterwards.
-// optimizeEvery is how often the planner's statistics are refreshed while
-// the store is open (SQLite's advice for long-lived connections).
+// is truncated to afterwards. optimizeEvery is how often the planner's
+// statistics are refreshed while the store is open (SQLite's advice for
+// long-lived connections).
 const (
 	checkpointEvery = 500 * time.Millisecond
 	journalLimit    = 64 << 20
 	optimizeEvery   = time.Hour
 )
 
-// pageSize is the page size of a new database.
-var pageSize = 4096
+// pageSize is the page size of a new database. Larger pages cut the number
+// of WAL frames per batch but multiply the bytes written for each randomly
+// placed index entry (idempotency keys), which dominate on a long history.
+const pageSize = 4096
 
 // walRestartFrames is the WAL length (in pages) past which the checkpointer
 // stops being polite. A PASSIVE checkpoint skips frames that a reader still
@@ -167,6 +169,11 @@ func (s *Store) checkpointer() {
 // setUp checks the writer connection, migrates the schema and prepares the
 // statements every batch reuses.
 func (s *Store) setUp(ctx context.Context) error {
+	// Refuse another program's database before changing anything in it
+	// (the switch to WAL below is written to the file).
+	if err := checkApplication(ctx, s.w, s.path); err != nil {
+		return err
+	}
 	// The page size applies only to a new database, so it is set before
 	// the switch to WAL, which fixes it.
 	if _, err := s.w.ExecContext(ctx, fmt.Sprintf(`PRAGMA page_size = %d`, pageSize)); err != nil {

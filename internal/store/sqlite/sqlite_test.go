@@ -224,6 +224,15 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
+	plainDB := filepath.Join(dir, "plain.db")
+	db, err = sql.Open("sqlite", plainDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE customers (name TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 
 	for _, c := range []struct {
 		name, path, want string
@@ -233,6 +242,7 @@ func TestOpenErrors(t *testing.T) {
 		{"missing directory", filepath.Join(dir, "nope", "gefion.db"), "gefion.db"},
 		{"not a database", notDB, "notes.txt"},
 		{"another program's database", otherApp, "not a gefion database"},
+		{"a database with its own tables", plainDB, "not a gefion database"},
 	} {
 		s, err := Open(c.path)
 		if err == nil {
@@ -243,6 +253,18 @@ func TestOpenErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: Open(%q) = %v; want it to contain %q", c.name, c.path, err, c.want)
 		}
+	}
+	// A refused database is left as it was, not switched to WAL.
+	for _, path := range []string{otherApp, plainDB} {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mode string
+		if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "delete" {
+			t.Errorf("%s: journal_mode after a refused Open = %q, %v; want delete (untouched)", path, mode, err)
+		}
+		db.Close()
 	}
 }
 
