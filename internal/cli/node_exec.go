@@ -1,22 +1,48 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
+	"strconv"
+	"time"
 
 	"github.com/gefion-hpc/gefion/internal/agent"
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/cluster"
 )
 
-// localNode describes this machine as one node and returns the executor
-// that runs its jobs. gpus < 0 means discover (none until GPU discovery is
-// available); otherwise that many declared GPUs.
+// Settings of the local node's executor that gefion dev and gefion agent
+// take from the environment (deploy/gefion-agent.service sets them):
 //
-// Until the process executor lands, jobs on the local node are virtual:
-// they "run" for their declared duration (--comment duration=N) or their
-// time limit, and report modelled energy.
+//	GEFION_AGENT_STATE_DIR  where job scripts are spooled ($TMPDIR/gefion-agent)
+//	GEFION_KILL_WAIT        SIGTERM to SIGKILL at the time limit (30s)
+//	GEFION_IDLE_AFTER       report an allocated GPU idle this long (30m; 0: never)
+//	GEFION_SAMPLE_EVERY     how often GPUs are sampled (10s)
+//	GEFION_CGROUP_PARENT    cgroup v2 directory for job cgroups (found)
+//	GEFION_NO_CGROUPS=1     run jobs without cgroups
+//	GEFION_CLUSTER_NAME     SLURM_CLUSTER_NAME (gefion)
+//	GEFION_VIRTUAL_NODE=1   a virtual node: jobs "run" for --comment duration=N
+const (
+	envStateDir     = "GEFION_AGENT_STATE_DIR"
+	envKillWait     = "GEFION_KILL_WAIT"
+	envIdleAfter    = "GEFION_IDLE_AFTER"
+	envSampleEvery  = "GEFION_SAMPLE_EVERY"
+	envCgroupParent = "GEFION_CGROUP_PARENT"
+	envNoCgroups    = "GEFION_NO_CGROUPS"
+	envClusterName  = "GEFION_CLUSTER_NAME"
+	envVirtualNode  = "GEFION_VIRTUAL_NODE"
+)
+
+// localNode describes this machine as one node and returns the executor
+// that runs its jobs: real processes of the submitting users on its GPUs.
+// gpus < 0 means discover them through NVML (none where there is no
+// driver); otherwise that many GPUs are declared, and nothing is measured.
+// With GEFION_VIRTUAL_NODE=1 the node is virtual instead: jobs "run" for
+// their declared duration (--comment duration=N) or their time limit and
+// report modelled energy.
 func localNode(name string, gpus int) (api.NodeInventory, agent.Executor, error) {
 	if name == "" {
 		h, err := os.Hostname()
@@ -25,17 +51,60 @@ func localNode(name string, gpus int) (api.NodeInventory, agent.Executor, error)
 		}
 		name = h
 	}
-	if gpus < 0 {
-		gpus = 0
-	}
-	inv := api.NodeInventory{Name: name, SU: "su1", CPUs: runtime.NumCPU(), MemoryMB: memTotalMB(), Virtual: true}
+	inv := api.NodeInventory{Name: name, SU: "su1", CPUs: runtime.NumCPU(), MemoryMB: memTotalMB()}
 	if inv.MemoryMB == 0 {
 		inv.MemoryMB = 1024
 	}
-	for g := 0; g < gpus; g++ {
-		inv.GPUs = append(inv.GPUs, api.GPU{Index: g, Name: cluster.H100SXM.Name, MemoryMB: cluster.H100SXM.MemoryBytes >> 20})
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", name)
+	if on, _ := strconv.ParseBool(os.Getenv(envVirtualNode)); on {
+		inv.Virtual = true
+		inv.GPUs = agent.DeclaredGPUs(max(gpus, 0), cluster.H100SXM).Inventory
+		return inv, &agent.Virtual{GPU: cluster.H100SXM}, nil
 	}
-	return inv, &agent.Virtual{GPU: cluster.H100SXM}, nil
+
+	var g *agent.GPUs
+	if gpus >= 0 {
+		g = agent.DeclaredGPUs(gpus, cluster.H100SXM)
+	} else {
+		var err error
+		if g, err = agent.DiscoverGPUs(); err != nil {
+			if !errors.Is(err, agent.ErrNoNVML) {
+				return inv, nil, fmt.Errorf("discovering GPUs: %w; declare them with --gpus N", err)
+			}
+			log.Info("no GPUs discovered; CPU jobs still run (declare GPUs with --gpus N)", "why", err)
+			g = agent.DeclaredGPUs(0, cluster.H100SXM)
+		}
+	}
+	inv.GPUs = g.Inventory
+	cfg := agent.ProcessConfig{
+		Node: name, Cluster: os.Getenv(envClusterName), StateDir: os.Getenv(envStateDir),
+		CgroupParent: os.Getenv(envCgroupParent), Log: log,
+	}
+	cfg.NoCgroups, _ = strconv.ParseBool(os.Getenv(envNoCgroups))
+	for _, d := range []struct {
+		env string
+		to  *time.Duration
+	}{{envKillWait, &cfg.KillWait}, {envIdleAfter, &cfg.IdleAfter}, {envSampleEvery, &cfg.SampleEvery}} {
+		v := os.Getenv(d.env)
+		if v == "" {
+			continue
+		}
+		t, err := time.ParseDuration(v)
+		if err != nil || t < 0 {
+			return inv, nil, fmt.Errorf("%s=%q: give a duration such as 30s or 10m", d.env, v)
+		}
+		*d.to = t
+		if t == 0 && d.to == &cfg.IdleAfter {
+			cfg.IdleAfter = -1 // 0 means never here; the zero value means the default there
+		}
+	}
+	p, err := agent.NewProcess(cfg, g)
+	if err != nil {
+		return inv, nil, err
+	}
+	inv.Cgroups = p.Cgroups()
+	log.Info("local node", "gpus", len(g.Inventory), "gpu_source", g.Driver, "cgroups", inv.Cgroups)
+	return inv, p, nil
 }
 
 // memTotalMB reads MemTotal from /proc/meminfo (0 if unknown).
