@@ -124,6 +124,13 @@ func TestPlanInvariants(t *testing.T) {
 		if again := Schedule(s, p); !cmp.Equal(plan, again) {
 			t.Fatalf("same input gave two plans:\n%s", cmp.Diff(plan, again))
 		}
+		// Asking for starts only changes no decision.
+		lean := *s
+		lean.StartsOnly = true
+		lp := Schedule(&lean, p)
+		if d := cmp.Diff(plan.Starts, lp.Starts); d != "" || !cmp.Equal(plan.Reservations, lp.Reservations) || len(lp.Waiting) != 0 {
+			t.Fatalf("StartsOnly changed the plan (-full +lean):\n%s", d)
+		}
 		c := s.Cluster
 		pend := map[job.ID]*Pending{}
 		for i := range s.Pending {

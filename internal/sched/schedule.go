@@ -60,6 +60,9 @@ type pass struct {
 	projGPUs map[string]int    // running GPUs by project
 	arrayRun map[job.ID]int
 
+	// Quota maps are consulted only when some limit exists.
+	projLimits, qosLimits bool
+
 	elig     map[eligKey]*eligSet
 	gtypes   []string       // interned GPU types; gtypes[0] is ""
 	failNow  map[shape]Time // shortest time limit that failed to start now
@@ -98,6 +101,14 @@ func newPass(s *Snapshot, p *Policy) *pass {
 	}
 	for i := range s.Projects {
 		ps.proj[s.Projects[i].Name] = &s.Projects[i]
+		if s.Projects[i].GrantGPUS > 0 || s.Projects[i].MaxGPUs > 0 {
+			ps.projLimits = true
+		}
+	}
+	for i := range s.QOS {
+		if s.QOS[i].MaxGPUsPerUser > 0 || s.QOS[i].MaxGPUsPerProject > 0 {
+			ps.qosLimits = true
+		}
 	}
 	for i := range s.Running {
 		r := &s.Running[i]
@@ -114,9 +125,13 @@ func newPass(s *Snapshot, p *Policy) *pass {
 }
 
 func (ps *pass) count(qos, user, project string, array job.ID, gpus int) {
-	ps.userQOS[[2]string{qos, user}] += gpus
-	ps.projQOS[[2]string{qos, project}] += gpus
-	ps.projGPUs[project] += gpus
+	if ps.qosLimits {
+		ps.userQOS[[2]string{qos, user}] += gpus
+		ps.projQOS[[2]string{qos, project}] += gpus
+	}
+	if ps.projLimits {
+		ps.projGPUs[project] += gpus
+	}
 	if array != 0 {
 		ps.arrayRun[array]++
 	}
@@ -182,7 +197,9 @@ func (ps *pass) run() {
 	s := ps.s
 	order, prio := priorities(s, ps.p, ps.qos)
 	ps.plan.Stats.Pending = len(order)
-	ps.plan.Waiting = make([]Waiting, 0, len(order))
+	if !s.StartsOnly {
+		ps.plan.Waiting = make([]Waiting, 0, len(order))
+	}
 	var estimates []estReq
 	for _, pi := range order {
 		j := &s.Pending[pi]
@@ -195,21 +212,21 @@ func (ps *pass) run() {
 			w.Reason, w.Limit = reason, limit
 			if reason == ReasonBeginTime {
 				w.EstimatedStartS = j.BeginS
-				estimates = append(estimates, estReq{len(ps.plan.Waiting), pi})
+				estimates = ps.needEstimate(estimates, pi)
 			}
-			ps.plan.Waiting = append(ps.plan.Waiting, w)
+			ps.addWaiting(w)
 			continue
 		}
 		e := ps.eligible(sh.part, sh.gtype)
 		if e.usable < sh.nodes || (!sh.nd.whole && (e.maxGPU < sh.nd.gpus || e.maxCPU < sh.nd.cpus || e.maxMem < sh.nd.mem)) {
 			w.Reason = ReasonReqNodeNotAvail
-			ps.plan.Waiting = append(ps.plan.Waiting, w)
+			ps.addWaiting(w)
 			continue
 		}
 		if ps.p.Backfill == NoBackfill && ps.blocked[sh.part] {
 			w.Reason = ReasonPriority
-			estimates = append(estimates, estReq{len(ps.plan.Waiting), pi})
-			ps.plan.Waiting = append(ps.plan.Waiting, w)
+			estimates = ps.needEstimate(estimates, pi)
+			ps.addWaiting(w)
 			continue
 		}
 		limit := j.Req.TimeLimitS
@@ -239,7 +256,7 @@ func (ps *pass) run() {
 				if pre := ps.preempt(j, sh, e, limit); pre.ok {
 					w.Reason, w.EstimatedStartS, w.Reserved, w.SU = ReasonPreempting, pre.at, true, pre.su
 					ps.reserve(j.ID, pre.at, limit, pre.nodes, sh)
-					ps.plan.Waiting = append(ps.plan.Waiting, w)
+					ps.addWaiting(w)
 					continue
 				}
 			}
@@ -249,11 +266,26 @@ func (ps *pass) run() {
 				w.SU = ps.suOf(chosen)
 			}
 		} else {
-			estimates = append(estimates, estReq{len(ps.plan.Waiting), pi})
+			estimates = ps.needEstimate(estimates, pi)
 		}
-		ps.plan.Waiting = append(ps.plan.Waiting, w)
+		ps.addWaiting(w)
 	}
 	ps.estimate(estimates)
+}
+
+func (ps *pass) addWaiting(w Waiting) {
+	if !ps.s.StartsOnly {
+		ps.plan.Waiting = append(ps.plan.Waiting, w)
+	}
+}
+
+// needEstimate notes that the waiting entry about to be added for pending
+// job pi needs an estimate.
+func (ps *pass) needEstimate(es []estReq, pi int) []estReq {
+	if ps.s.StartsOnly {
+		return es
+	}
+	return append(es, estReq{len(ps.plan.Waiting), pi})
 }
 
 // heldBack returns the reason a job may not start whatever the resources,
@@ -272,7 +304,10 @@ func (ps *pass) heldBack(j *Pending) (Reason, int) {
 		return ReasonArrayTaskLimit, j.ArrayMaxRunning
 	}
 	g := j.Req.GPUs()
-	if p := ps.proj[j.Project]; p != nil {
+	if !ps.projLimits && !ps.qosLimits {
+		return ReasonNone, 0
+	}
+	if p := ps.proj[j.Project]; ps.projLimits && p != nil {
 		if p.GrantGPUS > 0 && p.UsedGPUS >= p.GrantGPUS {
 			return ReasonProjectGrantUsed, int(p.GrantGPUS / 3600)
 		}
@@ -280,7 +315,7 @@ func (ps *pass) heldBack(j *Pending) (Reason, int) {
 			return ReasonProjectMaxGPUs, p.MaxGPUs
 		}
 	}
-	if q := ps.qos[j.QOS]; q != nil {
+	if q := ps.qos[j.QOS]; ps.qosLimits && q != nil {
 		if q.MaxGPUsPerUser > 0 && ps.userQOS[[2]string{j.QOS, j.User}]+g > q.MaxGPUsPerUser {
 			return ReasonQOSMaxGPUsPerUser, q.MaxGPUsPerUser
 		}

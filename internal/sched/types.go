@@ -167,6 +167,10 @@ type Snapshot struct {
 	Projects []Project
 	Users    []UserUsage
 	QOS      []QOS
+	// StartsOnly asks for starts, preemptions and reservations only: no
+	// Waiting entries and no estimates. A replay that reads only what
+	// starts (the twin) saves most of a pass's work on a deep queue.
+	StartsOnly bool
 }
 
 // Start is a job to start now on exactly these resources.

@@ -559,7 +559,7 @@ func (e *engine) pass() {
 	snap := sched.Snapshot{
 		Now: e.now, Cluster: e.c, Nodes: e.nodes,
 		Running: e.run, Pending: e.pend, Projects: e.projects,
-		QOS: e.qos, Users: e.users,
+		QOS: e.qos, Users: e.users, StartsOnly: true,
 	}
 	if e.cfg.OnPass != nil {
 		e.cfg.OnPass(&snap)
