@@ -88,6 +88,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
 	a.pending = make(chan struct{}, 1)
+	// Executors that watch their hardware (GPU faults) start at once, so
+	// that a node with no job yet is watched too.
+	if w, ok := a.Exec.(interface {
+		Watch(context.Context, func(api.Report))
+	}); ok {
+		w.Watch(ctx, a.Report)
+	}
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		hb, err := a.register(ctx)

@@ -95,3 +95,14 @@ func TestUnknownPreset(t *testing.T) {
 		t.Errorf("Preset(nope) error = %v; want one listing the presets", err)
 	}
 }
+
+func TestGPUModelFor(t *testing.T) {
+	for _, name := range []string{"NVIDIA H100 80GB HBM3", "H100-SXM5-80GB", "h100"} {
+		if g, ok := GPUModelFor(name); !ok || g.TDPWatts != 700 {
+			t.Errorf("GPUModelFor(%q) = %v, %v; want the H100 SXM", name, g.Name, ok)
+		}
+	}
+	if _, ok := GPUModelFor("NVIDIA L40S"); ok {
+		t.Errorf("GPUModelFor(L40S) found a model; want none")
+	}
+}

@@ -1,5 +1,7 @@
 package cluster
 
+import "strings"
+
 // Precision names a numeric format for peak-throughput figures.
 type Precision string
 
@@ -80,6 +82,20 @@ var DGXH100 = NodeModel{
 	// Non-GPU draw at idle: an estimate (CPUs, 2 TB DRAM, NVSwitches, NICs
 	// and fans); the maximum budget beyond the GPUs is 10.2 kW - 8 x 700 W.
 	BaseWatts: 1500,
+}
+
+// GPUModelFor returns the known model of a GPU as a driver names it
+// ("NVIDIA H100 80GB HBM3" from NVML) or as cluster files do.
+func GPUModelFor(name string) (GPUModel, bool) {
+	if g, ok := gpuModels[name]; ok {
+		return g, true
+	}
+	n := strings.ToUpper(name)
+	if strings.Contains(n, "H100") && (strings.Contains(n, "HBM3") || strings.Contains(n, "SXM")) {
+		g := H100SXM
+		return g, true
+	}
+	return GPUModel{}, false
 }
 
 // Known GPU and node models, by name, for cluster files.

@@ -13,6 +13,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/sched"
+	"github.com/gefion-hpc/gefion/internal/store"
 )
 
 // session is an agent's connection: the nodes it serves and the commands
@@ -209,8 +210,14 @@ func modelOf(n api.NodeInventory) (*cluster.NodeModel, error) {
 		m = cluster.DGXH100
 	} else {
 		m = cluster.NodeModel{Name: "custom", GPU: cluster.H100SXM}
-		if len(n.GPUs) > 0 && n.GPUs[0].Name != "" && n.GPUs[0].Name != cluster.H100SXM.Name {
-			m.GPU = cluster.GPUModel{Name: n.GPUs[0].Name, MemoryBytes: n.GPUs[0].MemoryMB << 20, TDPWatts: 300, IdleWatts: 30}
+		if len(n.GPUs) > 0 && n.GPUs[0].Name != "" {
+			if g, ok := cluster.GPUModelFor(n.GPUs[0].Name); ok {
+				m.GPU = g
+			} else {
+				// An unknown GPU: its name and memory as reported, and a
+				// typical PCIe card's power for the energy model.
+				m.GPU = cluster.GPUModel{Name: n.GPUs[0].Name, MemoryBytes: n.GPUs[0].MemoryMB << 20, TDPWatts: 300, IdleWatts: 30}
+			}
 		}
 	}
 	m.GPUs = len(n.GPUs)
@@ -354,6 +361,11 @@ func (c *Controller) finish(tx *txn, j *jobRec, rep api.Report) {
 	e.GPUSeconds += gs
 	e.EnergyJ += rep.EnergyJ
 	e.EnergyMeasured = e.EnergyMeasured || rep.Measured
+	if rep.EnergyJ == 0 && !rep.Measured {
+		// No counters on the node: model the GPUs at their TDP, as the
+		// twin does, and keep EnergyMeasured false so acct says so.
+		e.EnergyJ += c.modelledEnergy(tx.c, e.Allocs, elapsed)
+	}
 	e.ExitCode, e.Signal = rep.ExitCode, rep.Signal
 	c.charge(tx, e.Project, gs)
 	others := e.Allocs[1:]
@@ -376,6 +388,17 @@ func (c *Controller) finish(tx *txn, j *jobRec, rep api.Report) {
 		e.State = job.Failed
 	}
 	e.EndS = end
+}
+
+// modelledEnergy is the energy of the allocated GPUs at their TDP.
+func (c *Controller) modelledEnergy(cr *core, allocs []store.Alloc, elapsed int64) float64 {
+	var j float64
+	for _, a := range allocs {
+		if i, ok := cr.nodeByName[a.Node]; ok {
+			j += float64(len(a.GPUs)) * cr.cluster.Nodes[i].Model.GPU.TDPWatts * float64(elapsed)
+		}
+	}
+	return j
 }
 
 // requeue puts a job that held resources back in the queue.

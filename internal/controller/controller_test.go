@@ -350,3 +350,23 @@ func TestDrainResume(t *testing.T) {
 	}
 	h.waitState("alice", r.ID, job.Completed)
 }
+
+func TestUnmeasuredEnergyIsModelled(t *testing.T) {
+	h := newHarness(t, Config{}, nil, 0)
+	// An executor without counters reports 0 J, unmeasured.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ag := &agent.Agent{Client: client.New(h.srv.URL, ""), ID: "nocounters",
+		Nodes: agent.VirtualNodes("n", 1, &cluster.DGXH100, 1), Exec: &agent.Virtual{}}
+	go func() { _ = ag.Run(ctx) }()
+	h.waitFor("node", func() bool { ns, _ := h.client("admin").Nodes(ctx); return len(ns) == 1 && ns[0].State == "idle" })
+	r, err := h.client("alice").Submit(ctx, api.SubmitRequest{Spec: gpuSpec(2, "duration=1.2")}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitState("alice", r.ID, job.Completed)
+	want := 2 * cluster.H100SXM.TDPWatts * float64(j.EndTime-j.StartTime)
+	if j.EnergyJ != want || want == 0 {
+		t.Errorf("energy = %v J; want 2 GPUs x 700 W x %d s = %v J", j.EnergyJ, j.EndTime-j.StartTime, want)
+	}
+}
