@@ -88,11 +88,16 @@ func fairTree(s *Snapshot) map[assocKey]float64 {
 	}
 	sumUsage(root)
 	var order []*fsNode
-	walk(root, &order)
+	var tied []bool
+	walk(root, &order, &tied)
 	out := make(map[assocKey]float64, len(order))
 	n := float64(len(order))
+	rank := 0
 	for i, u := range order {
-		out[*u.leaf] = (n - float64(i)) / n
+		if i == 0 || !tied[i] {
+			rank = i
+		}
+		out[*u.leaf] = (n - float64(rank)) / n
 	}
 	return out
 }
@@ -118,10 +123,13 @@ func sumUsage(n *fsNode) float64 {
 	return n.usage
 }
 
-// walk appends the leaves under n in Fair Tree order.
-func walk(n *fsNode, out *[]*fsNode) {
+// walk appends the leaves under n in Fair Tree order; tied[i] says that
+// leaf i is a sibling of leaf i-1 with the same level fair share, so they
+// share a rank (Slurm ties such associations).
+func walk(n *fsNode, out *[]*fsNode, tied *[]bool) {
 	if n.leaf != nil {
 		*out = append(*out, n)
+		*tied = append(*tied, false)
 		return
 	}
 	var shares, usage float64
@@ -153,7 +161,11 @@ func walk(n *fsNode, out *[]*fsNode) {
 		}
 		return strings.Compare(a.name, b.name)
 	})
-	for _, c := range kids {
-		walk(c, out)
+	for k, c := range kids {
+		start := len(*out)
+		walk(c, out, tied)
+		if k > 0 && c.leaf != nil && kids[k-1].leaf != nil && lf(c) == lf(kids[k-1]) && len(*out) > start {
+			(*tied)[start] = true
+		}
 	}
 }

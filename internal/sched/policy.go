@@ -51,10 +51,9 @@ type Weights struct {
 	// PriorityFavorSmall); by default large jobs are favoured.
 	FavorSmall bool
 
-	// ShortJob weighs 1/(1 + log2(1 + runtime/ShortJobRefS)): the factor
-	// is 1 for a zero-length job and falls slowly with the expected
-	// runtime (time limit, or the driver's estimate when
-	// UseRuntimeEstimate).
+	// ShortJob weighs 1/(1 + sqrt(runtime/ShortJobRefS)): the factor is 1
+	// for a zero-length job and falls slowly with the expected runtime
+	// (time limit, or the driver's estimate when UseRuntimeEstimate).
 	ShortJob     float64
 	ShortJobRefS int64
 	// Slowdown weighs the job's expected slowdown so far, (wait +

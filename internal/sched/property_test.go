@@ -124,12 +124,28 @@ func TestPlanInvariants(t *testing.T) {
 		if again := Schedule(s, p); !cmp.Equal(plan, again) {
 			t.Fatalf("same input gave two plans:\n%s", cmp.Diff(plan, again))
 		}
-		// Asking for starts only changes no decision.
-		lean := *s
-		lean.StartsOnly = true
-		lp := Schedule(&lean, p)
-		if d := cmp.Diff(plan.Starts, lp.Starts); d != "" || !cmp.Equal(plan.Reservations, lp.Reservations) || len(lp.Waiting) != 0 {
-			t.Fatalf("StartsOnly changed the plan (-full +lean):\n%s", d)
+		// Asking for starts only changes no decision, also where the pass
+		// may stop early (no preempting QOS, no CPU-only job).
+		for _, early := range []bool{false, true} {
+			full := *s
+			if early {
+				full.Pending = nil
+				for _, j := range s.Pending {
+					if j.Req.GPUsPerNode > 0 {
+						if j.QOS == "high" {
+							j.QOS = "normal"
+						}
+						full.Pending = append(full.Pending, j)
+					}
+				}
+			}
+			want := Schedule(&full, p)
+			lean := full
+			lean.StartsOnly = true
+			lp := Schedule(&lean, p)
+			if d := cmp.Diff(want.Starts, lp.Starts); d != "" || !cmp.Equal(want.Reservations, lp.Reservations) || len(lp.Waiting) != 0 {
+				t.Fatalf("StartsOnly (early=%v) changed the plan (-full +lean):\n%s\nreservations %v vs %v", early, d, want.Reservations, lp.Reservations)
+			}
 		}
 		c := s.Cluster
 		pend := map[job.ID]*Pending{}

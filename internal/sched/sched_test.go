@@ -395,3 +395,17 @@ func TestImpossibleShapeIsNotStartedTwice(t *testing.T) {
 		t.Errorf("waiting = %v; want jobs 2 and 3", ids)
 	}
 }
+
+func TestFairTreeTiesShareARank(t *testing.T) {
+	s := &Snapshot{
+		Projects: []Project{{Name: "a", Shares: 1, UsageGPUS: 10}, {Name: "b", Shares: 1, UsageGPUS: 10}},
+		Pending:  []Pending{{Project: "a", User: "x"}, {Project: "a", User: "y"}, {Project: "b", User: "z"}},
+	}
+	fs := fairTree(s)
+	if fs[assocKey{"a", "x"}] != fs[assocKey{"a", "y"}] {
+		t.Errorf("users with equal shares and no usage got %v and %v; want one rank", fs[assocKey{"a", "x"}], fs[assocKey{"a", "y"}])
+	}
+	if fs[assocKey{"a", "x"}] <= 0 || fs[assocKey{"b", "z"}] <= 0 {
+		t.Errorf("factors = %v; want all positive", fs)
+	}
+}

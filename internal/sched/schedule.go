@@ -195,13 +195,25 @@ type estReq struct{ waiting, pending int }
 
 func (ps *pass) run() {
 	s := ps.s
-	order, prio := priorities(s, ps.p, ps.qos)
-	ps.plan.Stats.Pending = len(order)
+	idx, prio, cmp := priorities(s, ps.p, ps.qos)
+	ps.plan.Stats.Pending = len(idx)
 	if !s.StartsOnly {
-		ps.plan.Waiting = make([]Waiting, 0, len(order))
+		ps.plan.Waiting = make([]Waiting, 0, len(idx))
 	}
+	// A starts-only pass may stop once nothing can start any more and the
+	// reservations are made: the jobs it never reaches would only wait.
+	lazy := s.StartsOnly && ps.p.Backfill != Conservative && !ps.anyPreemptor() && !ps.anyCPUOnly()
+	q := newQueue(idx, cmp, lazy)
 	var estimates []estReq
-	for _, pi := range order {
+	for {
+		pi, ok := q.next()
+		if !ok {
+			break
+		}
+		if lazy && ps.ns.totalFree == 0 && ps.reservationsDone() {
+			ps.plan.Stats.EarlyStop = len(q.idx) + 1
+			break
+		}
 		j := &s.Pending[pi]
 		sh := ps.shapeOf(j)
 		w := Waiting{
@@ -286,6 +298,41 @@ func (ps *pass) needEstimate(es []estReq, pi int) []estReq {
 		return es
 	}
 	return append(es, estReq{len(ps.plan.Waiting), pi})
+}
+
+func (ps *pass) anyPreemptor() bool {
+	for name, q := range ps.qos {
+		if len(q.Preempt) == 0 {
+			continue
+		}
+		for i := range ps.s.Pending {
+			if ps.s.Pending[i].QOS == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (ps *pass) anyCPUOnly() bool {
+	for i := range ps.s.Pending {
+		if ps.s.Pending[i].Req.GPUsPerNode == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// reservationsDone reports whether no further blocked job would get a
+// reservation in this pass.
+func (ps *pass) reservationsDone() bool {
+	switch ps.p.Backfill {
+	case EASY:
+		return ps.reserved >= max(ps.p.ReservationDepth, 1)
+	case NoBackfill:
+		return len(ps.blocked) >= len(ps.s.Cluster.Partitions)
+	}
+	return false
 }
 
 // heldBack returns the reason a job may not start whatever the resources,

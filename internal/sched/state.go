@@ -53,6 +53,8 @@ type nodes struct {
 	rel     [][]release
 	holds   [][]hold
 	nHolds  int
+	// totalFree is the free GPUs on usable nodes.
+	totalFree int
 }
 
 func (ns *nodes) freeGPUs(i int) int { return bits.OnesCount64(ns.free[i]) }
@@ -92,6 +94,26 @@ func newNodes(s *Snapshot) *nodes {
 	for f := range ns.byFree {
 		ns.byFree[f] = newBitset(n)
 	}
+	// One backing array for every node's releases: a pass allocates once.
+	counts := make([]int, n)
+	for ri := range s.Running {
+		for _, a := range s.Running[ri].Allocs {
+			if a.Node >= 0 && a.Node < n {
+				counts[a.Node]++
+			}
+		}
+	}
+	total := 0
+	for _, k := range counts {
+		total += k
+	}
+	flat := make([]release, total)
+	off := 0
+	for i := 0; i < n; i++ {
+		// Three-index slices: a node's list grows into its own space only.
+		ns.rel[i] = flat[off : off : off+counts[i]]
+		off += counts[i]
+	}
 	for ri := range s.Running {
 		r := &s.Running[ri]
 		end := max(r.EndS, s.Now+1) // an overdue job still holds its resources now
@@ -115,6 +137,7 @@ func newNodes(s *Snapshot) *nodes {
 			})
 		}
 		if ns.usable.has(i) {
+			ns.totalFree += ns.freeGPUs(i)
 			ns.byFree[ns.freeGPUs(i)].set(i)
 			if ns.isIdle(i) {
 				ns.idle.set(i)
@@ -153,6 +176,7 @@ func (ns *nodes) take(i int, nd need, id job.ID, end Time) Alloc {
 		f &^= b
 	}
 	ns.free[i] &^= mask
+	ns.totalFree -= g
 	ns.freeCPU[i] -= cpus
 	ns.freeMem[i] -= mem
 	ns.byFree[ns.freeGPUs(i)].set(i)

@@ -266,4 +266,7 @@ type Stats struct {
 	Preempted    int
 	ShapeSkips   int // jobs skipped because an equal shape had just failed
 	EstimateRuns int // distinct earliest-start computations
+	// EarlyStop counts the jobs a starts-only pass did not reach because
+	// nothing more could start.
+	EarlyStop int
 }
