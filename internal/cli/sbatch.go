@@ -12,6 +12,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/quantum"
 )
 
 // exportEnv returns the environment a job gets under --export: ALL (the
@@ -242,6 +243,9 @@ func runSbatch(e *Env, args []string) error {
 		c, err := loadCluster(f.preset, f.clusterConfig)
 		if err != nil {
 			return err
+		}
+		if err := quantum.ApplyToSpec(spec, c); err != nil {
+			return fmt.Errorf("job rejected: --qubits=%d: %w", spec.Qubits, err)
 		}
 		req, err := job.Resolve(spec, c)
 		if err != nil {

@@ -12,16 +12,10 @@ import (
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/hostlist"
 	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/quantum"
 	"github.com/gefion-hpc/gefion/internal/sched"
 	"github.com/gefion-hpc/gefion/internal/store"
 )
-
-// QubitSizer turns a --qubits request into GPUs and nodes; package quantum
-// provides it. Nil rejects quantum sizing.
-type QubitSizer func(spec *job.Spec) error
-
-// SizeQubits is set by the program that links the quantum package.
-var SizeQubits QubitSizer
 
 // Submit validates a job, commits it and returns its ID. With an
 // idempotency key, a retry returns the first job.
@@ -33,14 +27,6 @@ func (c *Controller) Submit(ctx context.Context, user, key string, req api.Submi
 	spec.User = user
 	if len(spec.Script) > job.MaxScriptSize {
 		return nil, &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("the batch script is %d bytes; the limit is %d (keep data out of the script)", len(spec.Script), job.MaxScriptSize)}
-	}
-	if spec.Qubits > 0 {
-		if SizeQubits == nil {
-			return nil, invalid("--qubits: quantum sizing is not available in this controller")
-		}
-		if err := SizeQubits(&spec); err != nil {
-			return nil, invalid("--qubits=%d: %v", spec.Qubits, err)
-		}
 	}
 	v, err := c.do(ctx, func(tx *txn) (any, error) { return c.submit(tx, user, key, spec, req.TestOnly) })
 	if err != nil {
@@ -73,6 +59,10 @@ func (c *Controller) submit(tx *txn, user, key string, spec job.Spec, testOnly b
 	}
 	if len(tx.c.cluster.Nodes) == 0 {
 		return nil, &api.Error{Code: api.CodeConflict, Message: "the cluster has no nodes yet: start an agent (gefion agent) or describe nodes in the cluster file"}
+	}
+	// A quantum job asks in qubits: size it on this machine first.
+	if err := quantum.ApplyToSpec(&spec, tx.c.cluster); err != nil {
+		return nil, invalid("--qubits=%d: %v", spec.Qubits, err)
 	}
 	reqShape, err := job.Resolve(&spec, tx.c.cluster)
 	if err != nil {
