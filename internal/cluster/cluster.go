@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -324,6 +325,12 @@ func Preset(name string) (*Cluster, error) {
 		return New("dgx-h100", []NodeGroup{{Names: []string{"dgx001"}, Model: &DGXH100, SU: "su1"}}, nil, nil)
 	case name == "gefion":
 		return SuperPOD("gefion", 191, &DGXH100)
+	case strings.HasPrefix(name, "gefion:"):
+		n, err := strconv.Atoi(strings.TrimPrefix(name, "gefion:"))
+		if err != nil || n <= 0 || n > 100000 {
+			return nil, fmt.Errorf("preset %q: give gefion:N with N nodes between 1 and 100000", name)
+		}
+		return SuperPOD(fmt.Sprintf("gefion-%d", n), n, &DGXH100)
 	}
 	return nil, fmt.Errorf("unknown preset %q: choose one of %s, or describe the machine with --config", name, strings.Join(PresetNames(), ", "))
 }

@@ -106,3 +106,18 @@ func TestGPUModelFor(t *testing.T) {
 		t.Errorf("GPUModelFor(L40S) found a model; want none")
 	}
 }
+
+func TestScaledPreset(t *testing.T) {
+	c, err := Preset("gefion:12500")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.TotalGPUs(); got != 100000 {
+		t.Errorf("gefion:12500 has %d GPUs; want 100000", got)
+	}
+	for _, bad := range []string{"gefion:0", "gefion:x", "gefion:-3"} {
+		if _, err := Preset(bad); err == nil {
+			t.Errorf("Preset(%q) succeeded; want an error", bad)
+		}
+	}
+}
