@@ -84,7 +84,7 @@ func (ps *pass) earliest(sh shape, e *eligSet, limit Time) (Time, []int, job.ID)
 				continue
 			}
 			chosen = append(chosen, i)
-			for _, r := range ns.rel[i] {
+			for _, r := range ns.releases(i) {
 				if r.t <= at && r.t > byT {
 					by, byT = r.id, r.t
 				}

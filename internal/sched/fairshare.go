@@ -27,7 +27,10 @@ type fsNode struct {
 // in that order; users are ranked in the order visited, so the first gets
 // 1 and the last 1/n. A project that used less than its share ranks all its
 // users above every user of a project that used more, whatever the users'
-// own usage. Users seen only in jobs have one share and no usage.
+// own usage. Users seen only in jobs have one share and no usage. When no
+// user carries usage of its own (Snapshot.Users is empty), the projects
+// listed in Snapshot.Projects are the leaves, keyed with an empty user;
+// jobs of unlisted projects then get no fair-share priority.
 func fairTree(s *Snapshot) map[assocKey]float64 {
 	projects := map[string]*fsNode{}
 	root := &fsNode{name: ""}
@@ -61,10 +64,13 @@ func fairTree(s *Snapshot) map[assocKey]float64 {
 	for _, u := range s.Users {
 		addUser(u.Project, u.User, u.Shares, u.UsageGPUS)
 	}
-	for i := range s.Pending {
-		k := assocKey{s.Pending[i].Project, s.Pending[i].User}
-		if _, ok := users[k]; !ok {
-			addUser(k.project, k.user, 1, 0)
+	perUser := len(s.Users) > 0
+	if perUser {
+		for i := range s.Pending {
+			k := assocKey{s.Pending[i].Project, s.Pending[i].User}
+			if _, ok := users[k]; !ok {
+				addUser(k.project, k.user, 1, 0)
+			}
 		}
 	}
 	for k, u := range users {
@@ -85,6 +91,15 @@ func fairTree(s *Snapshot) map[assocKey]float64 {
 			continue
 		}
 		projects[parent].children = append(projects[parent].children, projects[name])
+	}
+	if !perUser {
+		// No user has usage of its own: users of a project would all tie,
+		// so the projects are the leaves (keyed with an empty user).
+		for name, p := range projects {
+			if len(p.children) == 0 {
+				p.leaf = &assocKey{project: name}
+			}
+		}
 	}
 	sumUsage(root)
 	var order []*fsNode

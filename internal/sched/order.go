@@ -3,13 +3,15 @@ package sched
 import (
 	"math"
 	"slices"
+
+	"github.com/gefion-hpc/gefion/internal/job"
 )
 
 // priorities computes every pending job's priority under the policy and
-// returns the pending indexes, unordered, with the priorities and the
-// scheduling order's comparison: priority descending, then eligible time,
-// then ID, so the order is total and deterministic.
-func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) ([]int, []float64, func(a, b int) int) {
+// returns the pending indexes, unordered, with the priorities. The
+// scheduling order is priority descending, then eligible time, then ID
+// (see qitem), so it is total and deterministic.
+func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) ([]int, []float64) {
 	n := len(s.Pending)
 	prio := make([]float64, n)
 	order := make([]int, n)
@@ -27,9 +29,9 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) ([]int, []float64, 
 		if w.FairShare != 0 {
 			fs = fairTree(s)
 			if len(s.Users) == 0 {
-				fsProj = make(map[string]float64)
+				fsProj = make(map[string]float64, len(fs))
 				for k, v := range fs {
-					fsProj[k.project] = max(fsProj[k.project], v)
+					fsProj[k.project] = v
 				}
 			}
 		}
@@ -87,81 +89,102 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) ([]int, []float64, 
 			prio[i] = v
 		}
 	}
-	// The comparison is total (IDs are unique), so an unstable sort or a
-	// heap gives one order.
-	cmp := func(a, b int) int {
-		pa, pb := prio[a], prio[b]
-		switch {
-		case pa > pb:
-			return -1
-		case pa < pb:
-			return 1
-		}
-		ja, jb := &s.Pending[a], &s.Pending[b]
-		if ea, eb := eligible(ja), eligible(jb); ea != eb {
-			return cmpTime(ea, eb)
-		}
-		return cmpID(ja.ID, jb.ID)
+	return order, prio
+}
+
+// qitem is a pending job's place in the scheduling order.
+type qitem struct {
+	prio float64
+	elig Time
+	id   job.ID
+	idx  int
+}
+
+// before reports whether a comes before b: priority descending, then
+// eligible time, then ID. The order is total (IDs are unique).
+func (a *qitem) before(b *qitem) bool {
+	if a.prio != b.prio {
+		return a.prio > b.prio
 	}
-	return order, prio, cmp
+	if a.elig != b.elig {
+		return a.elig < b.elig
+	}
+	return a.id < b.id
 }
 
 // queue yields pending indexes in scheduling order: sorted at once, or, when
 // a pass may stop early, from a binary heap so that the jobs never reached
 // cost no ordering work.
 type queue struct {
-	idx  []int
-	cmp  func(a, b int) int
-	heap bool
-	pos  int
+	items []qitem
+	heap  bool
+	pos   int
 }
 
-func newQueue(idx []int, cmp func(a, b int) int, lazy bool) *queue {
-	q := &queue{idx: idx, cmp: cmp, heap: lazy}
+func newQueue(s *Snapshot, idx []int, prio []float64, lazy bool) *queue {
+	items := make([]qitem, len(idx))
+	for k, i := range idx {
+		items[k] = qitem{prio: prio[i], elig: eligible(&s.Pending[i]), id: s.Pending[i].ID, idx: i}
+	}
+	q := &queue{items: items, heap: lazy}
 	if !lazy {
-		slices.SortFunc(idx, cmp)
+		slices.SortFunc(items, func(a, b qitem) int {
+			if a.before(&b) {
+				return -1
+			}
+			return 1
+		})
 		return q
 	}
-	for i := len(idx)/2 - 1; i >= 0; i-- {
-		q.down(i, len(idx))
+	for i := len(items)/2 - 1; i >= 0; i-- {
+		q.down(i, len(items))
 	}
 	return q
+}
+
+// left is how many jobs the queue has not yielded.
+func (q *queue) left() int {
+	if q.heap {
+		return len(q.items)
+	}
+	return len(q.items) - q.pos
 }
 
 // next returns the next job in order, or false.
 func (q *queue) next() (int, bool) {
 	if !q.heap {
-		if q.pos == len(q.idx) {
+		if q.pos == len(q.items) {
 			return 0, false
 		}
 		q.pos++
-		return q.idx[q.pos-1], true
+		return q.items[q.pos-1].idx, true
 	}
-	n := len(q.idx)
+	n := len(q.items)
 	if n == 0 {
 		return 0, false
 	}
-	top := q.idx[0]
-	q.idx[0] = q.idx[n-1]
-	q.idx = q.idx[:n-1]
+	top := q.items[0].idx
+	q.items[0] = q.items[n-1]
+	q.items = q.items[:n-1]
 	q.down(0, n-1)
 	return top, true
 }
 
 func (q *queue) down(i, n int) {
+	it := q.items
 	for {
 		l := 2*i + 1
 		if l >= n {
 			return
 		}
 		m := l
-		if r := l + 1; r < n && q.cmp(q.idx[r], q.idx[l]) < 0 {
+		if r := l + 1; r < n && it[r].before(&it[l]) {
 			m = r
 		}
-		if q.cmp(q.idx[m], q.idx[i]) >= 0 {
+		if !it[m].before(&it[i]) {
 			return
 		}
-		q.idx[i], q.idx[m] = q.idx[m], q.idx[i]
+		it[i], it[m] = it[m], it[i]
 		i = m
 	}
 }

@@ -198,7 +198,9 @@ func (ps *pass) preempt(j *Pending, sh shape, e *eligSet, limit Time) preemptRes
 						rs[k].t = min(rs[k].t, end)
 					}
 				}
-				slices.SortStableFunc(rs, func(a, b release) int { return cmpTime(a.t, b.t) })
+				if len(rs) > 1 {
+					ns.unsorted.set(a.Node)
+				}
 			}
 		}
 	}

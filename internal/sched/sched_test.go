@@ -399,6 +399,7 @@ func TestImpossibleShapeIsNotStartedTwice(t *testing.T) {
 func TestFairTreeTiesShareARank(t *testing.T) {
 	s := &Snapshot{
 		Projects: []Project{{Name: "a", Shares: 1, UsageGPUS: 10}, {Name: "b", Shares: 1, UsageGPUS: 10}},
+		Users:    []UserUsage{{Project: "b", User: "z", Shares: 1, UsageGPUS: 10}},
 		Pending:  []Pending{{Project: "a", User: "x"}, {Project: "a", User: "y"}, {Project: "b", User: "z"}},
 	}
 	fs := fairTree(s)
@@ -407,5 +408,16 @@ func TestFairTreeTiesShareARank(t *testing.T) {
 	}
 	if fs[assocKey{"a", "x"}] <= 0 || fs[assocKey{"b", "z"}] <= 0 {
 		t.Errorf("factors = %v; want all positive", fs)
+	}
+}
+
+func TestFairTreeByProjectWithoutUserUsage(t *testing.T) {
+	s := &Snapshot{
+		Projects: []Project{{Name: "a", Shares: 1, UsageGPUS: 100}, {Name: "b", Shares: 1, UsageGPUS: 10}},
+		Pending:  []Pending{{Project: "a", User: "x"}, {Project: "b", User: "y"}},
+	}
+	fs := fairTree(s)
+	if fs[assocKey{project: "b"}] != 1 || fs[assocKey{project: "a"}] != 0.5 {
+		t.Errorf("factors = %v; want b (less used) 1 and a 0.5", fs)
 	}
 }

@@ -195,7 +195,7 @@ type estReq struct{ waiting, pending int }
 
 func (ps *pass) run() {
 	s := ps.s
-	idx, prio, cmp := priorities(s, ps.p, ps.qos)
+	idx, prio := priorities(s, ps.p, ps.qos)
 	ps.plan.Stats.Pending = len(idx)
 	if !s.StartsOnly {
 		ps.plan.Waiting = make([]Waiting, 0, len(idx))
@@ -203,15 +203,19 @@ func (ps *pass) run() {
 	// A starts-only pass may stop once nothing can start any more and the
 	// reservations are made: the jobs it never reaches would only wait.
 	lazy := s.StartsOnly && ps.p.Backfill != Conservative && !ps.anyPreemptor() && !ps.anyCPUOnly()
-	q := newQueue(idx, cmp, lazy)
+	q := newQueue(s, idx, prio, lazy)
+	var minGPUs, minWhole int
+	if lazy {
+		minGPUs, minWhole = ps.smallestAsks()
+	}
 	var estimates []estReq
 	for {
 		pi, ok := q.next()
 		if !ok {
 			break
 		}
-		if lazy && ps.ns.totalFree == 0 && ps.reservationsDone() {
-			ps.plan.Stats.EarlyStop = len(q.idx) + 1
+		if lazy && ps.reservationsDone() && !ps.ns.anyFits(minGPUs, minWhole) {
+			ps.plan.Stats.EarlyStop = q.left() + 1
 			break
 		}
 		j := &s.Pending[pi]
@@ -312,6 +316,21 @@ func (ps *pass) anyPreemptor() bool {
 		}
 	}
 	return false
+}
+
+// smallestAsks returns the fewest GPUs any single-node pending job asks for
+// and the fewest whole nodes any whole-node job asks for (0: none such).
+func (ps *pass) smallestAsks() (gpus, whole int) {
+	gpus, whole = 1<<30, 1<<30
+	for i := range ps.s.Pending {
+		r := &ps.s.Pending[i].Req
+		if r.WholeNodes || r.Nodes > 1 {
+			whole = min(whole, r.Nodes)
+		} else {
+			gpus = min(gpus, r.GPUsPerNode)
+		}
+	}
+	return gpus, whole
 }
 
 func (ps *pass) anyCPUOnly() bool {

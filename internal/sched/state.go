@@ -53,11 +53,40 @@ type nodes struct {
 	rel     [][]release
 	holds   [][]hold
 	nHolds  int
+	// unsorted marks nodes whose releases are not yet in time order: most
+	// passes never look at most nodes' releases, so they are sorted on
+	// first use.
+	unsorted bitset
 	// totalFree is the free GPUs on usable nodes.
 	totalFree int
 }
 
 func (ns *nodes) freeGPUs(i int) int { return bits.OnesCount64(ns.free[i]) }
+
+// anyFits reports whether any node could still hold a single-node job of
+// gpus GPUs, or enough nodes are idle for a whole-node job of whole nodes,
+// as far as free resources now go (reservations aside). False means no
+// pending job can start in this pass any more.
+func (ns *nodes) anyFits(gpus, whole int) bool {
+	idle := 0
+	for _, k := range ns.idleSU {
+		idle += k
+	}
+	if idle >= whole {
+		return true
+	}
+	if ns.totalFree < gpus {
+		return false
+	}
+	for f := ns.maxGPUs; f >= gpus; f-- {
+		for _, w := range ns.byFree[f] {
+			if w != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 func (ns *nodes) isIdle(i int) bool {
 	return ns.free[i] == fullMask(ns.capGPU[i]) && ns.freeCPU[i] == ns.capCPU[i] && ns.freeMem[i] == ns.capMem[i]
@@ -127,14 +156,10 @@ func newNodes(s *Snapshot) *nodes {
 			ns.rel[a.Node] = append(ns.rel[a.Node], release{t: end, gpus: bits.OnesCount64(a.GPUs), cpus: a.CPUs, mem: a.MemMB, id: r.ID})
 		}
 	}
+	ns.unsorted = newBitset(n)
 	for i := 0; i < n; i++ {
 		if len(ns.rel[i]) > 1 {
-			slices.SortFunc(ns.rel[i], func(a, b release) int {
-				if a.t != b.t {
-					return cmpTime(a.t, b.t)
-				}
-				return cmpID(a.id, b.id)
-			})
+			ns.unsorted.set(i)
 		}
 		if ns.usable.has(i) {
 			ns.totalFree += ns.freeGPUs(i)
@@ -184,15 +209,25 @@ func (ns *nodes) take(i int, nd need, id job.ID, end Time) Alloc {
 		ns.idle.clear(i)
 		ns.idleSU[ns.su[i]]--
 	}
-	// Keep releases sorted by time; a start's end is usually the latest.
-	r := release{t: end, gpus: g, cpus: cpus, mem: mem, id: id}
-	rs := ns.rel[i]
-	k := len(rs)
-	for k > 0 && (rs[k-1].t > end || rs[k-1].t == end && rs[k-1].id > id) {
-		k--
+	ns.rel[i] = append(ns.rel[i], release{t: end, gpus: g, cpus: cpus, mem: mem, id: id})
+	if len(ns.rel[i]) > 1 {
+		ns.unsorted.set(i)
 	}
-	ns.rel[i] = slices.Insert(rs, k, r)
 	return Alloc{Node: i, GPUs: mask, CPUs: cpus, MemMB: mem}
+}
+
+// releases returns node i's releases in time order (then job ID).
+func (ns *nodes) releases(i int) []release {
+	if ns.unsorted.has(i) {
+		slices.SortFunc(ns.rel[i], func(a, b release) int {
+			if a.t != b.t {
+				return cmpTime(a.t, b.t)
+			}
+			return cmpID(a.id, b.id)
+		})
+		ns.unsorted.clear(i)
+	}
+	return ns.rel[i]
 }
 
 // addHold records a reservation on node i.
@@ -220,7 +255,7 @@ func (ns *nodes) needOn(i int, nd need) need {
 // releases at or before t, minus holds covering t.
 func (ns *nodes) availAt(i int, t Time) (gpus, cpus int, mem int64) {
 	gpus, cpus, mem = ns.freeGPUs(i), ns.freeCPU[i], ns.freeMem[i]
-	for _, r := range ns.rel[i] {
+	for _, r := range ns.releases(i) {
 		if r.t > t {
 			break
 		}
@@ -283,7 +318,7 @@ func (ns *nodes) earliest(i int, nd need, now, l Time) (Time, job.ID) {
 		if g >= nd.gpus && c >= nd.cpus && m >= nd.mem {
 			return now, 0
 		}
-		rs := ns.rel[i]
+		rs := ns.releases(i)
 		for k := 0; k < len(rs); k++ {
 			g += rs[k].gpus
 			c += rs[k].cpus
@@ -302,7 +337,7 @@ func (ns *nodes) earliest(i int, nd need, now, l Time) (Time, job.ID) {
 		return now, 0
 	}
 	best, by := Never, job.ID(0)
-	for _, r := range ns.rel[i] {
+	for _, r := range ns.releases(i) {
 		if r.t < best && ns.fitsAt(i, nd, r.t, l) {
 			best, by = r.t, r.id
 			break // releases are sorted; later ones are later
@@ -333,7 +368,7 @@ func (ns *nodes) feasible(i int, nd need, now, l Time, buf []interval) []interva
 	// Feasibility changes only at releases, hold ends (up) and one second
 	// after a hold start enters the window (down).
 	cands := []Time{now}
-	for _, r := range ns.rel[i] {
+	for _, r := range ns.releases(i) {
 		cands = append(cands, r.t)
 	}
 	for _, h := range ns.holds[i] {
