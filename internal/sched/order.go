@@ -94,6 +94,11 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) ([]int, []float64) 
 
 // qitem is a pending job's place in the scheduling order.
 type qitem struct {
+	// tier puts jobs that may preempt first and jobs that may be
+	// preempted last, whatever their priority: otherwise a requeued
+	// victim could outrank its preemptor and take the freed GPUs back,
+	// over and over.
+	tier int8
 	prio float64
 	elig Time
 	id   job.ID
@@ -103,6 +108,9 @@ type qitem struct {
 // before reports whether a comes before b: priority descending, then
 // eligible time, then ID. The order is total (IDs are unique).
 func (a *qitem) before(b *qitem) bool {
+	if a.tier != b.tier {
+		return a.tier > b.tier
+	}
 	if a.prio != b.prio {
 		return a.prio > b.prio
 	}
@@ -122,9 +130,13 @@ type queue struct {
 }
 
 func newQueue(s *Snapshot, idx []int, prio []float64, lazy bool) *queue {
+	tiers := preemptTiers(s)
 	items := make([]qitem, len(idx))
 	for k, i := range idx {
 		items[k] = qitem{prio: prio[i], elig: eligible(&s.Pending[i]), id: s.Pending[i].ID, idx: i}
+		if tiers != nil {
+			items[k].tier = tiers[s.Pending[i].QOS]
+		}
 	}
 	q := &queue{items: items, heap: lazy}
 	if !lazy {
@@ -140,6 +152,31 @@ func newQueue(s *Snapshot, idx []int, prio []float64, lazy bool) *queue {
 		q.down(i, len(items))
 	}
 	return q
+}
+
+// preemptTiers gives QOSes that may preempt tier 1 and QOSes that may be
+// preempted tier -1; nil when no QOS preempts.
+func preemptTiers(s *Snapshot) map[string]int8 {
+	var t map[string]int8
+	for i := range s.QOS {
+		if len(s.QOS[i].Preempt) == 0 {
+			continue
+		}
+		if t == nil {
+			t = map[string]int8{}
+		}
+		for _, v := range s.QOS[i].Preempt {
+			if t[v] == 0 {
+				t[v] = -1
+			}
+		}
+	}
+	for i := range s.QOS {
+		if len(s.QOS[i].Preempt) > 0 {
+			t[s.QOS[i].Name] = 1
+		}
+	}
+	return t
 }
 
 // left is how many jobs the queue has not yielded.

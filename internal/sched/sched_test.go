@@ -421,3 +421,19 @@ func TestFairTreeByProjectWithoutUserUsage(t *testing.T) {
 		t.Errorf("factors = %v; want b (less used) 1 and a 0.5", fs)
 	}
 }
+
+func TestRequeuedVictimDoesNotOutrankItsPreemptor(t *testing.T) {
+	c := smallCluster(t, 1, 1)
+	victim := gpuJob(1, 8, 3600)
+	victim.QOS = "scavenger"
+	victim.SubmitS = t0 - 100000 // old: the age factor ranks it first
+	pre := gpuJob(2, 8, 3600)
+	pre.QOS = "high"
+	s := &Snapshot{Now: t0, Cluster: c, Pending: []Pending{victim, pre},
+		QOS: []QOS{{Name: "high", Preempt: []string{"scavenger"}}, {Name: "scavenger", GraceS: 60, Requeue: true}},
+	}
+	p := Schedule(s, mustPolicy(t, "backfill")) // QOS weight 0
+	if startOf(p, 2) == nil || startOf(p, 1) != nil {
+		t.Errorf("starts = %+v; want the preemptor (job 2) on the node, not its requeued victim", p.Starts)
+	}
+}
