@@ -340,6 +340,9 @@ func (s *State[F]) applyMasked(g *Gate, mask uint64) {
 // runKernel1 dispatches to the kernel for g's kind. It visits the pairs
 // (i, i+stride) for i in b..b+runLen-1, for b = lo, lo+step, ... < hi.
 func runKernel1[F Float](g *Gate, v []F, lo, hi, step, runLen, stride int) {
+	if simd1(g, v, lo, hi, step, runLen, stride) {
+		return
+	}
 	m := g.M
 	switch g.kind {
 	case kH:

@@ -1,0 +1,18 @@
+//go:build amd64
+
+package quantum
+
+import "golang.org/x/sys/cpu"
+
+// haveSIMD reports whether the AVX2 and FMA kernels of simd_amd64.s may
+// run; tests turn it off to check the portable kernels.
+var haveSIMD = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func mat2c64AVX(x0, x1 *complex64, n int, m *[8]float32)
+
+//go:noescape
+func mat2c64T0AVX(v *complex64, n int, c *[32]float32)
+
+//go:noescape
+func mat2c64T1AVX(v *complex64, n int, c *[32]float32)

@@ -1,0 +1,120 @@
+#include "textflag.h"
+
+// Complex 2x2 matrices on complex64 amplitudes with AVX2 and FMA.
+//
+// A complex product m*a of a broadcast coefficient m = (mr, mi) with four
+// amplitudes a = [r0 i0 r1 i1 ...] is addsub(a*mr, swap(a)*mi), where swap
+// exchanges the real and imaginary parts of each amplitude: even lanes
+// subtract (r*mr - i*mi), odd lanes add (i*mr + r*mi).
+
+// func mat2c64AVX(x0, x1 *complex64, n int, m *[8]float32)
+// (x0[k], x1[k]) <- (m00 x0[k] + m01 x1[k], m10 x0[k] + m11 x1[k]) for k < n;
+// n is a multiple of 4.
+TEXT ·mat2c64AVX(SB), NOSPLIT, $0-32
+	MOVQ x0+0(FP), SI
+	MOVQ x1+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ m+24(FP), AX
+	VBROADCASTSS 0(AX), Y0
+	VBROADCASTSS 4(AX), Y1
+	VBROADCASTSS 8(AX), Y2
+	VBROADCASTSS 12(AX), Y3
+	VBROADCASTSS 16(AX), Y4
+	VBROADCASTSS 20(AX), Y5
+	VBROADCASTSS 24(AX), Y6
+	VBROADCASTSS 28(AX), Y7
+	SHRQ $2, CX
+	JZ   done
+
+loop:
+	VMOVUPS     (SI), Y8
+	VMOVUPS     (DI), Y9
+	VPERMILPS   $0xB1, Y8, Y10
+	VPERMILPS   $0xB1, Y9, Y11
+	VMULPS      Y0, Y8, Y12
+	VFMADD231PS Y2, Y9, Y12
+	VMULPS      Y1, Y10, Y13
+	VFMADD231PS Y3, Y11, Y13
+	VADDSUBPS   Y13, Y12, Y12
+	VMULPS      Y4, Y8, Y14
+	VFMADD231PS Y6, Y9, Y14
+	VMULPS      Y5, Y10, Y15
+	VFMADD231PS Y7, Y11, Y15
+	VADDSUBPS   Y15, Y14, Y14
+	VMOVUPS     Y12, (SI)
+	VMOVUPS     Y14, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        CX
+	JNZ         loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func mat2c64T0AVX(v *complex64, n int, c *[32]float32)
+// Target qubit 0: each group of four amplitudes [a0 b0 a1 b1] becomes
+// C1 (x) v + C2 (x) p(v), p swapping neighbouring amplitudes; c holds the
+// real and imaginary parts of C1 and C2, each spread over eight lanes.
+TEXT ·mat2c64T0AVX(SB), NOSPLIT, $0-24
+	MOVQ v+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ c+16(FP), AX
+	VMOVUPS 0(AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS 64(AX), Y2
+	VMOVUPS 96(AX), Y3
+	SHRQ $2, CX
+	JZ   done0
+
+loop0:
+	VMOVUPS     (SI), Y8
+	VPERMILPS   $0x4E, Y8, Y9
+	VPERMILPS   $0xB1, Y8, Y10
+	VPERMILPS   $0xB1, Y9, Y11
+	VMULPS      Y0, Y8, Y12
+	VFMADD231PS Y2, Y9, Y12
+	VMULPS      Y1, Y10, Y13
+	VFMADD231PS Y3, Y11, Y13
+	VADDSUBPS   Y13, Y12, Y12
+	VMOVUPS     Y12, (SI)
+	ADDQ        $32, SI
+	DECQ        CX
+	JNZ         loop0
+
+done0:
+	VZEROUPPER
+	RET
+
+// func mat2c64T1AVX(v *complex64, n int, c *[32]float32)
+// Target qubit 1: as mat2c64T0AVX with groups [a0 a1 b0 b1], p swapping
+// the two halves of the group.
+TEXT ·mat2c64T1AVX(SB), NOSPLIT, $0-24
+	MOVQ v+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ c+16(FP), AX
+	VMOVUPS 0(AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS 64(AX), Y2
+	VMOVUPS 96(AX), Y3
+	SHRQ $2, CX
+	JZ   done1
+
+loop1:
+	VMOVUPS     (SI), Y8
+	VPERM2F128  $0x01, Y8, Y8, Y9
+	VPERMILPS   $0xB1, Y8, Y10
+	VPERMILPS   $0xB1, Y9, Y11
+	VMULPS      Y0, Y8, Y12
+	VFMADD231PS Y2, Y9, Y12
+	VMULPS      Y1, Y10, Y13
+	VFMADD231PS Y3, Y11, Y13
+	VADDSUBPS   Y13, Y12, Y12
+	VMOVUPS     Y12, (SI)
+	ADDQ        $32, SI
+	DECQ        CX
+	JNZ         loop1
+
+done1:
+	VZEROUPPER
+	RET
