@@ -21,6 +21,11 @@ func (ps *pass) earliest(sh shape, e *eligSet, limit Time) (Time, []int, job.ID)
 	if !sh.nd.whole {
 		best, node, by := Never, -1, job.ID(0)
 		for i := ns.usable.next(0, e.mask); i >= 0; i = ns.usable.next(i+1, e.mask) {
+			if best != Never && len(ns.holds[i]) == 0 && ns.minRel[i] >= best && !ns.fitsNow(i, sh.nd, ps.now, limit) {
+				// Without holds a node's room only grows at its
+				// releases: it cannot start the job before best.
+				continue
+			}
 			t, b := ns.earliest(i, sh.nd, ps.now, limit)
 			if t < best {
 				best, node, by = t, i, b

@@ -196,6 +196,7 @@ func (ps *pass) preempt(j *Pending, sh shape, e *eligSet, limit Time) preemptRes
 				for k := range rs {
 					if rs[k].id == r.ID {
 						rs[k].t = min(rs[k].t, end)
+						ns.minRel[a.Node] = min(ns.minRel[a.Node], rs[k].t)
 					}
 				}
 				if len(rs) > 1 {

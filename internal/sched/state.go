@@ -53,6 +53,9 @@ type nodes struct {
 	rel     [][]release
 	holds   [][]hold
 	nHolds  int
+	// minRel is the earliest release on each node (Never if none): a
+	// search for the earliest start skips nodes that cannot beat its best.
+	minRel []Time
 	// unsorted marks nodes whose releases are not yet in time order: most
 	// passes never look at most nodes' releases, so they are sorted on
 	// first use.
@@ -157,7 +160,12 @@ func newNodes(s *Snapshot) *nodes {
 		}
 	}
 	ns.unsorted = newBitset(n)
+	ns.minRel = make([]Time, n)
 	for i := 0; i < n; i++ {
+		ns.minRel[i] = Never
+		for _, r := range ns.rel[i] {
+			ns.minRel[i] = min(ns.minRel[i], r.t)
+		}
 		if len(ns.rel[i]) > 1 {
 			ns.unsorted.set(i)
 		}
@@ -210,6 +218,7 @@ func (ns *nodes) take(i int, nd need, id job.ID, end Time) Alloc {
 		ns.idleSU[ns.su[i]]--
 	}
 	ns.rel[i] = append(ns.rel[i], release{t: end, gpus: g, cpus: cpus, mem: mem, id: id})
+	ns.minRel[i] = min(ns.minRel[i], end)
 	if len(ns.rel[i]) > 1 {
 		ns.unsorted.set(i)
 	}
