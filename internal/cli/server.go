@@ -43,9 +43,11 @@ type serverConfig struct {
 	// DefaultProject takes jobs of users in no project; empty refuses them.
 	DefaultProject string `toml:"default_project"`
 	// OverGrantQOS runs projects past their grant in this QOS.
-	OverGrantQOS  string  `toml:"over_grant_qos"`
-	CarbonGPerKWh float64 `toml:"carbon_g_per_kwh"`
-	MarketGPerKWh float64 `toml:"market_g_per_kwh"`
+	OverGrantQOS string `toml:"over_grant_qos"`
+	// CancelIdleGPUJobs cancels jobs whose GPUs the agent reports idle.
+	CancelIdleGPUJobs bool    `toml:"cancel_idle_gpu_jobs"`
+	CarbonGPerKWh     float64 `toml:"carbon_g_per_kwh"`
+	MarketGPerKWh     float64 `toml:"market_g_per_kwh"`
 	// UsageHalfLife and LostAfter are Go durations ("168h", "30s").
 	UsageHalfLife string `toml:"usage_half_life"`
 	LostAfter     string `toml:"lost_after"`
@@ -73,6 +75,7 @@ func (sc *serverConfig) controllerConfig(path string) (controller.Config, error)
 	cfg := controller.Config{
 		Policy: sc.Policy, Operators: sc.Operators, DefaultProject: sc.DefaultProject,
 		OverGrantQOS: sc.OverGrantQOS, CarbonGPerKWh: sc.CarbonGPerKWh, MarketGPerKWh: sc.MarketGPerKWh,
+		CancelIdleGPUJobs: sc.CancelIdleGPUJobs,
 	}
 	var err error
 	switch {

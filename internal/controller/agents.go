@@ -348,6 +348,12 @@ func (c *Controller) applyReport(tx *txn, s *session, rep api.Report) {
 			if !slices.Contains(e.warnings, msg) {
 				e.warnings = append(slices.Clone(e.warnings), msg)
 			}
+			if c.cfg.CancelIdleGPUJobs && !e.cancelled {
+				e.cancelled = true
+				e.Reason = "cancelled by policy: " + msg
+				c.signalJob(tx, e, "TERM", int64(c.cfg.KillWait.Seconds()), e.Reason)
+				c.log.Info("cancelling a job with an idle GPU", "job", e.ID, "gpu", rep.GPU, "node", rep.Node)
+			}
 		}
 	}
 }

@@ -55,6 +55,11 @@ type Config struct {
 	// KillWait is the time between SIGTERM and SIGKILL on cancel and at
 	// the time limit (Slurm's KillWait; default 30 s).
 	KillWait time.Duration
+	// CancelIdleGPUJobs cancels a job when its agent reports one of its
+	// GPUs idle for the agent's idle time (GEFION_IDLE_AFTER, 30 min by
+	// default); otherwise the owner and operators are only told (why,
+	// nodes).
+	CancelIdleGPUJobs bool
 	// MaxBurst caps the operations in one group commit (default 2048).
 	MaxBurst int
 	// RecentKeep is how long finished jobs stay in memory for queue, why

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"strings"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -368,5 +369,44 @@ func TestUnmeasuredEnergyIsModelled(t *testing.T) {
 	want := 2 * cluster.H100SXM.TDPWatts * float64(j.EndTime-j.StartTime)
 	if j.EnergyJ != want || want == 0 {
 		t.Errorf("energy = %v J; want 2 GPUs x 700 W x %d s = %v J", j.EnergyJ, j.EndTime-j.StartTime, want)
+	}
+}
+
+// idleReporter is a virtual executor that reports its job's GPU 0 idle at
+// once, as the process executor does after its idle time.
+type idleReporter struct{ agent.Virtual }
+
+func (e *idleReporter) Start(a api.Assignment, report func(api.Report)) {
+	e.Virtual.Start(a, report)
+	report(api.Report{Kind: api.ReportIdle, JobID: a.JobID, Node: a.Node, GPU: a.GPUs[0], Message: "0% utilisation for 30m0s"})
+}
+
+func TestIdleGPUReportAndCancelPolicy(t *testing.T) {
+	for _, cancelIdle := range []bool{false, true} {
+		h := newHarness(t, Config{CancelIdleGPUJobs: cancelIdle}, nil, 0)
+		ctx, stop := context.WithCancel(context.Background())
+		ag := &agent.Agent{Client: client.New(h.srv.URL, ""), ID: "idle",
+			Nodes: agent.VirtualNodes("n", 1, &cluster.DGXH100, 1), Exec: &idleReporter{agent.Virtual{GPU: cluster.H100SXM}}}
+		go func() { _ = ag.Run(ctx) }()
+		h.waitFor("node", func() bool { ns, _ := h.client("admin").Nodes(ctx); return len(ns) == 1 && ns[0].State == "idle" })
+		r, err := h.client("alice").Submit(ctx, api.SubmitRequest{Spec: gpuSpec(1, "duration=1000")}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cancelIdle {
+			j := h.waitState("alice", r.ID, job.Cancelled)
+			if !strings.Contains(j.Reason, "idle") {
+				t.Errorf("reason = %q; want the idle GPU named", j.Reason)
+			}
+		} else {
+			h.waitFor("an idle warning", func() bool {
+				w, err := h.client("alice").Why(ctx, r.ID)
+				return err == nil && len(w.Warnings) == 1 && strings.Contains(w.Warnings[0], "idle")
+			})
+			if j, _ := h.client("alice").Job(ctx, r.ID); j.State != job.Running {
+				t.Errorf("job is %s; without the policy it keeps running", j.State)
+			}
+		}
+		stop()
 	}
 }
