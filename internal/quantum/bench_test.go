@@ -91,12 +91,14 @@ func benchRandom(b *testing.B, n, depth int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	gs := make([]*Gate, 0, len(c.Ops))
+	for _, op := range c.Ops {
+		gs = append(gs, op.Gate)
+	}
 	b.ResetTimer()
 	for b.Loop() {
 		s.Reset()
-		for _, op := range c.Ops {
-			s.Apply(op.Gate)
-		}
+		s.ApplyGates(gs)
 	}
 	b.ReportMetric(float64(gates), "gates")
 }

@@ -142,11 +142,13 @@ func runT[F Float](c *Circuit, opt Options) (*Result, error) {
 	if c.terminal() {
 		res.Sampled = true
 		meas := c.measureMap()
+		var gates []*Gate
 		for _, op := range c.Ops {
 			if op.Kind == OpGate {
-				s.Apply(op.Gate)
+				gates = append(gates, op.Gate)
 			}
 		}
+		s.ApplyGates(gates)
 		key := func(i uint64) uint64 {
 			var cl uint64
 			for _, m := range meas {
@@ -196,9 +198,11 @@ func runT[F Float](c *Circuit, opt Options) (*Result, error) {
 	}
 	// Simulate up to the first non-unitary operation once.
 	first := slices.IndexFunc(c.Ops, func(op Op) bool { return op.Kind != OpGate })
-	for _, op := range c.Ops[:first] {
-		s.Apply(op.Gate)
+	prefix := make([]*Gate, first)
+	for i, op := range c.Ops[:first] {
+		prefix[i] = op.Gate
 	}
+	s.ApplyGates(prefix)
 	work := s.Clone()
 	for range shots {
 		work.CopyFrom(s)

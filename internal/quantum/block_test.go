@@ -1,0 +1,117 @@
+package quantum
+
+import (
+	"fmt"
+	"math"
+	"math/cmplx"
+	"math/rand/v2"
+	"testing"
+)
+
+// randomGate returns a random gate on n qubits: one-target gates of every
+// kernel kind, with zero to two controls, and two- and three-target
+// diagonal, permutation and dense gates, possibly controlled.
+func randomGate(rng *rand.Rand, n int) *Gate {
+	qs := rng.Perm(n)
+	ang := func() float64 { return rng.Float64() * 2 * math.Pi }
+	ph := func() complex128 { return cmplx.Exp(complex(0, ang())) }
+	nc := rng.IntN(3)
+	switch k := rng.IntN(10); {
+	case k < 7:
+		var m []complex128
+		switch rng.IntN(9) {
+		case 0:
+			m = UMatrix(math.Pi/2, 0, math.Pi) // h
+		case 1:
+			m = xMatrix
+		case 2:
+			m = []complex128{1, 0, 0, ph()} // phase
+		case 3:
+			m = []complex128{ph(), 0, 0, ph()} // diag (rz)
+		case 4:
+			m = []complex128{0, ph(), ph(), 0} // anti
+		case 5:
+			m = UMatrix(ang(), 0, 0) // real (ry)
+		case 6:
+			m = UMatrix(ang(), -math.Pi/2, math.Pi/2) // realimag (rx)
+		case 7:
+			m = []complex128{1, 0, 0, -1} // z: with a control, cz
+		default:
+			m = UMatrix(ang(), ang(), ang())
+		}
+		return NewGate("g1", qs[:1], qs[1:1+nc], m)
+	case k < 9:
+		var u []complex128
+		switch rng.IntN(3) {
+		case 0:
+			u = []complex128{ph(), 0, 0, 0, 0, ph(), 0, 0, 0, 0, ph(), 0, 0, 0, 0, ph()}
+		case 1:
+			u = []complex128{1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1} // swap
+		default:
+			u = kron(UMatrix(ang(), ang(), ang()), UMatrix(ang(), ang(), ang()))
+		}
+		return NewGate("g2", qs[:2], qs[2:2+nc], u)
+	default:
+		// ccz-like diagonal on three targets.
+		u := make([]complex128, 64)
+		for r := 0; r < 8; r++ {
+			u[r*8+r] = ph()
+		}
+		return NewGate("g3", qs[:3], qs[3:3+nc], u)
+	}
+}
+
+func blockedAgrees[F Float](t *testing.T, n, local, low int, gates []*Gate, tol float64) {
+	t.Helper()
+	psi := randomState(rand.New(rand.NewPCG(uint64(n), 5)), n)
+	ref := loadState[F](psi)
+	for _, g := range gates {
+		ref.Apply(g)
+	}
+	want := make([]complex128, 1<<n)
+	for i := range want {
+		want[i] = ref.Amplitude(i)
+	}
+	s := loadState[F](psi)
+	s.applyBlocked(gates, local, low)
+	if d := maxDiff(s, want); d > tol {
+		t.Errorf("blocked execution differs from gate by gate by %g", d)
+	}
+}
+
+func TestBlockedMatchesGateByGate(t *testing.T) {
+	for _, simd := range []bool{true, false} {
+		old := haveSIMD
+		haveSIMD = haveSIMD && simd
+		for _, tc := range []struct{ n, local, low int }{
+			{12, 6, 3}, {14, 8, 5}, {16, 10, 7}, {18, 10, 6}, {13, 5, 0},
+		} {
+			rng := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.local)))
+			gates := make([]*Gate, 300)
+			for i := range gates {
+				gates[i] = randomGate(rng, tc.n)
+			}
+			name := fmt.Sprintf("n%d-local%d-low%d-simd%v", tc.n, tc.local, tc.low, haveSIMD)
+			t.Run(name+"-double", func(t *testing.T) { blockedAgrees[float64](t, tc.n, tc.local, tc.low, gates, 1e-10) })
+			t.Run(name+"-single", func(t *testing.T) { blockedAgrees[float32](t, tc.n, tc.local, tc.low, gates, 5e-5) })
+		}
+		haveSIMD = old
+	}
+}
+
+func TestBlockedRandomCircuit(t *testing.T) {
+	// The benchmark's circuit shape (rotation layers and CZ layers),
+	// blocked as a large state would be, against gate by gate.
+	const n = 16
+	c := mustCompile(t, randomCircuit(n, 12, 3))
+	var gates []*Gate
+	for _, op := range c.Ops {
+		gates = append(gates, op.Gate)
+	}
+	blockedAgrees[float64](t, n, 9, 6, gates, 1e-10)
+	blockedAgrees[float32](t, n, 9, 6, gates, 5e-5)
+	passes := planBlocks(gates, n, 9, 6)
+	if len(passes) >= len(gates)/4 {
+		t.Errorf("%d gates in %d passes: blocking saves little", len(gates), len(passes))
+	}
+}
