@@ -60,6 +60,9 @@ type blockOp struct {
 	out      []int
 	variants []*Gate
 	scalars  []complex128
+	// diag, when set, is a fused group of diagonal gates (the other
+	// fields are unused).
+	diag *diagGroup
 }
 
 // blockPass is one trip through memory: either gates applied block by
@@ -203,6 +206,7 @@ func planBlocks(gates []*Gate, n, local, low int) []blockPass {
 			done[i] = true
 			left--
 		}
+		p.groupDiagonals()
 		passes = append(passes, p)
 	}
 	return passes
@@ -314,6 +318,7 @@ func (s *State[F]) runPass(p *blockPass) {
 		go func() {
 			defer wg.Done()
 			view := &State[F]{n: nl, serial: true}
+			scratch := make([]diagScratch[F], len(p.ops))
 			var buf []F
 			if !inPlace {
 				buf = make([]F, 2*size)
@@ -330,7 +335,7 @@ func (s *State[F]) runPass(p *blockPass) {
 					}
 					view.v = buf
 				}
-				view.applyOps(p.ops, uint64(base))
+				view.applyOps(p.ops, uint64(base), scratch)
 				if !inPlace {
 					for c, off := range p.offs {
 						dst := 2 * (base + off)
@@ -345,9 +350,13 @@ func (s *State[F]) runPass(p *blockPass) {
 
 // applyOps applies a pass's gates to the block whose outside qubits are
 // those of base.
-func (s *State[F]) applyOps(ops []blockOp, base uint64) {
+func (s *State[F]) applyOps(ops []blockOp, base uint64, scratch []diagScratch[F]) {
 	for i := range ops {
 		op := &ops[i]
+		if op.diag != nil {
+			s.applyDiag(op.diag, base, &scratch[i])
+			continue
+		}
 		if base&op.ctrl != op.ctrl {
 			continue
 		}

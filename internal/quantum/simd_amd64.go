@@ -16,3 +16,6 @@ func mat2c64T0AVX(v *complex64, n int, c *[32]float32)
 
 //go:noescape
 func mat2c64T1AVX(v *complex64, n int, c *[32]float32)
+
+//go:noescape
+func mulRowC64AVX(v, a *complex64, n int, c *[2]float32)

@@ -118,3 +118,38 @@ loop1:
 done1:
 	VZEROUPPER
 	RET
+
+// func mulRowC64AVX(v, a *complex64, n int, c *[2]float32)
+// v[k] <- v[k] * (a[k] * c) for k < n; n is a multiple of 4.
+TEXT ·mulRowC64AVX(SB), NOSPLIT, $0-32
+	MOVQ v+0(FP), SI
+	MOVQ a+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ c+24(FP), AX
+	VBROADCASTSS 0(AX), Y0
+	VBROADCASTSS 4(AX), Y1
+	SHRQ $2, CX
+	JZ   doner
+
+loopr:
+	VMOVUPS   (DI), Y8
+	VPERMILPS $0xB1, Y8, Y9
+	VMULPS    Y0, Y8, Y10
+	VMULPS    Y1, Y9, Y11
+	VADDSUBPS Y11, Y10, Y10
+	VMOVSLDUP Y10, Y12
+	VMOVSHDUP Y10, Y13
+	VMOVUPS   (SI), Y8
+	VPERMILPS $0xB1, Y8, Y9
+	VMULPS    Y12, Y8, Y14
+	VMULPS    Y13, Y9, Y15
+	VADDSUBPS Y15, Y14, Y14
+	VMOVUPS   Y14, (SI)
+	ADDQ      $32, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       loopr
+
+doner:
+	VZEROUPPER
+	RET

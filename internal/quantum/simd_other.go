@@ -10,3 +10,5 @@ func mat2c64AVX(x0, x1 *complex64, n int, m *[8]float32) { panic("quantum: no SI
 func mat2c64T0AVX(v *complex64, n int, c *[32]float32) { panic("quantum: no SIMD kernels") }
 
 func mat2c64T1AVX(v *complex64, n int, c *[32]float32) { panic("quantum: no SIMD kernels") }
+
+func mulRowC64AVX(v, a *complex64, n int, c *[2]float32) { panic("quantum: no SIMD kernels") }

@@ -1,0 +1,247 @@
+package quantum
+
+import (
+	"math/bits"
+	"unsafe"
+)
+
+// Fused diagonal gates within a blocked pass.
+//
+// Diagonal gates (rz, cz, phases, and the per-block reductions of
+// diagonal gates reaching outside the pass) commute with each other and
+// with every gate on other qubits. The planner gathers them into groups
+// and applies each group as one multiplication of every amplitude of the
+// block by its phase: with the local index split into a low half (bits
+// below diagHalf) and a high half, the phase is A[low] * R[high], where A
+// holds the gates on low qubits and R those on high ones. A gate on both
+// halves (a cz across the split) makes A depend on the few high bits it
+// touches: one A table per value of those bits. Gates whose effect
+// depends on the block (controls or targets outside the pass) join R
+// block by block when they touch only high qubits, and are applied on
+// their own otherwise.
+
+// diagHalf is the number of low local qubits indexing a group's A table.
+const diagHalf = 7
+
+// maxCrossBits bounds the high bits the A tables may depend on.
+const maxCrossBits = 3
+
+// diagGroup is a fused run of diagonal gates of a pass.
+type diagGroup struct {
+	cross []int          // high local qubits the A tables depend on
+	a     [][]complex128 // per value of the cross bits: 2^diagHalf phases
+	r     []complex128   // 2^(local-diagHalf) phases of the static high gates
+	dyn   []blockOp      // block-dependent gates
+}
+
+// diagAt returns the diagonal entry of the local diagonal gate g at local
+// index x.
+func diagAt(g *Gate, x int) complex128 {
+	for _, c := range g.Controls {
+		if x>>c&1 == 0 {
+			return 1
+		}
+	}
+	r := 0
+	for j, t := range g.Targets {
+		r |= (x >> t & 1) << j
+	}
+	d := 1 << len(g.Targets)
+	return g.M[r*d+r]
+}
+
+// fusable reports whether op is diagonal on the block whatever the block.
+func (op *blockOp) fusable() bool {
+	if op.g != nil {
+		return isDiagonal(op.g) && len(op.g.Targets)+len(op.g.Controls) <= maxDiagQubits
+	}
+	return op.variants != nil
+}
+
+// localMask returns the local qubits op may touch.
+func (op *blockOp) localMask() uint64 {
+	if op.g != nil {
+		return maskOf(op.g.Targets) | maskOf(op.g.Controls)
+	}
+	var m uint64
+	for _, g := range op.variants {
+		if g != nil {
+			m |= maskOf(g.Targets) | maskOf(g.Controls)
+		}
+	}
+	return m
+}
+
+// groupDiagonals reorders the pass's ops so that diagonal gates gather
+// into fused groups: a diagonal gate waits in the open group while the
+// gates that follow it act on other qubits, and the group is applied just
+// before the first gate that shares a qubit with it (or at the end).
+func (p *blockPass) groupDiagonals() {
+	nl := len(p.local)
+	if nl <= diagHalf {
+		return
+	}
+	var out []blockOp
+	var open []blockOp
+	var openMask uint64
+	flush := func() {
+		switch {
+		case len(open) == 1:
+			out = append(out, open[0])
+		case len(open) > 1:
+			out = append(out, blockOp{diag: newDiagGroup(open, nl)})
+		}
+		open, openMask = nil, 0
+	}
+	for _, op := range p.ops {
+		if op.fusable() {
+			open = append(open, op)
+			openMask |= op.localMask()
+			continue
+		}
+		if op.localMask()&openMask != 0 {
+			flush()
+		}
+		out = append(out, op)
+	}
+	flush()
+	p.ops = out
+}
+
+// newDiagGroup builds the tables of a group of diagonal ops on nl local
+// qubits.
+func newDiagGroup(ops []blockOp, nl int) *diagGroup {
+	lowMask := uint64(1)<<diagHalf - 1
+	dg := &diagGroup{r: make([]complex128, 1<<(nl-diagHalf))}
+	var low, high, cross []*Gate
+	var crossMask uint64
+	for i := range ops {
+		op := &ops[i]
+		if op.g == nil || op.ctrl != 0 {
+			dg.dyn = append(dg.dyn, *op)
+			continue
+		}
+		m := op.localMask()
+		switch {
+		case m&^lowMask == 0:
+			low = append(low, op.g)
+		case m&lowMask == 0:
+			high = append(high, op.g)
+		case bits.OnesCount64(crossMask|m&^lowMask) <= maxCrossBits:
+			crossMask |= m &^ lowMask
+			cross = append(cross, op.g)
+		default:
+			dg.dyn = append(dg.dyn, *op)
+		}
+	}
+	for q := diagHalf; q < nl; q++ {
+		if crossMask>>q&1 == 1 {
+			dg.cross = append(dg.cross, q)
+		}
+	}
+	dg.a = make([][]complex128, 1<<len(dg.cross))
+	for s := range dg.a {
+		hiBits := 0
+		for j, q := range dg.cross {
+			hiBits |= (s >> j & 1) << q
+		}
+		t := make([]complex128, 1<<diagHalf)
+		for x := range t {
+			e := complex128(1)
+			for _, g := range low {
+				e *= diagAt(g, x)
+			}
+			for _, g := range cross {
+				e *= diagAt(g, x|hiBits)
+			}
+			t[x] = e
+		}
+		dg.a[s] = t
+	}
+	for r := range dg.r {
+		e := complex128(1)
+		for _, g := range high {
+			e *= diagAt(g, r<<diagHalf)
+		}
+		dg.r[r] = e
+	}
+	return dg
+}
+
+// diagScratch holds one goroutine's copies of a group's tables in the
+// state's precision.
+type diagScratch[F Float] struct {
+	a   [][]F
+	row []complex128
+}
+
+// applyDiag applies a fused group to the block s (whose outside qubits are
+// those of base).
+func (s *State[F]) applyDiag(dg *diagGroup, base uint64, sc *diagScratch[F]) {
+	row := append(sc.row[:0], dg.r...)
+	for i := range dg.dyn {
+		op := &dg.dyn[i]
+		if base&op.ctrl != op.ctrl {
+			continue
+		}
+		g := op.g
+		if g == nil {
+			v := 0
+			for j, q := range op.out {
+				v |= int(base>>q&1) << j
+			}
+			g = op.variants[v]
+			if g == nil {
+				if c := op.scalars[v]; c != 1 && c != 0 {
+					for r := range row {
+						row[r] *= c
+					}
+				}
+				continue
+			}
+		}
+		if (maskOf(g.Targets)|maskOf(g.Controls))&(1<<diagHalf-1) != 0 {
+			s.applyLocal(g)
+			continue
+		}
+		for r := range row {
+			row[r] *= diagAt(g, r<<diagHalf)
+		}
+	}
+	sc.row = row
+	if sc.a == nil {
+		sc.a = make([][]F, len(dg.a))
+		for k, t := range dg.a {
+			f := make([]F, 2*len(t))
+			for x, e := range t {
+				f[2*x], f[2*x+1] = F(real(e)), F(imag(e))
+			}
+			sc.a[k] = f
+		}
+	}
+	const w = 1 << diagHalf
+	var zero F
+	simd := haveSIMD && unsafe.Sizeof(zero) == 4
+	for r, c := range row {
+		hi := r << diagHalf
+		k := 0
+		for j, q := range dg.cross {
+			k |= (hi >> q & 1) << j
+		}
+		a := sc.a[k]
+		v := s.v[2*hi : 2*(hi+w)]
+		if simd {
+			cc := [2]float32{float32(real(c)), float32(imag(c))}
+			mulRowC64AVX((*complex64)(unsafe.Pointer(&v[0])), (*complex64)(unsafe.Pointer(&a[0])), w, &cc)
+			continue
+		}
+		cr, ci := F(real(c)), F(imag(c))
+		a = a[:len(v)]
+		for x := 0; x+1 < len(v); x += 2 {
+			pr := a[x]*cr - a[x+1]*ci
+			pi := a[x]*ci + a[x+1]*cr
+			re, im := v[x], v[x+1]
+			v[x], v[x+1] = re*pr-im*pi, re*pi+im*pr
+		}
+	}
+}
