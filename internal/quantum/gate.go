@@ -235,6 +235,9 @@ func (s *State[F]) apply1(g *Gate) {
 		})
 		return
 	}
+	if s.simdControlled(g) {
+		return
+	}
 	fixed := append([]int{t}, g.Controls...)
 	slices.Sort(fixed)
 	var set uint64
@@ -261,8 +264,8 @@ func (s *State[F]) apply1(g *Gate) {
 }
 
 // aliasTile is the number of pairs pairRun moves through its buffer at a
-// time: 8 KiB of single-precision amplitudes per side.
-const aliasTile = 1024
+// time: 16 KiB of single-precision amplitudes per side.
+const aliasTile = 2048
 
 // aliased reports whether the two amplitudes of a pair lie a multiple of
 // 2^28 bytes apart. Such addresses agree in the virtual-address bits that
@@ -292,6 +295,9 @@ func pairRun[F Float](g *Gate, v []F, base, run, stride int, buf *[]F) {
 		*buf = make([]F, 4*aliasTile)
 	}
 	b := *buf
+	if simdPairsBuffered(g, v, base, run, stride, b) {
+		return
+	}
 	for done := 0; done < run; done += aliasTile {
 		n := min(aliasTile, run-done)
 		x0 := v[2*(base+done) : 2*(base+done+n)]

@@ -336,7 +336,7 @@ func TestKernelsAgainstDenseReference(t *testing.T) {
 	}
 	for name, m := range mats {
 		for _, tgt := range []int{0, 1, 5, n - 1} {
-			for _, ctrls := range [][]int{nil, {3}, {n - 2, 2}} {
+			for _, ctrls := range [][]int{nil, {3}, {n - 2, 2}, {1}, {0, 9}, {1, 0}} {
 				skip := false
 				for _, c := range ctrls {
 					skip = skip || c == tgt

@@ -1,6 +1,9 @@
 package quantum
 
-import "unsafe"
+import (
+	"slices"
+	"unsafe"
+)
 
 // simd1 applies a one-target gate with the AVX2 kernels of simd_amd64.s
 // when they are available, F is float32 and the pairs line up with the
@@ -22,16 +25,13 @@ func simd1[F Float](g *Gate, v []F, lo, hi, step, runLen, stride int) bool {
 	m := g.M
 	c := unsafe.Slice((*complex64)(unsafe.Pointer(unsafe.SliceData(v))), len(v)/2)
 	switch {
-	case stride >= 4 && runLen%4 == 0:
-		var mm [8]float32
-		for k := 0; k < 4; k++ {
-			mm[2*k], mm[2*k+1] = float32(real(m[k])), float32(imag(m[k]))
+	case stride >= 4 && runLen%4 == 0 && hi > lo:
+		cc := laneMatrix(m, 0)
+		runs := (hi - lo + step - 1) / step
+		if lo+(runs-1)*step+stride+runLen > len(c) {
+			panic("quantum: kernel run past the state")
 		}
-		for b := lo; b < hi; b += step {
-			x0 := c[b : b+runLen]
-			x1 := c[b+stride : b+stride+runLen]
-			mat2c64AVX(&x0[0], &x1[0], runLen, &mm)
-		}
+		mat2c64AVX(&c[lo], &c[lo+stride], runs, runLen, step, &cc)
 	case stride == 1 && runLen == 1 && step == 2 && lo%4 == 0 && (hi-lo)%4 == 0 && hi > lo:
 		cc := laneCoeffs(m[0], m[3], m[0], m[3], m[1], m[2], m[1], m[2])
 		w := c[lo:hi]
@@ -61,4 +61,96 @@ func laneCoeffs(a0, a1, a2, a3, b0, b1, b2, b3 complex128) [32]float32 {
 		cc[24+2*p], cc[24+2*p+1] = float32(imag(x)), float32(imag(x))
 	}
 	return cc
+}
+
+// laneMatrix lays out the coefficients of mat2c64AVX: matrix m in the
+// lanes of the amplitudes whose bits in lowCtrl (a subset of bits 0 and 1)
+// are all set, the identity in the others.
+func laneMatrix(m []complex128, lowCtrl int) [64]float32 {
+	var cc [64]float32
+	id := [4]complex128{1, 0, 0, 1}
+	for p := 0; p < 4; p++ {
+		e := [4]complex128{m[0], m[1], m[2], m[3]}
+		if p&lowCtrl != lowCtrl {
+			e = id
+		}
+		for k, x := range e {
+			cc[16*k+2*p], cc[16*k+2*p+1] = float32(real(x)), float32(real(x))
+			cc[16*k+8+2*p], cc[16*k+8+2*p+1] = float32(imag(x)), float32(imag(x))
+		}
+	}
+	return cc
+}
+
+// simdControlled applies a controlled one-target gate with mat2c64AVX when
+// it may run (see simd1) and the target is qubit 2 or above: controls on
+// qubits 0 and 1 become per-lane coefficients, the others select the runs.
+// It reports whether it did.
+func (s *State[F]) simdControlled(g *Gate) bool {
+	var zero F
+	t := g.Targets[0]
+	stride := 1 << t
+	if !haveSIMD || unsafe.Sizeof(zero) != 4 || g.kind == kIdentity || t < 2 || aliased[F](stride) {
+		return false
+	}
+	lowCtrl := 0
+	fixed := []int{t}
+	var set uint64
+	for _, c := range g.Controls {
+		if c < 2 {
+			lowCtrl |= 1 << c
+		} else {
+			fixed = append(fixed, c)
+			set |= 1 << c
+		}
+	}
+	slices.Sort(fixed)
+	cc := laneMatrix(g.M, lowCtrl)
+	c := unsafe.Slice((*complex64)(unsafe.Pointer(unsafe.SliceData(s.v))), len(s.v)/2)
+	if len(fixed) == 1 {
+		s.parallelAligned(1<<s.n, 2*stride, func(lo, hi int) {
+			if hi > lo {
+				mat2c64AVX(&c[lo], &c[lo+stride], (hi-lo)/(2*stride), stride, 2*stride, &cc)
+			}
+		})
+		return true
+	}
+	p0 := fixed[0]
+	chunk := 1 << p0
+	nChunks := 1 << (s.n - len(fixed) - p0)
+	s.parallel(nChunks, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			base := int(deposit(uint64(k)<<p0, fixed) | set)
+			x := c[base : base+stride+chunk]
+			mat2c64AVX(&x[0], &x[stride], 1, chunk, 0, &cc)
+		}
+	})
+	return true
+}
+
+// simdPairsBuffered is pairRun's buffered path (see aliased) with the
+// vector kernel: only the upper side of each tile goes through the
+// buffer, the kernel reading the lower side in place. It reports whether
+// it ran.
+func simdPairsBuffered[F Float](g *Gate, v []F, base, run, stride int, buf []F) bool {
+	var zero F
+	if !haveSIMD || unsafe.Sizeof(zero) != 4 || run%4 != 0 {
+		return false
+	}
+	switch g.kind {
+	case kIdentity, kX, kPhase:
+		return false
+	}
+	cc := laneMatrix(g.M, 0)
+	c := unsafe.Slice((*complex64)(unsafe.Pointer(unsafe.SliceData(v))), len(v)/2)
+	b := unsafe.Slice((*complex64)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf)/2)
+	for done := 0; done < run; done += len(b) {
+		n := min(len(b), run-done)
+		x0 := c[base+done : base+done+n]
+		x1 := c[base+done+stride : base+done+stride+n]
+		copy(b[:n], x1)
+		mat2c64AVX(&x0[0], &b[0], 1, n, 0, &cc)
+		copy(x1, b[:n])
+	}
+	return true
 }

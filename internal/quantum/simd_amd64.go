@@ -9,7 +9,7 @@ import "golang.org/x/sys/cpu"
 var haveSIMD = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 //go:noescape
-func mat2c64AVX(x0, x1 *complex64, n int, m *[8]float32)
+func mat2c64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32)
 
 //go:noescape
 func mat2c64T0AVX(v *complex64, n int, c *[32]float32)

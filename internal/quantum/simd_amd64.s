@@ -7,28 +7,44 @@
 // exchanges the real and imaginary parts of each amplitude: even lanes
 // subtract (r*mr - i*mi), odd lanes add (i*mr + r*mi).
 
-// func mat2c64AVX(x0, x1 *complex64, n int, m *[8]float32)
-// (x0[k], x1[k]) <- (m00 x0[k] + m01 x1[k], m10 x0[k] + m11 x1[k]) for k < n;
-// n is a multiple of 4.
-TEXT ·mat2c64AVX(SB), NOSPLIT, $0-32
+// func mat2c64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32)
+// For each of runs runs, the r-th made of the runLen amplitudes at
+// x0 + r step and those at x1 + r step (in amplitudes):
+// (x0[k], x1[k]) <- (A x0[k] + B x1[k], C x0[k] + D x1[k]). A, B, C, D are
+// per-lane coefficients repeating every four amplitudes (equal in every
+// lane for a plain gate, the identity in the lanes whose low control bits
+// are 0 for a controlled one): c holds Ar, Ai, Br, Bi, Cr, Ci, Dr, Di,
+// eight floats each. runLen is a multiple of 4.
+TEXT ·mat2c64AVX(SB), NOSPLIT, $0-48
 	MOVQ x0+0(FP), SI
 	MOVQ x1+8(FP), DI
-	MOVQ n+16(FP), CX
-	MOVQ m+24(FP), AX
-	VBROADCASTSS 0(AX), Y0
-	VBROADCASTSS 4(AX), Y1
-	VBROADCASTSS 8(AX), Y2
-	VBROADCASTSS 12(AX), Y3
-	VBROADCASTSS 16(AX), Y4
-	VBROADCASTSS 20(AX), Y5
-	VBROADCASTSS 24(AX), Y6
-	VBROADCASTSS 28(AX), Y7
-	SHRQ $2, CX
-	JZ   done
+	MOVQ runs+16(FP), BX
+	MOVQ runLen+24(FP), DX
+	MOVQ step+32(FP), R9
+	MOVQ c+40(FP), AX
+	VMOVUPS 0(AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS 64(AX), Y2
+	VMOVUPS 96(AX), Y3
+	VMOVUPS 128(AX), Y4
+	VMOVUPS 160(AX), Y5
+	VMOVUPS 192(AX), Y6
+	VMOVUPS 224(AX), Y7
+	SHLQ $3, R9
+	SHRQ $2, DX
+	TESTQ BX, BX
+	JZ    done
+	TESTQ DX, DX
+	JZ    done
+
+outer:
+	MOVQ SI, R10
+	MOVQ DI, R11
+	MOVQ DX, CX
 
 loop:
-	VMOVUPS     (SI), Y8
-	VMOVUPS     (DI), Y9
+	VMOVUPS     (R10), Y8
+	VMOVUPS     (R11), Y9
 	VPERMILPS   $0xB1, Y8, Y10
 	VPERMILPS   $0xB1, Y9, Y11
 	VMULPS      Y0, Y8, Y12
@@ -41,12 +57,16 @@ loop:
 	VMULPS      Y5, Y10, Y15
 	VFMADD231PS Y7, Y11, Y15
 	VADDSUBPS   Y15, Y14, Y14
-	VMOVUPS     Y12, (SI)
-	VMOVUPS     Y14, (DI)
-	ADDQ        $32, SI
-	ADDQ        $32, DI
+	VMOVUPS     Y12, (R10)
+	VMOVUPS     Y14, (R11)
+	ADDQ        $32, R10
+	ADDQ        $32, R11
 	DECQ        CX
 	JNZ         loop
+	ADDQ        R9, SI
+	ADDQ        R9, DI
+	DECQ        BX
+	JNZ         outer
 
 done:
 	VZEROUPPER
