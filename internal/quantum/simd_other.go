@@ -5,7 +5,9 @@ package quantum
 // haveSIMD is false off amd64: the portable kernels run.
 var haveSIMD = false
 
-func mat2c64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32) { panic("quantum: no SIMD kernels") }
+func mat2c64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32) {
+	panic("quantum: no SIMD kernels")
+}
 
 func mat2c64T0AVX(v *complex64, n int, c *[32]float32) { panic("quantum: no SIMD kernels") }
 
