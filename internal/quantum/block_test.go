@@ -90,6 +90,7 @@ func TestBlockedMatchesGateByGate(t *testing.T) {
 		haveSIMD = haveSIMD && simd
 		for _, tc := range []struct{ n, local, low int }{
 			{12, 6, 3}, {14, 8, 5}, {16, 10, 7}, {18, 10, 6}, {13, 5, 0},
+			{16, 14, 10}, {17, 13, 9}, // the shapes blockShape gives
 		} {
 			rng := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.local)))
 			gates := make([]*Gate, 300)

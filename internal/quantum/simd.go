@@ -31,7 +31,7 @@ func simd1[F Float](g *Gate, v []F, lo, hi, step, runLen, stride int) bool {
 		if lo+(runs-1)*step+stride+runLen > len(c) {
 			panic("quantum: kernel run past the state")
 		}
-		mat2c64AVX(&c[lo], &c[lo+stride], runs, runLen, step, &cc)
+		mat2For(g.kind)(&c[lo], &c[lo+stride], runs, runLen, step, &cc)
 	case stride == 1 && runLen == 1 && step == 2 && lo%4 == 0 && (hi-lo)%4 == 0 && hi > lo:
 		cc := laneCoeffs(m[0], m[3], m[0], m[3], m[1], m[2], m[1], m[2])
 		w := c[lo:hi]
@@ -110,7 +110,7 @@ func (s *State[F]) simdControlled(g *Gate) bool {
 	if len(fixed) == 1 {
 		s.parallelAligned(1<<s.n, 2*stride, func(lo, hi int) {
 			if hi > lo {
-				mat2c64AVX(&c[lo], &c[lo+stride], (hi-lo)/(2*stride), stride, 2*stride, &cc)
+				mat2For(g.kind)(&c[lo], &c[lo+stride], (hi-lo)/(2*stride), stride, 2*stride, &cc)
 			}
 		})
 		return true
@@ -122,7 +122,7 @@ func (s *State[F]) simdControlled(g *Gate) bool {
 		for k := lo; k < hi; k++ {
 			base := int(deposit(uint64(k)<<p0, fixed) | set)
 			x := c[base : base+stride+chunk]
-			mat2c64AVX(&x[0], &x[stride], 1, chunk, 0, &cc)
+			mat2For(g.kind)(&x[0], &x[stride], 1, chunk, 0, &cc)
 		}
 	})
 	return true
@@ -149,8 +149,24 @@ func simdPairsBuffered[F Float](g *Gate, v []F, base, run, stride int, buf []F) 
 		x0 := c[base+done : base+done+n]
 		x1 := c[base+done+stride : base+done+stride+n]
 		copy(b[:n], x1)
-		mat2c64AVX(&x0[0], &b[0], 1, n, 0, &cc)
+		mat2For(g.kind)(&x0[0], &b[0], 1, n, 0, &cc)
 		copy(x1, b[:n])
 	}
 	return true
+}
+
+// mat2For returns the vector kernel for matrices of kind k: the real,
+// real-and-imaginary and diagonal forms skip the products by entries that
+// are zero (in every lane: the identity of uncontrolled lanes has each
+// form).
+func mat2For(k gateKind) func(x0, x1 *complex64, runs, runLen, step int, c *[64]float32) {
+	switch k {
+	case kH, kReal:
+		return mat2RealC64AVX
+	case kRealImag:
+		return mat2RealImagC64AVX
+	case kDiag:
+		return mat2DiagC64AVX
+	}
+	return mat2c64AVX
 }

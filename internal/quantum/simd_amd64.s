@@ -173,3 +173,165 @@ loopr:
 doner:
 	VZEROUPPER
 	RET
+
+// func mat2RealC64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32)
+// mat2c64AVX for real A, B, C, D (only Ar, Br, Cr, Dr are read).
+TEXT ·mat2RealC64AVX(SB), NOSPLIT, $0-48
+	MOVQ x0+0(FP), SI
+	MOVQ x1+8(FP), DI
+	MOVQ runs+16(FP), BX
+	MOVQ runLen+24(FP), DX
+	MOVQ step+32(FP), R9
+	MOVQ c+40(FP), AX
+	VMOVUPS 0(AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS 64(AX), Y2
+	VMOVUPS 96(AX), Y3
+	VMOVUPS 128(AX), Y4
+	VMOVUPS 160(AX), Y5
+	VMOVUPS 192(AX), Y6
+	VMOVUPS 224(AX), Y7
+	SHLQ $3, R9
+	SHRQ $2, DX
+	TESTQ BX, BX
+	JZ    done_mat2RealC64AVX
+	TESTQ DX, DX
+	JZ    done_mat2RealC64AVX
+
+outer_mat2RealC64AVX:
+	MOVQ SI, R10
+	MOVQ DI, R11
+	MOVQ DX, CX
+
+loop_mat2RealC64AVX:
+	VMOVUPS     (R10), Y8
+	VMOVUPS     (R11), Y9
+	VMULPS      Y0, Y8, Y12
+	VFMADD231PS Y2, Y9, Y12
+	VMULPS      Y4, Y8, Y14
+	VFMADD231PS Y6, Y9, Y14
+	VMOVUPS     Y12, (R10)
+	VMOVUPS     Y14, (R11)
+	ADDQ        $32, R10
+	ADDQ        $32, R11
+	DECQ        CX
+	JNZ         loop_mat2RealC64AVX
+	ADDQ        R9, SI
+	ADDQ        R9, DI
+	DECQ        BX
+	JNZ         outer_mat2RealC64AVX
+
+done_mat2RealC64AVX:
+	VZEROUPPER
+	RET
+
+// func mat2RealImagC64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32)
+// mat2c64AVX for real A and D and imaginary B and C (only Ar, Bi, Ci, Dr
+// are read): x0' = A x0 + i Bi x1 = addsub(Ar x0, Bi swap(x1)), and alike.
+TEXT ·mat2RealImagC64AVX(SB), NOSPLIT, $0-48
+	MOVQ x0+0(FP), SI
+	MOVQ x1+8(FP), DI
+	MOVQ runs+16(FP), BX
+	MOVQ runLen+24(FP), DX
+	MOVQ step+32(FP), R9
+	MOVQ c+40(FP), AX
+	VMOVUPS 0(AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS 64(AX), Y2
+	VMOVUPS 96(AX), Y3
+	VMOVUPS 128(AX), Y4
+	VMOVUPS 160(AX), Y5
+	VMOVUPS 192(AX), Y6
+	VMOVUPS 224(AX), Y7
+	SHLQ $3, R9
+	SHRQ $2, DX
+	TESTQ BX, BX
+	JZ    done_mat2RealImagC64AVX
+	TESTQ DX, DX
+	JZ    done_mat2RealImagC64AVX
+
+outer_mat2RealImagC64AVX:
+	MOVQ SI, R10
+	MOVQ DI, R11
+	MOVQ DX, CX
+
+loop_mat2RealImagC64AVX:
+	VMOVUPS     (R10), Y8
+	VMOVUPS     (R11), Y9
+	VPERMILPS   $0xB1, Y8, Y10
+	VPERMILPS   $0xB1, Y9, Y11
+	VMULPS      Y0, Y8, Y12
+	VMULPS      Y3, Y11, Y13
+	VADDSUBPS   Y13, Y12, Y12
+	VMULPS      Y6, Y9, Y14
+	VMULPS      Y5, Y10, Y15
+	VADDSUBPS   Y15, Y14, Y14
+	VMOVUPS     Y12, (R10)
+	VMOVUPS     Y14, (R11)
+	ADDQ        $32, R10
+	ADDQ        $32, R11
+	DECQ        CX
+	JNZ         loop_mat2RealImagC64AVX
+	ADDQ        R9, SI
+	ADDQ        R9, DI
+	DECQ        BX
+	JNZ         outer_mat2RealImagC64AVX
+
+done_mat2RealImagC64AVX:
+	VZEROUPPER
+	RET
+
+// func mat2DiagC64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32)
+// mat2c64AVX for B = C = 0 (only A and D are read).
+TEXT ·mat2DiagC64AVX(SB), NOSPLIT, $0-48
+	MOVQ x0+0(FP), SI
+	MOVQ x1+8(FP), DI
+	MOVQ runs+16(FP), BX
+	MOVQ runLen+24(FP), DX
+	MOVQ step+32(FP), R9
+	MOVQ c+40(FP), AX
+	VMOVUPS 0(AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS 64(AX), Y2
+	VMOVUPS 96(AX), Y3
+	VMOVUPS 128(AX), Y4
+	VMOVUPS 160(AX), Y5
+	VMOVUPS 192(AX), Y6
+	VMOVUPS 224(AX), Y7
+	SHLQ $3, R9
+	SHRQ $2, DX
+	TESTQ BX, BX
+	JZ    done_mat2DiagC64AVX
+	TESTQ DX, DX
+	JZ    done_mat2DiagC64AVX
+
+outer_mat2DiagC64AVX:
+	MOVQ SI, R10
+	MOVQ DI, R11
+	MOVQ DX, CX
+
+loop_mat2DiagC64AVX:
+	VMOVUPS     (R10), Y8
+	VMOVUPS     (R11), Y9
+	VPERMILPS   $0xB1, Y8, Y10
+	VPERMILPS   $0xB1, Y9, Y11
+	VMULPS      Y0, Y8, Y12
+	VMULPS      Y1, Y10, Y13
+	VADDSUBPS   Y13, Y12, Y12
+	VMULPS      Y6, Y9, Y14
+	VMULPS      Y7, Y11, Y15
+	VADDSUBPS   Y15, Y14, Y14
+	VMOVUPS     Y12, (R10)
+	VMOVUPS     Y14, (R11)
+	ADDQ        $32, R10
+	ADDQ        $32, R11
+	DECQ        CX
+	JNZ         loop_mat2DiagC64AVX
+	ADDQ        R9, SI
+	ADDQ        R9, DI
+	DECQ        BX
+	JNZ         outer_mat2DiagC64AVX
+
+done_mat2DiagC64AVX:
+	VZEROUPPER
+	RET

@@ -14,3 +14,15 @@ func mat2c64T0AVX(v *complex64, n int, c *[32]float32) { panic("quantum: no SIMD
 func mat2c64T1AVX(v *complex64, n int, c *[32]float32) { panic("quantum: no SIMD kernels") }
 
 func mulRowC64AVX(v, a *complex64, n int, c *[2]float32) { panic("quantum: no SIMD kernels") }
+
+func mat2RealC64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32) {
+	panic("quantum: no SIMD kernels")
+}
+
+func mat2RealImagC64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32) {
+	panic("quantum: no SIMD kernels")
+}
+
+func mat2DiagC64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32) {
+	panic("quantum: no SIMD kernels")
+}
