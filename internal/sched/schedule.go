@@ -200,8 +200,8 @@ func (ps *pass) run() {
 	if !s.StartsOnly {
 		ps.plan.Waiting = make([]Waiting, 0, len(idx))
 	}
-	// A starts-only pass may stop once nothing can start any more and the
-	// reservations are made: the jobs it never reaches would only wait.
+	// A starts-only pass may stop once nothing can start any more: the
+	// jobs it never reaches would only wait.
 	lazy := s.StartsOnly && ps.p.Backfill != Conservative && !ps.anyPreemptor() && !ps.anyCPUOnly()
 	q := newQueue(s, idx, prio, lazy)
 	var minGPUs, minWhole int
@@ -214,7 +214,9 @@ func (ps *pass) run() {
 		if !ok {
 			break
 		}
-		if lazy && ps.reservationsDone() && !ps.ns.anyFits(minGPUs, minWhole) {
+		if lazy && !ps.ns.anyFits(minGPUs, minWhole) {
+			// Nothing left can start: further reservations would only
+			// constrain starts that cannot happen.
 			ps.plan.Stats.EarlyStop = q.left() + 1
 			break
 		}
@@ -338,18 +340,6 @@ func (ps *pass) anyCPUOnly() bool {
 		if ps.s.Pending[i].Req.GPUsPerNode == 0 {
 			return true
 		}
-	}
-	return false
-}
-
-// reservationsDone reports whether no further blocked job would get a
-// reservation in this pass.
-func (ps *pass) reservationsDone() bool {
-	switch ps.p.Backfill {
-	case EASY:
-		return ps.reserved >= max(ps.p.ReservationDepth, 1)
-	case NoBackfill:
-		return len(ps.blocked) >= len(ps.s.Cluster.Partitions)
 	}
 	return false
 }

@@ -167,9 +167,11 @@ type Snapshot struct {
 	Projects []Project
 	Users    []UserUsage
 	QOS      []QOS
-	// StartsOnly asks for starts, preemptions and reservations only: no
-	// Waiting entries and no estimates. A replay that reads only what
-	// starts (the twin) saves most of a pass's work on a deep queue.
+	// StartsOnly asks for starts and preemptions only: no Waiting entries,
+	// no estimates, and reservations only as far as they constrain this
+	// pass's starts (the pass stops once nothing more can start). A replay
+	// that reads only what starts (the twin) saves most of a pass's work on
+	// a deep queue. The starts are those of a full pass.
 	StartsOnly bool
 }
 
