@@ -111,6 +111,10 @@ func deepCopy(s *Snapshot) *Snapshot {
 	return &c
 }
 
+// sharedScratch is reused across every generated snapshot, of varying
+// sizes, to check that nothing leaks from one pass into the next.
+var sharedScratch = &Scratch{}
+
 func TestPlanInvariants(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := genSnapshot(t)
@@ -123,6 +127,12 @@ func TestPlanInvariants(t *testing.T) {
 		}
 		if again := Schedule(s, p); !cmp.Equal(plan, again) {
 			t.Fatalf("same input gave two plans:\n%s", cmp.Diff(plan, again))
+		}
+		// A reused Scratch changes nothing either.
+		withScratch := *s
+		withScratch.Scratch = sharedScratch
+		if sp := Schedule(&withScratch, p); !cmp.Equal(plan, sp) {
+			t.Fatalf("a reused Scratch changed the plan:\n%s", cmp.Diff(plan, sp))
 		}
 		// Asking for starts only changes no decision, also where the pass
 		// may stop early (no preempting QOS, no CPU-only job).

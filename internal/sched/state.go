@@ -102,15 +102,56 @@ func fullMask(n int) uint64 {
 	return 1<<uint(n) - 1
 }
 
+// Scratch holds buffers that successive passes may reuse, so that a driver
+// calling the core many times a second (the twin's replay) does not
+// allocate them each time. Hand one to Snapshot.Scratch; one Scratch must
+// not serve two passes at once. A plan never points into it.
+type Scratch struct {
+	ns     nodes
+	byFree []bitset
+	counts []int
+	flat   []release
+	bits   []uint64
+}
+
+// reuse returns buf resized to n and zeroed, reallocating only if needed.
+func reuse[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
+}
+
 func newNodes(s *Snapshot) *nodes {
 	c := s.Cluster
 	n := len(c.Nodes)
-	ns := &nodes{
-		n: n, capGPU: make([]int, n), capCPU: make([]int, n), capMem: make([]int64, n),
-		su: make([]int, n), free: make([]uint64, n), freeCPU: make([]int, n), freeMem: make([]int64, n),
-		usable: newBitset(n), idle: newBitset(n), idleSU: make([]int, len(c.SUs)),
-		rel: make([][]release, n), holds: make([][]hold, n),
+	sc := s.Scratch
+	if sc == nil {
+		sc = &Scratch{}
 	}
+	// Bitsets come from one zeroed array: usable, idle, unsorted, and one
+	// per free-GPU count.
+	maxG := 0
+	for i := range c.Nodes {
+		maxG = max(maxG, c.Nodes[i].Model.GPUs)
+	}
+	words := (n + 63) / 64
+	sc.bits = reuse(sc.bits, words*(3+maxG+1))
+	bs := func(k int) bitset { return bitset(sc.bits[k*words : (k+1)*words : (k+1)*words]) }
+	ns := &sc.ns
+	*ns = nodes{
+		n: n, capGPU: reuse(ns.capGPU, n), capCPU: reuse(ns.capCPU, n), capMem: reuse(ns.capMem, n),
+		su: reuse(ns.su, n), free: reuse(ns.free, n), freeCPU: reuse(ns.freeCPU, n), freeMem: reuse(ns.freeMem, n),
+		usable: bs(0), idle: bs(1), unsorted: bs(2), idleSU: reuse(ns.idleSU, len(c.SUs)),
+		rel: reuse(ns.rel, n), holds: reuse(ns.holds, n), minRel: reuse(ns.minRel, n),
+	}
+	sc.byFree = reuse(sc.byFree, maxG+1)
+	for f := range sc.byFree {
+		sc.byFree[f] = bs(3 + f)
+	}
+	ns.byFree = sc.byFree
 	for i := range c.Nodes {
 		m := c.Nodes[i].Model
 		ns.capGPU[i], ns.capCPU[i], ns.capMem[i] = m.GPUs, m.CPUs, m.MemoryBytes>>20
@@ -122,12 +163,9 @@ func newNodes(s *Snapshot) *nodes {
 			ns.usable.set(i)
 		}
 	}
-	ns.byFree = make([]bitset, ns.maxGPUs+1)
-	for f := range ns.byFree {
-		ns.byFree[f] = newBitset(n)
-	}
-	// One backing array for every node's releases: a pass allocates once.
-	counts := make([]int, n)
+	// One backing array for every node's releases.
+	counts := reuse(sc.counts, n)
+	sc.counts = counts
 	for ri := range s.Running {
 		for _, a := range s.Running[ri].Allocs {
 			if a.Node >= 0 && a.Node < n {
@@ -139,7 +177,8 @@ func newNodes(s *Snapshot) *nodes {
 	for _, k := range counts {
 		total += k
 	}
-	flat := make([]release, total)
+	flat := reuse(sc.flat, total)
+	sc.flat = flat
 	off := 0
 	for i := 0; i < n; i++ {
 		// Three-index slices: a node's list grows into its own space only.
@@ -159,8 +198,6 @@ func newNodes(s *Snapshot) *nodes {
 			ns.rel[a.Node] = append(ns.rel[a.Node], release{t: end, gpus: bits.OnesCount64(a.GPUs), cpus: a.CPUs, mem: a.MemMB, id: r.ID})
 		}
 	}
-	ns.unsorted = newBitset(n)
-	ns.minRel = make([]Time, n)
 	for i := 0; i < n; i++ {
 		ns.minRel[i] = Never
 		for _, r := range ns.rel[i] {

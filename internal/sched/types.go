@@ -173,6 +173,8 @@ type Snapshot struct {
 	// that reads only what starts (the twin) saves most of a pass's work on
 	// a deep queue. The starts are those of a full pass.
 	StartsOnly bool
+	// Scratch, if set, lends the pass buffers to reuse (see Scratch).
+	Scratch *Scratch
 }
 
 // Start is a job to start now on exactly these resources.

@@ -285,6 +285,7 @@ type engine struct {
 	suMax     int
 	qos       []sched.QOS       // from a forecast's snapshot
 	users     []sched.UserUsage // from a forecast's snapshot
+	scratch   sched.Scratch     // buffers the core reuses pass after pass
 	suIdle    []int             // wholly idle up nodes per SU
 	nodeJobs  []int32           // allocations held on each node
 	res       Result
@@ -559,7 +560,7 @@ func (e *engine) pass() {
 	snap := sched.Snapshot{
 		Now: e.now, Cluster: e.c, Nodes: e.nodes,
 		Running: e.run, Pending: e.pend, Projects: e.projects,
-		QOS: e.qos, Users: e.users, StartsOnly: true,
+		QOS: e.qos, Users: e.users, StartsOnly: true, Scratch: &e.scratch,
 	}
 	if e.cfg.OnPass != nil {
 		e.cfg.OnPass(&snap)
