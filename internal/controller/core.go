@@ -75,6 +75,7 @@ type core struct {
 	planAt  int64
 	dirty   bool
 	passes  int
+	scratch sched.Scratch
 }
 
 type waitInfo struct {

@@ -137,6 +137,7 @@ func (c *Controller) schedule(ctx context.Context) {
 	cr.dirty = false
 	now := c.clk.Now()
 	snap := c.snapshot(cr, now.Unix(), nil)
+	snap.Scratch = &cr.scratch // the loop's own: passes never overlap
 	start := time.Now()
 	plan := sched.Schedule(snap, c.policy)
 	c.m.passSeconds.Observe(time.Since(start).Seconds())
