@@ -32,6 +32,75 @@ type fsNode struct {
 // listed in Snapshot.Projects are the leaves, keyed with an empty user;
 // jobs of unlisted projects then get no fair-share priority.
 func fairTree(s *Snapshot) map[assocKey]float64 {
+	if flat := flatProjects(s); flat != nil {
+		out := make(map[assocKey]float64, len(flat))
+		for name, f := range flat {
+			out[assocKey{project: name}] = f
+		}
+		return out
+	}
+	return fairTreeFull(s)
+}
+
+// flatProjects is Fair Tree for the common case of one level of projects
+// and no per-user usage, without building a tree: projects ranked by level
+// fair share, ties sharing a rank. It returns nil when the case does not
+// apply.
+func flatProjects(s *Snapshot) map[string]float64 {
+	if len(s.Users) > 0 {
+		return nil
+	}
+	var shares, usage float64
+	for i := range s.Projects {
+		if s.Projects[i].Parent != "" {
+			return nil
+		}
+		shares += s.Projects[i].Shares
+		usage += s.Projects[i].UsageGPUS
+	}
+	type pl struct {
+		name string
+		lf   float64
+	}
+	ps := make([]pl, len(s.Projects))
+	for i := range s.Projects {
+		p := &s.Projects[i]
+		sh := 0.0
+		if shares > 0 {
+			sh = p.Shares / shares
+		}
+		lf := math.Inf(1)
+		switch {
+		case sh == 0:
+			lf = 0
+		case usage > 0 && p.UsageGPUS > 0:
+			lf = sh / (p.UsageGPUS / usage)
+		}
+		ps[i] = pl{p.Name, lf}
+	}
+	slices.SortFunc(ps, func(a, b pl) int {
+		switch {
+		case a.lf > b.lf:
+			return -1
+		case a.lf < b.lf:
+			return 1
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	out := make(map[string]float64, len(ps))
+	n := float64(len(ps))
+	rank := 0
+	for i := range ps {
+		if i > 0 && ps[i].lf != ps[i-1].lf {
+			rank = i
+		}
+		out[ps[i].name] = (n - float64(rank)) / n
+	}
+	return out
+}
+
+// fairTreeFull walks the whole association tree.
+func fairTreeFull(s *Snapshot) map[assocKey]float64 {
 	projects := map[string]*fsNode{}
 	root := &fsNode{name: ""}
 	getProject := func(name string) *fsNode {

@@ -27,11 +27,13 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) ([]int, []float64) 
 		var fs map[assocKey]float64
 		var fsProj map[string]float64 // when users carry no usage of their own
 		if w.FairShare != 0 {
-			fs = fairTree(s)
-			if len(s.Users) == 0 {
-				fsProj = make(map[string]float64, len(fs))
-				for k, v := range fs {
-					fsProj[k.project] = v
+			if fsProj = flatProjects(s); fsProj == nil {
+				fs = fairTree(s)
+				if len(s.Users) == 0 {
+					fsProj = make(map[string]float64, len(fs))
+					for k, v := range fs {
+						fsProj[k.project] = v
+					}
 				}
 			}
 		}

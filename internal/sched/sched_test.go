@@ -437,3 +437,17 @@ func TestRequeuedVictimDoesNotOutrankItsPreemptor(t *testing.T) {
 		t.Errorf("starts = %+v; want the preemptor (job 2) on the node, not its requeued victim", p.Starts)
 	}
 }
+
+func TestFlatFairShareAgreesWithTheTree(t *testing.T) {
+	s := &Snapshot{Projects: []Project{
+		{Name: "a", Shares: 2, UsageGPUS: 100}, {Name: "b", Shares: 1, UsageGPUS: 10},
+		{Name: "c", Shares: 1, UsageGPUS: 0}, {Name: "d", Shares: 1, UsageGPUS: 10}, {Name: "e", Shares: 0, UsageGPUS: 5},
+	}}
+	flat := flatProjects(s)
+	full := fairTreeFull(s)
+	for _, p := range s.Projects {
+		if flat[p.Name] != full[assocKey{project: p.Name}] {
+			t.Errorf("project %s: flat %v, tree %v", p.Name, flat[p.Name], full[assocKey{project: p.Name}])
+		}
+	}
+}
