@@ -41,7 +41,16 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) ([]int, []float64) 
 		for _, q := range qos {
 			maxQOS = max(maxQOS, q.Priority)
 		}
-		total := float64(max(s.Cluster.TotalGPUs(), 1))
+		total := 1.0
+		if w.JobSize != 0 {
+			total = float64(max(s.Cluster.TotalGPUs(), 1))
+		}
+		// Jobs of one project usually share its name's storage, so
+		// comparing with the last one found is cheaper than hashing.
+		lastProj, lastFS := "", 0.0
+		if fsProj != nil {
+			lastFS = fsProj[""]
+		}
 		maxAge := float64(w.MaxAgeS)
 		if maxAge <= 0 {
 			maxAge = 7 * 24 * 3600
@@ -55,7 +64,10 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) ([]int, []float64) 
 			}
 			switch {
 			case fsProj != nil:
-				v += w.FairShare * fsProj[j.Project]
+				if j.Project != lastProj {
+					lastProj, lastFS = j.Project, fsProj[j.Project]
+				}
+				v += w.FairShare * lastFS
 			case fs != nil:
 				v += w.FairShare * fs[assocKey{j.Project, j.User}]
 			}
