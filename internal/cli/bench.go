@@ -105,8 +105,20 @@ func runBenchSubmit(e *Env, args []string) error {
 	r.register(fs, true)
 	n := fs.Int("jobs", 10000, "submissions to make")
 	conc := fs.Int("concurrency", 64, "concurrent clients")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load generator to this file")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if *n <= 0 || *conc <= 0 {
 		return usagef("--jobs and --concurrency must be positive")
