@@ -44,6 +44,12 @@ type Gate struct {
 	M        []complex128
 	kind     gateKind
 	perm     []int // kPermK: row r takes column perm[r]
+	// lanes holds a one-target gate's matrix laid out for the vector
+	// kernels (see laneMatrix).
+	lanes *[64]float32
+	// low0 and low1 lay it out for the in-register kernels of targets 0
+	// and 1 (see laneCoeffs).
+	low0, low1 *[32]float32
 }
 
 // NewGate returns a gate with matrix m on targets, controlled by controls.
@@ -161,6 +167,10 @@ func (g *Gate) classify() {
 		default:
 			g.kind = kGeneral
 		}
+		lanes := laneMatrix(m, 0)
+		low0 := laneCoeffs(m[0], m[3], m[0], m[3], m[1], m[2], m[1], m[2])
+		low1 := laneCoeffs(m[0], m[0], m[3], m[3], m[1], m[1], m[2], m[2])
+		g.lanes, g.low0, g.low1 = &lanes, &low0, &low1
 		return
 	}
 	d := 1 << len(g.Targets)

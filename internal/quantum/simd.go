@@ -22,24 +22,20 @@ func simd1[F Float](g *Gate, v []F, lo, hi, step, runLen, stride int) bool {
 	case kIdentity, kX, kPhase:
 		return false
 	}
-	m := g.M
 	c := unsafe.Slice((*complex64)(unsafe.Pointer(unsafe.SliceData(v))), len(v)/2)
 	switch {
 	case stride >= 4 && runLen%4 == 0 && hi > lo:
-		cc := laneMatrix(m, 0)
 		runs := (hi - lo + step - 1) / step
 		if lo+(runs-1)*step+stride+runLen > len(c) {
 			panic("quantum: kernel run past the state")
 		}
-		mat2For(g.kind)(&c[lo], &c[lo+stride], runs, runLen, step, &cc)
+		mat2For(g.kind)(&c[lo], &c[lo+stride], runs, runLen, step, g.lanes)
 	case stride == 1 && runLen == 1 && step == 2 && lo%4 == 0 && (hi-lo)%4 == 0 && hi > lo:
-		cc := laneCoeffs(m[0], m[3], m[0], m[3], m[1], m[2], m[1], m[2])
 		w := c[lo:hi]
-		mat2c64T0AVX(&w[0], len(w), &cc)
+		mat2c64T0AVX(&w[0], len(w), g.low0)
 	case stride == 2 && runLen == 2 && step == 4 && lo%4 == 0 && (hi-lo)%4 == 0 && hi > lo:
-		cc := laneCoeffs(m[0], m[0], m[3], m[3], m[1], m[1], m[2], m[2])
 		w := c[lo:hi]
-		mat2c64T1AVX(&w[0], len(w), &cc)
+		mat2c64T1AVX(&w[0], len(w), g.low1)
 	default:
 		return false
 	}
@@ -141,7 +137,6 @@ func simdPairsBuffered[F Float](g *Gate, v []F, base, run, stride int, buf []F) 
 	case kIdentity, kX, kPhase:
 		return false
 	}
-	cc := laneMatrix(g.M, 0)
 	c := unsafe.Slice((*complex64)(unsafe.Pointer(unsafe.SliceData(v))), len(v)/2)
 	b := unsafe.Slice((*complex64)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf)/2)
 	for done := 0; done < run; done += len(b) {
@@ -149,7 +144,7 @@ func simdPairsBuffered[F Float](g *Gate, v []F, base, run, stride int, buf []F) 
 		x0 := c[base+done : base+done+n]
 		x1 := c[base+done+stride : base+done+stride+n]
 		copy(b[:n], x1)
-		mat2For(g.kind)(&x0[0], &b[0], 1, n, 0, &cc)
+		mat2For(g.kind)(&x0[0], &b[0], 1, n, 0, g.lanes)
 		copy(x1, b[:n])
 	}
 	return true
