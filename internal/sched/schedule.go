@@ -64,6 +64,7 @@ type pass struct {
 	projLimits, qosLimits bool
 
 	elig     map[eligKey]*eligSet
+	elig0    *eligSet
 	gtypes   []string       // interned GPU types; gtypes[0] is ""
 	failNow  map[shape]Time // shortest time limit that failed to start now
 	blocked  map[int]bool   // partitions whose queue head is blocked (no backfill)
@@ -138,6 +139,9 @@ func (ps *pass) count(qos, user, project string, array job.ID, gpus int) {
 }
 
 func (ps *pass) eligible(part int, gt int) *eligSet {
+	if part == 0 && gt == 0 && ps.elig0 != nil {
+		return ps.elig0 // most jobs: the first partition, any GPU type
+	}
 	k := eligKey{part, gt}
 	gtype := ps.gtypes[gt]
 	if e, ok := ps.elig[k]; ok {
@@ -161,6 +165,9 @@ func (ps *pass) eligible(part int, gt int) *eligSet {
 		}
 	}
 	ps.elig[k] = e
+	if part == 0 && gt == 0 {
+		ps.elig0 = e
+	}
 	return e
 }
 
