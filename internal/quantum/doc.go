@@ -24,6 +24,18 @@
 // cores, not GPUs; "gefion quantum run" refuses a circuit whose state vector
 // would not fit the node's available memory.
 //
+// # Execution
+//
+// Gates apply in place by index arithmetic, each with the cheapest kernel
+// its matrix allows (gate.go, kernels.go); on amd64 with AVX2 and FMA,
+// single-precision one-target gates use the vector kernels of
+// simd_amd64.s. A sequence of gates on a state larger than a cache-sized
+// block runs in cache-blocked passes (block.go): each pass gathers blocks
+// of amplitudes over a few chosen qubits into a buffer, applies every gate
+// of the pass there (diagonal gates fused into one multiplication,
+// diag.go) and scatters the block back, so a layer of a circuit costs
+// about one trip through memory instead of one per gate.
+//
 // # Bit order
 //
 // Counts follow Qiskit: classical bit 0 is the rightmost character; with
