@@ -100,6 +100,12 @@ func benchRandom(b *testing.B, n, depth int) {
 		s.Reset()
 		s.ApplyGates(gs)
 	}
+	b.StopTimer()
+	// A unitary circuit keeps the norm: a cheap check that the blocked
+	// run did not lose or duplicate amplitudes.
+	if norm := s.Norm(); math.Abs(norm-1) > 1e-3 {
+		b.Fatalf("norm after the circuit is %v, want 1", norm)
+	}
 	b.ReportMetric(float64(gates), "gates")
 }
 
