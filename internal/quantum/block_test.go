@@ -121,3 +121,55 @@ func TestBlockedRandomCircuit(t *testing.T) {
 		t.Errorf("%d gates in %d passes: blocking saves little", len(gates), len(passes))
 	}
 }
+
+func TestPerShotRunsBlocked(t *testing.T) {
+	// A measurement first forces per-shot simulation; then a random
+	// circuit on 16 qubits (more than a block holds, so it runs blocked)
+	// followed by its inverse leaves the measured basis state.
+	const n = 16
+	rng := rand.New(rand.NewPCG(9, 9))
+	type rot struct {
+		name string
+		ang  float64
+		q    int
+	}
+	var layers [][]rot
+	for l := 0; l < 6; l++ {
+		var layer []rot
+		for q := 0; q < n; q++ {
+			layer = append(layer, rot{[]string{"rx", "ry", "rz"}[rng.IntN(3)], rng.Float64() * 2 * math.Pi, q})
+		}
+		layers = append(layers, layer)
+	}
+	src := fmt.Sprintf("OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[%d];\ncreg c[%d];\nx q[3];\nmeasure q[3] -> c[3];\n", n, n)
+	for l, layer := range layers {
+		for _, r := range layer {
+			src += fmt.Sprintf("%s(%.17g) q[%d];\n", r.name, r.ang, r.q)
+		}
+		for q := l % 2; q+1 < n; q += 2 {
+			src += fmt.Sprintf("cz q[%d],q[%d];\n", q, q+1)
+		}
+	}
+	for l := len(layers) - 1; l >= 0; l-- {
+		for q := l % 2; q+1 < n; q += 2 {
+			src += fmt.Sprintf("cz q[%d],q[%d];\n", q, q+1)
+		}
+		for _, r := range layers[l] {
+			src += fmt.Sprintf("%s(%.17g) q[%d];\n", r.name, -r.ang, r.q)
+		}
+	}
+	src += "measure q -> c;\n"
+	for _, prec := range []string{Single, Double} {
+		r := mustRun(t, src, Options{Shots: 20, Seed: 1, Precision: prec, Probabilities: true})
+		if r.Sampled {
+			t.Fatalf("%s: shots were sampled; want per-shot simulation", prec)
+		}
+		want := "0000000000001000"
+		if r.Counts[want] != 20 {
+			t.Errorf("%s: counts %v; want all 20 shots %s", prec, r.Counts, want)
+		}
+		if p := r.Probabilities[want]; math.Abs(p-1) > 1e-3 {
+			t.Errorf("%s: P(%s) = %v; want 1", prec, want, p)
+		}
+	}
+}

@@ -281,13 +281,36 @@ func (s *State[F]) ResetQubit(q int, rng *rand.Rand) {
 	}
 }
 
+// applyGateRun applies the gates at the start of ops, up to the first
+// other operation, and returns how many it applied: blocked (ApplyGates)
+// when the state is larger than a block, one by one otherwise.
+func (s *State[F]) applyGateRun(ops []Op) int {
+	n := 0
+	for n < len(ops) && ops[n].Kind == OpGate {
+		n++
+	}
+	if local, _ := blockShape[F](); s.n <= local || n < 2 {
+		for _, op := range ops[:n] {
+			s.Apply(op.Gate)
+		}
+		return n
+	}
+	gates := make([]*Gate, n)
+	for k, op := range ops[:n] {
+		gates[k] = op.Gate
+	}
+	s.ApplyGates(gates)
+	return n
+}
+
 // runShot runs ops on s with classical register cl and returns the final
 // classical register.
 func (s *State[F]) runShot(ops []Op, cl uint64, rng *rand.Rand) uint64 {
-	for _, op := range ops {
+	for i := 0; i < len(ops); i++ {
+		op := ops[i]
 		switch op.Kind {
 		case OpGate:
-			s.Apply(op.Gate)
+			i += s.applyGateRun(ops[i:]) - 1
 		case OpMeasure:
 			b := uint64(s.measure(op.Qubit, rng))
 			cl = cl&^(1<<op.Clbit) | b<<op.Clbit
@@ -307,10 +330,11 @@ var errTooManyBranches = errors.New("too many measurement branches")
 // exact follows every measurement outcome of ops from state s with weight
 // w, adding the probability of each final classical register to probs.
 func exact[F Float](s *State[F], ops []Op, cl uint64, w float64, probs map[uint64]float64, branches *int) error {
-	for i, op := range ops {
+	for i := 0; i < len(ops); i++ {
+		op := ops[i]
 		switch op.Kind {
 		case OpGate:
-			s.Apply(op.Gate)
+			i += s.applyGateRun(ops[i:]) - 1
 		case OpIf:
 			if op.Cond.holds(cl) {
 				rest := append(slices.Clone(op.Then), ops[i+1:]...)
