@@ -58,7 +58,7 @@ type blockOp struct {
 	// out lists the gate's diagonal targets outside the pass; the value
 	// of those qubits in a block (bit j for out[j]) selects variants[v]
 	// (a local diagonal gate, or nil) or, when the gate keeps no local
-	// qubit, the phase scalars[v].
+	// qubit, the phase scalars[v] (1 when there is a local gate).
 	out      []int
 	variants []*Gate
 	scalars  []complex128
@@ -273,6 +273,7 @@ func (p *blockPass) localOp(g *Gate) blockOp {
 	op.variants = make([]*Gate, nv)
 	op.scalars = make([]complex128, nv)
 	for v := 0; v < nv; v++ {
+		op.scalars[v] = 1
 		u := make([]complex128, ld*ld)
 		for x := 0; x < ld; x++ {
 			// Bits 0..len(lt)-1 of x are the local targets (in the
@@ -372,7 +373,7 @@ func (s *State[F]) applyOps(ops []blockOp, base uint64, scratch []diagScratch[F]
 		}
 		if g := op.variants[v]; g != nil {
 			s.applyLocal(g)
-		} else if c := op.scalars[v]; c != 1 && c != 0 {
+		} else if c := op.scalars[v]; c != 1 {
 			s.scale(c)
 		}
 	}

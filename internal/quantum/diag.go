@@ -192,7 +192,7 @@ func (s *State[F]) applyDiag(dg *diagGroup, base uint64, sc *diagScratch[F]) {
 			}
 			g = op.variants[v]
 			if g == nil {
-				if c := op.scalars[v]; c != 1 && c != 0 {
+				if c := op.scalars[v]; c != 1 {
 					for r := range row {
 						row[r] *= c
 					}
