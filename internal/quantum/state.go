@@ -66,7 +66,7 @@ func (s *State[F]) Probability(i int) float64 {
 
 // Reset puts the state back to |0...0>.
 func (s *State[F]) Reset() {
-	clear(s.v)
+	s.parallel(len(s.v), func(lo, hi int) { clear(s.v[lo:hi]) })
 	s.v[0] = 1
 }
 
