@@ -282,7 +282,10 @@ done_mat2RealImagC64AVX:
 	RET
 
 // func mat2DiagC64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32)
-// mat2c64AVX for B = C = 0 (only A and D are read).
+// mat2c64AVX for B = C = 0 (only A and D are read), in memory order: each
+// run of x0 is multiplied by A, then the run of x1 by D. With a small
+// stride, reading the two sides interleaved ran 25-35% slower than this
+// single stream (rz on qubit 7 of 26).
 TEXT ·mat2DiagC64AVX(SB), NOSPLIT, $0-48
 	MOVQ x0+0(FP), SI
 	MOVQ x1+8(FP), DI
@@ -301,37 +304,42 @@ TEXT ·mat2DiagC64AVX(SB), NOSPLIT, $0-48
 	SHLQ $3, R9
 	SHRQ $2, DX
 	TESTQ BX, BX
-	JZ    done_mat2DiagC64AVX
+	JZ    done_seq
 	TESTQ DX, DX
-	JZ    done_mat2DiagC64AVX
+	JZ    done_seq
 
-outer_mat2DiagC64AVX:
+outer_seq:
 	MOVQ SI, R10
-	MOVQ DI, R11
 	MOVQ DX, CX
 
-loop_mat2DiagC64AVX:
+loop_seq0:
 	VMOVUPS     (R10), Y8
-	VMOVUPS     (R11), Y9
 	VPERMILPS   $0xB1, Y8, Y10
-	VPERMILPS   $0xB1, Y9, Y11
 	VMULPS      Y0, Y8, Y12
 	VMULPS      Y1, Y10, Y13
 	VADDSUBPS   Y13, Y12, Y12
+	VMOVUPS     Y12, (R10)
+	ADDQ        $32, R10
+	DECQ        CX
+	JNZ         loop_seq0
+	MOVQ DI, R11
+	MOVQ DX, CX
+
+loop_seq1:
+	VMOVUPS     (R11), Y9
+	VPERMILPS   $0xB1, Y9, Y11
 	VMULPS      Y6, Y9, Y14
 	VMULPS      Y7, Y11, Y15
 	VADDSUBPS   Y15, Y14, Y14
-	VMOVUPS     Y12, (R10)
 	VMOVUPS     Y14, (R11)
-	ADDQ        $32, R10
 	ADDQ        $32, R11
 	DECQ        CX
-	JNZ         loop_mat2DiagC64AVX
+	JNZ         loop_seq1
 	ADDQ        R9, SI
 	ADDQ        R9, DI
 	DECQ        BX
-	JNZ         outer_mat2DiagC64AVX
+	JNZ         outer_seq
 
-done_mat2DiagC64AVX:
+done_seq:
 	VZEROUPPER
 	RET
