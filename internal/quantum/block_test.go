@@ -66,13 +66,15 @@ func randomGate(rng *rand.Rand, n int) *Gate {
 func blockedAgrees[F Float](t *testing.T, n, local, low int, gates []*Gate, tol float64) {
 	t.Helper()
 	psi := randomState(rand.New(rand.NewPCG(uint64(n), 5)), n)
-	// The reference runs gate by gate in double precision, whose kernels
-	// are the portable ones: single-precision blocked runs check the
-	// vector kernels too.
+	// The reference runs gate by gate in double precision with the
+	// portable kernels, so that blocked runs check the vector kernels too.
 	ref := loadState[float64](psi)
+	simd := haveSIMD
+	haveSIMD = false
 	for _, g := range gates {
 		ref.Apply(g)
 	}
+	haveSIMD = simd
 	want := make([]complex128, 1<<n)
 	for i := range want {
 		want[i] = ref.Amplitude(i)

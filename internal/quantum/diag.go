@@ -221,7 +221,8 @@ func (s *State[F]) applyDiag(dg *diagGroup, base uint64, sc *diagScratch[F]) {
 	}
 	const w = 1 << diagHalf
 	var zero F
-	simd := haveSIMD && unsafe.Sizeof(zero) == 4
+	simd := haveSIMD
+	double := unsafe.Sizeof(zero) == 8
 	for r, c := range row {
 		hi := r << diagHalf
 		k := 0
@@ -230,6 +231,11 @@ func (s *State[F]) applyDiag(dg *diagGroup, base uint64, sc *diagScratch[F]) {
 		}
 		a := sc.a[k]
 		v := s.v[2*hi : 2*(hi+w)]
+		if simd && double {
+			cc := [2]float64{real(c), imag(c)}
+			mulRowC128AVX((*complex128)(unsafe.Pointer(&v[0])), (*complex128)(unsafe.Pointer(&a[0])), w, &cc)
+			continue
+		}
 		if simd {
 			cc := [2]float32{float32(real(c)), float32(imag(c))}
 			mulRowC64AVX((*complex64)(unsafe.Pointer(&v[0])), (*complex64)(unsafe.Pointer(&a[0])), w, &cc)

@@ -50,6 +50,9 @@ type Gate struct {
 	// low0 and low1 lay it out for the in-register kernels of targets 0
 	// and 1 (see laneCoeffs).
 	low0, low1 *[32]float32
+	// lanesD and low0D are lanes and low0 for complex128 amplitudes.
+	lanesD *[32]float64
+	low0D  *[16]float64
 }
 
 // NewGate returns a gate with matrix m on targets, controlled by controls.
@@ -171,6 +174,14 @@ func (g *Gate) classify() {
 		low0 := laneCoeffs(m[0], m[3], m[0], m[3], m[1], m[2], m[1], m[2])
 		low1 := laneCoeffs(m[0], m[0], m[3], m[3], m[1], m[1], m[2], m[2])
 		g.lanes, g.low0, g.low1 = &lanes, &low0, &low1
+		lanesD := laneMatrixD(m, 0)
+		low0D := [16]float64{
+			real(m[0]), real(m[0]), real(m[3]), real(m[3]),
+			imag(m[0]), imag(m[0]), imag(m[3]), imag(m[3]),
+			real(m[1]), real(m[1]), real(m[2]), real(m[2]),
+			imag(m[1]), imag(m[1]), imag(m[2]), imag(m[2]),
+		}
+		g.lanesD, g.low0D = &lanesD, &low0D
 		return
 	}
 	d := 1 << len(g.Targets)

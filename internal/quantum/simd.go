@@ -6,8 +6,9 @@ import (
 )
 
 // simd1 applies a one-target gate with the AVX2 kernels of simd_amd64.s
-// when they are available, F is float32 and the pairs line up with the
-// kernels' groups of four amplitudes; it reports whether it did. Its
+// when they are available and the pairs line up with the kernels' groups
+// of four (complex64) or two (complex128) amplitudes; it reports whether
+// it did. Its
 // arguments are those of runKernel1. Every matrix kind but X and phase
 // (which move or touch half the amplitudes without arithmetic on the
 // other half) goes through the general complex 2x2 product: with four
@@ -15,12 +16,15 @@ import (
 // than the memory traffic.
 func simd1[F Float](g *Gate, v []F, lo, hi, step, runLen, stride int) bool {
 	var zero F
-	if !haveSIMD || unsafe.Sizeof(zero) != 4 || len(v) == 0 {
+	if !haveSIMD || len(v) == 0 {
 		return false
 	}
 	switch g.kind {
 	case kIdentity, kX, kPhase:
 		return false
+	}
+	if unsafe.Sizeof(zero) == 8 {
+		return simd1D(g, unsafe.Slice((*complex128)(unsafe.Pointer(unsafe.SliceData(v))), len(v)/2), lo, hi, step, runLen, stride)
 	}
 	c := unsafe.Slice((*complex64)(unsafe.Pointer(unsafe.SliceData(v))), len(v)/2)
 	switch {
@@ -86,14 +90,19 @@ func (s *State[F]) simdControlled(g *Gate) bool {
 	var zero F
 	t := g.Targets[0]
 	stride := 1 << t
-	if !haveSIMD || unsafe.Sizeof(zero) != 4 || g.kind == kIdentity || t < 2 || aliased[F](stride) {
+	// Qubits below laneBits index the amplitudes of one register.
+	laneBits := 2
+	if unsafe.Sizeof(zero) == 8 {
+		laneBits = 1
+	}
+	if !haveSIMD || g.kind == kIdentity || t < laneBits || aliased[F](stride) {
 		return false
 	}
 	lowCtrl := 0
 	fixed := []int{t}
 	var set uint64
 	for _, c := range g.Controls {
-		if c < 2 {
+		if c < laneBits {
 			lowCtrl |= 1 << c
 		} else {
 			fixed = append(fixed, c)
@@ -101,6 +110,10 @@ func (s *State[F]) simdControlled(g *Gate) bool {
 		}
 	}
 	slices.Sort(fixed)
+	if laneBits == 1 {
+		s.simdControlledD(g, fixed, set, laneMatrixD(g.M, lowCtrl))
+		return true
+	}
 	cc := laneMatrix(g.M, lowCtrl)
 	c := unsafe.Slice((*complex64)(unsafe.Pointer(unsafe.SliceData(s.v))), len(s.v)/2)
 	if len(fixed) == 1 {
@@ -130,12 +143,25 @@ func (s *State[F]) simdControlled(g *Gate) bool {
 // it ran.
 func simdPairsBuffered[F Float](g *Gate, v []F, base, run, stride int, buf []F) bool {
 	var zero F
-	if !haveSIMD || unsafe.Sizeof(zero) != 4 || run%4 != 0 {
+	if !haveSIMD || run%4 != 0 {
 		return false
 	}
 	switch g.kind {
 	case kIdentity, kX, kPhase:
 		return false
+	}
+	if unsafe.Sizeof(zero) == 8 {
+		c := unsafe.Slice((*complex128)(unsafe.Pointer(unsafe.SliceData(v))), len(v)/2)
+		b := unsafe.Slice((*complex128)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf)/2)
+		for done := 0; done < run; done += len(b) {
+			n := min(len(b), run-done)
+			x0 := c[base+done : base+done+n]
+			x1 := c[base+done+stride : base+done+stride+n]
+			copy(b[:n], x1)
+			mat2c128AVX(&x0[0], &b[0], 1, n, 0, g.lanesD)
+			copy(x1, b[:n])
+		}
+		return true
 	}
 	c := unsafe.Slice((*complex64)(unsafe.Pointer(unsafe.SliceData(v))), len(v)/2)
 	b := unsafe.Slice((*complex64)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf)/2)
@@ -164,4 +190,67 @@ func mat2For(k gateKind) func(x0, x1 *complex64, runs, runLen, step int, c *[64]
 		return mat2DiagC64AVX
 	}
 	return mat2c64AVX
+}
+
+// simd1D is simd1 for complex128 amplitudes, with the general kernels
+// only.
+func simd1D(g *Gate, c []complex128, lo, hi, step, runLen, stride int) bool {
+	switch {
+	case stride >= 2 && runLen%2 == 0 && hi > lo:
+		runs := (hi - lo + step - 1) / step
+		if lo+(runs-1)*step+stride+runLen > len(c) {
+			panic("quantum: kernel run past the state")
+		}
+		mat2c128AVX(&c[lo], &c[lo+stride], runs, runLen, step, g.lanesD)
+	case stride == 1 && runLen == 1 && step == 2 && (hi-lo)%2 == 0 && hi > lo:
+		w := c[lo:hi]
+		mat2c128T0AVX(&w[0], len(w), g.low0D)
+	default:
+		return false
+	}
+	return true
+}
+
+// laneMatrixD is laneMatrix for mat2c128AVX: two amplitudes per register,
+// lowCtrl a subset of bit 0.
+func laneMatrixD(m []complex128, lowCtrl int) [32]float64 {
+	var cc [32]float64
+	id := [4]complex128{1, 0, 0, 1}
+	for p := 0; p < 2; p++ {
+		e := [4]complex128{m[0], m[1], m[2], m[3]}
+		if p&lowCtrl != lowCtrl {
+			e = id
+		}
+		for k, x := range e {
+			cc[8*k+2*p], cc[8*k+2*p+1] = real(x), real(x)
+			cc[8*k+4+2*p], cc[8*k+4+2*p+1] = imag(x), imag(x)
+		}
+	}
+	return cc
+}
+
+// simdControlledD is the complex128 half of simdControlled: fixed holds
+// the target and the controls that select runs, set those controls.
+func (s *State[F]) simdControlledD(g *Gate, fixed []int, set uint64, cc [32]float64) {
+	t := g.Targets[0]
+	stride := 1 << t
+	c := unsafe.Slice((*complex128)(unsafe.Pointer(unsafe.SliceData(s.v))), len(s.v)/2)
+	if len(fixed) == 1 {
+		s.parallelAligned(1<<s.n, 2*stride, func(lo, hi int) {
+			if hi > lo {
+				mat2c128AVX(&c[lo], &c[lo+stride], (hi-lo)/(2*stride), stride, 2*stride, &cc)
+			}
+		})
+		return
+	}
+	p0 := fixed[0]
+	chunk := 1 << p0
+	nChunks := 1 << (s.n - len(fixed) - p0)
+	s.parallel(nChunks, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			base := int(deposit(uint64(k)<<p0, fixed) | set)
+			x := c[base : base+stride+chunk]
+			mat2c128AVX(&x[0], &x[stride], 1, chunk, 0, &cc)
+		}
+	})
 }

@@ -28,3 +28,12 @@ func mat2RealImagC64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float3
 
 //go:noescape
 func mat2DiagC64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32)
+
+//go:noescape
+func mat2c128AVX(x0, x1 *complex128, runs, runLen, step int, c *[32]float64)
+
+//go:noescape
+func mat2c128T0AVX(v *complex128, n int, c *[16]float64)
+
+//go:noescape
+func mulRowC128AVX(v, a *complex128, n int, c *[2]float64)

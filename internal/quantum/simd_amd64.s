@@ -343,3 +343,135 @@ loop_seq1:
 done_seq:
 	VZEROUPPER
 	RET
+
+// func mat2c128AVX(x0, x1 *complex128, runs, runLen, step int, c *[32]float64)
+// mat2c64AVX for complex128 amplitudes: two per register, so the per-lane
+// coefficients repeat every two amplitudes (c holds Ar, Ai, Br, Bi, Cr,
+// Ci, Dr, Di, four doubles each). runLen is a multiple of 2.
+TEXT ·mat2c128AVX(SB), NOSPLIT, $0-48
+	MOVQ x0+0(FP), SI
+	MOVQ x1+8(FP), DI
+	MOVQ runs+16(FP), BX
+	MOVQ runLen+24(FP), DX
+	MOVQ step+32(FP), R9
+	MOVQ c+40(FP), AX
+	VMOVUPD 0(AX), Y0
+	VMOVUPD 32(AX), Y1
+	VMOVUPD 64(AX), Y2
+	VMOVUPD 96(AX), Y3
+	VMOVUPD 128(AX), Y4
+	VMOVUPD 160(AX), Y5
+	VMOVUPD 192(AX), Y6
+	VMOVUPD 224(AX), Y7
+	SHLQ $4, R9
+	SHRQ $1, DX
+	TESTQ BX, BX
+	JZ    done_d
+	TESTQ DX, DX
+	JZ    done_d
+
+outer_d:
+	MOVQ SI, R10
+	MOVQ DI, R11
+	MOVQ DX, CX
+
+loop_d:
+	VMOVUPD     (R10), Y8
+	VMOVUPD     (R11), Y9
+	VPERMILPD   $0x5, Y8, Y10
+	VPERMILPD   $0x5, Y9, Y11
+	VMULPD      Y0, Y8, Y12
+	VFMADD231PD Y2, Y9, Y12
+	VMULPD      Y1, Y10, Y13
+	VFMADD231PD Y3, Y11, Y13
+	VADDSUBPD   Y13, Y12, Y12
+	VMULPD      Y4, Y8, Y14
+	VFMADD231PD Y6, Y9, Y14
+	VMULPD      Y5, Y10, Y15
+	VFMADD231PD Y7, Y11, Y15
+	VADDSUBPD   Y15, Y14, Y14
+	VMOVUPD     Y12, (R10)
+	VMOVUPD     Y14, (R11)
+	ADDQ        $32, R10
+	ADDQ        $32, R11
+	DECQ        CX
+	JNZ         loop_d
+	ADDQ        R9, SI
+	ADDQ        R9, DI
+	DECQ        BX
+	JNZ         outer_d
+
+done_d:
+	VZEROUPPER
+	RET
+
+// func mat2c128T0AVX(v *complex128, n int, c *[16]float64)
+// Target qubit 0 for complex128: each register holds a pair [a b] and
+// becomes C1 (x) v + C2 (x) p(v), p swapping its two halves; c holds the
+// real and imaginary parts of C1 = [m00 m11] and C2 = [m01 m10], each
+// amplitude's value in both of its lanes. n is a multiple of 2.
+TEXT ·mat2c128T0AVX(SB), NOSPLIT, $0-24
+	MOVQ v+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ c+16(FP), AX
+	VMOVUPD 0(AX), Y0
+	VMOVUPD 32(AX), Y1
+	VMOVUPD 64(AX), Y2
+	VMOVUPD 96(AX), Y3
+	SHRQ $1, CX
+	JZ   done_d0
+
+loop_d0:
+	VMOVUPD     (SI), Y8
+	VPERM2F128  $0x01, Y8, Y8, Y9
+	VPERMILPD   $0x5, Y8, Y10
+	VPERMILPD   $0x5, Y9, Y11
+	VMULPD      Y0, Y8, Y12
+	VFMADD231PD Y2, Y9, Y12
+	VMULPD      Y1, Y10, Y13
+	VFMADD231PD Y3, Y11, Y13
+	VADDSUBPD   Y13, Y12, Y12
+	VMOVUPD     Y12, (SI)
+	ADDQ        $32, SI
+	DECQ        CX
+	JNZ         loop_d0
+
+done_d0:
+	VZEROUPPER
+	RET
+
+// func mulRowC128AVX(v, a *complex128, n int, c *[2]float64)
+// mulRowC64AVX for complex128: v[k] <- v[k] * (a[k] * c) for k < n; n is
+// a multiple of 2.
+TEXT ·mulRowC128AVX(SB), NOSPLIT, $0-32
+	MOVQ v+0(FP), SI
+	MOVQ a+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ c+24(FP), AX
+	VBROADCASTSD 0(AX), Y0
+	VBROADCASTSD 8(AX), Y1
+	SHRQ $1, CX
+	JZ   done_rd
+
+loop_rd:
+	VMOVUPD   (DI), Y8
+	VPERMILPD $0x5, Y8, Y9
+	VMULPD    Y0, Y8, Y10
+	VMULPD    Y1, Y9, Y11
+	VADDSUBPD Y11, Y10, Y10
+	VMOVDDUP  Y10, Y12
+	VPERMILPD $0xF, Y10, Y13
+	VMOVUPD   (SI), Y8
+	VPERMILPD $0x5, Y8, Y9
+	VMULPD    Y12, Y8, Y14
+	VMULPD    Y13, Y9, Y15
+	VADDSUBPD Y15, Y14, Y14
+	VMOVUPD   Y14, (SI)
+	ADDQ      $32, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       loop_rd
+
+done_rd:
+	VZEROUPPER
+	RET

@@ -26,3 +26,11 @@ func mat2RealImagC64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float3
 func mat2DiagC64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32) {
 	panic("quantum: no SIMD kernels")
 }
+
+func mat2c128AVX(x0, x1 *complex128, runs, runLen, step int, c *[32]float64) {
+	panic("quantum: no SIMD kernels")
+}
+
+func mat2c128T0AVX(v *complex128, n int, c *[16]float64) { panic("quantum: no SIMD kernels") }
+
+func mulRowC128AVX(v, a *complex128, n int, c *[2]float64) { panic("quantum: no SIMD kernels") }

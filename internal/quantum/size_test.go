@@ -114,5 +114,10 @@ func TestAliasedPairsBuffered(t *testing.T) {
 		if d := maxDiff(s, want); d > 1e-5 {
 			t.Errorf("%s buffered: off by %g", g.Name, d)
 		}
+		sd := loadState[float64](psi)
+		sd.Apply(g)
+		if d := maxDiff(sd, want); d > 1e-12 {
+			t.Errorf("%s buffered (double): off by %g", g.Name, d)
+		}
 	}
 }
