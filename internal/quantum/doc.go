@@ -28,8 +28,8 @@
 //
 // Gates apply in place by index arithmetic, each with the cheapest kernel
 // its matrix allows (gate.go, kernels.go); on amd64 with AVX2 and FMA,
-// single-precision one-target gates use the vector kernels of
-// simd_amd64.s. A sequence of gates on a state larger than a cache-sized
+// one-target gates use the vector kernels of simd_amd64.s (simd.go) in
+// both precisions. A sequence of gates on a state larger than a cache-sized
 // block runs in cache-blocked passes (block.go): each pass gathers blocks
 // of amplitudes over a few chosen qubits into a buffer, applies every gate
 // of the pass there (diagonal gates fused into one multiplication,
