@@ -20,15 +20,31 @@ func (ps *pass) earliest(sh shape, e *eligSet, limit Time) (Time, []int, job.ID)
 	ns := ps.ns
 	if !sh.nd.whole {
 		best, node, by := Never, -1, job.ID(0)
+		// Seed the search with the node whose first release comes first:
+		// it is often the answer, and the bound prunes most other nodes.
+		seed := -1
 		for i := ns.usable.next(0, e.mask); i >= 0; i = ns.usable.next(i+1, e.mask) {
-			if best != Never && len(ns.holds[i]) == 0 && ns.minRel[i] >= best && !ns.fitsNow(i, sh.nd, ps.now, limit) {
+			if seed < 0 || ns.minRel[i] < ns.minRel[seed] {
+				seed = i
+			}
+		}
+		if seed >= 0 {
+			if t, b := ns.earliest(seed, sh.nd, ps.now, limit); t < best {
+				best, node, by = t, seed, b
+			}
+		}
+		for i := ns.usable.next(0, e.mask); i >= 0; i = ns.usable.next(i+1, e.mask) {
+			if i == seed {
+				continue
+			}
+			if best != Never && len(ns.holds[i]) == 0 && (ns.minRel[i] > best || ns.minRel[i] == best && i > node) && !ns.fitsNow(i, sh.nd, ps.now, limit) {
 				// Without holds a node's room only grows at its
 				// releases: it cannot start the job before best.
 				continue
 			}
 			t, b := ns.earliest(i, sh.nd, ps.now, limit)
-			if t < best {
-				best, node, by = t, i, b
+			if t < best || t == best && t != Never && i < node {
+				best, node, by = t, i, b // ties go to the lowest node index
 			}
 		}
 		if node < 0 {

@@ -196,12 +196,14 @@ func newNodes(s *Snapshot) *nodes {
 			ns.freeCPU[a.Node] -= a.CPUs
 			ns.freeMem[a.Node] -= a.MemMB
 			ns.rel[a.Node] = append(ns.rel[a.Node], release{t: end, gpus: bits.OnesCount64(a.GPUs), cpus: a.CPUs, mem: a.MemMB, id: r.ID})
+			if len(ns.rel[a.Node]) == 1 || end < ns.minRel[a.Node] {
+				ns.minRel[a.Node] = end
+			}
 		}
 	}
 	for i := 0; i < n; i++ {
-		ns.minRel[i] = Never
-		for _, r := range ns.rel[i] {
-			ns.minRel[i] = min(ns.minRel[i], r.t)
+		if len(ns.rel[i]) == 0 {
+			ns.minRel[i] = Never
 		}
 		if len(ns.rel[i]) > 1 {
 			ns.unsorted.set(i)
