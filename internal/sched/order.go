@@ -11,16 +11,20 @@ import (
 // returns the pending indexes, unordered, with the priorities. The
 // scheduling order is priority descending, then eligible time, then ID
 // (see qitem), so it is total and deterministic.
-func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) ([]int, []float64) {
+func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) []qitem {
 	n := len(s.Pending)
-	prio := make([]float64, n)
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
+	tiers := preemptTiers(s)
+	items := make([]qitem, n)
+	for i := range s.Pending {
+		j := &s.Pending[i]
+		items[i] = qitem{elig: eligible(j), id: j.ID, idx: i}
+		if tiers != nil {
+			items[i].tier = tiers[j.QOS]
+		}
 	}
 	if p.FIFO {
 		for i := range s.Pending {
-			prio[i] = -float64(eligible(&s.Pending[i]))
+			items[i].prio = -float64(items[i].elig)
 		}
 	} else {
 		w := &p.Weights
@@ -58,7 +62,7 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) ([]int, []float64) 
 		for i := range s.Pending {
 			j := &s.Pending[i]
 			var v float64
-			wait := float64(max(s.Now-eligible(j), 0))
+			wait := float64(max(s.Now-items[i].elig, 0))
 			if w.Age != 0 {
 				v += w.Age * math.Min(wait/maxAge, 1)
 			}
@@ -100,10 +104,10 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) ([]int, []float64) 
 				}
 			}
 			v -= float64(j.Nice)
-			prio[i] = v
+			items[i].prio = v
 		}
 	}
-	return order, prio
+	return items
 }
 
 // qitem is a pending job's place in the scheduling order.
@@ -143,15 +147,7 @@ type queue struct {
 	pos   int
 }
 
-func newQueue(s *Snapshot, idx []int, prio []float64, lazy bool) *queue {
-	tiers := preemptTiers(s)
-	items := make([]qitem, len(idx))
-	for k, i := range idx {
-		items[k] = qitem{prio: prio[i], elig: eligible(&s.Pending[i]), id: s.Pending[i].ID, idx: i}
-		if tiers != nil {
-			items[k].tier = tiers[s.Pending[i].QOS]
-		}
-	}
+func newQueue(items []qitem, lazy bool) *queue {
 	q := &queue{items: items, heap: lazy}
 	if !lazy {
 		slices.SortFunc(items, func(a, b qitem) int {
@@ -201,24 +197,26 @@ func (q *queue) left() int {
 	return len(q.items) - q.pos
 }
 
-// next returns the next job in order, or false.
-func (q *queue) next() (int, bool) {
+// next returns the next job in order (its pending index and priority), or
+// false.
+func (q *queue) next() (int, float64, bool) {
 	if !q.heap {
 		if q.pos == len(q.items) {
-			return 0, false
+			return 0, 0, false
 		}
 		q.pos++
-		return q.items[q.pos-1].idx, true
+		it := &q.items[q.pos-1]
+		return it.idx, it.prio, true
 	}
 	n := len(q.items)
 	if n == 0 {
-		return 0, false
+		return 0, 0, false
 	}
-	top := q.items[0].idx
+	top, prio := q.items[0].idx, q.items[0].prio
 	q.items[0] = q.items[n-1]
 	q.items = q.items[:n-1]
 	q.down(0, n-1)
-	return top, true
+	return top, prio, true
 }
 
 func (q *queue) down(i, n int) {

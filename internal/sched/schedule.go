@@ -202,22 +202,22 @@ type estReq struct{ waiting, pending int }
 
 func (ps *pass) run() {
 	s := ps.s
-	idx, prio := priorities(s, ps.p, ps.qos)
-	ps.plan.Stats.Pending = len(idx)
+	items := priorities(s, ps.p, ps.qos)
+	ps.plan.Stats.Pending = len(items)
 	if !s.StartsOnly {
-		ps.plan.Waiting = make([]Waiting, 0, len(idx))
+		ps.plan.Waiting = make([]Waiting, 0, len(items))
 	}
 	// A starts-only pass may stop once nothing can start any more: the
 	// jobs it never reaches would only wait.
 	lazy := s.StartsOnly && ps.p.Backfill != Conservative && !ps.anyPreemptor() && !ps.anyCPUOnly()
-	q := newQueue(s, idx, prio, lazy)
+	q := newQueue(items, lazy)
 	var minGPUs, minWhole int
 	if lazy {
 		minGPUs, minWhole = ps.smallestAsks()
 	}
 	var estimates []estReq
 	for {
-		pi, ok := q.next()
+		pi, prio, ok := q.next()
 		if !ok {
 			break
 		}
@@ -230,7 +230,7 @@ func (ps *pass) run() {
 		j := &s.Pending[pi]
 		sh := ps.shapeOf(j)
 		w := Waiting{
-			ID: j.ID, Priority: prio[pi], EstimatedStartS: Never, SU: -1,
+			ID: j.ID, Priority: prio, EstimatedStartS: Never, SU: -1,
 			Nodes: sh.nodes, GPUsPerNode: sh.nd.gpus, WholeNodes: sh.nd.whole, MaxSUs: sh.suMax,
 		}
 		if reason, limit := ps.heldBack(j); reason != ReasonNone {
