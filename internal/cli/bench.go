@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -109,17 +108,11 @@ func runBenchSubmit(e *Env, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	if *n <= 0 || *conc <= 0 {
 		return usagef("--jobs and --concurrency must be positive")
 	}
@@ -169,17 +162,11 @@ func runBenchRun(e *Env, args []string) error {
 	if *virtual <= 0 || *n <= 0 || *conc <= 0 {
 		return usagef("--virtual, --jobs and --concurrency must be positive")
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	dir := *dataDir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "gefion-bench-")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -135,4 +136,21 @@ func (e *Env) environ() []string {
 		return e.Environ()
 	}
 	return os.Environ()
+}
+
+// startCPUProfile writes a CPU profile to path until the returned function
+// is called; an empty path profiles nothing.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
