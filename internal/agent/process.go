@@ -43,6 +43,12 @@ type ProcessConfig struct {
 	CgroupParent string
 	// NoCgroups runs jobs without cgroups even where they are available.
 	NoCgroups bool
+	// AllowSystemUsers lets a root agent run jobs of root and other
+	// system accounts (uid below 1000). Off by default: until users
+	// authenticate to the controller, a name in a request must not be
+	// enough to run a script as root on every node. gefion dev, whose
+	// only user is the one who started it, turns it on.
+	AllowSystemUsers bool
 	// DrainXIDs are the XID errors that drain the node (default
 	// DrainXIDs).
 	DrainXIDs map[uint64]string
@@ -200,8 +206,19 @@ func (p *Process) jobUser(a api.Assignment) (JobUser, error) {
 	if err != nil {
 		return JobUser{}, fmt.Errorf("user %s does not exist on node %s: create the account there (or connect the node to the directory service)", a.Spec.User, p.cfg.Node)
 	}
-	return jobUserOf(u)
+	ju, err := jobUserOf(u)
+	if err != nil {
+		return JobUser{}, err
+	}
+	if ju.UID < minUserUID && !p.cfg.AllowSystemUsers {
+		return JobUser{}, fmt.Errorf("user %s (uid %d) is a system account; this node runs no jobs of uid below %d (an operator may allow it with GEFION_ALLOW_SYSTEM_USERS=1)", a.Spec.User, ju.UID, minUserUID)
+	}
+	return ju, nil
 }
+
+// minUserUID is the lowest uid of an ordinary account on most Linux
+// distributions.
+const minUserUID = 1000
 
 // Start begins a job's share: the batch host runs the script; other nodes
 // hold the GPUs (and measure them) until released.

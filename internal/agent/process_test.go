@@ -75,6 +75,8 @@ func me(t *testing.T) string {
 func newTestProcess(t *testing.T, cfg ProcessConfig, gpus *GPUs) *Process {
 	t.Helper()
 	cfg.StateDir = t.TempDir()
+	// The tests submit as the user running them, root included here.
+	cfg.AllowSystemUsers = true
 	if cfg.Node == "" {
 		cfg.Node = strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())
 	}
@@ -426,5 +428,21 @@ func TestProcessCgroupLimits(t *testing.T) {
 	rec.wait(t, api.ReportEnd, 5*time.Second)
 	if got, want := readFile(t, filepath.Join(dir, "slurm-19.out")), "268435456\n300000 100000\n"; got != want {
 		t.Errorf("the job's limits = %q; want %q", got, want)
+	}
+}
+
+func TestRootAgentRefusesSystemAccounts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: only a root agent switches users")
+	}
+	p, err := NewProcess(ProcessConfig{Node: "n1", StateDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.jobUser(api.Assignment{JobID: 1, Spec: job.Spec{User: "root"}}); err == nil || !strings.Contains(err.Error(), "system account") {
+		t.Errorf("jobUser(root) = %v; want a refusal naming the system account", err)
+	}
+	if _, err := p.jobUser(api.Assignment{JobID: 2, Spec: job.Spec{User: "nobody"}}); err != nil {
+		t.Errorf("jobUser(nobody) = %v; want it allowed (uid 65534)", err)
 	}
 }

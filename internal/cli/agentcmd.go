@@ -51,7 +51,7 @@ func runAgent(e *Env, args []string) error {
 	case *virtual < 0:
 		return usagef("--virtual must be positive")
 	default:
-		inv, exec, err := localNode(*name, *gpus)
+		inv, exec, err := localNode(*name, *gpus, false)
 		if err != nil {
 			return err
 		}

@@ -86,7 +86,7 @@ func runDev(e *Env, args []string) error {
 			errc <- err
 		}
 	}()
-	inv, exec, err := localNode(*nodeName, *gpus)
+	inv, exec, err := localNode(*nodeName, *gpus, true)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 //	GEFION_NO_CGROUPS=1     run jobs without cgroups
 //	GEFION_CLUSTER_NAME     SLURM_CLUSTER_NAME (gefion)
 //	GEFION_VIRTUAL_NODE=1   a virtual node: jobs "run" for --comment duration=N
+//	GEFION_ALLOW_SYSTEM_USERS=1  a root agent may run jobs of root and uids below 1000
 const (
 	envStateDir     = "GEFION_AGENT_STATE_DIR"
 	envKillWait     = "GEFION_KILL_WAIT"
@@ -34,6 +35,7 @@ const (
 	envNoCgroups    = "GEFION_NO_CGROUPS"
 	envClusterName  = "GEFION_CLUSTER_NAME"
 	envVirtualNode  = "GEFION_VIRTUAL_NODE"
+	envAllowSystem  = "GEFION_ALLOW_SYSTEM_USERS"
 )
 
 // localNode describes this machine as one node and returns the executor
@@ -43,7 +45,7 @@ const (
 // With GEFION_VIRTUAL_NODE=1 the node is virtual instead: jobs "run" for
 // their declared duration (--comment duration=N) or their time limit and
 // report modelled energy.
-func localNode(name string, gpus int) (api.NodeInventory, agent.Executor, error) {
+func localNode(name string, gpus int, dev bool) (api.NodeInventory, agent.Executor, error) {
 	if name == "" {
 		h, err := os.Hostname()
 		if err != nil || h == "" {
@@ -81,6 +83,12 @@ func localNode(name string, gpus int) (api.NodeInventory, agent.Executor, error)
 		CgroupParent: os.Getenv(envCgroupParent), Log: log,
 	}
 	cfg.NoCgroups, _ = strconv.ParseBool(os.Getenv(envNoCgroups))
+	// gefion dev's one user started it; elsewhere system accounts (root)
+	// run nothing unless the operator says so.
+	cfg.AllowSystemUsers = dev
+	if on, _ := strconv.ParseBool(os.Getenv(envAllowSystem)); on {
+		cfg.AllowSystemUsers = true
+	}
 	for _, d := range []struct {
 		env string
 		to  *time.Duration

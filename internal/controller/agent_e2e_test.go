@@ -56,7 +56,7 @@ func startRealNode(t *testing.T, url, name string, health agent.HealthSource) *a
 	g := agent.DeclaredGPUs(8, cluster.H100SXM)
 	g.Meter = wattMeter{t0: time.Now()}
 	g.Health = health
-	p, err := agent.NewProcess(agent.ProcessConfig{Node: name, StateDir: t.TempDir(), KillWait: time.Second, SampleEvery: 20 * time.Millisecond}, g)
+	p, err := agent.NewProcess(agent.ProcessConfig{Node: name, StateDir: t.TempDir(), KillWait: time.Second, SampleEvery: 20 * time.Millisecond, AllowSystemUsers: true}, g)
 	if err != nil {
 		t.Fatal(err)
 	}

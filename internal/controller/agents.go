@@ -294,21 +294,33 @@ func (c *Controller) syncReports(tx *txn, req api.SyncRequest) (*session, error)
 	s.lastSeen = tx.now
 	ack := cr.agentAck[s.agentID]
 	maxSeq := ack
+	reported := map[job.ID]bool{}
 	for _, rep := range req.Reports {
 		if rep.Seq != 0 && rep.Seq <= ack {
 			continue // already applied before
 		}
 		maxSeq = max(maxSeq, rep.Seq)
+		if i, ok := cr.nodeByName[rep.Node]; !ok || !slices.Contains(s.nodes, i) {
+			c.log.Warn("ignoring a report for a node this agent does not serve", "agent", s.agentID, "node", rep.Node)
+			continue
+		}
+		if rep.Kind == api.ReportEnd {
+			reported[rep.JobID] = true
+		}
 		c.applyReport(tx, s, rep)
 	}
-	// After the first sync, jobs still suspect died with the agent.
+	// After the first sync, jobs still suspect died with the agent. The
+	// list is cleared once the transaction is committed.
 	if len(s.suspect) > 0 {
 		for id := range s.suspect {
+			if reported[id] {
+				continue
+			}
 			if j := tx.job(id); j != nil && j.State == job.Running {
 				c.nodeFailed(tx, j, "its node's agent restarted without it")
 			}
 		}
-		s.suspect = nil
+		tx.after(func() { s.suspect = nil })
 	}
 	agent := s.agentID
 	tx.after(func() { cr.agentAck[agent] = max(cr.agentAck[agent], maxSeq) })
@@ -318,7 +330,6 @@ func (c *Controller) syncReports(tx *txn, req api.SyncRequest) (*session, error)
 func (c *Controller) applyReport(tx *txn, s *session, rep api.Report) {
 	switch rep.Kind {
 	case api.ReportEnd:
-		delete(s.suspect, rep.JobID)
 		j := tx.job(rep.JobID)
 		if j == nil {
 			return
@@ -379,14 +390,14 @@ func (c *Controller) finish(tx *txn, j *jobRec, rep api.Report) {
 		c.sendSignal(tx, api.Signal{JobID: e.ID, Node: a.Node, Release: true, Reason: "the job ended"})
 	}
 	switch {
+	case e.cancelled: // a cancel wins over a requeue
+		e.State = job.Cancelled
 	case e.preempting && e.Spec.RequeueOrDefault():
 		c.requeue(tx, e, "requeued after preemption")
 		return
 	case e.preempting:
 		e.State = job.Preempted
-	case e.cancelled:
-		e.State = job.Cancelled
-	case rep.State != "":
+	case rep.State != "" && rep.State.Final():
 		e.State = rep.State
 	case rep.ExitCode == 0 && rep.Signal == "":
 		e.State = job.Completed
@@ -439,7 +450,11 @@ func (c *Controller) nodeFailed(tx *txn, j *jobRec, why string) {
 	for _, a := range e.Allocs {
 		c.sendSignal(tx, api.Signal{JobID: e.ID, Node: a.Node, Signal: "KILL", Release: true, Reason: why})
 	}
-	if e.Spec.RequeueOrDefault() {
+	switch {
+	case e.cancelled:
+		e.State, e.EndS = job.Cancelled, tx.nowS
+		return
+	case e.Spec.RequeueOrDefault():
 		c.requeue(tx, e, "requeued: "+why)
 		return
 	}

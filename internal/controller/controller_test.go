@@ -410,3 +410,37 @@ func TestIdleGPUReportAndCancelPolicy(t *testing.T) {
 		stop()
 	}
 }
+
+func TestCancelWithASignalOnlySignals(t *testing.T) {
+	h := newHarness(t, Config{}, nil, 1)
+	ctx := context.Background()
+	alice := h.client("alice")
+	r, err := alice.Submit(ctx, api.SubmitRequest{Spec: gpuSpec(1, "duration=1000")}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("alice", r.ID, job.Running)
+	var ae *api.Error
+	if err := alice.Cancel(ctx, r.ID, "NOPE"); !errors.As(err, &ae) || ae.Code != api.CodeInvalid {
+		t.Errorf("cancel with an unknown signal = %v; want invalid", err)
+	}
+	// The virtual executor ends a job on any signal, so the job ends; what
+	// matters is that it is not recorded as cancelled by the user.
+	if err := alice.Cancel(ctx, r.ID, "USR1"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the job to end", func() bool {
+		j, err := alice.Job(ctx, r.ID)
+		return err == nil && j.State.Final()
+	})
+	if j, _ := alice.Job(ctx, r.ID); j.State == job.Cancelled {
+		t.Errorf("a signal-only cancel recorded the job as CANCELLED; want it to end on its own terms")
+	}
+	// A plain cancel of another job still cancels it.
+	r2, _ := alice.Submit(ctx, api.SubmitRequest{Spec: gpuSpec(1, "duration=1000")}, "")
+	h.waitState("alice", r2.ID, job.Running)
+	if err := alice.Cancel(ctx, r2.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("alice", r2.ID, job.Cancelled)
+}

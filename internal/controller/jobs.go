@@ -218,8 +218,17 @@ func (c *Controller) qosNames() []string {
 }
 
 // Cancel cancels jobs (an array ID cancels every task). Running jobs get
-// SIGTERM and, after KillWait, SIGKILL; they end as CANCELLED.
+// SIGTERM and, after KillWait, SIGKILL; they end as CANCELLED. With a
+// signal, as scancel -s, running jobs only get that signal (pending jobs
+// are left alone).
 func (c *Controller) Cancel(ctx context.Context, user string, ids []job.ID, signal string) ([]job.ID, error) {
+	if signal != "" {
+		if _, name, err := job.SignalNumber(signal); err != nil {
+			return nil, invalid("--signal=%s: %v", signal, err)
+		} else {
+			signal = name
+		}
+	}
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
 		var targets []*jobRec
 		for _, id := range ids {
@@ -257,12 +266,16 @@ func (c *Controller) Cancel(ctx context.Context, user string, ids []job.ID, sign
 			case job.Pending:
 				e.State, e.EndS, e.Reason = job.Cancelled, tx.nowS, "cancelled by "+user
 			case job.Running:
-				if e.cancelled && signal == "" {
+				if signal != "" {
+					// scancel -s: deliver the signal only; the job goes on.
+					c.signalJob(tx, e, signal, 0, "signal from "+user)
 					continue
 				}
+				// A repeated cancel sends TERM again, in case the first
+				// was lost with its agent.
 				e.cancelled = true
 				e.Reason = "cancelled by " + user
-				c.signalJob(tx, e, signalOr(signal, "TERM"), int64(c.cfg.KillWait.Seconds()), e.Reason)
+				c.signalJob(tx, e, "TERM", int64(c.cfg.KillWait.Seconds()), e.Reason)
 			}
 		}
 		return done, nil
