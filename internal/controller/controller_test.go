@@ -3,8 +3,8 @@ package controller
 import (
 	"context"
 	"errors"
-	"strings"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
