@@ -135,9 +135,16 @@ func NewProcess(cfg ProcessConfig, gpus *GPUs) (*Process, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o711); err != nil {
 		return nil, fmt.Errorf("creating the agent's state directory: %w", err)
 	}
+	p := &Process{cfg: cfg, gpus: gpus, root: os.Geteuid() == 0, jobs: map[share]*pjob{}, drained: map[string]bool{}}
+	if p.root {
+		// Checked before anything is changed through the path: a
+		// planted symlink must not have root chmod what it points at.
+		if err := checkStateDir(cfg.StateDir); err != nil {
+			return nil, err
+		}
+	}
 	// Users' jobs must reach their own spool directories inside it.
 	_ = os.Chmod(cfg.StateDir, 0o711)
-	p := &Process{cfg: cfg, gpus: gpus, root: os.Geteuid() == 0, jobs: map[share]*pjob{}, drained: map[string]bool{}}
 	me, err := user.Current()
 	if err != nil {
 		return nil, fmt.Errorf("looking up the agent's user: %w", err)

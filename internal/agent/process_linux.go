@@ -233,3 +233,25 @@ func setThreadFSIdentity(u JobUser) error {
 	}
 	return nil
 }
+
+// checkStateDir refuses, for a root agent, a state directory that another
+// user could have planted or can write to: job spool directories are
+// created and chowned inside it, and a planted symlink would redirect them.
+func checkStateDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || st.Uid != 0 || fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("the agent's state directory %s must be a directory owned by root and writable by no one else (it is %v, owner uid %d): remove it or set GEFION_AGENT_STATE_DIR to one that is", dir, fi.Mode(), ownerOf(st))
+	}
+	return nil
+}
+
+func ownerOf(st *syscall.Stat_t) int64 {
+	if st == nil {
+		return -1
+	}
+	return int64(st.Uid)
+}

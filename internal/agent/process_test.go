@@ -446,3 +446,38 @@ func TestRootAgentRefusesSystemAccounts(t *testing.T) {
 		t.Errorf("jobUser(nobody) = %v; want it allowed (uid 65534)", err)
 	}
 }
+
+func TestRootAgentRefusesAPlantedStateDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: only a root agent checks its state directory's owner")
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewProcess(ProcessConfig{Node: "n1", StateDir: dir}, nil); err == nil || !strings.Contains(err.Error(), "writable by no one else") {
+		t.Errorf("NewProcess on a world-writable directory = %v; want a refusal", err)
+	}
+	if _, err := NewProcess(ProcessConfig{Node: "n1", StateDir: filepath.Join(t.TempDir(), "fresh")}, nil); err != nil {
+		t.Errorf("NewProcess on a directory it creates = %v; want it accepted", err)
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(t.TempDir(), link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewProcess(ProcessConfig{Node: "n1", StateDir: link}, nil); err == nil {
+		t.Errorf("NewProcess through a symlink succeeded; want a refusal")
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewProcess(ProcessConfig{Node: "n1", StateDir: dir}, nil); err == nil || !strings.Contains(err.Error(), "owned by root") {
+		t.Errorf("NewProcess on a directory owned by nobody = %v; want a refusal", err)
+	}
+}
