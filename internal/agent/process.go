@@ -233,8 +233,15 @@ func (p *Process) Start(a api.Assignment, report func(api.Report)) {
 	p.Watch(context.Background(), report)
 	k := share{a.JobID, a.Node}
 	p.mu.Lock()
-	if _, dup := p.jobs[k]; dup {
+	if old, dup := p.jobs[k]; dup {
 		p.mu.Unlock()
+		if old.a.Restarts != a.Restarts {
+			// An earlier run of this requeued job is still ending
+			// here: this run cannot have the node's share yet.
+			p.cfg.Log.Warn("a new run arrived while the last is ending", "job", a.JobID, "run", a.Restarts)
+			report(api.Report{Kind: api.ReportEnd, JobID: a.JobID, Node: a.Node, Restart: a.Restarts, State: job.NodeFail,
+				ExitCode: 1, Message: "an earlier run of this job is still ending on " + a.Node})
+		}
 		return
 	}
 	j := &pjob{a: a, report: report, start: time.Now(), stop: make(chan struct{}), release: make(chan struct{})}
@@ -296,7 +303,7 @@ func (p *Process) finish(k share, j *pjob, end api.Report) {
 	p.mu.Lock()
 	delete(p.jobs, k)
 	p.mu.Unlock()
-	end.Kind, end.JobID, end.Node = api.ReportEnd, k.id, k.node
+	end.Kind, end.JobID, end.Node, end.Restart = api.ReportEnd, k.id, k.node, j.a.Restarts
 	end.EnergyJ, end.PerGPUJ, end.Measured, end.GPUUtil, end.GPUMemMB = energy, perGPU, measured, util, mem
 	p.cfg.Log.Info("job ended", "job", k.id, "exit", end.ExitCode, "signal", end.Signal, "state", end.State, "energy_j", energy, "measured", measured)
 	j.report(end)

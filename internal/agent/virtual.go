@@ -96,8 +96,13 @@ func (v *Virtual) Start(a api.Assignment, report func(api.Report)) {
 		v.jobs = map[share]*vjob{}
 	}
 	k := share{a.JobID, a.Node}
-	if _, dup := v.jobs[k]; dup {
+	if old, dup := v.jobs[k]; dup {
 		v.mu.Unlock()
+		if old.a.Restarts != a.Restarts {
+			// An earlier run of a requeued job has not ended here yet.
+			report(api.Report{Kind: api.ReportEnd, JobID: a.JobID, Node: a.Node, Restart: a.Restarts, State: job.NodeFail,
+				ExitCode: 1, Message: "an earlier run of this job is still ending on " + a.Node})
+		}
 		return
 	}
 	j := &vjob{a: a, start: v.clk().Now(), stop: make(chan struct{})}
@@ -134,7 +139,7 @@ func (v *Virtual) end(k share, j *vjob, report func(api.Report), state job.State
 		close(j.stop)
 		elapsed := v.clk().Now().Sub(j.start).Seconds()
 		energy := float64(len(j.a.GPUs)) * v.GPU.TDPWatts * elapsed
-		report(api.Report{Kind: api.ReportEnd, JobID: k.id, Node: k.node, State: state, ExitCode: exit, Signal: sig, EnergyJ: energy})
+		report(api.Report{Kind: api.ReportEnd, JobID: k.id, Node: k.node, Restart: j.a.Restarts, State: state, ExitCode: exit, Signal: sig, EnergyJ: energy})
 	})
 }
 

@@ -79,7 +79,12 @@ type Report struct {
 	JobID job.ID `json:"job_id,omitempty"`
 	Node  string `json:"node"`
 	TimeS int64  `json:"time_s"`
-	// End: how the batch step ended.
+	// Restart is the run of the job the report is about (the
+	// assignment's Restarts): reports of an earlier run of a requeued job
+	// are told apart and ignored.
+	Restart int `json:"restart,omitempty"`
+	// End: how the batch step ended. NODE_FAIL says the node could not
+	// run this share (for example an earlier run still ending there).
 	State    job.State `json:"state,omitempty"`
 	ExitCode int       `json:"exit_code"`
 	Signal   string    `json:"signal,omitempty"`

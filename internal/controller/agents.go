@@ -334,6 +334,15 @@ func (c *Controller) applyReport(tx *txn, s *session, rep api.Report) {
 		if j == nil {
 			return
 		}
+		if rep.Restart != j.Restarts {
+			// The end of an earlier run of a requeued job: its energy
+			// was that run's, and it says nothing of this one.
+			return
+		}
+		if rep.State == job.NodeFail && j.State == job.Running && onNode(j, rep.Node) {
+			c.nodeFailed(tx, j, rep.Message)
+			return
+		}
 		batch := len(j.Allocs) > 0 && j.Allocs[0].Node == rep.Node
 		if j.State != job.Running || !batch {
 			// A node's share of a multi-node job, or a late report:

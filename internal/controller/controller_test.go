@@ -444,3 +444,46 @@ func TestCancelWithASignalOnlySignals(t *testing.T) {
 	}
 	h.waitState("alice", r2.ID, job.Cancelled)
 }
+
+func TestStaleEndReportOfAnEarlierRunIsIgnored(t *testing.T) {
+	h := newHarness(t, Config{}, nil, 0)
+	ctx := context.Background()
+	ag := client.New(h.srv.URL, "")
+	reg, err := ag.Register(ctx, api.RegisterRequest{Version: api.Version, AgentID: "manual",
+		Nodes: agent.VirtualNodes("m", 1, &cluster.DGXH100, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := h.client("alice").Submit(ctx, api.SubmitRequest{Spec: gpuSpec(1, "")}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var as api.Assignment
+	h.waitFor("the assignment", func() bool {
+		resp, err := ag.Sync(ctx, api.SyncRequest{Session: reg.Session, WaitMS: 50})
+		if err == nil && len(resp.Assign) == 1 {
+			as = resp.Assign[0]
+			return true
+		}
+		return false
+	})
+	// An end report of run 5 (not this run, 0) changes nothing.
+	if _, err := ag.Sync(ctx, api.SyncRequest{Session: reg.Session, Reports: []api.Report{
+		{Seq: 1, Kind: api.ReportEnd, JobID: as.JobID, Node: as.Node, Restart: as.Restarts + 5, ExitCode: 1},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := h.client("alice").Job(ctx, r.ID); j.State != job.Running {
+		t.Fatalf("a stale end report ended the job: %s", j.State)
+	}
+	// A share the node cannot run yet (NODE_FAIL) requeues the job.
+	if _, err := ag.Sync(ctx, api.SyncRequest{Session: reg.Session, Reports: []api.Report{
+		{Seq: 2, Kind: api.ReportEnd, JobID: as.JobID, Node: as.Node, Restart: as.Restarts, State: job.NodeFail, ExitCode: 1, Message: "an earlier run is still ending"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("requeue", func() bool {
+		j, err := h.client("alice").Job(ctx, r.ID)
+		return err == nil && j.Restarts == 1 && (j.State == job.Pending || j.State == job.Running)
+	})
+}
