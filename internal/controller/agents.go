@@ -273,8 +273,14 @@ func (c *Controller) takeCommands(ctx context.Context, s *session) (*api.SyncRes
 		if s.lost {
 			return &api.SyncResponse{Reregister: true}, nil
 		}
-		r := &api.SyncResponse{AckSeq: tx.c.agentAck[s.agentID], Assign: s.assign, Signals: s.signals}
-		s.assign, s.signals = nil, nil
+		r := &api.SyncResponse{AckSeq: tx.c.agentAck[s.agentID], Assign: slices.Clone(s.assign), Signals: slices.Clone(s.signals)}
+		// Taken off the queue only once the burst is committed, so a
+		// failed commit leaves them for the next sync.
+		na, ns := len(r.Assign), len(r.Signals)
+		tx.after(func() {
+			s.assign = s.assign[na:]
+			s.signals = s.signals[ns:]
+		})
 		return r, nil
 	})
 	if err != nil {
