@@ -273,14 +273,24 @@ func (c *Controller) takeCommands(ctx context.Context, s *session) (*api.SyncRes
 		if s.lost {
 			return &api.SyncResponse{Reregister: true}, nil
 		}
-		r := &api.SyncResponse{AckSeq: tx.c.agentAck[s.agentID], Assign: slices.Clone(s.assign), Signals: slices.Clone(s.signals)}
-		// Taken off the queue only once the burst is committed, so a
-		// failed commit leaves them for the next sync.
-		na, ns := len(r.Assign), len(r.Signals)
-		tx.after(func() {
-			s.assign = s.assign[na:]
-			s.signals = s.signals[ns:]
-		})
+		// Commands leave the queue only once the burst is committed, so a
+		// failed commit leaves them for the next sync; a second sync in
+		// the same burst takes only what the first did not.
+		if tx.taken == nil {
+			tx.taken = map[*session][2]int{}
+		}
+		done := tx.taken[s]
+		r := &api.SyncResponse{AckSeq: tx.c.agentAck[s.agentID],
+			Assign: slices.Clone(s.assign[done[0]:]), Signals: slices.Clone(s.signals[done[1]:])}
+		if len(r.Assign)+len(r.Signals) > 0 {
+			if done == ([2]int{}) {
+				tx.after(func() {
+					t := tx.taken[s]
+					s.assign, s.signals = s.assign[t[0]:], s.signals[t[1]:]
+				})
+			}
+			tx.taken[s] = [2]int{len(s.assign), len(s.signals)}
+		}
 		return r, nil
 	})
 	if err != nil {

@@ -171,6 +171,8 @@ type txn struct {
 	poisoned bool
 	// schedule asks for a pass after this commit.
 	schedule bool
+	// taken counts the commands each session's syncs took in this burst.
+	taken map[*session][2]int
 }
 
 func (c *core) begin(now time.Time) *txn {
