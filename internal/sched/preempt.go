@@ -202,6 +202,10 @@ func (ps *pass) preempt(j *Pending, sh shape, e *eligSet, limit Time) preemptRes
 				if len(rs) > 1 {
 					ns.unsorted.set(a.Node)
 				}
+				ns.maxRel[a.Node] = 0
+				for _, x := range rs {
+					ns.maxRel[a.Node] = max(ns.maxRel[a.Node], x.t)
+				}
 			}
 		}
 	}

@@ -55,7 +55,10 @@ type nodes struct {
 	nHolds  int
 	// minRel is the earliest release on each node (Never if none): a
 	// search for the earliest start skips nodes that cannot beat its best.
+	// maxRel is the latest (0 if none): when a node without holds is
+	// wholly free.
 	minRel []Time
+	maxRel []Time
 	// unsorted marks nodes whose releases are not yet in time order: most
 	// passes never look at most nodes' releases, so they are sorted on
 	// first use.
@@ -145,7 +148,7 @@ func newNodes(s *Snapshot) *nodes {
 		n: n, capGPU: reuse(ns.capGPU, n), capCPU: reuse(ns.capCPU, n), capMem: reuse(ns.capMem, n),
 		su: reuse(ns.su, n), free: reuse(ns.free, n), freeCPU: reuse(ns.freeCPU, n), freeMem: reuse(ns.freeMem, n),
 		usable: bs(0), idle: bs(1), unsorted: bs(2), idleSU: reuse(ns.idleSU, len(c.SUs)),
-		rel: reuse(ns.rel, n), holds: reuse(ns.holds, n), minRel: reuse(ns.minRel, n),
+		rel: reuse(ns.rel, n), holds: reuse(ns.holds, n), minRel: reuse(ns.minRel, n), maxRel: reuse(ns.maxRel, n),
 	}
 	sc.byFree = reuse(sc.byFree, maxG+1)
 	for f := range sc.byFree {
@@ -199,6 +202,7 @@ func newNodes(s *Snapshot) *nodes {
 			if len(ns.rel[a.Node]) == 1 || end < ns.minRel[a.Node] {
 				ns.minRel[a.Node] = end
 			}
+			ns.maxRel[a.Node] = max(ns.maxRel[a.Node], end)
 		}
 	}
 	for i := 0; i < n; i++ {
@@ -258,6 +262,7 @@ func (ns *nodes) take(i int, nd need, id job.ID, end Time) Alloc {
 	}
 	ns.rel[i] = append(ns.rel[i], release{t: end, gpus: g, cpus: cpus, mem: mem, id: id})
 	ns.minRel[i] = min(ns.minRel[i], end)
+	ns.maxRel[i] = max(ns.maxRel[i], end)
 	if len(ns.rel[i]) > 1 {
 		ns.unsorted.set(i)
 	}
@@ -406,6 +411,10 @@ type interval struct{ from, to Time }
 // seconds, as sorted disjoint intervals (the last may reach Never).
 func (ns *nodes) feasible(i int, nd need, now, l Time, buf []interval) []interval {
 	buf = buf[:0]
+	if len(ns.holds[i]) == 0 && nd.whole {
+		// Without holds a node is wholly free once its last job ends.
+		return append(buf, interval{max(ns.maxRel[i], now), Never})
+	}
 	if len(ns.holds[i]) == 0 {
 		t, _ := ns.earliest(i, nd, now, l)
 		if t == Never {
