@@ -55,9 +55,9 @@ func runQuantumSize(e *Env, args []string) error {
 	fmt.Fprintf(w, "%d qubits, %s backend, %s precision on %s\n", s.Qubits, s.Backend, s.Precision, c.Name)
 	fmt.Fprintf(w, "  GPUs          %d on %d node(s), %d per node\n", s.GPUs, s.Nodes, s.GPUsPerNode)
 	if s.Bytes > 0 {
-		fmt.Fprintf(w, "  state vector  %s, %s per GPU\n", fmtBytes(s.Bytes), fmtBytes(s.PerGPUBytes))
+		fmt.Fprintf(w, "  state vector  %s, %s per GPU\n", quantum.HumanBytes(s.Bytes), quantum.HumanBytes(s.PerGPUBytes))
 	}
-	fmt.Fprintf(w, "  usable per GPU %s of %s (%.0f%% reserved)\n", fmtBytes(s.UsableGPUBytes), fmtBytes(s.GPUMemoryBytes), quantum.GPUReserveFraction*100)
+	fmt.Fprintf(w, "  usable per GPU %s of %s (%.0f%% reserved)\n", quantum.HumanBytes(s.UsableGPUBytes), quantum.HumanBytes(s.GPUMemoryBytes), quantum.GPUReserveFraction*100)
 	if s.Note != "" {
 		fmt.Fprintf(w, "  note          %s\n", s.Note)
 	}
@@ -65,19 +65,6 @@ func runQuantumSize(e *Env, args []string) error {
 		fmt.Fprintf(w, "  env           %s\n", kv)
 	}
 	return nil
-}
-
-func fmtBytes(b int64) string {
-	f := float64(b)
-	switch {
-	case f >= 1e12:
-		return fmt.Sprintf("%.2f TB", f/1e12)
-	case f >= 1e9:
-		return fmt.Sprintf("%.2f GB", f/1e9)
-	case f >= 1e6:
-		return fmt.Sprintf("%.2f MB", f/1e6)
-	}
-	return fmt.Sprintf("%d B", b)
 }
 
 // quantumRunJSON is the contract output of "gefion quantum run --json".
@@ -137,7 +124,7 @@ func runQuantumRun(e *Env, args []string) error {
 	}
 	if avail, ok := memAvailable(); ok && need > avail {
 		return fmt.Errorf("%s has %d qubits: its state vector needs %s in %s precision, but this machine has %s available; use fewer qubits, single precision, or a GPU job sized with 'gefion quantum size --qubits %d --backend mgpu'",
-			file, circ.Qubits, fmtBytes(need), *precision, fmtBytes(avail), circ.Qubits)
+			file, circ.Qubits, quantum.HumanBytes(need), *precision, quantum.HumanBytes(avail), circ.Qubits)
 	}
 	start := time.Now()
 	res, err := quantum.Run(circ, quantum.Options{Shots: *shots, Seed: *seed, Precision: *precision, Probabilities: *probs})

@@ -98,10 +98,10 @@ type TooLargeError struct {
 func (e *TooLargeError) Error() string {
 	if e.Backend == BackendNVIDIA {
 		return fmt.Sprintf("%d qubits in %s precision need a %s state vector, more than one GPU holds (%s usable); it would need %d GPUs: use --backend mgpu, or at most %d qubits on one GPU",
-			e.Qubits, e.Precision, humanBytes(e.Bytes), humanBytes(e.UsableGPUBytes), e.NeedGPUs, e.MaxQubits)
+			e.Qubits, e.Precision, HumanBytes(e.Bytes), HumanBytes(e.UsableGPUBytes), e.NeedGPUs, e.MaxQubits)
 	}
 	return fmt.Sprintf("%d qubits in %s precision need a %s state vector: %d GPUs on %d nodes, but %s has %d GPUs on %d nodes (mgpu uses a power of two, at most %d GPUs here); the largest state it holds is %d qubits in %s precision",
-		e.Qubits, e.Precision, humanBytes(e.Bytes), e.NeedGPUs, e.NeedNodes, e.Machine, e.HaveGPUs, e.HaveNodes, e.MaxGPUs, e.MaxQubits, e.Precision)
+		e.Qubits, e.Precision, HumanBytes(e.Bytes), e.NeedGPUs, e.NeedNodes, e.Machine, e.HaveGPUs, e.HaveNodes, e.MaxGPUs, e.MaxQubits, e.Precision)
 }
 
 // Unwrap lets errors.Is(err, ErrTooLarge) match.
@@ -289,7 +289,9 @@ func (s Sizing) Env() []string {
 	return env
 }
 
-func humanBytes(b int64) string {
+// HumanBytes writes a byte count in decimal units (1.2 TB), as memory sizes
+// of GPUs are quoted.
+func HumanBytes(b int64) string {
 	f := float64(b)
 	switch {
 	case f >= 1e15:
