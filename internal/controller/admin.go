@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -254,4 +253,3 @@ func (c *Controller) Acct(ctx context.Context, user string, q store.JobQuery) (*
 	return v.(*api.Acct), nil
 }
 
-var _ = fmt.Sprint

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -11,7 +10,6 @@ import (
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/clock"
 	"github.com/gefion-hpc/gefion/internal/cluster"
-	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/sched"
 	"github.com/gefion-hpc/gefion/internal/store"
 )
@@ -221,12 +219,6 @@ func (c *Controller) commit(ctx context.Context, tx *txn) error {
 	return nil
 }
 
-// ErrNotFound and friends map to API codes in the HTTP layer.
-var (
-	errNotFound  = errors.New("not found")
-	errForbidden = errors.New("forbidden")
-)
-
 func notFound(format string, a ...any) error {
 	return &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf(format, a...)}
 }
@@ -256,4 +248,3 @@ func (c *Controller) isOperator(user string) bool {
 	return false
 }
 
-var _ = job.Pending

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -290,5 +289,4 @@ func TestKill9DuringSubmissionBurst(t *testing.T) {
 	if _, err := c.Job(context.Background(), r.ID+1000); !errors.As(err, &ae) || ae.Code != api.CodeNotFound {
 		t.Errorf("unknown job = %v; want not_found", err)
 	}
-	_ = strconv.Itoa
 }
