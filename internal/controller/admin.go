@@ -252,4 +252,3 @@ func (c *Controller) Acct(ctx context.Context, user string, q store.JobQuery) (*
 	}
 	return v.(*api.Acct), nil
 }
-

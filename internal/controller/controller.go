@@ -247,4 +247,3 @@ func (c *Controller) isOperator(user string) bool {
 	}
 	return false
 }
-
