@@ -210,22 +210,21 @@ type Reason string
 
 // Pending reasons.
 const (
-	ReasonNone                Reason = "None"
-	ReasonPriority            Reason = "Priority"
-	ReasonResources           Reason = "Resources"
-	ReasonDependency          Reason = "Dependency"
-	ReasonDependencyNever     Reason = "DependencyNeverSatisfied"
-	ReasonHeld                Reason = "JobHeldUser"
-	ReasonBeginTime           Reason = "BeginTime"
-	ReasonQOSMaxGPUsPerUser   Reason = "QOSMaxGRESPerUser"
-	ReasonQOSMaxGPUsPerProj   Reason = "QOSMaxGRESPerAccount"
-	ReasonProjectMaxGPUs      Reason = "AssocGrpGRES"
-	ReasonProjectGrantUsed    Reason = "AssocGrpGRESMinutes"
-	ReasonReqNodeNotAvail     Reason = "ReqNodeNotAvail"
-	ReasonArrayTaskLimit      Reason = "JobArrayTaskLimit"
-	ReasonPreempting          Reason = "Preempting"
-	ReasonUnknownQOS          Reason = "InvalidQOS"
-	ReasonPartitionNodeLimits Reason = "PartitionNodeLimit"
+	ReasonNone              Reason = "None"
+	ReasonPriority          Reason = "Priority"
+	ReasonResources         Reason = "Resources"
+	ReasonDependency        Reason = "Dependency"
+	ReasonDependencyNever   Reason = "DependencyNeverSatisfied"
+	ReasonHeld              Reason = "JobHeldUser"
+	ReasonBeginTime         Reason = "BeginTime"
+	ReasonQOSMaxGPUsPerUser Reason = "QOSMaxGRESPerUser"
+	ReasonQOSMaxGPUsPerProj Reason = "QOSMaxGRESPerAccount"
+	ReasonProjectMaxGPUs    Reason = "AssocGrpGRES"
+	ReasonProjectGrantUsed  Reason = "AssocGrpGRESMinutes"
+	ReasonReqNodeNotAvail   Reason = "ReqNodeNotAvail"
+	ReasonArrayTaskLimit    Reason = "JobArrayTaskLimit"
+	ReasonPreempting        Reason = "Preempting"
+	ReasonUnknownQOS        Reason = "InvalidQOS"
 )
 
 // Waiting explains why one job waits. Sentence turns it into words.
