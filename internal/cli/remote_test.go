@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gefion-hpc/gefion/internal/agent"
+	"github.com/gefion-hpc/gefion/internal/client"
+	"github.com/gefion-hpc/gefion/internal/cluster"
+	"github.com/gefion-hpc/gefion/internal/controller"
+	"github.com/gefion-hpc/gefion/internal/store"
+)
+
+// liveCluster is a controller with an in-memory store and two virtual
+// nodes on a loopback server; cli runs commands against it as user.
+type liveCluster struct {
+	t    *testing.T
+	addr string
+}
+
+func newLiveCluster(t *testing.T) *liveCluster {
+	t.Helper()
+	ctl, err := controller.New(controller.Config{DefaultProject: "default", Operators: []string{"ops"}}, store.NewMemory(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = ctl.Run(ctx); close(done) }()
+	srv := httptest.NewServer(ctl.Handler())
+	ag := &agent.Agent{Client: client.New(srv.URL, ""), ID: "cli-test",
+		Nodes: agent.VirtualNodes("dgx", 2, &cluster.DGXH100, 1), Exec: &agent.Virtual{GPU: cluster.H100SXM}}
+	go func() { _ = ag.Run(ctx) }()
+	t.Cleanup(func() { srv.Close(); cancel(); <-done })
+	lc := &liveCluster{t: t, addr: srv.URL}
+	lc.waitFor(func() bool {
+		out, _, code := lc.cli("ops", "nodes", "--json")
+		return code == 0 && strings.Count(out, `"state": "idle"`) == 2
+	})
+	return lc
+}
+
+func (lc *liveCluster) cli(user string, args ...string) (string, string, int) {
+	var out, errb bytes.Buffer
+	env := map[string]string{"GEFION_ADDR": lc.addr, "GEFION_USER": user}
+	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return env[k] }, Environ: func() []string { return []string{"HOME=/tmp"} }}
+	code := RunEnv(e, append([]string{"gefion"}, args...))
+	return out.String(), errb.String(), code
+}
+
+func (lc *liveCluster) waitFor(ok func() bool) {
+	lc.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	lc.t.Fatal("timed out")
+}
+
+func TestCommandsAgainstALiveController(t *testing.T) {
+	lc := newLiveCluster(t)
+	// Submit: one running job holding a node, one waiting behind it.
+	out, errs, code := lc.cli("alice", "sbatch", "--gpus-per-node=8", "--comment=duration=1000", "--time=10", "--wrap", "sleep 1000")
+	if code != 0 || !strings.HasPrefix(out, "Submitted batch job 1") {
+		t.Fatalf("sbatch: exit %d, %q, %q", code, out, errs)
+	}
+	lc.cli("alice", "sbatch", "--gpus-per-node=8", "--comment=duration=1000", "--time=10", "--wrap", "sleep 1000")
+	lc.cli("alice", "sbatch", "-J", "third", "--gpus-per-node=8", "--time=10", "--comment=duration=0", "--wrap", "true")
+	lc.waitFor(func() bool {
+		out, _, _ := lc.cli("alice", "queue", "--json")
+		return strings.Count(out, `"state": "RUNNING"`) == 2 && strings.Count(out, `"state": "PENDING"`) == 1
+	})
+	out, _, code = lc.cli("alice", "queue")
+	if code != 0 || !strings.Contains(out, "NODELIST(REASON)") || !strings.Contains(out, "(Resources)") {
+		t.Errorf("queue:\n%s", out)
+	}
+	out, _, code = lc.cli("alice", "why", "3")
+	if code != 0 || !strings.Contains(out, "Job 3 is PENDING") || !strings.Contains(out, "estimated start") {
+		t.Errorf("why 3:\n%s", out)
+	}
+	// Another user sees nothing of alice's and may not cancel her jobs.
+	out, _, _ = lc.cli("bob", "queue", "--json")
+	if strings.Contains(out, `"user": "alice"`) {
+		t.Errorf("bob's queue shows alice's jobs:\n%s", out)
+	}
+	if _, errs, code := lc.cli("bob", "cancel", "1"); code == 0 || !strings.Contains(errs, "belongs to alice") {
+		t.Errorf("bob cancel: exit %d, %q", code, errs)
+	}
+	// Hold and release the pending job; cancel a running one.
+	if _, errs, code := lc.cli("alice", "hold", "3"); code != 0 {
+		t.Fatalf("hold: %s", errs)
+	}
+	lc.waitFor(func() bool { out, _, _ := lc.cli("alice", "queue"); return strings.Contains(out, "(JobHeldUser)") })
+	if _, errs, code := lc.cli("alice", "release", "3"); code != 0 {
+		t.Fatalf("release: %s", errs)
+	}
+	if _, errs, code := lc.cli("alice", "cancel", "1"); code != 0 {
+		t.Fatalf("cancel: %s", errs)
+	}
+	lc.waitFor(func() bool {
+		out, _, _ := lc.cli("alice", "acct", "--json", "-j", "1,3")
+		return strings.Contains(out, `"state": "CANCELLED"`) && strings.Contains(out, `"state": "COMPLETED"`)
+	})
+	out, _, code = lc.cli("alice", "acct")
+	if code != 0 || !strings.Contains(out, "GPU-h") || !strings.Contains(out, "CANCELLED") {
+		t.Errorf("acct:\n%s", out)
+	}
+	// Nodes, drain (operators only) and projects.
+	out, _, code = lc.cli("alice", "nodes", "-N")
+	if code != 0 || !strings.Contains(out, "dgx001") {
+		t.Errorf("nodes -N:\n%s", out)
+	}
+	if _, errs, code := lc.cli("alice", "drain", "dgx002", "--reason", "x"); code == 0 || !strings.Contains(errs, "only operators") {
+		t.Errorf("alice drain: exit %d, %q", code, errs)
+	}
+	if _, errs, code := lc.cli("ops", "drain", "dgx002", "--reason", "fan"); code != 0 {
+		t.Errorf("ops drain: %s", errs)
+	}
+	if _, errs, code := lc.cli("ops", "project", "create", "med", "--grant", "100", "--users", "alice"); code != 0 {
+		t.Fatalf("project create: %s", errs)
+	}
+	out, _, code = lc.cli("alice", "project", "usage", "--json")
+	var pu struct {
+		Projects []struct {
+			Name          string  `json:"name"`
+			GrantGPUHours float64 `json:"grant_gpu_hours"`
+		} `json:"projects"`
+	}
+	if err := json.Unmarshal([]byte(out), &pu); code != 0 || err != nil || len(pu.Projects) != 2 {
+		t.Errorf("project usage: exit %d, %v:\n%s", code, err, out)
+	}
+	if _, errs, code := lc.cli("bob", "sbatch", "-A", "med", "--wrap", "true"); code == 0 || !strings.Contains(errs, "not a member") {
+		t.Errorf("bob submitting to med: exit %d, %q", code, errs)
+	}
+}
