@@ -324,9 +324,8 @@ func (c *Controller) Hold(ctx context.Context, user string, ids []job.ID, hold b
 	return err
 }
 
-// Jobs lists the active and recently finished jobs the user may see: all of
-// them for operators (or all=true on request, for everyone's queue view is
-// an operator's), else the user's own.
+// Jobs lists the active and recently finished jobs the user may see: their
+// own, or with all=true everyone's for operators.
 func (c *Controller) Jobs(ctx context.Context, user string, all bool) ([]api.Job, error) {
 	return c.ListJobs(ctx, user, all, false)
 }
@@ -337,7 +336,7 @@ func (c *Controller) ListJobs(ctx context.Context, user string, all, activeOnly 
 		seeAll := all && c.isOperator(user)
 		var out []api.Job
 		add := func(r *jobRec) {
-			if seeAll || r.User == user || (all && c.isOperator(user)) {
+			if seeAll || r.User == user {
 				out = append(out, c.apiJob(tx.c, r, false))
 			}
 		}
