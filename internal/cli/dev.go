@@ -2,15 +2,11 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/gefion-hpc/gefion/internal/agent"
@@ -76,37 +72,19 @@ func runDev(e *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s (%v): is another gefion running? choose another --listen", *listen, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	srv := &http.Server{Handler: ctl.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 3)
-	go func() { errc <- ctl.Run(ctx) }()
-	go func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-		}
-	}()
-	inv, exec, err := localNode(*nodeName, *gpus, true)
-	if err != nil {
-		return err
-	}
-	addr := "http://" + ln.Addr().String()
-	ag := &agent.Agent{Client: client.New(addr, ""), ID: "dev-" + inv.Name, Nodes: []api.NodeInventory{inv}, Exec: exec, Log: log}
-	go func() { errc <- ag.Run(ctx) }()
-	fmt.Fprintf(e.Stderr, "gefion dev: controller at %s, node %s with %d GPUs and %d CPUs, store %s\n", addr, inv.Name, len(inv.GPUs), inv.CPUs, dbPath)
-	if inv.Virtual {
-		fmt.Fprintf(e.Stderr, "gefion dev: the local node is virtual: jobs run for --comment duration=SECONDS, else their time limit\n")
-	}
-	fmt.Fprintf(e.Stderr, "gefion dev: try 'gefion sbatch --wrap hostname', 'gefion queue', 'gefion nodes'; Ctrl-C stops\n")
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if err != nil && ctx.Err() == nil {
+	return serveController(ctl, ln, func(ctx context.Context, errc chan<- error) error {
+		inv, exec, err := localNode(*nodeName, *gpus, true)
+		if err != nil {
 			return err
 		}
-	}
-	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shut)
-	return nil
+		addr := "http://" + ln.Addr().String()
+		ag := &agent.Agent{Client: client.New(addr, ""), ID: "dev-" + inv.Name, Nodes: []api.NodeInventory{inv}, Exec: exec, Log: log}
+		go func() { errc <- ag.Run(ctx) }()
+		fmt.Fprintf(e.Stderr, "gefion dev: controller at %s, node %s with %d GPUs and %d CPUs, store %s\n", addr, inv.Name, len(inv.GPUs), inv.CPUs, dbPath)
+		if inv.Virtual {
+			fmt.Fprintf(e.Stderr, "gefion dev: the local node is virtual: jobs run for --comment duration=SECONDS, else their time limit\n")
+		}
+		fmt.Fprintf(e.Stderr, "gefion dev: try 'gefion sbatch --wrap hostname', 'gefion queue', 'gefion nodes'; Ctrl-C stops\n")
+		return nil
+	})
 }

@@ -156,25 +156,40 @@ func runServer(e *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", sc.Listen, err)
 	}
+	return serveController(ctl, ln, func(context.Context, chan<- error) error {
+		log.Info("controller serving", "listen", ln.Addr().String())
+		return nil
+	})
+}
+
+// serveController runs the controller's loop and its API on ln until
+// SIGINT or SIGTERM, or until the loop, the server or something started
+// by started (which may send its own failures on errc) fails.
+func serveController(ctl *controller.Controller, ln net.Listener, started func(ctx context.Context, errc chan<- error) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv := &http.Server{Handler: ctl.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	go func() { errc <- ctl.Run(ctx) }()
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
-	log.Info("controller serving", "listen", ln.Addr().String())
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if err != nil {
-			return err
+	var failed error
+	if err := started(ctx, errc); err != nil {
+		failed = err
+	} else {
+		select {
+		case <-ctx.Done():
+		case err := <-errc:
+			if err != nil && ctx.Err() == nil {
+				failed = err
+			}
 		}
 	}
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return srv.Shutdown(shut)
+	_ = srv.Shutdown(shut)
+	return failed
 }
