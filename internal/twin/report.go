@@ -160,14 +160,9 @@ func seriesPlot(runs []ReportRun, loads bool, ylabel string, f func(ReportRun, i
 		if len(xys) == 0 {
 			continue
 		}
-		l, err := plotter.NewLine(xys)
-		if err != nil {
+		if err := addRunLine(p, xys, i, label(r, loads)); err != nil {
 			return nil, err
 		}
-		l.Color = runColor(i)
-		l.Dashes = plotutil.Dashes(i)
-		p.Add(l)
-		p.Legend.Add(label(r, loads), l)
 	}
 	return p, nil
 }
@@ -198,14 +193,9 @@ func cdfPlot(runs []ReportRun, loads bool, xlabel string, f func(*Job, *Outcome)
 			xys = append(xys, plotter.XY{X: vs[k], Y: float64(k+1) / float64(n)})
 		}
 		xys = append(xys, plotter.XY{X: vs[n-1], Y: 1})
-		l, err := plotter.NewLine(xys)
-		if err != nil {
+		if err := addRunLine(p, xys, i, label(r, loads)); err != nil {
 			return nil, err
 		}
-		l.Color = runColor(i)
-		l.Dashes = plotutil.Dashes(i)
-		p.Add(l)
-		p.Legend.Add(label(r, loads), l)
 	}
 	return p, nil
 }
@@ -356,3 +346,16 @@ svg{max-width:100%;height:auto}
 {{end}}
 </body></html>
 `))
+
+// addRunLine adds run i's line, in its colour and dashes, to p's legend.
+func addRunLine(p *plot.Plot, xys plotter.XYs, i int, name string) error {
+	l, err := plotter.NewLine(xys)
+	if err != nil {
+		return err
+	}
+	l.Color = runColor(i)
+	l.Dashes = plotutil.Dashes(i)
+	p.Add(l)
+	p.Legend.Add(name, l)
+	return nil
+}
