@@ -66,15 +66,7 @@ func (ps *pass) earliest(sh shape, e *eligSet, limit Time) (Time, []int, job.ID)
 		}
 	}
 	ps.evBuf = evs
-	slices.SortFunc(evs, func(a, b event) int {
-		if a.t != b.t {
-			return cmpTime(a.t, b.t)
-		}
-		if a.delta != b.delta {
-			return a.delta - b.delta // ends before starts at one instant
-		}
-		return a.node - b.node
-	})
+	sortEvents(evs, ps.now, &ps.keyBuf)
 	clear(ps.counts)
 	total := 0
 	at := Never
@@ -117,4 +109,50 @@ func (ps *pass) earliest(sh shape, e *eligSet, limit Time) (Time, []int, job.ID)
 		by = 0
 	}
 	return at, chosen, by
+}
+
+// Event sort keys pack (t - now, end before start, node) into one word, so
+// that sorting compares integers.
+const (
+	keyNodeBits = 20
+	keyTimeBits = 63 - keyNodeBits - 1
+)
+
+// sortEvents orders events by time, ends before starts at one instant, then
+// node, all at or after now.
+func sortEvents(evs []event, now Time, buf *[]uint64) {
+	keys := (*buf)[:0]
+	for _, ev := range evs {
+		d := ev.t - now
+		if d < 0 || d >= 1<<keyTimeBits || ev.node < 0 || ev.node >= 1<<keyNodeBits {
+			keys = nil
+			break
+		}
+		var start uint64
+		if ev.delta > 0 {
+			start = 1
+		}
+		keys = append(keys, uint64(d)<<(keyNodeBits+1)|start<<keyNodeBits|uint64(ev.node))
+	}
+	if keys == nil {
+		slices.SortFunc(evs, func(a, b event) int {
+			if a.t != b.t {
+				return cmpTime(a.t, b.t)
+			}
+			if a.delta != b.delta {
+				return a.delta - b.delta
+			}
+			return a.node - b.node
+		})
+		return
+	}
+	*buf = keys
+	slices.Sort(keys)
+	for k, key := range keys {
+		evs[k] = event{
+			t:     now + Time(key>>(keyNodeBits+1)),
+			delta: int(key>>keyNodeBits&1)*2 - 1,
+			node:  int(key & (1<<keyNodeBits - 1)),
+		}
+	}
 }

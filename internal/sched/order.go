@@ -17,7 +17,7 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) []qitem {
 	items := make([]qitem, n)
 	for i := range s.Pending {
 		j := &s.Pending[i]
-		items[i] = qitem{elig: eligible(j), id: j.ID, idx: i}
+		items[i] = qitem{elig: eligible(j), id: j.ID, idx: i, fit: fitOf(&j.Req)}
 		if tiers != nil {
 			items[i].tier = tiers[j.QOS]
 		}
@@ -117,6 +117,9 @@ type qitem struct {
 	// victim could outrank its preemptor and take the freed GPUs back,
 	// over and over.
 	tier int8
+	// fit is what the job needs to start now, for a quick test: GPUs on
+	// one node if not negative, that many idle whole nodes if negative.
+	fit  int32
 	prio float64
 	elig Time
 	id   job.ID
@@ -236,6 +239,36 @@ func (q *queue) down(i, n int) {
 		it[i], it[m] = it[m], it[i]
 		i = m
 	}
+}
+
+// fitOf is a request's qitem.fit.
+func fitOf(r *job.Request) int32 {
+	if r.WholeNodes || r.Nodes > 1 {
+		return -int32(min(r.Nodes, 1<<30))
+	}
+	return int32(min(r.GPUsPerNode, 1<<30))
+}
+
+// narrow drops from the queue the jobs that cannot start with maxFree GPUs
+// free on the fullest node and idle whole nodes, keeping the rest in order: what
+// a pass does once it may add no more reservations, when only jobs that
+// can start now still matter.
+func (q *queue) narrow(maxFree, idle int) (dropped int) {
+	rest := q.items[q.pos:]
+	keep := rest[:0]
+	for _, it := range rest {
+		if it.fit >= 0 && int(it.fit) <= maxFree || it.fit < 0 && int(-it.fit) <= idle {
+			keep = append(keep, it)
+		}
+	}
+	dropped = len(rest) - len(keep)
+	q.items, q.pos = keep, 0
+	if q.heap {
+		for i := len(keep)/2 - 1; i >= 0; i-- {
+			q.down(i, len(keep))
+		}
+	}
+	return dropped
 }
 
 func eligible(j *Pending) Time {

@@ -75,6 +75,7 @@ type pass struct {
 	victim    map[job.ID]bool
 
 	evBuf  []event
+	keyBuf []uint64
 	ivBuf  []interval
 	cands  []int
 	counts []int
@@ -215,8 +216,17 @@ func (ps *pass) run() {
 	if lazy {
 		minGPUs, minWhole = ps.smallestAsks()
 	}
+	// Once an EASY pass may add no more reservations, a job that cannot
+	// start now changes nothing: a lazy pass then keeps only the jobs that
+	// fit what is free (which only shrinks) and skips ordering the rest.
+	narrow := lazy && ps.p.Backfill == EASY
+	depth := max(ps.p.ReservationDepth, 1)
 	var estimates []estReq
 	for {
+		if narrow && ps.reserved >= depth {
+			narrow = false
+			ps.plan.Stats.EarlyStop += q.narrow(ps.ns.maxFree(), ps.ns.idleCount())
+		}
 		pi, prio, ok := q.next()
 		if !ok {
 			break
@@ -224,7 +234,7 @@ func (ps *pass) run() {
 		if lazy && !ps.ns.anyFits(minGPUs, minWhole) {
 			// Nothing left can start: further reservations would only
 			// constrain starts that cannot happen.
-			ps.plan.Stats.EarlyStop = q.left() + 1
+			ps.plan.Stats.EarlyStop += q.left() + 1
 			break
 		}
 		j := &s.Pending[pi]
@@ -273,7 +283,7 @@ func (ps *pass) run() {
 		}
 		preemptor := ps.canPreempt(j)
 		wantResv := preemptor || ps.p.Backfill == Conservative ||
-			(ps.p.Backfill == EASY && ps.reserved < max(ps.p.ReservationDepth, 1)) ||
+			(ps.p.Backfill == EASY && ps.reserved < depth) ||
 			(ps.p.Backfill == NoBackfill)
 		if wantResv {
 			t, chosen, by := ps.earliest(sh, e, limit)

@@ -74,11 +74,7 @@ func (ns *nodes) freeGPUs(i int) int { return bits.OnesCount64(ns.free[i]) }
 // as far as free resources now go (reservations aside). False means no
 // pending job can start in this pass any more.
 func (ns *nodes) anyFits(gpus, whole int) bool {
-	idle := 0
-	for _, k := range ns.idleSU {
-		idle += k
-	}
-	if idle >= whole {
+	if ns.idleCount() >= whole {
 		return true
 	}
 	if ns.totalFree < gpus {
@@ -92,6 +88,27 @@ func (ns *nodes) anyFits(gpus, whole int) bool {
 		}
 	}
 	return false
+}
+
+// maxFree is the most free GPUs on any usable node.
+func (ns *nodes) maxFree() int {
+	for f := ns.maxGPUs; f > 0; f-- {
+		for _, w := range ns.byFree[f] {
+			if w != 0 {
+				return f
+			}
+		}
+	}
+	return 0
+}
+
+// idleCount is the number of usable nodes with nothing allocated.
+func (ns *nodes) idleCount() int {
+	idle := 0
+	for _, k := range ns.idleSU {
+		idle += k
+	}
+	return idle
 }
 
 func (ns *nodes) isIdle(i int) bool {
@@ -272,15 +289,34 @@ func (ns *nodes) take(i int, nd need, id job.ID, end Time) Alloc {
 // releases returns node i's releases in time order (then job ID).
 func (ns *nodes) releases(i int) []release {
 	if ns.unsorted.has(i) {
-		slices.SortFunc(ns.rel[i], func(a, b release) int {
+		sortReleases(ns.rel[i])
+		ns.unsorted.clear(i)
+	}
+	return ns.rel[i]
+}
+
+// sortReleases orders a node's releases by time, then job ID. A node holds
+// a few jobs at most (one per GPU, or a few CPU-only ones), so insertion
+// sort with the comparison inline is the fastest way.
+func sortReleases(rs []release) {
+	if len(rs) > 32 {
+		slices.SortFunc(rs, func(a, b release) int {
 			if a.t != b.t {
 				return cmpTime(a.t, b.t)
 			}
 			return cmpID(a.id, b.id)
 		})
-		ns.unsorted.clear(i)
+		return
 	}
-	return ns.rel[i]
+	for k := 1; k < len(rs); k++ {
+		r := rs[k]
+		m := k
+		for m > 0 && (rs[m-1].t > r.t || rs[m-1].t == r.t && rs[m-1].id > r.id) {
+			rs[m] = rs[m-1]
+			m--
+		}
+		rs[m] = r
+	}
 }
 
 // addHold records a reservation on node i.

@@ -270,6 +270,7 @@ type Stats struct {
 	ShapeSkips   int // jobs skipped because an equal shape had just failed
 	EstimateRuns int // distinct earliest-start computations
 	// EarlyStop counts the jobs a starts-only pass did not reach because
-	// nothing more could start.
+	// nothing more could start, or could not start and could no longer
+	// take a reservation.
 	EarlyStop int
 }

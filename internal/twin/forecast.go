@@ -102,7 +102,7 @@ func Forecast(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (map[job.I
 		}
 		e.addRunning(i, r)
 		for _, a := range r.Allocs {
-			e.nodeHold(a.Node, 1)
+			e.nodeHold(a, 1)
 		}
 		e.push(event{t: end, kind: evEnd, ref: i, attempt: 1})
 	}

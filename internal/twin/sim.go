@@ -266,14 +266,10 @@ type engine struct {
 	lastPass  int64
 	passes    int
 	dirty     bool
-	// freed is set when resources were released since the last pass
-	// (an end, a kill, a repair); cpuPending counts pending jobs that ask
-	// for no GPU. Both feed futile.
-	freed      bool
+	// cpuPending counts pending jobs that ask for no GPU (see futile).
 	cpuPending int
 	skipped    int
 	canPreempt bool
-	upGPUs     int
 
 	busy      int // GPUs held
 	busyW     float64
@@ -288,6 +284,7 @@ type engine struct {
 	scratch   sched.Scratch     // buffers the core reuses pass after pass
 	suIdle    []int             // wholly idle up nodes per SU
 	nodeJobs  []int32           // allocations held on each node
+	freeGPUs  []int32           // GPUs free on each node
 	res       Result
 	halfLife  float64
 	interval  int64
@@ -334,12 +331,13 @@ func newEngine(c *cluster.Cluster, cfg Config, nproj int) (*engine, error) {
 	e.halfLife = float64(hl)
 	e.suIdle = make([]int, len(c.SUs))
 	e.nodeJobs = make([]int32, len(c.Nodes))
+	e.freeGPUs = make([]int32, len(c.Nodes))
 	for si, su := range c.SUs {
 		e.suMax = max(e.suMax, len(su.Nodes))
 		e.suIdle[si] = len(su.Nodes)
 	}
 	for i := range c.Nodes {
-		e.upGPUs += c.Nodes[i].GPUs()
+		e.freeGPUs[i] = int32(c.Nodes[i].GPUs())
 		e.upBaseW += ep.baseW[i]
 		e.upIdleW += ep.idleW[i] * float64(c.Nodes[i].GPUs())
 	}
@@ -420,7 +418,7 @@ func (e *engine) loop() {
 		}
 		if e.passAt == t {
 			if e.futile() {
-				e.passAt, e.dirty = -1, false
+				e.passAt, e.dirty, e.lastPass = -1, false, e.now
 				e.skipped++
 				continue
 			}
@@ -486,7 +484,6 @@ func (e *engine) handle(ev event) {
 			e.nodes[n] = sched.NodeStatus{Avail: sched.Up}
 			e.nodeUp(n, true)
 			e.dirty = true
-			e.freed = true
 		}
 	}
 }
@@ -538,13 +535,39 @@ func (e *engine) pendingOf(i int32) sched.Pending {
 }
 
 // futile reports that a due pass cannot start or preempt anything, so the
-// core need not be called: nothing was released since the last pass (only
-// submissions happened), every GPU of the machine's up nodes is held, every
-// pending job asks for a GPU, and no QOS may preempt. A pass then starts
-// nothing whatever its priorities, and the twin applies nothing else of a
-// plan (reservations and estimates are recomputed by the next pass).
+// core need not be called: no QOS may preempt, every pending job asks for a
+// GPU, and no up node has as many GPUs free as the smallest single-node
+// job asks for, nor are as many nodes idle as the smallest whole-node job
+// asks for. Every start needs one of those, so the pass would start nothing
+// whatever its priorities and reservations, and the twin applies nothing
+// else of a plan (reservations and estimates are recomputed by the next
+// pass). The pass still counts as run for the scheduling interval.
 func (e *engine) futile() bool {
-	return !e.cfg.NoSkip && !e.freed && !e.canPreempt && e.cpuPending == 0 && e.busy >= e.upGPUs
+	if e.cfg.NoSkip || e.canPreempt || e.cpuPending > 0 {
+		return false
+	}
+	gpus, whole := math.MaxInt, math.MaxInt
+	for k := range e.pend {
+		r := &e.pend[k].Req
+		if r.WholeNodes || r.Nodes > 1 {
+			whole = min(whole, r.Nodes)
+		} else {
+			gpus = min(gpus, r.GPUsPerNode)
+		}
+	}
+	idle := 0
+	for _, k := range e.suIdle {
+		idle += k
+	}
+	if idle >= whole {
+		return false
+	}
+	for n, f := range e.freeGPUs {
+		if int(f) >= gpus && (e.nodes == nil || e.nodes[n].Avail == sched.Up) {
+			return false
+		}
+	}
+	return true
 }
 
 // pass runs the scheduling core and applies its plan.
@@ -552,7 +575,6 @@ func (e *engine) pass() {
 	e.passAt = -1
 	e.lastPass = e.now
 	e.dirty = false
-	e.freed = false
 	e.passes++
 	for p := range e.projects {
 		e.usageTo(int32(p))
@@ -632,7 +654,7 @@ func (e *engine) start(st *sched.Start) bool {
 		}
 	}
 	for _, a := range st.Allocs {
-		e.nodeHold(a.Node, 1)
+		e.nodeHold(a, 1)
 	}
 	j.gpus, j.deltaW = gpus, dw
 	e.busy += gpus
@@ -666,7 +688,7 @@ func (e *engine) release(i int32) {
 	k := j.runIdx
 	last := int32(len(e.run) - 1)
 	for _, a := range e.run[k].Allocs {
-		e.nodeHold(a.Node, -1)
+		e.nodeHold(a, -1)
 	}
 	if k != last {
 		e.run[k] = e.run[last]
@@ -684,7 +706,6 @@ func (e *engine) release(i int32) {
 		e.projRun[j.project] -= j.gpus
 	}
 	e.dirty = true
-	e.freed = true
 }
 
 // finish ends job i's run for good in state st.
@@ -795,9 +816,11 @@ func (e *engine) failNode() {
 	e.dirty = true
 }
 
-// nodeHold adds d to the allocations held on node n, keeping the count of
-// wholly idle up nodes per SU.
-func (e *engine) nodeHold(n, d int) {
+// nodeHold takes (d = 1) or gives back (d = -1) allocation a, keeping
+// each node's free GPUs and the count of wholly idle up nodes per SU.
+func (e *engine) nodeHold(a sched.Alloc, d int) {
+	n := a.Node
+	e.freeGPUs[n] -= int32(d * bits.OnesCount64(a.GPUs))
 	before := e.nodeJobs[n]
 	e.nodeJobs[n] += int32(d)
 	if e.nodes != nil && e.nodes[n].Avail != sched.Up {
@@ -828,7 +851,6 @@ func (e *engine) nodeUp(n int, up bool) {
 	} else {
 		e.upNodes++
 	}
-	e.upGPUs += int(s) * e.c.Nodes[n].GPUs()
 	e.upBaseW += s * e.energy.baseW[n]
 	e.upIdleW += s * e.energy.idleW[n] * g
 }

@@ -1,7 +1,9 @@
 package twin
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -329,6 +331,40 @@ func TestSkipIsExact(t *testing.T) {
 		}
 		if a.SkippedPasses == 0 || b.SkippedPasses != 0 {
 			t.Errorf("%s: skipped %d and %d passes; want some, then none", name, a.SkippedPasses, b.SkippedPasses)
+		}
+	}
+}
+
+// TestSkipIsExactBusy replays a synthetic overloaded mix of sizes, where
+// GPUs are often free but too few for any waiting job, with and without
+// skipping, under policies with deep and shallow reservations.
+func TestSkipIsExactBusy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	var recs []trace.Record
+	at := 0.0
+	for k := 0; k < 600; k++ {
+		at += rng.ExpFloat64() * 200
+		g := []int{2, 3, 4, 6, 8, 16, 32}[rng.IntN(7)]
+		recs = append(recs, trace.Record{SubmitS: at, DurationS: 300 + rng.Float64()*20000, GPUs: g, Tenant: fmt.Sprint("p", rng.IntN(4))})
+	}
+	c, err := cluster.SuperPOD("mini", 8, &cluster.DGXH100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := MapRecords(recs, c, MapOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shallow := policy(t, "gefion")
+	shallow.ReservationDepth = 1
+	for name, p := range map[string]sched.Policy{"gefion": policy(t, "gefion"), "backfill": policy(t, "backfill"), "depth 1": shallow} {
+		a, _ := Run(w, Config{Policy: p})
+		b, _ := Run(w, Config{Policy: p, NoSkip: true})
+		if !reflect.DeepEqual(a.Jobs, b.Jobs) {
+			t.Errorf("%s: skipping futile passes changed the outcome", name)
+		}
+		if a.SkippedPasses == 0 || a.Passes+a.SkippedPasses != b.Passes {
+			t.Errorf("%s: %d passes and %d skipped, %d without skipping; want some skipped and the same total", name, a.Passes, a.SkippedPasses, b.Passes)
 		}
 	}
 }
