@@ -55,18 +55,18 @@ func (ps *pass) earliest(sh shape, e *eligSet, limit Time) (Time, []int, job.ID)
 	// Whole nodes: sweep the times at which nodes become able or unable to
 	// hold the job for its whole window, counting per SU, and stop at the
 	// first time enough nodes are able at once.
-	evs := ps.evBuf[:0]
+	evs := ps.sc.evs[:0]
 	for i := ns.usable.next(0, e.mask); i >= 0; i = ns.usable.next(i+1, e.mask) {
-		ps.ivBuf = ns.feasible(i, sh.nd, ps.now, limit, ps.ivBuf)
-		for _, iv := range ps.ivBuf {
+		ps.sc.ivs = ns.feasible(i, sh.nd, ps.now, limit, ps.sc.ivs)
+		for _, iv := range ps.sc.ivs {
 			evs = append(evs, event{iv.from, +1, i})
 			if iv.to != Never {
 				evs = append(evs, event{iv.to, -1, i})
 			}
 		}
 	}
-	ps.evBuf = evs
-	sortEvents(evs, ps.now, &ps.keyBuf)
+	ps.sc.evs = evs
+	sortEvents(evs, ps.now, &ps.sc.keys)
 	clear(ps.counts)
 	total := 0
 	at := Never

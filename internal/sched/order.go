@@ -8,13 +8,18 @@ import (
 )
 
 // priorities computes every pending job's priority under the policy and
-// returns the pending indexes, unordered, with the priorities. The
+// returns the pending indexes, unordered, with the priorities, in buf's
+// space when it has room. The
 // scheduling order is priority descending, then eligible time, then ID
 // (see qitem), so it is total and deterministic.
-func priorities(s *Snapshot, p *Policy, qos map[string]*QOS) []qitem {
+func priorities(s *Snapshot, p *Policy, qos map[string]*QOS, buf []qitem) []qitem {
 	n := len(s.Pending)
 	tiers := preemptTiers(s)
-	items := make([]qitem, n)
+	items := buf[:0]
+	if cap(items) < n {
+		items = make([]qitem, n)
+	}
+	items = items[:n]
 	for i := range s.Pending {
 		j := &s.Pending[i]
 		items[i] = qitem{elig: eligible(j), id: j.ID, idx: i, fit: fitOf(&j.Req)}

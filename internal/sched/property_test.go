@@ -3,6 +3,7 @@ package sched
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -132,6 +133,18 @@ func TestPlanInvariants(t *testing.T) {
 		}
 		if again := Schedule(s, p); !cmp.Equal(plan, again) {
 			t.Fatalf("same input gave two plans:\n%s", cmp.Diff(plan, again))
+		}
+		// Nor does the order of the pending list (a driver may keep it
+		// in any order).
+		if len(s.Pending) > 1 {
+			perm := *s
+			perm.Pending = slices.Clone(s.Pending)
+			k := rapid.IntRange(1, len(s.Pending)-1).Draw(t, "rotate")
+			perm.Pending = append(perm.Pending[k:], perm.Pending[:k]...)
+			slices.Reverse(perm.Pending[:len(perm.Pending)/2])
+			if pp := Schedule(&perm, p); !cmp.Equal(plan, pp) {
+				t.Fatalf("reordering the pending jobs changed the plan:\n%s", cmp.Diff(plan, pp))
+			}
 		}
 		// A reused Scratch changes nothing either.
 		withScratch := *s

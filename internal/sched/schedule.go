@@ -74,16 +74,18 @@ type pass struct {
 	runningOn [][]int // node -> indexes into s.Running
 	victim    map[job.ID]bool
 
-	evBuf  []event
-	keyBuf []uint64
-	ivBuf  []interval
+	sc     *Scratch // buffers: the snapshot's, or the pass's own
 	cands  []int
 	counts []int
 }
 
 func newPass(s *Snapshot, p *Policy) *pass {
+	sc := s.Scratch
+	if sc == nil {
+		sc = &Scratch{}
+	}
 	ps := &pass{
-		s: s, p: p, now: s.Now, ns: newNodes(s),
+		s: s, p: p, now: s.Now, ns: newNodes(s, sc), sc: sc,
 		plan:     &Plan{},
 		qos:      make(map[string]*QOS, len(s.QOS)),
 		proj:     make(map[string]*Project, len(s.Projects)),
@@ -203,7 +205,8 @@ type estReq struct{ waiting, pending int }
 
 func (ps *pass) run() {
 	s := ps.s
-	items := priorities(s, ps.p, ps.qos)
+	items := priorities(s, ps.p, ps.qos, ps.sc.items)
+	ps.sc.items = items
 	ps.plan.Stats.Pending = len(items)
 	if !s.StartsOnly {
 		ps.plan.Waiting = make([]Waiting, 0, len(items))

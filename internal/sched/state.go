@@ -128,6 +128,10 @@ func fullMask(n int) uint64 {
 // not serve two passes at once. A plan never points into it.
 type Scratch struct {
 	ns     nodes
+	items  []qitem
+	evs    []event
+	keys   []uint64
+	ivs    []interval
 	byFree []bitset
 	counts []int
 	flat   []release
@@ -144,13 +148,9 @@ func reuse[T any](buf []T, n int) []T {
 	return buf
 }
 
-func newNodes(s *Snapshot) *nodes {
+func newNodes(s *Snapshot, sc *Scratch) *nodes {
 	c := s.Cluster
 	n := len(c.Nodes)
-	sc := s.Scratch
-	if sc == nil {
-		sc = &Scratch{}
-	}
 	// Bitsets come from one zeroed array: usable, idle, unsorted, and one
 	// per free-GPU count.
 	maxG := 0

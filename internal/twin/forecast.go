@@ -129,7 +129,7 @@ func Forecast(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (map[job.I
 		e.outcome = append(e.outcome, Outcome{StartS: -1, FirstStartS: -1, EndS: -1, State: job.Pending})
 		e.idIndex[pd.ID] = i
 		e.ids = append(e.ids, pd.ID)
-		e.addPending(pd)
+		e.addPending(i, pd)
 	}
 	// QOS and user usage are carried as they are: the forecast looks
 	// ahead over a span where their changes matter little.

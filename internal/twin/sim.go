@@ -179,6 +179,7 @@ type simJob struct {
 	project int32 // -1: not a known project
 	user    int32
 	runIdx  int32 // index in engine.run while running
+	pendIdx int32 // index in engine.pend while pending
 	attempt int32
 	runS    int64 // true run time of a run
 	endAt   int64 // when the current run ends for real
@@ -494,15 +495,33 @@ func (e *engine) submit(i int32) {
 	wj := &e.w.Jobs[i]
 	j.state = stPending
 	j.eligibleS = wj.SubmitS
-	e.addPending(e.pendingOf(i))
+	e.addPending(i, e.pendingOf(i))
 	e.dirty = true
 }
 
-func (e *engine) addPending(p sched.Pending) {
+func (e *engine) addPending(i int32, p sched.Pending) {
 	if p.Req.GPUs() == 0 {
 		e.cpuPending++
 	}
+	e.jobs[i].pendIdx = int32(len(e.pend))
 	e.pend = append(e.pend, p)
+}
+
+// unpend takes job i out of the queue, moving the last entry into its
+// place: the core's order does not depend on the snapshot's.
+func (e *engine) unpend(i int32) {
+	k := e.jobs[i].pendIdx
+	last := int32(len(e.pend) - 1)
+	if e.pend[k].Req.GPUs() == 0 {
+		e.cpuPending--
+	}
+	if k != last {
+		e.pend[k] = e.pend[last]
+		e.jobs[e.index(e.pend[k].ID)].pendIdx = k
+	}
+	e.pend[last] = sched.Pending{}
+	e.pend = e.pend[:last]
+	e.jobs[i].pendIdx = -1
 }
 
 // pendingOf is the core's view of a pending job.
@@ -588,37 +607,23 @@ func (e *engine) pass() {
 		e.cfg.OnPass(&snap)
 	}
 	plan := sched.Schedule(&snap, e.cfg.Policy)
-	started := 0
 	for k := range plan.Starts {
-		if e.start(&plan.Starts[k]) {
-			started++
-		}
+		e.start(&plan.Starts[k])
 	}
 	for k := range plan.Preemptions {
 		e.preempt(&plan.Preemptions[k])
 	}
-	if started > 0 {
-		out := e.pend[:0]
-		for k := range e.pend {
-			if i := e.index(e.pend[k].ID); i >= 0 && e.jobs[i].state == stPending {
-				out = append(out, e.pend[k])
-			} else if e.pend[k].Req.GPUs() == 0 {
-				e.cpuPending--
-			}
-		}
-		clear(e.pend[len(out):])
-		e.pend = out
-	}
 }
 
 // start applies one start of a plan.
-func (e *engine) start(st *sched.Start) bool {
+func (e *engine) start(st *sched.Start) {
 	i := e.index(st.ID)
 	if i < 0 || e.jobs[i].state != stPending {
-		return false
+		return
 	}
 	j := &e.jobs[i]
 	o := &e.outcome[i]
+	e.unpend(i)
 	j.state = stRunning
 	j.attempt++
 	o.Runs++
@@ -673,7 +678,6 @@ func (e *engine) start(st *sched.Start) bool {
 	}
 	e.addRunning(i, r)
 	e.push(event{t: j.endAt, kind: evEnd, ref: i, attempt: j.attempt})
-	return true
 }
 
 func (e *engine) addRunning(i int32, r sched.Running) {
@@ -741,7 +745,7 @@ func (e *engine) cut(i int32, requeue bool) {
 	j.eligibleS = e.now
 	e.outcome[i].State = job.Pending
 	e.res.Requeues++
-	e.addPending(e.pendingOf(i))
+	e.addPending(i, e.pendingOf(i))
 }
 
 // preempt applies one preemption: the job is signalled now and killed after
