@@ -29,6 +29,7 @@ type Controller struct {
 
 	// Everything below is owned by the loop goroutine.
 	core *core
+	pipe pipeline
 
 	stopped  chan struct{}
 	stopOnce sync.Once
@@ -125,9 +126,26 @@ func (c *Controller) do(ctx context.Context, fn func(tx *txn) (any, error)) (any
 	}
 }
 
-// Run is the loop. It returns when ctx is done.
+// Run is the loop. It returns nil when ctx is done, or an error when the
+// store fails to commit (see landed).
+//
+// Operations are group-committed and pipelined: while one burst's commit
+// is on its way to disk, the loop already runs the operations that arrive
+// into the next transaction, which is committed as soon as the first is
+// durable. A burst is installed in memory when it is handed to the
+// committer, so the next one builds on it, but nothing of it is answered
+// or acted on (agents told, effects run) before it is durable.
 func (c *Controller) Run(ctx context.Context) error {
 	defer c.stopOnce.Do(func() { close(c.stopped) })
+	p := &c.pipe
+	p.work = make(chan *flight, 1)
+	p.done = make(chan *flight, 1)
+	committerDone := make(chan struct{})
+	go c.committer(ctx, committerDone)
+	defer func() {
+		close(p.work)
+		<-committerDone
+	}()
 	var schedAt <-chan time.Time
 	lastPass := time.Time{}
 	var passCost time.Duration
@@ -141,32 +159,39 @@ func (c *Controller) Run(ctx context.Context) error {
 			wait := max(c.cfg.SchedInterval, 2*passCost) - c.clk.Now().Sub(lastPass)
 			schedAt = c.clk.After(max(wait, 0))
 		}
+		inbox := c.inbox
+		if p.open != nil && len(p.open.ops) >= c.cfg.MaxBurst {
+			inbox = nil // the next burst is full: wait for the committer
+		}
 		select {
 		case <-ctx.Done():
+			c.shutdown()
 			return nil
-		case o := <-c.inbox:
-			tx := c.core.begin(c.clk.Now())
-			ops := []*op{o}
-			results := []result{c.exec(tx, o)}
+		case o := <-inbox:
+			c.stage(o)
 		burst:
-			for len(ops) < c.cfg.MaxBurst {
+			for len(p.open.ops) < c.cfg.MaxBurst {
 				select {
 				case o := <-c.inbox:
-					ops = append(ops, o)
-					results = append(results, c.exec(tx, o))
+					c.stage(o)
 				default:
 					break burst
 				}
 			}
-			if err := c.commit(ctx, tx); err != nil {
-				for i := range results {
-					results[i] = result{err: err}
-				}
+			if p.flight == nil {
+				c.handOff()
 			}
-			for i, o := range ops {
-				o.done <- results[i]
+		case f := <-p.done:
+			if err := c.landed(f); err != nil {
+				return err
+			}
+			if p.open != nil {
+				c.handOff()
 			}
 		case <-schedAt:
+			if err := c.flush(); err != nil {
+				return err
+			}
 			schedAt = nil
 			lastPass = c.clk.Now()
 			t := time.Now()
@@ -177,8 +202,140 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.core.dirty = true
 		case <-tick:
 			tick = c.clk.After(time.Second)
+			if err := c.flush(); err != nil {
+				return err
+			}
 			c.housekeeping(ctx)
 		}
+	}
+}
+
+// pipeline is the loop's group-commit state.
+type pipeline struct {
+	open   *flight      // collecting operations; not installed yet
+	flight *flight      // installed and handed to the committer
+	work   chan *flight // loop to committer
+	done   chan *flight // committer to loop
+}
+
+// flight is one burst of operations and their transaction.
+type flight struct {
+	tx      *txn
+	ops     []*op
+	results []result
+	err     error
+	took    time.Duration
+}
+
+// stage runs an operation in the open transaction, opening one if needed.
+func (c *Controller) stage(o *op) {
+	p := &c.pipe
+	if p.open == nil {
+		p.open = &flight{tx: c.core.begin(c.clk.Now())}
+	}
+	p.open.ops = append(p.open.ops, o)
+	p.open.results = append(p.open.results, c.exec(p.open.tx, o))
+}
+
+// handOff installs the open transaction and gives it to the committer,
+// which must be idle. A poisoned transaction is dropped instead.
+func (c *Controller) handOff() {
+	p := &c.pipe
+	f := p.open
+	p.open = nil
+	if f.tx.poisoned {
+		// A panicking op may have staged half a change: drop the whole
+		// burst rather than commit it.
+		f.answer(&api.Error{Code: api.CodeInternal, Message: "internal error; nothing in this request was applied, retry"})
+		return
+	}
+	f.tx.buildBatch()
+	c.core.install(f.tx)
+	p.flight = f
+	p.work <- f
+}
+
+// committer writes handed-off bursts to the store, one at a time, in order.
+// A commit is not cancelled by shutdown: it takes milliseconds, and its
+// operations are then answered truthfully.
+func (c *Controller) committer(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	ctx = context.WithoutCancel(ctx)
+	for f := range c.pipe.work {
+		if !f.tx.batch.Empty() {
+			start := time.Now()
+			f.err = c.st.Apply(ctx, &f.tx.batch)
+			f.took = time.Since(start)
+		}
+		c.pipe.done <- f
+	}
+}
+
+// landed finishes a burst the committer is done with: on success its
+// effects run and its operations are answered. A failed commit leaves
+// memory ahead of the store (the burst was installed, and the open one
+// built on it), so the controller answers both bursts with an error (none
+// of it was applied) and stops: a restart recovers the last committed
+// state, which holds everything ever acknowledged.
+func (c *Controller) landed(f *flight) error {
+	p := &c.pipe
+	p.flight = nil
+	if f.err != nil {
+		c.log.Error("store commit failed; stopping, a restart recovers every acknowledged change", "err", f.err)
+		e := &api.Error{Code: api.CodeUnavailable, Message: "could not store the change (" + f.err.Error() + "); nothing was applied, retry once the controller is back"}
+		f.answer(e)
+		if p.open != nil {
+			p.open.answer(e)
+			p.open = nil
+		}
+		return fmt.Errorf("store commit failed: %w", f.err)
+	}
+	if f.took > 0 {
+		c.m.commitSeconds.Observe(f.took.Seconds())
+	}
+	for _, fn := range f.tx.effects {
+		fn()
+	}
+	for i, o := range f.ops {
+		o.done <- f.results[i]
+	}
+	return nil
+}
+
+// answer fails every operation of a burst with err.
+func (f *flight) answer(err error) {
+	for _, o := range f.ops {
+		o.done <- result{err: err}
+	}
+}
+
+// flush waits until every staged operation is durable and answered, so
+// that the loop may work on the committed state directly (a pass,
+// housekeeping).
+func (c *Controller) flush() error {
+	p := &c.pipe
+	for p.flight != nil || p.open != nil {
+		if p.flight == nil {
+			c.handOff()
+			continue
+		}
+		if err := c.landed(<-p.done); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// shutdown answers what is staged: the burst being committed once it is
+// durable, the open one with errUnavailable (it was never installed).
+func (c *Controller) shutdown() {
+	p := &c.pipe
+	if p.open != nil {
+		p.open.answer(errUnavailable)
+		p.open = nil
+	}
+	if p.flight != nil {
+		_ = c.landed(<-p.done)
 	}
 }
 
@@ -196,7 +353,8 @@ func (c *Controller) exec(tx *txn, o *op) (r result) {
 	return result{v, err}
 }
 
-// commit persists the transaction, then installs it and runs its effects.
+// commit persists the transaction, then installs it and runs its effects:
+// the loop's own work (passes, housekeeping), after a flush.
 func (c *Controller) commit(ctx context.Context, tx *txn) error {
 	if tx.poisoned {
 		// A panicking op may have staged half a change: drop the whole

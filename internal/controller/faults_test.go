@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -288,5 +289,109 @@ func TestKill9DuringSubmissionBurst(t *testing.T) {
 	var ae *api.Error
 	if _, err := c.Job(context.Background(), r.ID+1000); !errors.As(err, &ae) || ae.Code != api.CodeNotFound {
 		t.Errorf("unknown job = %v; want not_found", err)
+	}
+}
+
+// failingStore fails every commit after the first ok ones, slowly, so that
+// submissions pile up in the next burst while one is being committed.
+type failingStore struct {
+	store.Store
+	mu sync.Mutex
+	ok int
+}
+
+func (f *failingStore) Apply(ctx context.Context, b *store.Batch) error {
+	time.Sleep(2 * time.Millisecond)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ok == 0 {
+		return errors.New("disk full")
+	}
+	f.ok--
+	return f.Store.Apply(ctx, b)
+}
+
+// TestStoreFailureStopsWithoutLosingAcknowledged submits concurrently while
+// commits start failing: the controller stops with an error, every
+// submission it acknowledged is in the store and none it refused is, and a
+// new controller on the store carries on from there.
+func TestStoreFailureStopsWithoutLosingAcknowledged(t *testing.T) {
+	mem := store.NewMemory()
+	fs := &failingStore{Store: mem, ok: 1 << 30}
+	cfg := Config{Operators: []string{"admin"}, DefaultProject: "default"}
+	c, err := cluster.Preset("dgx-h100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Cluster = c
+	ctl, err := New(cfg, fs, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- ctl.Run(context.Background()) }()
+	var (
+		mu      sync.Mutex
+		acked   []job.ID
+		refused int
+		wg      sync.WaitGroup
+	)
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 40; k++ {
+				r, err := ctl.Submit(context.Background(), "alice", "", api.SubmitRequest{Spec: gpuSpec(1, "")})
+				mu.Lock()
+				if err == nil {
+					acked = append(acked, r.ID)
+				} else {
+					refused++
+				}
+				if len(acked) == 100 {
+					fs.mu.Lock()
+					fs.ok = 0
+					fs.mu.Unlock()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-runErr:
+		if err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Fatalf("Run returned %v; want the store's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the controller kept running after a failed commit")
+	}
+	if refused == 0 || len(acked) < 100 {
+		t.Fatalf("%d acknowledged, %d refused; want 100 or more, then refusals", len(acked), refused)
+	}
+	snap, err := mem.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inStore := map[job.ID]bool{}
+	for _, r := range snap.ActiveJobs {
+		inStore[r.ID] = true
+	}
+	for _, id := range acked {
+		if !inStore[id] {
+			t.Errorf("acknowledged job %d is not in the store", id)
+		}
+	}
+	if len(inStore) != len(acked) {
+		t.Errorf("the store holds %d jobs; %d were acknowledged", len(inStore), len(acked))
+	}
+	// A new controller recovers and hands out fresh IDs.
+	h := newHarness(t, cfg, mem, 0)
+	r, err := h.client("alice").Submit(context.Background(), api.SubmitRequest{Spec: gpuSpec(1, "")}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inStore[r.ID] {
+		t.Errorf("the restarted controller reused job ID %d", r.ID)
 	}
 }
