@@ -19,11 +19,15 @@ import (
 // session is an agent's connection: the nodes it serves and the commands
 // waiting for its next sync. Owned by the loop; wake is safe anywhere.
 type session struct {
-	id       string
-	agentID  string
-	nodes    []int
-	assign   []api.Assignment
-	signals  []api.Signal
+	id      string
+	agentID string
+	nodes   []int
+	assign  []api.Assignment
+	signals []api.Signal
+	// staged counts the commands at the head of assign and signals that
+	// syncs took in transactions not yet committed: a later sync takes
+	// only what follows, and a commit removes what its syncs took.
+	staged   [2]int
 	wake     chan struct{}
 	lastSeen time.Time
 	lost     bool
@@ -273,23 +277,24 @@ func (c *Controller) takeCommands(ctx context.Context, s *session) (*api.SyncRes
 		if s.lost {
 			return &api.SyncResponse{Reregister: true}, nil
 		}
-		// Commands leave the queue only once the burst is committed, so a
-		// failed commit leaves them for the next sync; a second sync in
-		// the same burst takes only what the first did not.
-		if tx.taken == nil {
-			tx.taken = map[*session][2]int{}
-		}
-		done := tx.taken[s]
+		// Commands leave the queue only once the sync's transaction is
+		// committed; until then later syncs, in this burst or the next,
+		// take only what follows them, and a dropped burst gives them
+		// back.
+		from := s.staged
 		r := &api.SyncResponse{AckSeq: tx.c.agentAck[s.agentID],
-			Assign: slices.Clone(s.assign[done[0]:]), Signals: slices.Clone(s.signals[done[1]:])}
-		if len(r.Assign)+len(r.Signals) > 0 {
-			if done == ([2]int{}) {
-				tx.after(func() {
-					t := tx.taken[s]
-					s.assign, s.signals = s.assign[t[0]:], s.signals[t[1]:]
-				})
-			}
-			tx.taken[s] = [2]int{len(s.assign), len(s.signals)}
+			Assign: slices.Clone(s.assign[from[0]:]), Signals: slices.Clone(s.signals[from[1]:])}
+		if n := [2]int{len(r.Assign), len(r.Signals)}; n != ([2]int{}) {
+			s.staged = [2]int{len(s.assign), len(s.signals)}
+			tx.after(func() {
+				s.assign, s.signals = s.assign[n[0]:], s.signals[n[1]:]
+				s.staged[0] -= n[0]
+				s.staged[1] -= n[1]
+			})
+			tx.undo(func() {
+				s.staged[0] -= n[0]
+				s.staged[1] -= n[1]
+			})
 		}
 		return r, nil
 	})

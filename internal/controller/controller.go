@@ -246,6 +246,7 @@ func (c *Controller) handOff() {
 	if f.tx.poisoned {
 		// A panicking op may have staged half a change: drop the whole
 		// burst rather than commit it.
+		f.tx.abandon()
 		f.answer(&api.Error{Code: api.CodeInternal, Message: "internal error; nothing in this request was applied, retry"})
 		return
 	}
@@ -331,6 +332,7 @@ func (c *Controller) flush() error {
 func (c *Controller) shutdown() {
 	p := &c.pipe
 	if p.open != nil {
+		p.open.tx.abandon()
 		p.open.answer(errUnavailable)
 		p.open = nil
 	}
@@ -359,6 +361,7 @@ func (c *Controller) commit(ctx context.Context, tx *txn) error {
 	if tx.poisoned {
 		// A panicking op may have staged half a change: drop the whole
 		// burst rather than commit it.
+		tx.abandon()
 		return &api.Error{Code: api.CodeInternal, Message: "internal error; nothing in this request was applied, retry"}
 	}
 	tx.buildBatch()
@@ -366,6 +369,7 @@ func (c *Controller) commit(ctx context.Context, tx *txn) error {
 		start := time.Now()
 		if err := c.st.Apply(ctx, &tx.batch); err != nil {
 			c.log.Error("store commit failed; nothing applied", "err", err)
+			tx.abandon()
 			return &api.Error{Code: api.CodeUnavailable, Message: "could not store the change (" + err.Error() + "); nothing was applied, retry"}
 		}
 		c.m.commitSeconds.Observe(time.Since(start).Seconds())
