@@ -124,7 +124,16 @@ func runBenchSubmit(e *Env, args []string) error {
 	// Held jobs: the submission path is measured, not the scheduler.
 	spec := benchSpec("duration=0")
 	spec.Hold = true
-	lat, errs, wall := submitLoad(ctx, c, *n, *conc, spec)
+	var lat []time.Duration
+	var errs int
+	var wall time.Duration
+	if strings.HasPrefix(c.Base, "http://") {
+		if lat, errs, wall, err = submitLoadRaw(ctx, c, *n, *conc, spec); err != nil {
+			return err
+		}
+	} else {
+		lat, errs, wall = submitLoad(ctx, c, *n, *conc, spec)
+	}
 	res := summarize(lat, wall, errs, *conc)
 	return printBench(e, r.asJSON, "submissions", res)
 }

@@ -140,3 +140,49 @@ func TestCommandsAgainstALiveController(t *testing.T) {
 		t.Errorf("bob submitting to med: exit %d, %q", code, errs)
 	}
 }
+
+// TestBenchSubmitAgainstALiveController runs the load tool, then checks
+// that the controller holds exactly the jobs it reported, held, as alice's.
+func TestBenchSubmitAgainstALiveController(t *testing.T) {
+	lc := newLiveCluster(t)
+	out, errOut, code := lc.cli("alice", "bench", "submit", "--jobs", "300", "--concurrency", "7", "--json")
+	if code != 0 {
+		t.Fatalf("bench submit: exit %d: %s", code, errOut)
+	}
+	var res benchResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("bench submit --json: %v\n%s", err, out)
+	}
+	if res.Jobs != 300 || res.Errors != 0 || res.PerSecond <= 0 || res.P50MS <= 0 || res.P99MS < res.P50MS {
+		t.Fatalf("bench result %+v; want 300 jobs, no errors, sane latencies", res)
+	}
+	out, errOut, code = lc.cli("alice", "queue", "--me", "--json")
+	if code != 0 {
+		t.Fatalf("queue: exit %d: %s", code, errOut)
+	}
+	var q struct {
+		Jobs []struct {
+			User   string `json:"user"`
+			State  string `json:"state"`
+			Reason string `json:"reason"`
+		} `json:"jobs"`
+	}
+	if err := json.Unmarshal([]byte(out), &q); err != nil {
+		t.Fatalf("queue --json: %v", err)
+	}
+	jobs := q.Jobs
+	held := 0
+	for _, j := range jobs {
+		if j.User == "alice" && j.State == "PENDING" && j.Reason == "JobHeldUser" {
+			held++
+		}
+	}
+	if held != 300 || len(jobs) != 300 {
+		t.Errorf("queue holds %d jobs, %d of them alice's held ones; want 300 of 300", len(jobs), held)
+	}
+	// An address the load tool's own client cannot use is a clear error.
+	_, errOut, code = lc.cli("alice", "bench", "submit", "--addr", "http://", "--jobs", "1")
+	if code == 0 || errOut == "" {
+		t.Errorf("bench submit --addr http:// exited %d with %q; want an error", code, errOut)
+	}
+}
