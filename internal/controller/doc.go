@@ -5,11 +5,18 @@
 //
 // One goroutine (the loop) owns all state. API handlers and agent sessions
 // send it operations; it runs a burst of them against a transaction that
-// stages their changes, commits the transaction to the store in one batch
-// (group commit), and only then installs the changes in memory, tells agents
-// what to do and answers the callers, in that order. A failed commit
-// changes nothing and every caller in the burst gets the error. Scheduling
-// passes run in the same loop, debounced: at most one per SchedInterval.
+// stages their changes and hands the transaction to a committer goroutine,
+// which writes it to the store in one batch (group commit). The burst is
+// installed in memory at hand-off, so that the operations arriving while it
+// is being written run into the next transaction on top of it (the commits
+// are pipelined); but its callers are answered, and agents told what to
+// do, only once it is durable, in that order. Nothing acknowledged can be
+// lost, and no answer reflects anything not yet on disk. A failed commit
+// leaves memory ahead of the store, so the controller answers that burst
+// and the next with "nothing applied, retry" and stops; a restart recovers
+// the committed state. Scheduling passes run in the same loop, debounced
+// (at most one per SchedInterval), on the committed state: the loop first
+// waits for the pipeline to drain.
 //
 // It is imported by cmd-level code only (the CLI's dev and server commands).
 package controller
