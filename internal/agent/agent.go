@@ -1,7 +1,9 @@
 // Package agent is the node agent's runtime: it registers its nodes with the
 // controller, long-polls for assignments and signals, hands them to an
-// Executor, and delivers the executor's reports reliably (numbered, resent
-// until acknowledged, across reconnects and controller restarts).
+// Executor once each, in order (the controller resends what the agent has
+// not acknowledged), and delivers the executor's reports reliably
+// (numbered, resent until acknowledged, across reconnects and controller
+// restarts).
 //
 // Executors: Virtual (nodes whose jobs "run" for the time they declare and
 // report modelled energy, so that a whole machine can be exercised on one
@@ -46,6 +48,16 @@ type Agent struct {
 	outbox  []api.Report
 	pending chan struct{}
 	session string
+	// lostAfter is how long the controller waits for a silent agent; a
+	// failed sync is retried within half of it before registering again.
+	lostAfter time.Duration
+
+	// cmdMu orders the handling of commands, which both sync streams may
+	// receive; assignDone and signalDone are the sequence numbers of the
+	// last assignment and signal of the session handed to the executor.
+	cmdMu      sync.Mutex
+	assignDone uint64
+	signalDone uint64
 }
 
 // Report queues a report for delivery.
@@ -125,7 +137,11 @@ func (a *Agent) register(ctx context.Context) (time.Duration, error) {
 	a.ack(resp.AckSeq)
 	a.mu.Lock()
 	a.session = resp.Session
+	a.lostAfter = time.Duration(resp.LostAfterS) * time.Second
 	a.mu.Unlock()
+	a.cmdMu.Lock()
+	a.assignDone, a.signalDone = 0, 0 // a new session numbers from 1
+	a.cmdMu.Unlock()
 	for _, k := range resp.Kill {
 		a.Exec.Signal(api.Signal{JobID: k.JobID, Node: k.Node, Signal: "KILL", Release: true, Reason: "the controller gave up on this job"}, a.Report)
 	}
@@ -160,7 +176,7 @@ func (a *Agent) serve(ctx context.Context, hb time.Duration) {
 			out := append([]api.Report(nil), a.outbox...)
 			a.mu.Unlock()
 			if len(out) > 0 {
-				if !a.sync(ctx, out, 0) {
+				if !a.sync(ctx, out, -1) {
 					return
 				}
 				continue
@@ -175,28 +191,69 @@ func (a *Agent) serve(ctx context.Context, hb time.Duration) {
 	wg.Wait()
 }
 
-// sync makes one call; it returns false when the session is over.
+// sync makes one call; it returns false when the session is over. A
+// negative wait sends reports only: commands come to the poller. A call
+// that fails on the way (no answer) is retried for up to half the time the
+// controller waits before declaring the agent lost: the commands in a lost
+// reply come again, since only acknowledged ones leave the controller.
 func (a *Agent) sync(ctx context.Context, reports []api.Report, wait time.Duration) bool {
 	a.mu.Lock()
-	sess := a.session
+	sess, lostAfter := a.session, a.lostAfter
 	a.mu.Unlock()
-	resp, err := a.Client.Sync(ctx, api.SyncRequest{Session: sess, Reports: reports, WaitMS: int(wait.Milliseconds())})
-	if err != nil {
-		if ctx.Err() == nil {
+	if lostAfter <= 0 {
+		lostAfter = 10 * time.Second
+	}
+	started := time.Now()
+	for {
+		a.cmdMu.Lock()
+		req := api.SyncRequest{Session: sess, Reports: reports, WaitMS: int(max(wait, 0).Milliseconds()),
+			AssignAck: a.assignDone, SignalAck: a.signalDone, ReportsOnly: wait < 0}
+		a.cmdMu.Unlock()
+		resp, err := a.Client.Sync(ctx, req)
+		if err == nil {
+			if resp.Reregister {
+				return false
+			}
+			a.ack(resp.AckSeq)
+			a.handle(resp)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		var ae *api.Error
+		if errors.As(err, &ae) || time.Since(started) > lostAfter/2 {
+			// The controller refused the call, or has not answered for
+			// long: start a new session.
 			a.Log.Warn("sync failed; registering again", "err", err)
 			time.Sleep(200 * time.Millisecond)
+			return false
 		}
-		return false
+		a.Log.Warn("sync failed; retrying", "err", err)
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return false
+		}
 	}
-	if resp.Reregister {
-		return false
+}
+
+// handle hands a reply's new commands to the executor, in order, once
+// each: a command resent because an earlier reply was lost, or received
+// by both sync streams, is skipped.
+func (a *Agent) handle(resp *api.SyncResponse) {
+	a.cmdMu.Lock()
+	defer a.cmdMu.Unlock()
+	for k, as := range resp.Assign {
+		if seq := resp.AssignFrom + uint64(k); seq > a.assignDone {
+			a.Exec.Start(as, a.Report)
+			a.assignDone = seq
+		}
 	}
-	a.ack(resp.AckSeq)
-	for _, as := range resp.Assign {
-		a.Exec.Start(as, a.Report)
+	for k, sg := range resp.Signals {
+		if seq := resp.SignalFrom + uint64(k); seq > a.signalDone {
+			a.Exec.Signal(sg, a.Report)
+			a.signalDone = seq
+		}
 	}
-	for _, s := range resp.Signals {
-		a.Exec.Signal(s, a.Report)
-	}
-	return true
 }

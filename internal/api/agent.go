@@ -7,7 +7,9 @@ import "github.com/gefion-hpc/gefion/internal/job"
 // Sync carries the agent's reports and long-polls for commands; a sync is
 // also the heartbeat. Reports are acknowledged by sequence number: the agent
 // resends every report above the controller's AckSeq, so none is lost when
-// either side restarts.
+// either side restarts. Commands are numbered too, per session: the
+// controller resends every command above the agent's AssignAck and
+// SignalAck, so a lost reply loses none, and the agent acts on each once.
 //
 //	POST /v1/agent/register  RegisterRequest -> RegisterResponse
 //	POST /v1/agent/sync      SyncRequest     -> SyncResponse
@@ -109,6 +111,15 @@ type SyncRequest struct {
 	// WaitMS is how long the controller may hold the call open waiting
 	// for commands.
 	WaitMS int `json:"wait_ms"`
+	// AssignAck and SignalAck are the sequence numbers of the last
+	// assignment and signal of this session the agent has acted on: the
+	// controller resends every command after them, so that one lost
+	// reply loses nothing.
+	AssignAck uint64 `json:"assign_ack,omitempty"`
+	SignalAck uint64 `json:"signal_ack,omitempty"`
+	// ReportsOnly asks for no commands in the reply: the agent's
+	// long-polling call takes them.
+	ReportsOnly bool `json:"reports_only,omitempty"`
 }
 
 // Assignment tells an agent to start its part of a job on one node.
@@ -159,6 +170,12 @@ type SyncResponse struct {
 	AckSeq  uint64       `json:"ack_seq"`
 	Assign  []Assignment `json:"assign,omitempty"`
 	Signals []Signal     `json:"signals,omitempty"`
+	// AssignFrom and SignalFrom are the sequence numbers of Assign[0]
+	// and Signals[0] (a session's commands are numbered from 1). A
+	// command may come again until acknowledged: the agent skips those
+	// it has acted on.
+	AssignFrom uint64 `json:"assign_from,omitempty"`
+	SignalFrom uint64 `json:"signal_from,omitempty"`
 	// Reregister asks the agent to register again (the controller
 	// restarted or declared it lost).
 	Reregister bool `json:"reregister,omitempty"`

@@ -11,7 +11,7 @@ import (
 )
 
 // Version is the API and agent protocol version.
-const Version = 1
+const Version = 2
 
 // Headers.
 const (

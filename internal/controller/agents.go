@@ -22,15 +22,16 @@ type session struct {
 	id      string
 	agentID string
 	nodes   []int
-	assign  []api.Assignment
-	signals []api.Signal
-	// staged counts the commands at the head of assign and signals that
-	// syncs took in transactions not yet committed: a later sync takes
-	// only what follows, and a commit removes what its syncs took.
-	staged   [2]int
-	wake     chan struct{}
-	lastSeen time.Time
-	lost     bool
+	// assign and signals are the commands not yet acknowledged by the
+	// agent; assignBase and signalBase are the sequence numbers of their
+	// first elements.
+	assign     []api.Assignment
+	signals    []api.Signal
+	assignBase uint64
+	signalBase uint64
+	wake       chan struct{}
+	lastSeen   time.Time
+	lost       bool
 	// suspect lists jobs the controller believed running on the agent's
 	// nodes that the agent did not report at registration: unless the
 	// agent's first sync reports their end, they failed with the node.
@@ -103,7 +104,8 @@ func (c *Controller) register(tx *txn, req api.RegisterRequest) (*api.RegisterRe
 			return nil, invalid("%v", err)
 		}
 	}
-	s := &session{id: newID(), agentID: req.AgentID, wake: make(chan struct{}, 1), lastSeen: tx.now, suspect: map[job.ID]bool{}}
+	s := &session{id: newID(), agentID: req.AgentID, wake: make(chan struct{}, 1), lastSeen: tx.now, suspect: map[job.ID]bool{},
+		assignBase: 1, signalBase: 1}
 	reported := map[job.ID]map[string]bool{}
 	for _, r := range req.Running {
 		if reported[r.JobID] == nil {
@@ -243,7 +245,23 @@ func modelOf(n api.NodeInventory) (*cluster.NodeModel, error) {
 // Sync processes an agent's reports and returns its commands, waiting up to
 // req.WaitMS for some.
 func (c *Controller) Sync(ctx context.Context, req api.SyncRequest) (*api.SyncResponse, error) {
-	v, err := c.do(ctx, func(tx *txn) (any, error) { return c.syncReports(tx, req) })
+	var v any
+	var err error
+	if len(req.Reports) == 0 {
+		// A heartbeat changes nothing durable (unless the session still
+		// has suspects, see syncReports): no need to wait for a commit.
+		v, err = c.doNow(ctx, func(cr *core) (any, error) {
+			s := cr.sessions[req.Session]
+			if s == nil || s.lost || len(s.suspect) > 0 {
+				return nil, nil
+			}
+			s.lastSeen = c.clk.Now()
+			return s, nil
+		})
+	}
+	if s, _ := v.(*session); s == nil && err == nil {
+		v, err = c.do(ctx, func(tx *txn) (any, error) { return c.syncReports(tx, req) })
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +273,7 @@ func (c *Controller) Sync(ctx context.Context, req api.SyncRequest) (*api.SyncRe
 	deadline := time.NewTimer(min(wait, c.cfg.Heartbeat))
 	defer deadline.Stop()
 	for {
-		resp, err := c.takeCommands(ctx, s)
+		resp, err := c.takeCommands(ctx, s, req)
 		if err != nil {
 			return nil, err
 		}
@@ -272,29 +290,28 @@ func (c *Controller) Sync(ctx context.Context, req api.SyncRequest) (*api.SyncRe
 	}
 }
 
-func (c *Controller) takeCommands(ctx context.Context, s *session) (*api.SyncResponse, error) {
-	v, err := c.do(ctx, func(tx *txn) (any, error) {
+func (c *Controller) takeCommands(ctx context.Context, s *session, req api.SyncRequest) (*api.SyncResponse, error) {
+	// Commands are queued only once what they carry out is committed,
+	// and taking them changes nothing durable: no need to wait for a
+	// commit.
+	v, err := c.doNow(ctx, func(cr *core) (any, error) {
 		if s.lost {
 			return &api.SyncResponse{Reregister: true}, nil
 		}
-		// Commands leave the queue only once the sync's transaction is
-		// committed; until then later syncs, in this burst or the next,
-		// take only what follows them, and a dropped burst gives them
-		// back.
-		from := s.staged
-		r := &api.SyncResponse{AckSeq: tx.c.agentAck[s.agentID],
-			Assign: slices.Clone(s.assign[from[0]:]), Signals: slices.Clone(s.signals[from[1]:])}
-		if n := [2]int{len(r.Assign), len(r.Signals)}; n != ([2]int{}) {
-			s.staged = [2]int{len(s.assign), len(s.signals)}
-			tx.after(func() {
-				s.assign, s.signals = s.assign[n[0]:], s.signals[n[1]:]
-				s.staged[0] -= n[0]
-				s.staged[1] -= n[1]
-			})
-			tx.undo(func() {
-				s.staged[0] -= n[0]
-				s.staged[1] -= n[1]
-			})
+		// Commands leave the queue when the agent acknowledges them, not
+		// when they are sent: a reply lost on the way is sent again.
+		s.assign = ackedOff(s.assign, &s.assignBase, req.AssignAck)
+		s.signals = ackedOff(s.signals, &s.signalBase, req.SignalAck)
+		r := &api.SyncResponse{AckSeq: cr.agentAck[s.agentID]}
+		if req.ReportsOnly {
+			return r, nil
+		}
+		r.Assign, r.Signals = slices.Clone(s.assign), slices.Clone(s.signals)
+		if len(r.Assign) > 0 {
+			r.AssignFrom = s.assignBase
+		}
+		if len(r.Signals) > 0 {
+			r.SignalFrom = s.signalBase
 		}
 		return r, nil
 	})
@@ -302,6 +319,17 @@ func (c *Controller) takeCommands(ctx context.Context, s *session) (*api.SyncRes
 		return nil, err
 	}
 	return v.(*api.SyncResponse), nil
+}
+
+// ackedOff drops from a command queue whose first element has sequence
+// number *base the commands up to ack.
+func ackedOff[T any](q []T, base *uint64, ack uint64) []T {
+	if ack < *base {
+		return q
+	}
+	n := min(ack-*base+1, uint64(len(q)))
+	*base += n
+	return q[n:]
 }
 
 // syncReports stages the reports' effects and returns the session, or nil

@@ -36,9 +36,13 @@ type Controller struct {
 }
 
 // op is one operation run on the loop: fn stages changes in the
-// transaction and returns a result, delivered after the commit.
+// transaction and returns a result, delivered after the commit. An op with
+// now instead is answered at once, without a transaction: it may read and
+// change only state that needs no commit (an agent session's command
+// queue, which holds only commands of committed changes).
 type op struct {
 	fn   func(tx *txn) (any, error)
+	now  func(cr *core) (any, error)
 	done chan result
 }
 
@@ -102,7 +106,15 @@ func (c *Controller) Cluster(ctx context.Context) (*cluster.Cluster, error) {
 
 // do runs fn on the loop and waits for its committed result.
 func (c *Controller) do(ctx context.Context, fn func(tx *txn) (any, error)) (any, error) {
-	o := &op{fn: fn, done: make(chan result, 1)}
+	return c.send(ctx, &op{fn: fn, done: make(chan result, 1)})
+}
+
+// doNow runs fn on the loop and answers at once (see op.now).
+func (c *Controller) doNow(ctx context.Context, fn func(cr *core) (any, error)) (any, error) {
+	return c.send(ctx, &op{now: fn, done: make(chan result, 1)})
+}
+
+func (c *Controller) send(ctx context.Context, o *op) (any, error) {
 	select {
 	case c.inbox <- o:
 	case <-c.stopped:
@@ -170,7 +182,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		case o := <-inbox:
 			c.stage(o)
 		burst:
-			for len(p.open.ops) < c.cfg.MaxBurst {
+			for p.open == nil || len(p.open.ops) < c.cfg.MaxBurst {
 				select {
 				case o := <-c.inbox:
 					c.stage(o)
@@ -178,7 +190,7 @@ func (c *Controller) Run(ctx context.Context) error {
 					break burst
 				}
 			}
-			if p.flight == nil {
+			if p.flight == nil && p.open != nil {
 				c.handOff()
 			}
 		case f := <-p.done:
@@ -227,8 +239,13 @@ type flight struct {
 	took    time.Duration
 }
 
-// stage runs an operation in the open transaction, opening one if needed.
+// stage runs an operation in the open transaction, opening one if needed;
+// an immediate one is run and answered at once.
 func (c *Controller) stage(o *op) {
+	if o.now != nil {
+		o.done <- c.execNow(o)
+		return
+	}
 	p := &c.pipe
 	if p.open == nil {
 		p.open = &flight{tx: c.core.begin(c.clk.Now())}
@@ -246,7 +263,6 @@ func (c *Controller) handOff() {
 	if f.tx.poisoned {
 		// A panicking op may have staged half a change: drop the whole
 		// burst rather than commit it.
-		f.tx.abandon()
 		f.answer(&api.Error{Code: api.CodeInternal, Message: "internal error; nothing in this request was applied, retry"})
 		return
 	}
@@ -332,13 +348,24 @@ func (c *Controller) flush() error {
 func (c *Controller) shutdown() {
 	p := &c.pipe
 	if p.open != nil {
-		p.open.tx.abandon()
 		p.open.answer(errUnavailable)
 		p.open = nil
 	}
 	if p.flight != nil {
 		_ = c.landed(<-p.done)
 	}
+}
+
+// execNow runs an immediate op, turning a panic into an internal error.
+func (c *Controller) execNow(o *op) (r result) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("operation panicked", "panic", p)
+			r = result{err: &api.Error{Code: api.CodeInternal, Message: "internal error; the operation was not applied"}}
+		}
+	}()
+	v, err := o.now(c.core)
+	return result{v, err}
 }
 
 // exec runs one op, turning a panic into an internal error so that one bad
@@ -361,7 +388,6 @@ func (c *Controller) commit(ctx context.Context, tx *txn) error {
 	if tx.poisoned {
 		// A panicking op may have staged half a change: drop the whole
 		// burst rather than commit it.
-		tx.abandon()
 		return &api.Error{Code: api.CodeInternal, Message: "internal error; nothing in this request was applied, retry"}
 	}
 	tx.buildBatch()
@@ -369,7 +395,6 @@ func (c *Controller) commit(ctx context.Context, tx *txn) error {
 		start := time.Now()
 		if err := c.st.Apply(ctx, &tx.batch); err != nil {
 			c.log.Error("store commit failed; nothing applied", "err", err)
-			tx.abandon()
 			return &api.Error{Code: api.CodeUnavailable, Message: "could not store the change (" + err.Error() + "); nothing was applied, retry"}
 		}
 		c.m.commitSeconds.Observe(time.Since(start).Seconds())

@@ -171,9 +171,6 @@ type txn struct {
 	poisoned bool
 	// schedule asks for a pass after this commit.
 	schedule bool
-	// undos reverse what operations changed outside the transaction
-	// (see session.staged) when it is dropped.
-	undos []func()
 }
 
 func (c *core) begin(now time.Time) *txn {
@@ -266,17 +263,6 @@ func (tx *txn) editNode(i int) *nodeRec {
 
 // after registers an effect to run once the transaction is committed.
 func (tx *txn) after(f func()) { tx.effects = append(tx.effects, f) }
-
-// undo registers what to run if the transaction is dropped uncommitted.
-func (tx *txn) undo(f func()) { tx.undos = append(tx.undos, f) }
-
-// abandon runs the undos, newest first.
-func (tx *txn) abandon() {
-	for i := len(tx.undos) - 1; i >= 0; i-- {
-		tx.undos[i]()
-	}
-	tx.undos = nil
-}
 
 // buildBatch turns the staged changes into a store batch.
 func (tx *txn) buildBatch() {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -393,5 +395,65 @@ func TestStoreFailureStopsWithoutLosingAcknowledged(t *testing.T) {
 	}
 	if inStore[r.ID] {
 		t.Errorf("the restarted controller reused job ID %d", r.ID)
+	}
+}
+
+// loseAssignReply is a transport that loses, once, the first agent sync
+// reply carrying an assignment (as a broken connection would), and counts
+// registrations.
+type loseAssignReply struct {
+	base      http.RoundTripper
+	lost      atomic.Bool
+	registers atomic.Int32
+}
+
+func (l *loseAssignReply) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/v1/agent/register" {
+		l.registers.Add(1)
+	}
+	resp, err := l.base.RoundTrip(r)
+	if err != nil || r.URL.Path != "/v1/agent/sync" || l.lost.Load() {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if strings.Contains(string(body), `"assign":`) && l.lost.CompareAndSwap(false, true) {
+		return nil, errors.New("connection reset by peer")
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}
+
+// TestLostAssignmentReplyIsResent loses the reply that carries a job's
+// assignment: the agent retries its sync in the same session, the
+// controller sends the unacknowledged assignment again, and the job runs
+// once, to completion, without a requeue.
+func TestLostAssignmentReplyIsResent(t *testing.T) {
+	h := newHarness(t, Config{}, nil, 0)
+	lose := &loseAssignReply{base: http.DefaultTransport}
+	cl := client.New(h.srv.URL, "")
+	cl.HTTP = &http.Client{Transport: lose}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ag := &agent.Agent{Client: cl, ID: "lossy", Nodes: agent.VirtualNodes("dgx", 1, &cluster.DGXH100, 1),
+		Exec: &agent.Virtual{GPU: cluster.H100SXM}}
+	go func() { _ = ag.Run(ctx) }()
+	h.waitFor("node up", func() bool {
+		ns, err := h.client("admin").Nodes(context.Background())
+		return err == nil && len(ns) == 1 && ns[0].State != "down"
+	})
+	r, err := h.client("alice").Submit(context.Background(), api.SubmitRequest{Spec: gpuSpec(8, "duration=1")}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitState("alice", r.ID, job.Completed)
+	if !lose.lost.Load() {
+		t.Fatal("no sync reply with an assignment was lost; the test tested nothing")
+	}
+	if j.Restarts != 0 || lose.registers.Load() != 1 {
+		t.Errorf("job restarts %d, agent registrations %d; want the job run once in the first session", j.Restarts, lose.registers.Load())
 	}
 }
