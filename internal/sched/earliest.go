@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"math/bits"
 	"slices"
 
 	"github.com/gefion-hpc/gefion/internal/job"
@@ -20,12 +21,21 @@ func (ps *pass) earliest(sh shape, e *eligSet, limit Time) (Time, []int, job.ID)
 	ns := ps.ns
 	if !sh.nd.whole {
 		best, node, by := Never, -1, job.ID(0)
+		// The candidates: usable nodes of the set, as words to walk.
+		cand := ps.sc.cand[:0]
+		for w := range ns.usable {
+			cand = append(cand, ns.usable[w]&e.mask[w])
+		}
+		ps.sc.cand = cand
 		// Seed the search with the node whose first release comes first:
 		// it is often the answer, and the bound prunes most other nodes.
 		seed := -1
-		for i := ns.usable.next(0, e.mask); i >= 0; i = ns.usable.next(i+1, e.mask) {
-			if seed < 0 || ns.minRel[i] < ns.minRel[seed] {
-				seed = i
+		for w, x := range cand {
+			for ; x != 0; x &= x - 1 {
+				i := w<<6 + bits.TrailingZeros64(x)
+				if seed < 0 || ns.minRel[i] < ns.minRel[seed] {
+					seed = i
+				}
 			}
 		}
 		if seed >= 0 {
@@ -33,18 +43,22 @@ func (ps *pass) earliest(sh shape, e *eligSet, limit Time) (Time, []int, job.ID)
 				best, node, by = t, seed, b
 			}
 		}
-		for i := ns.usable.next(0, e.mask); i >= 0; i = ns.usable.next(i+1, e.mask) {
-			if i == seed {
-				continue
-			}
-			if best != Never && len(ns.holds[i]) == 0 && (ns.minRel[i] > best || ns.minRel[i] == best && i > node) && !ns.fitsNow(i, sh.nd, ps.now, limit) {
-				// Without holds a node's room only grows at its
-				// releases: it cannot start the job before best.
-				continue
-			}
-			t, b := ns.earliest(i, sh.nd, ps.now, limit)
-			if t < best || t == best && t != Never && i < node {
-				best, node, by = t, i, b // ties go to the lowest node index
+		for w, x := range cand {
+			for ; x != 0; x &= x - 1 {
+				i := w<<6 + bits.TrailingZeros64(x)
+				if i == seed {
+					continue
+				}
+				if best != Never && (ns.minRel[i] > best || ns.minRel[i] == best && i > node) && len(ns.holds[i]) == 0 &&
+					(ns.freeGPUs(i) < sh.nd.gpus || !ns.fitsNow(i, sh.nd, ps.now, limit)) {
+					// Without holds a node's room only grows at its
+					// releases: it cannot start the job before best.
+					continue
+				}
+				t, b := ns.earliest(i, sh.nd, ps.now, limit)
+				if t < best || t == best && t != Never && i < node {
+					best, node, by = t, i, b // ties go to the lowest node index
+				}
 			}
 		}
 		if node < 0 {

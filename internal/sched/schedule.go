@@ -117,8 +117,10 @@ func newPass(s *Snapshot, p *Policy) *pass {
 	for i := range s.Running {
 		r := &s.Running[i]
 		g := 0
-		for _, a := range r.Allocs {
-			g += bits.OnesCount64(a.GPUs)
+		if ps.qosLimits || ps.projLimits { // else count needs no GPU count
+			for _, a := range r.Allocs {
+				g += bits.OnesCount64(a.GPUs)
+			}
 		}
 		ps.count(r.QOS, r.User, r.Project, r.ArrayJobID, g)
 		if r.Preempting {

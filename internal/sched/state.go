@@ -132,9 +132,8 @@ type Scratch struct {
 	evs    []event
 	keys   []uint64
 	ivs    []interval
+	cand   []uint64
 	byFree []bitset
-	counts []int
-	flat   []release
 	bits   []uint64
 }
 
@@ -146,6 +145,19 @@ func reuse[T any](buf []T, n int) []T {
 	buf = buf[:n]
 	clear(buf)
 	return buf
+}
+
+// emptied returns lists resized to n lists, each emptied but keeping its
+// space: a node's releases and holds are about as many pass after pass.
+func emptied[T any](lists [][]T, n int) [][]T {
+	if cap(lists) < n {
+		lists = append(lists[:cap(lists)], make([][]T, n-cap(lists))...)
+	}
+	lists = lists[:n]
+	for i := range lists {
+		lists[i] = lists[i][:0]
+	}
+	return lists
 }
 
 func newNodes(s *Snapshot, sc *Scratch) *nodes {
@@ -165,7 +177,7 @@ func newNodes(s *Snapshot, sc *Scratch) *nodes {
 		n: n, capGPU: reuse(ns.capGPU, n), capCPU: reuse(ns.capCPU, n), capMem: reuse(ns.capMem, n),
 		su: reuse(ns.su, n), free: reuse(ns.free, n), freeCPU: reuse(ns.freeCPU, n), freeMem: reuse(ns.freeMem, n),
 		usable: bs(0), idle: bs(1), unsorted: bs(2), idleSU: reuse(ns.idleSU, len(c.SUs)),
-		rel: reuse(ns.rel, n), holds: reuse(ns.holds, n), minRel: reuse(ns.minRel, n), maxRel: reuse(ns.maxRel, n),
+		rel: emptied(ns.rel, n), holds: emptied(ns.holds, n), minRel: reuse(ns.minRel, n), maxRel: reuse(ns.maxRel, n),
 	}
 	sc.byFree = reuse(sc.byFree, maxG+1)
 	for f := range sc.byFree {
@@ -182,28 +194,6 @@ func newNodes(s *Snapshot, sc *Scratch) *nodes {
 		if s.Nodes == nil || s.Nodes[i].Avail == Up {
 			ns.usable.set(i)
 		}
-	}
-	// One backing array for every node's releases.
-	counts := reuse(sc.counts, n)
-	sc.counts = counts
-	for ri := range s.Running {
-		for _, a := range s.Running[ri].Allocs {
-			if a.Node >= 0 && a.Node < n {
-				counts[a.Node]++
-			}
-		}
-	}
-	total := 0
-	for _, k := range counts {
-		total += k
-	}
-	flat := reuse(sc.flat, total)
-	sc.flat = flat
-	off := 0
-	for i := 0; i < n; i++ {
-		// Three-index slices: a node's list grows into its own space only.
-		ns.rel[i] = flat[off : off : off+counts[i]]
-		off += counts[i]
 	}
 	for ri := range s.Running {
 		r := &s.Running[ri]
