@@ -9,9 +9,9 @@ import (
 
 // priorities computes every pending job's priority under the policy and
 // returns the pending indexes, unordered, with the priorities, in buf's
-// space when it has room. The
-// scheduling order is priority descending, then eligible time, then ID
-// (see qitem), so it is total and deterministic.
+// space when it has room. The scheduling order is priority descending,
+// then eligible time, then ID (see qitem), so it is total and
+// deterministic.
 func priorities(s *Snapshot, p *Policy, qos map[string]*QOS, buf []qitem) []qitem {
 	n := len(s.Pending)
 	tiers := preemptTiers(s)
@@ -20,97 +20,111 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS, buf []qitem) []qite
 		items = make([]qitem, n)
 	}
 	items = items[:n]
-	for i := range s.Pending {
-		j := &s.Pending[i]
-		items[i] = qitem{elig: eligible(j), id: j.ID, idx: i, fit: fitOf(&j.Req)}
-		if tiers != nil {
-			items[i].tier = tiers[j.QOS]
-		}
-	}
 	if p.FIFO {
 		for i := range s.Pending {
-			items[i].prio = -float64(items[i].elig)
-		}
-	} else {
-		w := &p.Weights
-		var fs map[assocKey]float64
-		var fsProj map[string]float64 // when users carry no usage of their own
-		if w.FairShare != 0 {
-			if fsProj = flatProjects(s); fsProj == nil {
-				fs = fairTree(s)
-				if len(s.Users) == 0 {
-					fsProj = make(map[string]float64, len(fs))
-					for k, v := range fs {
-						fsProj[k.project] = v
-					}
-				}
-			}
-		}
-		maxQOS := 0
-		for _, q := range qos {
-			maxQOS = max(maxQOS, q.Priority)
-		}
-		total := 1.0
-		if w.JobSize != 0 {
-			total = float64(max(s.Cluster.TotalGPUs(), 1))
-		}
-		// Jobs of one project usually share its name's storage, so
-		// comparing with the last one found is cheaper than hashing.
-		lastProj, lastFS := "", 0.0
-		if fsProj != nil {
-			lastFS = fsProj[""]
-		}
-		maxAge := float64(w.MaxAgeS)
-		if maxAge <= 0 {
-			maxAge = 7 * 24 * 3600
-		}
-		for i := range s.Pending {
 			j := &s.Pending[i]
-			var v float64
-			wait := float64(max(s.Now-items[i].elig, 0))
-			if w.Age != 0 {
-				v += w.Age * math.Min(wait/maxAge, 1)
+			items[i] = qitem{elig: eligible(j), id: j.ID, idx: i, fit: fitOf(&j.Req)}
+			items[i].prio = -float64(items[i].elig)
+			if tiers != nil {
+				items[i].tier = tiers[j.QOS]
 			}
-			switch {
-			case fsProj != nil:
-				if j.Project != lastProj {
-					lastProj, lastFS = j.Project, fsProj[j.Project]
-				}
-				v += w.FairShare * lastFS
-			case fs != nil:
-				v += w.FairShare * fs[assocKey{j.Project, j.User}]
-			}
-			if w.JobSize != 0 {
-				size := float64(j.Req.GPUs()) / total
-				if w.FavorSmall {
-					size = 1 - size
-				}
-				v += w.JobSize * size
-			}
-			v += w.Partition // one partition tier: the factor is 1
-			if w.QOS != 0 && maxQOS > 0 {
-				if q := qos[j.QOS]; q != nil {
-					v += w.QOS * float64(q.Priority) / float64(maxQOS)
-				}
-			}
-			if w.ShortJob != 0 || w.Slowdown != 0 {
-				est := float64(j.Req.TimeLimitS)
-				if p.UseRuntimeEstimate && j.RuntimeEstimateS > 0 {
-					est = math.Min(est, float64(j.RuntimeEstimateS))
-				}
-				est = math.Max(est, 60)
-				if w.ShortJob != 0 {
-					ref := float64(max(w.ShortJobRefS, 1))
-					v += w.ShortJob / (1 + math.Sqrt(est/ref))
-				}
-				if w.Slowdown != 0 {
-					cap := math.Max(w.SlowdownCap, 2)
-					v += w.Slowdown * math.Min((wait/est)/(cap-1), 1)
-				}
-			}
-			v -= float64(j.Nice)
-			items[i].prio = v
 		}
+		return items
+	}
+	w := &p.Weights
+	var fs map[assocKey]float64
+	var fsProj map[string]float64 // when users carry no usage of their own
+	if w.FairShare != 0 {
+		if fsProj = flatProjects(s); fsProj == nil {
+			fs = fairTree(s)
+			if len(s.Users) == 0 {
+				fsProj = make(map[string]float64, len(fs))
+				for k, v := range fs {
+					fsProj[k.project] = v
+				}
+			}
+		}
+	}
+	maxQOS := 0
+	for _, q := range qos {
+		maxQOS = max(maxQOS, q.Priority)
+	}
+	total := 1.0
+	if w.JobSize != 0 {
+		total = float64(max(s.Cluster.TotalGPUs(), 1))
+	}
+	// Jobs of one project usually share its name's storage, so comparing
+	// with the last one found is cheaper than hashing.
+	lastProj, lastFS := "", 0.0
+	if fsProj != nil {
+		lastFS = fsProj[""]
+	}
+	maxAge := float64(w.MaxAgeS)
+	if maxAge <= 0 {
+		maxAge = 7 * 24 * 3600
+	}
+	ref := float64(max(w.ShortJobRefS, 1))
+	slowCap := math.Max(w.SlowdownCap, 2) - 1
+	// The short-job term depends on the time limit alone, and limits
+	// repeat (users write round ones): remember the last few.
+	var shortCache [64]struct {
+		est float64
+		v   float64
+	}
+	for i := range s.Pending {
+		j := &s.Pending[i]
+		elig := eligible(j)
+		it := qitem{elig: elig, id: j.ID, idx: i, fit: fitOf(&j.Req)}
+		if tiers != nil {
+			it.tier = tiers[j.QOS]
+		}
+		var v float64
+		wait := float64(max(s.Now-elig, 0))
+		if w.Age != 0 {
+			v += w.Age * math.Min(wait/maxAge, 1)
+		}
+		switch {
+		case fsProj != nil:
+			if j.Project != lastProj {
+				lastProj, lastFS = j.Project, fsProj[j.Project]
+			}
+			v += w.FairShare * lastFS
+		case fs != nil:
+			v += w.FairShare * fs[assocKey{j.Project, j.User}]
+		}
+		if w.JobSize != 0 {
+			size := float64(j.Req.GPUs()) / total
+			if w.FavorSmall {
+				size = 1 - size
+			}
+			v += w.JobSize * size
+		}
+		v += w.Partition // one partition tier: the factor is 1
+		if w.QOS != 0 && maxQOS > 0 {
+			if q := qos[j.QOS]; q != nil {
+				v += w.QOS * float64(q.Priority) / float64(maxQOS)
+			}
+		}
+		if w.ShortJob != 0 || w.Slowdown != 0 {
+			est := float64(j.Req.TimeLimitS)
+			if p.UseRuntimeEstimate && j.RuntimeEstimateS > 0 {
+				est = math.Min(est, float64(j.RuntimeEstimateS))
+			}
+			est = math.Max(est, 60)
+			if w.ShortJob != 0 {
+				c := &shortCache[uint64(est)%uint64(len(shortCache))]
+				if c.est != est {
+					c.est, c.v = est, w.ShortJob/(1+math.Sqrt(est/ref))
+				}
+				v += c.v
+			}
+			if w.Slowdown != 0 {
+				v += w.Slowdown * math.Min((wait/est)/slowCap, 1)
+			}
+		}
+		v -= float64(j.Nice)
+		it.prio = v
+		items[i] = it
 	}
 	return items
 }
