@@ -219,7 +219,7 @@ func (ps *pass) run() {
 	q := newQueue(items, lazy)
 	var minGPUs, minWhole int
 	if lazy {
-		minGPUs, minWhole = ps.smallestAsks()
+		minGPUs, minWhole = smallestAsks(items)
 	}
 	// Once an EASY pass may add no more reservations, a job that cannot
 	// start now changes nothing: a lazy pass then keeps only the jobs that
@@ -343,15 +343,14 @@ func (ps *pass) anyPreemptor() bool {
 }
 
 // smallestAsks returns the fewest GPUs any single-node pending job asks for
-// and the fewest whole nodes any whole-node job asks for (0: none such).
-func (ps *pass) smallestAsks() (gpus, whole int) {
+// and the fewest whole nodes any whole-node job asks for (1<<30: none such).
+func smallestAsks(items []qitem) (gpus, whole int) {
 	gpus, whole = 1<<30, 1<<30
-	for i := range ps.s.Pending {
-		r := &ps.s.Pending[i].Req
-		if r.WholeNodes || r.Nodes > 1 {
-			whole = min(whole, r.Nodes)
+	for i := range items {
+		if f := int(items[i].fit); f >= 0 {
+			gpus = min(gpus, f)
 		} else {
-			gpus = min(gpus, r.GPUsPerNode)
+			whole = min(whole, -f)
 		}
 	}
 	return gpus, whole
