@@ -267,6 +267,9 @@ func (tx *txn) after(f func()) { tx.effects = append(tx.effects, f) }
 // buildBatch turns the staged changes into a store batch.
 func (tx *txn) buildBatch() {
 	b := &tx.batch
+	if len(tx.newIDs) > 0 {
+		b.NewJobs = make([]store.JobRecord, 0, len(tx.newIDs))
+	}
 	for _, id := range tx.newIDs {
 		b.NewJobs = append(b.NewJobs, tx.jobs[id].JobRecord)
 	}
