@@ -180,7 +180,7 @@ func newQueue(items []qitem, lazy bool) *queue {
 		})
 		return q
 	}
-	for i := len(items)/2 - 1; i >= 0; i-- {
+	for i := (len(items)+2)/4 - 1; i >= 0; i-- {
 		q.down(i, len(items))
 	}
 	return q
@@ -241,23 +241,32 @@ func (q *queue) next() (int, float64, bool) {
 	return top, prio, true
 }
 
+// down sifts item i down the heap of the first n items. The heap is 4-ary:
+// half as deep as a binary one, so a pop moves items fewer times.
 func (q *queue) down(i, n int) {
+	if i >= n {
+		return
+	}
 	it := q.items
+	x := it[i]
 	for {
-		l := 2*i + 1
-		if l >= n {
-			return
+		c := 4*i + 1
+		if c >= n {
+			break
 		}
-		m := l
-		if r := l + 1; r < n && it[r].before(&it[l]) {
-			m = r
+		m := c
+		for k := c + 1; k < min(c+4, n); k++ {
+			if it[k].before(&it[m]) {
+				m = k
+			}
 		}
-		if !it[m].before(&it[i]) {
-			return
+		if !it[m].before(&x) {
+			break
 		}
-		it[i], it[m] = it[m], it[i]
+		it[i] = it[m]
 		i = m
 	}
+	it[i] = x
 }
 
 // fitOf is a request's qitem.fit.
@@ -283,7 +292,7 @@ func (q *queue) narrow(maxFree, idle int) (dropped int) {
 	dropped = len(rest) - len(keep)
 	q.items, q.pos = keep, 0
 	if q.heap {
-		for i := len(keep)/2 - 1; i >= 0; i-- {
+		for i := (len(keep)+2)/4 - 1; i >= 0; i-- {
 			q.down(i, len(keep))
 		}
 	}
