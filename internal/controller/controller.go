@@ -267,6 +267,12 @@ func (c *Controller) handOff() {
 		return
 	}
 	f.tx.buildBatch()
+	if enc, ok := c.st.(store.Encoder); ok {
+		// Encoding here, while the previous burst is being written,
+		// takes it off the serial commit path. A failure is Apply's to
+		// report: it encodes again without Encoded.
+		_ = enc.Encode(&f.tx.batch)
+	}
 	c.core.install(f.tx)
 	p.flight = f
 	p.work <- f

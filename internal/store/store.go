@@ -96,6 +96,17 @@ type Batch struct {
 	Nodes    []NodeRecord    // upserted by name
 	// DeleteProjects removes projects by name.
 	DeleteProjects []string
+	// Encoded is set by an Encoder's Encode: the batch's records in the
+	// store's own form, made ahead of Apply. Other code leaves it alone,
+	// and a batch changed after Encode must be encoded again (or have
+	// Encoded cleared).
+	Encoded any
+}
+
+// Encoder is a Store that can encode a batch before Apply, on another
+// goroutine, so that its commits, which are serial, do less work.
+type Encoder interface {
+	Encode(b *Batch) error
 }
 
 // Empty reports whether the batch changes nothing.

@@ -254,14 +254,21 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) (err error) {
 		}
 	}()
 	args := make([]any, numJobColumns)
+	enc, _ := b.Encoded.(*encoded)
+	if enc != nil && (len(enc.newJobs) != len(b.NewJobs) || len(enc.jobs) != len(b.Jobs)) {
+		enc = nil
+	}
 	if len(b.NewJobs) > 0 {
 		ins := tx.StmtContext(ctx, s.insertJob)
 		for i := range b.NewJobs {
 			r := &b.NewJobs[i]
-			if err := jobArgs(r, args); err != nil {
+			a := args
+			if enc != nil {
+				a = enc.newJobs[i]
+			} else if err := jobArgs(r, args); err != nil {
 				return err
 			}
-			if _, err := ins.ExecContext(ctx, args...); err != nil {
+			if _, err := ins.ExecContext(ctx, a...); err != nil {
 				return jobError("new job", r, err)
 			}
 		}
@@ -270,10 +277,13 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) (err error) {
 		upd := tx.StmtContext(ctx, s.updateJob)
 		for i := range b.Jobs {
 			r := &b.Jobs[i]
-			if err := jobArgs(r, args); err != nil {
+			a := args
+			if enc != nil {
+				a = enc.jobs[i]
+			} else if err := jobArgs(r, args); err != nil {
 				return err
 			}
-			res, err := upd.ExecContext(ctx, args...)
+			res, err := upd.ExecContext(ctx, a...)
 			if err != nil {
 				return jobError("update of job", r, err)
 			}
@@ -324,6 +334,31 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) (err error) {
 	}
 	return nil
 }
+
+// encoded is a batch's job rows as Encode makes them.
+type encoded struct{ newJobs, jobs [][]any }
+
+// Encode computes the column values of the batch's job records (their
+// JSON parts included) ahead of Apply, which then only binds them.
+func (s *Store) Encode(b *store.Batch) error {
+	b.Encoded = nil
+	e := &encoded{newJobs: make([][]any, len(b.NewJobs)), jobs: make([][]any, len(b.Jobs))}
+	for _, part := range []struct {
+		recs []store.JobRecord
+		rows [][]any
+	}{{b.NewJobs, e.newJobs}, {b.Jobs, e.jobs}} {
+		for i := range part.recs {
+			part.rows[i] = make([]any, numJobColumns)
+			if err := jobArgs(&part.recs[i], part.rows[i]); err != nil {
+				return err
+			}
+		}
+	}
+	b.Encoded = e
+	return nil
+}
+
+var _ store.Encoder = (*Store)(nil)
 
 // jobError turns a constraint violation into store.ErrConflict, naming the
 // job and, for a key, the user and key.

@@ -32,6 +32,42 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
 }
 
+// encodingStore encodes every batch before applying it, as the controller
+// does, so that the conformance suite runs through the encoded path too.
+type encodingStore struct{ *Store }
+
+func (e encodingStore) Apply(ctx context.Context, b *store.Batch) error {
+	if err := e.Encode(b); err != nil {
+		return err
+	}
+	return e.Store.Apply(ctx, b)
+}
+
+func TestConformanceEncoded(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return encodingStore{openTemp(t)} })
+}
+
+// TestStaleEncodingIgnored applies a batch whose records changed in number
+// after Encode: Apply must not bind the old rows.
+func TestStaleEncodingIgnored(t *testing.T) {
+	s := openTemp(t)
+	b := &store.Batch{NewJobs: []store.JobRecord{storetest.Job(1, "alice", "p", job.Pending, storetest.T0, 0)}}
+	if err := s.Encode(b); err != nil {
+		t.Fatal(err)
+	}
+	b.NewJobs = append(b.NewJobs, storetest.Job(2, "bob", "p", job.Pending, storetest.T0, 0))
+	if err := s.Apply(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.ActiveJobs) != 2 || snap.ActiveJobs[1].User != "bob" {
+		t.Errorf("stored %+v; want jobs 1 and 2, the second bob's", snap.ActiveJobs)
+	}
+}
+
 // TestReopen checks that what one Store committed, the next one opening
 // the same file recovers.
 func TestReopen(t *testing.T) {
