@@ -112,7 +112,9 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS, buf []qitem) []qite
 			}
 			est = math.Max(est, 60)
 			if w.ShortJob != 0 {
-				c := &shortCache[uint64(est)%uint64(len(shortCache))]
+				// Limits are round numbers (multiples of a minute or
+				// an hour), so the slot comes from a multiplicative hash.
+				c := &shortCache[uint64(est)*0x9E3779B97F4A7C15>>58]
 				if c.est != est {
 					c.est, c.v = est, w.ShortJob/(1+math.Sqrt(est/ref))
 				}
