@@ -218,6 +218,7 @@ func (ps *pass) run() {
 	lazy := s.StartsOnly && ps.p.Backfill != Conservative && !ps.anyPreemptor() && !ps.anyCPUOnly()
 	q := newQueue(items, lazy)
 	var minGPUs, minWhole int
+	anyFits, fitsAt := true, -1
 	if lazy {
 		minGPUs, minWhole = smallestAsks(items)
 	}
@@ -236,7 +237,11 @@ func (ps *pass) run() {
 		if !ok {
 			break
 		}
-		if lazy && !ps.ns.anyFits(minGPUs, minWhole) {
+		if lazy && fitsAt != ps.ns.takes {
+			// Whether anything still fits changes only with an allocation.
+			fitsAt, anyFits = ps.ns.takes, ps.ns.anyFits(minGPUs, minWhole)
+		}
+		if lazy && !anyFits {
 			// Nothing left can start: further reservations would only
 			// constrain starts that cannot happen.
 			ps.plan.Stats.EarlyStop += q.left() + 1

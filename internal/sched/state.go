@@ -65,6 +65,9 @@ type nodes struct {
 	unsorted bitset
 	// totalFree is the free GPUs on usable nodes.
 	totalFree int
+	// takes counts allocations made in the pass (see take): what is free
+	// changes only then.
+	takes int
 }
 
 func (ns *nodes) freeGPUs(i int) int { return bits.OnesCount64(ns.free[i]) }
@@ -249,6 +252,7 @@ func (ns *nodes) take(i int, nd need, id job.ID, end Time) Alloc {
 	if nd.whole {
 		g, cpus, mem = ns.freeGPUs(i), ns.freeCPU[i], ns.freeMem[i]
 	}
+	ns.takes++
 	wasIdle := ns.idle.has(i)
 	ns.byFree[ns.freeGPUs(i)].clear(i)
 	var mask uint64
