@@ -52,9 +52,9 @@ type Agent struct {
 	// failed sync is retried within half of it before registering again.
 	lostAfter time.Duration
 
-	// cmdMu orders the handling of commands, which both sync streams may
-	// receive; assignDone and signalDone are the sequence numbers of the
-	// last assignment and signal of the session handed to the executor.
+	// cmdMu guards assignDone and signalDone, the sequence numbers of the
+	// last assignment and signal of the session handed to the executor:
+	// the poller hands commands over, both sync streams acknowledge them.
 	cmdMu      sync.Mutex
 	assignDone uint64
 	signalDone uint64

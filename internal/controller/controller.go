@@ -51,6 +51,10 @@ type result struct {
 	err error
 }
 
+// errPoisoned answers a burst dropped because one of its operations
+// panicked.
+var errPoisoned = &api.Error{Code: api.CodeInternal, Message: "internal error; nothing in this request was applied, retry"}
+
 // errUnavailable is returned when the controller is stopping.
 var errUnavailable = &api.Error{Code: api.CodeUnavailable, Message: "the controller is shutting down; retry against the new one"}
 
@@ -243,7 +247,7 @@ type flight struct {
 // an immediate one is run and answered at once.
 func (c *Controller) stage(o *op) {
 	if o.now != nil {
-		o.done <- c.execNow(o)
+		o.done <- c.exec(nil, o)
 		return
 	}
 	p := &c.pipe
@@ -263,7 +267,7 @@ func (c *Controller) handOff() {
 	if f.tx.poisoned {
 		// A panicking op may have staged half a change: drop the whole
 		// burst rather than commit it.
-		f.answer(&api.Error{Code: api.CodeInternal, Message: "internal error; nothing in this request was applied, retry"})
+		f.answer(errPoisoned)
 		return
 	}
 	f.tx.buildBatch()
@@ -362,28 +366,23 @@ func (c *Controller) shutdown() {
 	}
 }
 
-// execNow runs an immediate op, turning a panic into an internal error.
-func (c *Controller) execNow(o *op) (r result) {
-	defer func() {
-		if p := recover(); p != nil {
-			c.log.Error("operation panicked", "panic", p)
-			r = result{err: &api.Error{Code: api.CodeInternal, Message: "internal error; the operation was not applied"}}
-		}
-	}()
-	v, err := o.now(c.core)
-	return result{v, err}
-}
-
 // exec runs one op, turning a panic into an internal error so that one bad
-// request cannot take the controller down.
+// request cannot take the controller down. An immediate op (op.now) runs
+// without a transaction; tx is nil for it.
 func (c *Controller) exec(tx *txn, o *op) (r result) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("operation panicked", "panic", p)
 			r = result{err: &api.Error{Code: api.CodeInternal, Message: "internal error; the operation was not applied"}}
-			tx.poisoned = true
+			if tx != nil {
+				tx.poisoned = true
+			}
 		}
 	}()
+	if o.now != nil {
+		v, err := o.now(c.core)
+		return result{v, err}
+	}
 	v, err := o.fn(tx)
 	return result{v, err}
 }
@@ -394,7 +393,7 @@ func (c *Controller) commit(ctx context.Context, tx *txn) error {
 	if tx.poisoned {
 		// A panicking op may have staged half a change: drop the whole
 		// burst rather than commit it.
-		return &api.Error{Code: api.CodeInternal, Message: "internal error; nothing in this request was applied, retry"}
+		return errPoisoned
 	}
 	tx.buildBatch()
 	if !tx.batch.Empty() {

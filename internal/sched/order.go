@@ -22,12 +22,8 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS, buf []qitem) []qite
 	items = items[:n]
 	if p.FIFO {
 		for i := range s.Pending {
-			j := &s.Pending[i]
-			items[i] = qitem{elig: eligible(j), id: j.ID, idx: i, fit: fitOf(&j.Req)}
+			items[i] = baseItem(&s.Pending[i], i, tiers)
 			items[i].prio = -float64(items[i].elig)
-			if tiers != nil {
-				items[i].tier = tiers[j.QOS]
-			}
 		}
 		return items
 	}
@@ -73,13 +69,9 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS, buf []qitem) []qite
 	}
 	for i := range s.Pending {
 		j := &s.Pending[i]
-		elig := eligible(j)
-		it := qitem{elig: elig, id: j.ID, idx: i, fit: fitOf(&j.Req)}
-		if tiers != nil {
-			it.tier = tiers[j.QOS]
-		}
+		it := baseItem(j, i, tiers)
 		var v float64
-		wait := float64(max(s.Now-elig, 0))
+		wait := float64(max(s.Now-it.elig, 0))
 		if w.Age != 0 {
 			v += w.Age * math.Min(wait/maxAge, 1)
 		}
@@ -269,6 +261,37 @@ func (q *queue) down(i, n int) {
 		i = m
 	}
 	it[i] = x
+}
+
+// baseItem is pending job j's (at index i) place in the queue, all but its
+// priority.
+func baseItem(j *Pending, i int, tiers map[string]int8) qitem {
+	it := qitem{elig: eligible(j), id: j.ID, idx: i, fit: fitOf(&j.Req)}
+	if tiers != nil {
+		it.tier = tiers[j.QOS]
+	}
+	return it
+}
+
+// SmallestAsks returns the fewest GPUs any single-node job of pending asks
+// for and the fewest whole nodes any whole-node job asks for (1<<30: none
+// such). No job can start on a machine where no node has that many GPUs
+// free and fewer nodes than that are idle: a driver may skip a pass then.
+func SmallestAsks(pending []Pending) (gpus, wholeNodes int) {
+	gpus, wholeNodes = 1<<30, 1<<30
+	for i := range pending {
+		addAsk(&gpus, &wholeNodes, fitOf(&pending[i].Req))
+	}
+	return gpus, wholeNodes
+}
+
+// addAsk lowers the smallest asks by a job's qitem.fit.
+func addAsk(gpus, whole *int, fit int32) {
+	if f := int(fit); f >= 0 {
+		*gpus = min(*gpus, f)
+	} else {
+		*whole = min(*whole, -f)
+	}
 }
 
 // fitOf is a request's qitem.fit.

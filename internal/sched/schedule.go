@@ -352,11 +352,7 @@ func (ps *pass) anyPreemptor() bool {
 func smallestAsks(items []qitem) (gpus, whole int) {
 	gpus, whole = 1<<30, 1<<30
 	for i := range items {
-		if f := int(items[i].fit); f >= 0 {
-			gpus = min(gpus, f)
-		} else {
-			whole = min(whole, -f)
-		}
+		addAsk(&gpus, &whole, items[i].fit)
 	}
 	return gpus, whole
 }

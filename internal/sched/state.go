@@ -77,20 +77,7 @@ func (ns *nodes) freeGPUs(i int) int { return bits.OnesCount64(ns.free[i]) }
 // as far as free resources now go (reservations aside). False means no
 // pending job can start in this pass any more.
 func (ns *nodes) anyFits(gpus, whole int) bool {
-	if ns.idleCount() >= whole {
-		return true
-	}
-	if ns.totalFree < gpus {
-		return false
-	}
-	for f := ns.maxGPUs; f >= gpus; f-- {
-		for _, w := range ns.byFree[f] {
-			if w != 0 {
-				return true
-			}
-		}
-	}
-	return false
+	return ns.idleCount() >= whole || ns.totalFree >= gpus && ns.maxFree() >= gpus
 }
 
 // maxFree is the most free GPUs on any usable node.

@@ -565,15 +565,7 @@ func (e *engine) futile() bool {
 	if e.cfg.NoSkip || e.canPreempt || e.cpuPending > 0 {
 		return false
 	}
-	gpus, whole := math.MaxInt, math.MaxInt
-	for k := range e.pend {
-		r := &e.pend[k].Req
-		if r.WholeNodes || r.Nodes > 1 {
-			whole = min(whole, r.Nodes)
-		} else {
-			gpus = min(gpus, r.GPUsPerNode)
-		}
-	}
+	gpus, whole := sched.SmallestAsks(e.pend)
 	idle := 0
 	for _, k := range e.suIdle {
 		idle += k
