@@ -15,8 +15,10 @@ const Version = 2
 
 // Headers.
 const (
-	// HeaderUser carries the caller's user name; on a loopback controller
-	// (gefion dev) it is trusted as is. HeaderIdemKey makes a submission
+	// HeaderUser carries the name the caller claims. gefion dev never
+	// takes it as an identity (the kernel says who is calling, and a
+	// different claim is refused); gefion server still trusts it until
+	// user authentication exists. HeaderIdemKey makes a submission
 	// idempotent. HeaderToken carries an agent's join token.
 	HeaderUser    = "X-Gefion-User"
 	HeaderIdemKey = "Idempotency-Key"

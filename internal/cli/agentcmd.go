@@ -23,6 +23,7 @@ func runAgent(e *Env, args []string) error {
 	fs := newFlags(e, "agent")
 	ctl := fs.String("controller", "", "controller URL (default $GEFION_ADDR or "+client.DefaultAddr+")")
 	token := fs.String("token", "", "join token (default $GEFION_TOKEN)")
+	tokenFile := fs.String("token-file", "", "read the join token from this file (the controller's data_dir/join-token)")
 	virtual := fs.Int("virtual", 0, "run N virtual nodes instead of this machine")
 	preset := fs.String("node-preset", "dgx-h100", "model of the virtual nodes")
 	prefix := fs.String("prefix", "dgx", "name prefix of virtual nodes")
@@ -32,8 +33,21 @@ func runAgent(e *Env, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *tokenFile != "" {
+		if *token != "" {
+			return usagef("give --token or --token-file, not both")
+		}
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return fmt.Errorf("join token: %w", err)
+		}
+		*token = strings.TrimSpace(string(b))
+	}
 	if *token == "" {
 		*token = e.getenv("GEFION_TOKEN")
+	}
+	if *token == "" {
+		return usagef("agents need the controller's join token: give --token-file (the controller's data_dir/join-token), --token or GEFION_TOKEN")
 	}
 	addr := resolveAddr(e, *ctl)
 	c := client.New(addr, "")

@@ -206,7 +206,7 @@ func runBenchRun(e *Env, args []string) error {
 	defer srv.Close()
 	addr := "http://" + ln.Addr().String()
 	m := cluster.DGXH100
-	ag := &agent.Agent{Client: client.New(addr, ""), ID: "bench", Nodes: agent.VirtualNodes("dgx", *virtual, &m, 1), Exec: &agent.Virtual{GPU: m.GPU}}
+	ag := &agent.Agent{Client: client.NewAgent(addr, ctl.JoinToken()), ID: "bench", Nodes: agent.VirtualNodes("dgx", *virtual, &m, 1), Exec: &agent.Virtual{GPU: m.GPU}}
 	go func() { _ = ag.Run(ctx) }()
 	c := client.New(addr, "bench")
 	for deadline := time.Now().Add(30 * time.Second); ; {

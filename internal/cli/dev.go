@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/gefion-hpc/gefion/internal/agent"
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/controller"
+	"github.com/gefion-hpc/gefion/internal/peercred"
 	"github.com/gefion-hpc/gefion/internal/store/sqlite"
 )
 
@@ -30,7 +34,7 @@ func defaultDataDir() string {
 func runDev(e *Env, args []string) error {
 	fs := newFlags(e, "dev")
 	dataDir := fs.String("data-dir", defaultDataDir(), "where the embedded SQLite database lives")
-	listen := fs.String("listen", "127.0.0.1:8420", "address to serve the API on (loopback: the local user is trusted)")
+	listen := fs.String("listen", "127.0.0.1:8420", "address to serve the API on (loopback only; only the user who started dev is served)")
 	gpus := fs.Int("gpus", -1, "declare this many GPUs on the local node (default: discover; none without a GPU driver)")
 	policy := fs.String("policy", "", "scheduling policy (fifo, backfill, conservative, gefion; default gefion)")
 	nodeName := fs.String("node-name", "", "the local node's name (default: the host name)")
@@ -43,7 +47,7 @@ func runDev(e *Env, args []string) error {
 		return usagef("--listen=%s: give host:port, e.g. 127.0.0.1:8420", *listen)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return usagef("--listen=%s: gefion dev trusts the local user and serves loopback only; use 'gefion server' to serve a network", *listen)
+		return usagef("--listen=%s: gefion dev serves its owner over loopback only; use 'gefion server' to serve a network", *listen)
 	}
 	stopProfile, err := startCPUProfile(*cpuProfile)
 	if err != nil {
@@ -60,10 +64,14 @@ func runDev(e *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	me := currentUser(e)
+	owner, err := devOwner()
+	if err != nil {
+		return err
+	}
 	ctl, err := controller.New(controller.Config{
-		Policy: *policy, Operators: []string{me}, DefaultProject: "default",
+		Policy: *policy, Operators: []string{owner.name}, DefaultProject: "default",
 		Heartbeat: 2 * time.Second, LostAfter: 10 * time.Second,
+		Identify: owner.identify,
 	}, st, nil, log)
 	if err != nil {
 		return err
@@ -72,19 +80,54 @@ func runDev(e *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s (%v): is another gefion running? choose another --listen", *listen, err)
 	}
-	return serveController(ctl, ln, func(ctx context.Context, errc chan<- error) error {
+	return serveController(ctl, ln, peercred.ConnContext, func(ctx context.Context, errc chan<- error) error {
 		inv, exec, err := localNode(*nodeName, *gpus, true)
 		if err != nil {
 			return err
 		}
 		addr := "http://" + ln.Addr().String()
-		ag := &agent.Agent{Client: client.New(addr, ""), ID: "dev-" + inv.Name, Nodes: []api.NodeInventory{inv}, Exec: exec, Log: log}
+		ag := &agent.Agent{Client: client.NewAgent(addr, ctl.JoinToken()), ID: "dev-" + inv.Name, Nodes: []api.NodeInventory{inv}, Exec: exec, Log: log}
 		go func() { errc <- ag.Run(ctx) }()
 		fmt.Fprintf(e.Stderr, "gefion dev: controller at %s, node %s with %d GPUs and %d CPUs, store %s\n", addr, inv.Name, len(inv.GPUs), inv.CPUs, dbPath)
+		fmt.Fprintf(e.Stderr, "gefion dev: serving only %s (uid %d), who started it\n", owner.name, owner.uid)
 		if inv.Virtual {
 			fmt.Fprintf(e.Stderr, "gefion dev: the local node is virtual: jobs run for --comment duration=SECONDS, else their time limit\n")
 		}
 		fmt.Fprintf(e.Stderr, "gefion dev: try 'gefion sbatch --wrap hostname', 'gefion queue', 'gefion nodes'; Ctrl-C stops\n")
 		return nil
 	})
+}
+
+// devUser is the Unix user who started gefion dev: its only user and
+// operator. The kernel says who each caller is (package peercred); the
+// X-Gefion-User header, which any local process can set, is never taken as
+// an identity.
+type devUser struct {
+	uid  uint32
+	name string
+}
+
+func devOwner() (devUser, error) {
+	uid := os.Getuid()
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil {
+		return devUser{}, fmt.Errorf("cannot name the Unix user %d who runs gefion dev: %w", uid, err)
+	}
+	return devUser{uid: uint32(uid), name: u.Username}, nil
+}
+
+// identify admits the owner's own processes only. Another local user's job
+// would otherwise run with the owner's rights, root's included.
+func (o devUser) identify(r *http.Request) (string, error) {
+	uid, err := peercred.FromContext(r.Context())
+	if err != nil {
+		return "", &api.Error{Code: api.CodeUnauthorized, Message: fmt.Sprintf("gefion dev cannot tell which Unix user is calling (%v); it serves only %s, over loopback on this host", err, o.name)}
+	}
+	if uid != o.uid {
+		return "", &api.Error{Code: api.CodeForbidden, Message: fmt.Sprintf("this gefion dev serves only %s (uid %d), who started it, and you are uid %d: start your own with 'gefion dev --listen 127.0.0.1:PORT' and point GEFION_ADDR at it", o.name, o.uid, uid)}
+	}
+	if claimed := r.Header.Get(api.HeaderUser); claimed != "" && claimed != o.name {
+		return "", &api.Error{Code: api.CodeForbidden, Message: fmt.Sprintf("the request claims to come from %q, but the kernel says you are %s: gefion dev takes no claimed names (unset GEFION_USER)", claimed, o.name)}
+	}
+	return o.name, nil
 }

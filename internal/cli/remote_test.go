@@ -33,7 +33,7 @@ func newLiveCluster(t *testing.T) *liveCluster {
 	done := make(chan struct{})
 	go func() { _ = ctl.Run(ctx); close(done) }()
 	srv := httptest.NewServer(ctl.Handler())
-	ag := &agent.Agent{Client: client.New(srv.URL, ""), ID: "cli-test",
+	ag := &agent.Agent{Client: client.NewAgent(srv.URL, ctl.JoinToken()), ID: "cli-test",
 		Nodes: agent.VirtualNodes("dgx", 2, &cluster.DGXH100, 1), Exec: &agent.Virtual{GPU: cluster.H100SXM}}
 	go func() { _ = ag.Run(ctx) }()
 	t.Cleanup(func() { srv.Close(); cancel(); <-done })

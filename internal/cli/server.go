@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,7 +39,8 @@ type serverConfig struct {
 	Cluster string `toml:"cluster"`
 	Preset  string `toml:"preset"`
 	Policy  string `toml:"policy"`
-	// JoinTokenFile holds the agents' join token (required off loopback).
+	// JoinTokenFile holds the agents' join token. Unset: the token in
+	// DataDir/join-token, drawn on first start.
 	JoinTokenFile string   `toml:"join_token_file"`
 	Operators     []string `toml:"operators"`
 	// DefaultProject takes jobs of users in no project; empty refuses them.
@@ -112,12 +115,8 @@ func (sc *serverConfig) controllerConfig(path string) (controller.Config, error)
 			return cfg, fmt.Errorf("%s: %s: %w", path, d.key, err)
 		}
 	}
-	host, _, err := net.SplitHostPort(sc.Listen)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(sc.Listen); err != nil {
 		return cfg, fmt.Errorf("%s: listen=%q: give host:port", path, sc.Listen)
-	}
-	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && cfg.JoinToken == "" {
-		return cfg, fmt.Errorf("%s: listening on %s needs a join_token_file so that only your agents register", path, sc.Listen)
 	}
 	return cfg, nil
 }
@@ -143,6 +142,13 @@ func runServer(e *Env, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(e.Stderr, nil))
+	if cfg.JoinToken == "" {
+		tokenFile := filepath.Join(sc.DataDir, "join-token")
+		if cfg.JoinToken, err = loadOrCreateToken(tokenFile); err != nil {
+			return err
+		}
+		log.Info("agents join with the token in "+tokenFile+" (set join_token_file to choose another)", "file", tokenFile)
+	}
 	st, err := sqlite.Open(filepath.Join(sc.DataDir, "gefion.db"))
 	if err != nil {
 		return err
@@ -156,7 +162,7 @@ func runServer(e *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", sc.Listen, err)
 	}
-	return serveController(ctl, ln, func(context.Context, chan<- error) error {
+	return serveController(ctl, ln, nil, func(context.Context, chan<- error) error {
 		log.Info("controller serving", "listen", ln.Addr().String())
 		return nil
 	})
@@ -164,11 +170,12 @@ func runServer(e *Env, args []string) error {
 
 // serveController runs the controller's loop and its API on ln until
 // SIGINT or SIGTERM, or until the loop, the server or something started
-// by started (which may send its own failures on errc) fails.
-func serveController(ctl *controller.Controller, ln net.Listener, started func(ctx context.Context, errc chan<- error) error) error {
+// by started (which may send its own failures on errc) fails. connContext,
+// when set, annotates each connection (gefion dev records the peer's uid).
+func serveController(ctl *controller.Controller, ln net.Listener, connContext func(context.Context, net.Conn) context.Context, started func(ctx context.Context, errc chan<- error) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := &http.Server{Handler: ctl.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: ctl.Handler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
 	errc := make(chan error, 4)
 	go func() { errc <- ctl.Run(ctx) }()
 	go func() {
@@ -192,4 +199,32 @@ func serveController(ctl *controller.Controller, ln net.Listener, started func(c
 	defer cancel()
 	_ = srv.Shutdown(shut)
 	return failed
+}
+
+// loadOrCreateToken reads the join token in file, or draws one and writes it
+// there, readable by its owner only, so that agents can be given it and a
+// restarted controller keeps it.
+func loadOrCreateToken(file string) (string, error) {
+	if b, err := os.ReadFile(file); err == nil {
+		if tok := strings.TrimSpace(string(b)); tok != "" {
+			return tok, nil
+		}
+		return "", fmt.Errorf("join token file %s is empty: delete it to have a new token drawn", file)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("join token: %w", err)
+	}
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("drawing a join token: %w", err)
+	}
+	tok := hex.EncodeToString(b[:])
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("writing the join token: %w", err)
+	}
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("writing the join token: %w", err)
+	}
+	return tok, f.Close()
 }

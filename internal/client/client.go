@@ -55,6 +55,14 @@ func New(addr, user string) *Client {
 	return &Client{Base: strings.TrimRight(addr, "/"), User: user, HTTP: &http.Client{Transport: tr}}
 }
 
+// NewAgent returns a client for a node agent, which identifies itself with
+// the controller's join token.
+func NewAgent(addr, token string) *Client {
+	c := New(addr, "")
+	c.Token = token
+	return c
+}
+
 // ErrUnreachable wraps connection failures, so the CLI can say how to start
 // a controller.
 var ErrUnreachable = errors.New("cannot reach the controller")

@@ -50,8 +50,8 @@ func (f faults) WatchHealth(ctx context.Context, event func(agent.HealthEvent)) 
 }
 
 // startRealNode runs an agent with the process executor for node name with
-// 8 declared GPUs, measured by a wattMeter, against url.
-func startRealNode(t *testing.T, url, name string, health agent.HealthSource) *agent.Process {
+// 8 declared GPUs, measured by a wattMeter, against url, joining with token.
+func startRealNode(t *testing.T, url, token, name string, health agent.HealthSource) *agent.Process {
 	t.Helper()
 	g := agent.DeclaredGPUs(8, cluster.H100SXM)
 	g.Meter = wattMeter{t0: time.Now()}
@@ -60,7 +60,7 @@ func startRealNode(t *testing.T, url, name string, health agent.HealthSource) *a
 	if err != nil {
 		t.Fatal(err)
 	}
-	ag := &agent.Agent{Client: client.New(url, ""), ID: "node-" + name, Exec: p,
+	ag := &agent.Agent{Client: client.NewAgent(url, token), ID: "node-" + name, Exec: p,
 		Nodes: []api.NodeInventory{{Name: name, SU: "su1", CPUs: 32, MemoryMB: 64 << 10, GPUs: g.Inventory, Cgroups: p.Cgroups()}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = ag.Run(ctx) }()
@@ -105,7 +105,7 @@ echo not reached
 
 func TestRealJobThroughController(t *testing.T) {
 	h := newHarness(t, Config{}, nil, 0)
-	startRealNode(t, h.srv.URL, "gpu01", nil)
+	startRealNode(t, h.srv.URL, h.ctl.JoinToken(), "gpu01", nil)
 	waitNodeUp(h, "gpu01")
 	me := currentUser(t)
 	dir := t.TempDir()
@@ -168,7 +168,7 @@ func TestRealJobThroughController(t *testing.T) {
 
 func TestCancelRealJobThroughController(t *testing.T) {
 	h := newHarness(t, Config{KillWait: time.Second}, nil, 0)
-	startRealNode(t, h.srv.URL, "gpu02", nil)
+	startRealNode(t, h.srv.URL, h.ctl.JoinToken(), "gpu02", nil)
 	waitNodeUp(h, "gpu02")
 	me := currentUser(t)
 	dir := t.TempDir()
@@ -196,7 +196,7 @@ func TestCancelRealJobThroughController(t *testing.T) {
 func TestXIDDrainsTheNodeAndRequeues(t *testing.T) {
 	h := newHarness(t, Config{}, nil, 0)
 	f := make(faults, 1)
-	startRealNode(t, h.srv.URL, "gpu03", f)
+	startRealNode(t, h.srv.URL, h.ctl.JoinToken(), "gpu03", f)
 	waitNodeUp(h, "gpu03")
 	me := currentUser(t)
 	ctx := context.Background()
@@ -239,7 +239,8 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestJobsKeepRunningAcrossAControllerRestart(t *testing.T) {
 	st := store.NewMemory()
-	cfg := Config{Operators: []string{"admin"}, DefaultProject: "default"}
+	// One token for both controllers, as one configuration file gives.
+	cfg := Config{Operators: []string{"admin"}, DefaultProject: "default", JoinToken: "restart-token"}
 	var sw swapHandler
 	srv := httptest.NewServer(&sw)
 	defer srv.Close()
@@ -257,7 +258,7 @@ func TestJobsKeepRunningAcrossAControllerRestart(t *testing.T) {
 		return cancel
 	}
 	stop1 := start()
-	startRealNode(t, srv.URL, "gpu04", nil)
+	startRealNode(t, srv.URL, cfg.JoinToken, "gpu04", nil)
 	me := currentUser(t)
 	c := client.New(srv.URL, me)
 	ctx := context.Background()

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/gefion-hpc/gefion/internal/cluster"
@@ -28,8 +29,16 @@ type Config struct {
 	// silent for LostAfter (default 30 s) is lost: its nodes go down.
 	Heartbeat time.Duration
 	LostAfter time.Duration
-	// JoinToken authenticates agents; empty accepts any (loopback dev).
+	// JoinToken authenticates agents: registration and sync need it, on
+	// every address. Empty makes New draw a random one (see
+	// Controller.JoinToken), for callers that start their own agents.
 	JoinToken string
+	// Identify says who sent an API request. It must rest on something the
+	// caller cannot forge (gefion dev uses the kernel's word on the peer
+	// socket's owner) and return an *api.Error for a refusal. Nil takes the
+	// name the client states in the X-Gefion-User header: only for a
+	// controller whose users are trusted until user authentication exists.
+	Identify func(r *http.Request) (string, error)
 	// Operators may act on every job and on nodes and projects. "root" is
 	// always one.
 	Operators []string

@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -62,6 +64,13 @@ var errUnavailable = &api.Error{Code: api.CodeUnavailable, Message: "the control
 // for it to do anything.
 func New(cfg Config, st store.Store, clk clock.Clock, log *slog.Logger) (*Controller, error) {
 	cfg.setDefaults()
+	if cfg.JoinToken == "" {
+		var b [24]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("drawing a join token: %w", err)
+		}
+		cfg.JoinToken = hex.EncodeToString(b[:])
+	}
 	pol, err := sched.PolicyByName(cfg.Policy)
 	if err != nil {
 		return nil, err
@@ -97,6 +106,10 @@ func New(cfg Config, st store.Store, clk clock.Clock, log *slog.Logger) (*Contro
 	}
 	return c, nil
 }
+
+// JoinToken returns the token agents must present: the configured one, or
+// the one New drew.
+func (c *Controller) JoinToken() string { return c.cfg.JoinToken }
 
 // Cluster returns the cluster as the controller sees it now (read on the
 // loop).

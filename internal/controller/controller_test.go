@@ -59,7 +59,7 @@ func (h *harness) startAgent(nodes int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.agentC = cancel
 	h.agent = &agent.Agent{
-		Client: client.New(h.srv.URL, ""), ID: "virtual-test",
+		Client: client.NewAgent(h.srv.URL, h.ctl.JoinToken()), ID: "virtual-test",
 		Nodes: agent.VirtualNodes("dgx", nodes, &cluster.DGXH100, 1),
 		Exec:  &agent.Virtual{GPU: cluster.H100SXM},
 	}
@@ -357,7 +357,7 @@ func TestUnmeasuredEnergyIsModelled(t *testing.T) {
 	// An executor without counters reports 0 J, unmeasured.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ag := &agent.Agent{Client: client.New(h.srv.URL, ""), ID: "nocounters",
+	ag := &agent.Agent{Client: client.NewAgent(h.srv.URL, h.ctl.JoinToken()), ID: "nocounters",
 		Nodes: agent.VirtualNodes("n", 1, &cluster.DGXH100, 1), Exec: &agent.Virtual{}}
 	go func() { _ = ag.Run(ctx) }()
 	h.waitFor("node", func() bool { ns, _ := h.client("admin").Nodes(ctx); return len(ns) == 1 && ns[0].State == "idle" })
@@ -385,7 +385,7 @@ func TestIdleGPUReportAndCancelPolicy(t *testing.T) {
 	for _, cancelIdle := range []bool{false, true} {
 		h := newHarness(t, Config{CancelIdleGPUJobs: cancelIdle}, nil, 0)
 		ctx, stop := context.WithCancel(context.Background())
-		ag := &agent.Agent{Client: client.New(h.srv.URL, ""), ID: "idle",
+		ag := &agent.Agent{Client: client.NewAgent(h.srv.URL, h.ctl.JoinToken()), ID: "idle",
 			Nodes: agent.VirtualNodes("n", 1, &cluster.DGXH100, 1), Exec: &idleReporter{agent.Virtual{GPU: cluster.H100SXM}}}
 		go func() { _ = ag.Run(ctx) }()
 		h.waitFor("node", func() bool { ns, _ := h.client("admin").Nodes(ctx); return len(ns) == 1 && ns[0].State == "idle" })
@@ -448,7 +448,7 @@ func TestCancelWithASignalOnlySignals(t *testing.T) {
 func TestStaleEndReportOfAnEarlierRunIsIgnored(t *testing.T) {
 	h := newHarness(t, Config{}, nil, 0)
 	ctx := context.Background()
-	ag := client.New(h.srv.URL, "")
+	ag := client.NewAgent(h.srv.URL, h.ctl.JoinToken())
 	reg, err := ag.Register(ctx, api.RegisterRequest{Version: api.Version, AgentID: "manual",
 		Nodes: agent.VirtualNodes("m", 1, &cluster.DGXH100, 1)})
 	if err != nil {

@@ -120,7 +120,7 @@ func TestLostAgentRequeuesAndIsToldToKill(t *testing.T) {
 	}
 	ctx2, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	back := &agent.Agent{Client: client.New(h.srv.URL, ""), ID: "virtual-test", Nodes: h.agent.Nodes, Exec: exec}
+	back := &agent.Agent{Client: client.NewAgent(h.srv.URL, h.ctl.JoinToken()), ID: "virtual-test", Nodes: h.agent.Nodes, Exec: exec}
 	go func() { _ = back.Run(ctx2) }()
 	h.waitFor("the returning agent to kill the job", func() bool { return len(exec.Running()) == 0 })
 	// A requeueable job on a lost node goes back to the queue.
@@ -434,7 +434,7 @@ func (l *loseAssignReply) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestLostAssignmentReplyIsResent(t *testing.T) {
 	h := newHarness(t, Config{}, nil, 0)
 	lose := &loseAssignReply{base: http.DefaultTransport}
-	cl := client.New(h.srv.URL, "")
+	cl := client.NewAgent(h.srv.URL, h.ctl.JoinToken())
 	cl.HTTP = &http.Client{Transport: lose}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -455,5 +455,26 @@ func TestLostAssignmentReplyIsResent(t *testing.T) {
 	}
 	if j.Restarts != 0 || lose.registers.Load() != 1 {
 		t.Errorf("job restarts %d, agent registrations %d; want the job run once in the first session", j.Restarts, lose.registers.Load())
+	}
+}
+
+// TestAgentsNeedATokenEvenWhenNoneIsConfigured: a controller configured
+// without a join token draws one; before, it let any agent register.
+func TestAgentsNeedATokenEvenWhenNoneIsConfigured(t *testing.T) {
+	h := newHarness(t, Config{}, nil, 0)
+	if len(h.ctl.JoinToken()) < 32 {
+		t.Fatalf("JoinToken() = %q; want a drawn token", h.ctl.JoinToken())
+	}
+	ctx := context.Background()
+	req := api.RegisterRequest{Version: api.Version, AgentID: "rogue", Nodes: agent.VirtualNodes("rogue", 1, &cluster.DGXH100, 1)}
+	for _, tok := range []string{"", "wrong"} {
+		_, err := client.NewAgent(h.srv.URL, tok).Register(ctx, req)
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Code != api.CodeUnauthorized {
+			t.Errorf("Register with token %q: err = %v; want unauthorized", tok, err)
+		}
+	}
+	if _, err := client.NewAgent(h.srv.URL, h.ctl.JoinToken()).Register(ctx, req); err != nil {
+		t.Errorf("Register with the drawn token: %v", err)
 	}
 }

@@ -77,17 +77,31 @@ func (c *Controller) adapt(route string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		user := r.Header.Get(api.HeaderUser)
 		var v any
-		var err error
-		if user == "" || !validName(user) {
-			err = &api.Error{Code: api.CodeUnauthorized, Message: "no valid user: send the " + api.HeaderUser + " header (the gefion CLI does)"}
-		} else {
+		user, err := c.identify(r)
+		if err == nil {
 			v, err = h(r, user)
 		}
 		code := c.respond(w, v, err)
 		c.m.apiSeconds.WithLabelValues(route, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
 	})
+}
+
+// identify returns the verified user of a request (Config.Identify), or the
+// stated one where the controller is configured to trust it.
+func (c *Controller) identify(r *http.Request) (string, error) {
+	if c.cfg.Identify != nil {
+		user, err := c.cfg.Identify(r)
+		if err == nil && !validName(user) {
+			err = &api.Error{Code: api.CodeUnauthorized, Message: fmt.Sprintf("the caller's user name %q is not a valid account name", user)}
+		}
+		return user, err
+	}
+	user := r.Header.Get(api.HeaderUser)
+	if user == "" || !validName(user) {
+		return "", &api.Error{Code: api.CodeUnauthorized, Message: "no valid user: send the " + api.HeaderUser + " header (the gefion CLI does)"}
+	}
+	return user, nil
 }
 
 func (c *Controller) adaptAgent(route string, h func(r *http.Request) (any, error)) http.Handler {
@@ -96,7 +110,7 @@ func (c *Controller) adaptAgent(route string, h func(r *http.Request) (any, erro
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<20)
 		var v any
 		var err error
-		if c.cfg.JoinToken != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get(api.HeaderToken)), []byte(c.cfg.JoinToken)) != 1 {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get(api.HeaderToken)), []byte(c.cfg.JoinToken)) != 1 {
 			err = &api.Error{Code: api.CodeUnauthorized, Message: "wrong or missing join token: give the agent the controller's token (--token)"}
 		} else {
 			v, err = h(r)
