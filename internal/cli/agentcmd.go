@@ -65,7 +65,7 @@ func runAgent(e *Env, args []string) error {
 	case *virtual < 0:
 		return usagef("--virtual must be positive")
 	default:
-		inv, exec, err := localNode(*name, *gpus, false)
+		inv, exec, err := localNode(*name, *gpus, false, "")
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/controller"
+	"github.com/gefion-hpc/gefion/internal/hostlist"
 	"github.com/gefion-hpc/gefion/internal/peercred"
 	"github.com/gefion-hpc/gefion/internal/store/sqlite"
 )
@@ -37,7 +38,8 @@ func runDev(e *Env, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:8420", "address to serve the API on (loopback only; only the user who started dev is served)")
 	gpus := fs.Int("gpus", -1, "declare this many GPUs on the local node (default: discover; none without a GPU driver)")
 	policy := fs.String("policy", "", "scheduling policy (fifo, backfill, conservative, gefion; default gefion)")
-	nodeName := fs.String("node-name", "", "the local node's name (default: the host name)")
+	nodeName := fs.String("node-name", "", "the local node's name (default: the host name); with --nodes N, the prefix of dev1..devN")
+	nodeCount := fs.Int("nodes", 1, "run this many local nodes, each with its own agent and --gpus GPUs (for multi-node jobs, srun and MPI on one computer)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for tuning)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -48,6 +50,10 @@ func runDev(e *Env, args []string) error {
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return usagef("--listen=%s: gefion dev serves its owner over loopback only; use 'gefion server' to serve a network", *listen)
+	}
+	names, err := devNodeNames(*nodeName, *nodeCount)
+	if err != nil {
+		return err
 	}
 	stopProfile, err := startCPUProfile(*cpuProfile)
 	if err != nil {
@@ -81,14 +87,28 @@ func runDev(e *Env, args []string) error {
 		return fmt.Errorf("cannot listen on %s (%v): is another gefion running? choose another --listen", *listen, err)
 	}
 	return serveController(ctl, ln, peercred.ConnContext, func(ctx context.Context, errc chan<- error) error {
-		inv, exec, err := localNode(*nodeName, *gpus, true)
-		if err != nil {
-			return err
-		}
 		addr := "http://" + ln.Addr().String()
-		ag := &agent.Agent{Client: client.NewAgent(addr, ctl.JoinToken()), ID: "dev-" + inv.Name, Nodes: []api.NodeInventory{inv}, Exec: exec, Log: log}
-		go func() { errc <- ag.Run(ctx) }()
-		fmt.Fprintf(e.Stderr, "gefion dev: controller at %s, node %s with %d GPUs and %d CPUs, store %s\n", addr, inv.Name, len(inv.GPUs), inv.CPUs, dbPath)
+		var inv api.NodeInventory
+		for _, name := range names {
+			var exec agent.Executor
+			var err error
+			// Each node spools its jobs apart: the nodes of one
+			// multi-node job would otherwise share files.
+			sub := ""
+			if len(names) > 1 {
+				sub = name
+			}
+			if inv, exec, err = localNode(name, *gpus, true, sub); err != nil {
+				return err
+			}
+			ag := &agent.Agent{Client: client.NewAgent(addr, ctl.JoinToken()), ID: "dev-" + inv.Name, Nodes: []api.NodeInventory{inv}, Exec: exec, Log: log}
+			go func() { errc <- ag.Run(ctx) }()
+		}
+		nodesDesc := "node " + inv.Name
+		if len(names) > 1 {
+			nodesDesc = fmt.Sprintf("%d nodes %s", len(names), hostlist.Compress(names))
+		}
+		fmt.Fprintf(e.Stderr, "gefion dev: controller at %s, %s with %d GPUs and %d CPUs each, store %s\n", addr, nodesDesc, len(inv.GPUs), inv.CPUs, dbPath)
 		fmt.Fprintf(e.Stderr, "gefion dev: serving only %s (uid %d), who started it\n", owner.name, owner.uid)
 		if inv.Virtual {
 			fmt.Fprintf(e.Stderr, "gefion dev: the local node is virtual: jobs run for --comment duration=SECONDS, else their time limit\n")
@@ -96,6 +116,27 @@ func runDev(e *Env, args []string) error {
 		fmt.Fprintf(e.Stderr, "gefion dev: try 'gefion sbatch --wrap hostname', 'gefion queue', 'gefion nodes'; Ctrl-C stops\n")
 		return nil
 	})
+}
+
+// devNodeNames names dev's local nodes: the given name (default the host
+// name) for one, prefix1..prefixN (default dev1..devN) for several.
+func devNodeNames(name string, n int) ([]string, error) {
+	switch {
+	case n < 1:
+		return nil, usagef("--nodes=%d: give at least 1", n)
+	case n > 64:
+		return nil, usagef("--nodes=%d: gefion dev runs at most 64 local nodes; use 'gefion agent --virtual N' for more", n)
+	case n == 1:
+		return []string{name}, nil
+	}
+	if name == "" {
+		name = "dev"
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = name + strconv.Itoa(i+1)
+	}
+	return names, nil
 }
 
 // devUser is the Unix user who started gefion dev: its only user and

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gefion-hpc/gefion/internal/api"
@@ -85,5 +86,30 @@ func TestLoadOrCreateToken(t *testing.T) {
 	}
 	if _, err := loadOrCreateToken(file); err == nil {
 		t.Error("an empty token file was accepted")
+	}
+}
+
+func TestDevNodeNames(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int
+		want string // joined with spaces, or "error"
+	}{
+		{"", 1, ""},
+		{"box", 1, "box"},
+		{"", 3, "dev1 dev2 dev3"},
+		{"n", 2, "n1 n2"},
+		{"", 0, "error"},
+		{"", -2, "error"},
+		{"", 65, "error"},
+	} {
+		got, err := devNodeNames(tc.name, tc.n)
+		s := strings.Join(got, " ")
+		if err != nil {
+			s = "error"
+		}
+		if s != tc.want {
+			t.Errorf("devNodeNames(%q, %d) = %q, %v; want %q", tc.name, tc.n, s, err, tc.want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"time"
@@ -45,7 +46,9 @@ const (
 // With GEFION_VIRTUAL_NODE=1 the node is virtual instead: jobs "run" for
 // their declared duration (--comment duration=N) or their time limit and
 // report modelled energy.
-func localNode(name string, gpus int, dev bool) (api.NodeInventory, agent.Executor, error) {
+// stateSub, when set, is a subdirectory of the state directory for this
+// node alone (gefion dev --nodes N runs several nodes on one host).
+func localNode(name string, gpus int, dev bool, stateSub string) (api.NodeInventory, agent.Executor, error) {
 	if name == "" {
 		h, err := os.Hostname()
 		if err != nil || h == "" {
@@ -105,6 +108,13 @@ func localNode(name string, gpus int, dev bool) (api.NodeInventory, agent.Execut
 		if t == 0 && d.to == &cfg.IdleAfter {
 			cfg.IdleAfter = -1 // 0 means never here; the zero value means the default there
 		}
+	}
+	if stateSub != "" {
+		base := cfg.StateDir
+		if base == "" {
+			base = filepath.Join(os.TempDir(), "gefion-agent")
+		}
+		cfg.StateDir = filepath.Join(base, stateSub)
 	}
 	p, err := agent.NewProcess(cfg, g)
 	if err != nil {
