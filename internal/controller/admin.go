@@ -38,7 +38,7 @@ func (c *Controller) Nodes(ctx context.Context) ([]api.Node, error) {
 			an := api.Node{
 				Name: n.name, SU: cr.cluster.SUs[cn.SU].Name, GPUs: cn.Model.GPUs, GPUsUsed: usedG[i],
 				GPUType: cn.Model.GPU.Name, CPUs: cn.Model.CPUs, CPUsUsed: usedC[i], MemoryMB: cn.Model.MemoryBytes >> 20,
-				Reason: n.reason, Jobs: jobsOn[i],
+				Reason: n.reason, Jobs: jobsOn[i], Partitions: []string{},
 			}
 			if cn.Model.GPUs == 0 {
 				an.GPUType = ""
@@ -132,10 +132,14 @@ func (c *Controller) Projects(ctx context.Context) ([]api.Project, error) {
 				pend[j.Project]++
 			}
 		}
-		var out []api.Project
+		out := []api.Project{}
 		for _, p := range cr.projects {
+			users := p.Users
+			if users == nil {
+				users = []string{}
+			}
 			ap := api.Project{
-				Name: p.Name, Parent: p.Parent, Users: p.Users, GrantGPUHours: p.GrantGPUHours,
+				Name: p.Name, Parent: p.Parent, Users: users, GrantGPUHours: p.GrantGPUHours,
 				UsedGPUHours: p.UsedGPUSeconds / 3600, PeriodStart: p.PeriodStartS, MaxGPUs: p.MaxGPUs,
 				FairShareUsage: cr.decay(p.UsageGPUS, p.UsageAtS, tx.nowS) / 3600,
 				RunningGPUs:    run[p.Name], PendingJobs: pend[p.Name],
@@ -231,7 +235,7 @@ func (c *Controller) Acct(ctx context.Context, user string, q store.JobQuery) (*
 	}
 	// Records of running jobs change in memory; prefer the live view.
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
-		out := &api.Acct{}
+		out := &api.Acct{Jobs: []api.Job{}}
 		for i := range recs {
 			r := &jobRec{JobRecord: recs[i]}
 			if live := tx.job(r.ID); live != nil {

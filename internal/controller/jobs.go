@@ -252,7 +252,7 @@ func (c *Controller) Cancel(ctx context.Context, user string, ids []job.ID, sign
 				return nil, forbidden("job %d belongs to %s; you may cancel only your own jobs", r.ID, r.User)
 			}
 		}
-		var done []job.ID
+		done := []job.ID{}
 		for _, r := range targets {
 			if r.State.Final() {
 				if len(targets) == 1 {
@@ -334,7 +334,8 @@ func (c *Controller) Jobs(ctx context.Context, user string, all bool) ([]api.Job
 func (c *Controller) ListJobs(ctx context.Context, user string, all, activeOnly bool) ([]api.Job, error) {
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
 		seeAll := all && c.isOperator(user)
-		var out []api.Job
+		// An empty list is [], not null: clients index it unchecked.
+		out := []api.Job{}
 		add := func(r *jobRec) {
 			if seeAll || r.User == user {
 				out = append(out, c.apiJob(tx.c, r, false))
@@ -465,7 +466,11 @@ func (c *Controller) apiJob(cr *core, r *jobRec, withSpec bool) api.Job {
 	j.CO2LocationG = j.EnergyKWh * c.cfg.CarbonGPerKWh
 	j.CO2MarketG = j.EnergyKWh * c.cfg.MarketGPerKWh
 	for _, a := range r.Allocs {
-		j.Allocs = append(j.Allocs, api.Alloc(a))
+		aa := api.Alloc(a)
+		if aa.GPUs == nil {
+			aa.GPUs = []int{} // a CPU-only share lists no GPUs, not null
+		}
+		j.Allocs = append(j.Allocs, aa)
 	}
 	j.NodeList = nodeList(r.Allocs)
 	if cr != nil && r.State == job.Pending {
