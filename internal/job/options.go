@@ -423,8 +423,8 @@ func setNice(a *apply, v string, has bool) error {
 		if err != nil {
 			return fmt.Errorf("%q is not a whole number", v)
 		}
-		if x > maxNice || x < -maxNice {
-			return fmt.Errorf("%d is out of range (+/- %d)", x, maxNice)
+		if x > MaxNice || x < -MaxNice {
+			return fmt.Errorf("%d is out of range (+/- %d)", x, MaxNice)
 		}
 		n = int(x)
 	}
@@ -432,8 +432,9 @@ func setNice(a *apply, v string, has bool) error {
 	return nil
 }
 
-// maxNice is Slurm's bound on --nice (NICE_OFFSET - 3).
-const maxNice = 1<<31 - 3
+// MaxNice is Slurm's bound on --nice (NICE_OFFSET - 3): operators may
+// give -MaxNice to MaxNice, other users 0 to MaxNice.
+const MaxNice = 1<<31 - 3
 
 // parseNodeCount parses a node count as Slurm does: a number with an
 // optional k (x1024) or m (x1048576) suffix.
