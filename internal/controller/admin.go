@@ -2,6 +2,9 @@ package controller
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -164,16 +167,8 @@ func (c *Controller) ChangeProject(ctx context.Context, user string, ch api.Proj
 	if !c.isOperator(user) {
 		return forbidden("only operators change projects (you are %s)", user)
 	}
-	if !validName(ch.Name) {
-		return invalid("project name %q: use letters, digits, '-', '_' and '.' (at most 64)", ch.Name)
-	}
-	if ch.GrantGPUHours != nil && *ch.GrantGPUHours < 0 {
-		return invalid("a grant cannot be negative")
-	}
-	for _, u := range ch.AddUsers {
-		if !validName(u) && u != "*" {
-			return invalid("user name %q is not valid", u)
-		}
+	if err := checkProjectChange(ch); err != nil {
+		return err
 	}
 	_, err := c.do(ctx, func(tx *txn) (any, error) {
 		exists := tx.project(ch.Name) != nil
@@ -185,6 +180,17 @@ func (c *Controller) ChangeProject(ctx context.Context, user string, ch api.Proj
 		}
 		if ch.Parent != "" && tx.project(ch.Parent) == nil {
 			return nil, notFound("parent project %s does not exist", ch.Parent)
+		}
+		if ch.Parent != "" {
+			// The fair-share tree must stay a tree: walk up from the new
+			// parent; meeting the project itself means a cycle.
+			path := []string{ch.Parent}
+			for p := tx.project(ch.Parent); p != nil && p.Parent != "" && len(path) <= len(tx.c.projects)+1; p = tx.project(p.Parent) {
+				path = append(path, p.Parent)
+				if p.Parent == ch.Name {
+					return nil, invalid("parent %s: %s would be its own ancestor (%s); choose a parent outside its subtree", ch.Parent, ch.Name, strings.Join(path, " under "))
+				}
+			}
 		}
 		p := tx.editProject(ch.Name)
 		if ch.Parent != "" {
@@ -206,6 +212,42 @@ func (c *Controller) ChangeProject(ctx context.Context, user string, ch api.Proj
 		return nil, nil
 	})
 	return err
+}
+
+// MaxGrantGPUHours bounds a grant: a thousand years of a machine ten
+// times Gefion's size, far above any real grant yet small enough that
+// usage arithmetic stays exact enough to print.
+const MaxGrantGPUHours = 1e11
+
+// checkProjectChange checks what a project change says on its own,
+// reporting every problem at once.
+func checkProjectChange(ch api.ProjectChange) error {
+	var errs []error
+	if !validName(ch.Name) {
+		errs = append(errs, fmt.Errorf("project name %q: use letters, digits, '-', '_' and '.' (at most 64)", ch.Name))
+	}
+	if ch.Parent != "" {
+		if !validName(ch.Parent) {
+			errs = append(errs, fmt.Errorf("parent %q: not a valid project name", ch.Parent))
+		} else if ch.Parent == ch.Name {
+			errs = append(errs, fmt.Errorf("parent %s: a project cannot be its own parent", ch.Parent))
+		}
+	}
+	if g := ch.GrantGPUHours; g != nil && (math.IsNaN(*g) || *g < 0 || *g > MaxGrantGPUHours) {
+		errs = append(errs, fmt.Errorf("grant_gpu_hours=%g: give GPU-hours from 0 (no grant limit) to %g", *g, MaxGrantGPUHours))
+	}
+	if m := ch.MaxGPUs; m != nil && (*m < 0 || *m > job.MaxCount) {
+		errs = append(errs, fmt.Errorf("max_gpus=%d: give 0 (no limit) or a number of GPUs up to %d", *m, job.MaxCount))
+	}
+	for _, u := range ch.AddUsers {
+		if !validName(u) && u != "*" {
+			errs = append(errs, fmt.Errorf("user name %q is not valid: use letters, digits, '-', '_' and '.' (at most 64), or * for everyone", u))
+		}
+	}
+	if len(errs) > 0 {
+		return &api.Error{Code: api.CodeInvalid, Message: errors.Join(errs...).Error()}
+	}
+	return nil
 }
 
 func validName(s string) bool {

@@ -57,6 +57,10 @@ func (c *Controller) submit(tx *txn, user, key string, spec job.Spec, testOnly b
 	if !c.knownQOS(spec.QOS) {
 		errs = append(errs, fmt.Errorf("--qos=%s: no such QOS; choose one of %s", spec.QOS, strings.Join(c.qosNames(), ", ")))
 	}
+	if spec.Nice < 0 && !c.isOperator(user) {
+		// As in Slurm, only privileged users raise a job's priority.
+		errs = append(errs, fmt.Errorf("--nice (nice)=%d: only operators may give a negative nice; use 0 to %d", spec.Nice, job.MaxNice))
+	}
 	if len(tx.c.cluster.Nodes) == 0 {
 		return nil, &api.Error{Code: api.CodeConflict, Message: "the cluster has no nodes yet: start an agent (gefion agent) or describe nodes in the cluster file"}
 	}

@@ -502,6 +502,11 @@ func setNodes(a *apply, v string, _ bool) error {
 	if hi != 0 && hi < lo {
 		return fmt.Errorf("the maximum node count %d is below the minimum %d", hi, lo)
 	}
+	if lo == 0 {
+		// Slurm refuses a batch job on no nodes ("Invalid node count
+		// specification"); taking it as 1 would hide the mistake.
+		return fmt.Errorf("invalid node count specification %q: a job needs at least 1 node", v)
+	}
 	a.spec.NodesMin, a.spec.NodesMax = lo, hi
 	if hi == lo {
 		a.spec.NodesMax = 0
@@ -723,16 +728,7 @@ var mailTypes = []string{"NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVA
 	"STAGE_OUT", "TIME_LIMIT", "TIME_LIMIT_90", "TIME_LIMIT_80", "TIME_LIMIT_50", "ARRAY_TASKS"}
 
 func setMailType(a *apply, v string, _ bool) error {
-	// Slurm ignores unknown words as long as one is known.
-	known := false
-	for _, w := range strings.Split(v, ",") {
-		for _, m := range mailTypes {
-			if strings.EqualFold(w, m) {
-				known = true
-			}
-		}
-	}
-	if !known {
+	if !knownMailType(v) {
 		return fmt.Errorf("use one or more of %s", strings.Join(mailTypes, ", "))
 	}
 	a.spec.MailType = v
