@@ -9,7 +9,8 @@ import (
 
 // Ref names jobs as Slurm's commands (scancel, scontrol, squeue -j) do: a
 // job ID ("1048", every task when it is an array), one array task
-// ("1048_2") or a set of tasks ("1048_[1,3,5-7]").
+// ("1048_2") or a set of tasks ("1048_[1,3,5-7]"). Unlike JobRef, which a
+// dependency names, a Ref may name several tasks at once.
 type Ref struct {
 	ID ID
 	// Tasks lists the array task indices named, ascending; nil names the
