@@ -16,7 +16,7 @@ func runCancel(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ids, err := parseJobIDs(pos)
+	refs, err := parseJobRefs(pos)
 	if err != nil {
 		return err
 	}
@@ -24,10 +24,10 @@ func runCancel(e *Env, args []string) error {
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	var failed error
-	for _, id := range ids {
-		if err := c.Cancel(ctx, id, *signal); err != nil {
+	for _, ref := range refs {
+		if err := c.CancelRef(ctx, ref, *signal); err != nil {
 			// scancel reports each job and goes on.
-			fmt.Fprintf(e.Stderr, "cancel: job %d: %v\n", id, explain(err, c.Base))
+			fmt.Fprintf(e.Stderr, "cancel: job %s: %v\n", ref, explain(err, c.Base))
 			failed = fmt.Errorf("some jobs were not cancelled")
 		}
 	}

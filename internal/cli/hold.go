@@ -17,15 +17,15 @@ func runHold(e *Env, args []string, hold bool) error {
 	if err != nil {
 		return err
 	}
-	ids, err := parseJobIDs(pos)
+	refs, err := parseJobRefs(pos)
 	if err != nil {
 		return err
 	}
 	c := r.client(e)
 	ctx, cancel := ctxTimeout()
 	defer cancel()
-	for _, id := range ids {
-		if err := c.Hold(ctx, id, hold); err != nil {
+	for _, ref := range refs {
+		if err := c.HoldRef(ctx, ref, hold); err != nil {
 			return explain(err, c.Base)
 		}
 	}

@@ -10,8 +10,6 @@ import (
 	"os"
 	"os/user"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gefion-hpc/gefion/internal/api"
@@ -78,22 +76,39 @@ func ctxTimeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 60*time.Second)
 }
 
-// parseJobIDs reads job IDs as Slurm prints them (12, 12_3 is task 3 of
-// array 12: the task's own ID is looked up by the controller).
-func parseJobIDs(args []string) ([]job.ID, error) {
+// parseJobRefs reads jobs as Slurm's commands name them: 12 (a job, or
+// every task of array 12), 12_3 (task 3 of array 12) or 12_[1,3,5-7];
+// several may be given, or joined by commas.
+func parseJobRefs(args []string) ([]job.Ref, error) {
 	if len(args) == 0 {
 		return nil, usagef("give at least one job ID")
 	}
-	var ids []job.ID
+	var refs []job.Ref
 	for _, a := range args {
-		for _, f := range strings.Split(a, ",") {
-			head, _, _ := strings.Cut(f, "_")
-			v, err := strconv.ParseInt(head, 10, 64)
-			if err != nil || v <= 0 {
-				return nil, usagef("%q is not a job ID", f)
+		for _, f := range job.SplitRefs(a) {
+			r, err := job.ParseRef(f)
+			if err != nil {
+				return nil, usagef("%v", err)
 			}
-			ids = append(ids, job.ID(v))
+			refs = append(refs, r)
 		}
+	}
+	return refs, nil
+}
+
+// parseJobIDs reads plain job IDs (accounting lists jobs by ID; an
+// array's tasks are listed under the array's ID).
+func parseJobIDs(args []string) ([]job.ID, error) {
+	refs, err := parseJobRefs(args)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]job.ID, len(refs))
+	for i, r := range refs {
+		if r.Tasks != nil {
+			return nil, usagef("%s: give job IDs here; an array's tasks are listed under its ID (%d)", r, r.ID)
+		}
+		ids[i] = r.ID
 	}
 	return ids, nil
 }

@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/hostlist"
+	"github.com/gefion-hpc/gefion/internal/job"
 )
 
 func init() {
@@ -54,16 +57,16 @@ func runScontrol(e *Env, args []string) error {
 		defer cancel()
 		var jobs []api.Job
 		if len(pos) > 2 {
-			ids, err := parseJobIDs(pos[2:])
+			refs, err := parseJobRefs(pos[2:])
 			if err != nil {
 				return err
 			}
-			for _, id := range ids {
-				j, err := c.Job(ctx, id)
+			for _, ref := range refs {
+				js, err := showRef(ctx, c, ref)
 				if err != nil {
 					return explain(err, addr)
 				}
-				jobs = append(jobs, *j)
+				jobs = append(jobs, js...)
 			}
 		} else {
 			if jobs, err = c.Jobs(ctx, false); err != nil {
@@ -157,4 +160,49 @@ func firstOf(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// showRef fetches the jobs a reference names, as scontrol show job lists
+// them: one job, one task, each task of a list, or every task of an array
+// named by its ID.
+func showRef(ctx context.Context, c *client.Client, ref job.Ref) ([]api.Job, error) {
+	if ref.Tasks != nil {
+		out := make([]api.Job, 0, len(ref.Tasks))
+		for _, t := range ref.Tasks {
+			j, err := c.JobRef(ctx, job.Ref{ID: ref.ID, Tasks: []int{t}})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, *j)
+		}
+		return out, nil
+	}
+	j, err := c.JobRef(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if j.ArrayJobID != j.ID {
+		return []api.Job{*j}, nil
+	}
+	// The array's ID: list its tasks that are still in view, as Slurm does.
+	all, err := c.Jobs(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	var out []api.Job
+	for _, t := range all {
+		if t.ArrayJobID != ref.ID {
+			continue
+		}
+		// The list leaves out the spec, which show prints.
+		full, err := c.Job(ctx, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *full)
+	}
+	if len(out) == 0 {
+		out = []api.Job{*j}
+	}
+	return out, nil
 }

@@ -17,17 +17,17 @@ func runWhy(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ids, err := parseJobIDs(pos)
+	refs, err := parseJobRefs(pos)
 	if err != nil {
 		return err
 	}
-	if len(ids) != 1 {
-		return usagef("give one job ID")
+	if len(refs) != 1 || len(refs[0].Tasks) > 1 {
+		return usagef("give one job ID (12) or one array task (12_3)")
 	}
 	c := r.client(e)
 	ctx, cancel := ctxTimeout()
 	defer cancel()
-	w, err := c.Why(ctx, ids[0])
+	w, err := c.WhyRef(ctx, refs[0])
 	if err != nil {
 		return explain(err, c.Base)
 	}

@@ -151,13 +151,24 @@ func (c *Client) ActiveJobs(ctx context.Context, all bool) ([]api.Job, error) {
 
 // Job returns one job.
 func (c *Client) Job(ctx context.Context, id job.ID) (*api.Job, error) {
+	return c.JobRef(ctx, job.Ref{ID: id})
+}
+
+// JobRef returns one job or array task (ID or ID_TASK).
+func (c *Client) JobRef(ctx context.Context, ref job.Ref) (*api.Job, error) {
 	var out api.Job
-	return &out, c.do(ctx, "GET", "/v1/jobs/"+itoa(id), nil, nil, &out)
+	return &out, c.do(ctx, "GET", refPath(ref), nil, nil, &out)
 }
 
 // Cancel cancels a job (or every task of an array).
 func (c *Client) Cancel(ctx context.Context, id job.ID, signal string) error {
-	p := "/v1/jobs/" + itoa(id)
+	return c.CancelRef(ctx, job.Ref{ID: id}, signal)
+}
+
+// CancelRef cancels a job (every task of an array), one array task
+// (ID_TASK) or a set of tasks (ID_[LIST]).
+func (c *Client) CancelRef(ctx context.Context, ref job.Ref, signal string) error {
+	p := refPath(ref)
 	if signal != "" {
 		p += "?signal=" + url.QueryEscape(signal)
 	}
@@ -166,18 +177,32 @@ func (c *Client) Cancel(ctx context.Context, id job.ID, signal string) error {
 
 // Hold holds (true) or releases (false) a pending job.
 func (c *Client) Hold(ctx context.Context, id job.ID, hold bool) error {
+	return c.HoldRef(ctx, job.Ref{ID: id}, hold)
+}
+
+// HoldRef holds or releases jobs named as CancelRef names them.
+func (c *Client) HoldRef(ctx context.Context, ref job.Ref, hold bool) error {
 	verb := "release"
 	if hold {
 		verb = "hold"
 	}
-	return c.do(ctx, "POST", "/v1/jobs/"+itoa(id)+"/"+verb, nil, nil, nil)
+	return c.do(ctx, "POST", refPath(ref)+"/"+verb, nil, nil, nil)
 }
 
 // Why explains why a job waits.
 func (c *Client) Why(ctx context.Context, id job.ID) (*api.Why, error) {
-	var out api.Why
-	return &out, c.do(ctx, "GET", "/v1/jobs/"+itoa(id)+"/why", nil, nil, &out)
+	return c.WhyRef(ctx, job.Ref{ID: id})
 }
+
+// WhyRef explains why a job or one array task (ID_TASK) waits.
+func (c *Client) WhyRef(ctx context.Context, ref job.Ref) (*api.Why, error) {
+	var out api.Why
+	return &out, c.do(ctx, "GET", refPath(ref)+"/why", nil, nil, &out)
+}
+
+// refPath is the API path of a job reference; brackets and commas are
+// escaped.
+func refPath(ref job.Ref) string { return "/v1/jobs/" + url.PathEscape(ref.String()) }
 
 // Nodes lists nodes.
 func (c *Client) Nodes(ctx context.Context) ([]api.Node, error) {

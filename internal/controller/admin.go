@@ -2,6 +2,9 @@ package controller
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -38,7 +41,7 @@ func (c *Controller) Nodes(ctx context.Context) ([]api.Node, error) {
 			an := api.Node{
 				Name: n.name, SU: cr.cluster.SUs[cn.SU].Name, GPUs: cn.Model.GPUs, GPUsUsed: usedG[i],
 				GPUType: cn.Model.GPU.Name, CPUs: cn.Model.CPUs, CPUsUsed: usedC[i], MemoryMB: cn.Model.MemoryBytes >> 20,
-				Reason: n.reason, Jobs: jobsOn[i],
+				Reason: n.reason, Jobs: jobsOn[i], Partitions: []string{},
 			}
 			if cn.Model.GPUs == 0 {
 				an.GPUType = ""
@@ -132,10 +135,14 @@ func (c *Controller) Projects(ctx context.Context) ([]api.Project, error) {
 				pend[j.Project]++
 			}
 		}
-		var out []api.Project
+		out := []api.Project{}
 		for _, p := range cr.projects {
+			users := p.Users
+			if users == nil {
+				users = []string{}
+			}
 			ap := api.Project{
-				Name: p.Name, Parent: p.Parent, Users: p.Users, GrantGPUHours: p.GrantGPUHours,
+				Name: p.Name, Parent: p.Parent, Users: users, GrantGPUHours: p.GrantGPUHours,
 				UsedGPUHours: p.UsedGPUSeconds / 3600, PeriodStart: p.PeriodStartS, MaxGPUs: p.MaxGPUs,
 				FairShareUsage: cr.decay(p.UsageGPUS, p.UsageAtS, tx.nowS) / 3600,
 				RunningGPUs:    run[p.Name], PendingJobs: pend[p.Name],
@@ -160,16 +167,8 @@ func (c *Controller) ChangeProject(ctx context.Context, user string, ch api.Proj
 	if !c.isOperator(user) {
 		return forbidden("only operators change projects (you are %s)", user)
 	}
-	if !validName(ch.Name) {
-		return invalid("project name %q: use letters, digits, '-', '_' and '.' (at most 64)", ch.Name)
-	}
-	if ch.GrantGPUHours != nil && *ch.GrantGPUHours < 0 {
-		return invalid("a grant cannot be negative")
-	}
-	for _, u := range ch.AddUsers {
-		if !validName(u) && u != "*" {
-			return invalid("user name %q is not valid", u)
-		}
+	if err := checkProjectChange(ch); err != nil {
+		return err
 	}
 	_, err := c.do(ctx, func(tx *txn) (any, error) {
 		exists := tx.project(ch.Name) != nil
@@ -181,6 +180,17 @@ func (c *Controller) ChangeProject(ctx context.Context, user string, ch api.Proj
 		}
 		if ch.Parent != "" && tx.project(ch.Parent) == nil {
 			return nil, notFound("parent project %s does not exist", ch.Parent)
+		}
+		if ch.Parent != "" {
+			// The fair-share tree must stay a tree: walk up from the new
+			// parent; meeting the project itself means a cycle.
+			path := []string{ch.Parent}
+			for p := tx.project(ch.Parent); p != nil && p.Parent != "" && len(path) <= len(tx.c.projects)+1; p = tx.project(p.Parent) {
+				path = append(path, p.Parent)
+				if p.Parent == ch.Name {
+					return nil, invalid("parent %s: %s would be its own ancestor (%s); choose a parent outside its subtree", ch.Parent, ch.Name, strings.Join(path, " under "))
+				}
+			}
 		}
 		p := tx.editProject(ch.Name)
 		if ch.Parent != "" {
@@ -202,6 +212,42 @@ func (c *Controller) ChangeProject(ctx context.Context, user string, ch api.Proj
 		return nil, nil
 	})
 	return err
+}
+
+// MaxGrantGPUHours bounds a grant: a thousand years of a machine ten
+// times Gefion's size, far above any real grant yet small enough that
+// usage arithmetic stays exact enough to print.
+const MaxGrantGPUHours = 1e11
+
+// checkProjectChange checks what a project change says on its own,
+// reporting every problem at once.
+func checkProjectChange(ch api.ProjectChange) error {
+	var errs []error
+	if !validName(ch.Name) {
+		errs = append(errs, fmt.Errorf("project name %q: use letters, digits, '-', '_' and '.' (at most 64)", ch.Name))
+	}
+	if ch.Parent != "" {
+		if !validName(ch.Parent) {
+			errs = append(errs, fmt.Errorf("parent %q: not a valid project name", ch.Parent))
+		} else if ch.Parent == ch.Name {
+			errs = append(errs, fmt.Errorf("parent %s: a project cannot be its own parent", ch.Parent))
+		}
+	}
+	if g := ch.GrantGPUHours; g != nil && (math.IsNaN(*g) || *g < 0 || *g > MaxGrantGPUHours) {
+		errs = append(errs, fmt.Errorf("grant_gpu_hours=%g: give GPU-hours from 0 (no grant limit) to %g", *g, MaxGrantGPUHours))
+	}
+	if m := ch.MaxGPUs; m != nil && (*m < 0 || *m > job.MaxCount) {
+		errs = append(errs, fmt.Errorf("max_gpus=%d: give 0 (no limit) or a number of GPUs up to %d", *m, job.MaxCount))
+	}
+	for _, u := range ch.AddUsers {
+		if !validName(u) && u != "*" {
+			errs = append(errs, fmt.Errorf("user name %q is not valid: use letters, digits, '-', '_' and '.' (at most 64), or * for everyone", u))
+		}
+	}
+	if len(errs) > 0 {
+		return &api.Error{Code: api.CodeInvalid, Message: errors.Join(errs...).Error()}
+	}
+	return nil
 }
 
 func validName(s string) bool {
@@ -231,7 +277,7 @@ func (c *Controller) Acct(ctx context.Context, user string, q store.JobQuery) (*
 	}
 	// Records of running jobs change in memory; prefer the live view.
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
-		out := &api.Acct{}
+		out := &api.Acct{Jobs: []api.Job{}}
 		for i := range recs {
 			r := &jobRec{JobRecord: recs[i]}
 			if live := tx.job(r.ID); live != nil {

@@ -185,11 +185,11 @@ func TestBadSubmissions(t *testing.T) {
 		spec job.Spec
 		code string
 	}{
-		{"unknown project", job.Spec{Account: "nope", TimeLimitS: 60, Script: "x"}, api.CodeInvalid},
-		{"bigger than the machine", job.Spec{GPUs: 64, TimeLimitS: 60, Script: "x"}, api.CodeInvalid},
-		{"nine GPUs per node", job.Spec{GPUsPerNode: 9, TimeLimitS: 60, Script: "x"}, api.CodeInvalid},
-		{"unknown QOS", job.Spec{QOS: "gold", TimeLimitS: 60, Script: "x"}, api.CodeInvalid},
-		{"dependency on the future", job.Spec{Dependency: "afterok:999999", TimeLimitS: 60, Script: "x"}, api.CodeInvalid},
+		{"unknown project", job.Spec{Account: "nope", TimeLimitS: 60, Script: "#!/bin/sh\ntrue\n"}, api.CodeInvalid},
+		{"bigger than the machine", job.Spec{GPUs: 64, TimeLimitS: 60, Script: "#!/bin/sh\ntrue\n"}, api.CodeInvalid},
+		{"nine GPUs per node", job.Spec{GPUsPerNode: 9, TimeLimitS: 60, Script: "#!/bin/sh\ntrue\n"}, api.CodeInvalid},
+		{"unknown QOS", job.Spec{QOS: "gold", TimeLimitS: 60, Script: "#!/bin/sh\ntrue\n"}, api.CodeInvalid},
+		{"dependency on the future", job.Spec{Dependency: "afterok:999999", TimeLimitS: 60, Script: "#!/bin/sh\ntrue\n"}, api.CodeInvalid},
 		{"oversized script", job.Spec{TimeLimitS: 60, Script: string(make([]byte, job.MaxScriptSize+1))}, api.CodeTooLarge},
 	}
 	for _, tt := range tests {

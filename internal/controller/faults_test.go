@@ -94,7 +94,7 @@ func TestLostAgentRequeuesAndIsToldToKill(t *testing.T) {
 	ctx := context.Background()
 	alice := h.client("alice")
 	keep := gpuSpec(8, "duration=1000")
-	multi := job.Spec{Name: "multi", NodesMin: 2, GPUsPerNode: 8, TimeLimitS: 600, Comment: "duration=1000", Script: "x"}
+	multi := job.Spec{Name: "multi", NodesMin: 2, GPUsPerNode: 8, TimeLimitS: 600, Comment: "duration=1000", Script: "#!/bin/sh\ntrue\n"}
 	no := false
 	multi.Requeue = &no
 	rk, err := alice.Submit(ctx, api.SubmitRequest{Spec: multi}, "")
@@ -216,7 +216,7 @@ func TestKill9DuringSubmissionBurst(t *testing.T) {
 				defer func() { done <- struct{}{} }()
 				for i := 0; ctx.Err() == nil; i++ {
 					key := fmt.Sprintf("r%d-w%d-%d", round, w, i)
-					r, err := c.Submit(ctx, api.SubmitRequest{Spec: job.Spec{TimeLimitS: 60, Hold: true, Script: "x"}}, key)
+					r, err := c.Submit(ctx, api.SubmitRequest{Spec: job.Spec{TimeLimitS: 60, Hold: true, Script: "#!/bin/sh\ntrue\n"}}, key)
 					if err != nil {
 						return
 					}
@@ -275,7 +275,7 @@ func TestKill9DuringSubmissionBurst(t *testing.T) {
 	cmd, addr := startChild(t, dir)
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	c := client.New(addr, "alice")
-	r, err := c.Submit(context.Background(), api.SubmitRequest{Spec: job.Spec{TimeLimitS: 60, Hold: true, Script: "x"}}, "")
+	r, err := c.Submit(context.Background(), api.SubmitRequest{Spec: job.Spec{TimeLimitS: 60, Hold: true, Script: "#!/bin/sh\ntrue\n"}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

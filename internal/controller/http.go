@@ -193,14 +193,15 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-func pathID(r *http.Request) (job.ID, error) {
-	s := r.PathValue("id")
-	// Slurm array task IDs look like 12_3; accept the array's task.
-	id, err := strconv.ParseInt(strings.SplitN(s, "_", 2)[0], 10, 64)
-	if err != nil || id <= 0 {
-		return 0, invalid("job ID %q is not a number", s)
+// pathRef reads the job named in the path: ID, ID_TASK or ID_[LIST], as
+// Slurm's commands take them. Anything else is refused, not truncated:
+// "12_garbage" is not job 12.
+func pathRef(r *http.Request) (job.Ref, error) {
+	ref, err := job.ParseRef(r.PathValue("id"))
+	if err != nil {
+		return job.Ref{}, &api.Error{Code: api.CodeInvalid, Message: err.Error()}
 	}
-	return job.ID(id), nil
+	return ref, nil
 }
 
 func (c *Controller) hSubmit(r *http.Request, user string) (any, error) {
@@ -217,27 +218,27 @@ func (c *Controller) hJobs(r *http.Request, user string) (any, error) {
 }
 
 func (c *Controller) hJob(r *http.Request, user string) (any, error) {
-	id, err := pathID(r)
+	ref, err := pathRef(r)
 	if err != nil {
 		return nil, err
 	}
-	return c.Job(r.Context(), user, id)
+	return c.Job(r.Context(), user, ref)
 }
 
 func (c *Controller) hWhy(r *http.Request, user string) (any, error) {
-	id, err := pathID(r)
+	ref, err := pathRef(r)
 	if err != nil {
 		return nil, err
 	}
-	return c.Why(r.Context(), user, id)
+	return c.Why(r.Context(), user, ref)
 }
 
 func (c *Controller) hCancel(r *http.Request, user string) (any, error) {
-	id, err := pathID(r)
+	ref, err := pathRef(r)
 	if err != nil {
 		return nil, err
 	}
-	ids, err := c.Cancel(r.Context(), user, []job.ID{id}, r.URL.Query().Get("signal"))
+	ids, err := c.Cancel(r.Context(), user, []job.Ref{ref}, r.URL.Query().Get("signal"))
 	if err != nil {
 		return nil, err
 	}
@@ -246,11 +247,11 @@ func (c *Controller) hCancel(r *http.Request, user string) (any, error) {
 
 func (c *Controller) hHold(hold bool) handlerFunc {
 	return func(r *http.Request, user string) (any, error) {
-		id, err := pathID(r)
+		ref, err := pathRef(r)
 		if err != nil {
 			return nil, err
 		}
-		return nil, c.Hold(r.Context(), user, []job.ID{id}, hold)
+		return nil, c.Hold(r.Context(), user, []job.Ref{ref}, hold)
 	}
 }
 

@@ -57,6 +57,10 @@ func (c *Controller) submit(tx *txn, user, key string, spec job.Spec, testOnly b
 	if !c.knownQOS(spec.QOS) {
 		errs = append(errs, fmt.Errorf("--qos=%s: no such QOS; choose one of %s", spec.QOS, strings.Join(c.qosNames(), ", ")))
 	}
+	if spec.Nice < 0 && !c.isOperator(user) {
+		// As in Slurm, only privileged users raise a job's priority.
+		errs = append(errs, fmt.Errorf("--nice (nice)=%d: only operators may give a negative nice; use 0 to %d", spec.Nice, job.MaxNice))
+	}
 	if len(tx.c.cluster.Nodes) == 0 {
 		return nil, &api.Error{Code: api.CodeConflict, Message: "the cluster has no nodes yet: start an agent (gefion agent) or describe nodes in the cluster file"}
 	}
@@ -217,11 +221,11 @@ func (c *Controller) qosNames() []string {
 	return out
 }
 
-// Cancel cancels jobs (an array ID cancels every task). Running jobs get
-// SIGTERM and, after KillWait, SIGKILL; they end as CANCELLED. With a
-// signal, as scancel -s, running jobs only get that signal (pending jobs
-// are left alone).
-func (c *Controller) Cancel(ctx context.Context, user string, ids []job.ID, signal string) ([]job.ID, error) {
+// Cancel cancels jobs: a job ID cancels the job (every task of an array),
+// ID_TASK one array task. Running jobs get SIGTERM and, after KillWait,
+// SIGKILL; they end as CANCELLED. With a signal, as scancel -s, running
+// jobs only get that signal (pending jobs are left alone).
+func (c *Controller) Cancel(ctx context.Context, user string, refs []job.Ref, signal string) ([]job.ID, error) {
 	if signal != "" {
 		if _, name, err := job.SignalNumber(signal); err != nil {
 			return nil, invalid("--signal=%s: %v", signal, err)
@@ -230,29 +234,16 @@ func (c *Controller) Cancel(ctx context.Context, user string, ids []job.ID, sign
 		}
 	}
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
-		var targets []*jobRec
-		for _, id := range ids {
-			found := false
-			if r := tx.job(id); r != nil {
-				targets = append(targets, r)
-				found = true
-			}
-			for _, r := range tx.c.jobs {
-				if r.ArrayJobID == id && r.ID != id {
-					targets = append(targets, r)
-					found = true
-				}
-			}
-			if !found {
-				return nil, notFound("job %d does not exist or ended long ago", id)
-			}
+		targets, err := c.resolveRefs(tx, refs)
+		if err != nil {
+			return nil, err
 		}
 		for _, r := range targets {
 			if r.User != user && !c.isOperator(user) {
 				return nil, forbidden("job %d belongs to %s; you may cancel only your own jobs", r.ID, r.User)
 			}
 		}
-		var done []job.ID
+		done := []job.ID{}
 		for _, r := range targets {
 			if r.State.Final() {
 				if len(targets) == 1 {
@@ -301,27 +292,111 @@ func (c *Controller) signalJob(tx *txn, r *jobRec, sig string, grace int64, reas
 	}
 }
 
-// Hold holds (or releases) pending jobs.
-func (c *Controller) Hold(ctx context.Context, user string, ids []job.ID, hold bool) error {
+// Hold holds (or releases) pending jobs, named as Cancel names them. A
+// single job that is not pending is a conflict; among several (an array),
+// those that are not pending are left alone.
+func (c *Controller) Hold(ctx context.Context, user string, refs []job.Ref, hold bool) error {
 	_, err := c.do(ctx, func(tx *txn) (any, error) {
-		for _, id := range ids {
-			r := tx.job(id)
-			if r == nil {
-				return nil, notFound("job %d does not exist", id)
-			}
+		targets, err := c.resolveRefs(tx, refs)
+		if err != nil {
+			return nil, err
+		}
+		var pending []job.ID
+		for _, r := range targets {
 			if r.User != user && !c.isOperator(user) {
-				return nil, forbidden("job %d belongs to %s; you may hold or release only your own jobs", id, r.User)
+				return nil, forbidden("job %d belongs to %s; you may hold or release only your own jobs", r.ID, r.User)
 			}
-			if r.State != job.Pending {
-				return nil, conflict("job %d is %s; only pending jobs can be held or released", id, r.State)
+			if r.State == job.Pending {
+				pending = append(pending, r.ID)
 			}
 		}
-		for _, id := range ids {
+		if len(pending) == 0 {
+			r := targets[0]
+			if len(targets) == 1 {
+				return nil, conflict("job %d is %s; only pending jobs can be held or released", r.ID, r.State)
+			}
+			return nil, conflict("none of the %d jobs named is pending; only pending jobs can be held or released", len(targets))
+		}
+		for _, id := range pending {
 			tx.edit(id).Spec.Hold = hold
 		}
 		return nil, nil
 	})
 	return err
+}
+
+// resolveRefs returns the in-memory records that refs name, each once:
+// a job ID names the job and, when it is an array, all its tasks; ID_TASK
+// names that task of array ID. A name that matches nothing is an error
+// and nothing is returned, so that no command acts on part of a request.
+func (c *Controller) resolveRefs(tx *txn, refs []job.Ref) ([]*jobRec, error) {
+	var out []*jobRec
+	seen := map[job.ID]bool{}
+	add := func(r *jobRec) {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			out = append(out, r)
+		}
+	}
+	for _, ref := range refs {
+		if ref.Tasks == nil {
+			r := tx.job(ref.ID)
+			// An array's ID names all its tasks, even once the task that
+			// shares the array's ID has left memory.
+			tasks := c.arrayTasks(tx, ref.ID)
+			if r == nil && len(tasks) == 0 {
+				return nil, notFound("job %d does not exist or ended long ago (see 'gefion acct -j %d')", ref.ID, ref.ID)
+			}
+			if r != nil {
+				add(r)
+			}
+			for _, t := range tasks {
+				add(t)
+			}
+			continue
+		}
+		tasks := c.arrayTasks(tx, ref.ID)
+		if len(tasks) == 0 {
+			if r := tx.job(ref.ID); r != nil && r.ArrayJobID == 0 {
+				return nil, notFound("job %d is not an array job, so it has no task %s: name it as %d", ref.ID, job.FormatIndices(ref.Tasks), ref.ID)
+			}
+			return nil, notFound("array job %d does not exist or ended long ago (see 'gefion acct -j %d')", ref.ID, ref.ID)
+		}
+		byTask := make(map[int]*jobRec, len(tasks))
+		have := make([]int, 0, len(tasks))
+		for _, t := range tasks {
+			byTask[t.ArrayTaskID] = t
+			have = append(have, t.ArrayTaskID)
+		}
+		var missing []int
+		for _, ix := range ref.Tasks {
+			if t := byTask[ix]; t != nil {
+				add(t)
+			} else {
+				missing = append(missing, ix)
+			}
+		}
+		if len(missing) > 0 {
+			slices.Sort(have)
+			return nil, notFound("array job %d has no task %s; its tasks are %d_[%s]", ref.ID, job.FormatIndices(missing), ref.ID, job.FormatIndices(have))
+		}
+	}
+	return out, nil
+}
+
+// arrayTasks returns the tasks of array id that are in memory (active or
+// recently finished), by task index.
+func (c *Controller) arrayTasks(tx *txn, id job.ID) []*jobRec {
+	var out []*jobRec
+	for _, m := range []map[job.ID]*jobRec{tx.c.jobs, tx.c.recent} {
+		for _, r := range m {
+			if r.ArrayJobID == id {
+				out = append(out, tx.job(r.ID))
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ArrayTaskID < out[j].ArrayTaskID })
+	return out
 }
 
 // Jobs lists the active and recently finished jobs the user may see: their
@@ -334,7 +409,8 @@ func (c *Controller) Jobs(ctx context.Context, user string, all bool) ([]api.Job
 func (c *Controller) ListJobs(ctx context.Context, user string, all, activeOnly bool) ([]api.Job, error) {
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
 		seeAll := all && c.isOperator(user)
-		var out []api.Job
+		// An empty list is [], not null: clients index it unchecked.
+		out := []api.Job{}
 		add := func(r *jobRec) {
 			if seeAll || r.User == user {
 				out = append(out, c.apiJob(tx.c, r, false))
@@ -357,13 +433,19 @@ func (c *Controller) ListJobs(ctx context.Context, user string, all, activeOnly 
 	return v.([]api.Job), nil
 }
 
-// Job returns one job, from memory or the store.
-func (c *Controller) Job(ctx context.Context, user string, id job.ID) (*api.Job, error) {
+// Job returns one job (ID) or array task (ID_TASK), from memory or the
+// store.
+func (c *Controller) Job(ctx context.Context, user string, ref job.Ref) (*api.Job, error) {
+	if len(ref.Tasks) > 1 {
+		return nil, invalid("%s names %d tasks; show one job (ID) or one task (ID_TASK) at a time", ref, len(ref.Tasks))
+	}
+	id := ref.ID
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
-		r := tx.job(id)
+		r, err := c.oneRef(tx, ref)
 		if r == nil {
-			return nil, nil
+			return nil, err
 		}
+		id := r.ID
 		if r.User != user && !c.isOperator(user) {
 			return nil, forbidden("job %d belongs to %s; you may read only your own jobs", id, r.User)
 		}
@@ -376,11 +458,27 @@ func (c *Controller) Job(ctx context.Context, user string, id job.ID) (*api.Job,
 	if j, _ := v.(*api.Job); j != nil {
 		return j, nil
 	}
-	recs, err := c.st.Jobs(ctx, store.JobQuery{IDs: []job.ID{id}})
+	q := store.JobQuery{IDs: []job.ID{id}}
+	if ref.Tasks != nil {
+		// An array's tasks take consecutive IDs from the array's.
+		q.IDs = q.IDs[:0]
+		for i := range job.DefaultMaxArraySize {
+			q.IDs = append(q.IDs, id+job.ID(i))
+		}
+	}
+	recs, err := c.st.Jobs(ctx, q)
 	if err != nil {
 		return nil, err
 	}
+	if ref.Tasks != nil {
+		recs = slices.DeleteFunc(recs, func(r store.JobRecord) bool {
+			return r.ArrayJobID != id || r.ArrayTaskID != ref.Tasks[0]
+		})
+	}
 	if len(recs) == 0 {
+		if ref.Tasks != nil {
+			return nil, notFound("job %s does not exist: array job %d has no task %d", ref, id, ref.Tasks[0])
+		}
 		return nil, notFound("job %d does not exist", id)
 	}
 	if recs[0].User != user && !c.isOperator(user) {
@@ -390,13 +488,21 @@ func (c *Controller) Job(ctx context.Context, user string, id job.ID) (*api.Job,
 	return &j, nil
 }
 
-// Why explains why a job waits and when it should start.
-func (c *Controller) Why(ctx context.Context, user string, id job.ID) (*api.Why, error) {
+// Why explains why a job (ID) or array task (ID_TASK) waits and when it
+// should start.
+func (c *Controller) Why(ctx context.Context, user string, ref job.Ref) (*api.Why, error) {
+	if len(ref.Tasks) > 1 {
+		return nil, invalid("%s names %d tasks; ask about one job (ID) or one task (ID_TASK) at a time", ref, len(ref.Tasks))
+	}
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
-		r := tx.job(id)
+		r, err := c.oneRef(tx, ref)
 		if r == nil {
-			return nil, notFound("job %d does not exist or ended long ago (see 'gefion acct -j %d')", id, id)
+			if err == nil {
+				err = notFound("job %s does not exist or ended long ago (see 'gefion acct -j %d')", ref, ref.ID)
+			}
+			return nil, err
 		}
+		id := r.ID
 		if r.User != user && !c.isOperator(user) {
 			return nil, forbidden("job %d belongs to %s; you may read only your own jobs", id, r.User)
 		}
@@ -433,9 +539,29 @@ func (c *Controller) Why(ctx context.Context, user string, id job.ID) (*api.Why,
 	}
 	w := v.(*api.Why)
 	if w.State == job.Pending && w.Reason != string(sched.ReasonHeld) {
-		w.Forecast = c.forecast(ctx, id)
+		w.Forecast = c.forecast(ctx, w.ID)
 	}
 	return w, nil
+}
+
+// oneRef finds the in-memory record of a job ID or of one array task.
+// It returns nil and no error for a job ID that is not in memory (the
+// caller may look in the store), and an error for a task that does not
+// exist.
+func (c *Controller) oneRef(tx *txn, ref job.Ref) (*jobRec, error) {
+	if ref.Tasks == nil {
+		return tx.job(ref.ID), nil
+	}
+	rs, err := c.resolveRefs(tx, []job.Ref{ref})
+	if err != nil {
+		var ae *api.Error
+		if errors.As(err, &ae) && ae.Code == api.CodeNotFound {
+			// Perhaps it ended long ago and is only in the store.
+			return nil, nil
+		}
+		return nil, err
+	}
+	return rs[0], nil
 }
 
 // apiJob converts a record; c may be nil for records read from the store.
@@ -465,7 +591,11 @@ func (c *Controller) apiJob(cr *core, r *jobRec, withSpec bool) api.Job {
 	j.CO2LocationG = j.EnergyKWh * c.cfg.CarbonGPerKWh
 	j.CO2MarketG = j.EnergyKWh * c.cfg.MarketGPerKWh
 	for _, a := range r.Allocs {
-		j.Allocs = append(j.Allocs, api.Alloc(a))
+		aa := api.Alloc(a)
+		if aa.GPUs == nil {
+			aa.GPUs = []int{} // a CPU-only share lists no GPUs, not null
+		}
+		j.Allocs = append(j.Allocs, aa)
 	}
 	j.NodeList = nodeList(r.Allocs)
 	if cr != nil && r.State == job.Pending {

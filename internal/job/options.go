@@ -423,8 +423,8 @@ func setNice(a *apply, v string, has bool) error {
 		if err != nil {
 			return fmt.Errorf("%q is not a whole number", v)
 		}
-		if x > maxNice || x < -maxNice {
-			return fmt.Errorf("%d is out of range (+/- %d)", x, maxNice)
+		if x > MaxNice || x < -MaxNice {
+			return fmt.Errorf("%d is out of range (+/- %d)", x, MaxNice)
 		}
 		n = int(x)
 	}
@@ -432,8 +432,9 @@ func setNice(a *apply, v string, has bool) error {
 	return nil
 }
 
-// maxNice is Slurm's bound on --nice (NICE_OFFSET - 3).
-const maxNice = 1<<31 - 3
+// MaxNice is Slurm's bound on --nice (NICE_OFFSET - 3): operators may
+// give -MaxNice to MaxNice, other users 0 to MaxNice.
+const MaxNice = 1<<31 - 3
 
 // parseNodeCount parses a node count as Slurm does: a number with an
 // optional k (x1024) or m (x1048576) suffix.
@@ -500,6 +501,11 @@ func setNodes(a *apply, v string, _ bool) error {
 	}
 	if hi != 0 && hi < lo {
 		return fmt.Errorf("the maximum node count %d is below the minimum %d", hi, lo)
+	}
+	if lo == 0 {
+		// Slurm refuses a batch job on no nodes ("Invalid node count
+		// specification"); taking it as 1 would hide the mistake.
+		return fmt.Errorf("invalid node count specification %q: a job needs at least 1 node", v)
 	}
 	a.spec.NodesMin, a.spec.NodesMax = lo, hi
 	if hi == lo {
@@ -722,16 +728,7 @@ var mailTypes = []string{"NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVA
 	"STAGE_OUT", "TIME_LIMIT", "TIME_LIMIT_90", "TIME_LIMIT_80", "TIME_LIMIT_50", "ARRAY_TASKS"}
 
 func setMailType(a *apply, v string, _ bool) error {
-	// Slurm ignores unknown words as long as one is known.
-	known := false
-	for _, w := range strings.Split(v, ",") {
-		for _, m := range mailTypes {
-			if strings.EqualFold(w, m) {
-				known = true
-			}
-		}
-	}
-	if !known {
+	if !knownMailType(v) {
 		return fmt.Errorf("use one or more of %s", strings.Join(mailTypes, ", "))
 	}
 	a.spec.MailType = v

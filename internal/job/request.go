@@ -35,32 +35,17 @@ func (r Request) GPUs() int { return r.Nodes * r.GPUsPerNode }
 // what to change.
 var ErrInvalid = errors.New("invalid job")
 
-// Resolve checks a spec against a cluster and returns the shape to place.
-// Every problem is reported at once, each naming the option and what to do.
+// Resolve checks a spec (Validate) and then against a cluster, and returns
+// the shape to place. It is the one check for every path a job comes in by:
+// the controller's API and sbatch --test-only. Every problem is reported
+// at once, each naming the option and what to do.
 // The first partition in the spec's list that can hold the job is chosen.
 func Resolve(s *Spec, c *cluster.Cluster) (Request, error) {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
-	nonNeg := []struct {
-		name string
-		v    int
-	}{
-		{"--nodes", s.NodesMin}, {"--nodes (max)", s.NodesMax}, {"--ntasks", s.NTasks},
-		{"--ntasks-per-node", s.NTasksPerNode}, {"--cpus-per-task", s.CPUsPerTask},
-		{"--gpus", s.GPUs}, {"--gpus-per-node", s.GPUsPerNode}, {"--gpus-per-task", s.GPUsPerTask},
-		{"--switches", s.MaxSUs}, {"--qubits", s.Qubits},
-	}
-	for _, f := range nonNeg {
-		if f.v < 0 {
-			bad("%s=%d: must not be negative", f.name, f.v)
-		}
-	}
-	if s.TimeLimitS < 0 && s.TimeLimitS != Unlimited {
-		bad("--time: must not be negative")
-	}
-	if s.NodesMax > 0 && s.NodesMax < s.NodesMin {
-		bad("--nodes=%d-%d: the maximum is below the minimum", s.NodesMin, s.NodesMax)
+	if err := s.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return Request{}, invalid(errs)

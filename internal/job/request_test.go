@@ -8,6 +8,9 @@ import (
 	"github.com/gefion-hpc/gefion/internal/cluster"
 )
 
+// testScript is the smallest batch script sbatch accepts.
+const testScript = "#!/bin/sh\ntrue\n"
+
 func gefion(t *testing.T) *cluster.Cluster {
 	t.Helper()
 	c, err := cluster.Preset("gefion")
@@ -44,7 +47,7 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var s Spec
+			s := Spec{Script: testScript}
 			if _, _, err := ParseOptions(tc.args, &s); err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +79,7 @@ func TestResolveRejects(t *testing.T) {
 		{"unknown GPU type", []string{"--gpus=a100:1"}, "no such GPU"},
 	}
 	for _, tc := range tests {
-		var s Spec
+		s := Spec{Script: testScript}
 		if _, _, err := ParseOptions(tc.args, &s); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -107,7 +110,7 @@ max_time = "7-0"
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := Spec{Partitions: []string{"short", "long"}, TimeLimitS: 3 * 3600, NodesMin: 2}
+	s := Spec{Partitions: []string{"short", "long"}, TimeLimitS: 3 * 3600, NodesMin: 2, Script: testScript}
 	r, err := Resolve(&s, c)
 	if err != nil {
 		t.Fatal(err)
@@ -122,18 +125,18 @@ func TestResolveUnlimitedTimeAndSwitches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Resolve(&Spec{GPUs: 1, TimeLimitS: Unlimited}, c)
+	r, err := Resolve(&Spec{GPUs: 1, TimeLimitS: Unlimited, Script: testScript}, c)
 	if err != nil || r.TimeLimitS != c.Partitions[0].MaxTimeS {
 		t.Errorf("Resolve(--time=UNLIMITED) = %d, %v; want the partition's maximum %d", r.TimeLimitS, err, c.Partitions[0].MaxTimeS)
 	}
 	// 40 nodes never fit one SU of 32: refused unless a wait time is given.
-	if _, err := Resolve(&Spec{NodesMin: 40, GPUsPerNode: 8, MaxSUs: 1}, c); err == nil || !strings.Contains(err.Error(), "--switches=1") {
+	if _, err := Resolve(&Spec{NodesMin: 40, GPUsPerNode: 8, MaxSUs: 1, Script: testScript}, c); err == nil || !strings.Contains(err.Error(), "--switches=1") {
 		t.Errorf("Resolve(40 nodes, --switches=1) error = %v; want a --switches message", err)
 	}
-	if _, err := Resolve(&Spec{NodesMin: 40, GPUsPerNode: 8, MaxSUs: 2}, c); err != nil {
+	if _, err := Resolve(&Spec{NodesMin: 40, GPUsPerNode: 8, MaxSUs: 2, Script: testScript}, c); err != nil {
 		t.Errorf("Resolve(40 nodes, --switches=2) = %v; want it accepted", err)
 	}
-	if _, err := Resolve(&Spec{NodesMin: 40, GPUsPerNode: 8, MaxSUs: 1, MaxSUsWaitS: 3600}, c); err != nil {
+	if _, err := Resolve(&Spec{NodesMin: 40, GPUsPerNode: 8, MaxSUs: 1, MaxSUsWaitS: 3600, Script: testScript}, c); err != nil {
 		t.Errorf("Resolve(40 nodes, --switches=1@1:00:00) = %v; want it accepted (it may span after the wait)", err)
 	}
 }

@@ -13,7 +13,7 @@ func TestApplyToSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &job.Spec{Qubits: 40, QPUBackend: "mgpu"}
+	s := &job.Spec{Qubits: 40, QPUBackend: "mgpu", Script: "#!/bin/sh\ntrue\n"}
 	if err := ApplyToSpec(s, c); err != nil {
 		t.Fatal(err)
 	}

@@ -116,8 +116,8 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS, buf []qitem) []qite
 				v += w.Slowdown * math.Min((wait/est)/slowCap, 1)
 			}
 		}
-		v -= float64(j.Nice)
-		it.prio = v
+		v -= float64(clampNice(j.Nice))
+		it.prio = saturate(v)
 		items[i] = it
 	}
 	return items
@@ -329,4 +329,26 @@ func eligible(j *Pending) Time {
 		return j.EligibleS
 	}
 	return j.SubmitS
+}
+
+// clampNice bounds a nice value to Slurm's range, job.MaxNice either way:
+// drivers check it, but a trace or an old record must not let one job
+// jump the whole queue.
+func clampNice(n int) int {
+	return min(max(n, -job.MaxNice), job.MaxNice)
+}
+
+// saturate keeps a priority finite and ordered: huge weights may sum to
+// an infinity, and infinities to NaN, which compares false both ways and
+// would break the queue's total order.
+func saturate(v float64) float64 {
+	switch {
+	case math.IsNaN(v):
+		return 0
+	case v > math.MaxFloat64:
+		return math.MaxFloat64
+	case v < -math.MaxFloat64:
+		return -math.MaxFloat64
+	}
+	return v
 }

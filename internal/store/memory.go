@@ -36,6 +36,10 @@ type Memory struct {
 	maxSubmit int64
 	projects  map[string]*ProjectRecord
 	nodes     map[string]*NodeRecord
+	// scripts holds one copy of each batch script, keyed by its text: the
+	// tasks of an array share it, as they share one row in SQL stores.
+	// Scripts are never dropped, as job records never are.
+	scripts map[string]string
 }
 
 var _ Store = (*Memory)(nil)
@@ -48,6 +52,7 @@ func NewMemory() *Memory {
 		keys:     make(map[string]job.ID),
 		projects: make(map[string]*ProjectRecord),
 		nodes:    make(map[string]*NodeRecord),
+		scripts:  make(map[string]string),
 	}
 }
 
@@ -70,6 +75,30 @@ type stage struct {
 	inserted []job.ID
 	keys     map[string]job.ID
 	dropped  map[string]bool
+	scripts  map[string]string
+	// last is the script interned last: the tasks of an array come in a
+	// row with one string, which compares equal at once.
+	last string
+}
+
+// script returns the store's copy of a script, adding it to the stage
+// when it is new.
+func (s *stage) script(v string) string {
+	if v == "" {
+		return ""
+	}
+	if v == s.last {
+		return s.last
+	}
+	c, ok := s.m.scripts[v]
+	if !ok {
+		if c, ok = s.scripts[v]; !ok {
+			c = v
+			s.scripts[v] = v
+		}
+	}
+	s.last = c
+	return c
 }
 
 func (s *stage) job(id job.ID) (*JobRecord, bool) {
@@ -111,7 +140,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) error {
 	if m.closed {
 		return errClosed
 	}
-	s := &stage{m: m, jobs: make(map[job.ID]*JobRecord), keys: make(map[string]job.ID), dropped: make(map[string]bool)}
+	s := &stage{m: m, jobs: make(map[job.ID]*JobRecord), keys: make(map[string]job.ID), dropped: make(map[string]bool), scripts: make(map[string]string)}
 	for i := range b.NewJobs {
 		r := &b.NewJobs[i]
 		if _, ok := s.job(r.ID); ok {
@@ -123,7 +152,9 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) error {
 			}
 			s.setKey(k, r.ID)
 		}
-		s.jobs[r.ID] = cloneJob(r)
+		c := cloneJob(r)
+		c.Spec.Script = s.script(c.Spec.Script)
+		s.jobs[r.ID] = c
 		s.inserted = append(s.inserted, r.ID)
 	}
 	for i := range b.Jobs {
@@ -144,7 +175,9 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) error {
 				s.setKey(newKey, r.ID)
 			}
 		}
-		s.jobs[r.ID] = cloneJob(r)
+		c := cloneJob(r)
+		c.Spec.Script = s.script(c.Spec.Script)
+		s.jobs[r.ID] = c
 	}
 
 	// Nothing below can fail: commit the stage.
@@ -156,6 +189,9 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) error {
 			m.active[id] = struct{}{}
 		}
 		m.maxSubmit = max(m.maxSubmit, r.SubmitS)
+	}
+	for k, v := range s.scripts {
+		m.scripts[k] = v
 	}
 	for k := range s.dropped {
 		delete(m.keys, k)

@@ -104,8 +104,9 @@ func closeRows(rows *sql.Rows) error {
 }
 
 // Jobs returns the records q selects, ordered by ID, or newest (highest
-// ID) first when q.Limit is set. It is one statement, so it reads one
-// consistent snapshot.
+// ID) first when q.Limit is set. The records come from one statement, so
+// they are one consistent snapshot; their scripts, which never change once
+// written, are read after (see fillScripts).
 func (s *Store) Jobs(ctx context.Context, q store.JobQuery) ([]store.JobRecord, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
@@ -194,22 +195,64 @@ func jobsQuery(q store.JobQuery) (string, []any, error) {
 
 func queryJobs(ctx context.Context, db interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, query string, args ...any) ([]store.JobRecord, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	var out []store.JobRecord
+	var hashes []string // per record, "" where the spec holds the script
 	for rows.Next() {
-		r, err := scanJob(rows)
+		r, h, err := scanJob(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
 		out = append(out, r)
+		hashes = append(hashes, h)
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, err
 	}
+	if err := fillScripts(ctx, db, out, hashes); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// fillScripts sets each record's script, read once per distinct script,
+// so that the tasks of an array share one string in memory as they share
+// one row on disk. Scripts are written in the same transaction as the
+// first row that names them and never deleted, so a row read in one
+// statement finds its script in the next. Rows from before the scripts
+// table hold the script in their spec; equal ones are shared too.
+func fillScripts(ctx context.Context, db interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, recs []store.JobRecord, hashes []string) error {
+	byHash := map[string]string{}
+	inline := map[string]string{}
+	for i := range recs {
+		r := &recs[i]
+		h := hashes[i]
+		if h == "" {
+			if r.Spec.Script != "" {
+				if v, ok := inline[r.Spec.Script]; ok {
+					r.Spec.Script = v
+				} else {
+					inline[r.Spec.Script] = r.Spec.Script
+				}
+			}
+			continue
+		}
+		body, ok := byHash[h]
+		if !ok {
+			if err := db.QueryRowContext(ctx, `SELECT body FROM scripts WHERE hash = ?`, h).Scan(&body); err != nil {
+				return fmt.Errorf("job %d: read its script %.12s: %w", r.ID, h, err)
+			}
+			byHash[h] = body
+		}
+		r.Spec.Script = body
+	}
+	return nil
 }

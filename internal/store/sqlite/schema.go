@@ -86,6 +86,20 @@ var migrations = [][]string{
 		) STRICT`,
 		fmt.Sprintf(`PRAGMA application_id = %d`, applicationID),
 	},
+	// Version 2: one copy of each batch script. The tasks of an array (up
+	// to 1001) carry the same script of up to 4 MiB; kept in every row's
+	// spec, and written again with each change of state, one submission
+	// could cost gigabytes. Rows now name their script by its SHA-256
+	// (hex) and keep it out of their spec. Rows written before keep the
+	// script in their spec (script_hash '') and are read as they are; each
+	// moves its script here the next time it is written.
+	{
+		`CREATE TABLE scripts (
+			hash TEXT PRIMARY KEY,
+			body TEXT NOT NULL
+		) STRICT`,
+		`ALTER TABLE jobs ADD COLUMN script_hash TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // ErrNewerSchema means the database was written by a newer gefion.

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -73,7 +76,7 @@ type Store struct {
 	stopCkpt chan struct{}
 	ckptDone chan struct{}
 
-	insertJob, updateJob, upsertProject, deleteProject, upsertNode *sql.Stmt
+	insertJob, updateJob, insertScript, upsertProject, deleteProject, upsertNode *sql.Stmt
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -201,6 +204,7 @@ func (s *Store) setUp(ctx context.Context) error {
 	}{
 		{&s.insertJob, `INSERT INTO jobs (` + jobColumns + `) VALUES (` + placeholders(numJobColumns) + `)`},
 		{&s.updateJob, `UPDATE jobs SET ` + jobUpdateSet() + ` WHERE id = ?1`},
+		{&s.insertScript, `INSERT INTO scripts (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`},
 		{&s.upsertProject, `INSERT INTO projects (name, parent, users, grant_gpu_hours, period_start_s, used_gpu_seconds, usage_gpus, usage_at_s, max_gpus)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET parent = excluded.parent, users = excluded.users,
@@ -222,7 +226,7 @@ func (s *Store) setUp(ctx context.Context) error {
 }
 
 func (s *Store) closeStmts() {
-	for _, st := range []*sql.Stmt{s.insertJob, s.updateJob, s.upsertProject, s.deleteProject, s.upsertNode} {
+	for _, st := range []*sql.Stmt{s.insertJob, s.updateJob, s.insertScript, s.upsertProject, s.deleteProject, s.upsertNode} {
 		if st != nil {
 			st.Close()
 		}
@@ -258,6 +262,24 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) (err error) {
 	if enc != nil && (len(enc.newJobs) != len(b.NewJobs) || len(enc.jobs) != len(b.Jobs)) {
 		enc = nil
 	}
+	var sh scriptHasher
+	if enc != nil {
+		sh = enc.scripts
+	}
+	// Scripts go first, each once per batch; the job rows name them.
+	var insScript *sql.Stmt
+	putScripts := func() error {
+		for _, sc := range sh.pending {
+			if insScript == nil {
+				insScript = tx.StmtContext(ctx, s.insertScript)
+			}
+			if _, err := insScript.ExecContext(ctx, sc.hash, sc.body); err != nil {
+				return fmt.Errorf("store script %s: %w", sc.hash[:12], err)
+			}
+		}
+		sh.pending = sh.pending[:0]
+		return nil
+	}
 	if len(b.NewJobs) > 0 {
 		ins := tx.StmtContext(ctx, s.insertJob)
 		for i := range b.NewJobs {
@@ -265,7 +287,10 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) (err error) {
 			a := args
 			if enc != nil {
 				a = enc.newJobs[i]
-			} else if err := jobArgs(r, args); err != nil {
+			} else if err := jobArgs(r, args, &sh); err != nil {
+				return err
+			}
+			if err := putScripts(); err != nil {
 				return err
 			}
 			if _, err := ins.ExecContext(ctx, a...); err != nil {
@@ -280,7 +305,10 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) (err error) {
 			a := args
 			if enc != nil {
 				a = enc.jobs[i]
-			} else if err := jobArgs(r, args); err != nil {
+			} else if err := jobArgs(r, args, &sh); err != nil {
+				return err
+			}
+			if err := putScripts(); err != nil {
 				return err
 			}
 			res, err := upd.ExecContext(ctx, a...)
@@ -335,8 +363,12 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) (err error) {
 	return nil
 }
 
-// encoded is a batch's job rows as Encode makes them.
-type encoded struct{ newJobs, jobs [][]any }
+// encoded is a batch's job rows as Encode makes them, and the scripts
+// they name.
+type encoded struct {
+	newJobs, jobs [][]any
+	scripts       scriptHasher
+}
 
 // Encode computes the column values of the batch's job records (their
 // JSON parts included) ahead of Apply, which then only binds them.
@@ -349,7 +381,7 @@ func (s *Store) Encode(b *store.Batch) error {
 	}{{b.NewJobs, e.newJobs}, {b.Jobs, e.jobs}} {
 		for i := range part.recs {
 			part.rows[i] = make([]any, numJobColumns)
-			if err := jobArgs(&part.recs[i], part.rows[i]); err != nil {
+			if err := jobArgs(&part.recs[i], part.rows[i], &e.scripts); err != nil {
 				return err
 			}
 		}
@@ -404,7 +436,7 @@ func (s *Store) Close() error {
 // reads them. id must stay first: the UPDATE uses ?1 for it.
 const jobColumns = `id, array_job_id, array_task_id, name, user_name, project, partition_name, qos,
 	state, active, reason, submit_s, eligible_s, start_s, end_s, exit_code, signal, restarts,
-	gpu_seconds, energy_j, energy_measured, idem_key, spec, req, allocs`
+	gpu_seconds, energy_j, energy_measured, idem_key, spec, req, allocs, script_hash`
 
 var numJobColumns = strings.Count(jobColumns, ",") + 1
 
@@ -422,9 +454,14 @@ func jobUpdateSet() string {
 	return strings.Join(parts, ", ")
 }
 
-// jobArgs fills args (numJobColumns long) with r's column values.
-func jobArgs(r *store.JobRecord, args []any) error {
-	spec, err := json.Marshal(&r.Spec)
+// jobArgs fills args (numJobColumns long) with r's column values. The
+// script is left out of the spec and named by its hash; sh notes the
+// scripts the batch must store.
+func jobArgs(r *store.JobRecord, args []any, sh *scriptHasher) error {
+	sp := r.Spec
+	hash := sh.hash(sp.Script)
+	sp.Script = ""
+	spec, err := json.Marshal(&sp)
 	if err != nil {
 		return fmt.Errorf("job %d: encode spec: %w", r.ID, err)
 	}
@@ -443,34 +480,79 @@ func jobArgs(r *store.JobRecord, args []any) error {
 	copy(args, []any{
 		int64(r.ID), int64(r.ArrayJobID), int64(r.ArrayTaskID), r.Name, r.User, r.Project, r.Partition, r.QOS,
 		string(r.State), active, r.Reason, r.SubmitS, r.EligibleS, r.StartS, r.EndS, int64(r.ExitCode), r.Signal, int64(r.Restarts),
-		r.GPUSeconds, r.EnergyJ, r.EnergyMeasured, r.IdemKey, string(spec), string(req), string(allocs),
+		r.GPUSeconds, r.EnergyJ, r.EnergyMeasured, r.IdemKey, string(spec), string(req), string(allocs), hash,
 	})
 	return nil
 }
 
-// scanJob reads one row of jobColumns.
-func scanJob(sc interface{ Scan(...any) error }) (store.JobRecord, error) {
+// scriptHasher names a batch's scripts by their SHA-256 and gathers the
+// ones to store, each once. An array's tasks share one string, so a
+// script is hashed once per batch however many tasks carry it.
+type scriptHasher struct {
+	known   map[scriptRef]string
+	noted   map[string]bool
+	pending []scriptRow
+}
+
+// scriptRef identifies a string by its bytes' address and length: strings
+// are immutable, so equal refs mean equal text (unequal refs may still
+// hold equal text; those are hashed, and stored once all the same).
+type scriptRef struct {
+	p *byte
+	n int
+}
+
+type scriptRow struct{ hash, body string }
+
+// hash returns the script's hash ("" for no script), noting it to store
+// the first time the batch sees it.
+func (h *scriptHasher) hash(script string) string {
+	if script == "" {
+		return ""
+	}
+	ref := scriptRef{unsafe.StringData(script), len(script)}
+	if v, ok := h.known[ref]; ok {
+		return v
+	}
+	// The hash only reads the bytes: no need to copy up to 4 MiB.
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(script), len(script)))
+	v := hex.EncodeToString(sum[:])
+	if h.known == nil {
+		h.known, h.noted = map[scriptRef]string{}, map[string]bool{}
+	}
+	h.known[ref] = v
+	if !h.noted[v] {
+		h.noted[v] = true
+		h.pending = append(h.pending, scriptRow{v, script})
+	}
+	return v
+}
+
+// scanJob reads one row of jobColumns; the script, if the row names one
+// by hash, is for the caller to fill in.
+func scanJob(sc interface{ Scan(...any) error }) (store.JobRecord, string, error) {
 	var (
 		r                 store.JobRecord
 		id, arrayID       int64
 		state             string
 		active            int
 		spec, req, allocs []byte
+		scriptHash        string
 	)
 	if err := sc.Scan(&id, &arrayID, &r.ArrayTaskID, &r.Name, &r.User, &r.Project, &r.Partition, &r.QOS,
 		&state, &active, &r.Reason, &r.SubmitS, &r.EligibleS, &r.StartS, &r.EndS, &r.ExitCode, &r.Signal, &r.Restarts,
-		&r.GPUSeconds, &r.EnergyJ, &r.EnergyMeasured, &r.IdemKey, &spec, &req, &allocs); err != nil {
-		return r, err
+		&r.GPUSeconds, &r.EnergyJ, &r.EnergyMeasured, &r.IdemKey, &spec, &req, &allocs, &scriptHash); err != nil {
+		return r, "", err
 	}
 	r.ID, r.ArrayJobID, r.State = job.ID(id), job.ID(arrayID), job.State(state)
 	if err := json.Unmarshal(spec, &r.Spec); err != nil {
-		return r, fmt.Errorf("job %d: decode spec: %w", id, err)
+		return r, "", fmt.Errorf("job %d: decode spec: %w", id, err)
 	}
 	if err := json.Unmarshal(req, &r.Req); err != nil {
-		return r, fmt.Errorf("job %d: decode request: %w", id, err)
+		return r, "", fmt.Errorf("job %d: decode request: %w", id, err)
 	}
 	if err := json.Unmarshal(allocs, &r.Allocs); err != nil {
-		return r, fmt.Errorf("job %d: decode allocations: %w", id, err)
+		return r, "", fmt.Errorf("job %d: decode allocations: %w", id, err)
 	}
-	return r, nil
+	return r, scriptHash, nil
 }

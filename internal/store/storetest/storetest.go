@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -38,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ProjectsAndNodes", testProjectsAndNodes},
 		{"CancelledContext", testCancelledContext},
 		{"ConcurrentReaders", testConcurrentReaders},
+		{"ArrayScriptStoredOnce", testArrayScript},
 		{"Close", testClose},
 	}
 	for _, c := range cases {
@@ -589,4 +592,59 @@ func testClose(t *testing.T, s store.Store) {
 		t.Errorf("Jobs after Close = nil error; want an error")
 	}
 	// The suite's cleanup closes it a second time, which must not fail.
+}
+
+// testArrayScript stores an array whose tasks carry equal scripts (as
+// separate strings, the way a decoder makes them) and checks that every
+// task reads back its script, that records read together share one copy
+// of it, as the store keeps one, and that updates and other scripts keep
+// their own text.
+func testArrayScript(t *testing.T, s store.Store) {
+	const tasks = 50
+	big := "#!/bin/sh\n" + strings.Repeat("# a large script\n", 4096)
+	other := "#!/bin/sh\necho other\n"
+	b := &store.Batch{}
+	for i := range tasks {
+		r := Job(job.ID(100+i), "alice", "p", job.Pending, T0, 0)
+		r.ArrayJobID, r.ArrayTaskID = 100, i
+		r.Spec.Array = "0-49"
+		r.Spec.Script = strings.Clone(big)
+		b.NewJobs = append(b.NewJobs, r)
+	}
+	b.NewJobs = append(b.NewJobs, Job(200, "bob", "p", job.Pending, T0, 0))
+	b.NewJobs[tasks].Spec.Script = other
+	apply(t, s, b)
+	// A task that runs and ends is rewritten whole; its script stays.
+	done := b.NewJobs[3]
+	done.State, done.EndS = job.Completed, T0+5
+	apply(t, s, &store.Batch{Jobs: []store.JobRecord{done}})
+
+	check := func(what string, rs []store.JobRecord, wantN int) {
+		t.Helper()
+		if len(rs) != wantN {
+			t.Fatalf("%s: %d records; want %d", what, len(rs), wantN)
+		}
+		var shared *byte
+		for _, r := range rs {
+			want := big
+			if r.ID == 200 {
+				want = other
+			}
+			if r.Spec.Script != want {
+				t.Fatalf("%s: job %d script is %d bytes; want %d", what, r.ID, len(r.Spec.Script), len(want))
+			}
+			if r.ID == 200 {
+				continue
+			}
+			p := unsafe.StringData(r.Spec.Script)
+			if shared == nil {
+				shared = p
+			} else if p != shared {
+				t.Errorf("%s: job %d holds its own copy of the array's script; want one copy shared by the tasks", what, r.ID)
+				return
+			}
+		}
+	}
+	check("Jobs", jobs(t, s, store.JobQuery{}), tasks+1)
+	check("Load", load(t, s).ActiveJobs, tasks)
 }
