@@ -27,7 +27,7 @@ func runCancel(e *Env, args []string) error {
 	for _, id := range ids {
 		if err := c.Cancel(ctx, id, *signal); err != nil {
 			// scancel reports each job and goes on.
-			fmt.Fprintf(e.Stderr, "cancel: job %d: %v\n", id, explain(err, c.Base))
+			fmt.Fprintf(e.Stderr, "cancel: job %d: %s\n", id, safeMessage(explain(err, c.Base).Error()))
 			failed = fmt.Errorf("some jobs were not cancelled")
 		}
 	}
