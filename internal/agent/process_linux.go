@@ -5,6 +5,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,20 +97,25 @@ func (p *Process) launch(j *pjob) (*launched, error) {
 	inPath := InputPath(a, wd, u.Name)
 	var stdin, stdout, stderr *os.File
 	err = p.asUser(u, func() error {
-		if fi, err := os.Stat(wd); err != nil || !fi.IsDir() {
-			return fmt.Errorf("the job's working directory %s is not a directory %s can reach: submit from (or --chdir to) a directory on a file system this node mounts", wd, u.Name)
+		// The messages are the job's failure reason, shown by why, acct
+		// and scontrol: the path and what the system said of it.
+		fi, err := os.Stat(wd)
+		switch {
+		case err != nil:
+			return fmt.Errorf("chdir %s: %s", wd, pathReason(wd, err))
+		case !fi.IsDir():
+			return fmt.Errorf("chdir %s: %s", wd, syscall.ENOTDIR)
 		}
-		var err error
 		if stdin, err = os.Open(inPath); err != nil {
-			return fmt.Errorf("opening --input: %w", err)
+			return fmt.Errorf("cannot open input file %s: %s", inPath, pathReason(inPath, err))
 		}
 		if stdout, err = openOutput(outPath, a.Spec.OpenMode); err != nil {
-			return fmt.Errorf("opening --output: %w", err)
+			return fmt.Errorf("cannot open output file %s: %s", outPath, pathReason(outPath, err))
 		}
 		if same {
 			stderr = stdout
 		} else if stderr, err = openOutput(errPath, a.Spec.OpenMode); err != nil {
-			return fmt.Errorf("opening --error: %w", err)
+			return fmt.Errorf("cannot open error file %s: %s", errPath, pathReason(errPath, err))
 		}
 		return nil
 	})
@@ -185,6 +191,17 @@ func openOutput(path, mode string) (*os.File, error) {
 		f, err = os.OpenFile(path, flags, 0o644)
 	}
 	return f, err
+}
+
+// pathReason is what the system said of path: err without the operation
+// and path that os adds, when err is about path itself; whole, when it is
+// about another (a parent directory that could not be made).
+func pathReason(path string, err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // asUser runs fn with the file-system identity of u (fsuid, fsgid and

@@ -185,14 +185,77 @@ func TestProcessExitCodesAndOutputFiles(t *testing.T) {
 	}
 }
 
+// TestProcessStartFailureIsReported checks that a job that cannot start
+// ends FAILED with the reason in its end report: the path and what the
+// system said of it, which the controller shows as the job's reason.
 func TestProcessStartFailureIsReported(t *testing.T) {
 	p := newTestProcess(t, ProcessConfig{}, nil)
-	a := assignment(p, 9, "/nonexistent/dir", "#!/bin/sh\ntrue\n")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		name                  string
+		submitDir, chdir      string
+		input, output, errout string
+		want                  string
+	}{
+		{"missing submit directory", "/nonexistent/dir", "", "", "", "", "chdir /nonexistent/dir: no such file or directory"},
+		{"missing --chdir", dir, "/nonexistent", "", "", "", "chdir /nonexistent: no such file or directory"},
+		{"--chdir to a file", dir, file, "", "", "", "chdir " + file + ": not a directory"},
+		{"missing --input", dir, "", "missing.in", "", "", "cannot open input file " + dir + "/missing.in: no such file or directory"},
+		{"--output under a file", dir, "", "", "a-file/x.out", "", "cannot open output file " + file + "/x.out: not a directory"},
+		{"--error under a file", dir, "", "", "", "a-file/x.err", "cannot open error file " + file + "/x.err: not a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := assignment(p, job.ID(100+i), tc.submitDir, "#!/bin/sh\ntrue\n")
+			a.Spec.Chdir, a.Spec.Input, a.Spec.Output, a.Spec.Error = tc.chdir, tc.input, tc.output, tc.errout
+			rec := newRecorder()
+			p.Start(a, rec.report)
+			end := rec.wait(t, api.ReportEnd, 5*time.Second)
+			if end.State != job.Failed || end.ExitCode != 1 || end.Message != tc.want {
+				t.Errorf("end = %s, exit %d, message %q; want FAILED, exit 1, %q", end.State, end.ExitCode, end.Message, tc.want)
+			}
+		})
+	}
+}
+
+// TestProcessUnwritableOutputIsTheReason runs a job whose --output lies in
+// a directory its user may not write: as root, the job runs as nobody.
+func TestProcessUnwritableOutputIsTheReason(t *testing.T) {
+	p := newTestProcess(t, ProcessConfig{}, nil)
+	dir := t.TempDir()
+	a := assignment(p, 18, dir, "#!/bin/sh\ntrue\n")
+	if os.Geteuid() == 0 {
+		if _, err := user.Lookup("nobody"); err != nil {
+			t.Skip("running as root, this test needs a user 'nobody' to run the job as")
+		}
+		a.Spec.User = "nobody"
+		openPath(t, dir)
+	}
+	locked := filepath.Join(dir, "locked")
+	if err := os.Mkdir(locked, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	a.Spec.Output = "locked/%j.out"
 	rec := newRecorder()
 	p.Start(a, rec.report)
 	end := rec.wait(t, api.ReportEnd, 5*time.Second)
-	if end.State != job.Failed || !strings.Contains(end.Message, "working directory") {
-		t.Errorf("end = %+v; want FAILED with a message about the working directory", end)
+	want := "cannot open output file " + locked + "/18.out: permission denied"
+	if end.State != job.Failed || end.Message != want {
+		t.Errorf("end = %s, message %q; want FAILED, %q", end.State, end.Message, want)
+	}
+}
+
+// openPath lets every user reach dir: it opens dir and its parents up to
+// the temporary directory.
+func openPath(t *testing.T, dir string) {
+	t.Helper()
+	for d := dir; d != filepath.Dir(d) && strings.HasPrefix(d, os.TempDir()) && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -347,8 +410,8 @@ func TestProcessRunsAsTheSubmitter(t *testing.T) {
 	a.JobID, a.Spec.Output = 16, "locked/out"
 	p.Start(a, rec.report)
 	end = rec.wait(t, api.ReportEnd, 5*time.Second)
-	if end.State != job.Failed || !strings.Contains(end.Message, "permission denied") {
-		t.Errorf("end = %+v; want FAILED: permission denied for --output", end)
+	if want := "cannot open output file " + filepath.Join(locked, "out") + ": permission denied"; end.State != job.Failed || end.Message != want {
+		t.Errorf("end = %s, message %q; want FAILED, %q", end.State, end.Message, want)
 	}
 	if _, err := os.Stat(filepath.Join(locked, "out")); err == nil {
 		t.Error("the agent wrote a file where the job's user may not")

@@ -99,6 +99,10 @@ type Report struct {
 	PerGPUJ  []float64 `json:"per_gpu_j,omitempty"`
 	// Health: Drain asks the controller to drain the node with Message
 	// as the reason (an XID error, an uncorrectable ECC error).
+	// End: Message says why the job failed when the agent could not
+	// start it ("chdir /x: no such file or directory"); the controller
+	// keeps it as the job's reason. It is optional: without it (an older
+	// agent, or a script that ran and failed) the job simply has none.
 	Drain   bool   `json:"drain,omitempty"`
 	Message string `json:"message,omitempty"`
 	GPU     int    `json:"gpu,omitempty"`

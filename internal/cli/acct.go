@@ -9,6 +9,7 @@ import (
 
 	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/textsafe"
 )
 
 func init() {
@@ -69,7 +70,7 @@ func runAcct(e *Env, args []string) error {
 		return writeJSON(e.Stdout, a)
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "JobID\tJobName\tAccount\tState\tExitCode\tElapsed\tGPUs\tGPU-h\tEnergy(kWh)\tCO2loc(g)\tCO2mkt(g)\t")
+	fmt.Fprintln(tw, "JobID\tJobName\tAccount\tState\tExitCode\tElapsed\tGPUs\tGPU-h\tEnergy(kWh)\tCO2loc(g)\tCO2mkt(g)\tReason")
 	for _, j := range a.Jobs {
 		elapsed := int64(0)
 		if j.StartTime > 0 {
@@ -79,8 +80,11 @@ func runAcct(e *Env, args []string) error {
 			}
 			elapsed = max(end-j.StartTime, 0)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d:%s\t%s\t%d\t%.3f\t%.4f\t%.1f\t%.1f\t\n", jobID(j), trunc(j.Name, 10), j.Project, j.State,
-			j.ExitCode, sigOrZero(j.Signal), elapsedText(elapsed), j.GPUs, j.GPUSeconds/3600, j.EnergyKWh, j.CO2LocationG, j.CO2MarketG)
+		// The reason (why a job failed to start, who cancelled it) is
+		// free text: last, unaligned, so that it never widens the table.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d:%s\t%s\t%d\t%.3f\t%.4f\t%.1f\t%.1f\t%s\n", jobID(j), textsafe.Field(trunc(j.Name, 10)),
+			textsafe.Field(j.Project), j.State, j.ExitCode, textsafe.Field(sigOrZero(j.Signal)), elapsedText(elapsed), j.GPUs,
+			j.GPUSeconds/3600, j.EnergyKWh, j.CO2LocationG, j.CO2MarketG, textsafe.Field(j.Reason))
 	}
 	fmt.Fprintf(tw, "total\t%d jobs\t\t\t\t\t\t%.3f\t%.4f\t%.1f\t%.1f\t\n", a.Totals.Jobs, a.Totals.GPUHours, a.Totals.EnergyKWh,
 		a.Totals.CO2LocationKg*1000, a.Totals.CO2MarketKg*1000)

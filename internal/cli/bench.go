@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -200,7 +199,8 @@ func runBenchRun(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: ctl.Handler()}
+	// No per-address bound: every load client comes from this host.
+	srv := controller.NewHTTPServer(ctl.Handler(), controller.HTTPConfig{})
 	go func() { _ = ctl.Run(ctx) }()
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()

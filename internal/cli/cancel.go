@@ -27,7 +27,7 @@ func runCancel(e *Env, args []string) error {
 	for _, ref := range refs {
 		if err := c.CancelRef(ctx, ref, *signal); err != nil {
 			// scancel reports each job and goes on.
-			fmt.Fprintf(e.Stderr, "cancel: job %s: %v\n", ref, explain(err, c.Base))
+			fmt.Fprintf(e.Stderr, "cancel: job %s: %s\n", ref, safeMessage(explain(err, c.Base).Error()))
 			failed = fmt.Errorf("some jobs were not cancelled")
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/gefion-hpc/gefion/internal/textsafe"
 )
 
 // Env is what a command may touch of the outside world. Tests give their own.
@@ -108,13 +110,25 @@ func RunEnv(e *Env, args []string) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	default:
-		fmt.Fprintf(e.Stderr, "%s: %v\n", prog, err)
+		fmt.Fprintf(e.Stderr, "%s: %s\n", prog, safeMessage(err.Error()))
 		var u *UsageError
 		if errors.As(err, &u) {
 			return 2
 		}
 		return 1
 	}
+}
+
+// safeMessage escapes the user text an error message may quote (a job
+// name, a path, a project, the controller's own message) line by line: a
+// message of several lines (errors.Join) keeps its line breaks, but nothing
+// in it can drive the terminal.
+func safeMessage(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = textsafe.Field(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // lookup finds the longest command path that prefixes args.

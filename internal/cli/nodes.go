@@ -8,6 +8,7 @@ import (
 
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/hostlist"
+	"github.com/gefion-hpc/gefion/internal/textsafe"
 )
 
 func init() {
@@ -46,8 +47,9 @@ func runNodes(e *Env, args []string) error {
 			for i, j := range n.Jobs {
 				jobs[i] = fmt.Sprint(j)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\n", n.Name, n.SU, n.State, n.GPUsUsed, n.GPUs,
-				n.CPUsUsed, n.CPUs, n.GPUType, strings.Join(jobs, ","), n.Reason)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\n", textsafe.Field(n.Name), textsafe.Field(n.SU),
+				textsafe.Field(n.State), n.GPUsUsed, n.GPUs, n.CPUsUsed, n.CPUs, textsafe.Field(n.GPUType),
+				strings.Join(jobs, ","), textsafe.Field(n.Reason))
 		}
 		return tw.Flush()
 	}
@@ -82,7 +84,8 @@ func runNodes(e *Env, args []string) error {
 				free += n.GPUs - n.GPUsUsed
 			}
 		}
-		fmt.Fprintf(tw, "%s\tup\t%d\t%s\t%d/%d\t%s\t%s\n", k.part, len(ns), k.state, free, total, hostlist.Compress(names), k.reason)
+		fmt.Fprintf(tw, "%s\tup\t%d\t%s\t%d/%d\t%s\t%s\n", textsafe.Field(k.part), len(ns), textsafe.Field(k.state),
+			free, total, textsafe.Field(hostlist.Compress(names)), textsafe.Field(k.reason))
 	}
 	return tw.Flush()
 }

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/textsafe"
 )
 
 func init() {
@@ -104,7 +105,7 @@ func runProjectUsage(e *Env, args []string) error {
 			}
 		}
 		if len(keep) == 0 {
-			return fmt.Errorf("no project named %s", strings.Join(pos, ", "))
+			return fmt.Errorf("no project named %s", textsafe.Field(strings.Join(pos, ", ")))
 		}
 		ps = keep
 	}
@@ -122,8 +123,8 @@ func runProjectUsage(e *Env, args []string) error {
 			grant = fmt.Sprintf("%.1f", p.GrantGPUHours)
 			pct = fmt.Sprintf("%.1f", 100*p.UsedOfGrant)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t%.2f\t%d\t%d\t%s\n", p.Name, grant, p.UsedGPUHours, pct, p.FairShareUsage,
-			p.RunningGPUs, p.PendingJobs, strings.Join(p.Users, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t%.2f\t%d\t%d\t%s\n", textsafe.Field(p.Name), grant, p.UsedGPUHours, pct,
+			p.FairShareUsage, p.RunningGPUs, p.PendingJobs, textsafe.Field(strings.Join(p.Users, ",")))
 	}
 	return tw.Flush()
 }

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/textsafe"
 )
 
 func init() {
@@ -79,8 +81,8 @@ func runQueue(e *Env, args []string) error {
 			if j.State != job.Pending {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t(%s)\n", jobID(j), j.Partition, trunc(j.Name, 12), j.User,
-				j.State.Short(), startText(j.EstimatedStart), j.Nodes, j.GPUs, j.Reason)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t(%s)\n", jobID(j), textsafe.Field(j.Partition), textsafe.Field(trunc(j.Name, 12)),
+				textsafe.Field(j.User), j.State.Short(), startText(j.EstimatedStart), j.Nodes, j.GPUs, textsafe.Field(j.Reason))
 		}
 		return tw.Flush()
 	}
@@ -97,8 +99,8 @@ func runQueue(e *Env, args []string) error {
 		if j.StartTime > 0 {
 			elapsed = max(now-j.StartTime, 0)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", jobID(j), j.Partition, trunc(j.Name, 12), j.User,
-			j.State.Short(), elapsedText(elapsed), j.Nodes, j.GPUs, where)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", jobID(j), textsafe.Field(j.Partition), textsafe.Field(trunc(j.Name, 12)),
+			textsafe.Field(j.User), j.State.Short(), elapsedText(elapsed), j.Nodes, j.GPUs, textsafe.Field(where))
 	}
 	return tw.Flush()
 }
@@ -110,9 +112,14 @@ func jobID(j api.Job) string {
 	return fmt.Sprint(j.ID)
 }
 
+// trunc cuts s to at most n bytes at a character boundary, so that a cut
+// never leaves half a UTF-8 sequence for the terminal to misread.
 func trunc(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

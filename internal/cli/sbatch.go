@@ -13,6 +13,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/quantum"
+	"github.com/gefion-hpc/gefion/internal/textsafe"
 )
 
 // exportEnv returns the environment a job gets under --export: ALL (the
@@ -211,7 +212,7 @@ func runSbatch(e *Env, args []string) error {
 
 	if !sub.Quiet {
 		for _, w := range warns {
-			fmt.Fprintf(e.Stderr, "sbatch: warning: %s\n", w)
+			fmt.Fprintf(e.Stderr, "sbatch: warning: %s\n", textsafe.Field(w.String()))
 		}
 	}
 
@@ -399,7 +400,7 @@ func printTestOnly(w io.Writer, s *job.Spec, req job.Request, c *cluster.Cluster
 	if gpuType == "" {
 		gpuType = "GPUs"
 	}
-	fmt.Fprintf(w, "Job %s checked; nothing was submitted.\n", name)
+	fmt.Fprintf(w, "Job %s checked; nothing was submitted.\n", textsafe.Field(name))
 	shape := fmt.Sprintf("%d node(s)", req.Nodes)
 	if req.GPUsPerNode > 0 {
 		shape += fmt.Sprintf(" x %d %s (%d in all)", req.GPUsPerNode, gpuType, req.GPUs())
@@ -408,23 +409,23 @@ func printTestOnly(w io.Writer, s *job.Spec, req job.Request, c *cluster.Cluster
 	if req.WholeNodes {
 		whole = ", whole nodes"
 	}
-	fmt.Fprintf(w, "  shape       %s, %d CPUs and %d MiB per node%s\n", shape, req.CPUsPerNode, req.MemPerNodeMB, whole)
-	fmt.Fprintf(w, "  partition   %s\n", c.Partitions[req.Partition].Name)
+	fmt.Fprintf(w, "  shape       %s, %d CPUs and %d MiB per node%s\n", textsafe.Field(shape), req.CPUsPerNode, req.MemPerNodeMB, whole)
+	fmt.Fprintf(w, "  partition   %s\n", textsafe.Field(c.Partitions[req.Partition].Name))
 	fmt.Fprintf(w, "  time limit  %s\n", job.FormatTime(req.TimeLimitS))
 	if s.Account != "" {
-		fmt.Fprintf(w, "  account     %s\n", s.Account)
+		fmt.Fprintf(w, "  account     %s\n", textsafe.Field(s.Account))
 	}
 	if s.QOS != "" {
-		fmt.Fprintf(w, "  qos         %s\n", s.QOS)
+		fmt.Fprintf(w, "  qos         %s\n", textsafe.Field(s.QOS))
 	}
 	if s.Array != "" {
-		fmt.Fprintf(w, "  array       %s\n", s.Array)
+		fmt.Fprintf(w, "  array       %s\n", textsafe.Field(s.Array))
 	}
 	if s.Dependency != "" {
-		fmt.Fprintf(w, "  dependency  %s\n", s.Dependency)
+		fmt.Fprintf(w, "  dependency  %s\n", textsafe.Field(s.Dependency))
 	}
 	if s.Signal != "" {
-		fmt.Fprintf(w, "  signal      %s\n", s.Signal)
+		fmt.Fprintf(w, "  signal      %s\n", textsafe.Field(s.Signal))
 	}
 	if req.MaxSUs > 0 {
 		fmt.Fprintf(w, "  switches    at most %d scalable unit(s), waiting up to %s\n", req.MaxSUs, job.FormatTime(req.MaxSUsWaitS))

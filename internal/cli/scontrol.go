@@ -11,6 +11,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/hostlist"
 	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/textsafe"
 )
 
 func init() {
@@ -47,7 +48,7 @@ func runScontrol(e *Env, args []string) error {
 			return fmt.Errorf("%q is not a node list: %v", list, err)
 		}
 		for _, n := range names {
-			fmt.Fprintln(e.Stdout, n)
+			fmt.Fprintln(e.Stdout, textsafe.Field(n))
 		}
 		return nil
 	case "job", "jobs", "jobid":
@@ -135,7 +136,10 @@ func showJob(w io.Writer, j *api.Job) {
 			[]string{"StdOut=" + orNull(s.Output)}, []string{"StdErr=" + orNull(firstOf(s.Error, s.Output))})
 	}
 	for _, l := range lines {
-		fmt.Fprintf(w, "   %s\n", strings.Join(l, " "))
+		// Every value may hold user text (a job name, a path, a reason):
+		// escaped, it can neither break the key=value lines nor drive the
+		// terminal.
+		fmt.Fprintf(w, "   %s\n", textsafe.Field(strings.Join(l, " ")))
 	}
 }
 

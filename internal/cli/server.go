@@ -175,7 +175,12 @@ func runServer(e *Env, args []string) error {
 func serveController(ctl *controller.Controller, ln net.Listener, connContext func(context.Context, net.Conn) context.Context, started func(ctx context.Context, errc chan<- error) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := &http.Server{Handler: ctl.Handler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
+	// Slow or numerous connections from one client must not starve the
+	// others: timeouts free a trickling client's connection, and each
+	// address may hold only so many at once.
+	srv := controller.NewHTTPServer(ctl.Handler(), controller.HTTPConfig{})
+	srv.ConnContext = connContext
+	ln = controller.LimitListener(ln, controller.DefaultMaxConnsPerIP)
 	errc := make(chan error, 4)
 	go func() { errc <- ctl.Run(ctx) }()
 	go func() {

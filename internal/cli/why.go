@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"time"
+
+	"github.com/gefion-hpc/gefion/internal/textsafe"
 )
 
 func init() {
@@ -34,9 +36,9 @@ func runWhy(e *Env, args []string) error {
 	if r.asJSON {
 		return writeJSON(e.Stdout, w)
 	}
-	fmt.Fprintf(e.Stdout, "Job %d is %s: %s\n", w.ID, w.State, w.Sentence)
+	fmt.Fprintf(e.Stdout, "Job %d is %s: %s\n", w.ID, w.State, textsafe.Field(w.Sentence))
 	if w.Reason != "" && w.Reason != "None" {
-		fmt.Fprintf(e.Stdout, "  reason          %s\n", w.Reason)
+		fmt.Fprintf(e.Stdout, "  reason          %s\n", textsafe.Field(w.Reason))
 	}
 	if w.EstimatedStart != 0 {
 		at := time.Unix(w.EstimatedStart, 0)
@@ -50,7 +52,7 @@ func runWhy(e *Env, args []string) error {
 		fmt.Fprintf(e.Stdout, "  queue position  %d of %d (priority %.0f)\n", w.Position, w.Pending, w.Priority)
 	}
 	for _, warn := range w.Warnings {
-		fmt.Fprintf(e.Stdout, "  warning         %s\n", warn)
+		fmt.Fprintf(e.Stdout, "  warning         %s\n", textsafe.Field(warn))
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/store"
+	"github.com/gefion-hpc/gefion/internal/store/sqlite"
 )
 
 // These tests run real batch scripts through the controller and a node
@@ -310,3 +311,111 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+// TestLaunchFailureReasonIsKept runs jobs that cannot start on a real node
+// (a missing --chdir, an --output its user may not write) and checks that
+// the agent's reason reaches the job, the store, why and acct.
+func TestLaunchFailureReasonIsKept(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "gefion.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h := newHarness(t, Config{}, st, 0)
+	startRealNode(t, h.srv.URL, h.ctl.JoinToken(), "gpu05", nil)
+	waitNodeUp(h, "gpu05")
+	ctx := context.Background()
+
+	who := currentUser(t)
+	dir := t.TempDir()
+	if os.Geteuid() == 0 {
+		// Root may write anywhere: run the second job as nobody.
+		if _, err := user.Lookup("nobody"); err != nil {
+			t.Skip("running as root, this test needs a user 'nobody' to run a job as")
+		}
+		who = "nobody"
+		for d := dir; d != filepath.Dir(d) && strings.HasPrefix(d, os.TempDir()) && d != os.TempDir(); d = filepath.Dir(d) {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	locked := filepath.Join(dir, "locked")
+	if err := os.Mkdir(locked, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		spec job.Spec
+		want string
+	}{
+		{"missing --chdir", job.Spec{Chdir: "/nonexistent", SubmitDir: dir}, "chdir /nonexistent: no such file or directory"},
+		{"unwritable --output", job.Spec{Output: locked + "/x.out", SubmitDir: dir}, "cannot open output file " + locked + "/x.out: permission denied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.spec.TimeLimitS, tc.spec.Script = 60, "#!/bin/sh\ntrue\n"
+			c := h.client(who)
+			resp, err := c.Submit(ctx, api.SubmitRequest{Spec: tc.spec}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := h.waitState(who, resp.ID, job.Failed)
+			if j.Reason != tc.want || j.ExitCode != 1 {
+				t.Errorf("job: reason %q, exit %d; want %q, exit 1", j.Reason, j.ExitCode, tc.want)
+			}
+			w, err := c.Why(ctx, resp.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Reason != tc.want || !strings.HasSuffix(w.Sentence, ": "+tc.want) {
+				t.Errorf("why: reason %q, sentence %q; want the reason %q in both", w.Reason, w.Sentence, tc.want)
+			}
+			a, err := c.Acct(ctx, client.AcctQuery{IDs: []job.ID{resp.ID}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(a.Jobs) != 1 || a.Jobs[0].Reason != tc.want {
+				t.Errorf("acct: %+v; want job %d with reason %q", a.Jobs, resp.ID, tc.want)
+			}
+			recs, err := st.Jobs(ctx, store.JobQuery{IDs: []job.ID{resp.ID}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 1 || recs[0].Reason != tc.want {
+				t.Errorf("stored record: %+v; want reason %q", recs, tc.want)
+			}
+		})
+	}
+}
+
+// TestEndReportWithoutMessage is an agent of an earlier release: its end
+// report of a failed job says no reason, and the job still ends FAILED,
+// with none.
+func TestEndReportWithoutMessage(t *testing.T) {
+	h := newHarness(t, Config{}, nil, 0)
+	ag := &agent.Agent{Client: client.NewAgent(h.srv.URL, h.ctl.JoinToken()), ID: "old-agent",
+		Nodes: agent.VirtualNodes("old", 1, &cluster.DGXH100, 1), Exec: oldExec{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = ag.Run(ctx) }()
+	waitNodeUp(h, "old001")
+	resp, err := h.client("alice").Submit(ctx, api.SubmitRequest{Spec: gpuSpec(1, "")}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitState("alice", resp.ID, job.Failed)
+	if j.Reason != "" || j.ExitCode != 1 {
+		t.Errorf("job: reason %q, exit %d; want none, exit 1", j.Reason, j.ExitCode)
+	}
+}
+
+// oldExec fails every job at once, as an earlier agent did, with no
+// message in its end report.
+type oldExec struct{}
+
+func (oldExec) Start(a api.Assignment, report func(api.Report)) {
+	report(api.Report{Kind: api.ReportStart, JobID: a.JobID, Node: a.Node, Restart: a.Restarts})
+	report(api.Report{Kind: api.ReportEnd, JobID: a.JobID, Node: a.Node, Restart: a.Restarts, State: job.Failed, ExitCode: 1})
+}
+func (oldExec) Signal(api.Signal, func(api.Report)) {}
+func (oldExec) Running() []api.RunningOnNode        { return nil }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/cluster"
@@ -457,12 +458,33 @@ func (c *Controller) finish(tx *txn, j *jobRec, rep api.Report) {
 		e.State = job.Preempted
 	case rep.State != "" && rep.State.Final():
 		e.State = rep.State
+		if rep.Message != "" {
+			// Why the job could not start: the only place the user
+			// learns it (why, acct, scontrol show job).
+			e.Reason = clipReason(rep.Message)
+		}
 	case rep.ExitCode == 0 && rep.Signal == "":
 		e.State = job.Completed
 	default:
 		e.State = job.Failed
 	}
 	e.EndS = end
+}
+
+// maxReasonBytes bounds a reason an agent reports, which is stored with the
+// job and printed: a path and an error fit many times over.
+const maxReasonBytes = 1024
+
+// clipReason cuts s to maxReasonBytes at a character boundary.
+func clipReason(s string) string {
+	if len(s) <= maxReasonBytes {
+		return s
+	}
+	n := maxReasonBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // modelledEnergy is the energy of the allocated GPUs at their TDP.

@@ -517,6 +517,11 @@ func (c *Controller) Why(ctx context.Context, user string, ref job.Ref) (*api.Wh
 		case r.State.Final():
 			w.Reason = string(r.State)
 			w.Sentence = fmt.Sprintf("ended %s (%s, exit code %d)", fmtTime(r.EndS), r.State, r.ExitCode)
+			if r.Reason != "" {
+				// Why it ended so: a launch failure, a cancel, a node.
+				w.Reason = r.Reason
+				w.Sentence += ": " + r.Reason
+			}
 		default:
 			wi := tx.c.waiting[id]
 			if wi == nil {

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateInSameBatch", testUpdateInSameBatch},
 		{"Queries", testQueries},
 		{"MaxJobIDSurvivesFinish", testMaxJobID},
+		{"FailureReasonSurvivesFinish", testFailureReason},
 		{"RecentKeysWindow", testRecentKeys},
 		{"ProjectsAndNodes", testProjectsAndNodes},
 		{"CancelledContext", testCancelledContext},
@@ -397,6 +398,26 @@ func testQueries(t *testing.T, s store.Store) {
 				t.Errorf("%s: record %d (-want +got):\n%s", c.name, r.ID, diff)
 			}
 		}
+	}
+}
+
+// testFailureReason finishes a running job as FAILED with the reason its
+// node gave (free text: a path with spaces and quotes, non-ASCII, a
+// newline) and reads it back by every query that returns the job.
+func testFailureReason(t *testing.T, s store.Store) {
+	r := Job(1, "alice", "p1", job.Running, T0, 0)
+	r.StartS = T0 + 1
+	apply(t, s, &store.Batch{NewJobs: []store.JobRecord{r}})
+	r.State, r.EndS, r.ExitCode = job.Failed, T0+2, 1
+	r.Reason = "cannot open output file /scratch/\"my run\"/ø.out: permission denied\nsecond line"
+	apply(t, s, &store.Batch{Jobs: []store.JobRecord{r}})
+	for _, q := range []store.JobQuery{{}, {IDs: []job.ID{1}}, {States: []job.State{job.Failed}}, {User: "alice", SinceS: T0}} {
+		if diff := cmp.Diff([]store.JobRecord{r}, jobs(t, s, q), opts); diff != "" {
+			t.Errorf("Jobs(%+v) after the failure (-want +got):\n%s", q, diff)
+		}
+	}
+	if snap := load(t, s); len(snap.ActiveJobs) != 0 {
+		t.Errorf("Load: active jobs %v; want none after the failure", ids(snap.ActiveJobs))
 	}
 }
 
