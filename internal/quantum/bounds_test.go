@@ -1,0 +1,180 @@
+package quantum
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// Hostile sources: each must fail with a clear error naming its place,
+// without exhausting the stack, memory or time.
+
+// doublingGates defines g0 as x and each gN as two calls of gN-1 on
+// qubits, so that calling gN applies 2^N gates.
+func doublingGates(n int, qubits string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "gate g0 %s { x a; }\n", qubits)
+	for k := 1; k <= n; k++ {
+		fmt.Fprintf(&sb, "gate g%d %s { g%d %s; g%d %s; }\n", k, qubits, k-1, qubits, k-1, qubits)
+	}
+	return sb.String()
+}
+
+func TestParseBounds(t *testing.T) {
+	const call = header + "qreg q[1];\n"
+	chain := func(n int) string {
+		var sb strings.Builder
+		sb.WriteString(header + "gate c0 a { U(0, 0, 0) a; }\n")
+		for k := 1; k <= n; k++ {
+			fmt.Fprintf(&sb, "gate c%d a { c%d a; }\n", k, k-1)
+		}
+		return sb.String()
+	}
+	for _, tc := range []struct {
+		name string
+		src  string
+		want string
+	}{
+		// 10^5 parentheses recursed within the stack before the limit;
+		// 10^6 overflowed it (see TestParseDeepNestingInSubprocess).
+		{"parentheses", call + "rx(" + strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000) + ") q[0];\n",
+			"test.qasm:4:260: expression nested more than 256 deep"},
+		{"functions", call + "rx(" + strings.Repeat("sin(", 300) + "1" + strings.Repeat(")", 300) + ") q[0];\n",
+			"expression nested more than 256 deep"},
+		{"unary minus", call + "rx(" + strings.Repeat("-", 100000) + "1) q[0];\n",
+			"test.qasm:4:260: expression nested more than 256 deep"},
+		{"powers", call + "rx(2" + strings.Repeat("^2", 300) + ") q[0];\n",
+			"expression nested more than 256 deep"},
+		{"long sum", call + "rx(1" + strings.Repeat("+1", 5000) + ") q[0];\n",
+			"expression has more than 4096 terms"},
+		{"long sum in a gate body", header + "gate g(t) a { rx(t" + strings.Repeat("*t", 5000) + ") a; }\n",
+			"expression has more than 4096 terms"},
+		{"gate nesting", chain(1001), "test.qasm:1004:16: gate c1001 calls gates nested more than 1000 deep"},
+		{"qreg of 10^18", header + "qreg q[1000000000000000000];\n",
+			"test.qasm:3:8: qreg q[1000000000000000000] brings the program past the 60 qubits a state vector can index (0 declared before it)"},
+		{"qregs past 60", header + "qreg a[30];\nqreg b[30];\nqreg c[1];\n",
+			"test.qasm:5:8: qreg c[1] brings the program past the 60 qubits a state vector can index (60 declared before it)"},
+		{"creg of 10^18", header + "creg c[1000000000000000000];\n",
+			"test.qasm:3:8: creg c[1000000000000000000] brings the program past the 65536 classical bits supported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("test.qasm", []byte(tc.src), nil)
+			var pe *ParseError
+			if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Parse = %v; want a *ParseError containing %q", err, tc.want)
+			}
+		})
+	}
+	// Limits that valid programs stay within still parse.
+	for _, src := range []string{
+		call + "rx(" + strings.Repeat("(", 200) + "1" + strings.Repeat(")", 200) + ") q[0];\n",
+		call + "rx(" + strings.Repeat("-", 200) + "1) q[0];\n",
+		call + "rx(1" + strings.Repeat("+1", 2000) + ") q[0];\n",
+		chain(1000) + "qreg q[1];\nc1000 q[0];\n",
+		header + "qreg a[30];\nqreg b[30];\ncreg c[65536];\n",
+		manyCRegs(65536),
+	} {
+		if _, err := Parse("test.qasm", []byte(src), nil); err != nil {
+			t.Errorf("Parse of a program within the limits: %v", err)
+		}
+	}
+}
+
+// manyCRegs declares n one-bit classical registers and measures into the
+// last; finding registers by name used to scan them all at every use.
+func manyCRegs(n int) string {
+	var sb strings.Builder
+	sb.WriteString(header + "qreg q[1];\n")
+	for k := 0; k < n; k++ {
+		fmt.Fprintf(&sb, "creg c%d[1];\n", k)
+	}
+	fmt.Fprintf(&sb, "measure q[0] -> c%d[0];\n", n-1)
+	return sb.String()
+}
+
+// TestParseMemoryIsBounded checks that a source which fails early costs
+// little memory however long it is: 200,000 minus signs used to be read
+// into 200,000 tokens and 200,000 levels of recursion before the parser
+// looked at them.
+func TestParseMemoryIsBounded(t *testing.T) {
+	src := []byte(header + "qreg q[1];\nrx(" + strings.Repeat("-", 200000) + "1) q[0];\n")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := Parse("test.qasm", src, nil)
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatal("Parse succeeded; want the nesting error")
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+		t.Errorf("Parse of %d bytes allocated %d bytes; want under 4 MiB", len(src), got)
+	}
+}
+
+func TestCompileBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		src   string
+		limit int // 0: MaxGateOps
+	}{
+		// Each definition calls the previous twice: 25 lines and a call
+		// of g21 is 2^21 x gates (g25 is 32 million).
+		{"doubling one-qubit gates", header + doublingGates(25, "a") + "qreg q[1];\ng25 q[0];\n", 0},
+		// Gates wider than the unitary cache are expanded into the
+		// circuit itself.
+		{"doubling five-qubit gates", header + doublingGates(21, "a, b, c, d, e") + "qreg q[5];\ng21 q[0], q[1], q[2], q[3], q[4];\n", 0},
+		// A costly parameter expression counts at every expansion.
+		{"expression at every call", header + "gate g0(t) a { rx(t" + strings.Repeat("+t", 2000) + ") a; }\n" +
+			"gate g1(t) a { g0(t) a; g0(t) a; }\ngate g2(t) a { g1(t) a; g1(t) a; }\nqreg q[1];\n" +
+			strings.Repeat("g2(0.1) q[0];\ng2(0.2) q[0];\n", 1), 10000},
+		// Broadcasting over registers multiplies the statements.
+		{"broadcast", header + "qreg q[60];\n" + strings.Repeat("h q;\n", 100), 5000},
+		{"measurements", header + "qreg q[60];\ncreg c[60];\n" + strings.Repeat("x q[0];\nmeasure q[0] -> c[0];\n", 3000), 5000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.limit > 0 {
+				defer func(old int) { gateOpsLimit = old }(gateOpsLimit)
+				gateOpsLimit = tc.limit
+			}
+			p := mustParse(t, tc.src)
+			_, err := Compile(p)
+			var ee *ExpansionError
+			want := fmt.Sprintf("circuit expands to more than %d gate operations", gateOpsLimit)
+			if !errors.As(err, &ee) || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "test.qasm:") {
+				t.Errorf("Compile = %v; want an *ExpansionError at its statement, containing %q", err, want)
+			}
+		})
+	}
+	// The same shapes within the bound compile.
+	for _, src := range []string{
+		header + doublingGates(10, "a") + "qreg q[1];\ng10 q[0];\n",
+		header + doublingGates(10, "a, b, c, d, e") + "qreg q[5];\ng10 q[0], q[1], q[2], q[3], q[4];\n",
+	} {
+		if _, err := Compile(mustParse(t, src)); err != nil {
+			t.Errorf("Compile within the bound: %v", err)
+		}
+	}
+}
+
+// TestIncludeFanOutIsBounded: files that each include the next four times
+// were read 4^depth times.
+func TestIncludeFanOutIsBounded(t *testing.T) {
+	files := map[string]string{"f0.inc": "// empty\n"}
+	for k := 1; k <= 12; k++ {
+		files[fmt.Sprintf("f%d.inc", k)] = strings.Repeat(fmt.Sprintf("include \"f%d.inc\";\n", k-1), 4)
+	}
+	reads := 0
+	opt := &ParseOptions{Include: func(name string) ([]byte, error) {
+		reads++
+		return []byte(files[name]), nil
+	}}
+	_, err := Parse("test.qasm", []byte(header+"include \"f12.inc\";\n"), opt)
+	if err == nil || !strings.Contains(err.Error(), "more than 256 include statements") {
+		t.Errorf("Parse = %v; want the include bound", err)
+	}
+	if reads > 256 {
+		t.Errorf("%d files read; want at most 256", reads)
+	}
+}
