@@ -3,6 +3,7 @@ package quantum
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"testing"
@@ -45,7 +46,7 @@ func TestParseBounds(t *testing.T) {
 			"expression nested more than 256 deep"},
 		{"unary minus", call + "rx(" + strings.Repeat("-", 100000) + "1) q[0];\n",
 			"test.qasm:4:260: expression nested more than 256 deep"},
-		{"powers", call + "rx(2" + strings.Repeat("^2", 300) + ") q[0];\n",
+		{"powers", call + "rx(1" + strings.Repeat("^1", 300) + ") q[0];\n",
 			"expression nested more than 256 deep"},
 		{"long sum", call + "rx(1" + strings.Repeat("+1", 5000) + ") q[0];\n",
 			"expression has more than 4096 terms"},
@@ -176,5 +177,51 @@ func TestIncludeFanOutIsBounded(t *testing.T) {
 	}
 	if reads > 256 {
 		t.Errorf("%d files read; want at most 256", reads)
+	}
+}
+
+func TestRunBoundsShots(t *testing.T) {
+	ghz := mustCompile(t, header+"qreg q[3];\ncreg c[3];\nh q[0];\ncx q[0],q[1];\ncx q[1],q[2];\nmeasure q -> c;\n")
+	mid := mustCompile(t, header+"qreg q[1];\ncreg c[1];\nh q[0];\nmeasure q[0] -> c[0];\nif(c==1) x q[0];\nh q[0];\nmeasure q[0] -> c[0];\n")
+	wide := mustCompile(t, header+"qreg q[21];\nh q;\n")
+	for _, tc := range []struct {
+		name  string
+		c     *Circuit
+		shots int
+		want  string
+	}{
+		// Used to panic in makeslice (the sample buffer was sized by
+		// shots) or to run out of memory.
+		{"shots past int64 samples", ghz, math.MaxInt64, "shots must be between 1 and 100000000, got 9223372036854775807"},
+		{"two billion shots", ghz, 2_000_000_000, "shots must be between 1 and 100000000"},
+		{"negative shots", mid, -1, "shots must be between 1 and 100000000, got -1"},
+		// 2e6 shots of 21 uniform qubits give about 1.3e6 distinct
+		// outcomes, each of which used to be kept as a string.
+		{"distinct outcomes", wide, 2_000_000, "more than 1048576 distinct outcomes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Run(tc.c, Options{Shots: tc.shots, Seed: 1})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Run(%d shots) = %v, %v; want error %q", tc.shots, r, err, tc.want)
+			}
+		})
+	}
+	// More shots than one chunk, in both paths, count every shot.
+	for _, c := range []*Circuit{ghz, mid} {
+		shots := sampleChunk*2 + 7
+		if c == mid {
+			shots = 20000 // simulated one by one
+		}
+		r, err := Run(c, Options{Shots: shots, Seed: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := 0
+		for _, n := range r.Counts {
+			total += n
+		}
+		if total != shots || len(r.Counts) != 2 {
+			t.Errorf("counts %v sum to %d; want %d over two outcomes", r.Counts, total, shots)
+		}
 	}
 }

@@ -27,6 +27,20 @@ type Options struct {
 // DefaultShots is the number of shots when Options.Shots is 0.
 const DefaultShots = 1024
 
+// MaxShots is the most shots one run may take. Memory does not grow with
+// shots (they are drawn in chunks of sampleChunk and only distinct outcomes
+// are kept, at most maxCountOutcomes of them); the bound keeps the time of
+// a run in reason and its counts within an int on every platform.
+const MaxShots = 100_000_000
+
+// sampleChunk is how many shots are drawn from a state at a time.
+const sampleChunk = 1 << 20
+
+// maxCountOutcomes bounds how many distinct outcomes the counts of a run
+// may list: a wide uniform distribution sampled a hundred million times
+// would otherwise give as many entries.
+const maxCountOutcomes = 1 << 20
+
 // maxBranches bounds the exact distribution of a circuit with mid-circuit
 // measurements, which is computed by following every outcome.
 const maxBranches = 1 << 12
@@ -129,8 +143,16 @@ func runT[F Float](c *Circuit, opt Options) (*Result, error) {
 	if shots == 0 {
 		shots = DefaultShots
 	}
-	if shots < 0 {
-		return nil, fmt.Errorf("shots must be positive, got %d", shots)
+	if shots < 0 || shots > MaxShots {
+		return nil, fmt.Errorf("shots must be between 1 and %d, got %d", MaxShots, shots)
+	}
+	counts := map[uint64]int{}
+	tally := func(k uint64, n int) error {
+		if _, ok := counts[k]; !ok && len(counts) >= maxCountOutcomes {
+			return fmt.Errorf("the shots gave more than %d distinct outcomes: take fewer shots or measure fewer qubits", maxCountOutcomes)
+		}
+		counts[k] += n
+		return nil
 	}
 	res := &Result{Qubits: c.Qubits, Shots: shots, Counts: map[string]int{}, Precision: canonPrecision(opt.Precision)}
 	rng := rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15))
@@ -176,8 +198,23 @@ func runT[F Float](c *Circuit, opt Options) (*Result, error) {
 				}
 			}
 		}
-		for _, i := range s.Sample(shots, rng) {
-			res.Counts[format(key(i))]++
+		// Shots are drawn in chunks, each sorted, so that equal
+		// outcomes come together and memory does not grow with shots.
+		for left := shots; left > 0; left -= sampleChunk {
+			idx := s.sampleSorted(min(left, sampleChunk), rng)
+			for j := 0; j < len(idx); {
+				n := 1
+				for j+n < len(idx) && idx[j+n] == idx[j] {
+					n++
+				}
+				if err := tally(key(idx[j]), n); err != nil {
+					return nil, err
+				}
+				j += n
+			}
+		}
+		for k, n := range counts {
+			res.Counts[format(k)] = n
 		}
 		res.WallS = time.Since(start).Seconds()
 		return res, nil
@@ -207,7 +244,12 @@ func runT[F Float](c *Circuit, opt Options) (*Result, error) {
 	for range shots {
 		work.CopyFrom(s)
 		cl := work.runShot(c.Ops[first:], 0, rng)
-		res.Counts[format(cl)]++
+		if err := tally(cl, 1); err != nil {
+			return nil, err
+		}
+	}
+	for k, n := range counts {
+		res.Counts[format(k)] = n
 	}
 	res.WallS = time.Since(start).Seconds()
 	return res, nil
@@ -375,6 +417,15 @@ func exact[F Float](s *State[F], ops []Op, cl uint64, w float64, probs map[uint6
 // the running sum of probabilities in one pass, so no table of the state's
 // size is built.
 func (s *State[F]) Sample(shots int, rng *rand.Rand) []uint64 {
+	out := s.sampleSorted(shots, rng)
+	// Shuffle so that callers who read shots in order see no sorting.
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// sampleSorted is Sample without the shuffle: the indexes come in
+// increasing order.
+func (s *State[F]) sampleSorted(shots int, rng *rand.Rand) []uint64 {
 	norm := s.Norm()
 	us := make([]float64, shots)
 	for i := range us {
@@ -402,7 +453,5 @@ func (s *State[F]) Sample(shots int, rng *rand.Rand) []uint64 {
 	for ; k < len(us); k++ {
 		out = append(out, uint64(last))
 	}
-	// Shuffle so that callers who read shots in order see no sorting.
-	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
 }
