@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -224,4 +226,37 @@ func TestRunBoundsShots(t *testing.T) {
 			t.Errorf("counts %v sum to %d; want %d over two outcomes", r.Counts, total, shots)
 		}
 	}
+}
+
+// TestParseDeepNestingInSubprocess parses a million nested parentheses and
+// two million minus signs, which overflowed the goroutine stack (a fatal
+// error no recover can catch), in a child process so that a regression
+// fails this test instead of killing the test binary.
+func TestParseDeepNestingInSubprocess(t *testing.T) {
+	const env = "GEFION_QASM_DEEP_CHILD"
+	if os.Getenv(env) == "1" {
+		for _, expr := range []string{
+			strings.Repeat("(", 1000000) + "1" + strings.Repeat(")", 1000000),
+			strings.Repeat("-", 2000000) + "1",
+		} {
+			_, err := Parse("deep.qasm", []byte(header+"qreg q[1];\nrx("+expr+") q[0];\n"), nil)
+			fmt.Println(err)
+		}
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestParseDeepNestingInSubprocess$")
+	cmd.Env = append(os.Environ(), env+"=1")
+	out, err := cmd.CombinedOutput()
+	want := "deep.qasm:4:260: expression nested more than 256 deep"
+	if err != nil || strings.Count(string(out), want) != 2 {
+		t.Errorf("child parsing deep expressions: %v\n%s\nwant two errors %q", err, lastLines(string(out), 10), want)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
