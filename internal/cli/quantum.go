@@ -81,7 +81,7 @@ type quantumRunJSON struct {
 
 func runQuantumRun(e *Env, args []string) error {
 	fs := newFlags(e, "quantum run")
-	shots := fs.Int("shots", quantum.DefaultShots, "number of shots")
+	shots := fs.Int("shots", quantum.DefaultShots, fmt.Sprintf("number of shots, 1 to %d", quantum.MaxShots))
 	seed := fs.Uint64("seed", 0, "random seed (same seed, same counts)")
 	precision := fs.String("precision", quantum.Single, "single (complex64) or double (complex128)")
 	probs := fs.Bool("probabilities", false, "also print the exact outcome probabilities")
