@@ -260,3 +260,48 @@ func lastLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
+
+// TestExactDistributionMemory: the exact distribution used to copy the
+// state at every measurement and keep every copy until the end of the
+// circuit, and to copy the rest of the circuit at every conditional.
+func TestExactDistributionMemory(t *testing.T) {
+	// 2000 measurements with one possible outcome each, on a 16-qubit
+	// state of 512 KiB: a gigabyte of copies before; and 2000
+	// conditionals, each of which copied the rest of the circuit.
+	src := header + "qreg q[16];\ncreg c[1];\n" + strings.Repeat("measure q[0] -> c[0];\nx q[0];\nif(c==0) x q[1];\n", 2000)
+	c := mustCompile(t, src)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	r, err := Run(c, Options{Shots: 1, Probabilities: true})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<20 {
+		t.Errorf("exact distribution allocated %d bytes; want under 64 MiB", got)
+	}
+	if len(r.Probabilities) != 1 || r.Probabilities["1"] != 1 {
+		t.Errorf("probabilities %v; want 1 with certainty", r.Probabilities)
+	}
+
+	// Twenty measurements with two outcomes, each followed on the first
+	// outcome only: twenty copies at once, past a bound of eight.
+	defer func(old int64) { exactCopyBytes = old }(exactCopyBytes)
+	exactCopyBytes = 8 * (8 << 10) // eight 10-qubit states
+	src = header + "qreg q[10];\ncreg c[1];\n" + strings.Repeat("reset q[0];\nif(c==0) h q[0];\nif(c==0) measure q[0] -> c[0];\n", 20)
+	_, err = Run(mustCompile(t, src), Options{Shots: 1, Probabilities: true})
+	if err == nil || !strings.Contains(err.Error(), "more than 8 copies of the state at once (65.5 kB); sample shots instead") {
+		t.Errorf("Run = %v; want the bound on copies", err)
+	}
+	// Within the bound, the same shape gives the exact distribution:
+	// c is 0 only if every measurement gave 0.
+	src = header + "qreg q[10];\ncreg c[1];\n" + strings.Repeat("reset q[0];\nif(c==0) h q[0];\nif(c==0) measure q[0] -> c[0];\n", 6)
+	r, err = Run(mustCompile(t, src), Options{Shots: 1, Probabilities: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p0 := r.Probabilities["0"]; math.Abs(p0-1.0/64) > 1e-6 || math.Abs(r.Probabilities["1"]-63.0/64) > 1e-6 {
+		t.Errorf("probabilities %v; want 0 with 1/64, 1 with 63/64", r.Probabilities)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Options configures Run. The zero value runs 1024 shots in single
@@ -220,13 +221,12 @@ func runT[F Float](c *Circuit, opt Options) (*Result, error) {
 		return res, nil
 	}
 	if opt.Probabilities {
-		probs := map[uint64]float64{}
-		branches := 0
-		if err := exact(s, c.Ops, 0, 1, probs, &branches); err != nil {
+		er := &exactRun{probs: map[uint64]float64{}, maxCopies: int(max(1, exactCopyBytes/s.bytes()))}
+		if err := exact(s, nil, c.Ops, 0, 1, er); err != nil {
 			return nil, err
 		}
 		res.Probabilities = map[string]float64{}
-		for k, p := range probs {
+		for k, p := range er.probs {
 			if p > 1e-12 {
 				res.Probabilities[format(k)] += p
 			}
@@ -369,48 +369,95 @@ func (s *State[F]) runShot(ops []Op, cl uint64, rng *rand.Rand) uint64 {
 
 var errTooManyBranches = errors.New("too many measurement branches")
 
-// exact follows every measurement outcome of ops from state s with weight
-// w, adding the probability of each final classical register to probs.
-func exact[F Float](s *State[F], ops []Op, cl uint64, w float64, probs map[uint64]float64, branches *int) error {
-	for i := 0; i < len(ops); i++ {
-		op := ops[i]
+// exactCopyBytes bounds the memory of the copies of the state that the
+// exact distribution holds at once (one for every measurement on the
+// current path that has two possible outcomes and whose first outcome is
+// being followed); one copy is always allowed. Tests lower it.
+var exactCopyBytes int64 = 1 << 30
+
+// exactRun is the state of one exact-distribution computation.
+type exactRun struct {
+	probs     map[uint64]float64
+	branches  int
+	copies    int
+	maxCopies int
+}
+
+// exact follows every measurement outcome of front and then ops from
+// state s (which it changes) with weight w, adding the probability of each
+// final classical register to the run's probs. A measurement with one
+// possible outcome collapses s in place; one with two follows the first
+// outcome on a copy and the second in place.
+func exact[F Float](s *State[F], front, ops []Op, cl uint64, w float64, er *exactRun) error {
+	for {
+		cur := &ops
+		if len(front) > 0 {
+			cur = &front
+		} else if len(ops) == 0 {
+			break
+		}
+		op := (*cur)[0]
 		switch op.Kind {
 		case OpGate:
-			i += s.applyGateRun(ops[i:]) - 1
+			*cur = (*cur)[s.applyGateRun(*cur):]
+			continue
 		case OpIf:
+			*cur = (*cur)[1:]
+			// A conditional block holds no conditional (OpenQASM 2 does
+			// not nest if), so it is only ever entered from ops.
 			if op.Cond.holds(cl) {
-				rest := append(slices.Clone(op.Then), ops[i+1:]...)
-				return exact(s, rest, cl, w, probs, branches)
+				front = op.Then
 			}
-		case OpMeasure, OpReset:
-			*branches++
-			if *branches > maxBranches {
-				return fmt.Errorf("%w: the exact distribution needs more than %d; sample shots instead", errTooManyBranches, maxBranches)
-			}
-			p1 := s.ProbabilityOne(op.Qubit)
-			p1 = math.Min(1, math.Max(0, p1))
-			for out, p := range [2]float64{1 - p1, p1} {
-				if p < 1e-12 {
-					continue
-				}
-				b := s.Clone()
-				b.Collapse(op.Qubit, out, p)
-				ncl := cl
-				if op.Kind == OpMeasure {
-					ncl = cl&^(1<<op.Clbit) | uint64(out)<<op.Clbit
-				} else if out == 1 {
-					b.flipAfterCollapse(op.Qubit)
-				}
-				if err := exact(b, ops[i+1:], ncl, w*p, probs, branches); err != nil {
-					return err
-				}
-			}
-			return nil
+			continue
 		}
+		*cur = (*cur)[1:]
+		er.branches++
+		if er.branches > maxBranches {
+			return fmt.Errorf("%w: the exact distribution needs more than %d; sample shots instead", errTooManyBranches, maxBranches)
+		}
+		p1 := s.ProbabilityOne(op.Qubit)
+		p1 = math.Min(1, math.Max(0, p1))
+		ps := [2]float64{1 - p1, p1}
+		outcome := func(st *State[F], out int) uint64 {
+			st.Collapse(op.Qubit, out, ps[out])
+			if op.Kind == OpMeasure {
+				return cl&^(1<<op.Clbit) | uint64(out)<<op.Clbit
+			}
+			if out == 1 {
+				st.flipAfterCollapse(op.Qubit)
+			}
+			return cl
+		}
+		if ps[0] >= 1e-12 && ps[1] >= 1e-12 {
+			er.copies++
+			if er.copies > er.maxCopies {
+				return fmt.Errorf("%w: the exact distribution would hold more than %d copies of the state at once (%s); sample shots instead", errTooManyBranches, er.maxCopies, HumanBytes(int64(er.maxCopies)*s.bytes()))
+			}
+			b := s.Clone()
+			if err := exact(b, front, ops, outcome(b, 0), w*ps[0], er); err != nil {
+				return err
+			}
+			er.copies--
+			w *= ps[1]
+			cl = outcome(s, 1)
+			continue
+		}
+		out := 0
+		if ps[0] < 1e-12 {
+			if ps[1] < 1e-12 {
+				return nil
+			}
+			out = 1
+		}
+		w *= ps[out]
+		cl = outcome(s, out)
 	}
-	probs[cl] += w
+	er.probs[cl] += w
 	return nil
 }
+
+// bytes is the size of the state's amplitudes.
+func (s *State[F]) bytes() int64 { return int64(len(s.v)) * int64(unsafe.Sizeof(s.v[0])) }
 
 // Sample draws shots basis-state indexes from the state's distribution
 // without changing the state: sorted uniform numbers are matched against
