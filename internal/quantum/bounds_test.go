@@ -131,7 +131,7 @@ func TestCompileBounds(t *testing.T) {
 		// A costly parameter expression counts at every expansion.
 		{"expression at every call", header + "gate g0(t) a { rx(t" + strings.Repeat("+t", 2000) + ") a; }\n" +
 			"gate g1(t) a { g0(t) a; g0(t) a; }\ngate g2(t) a { g1(t) a; g1(t) a; }\nqreg q[1];\n" +
-			strings.Repeat("g2(0.1) q[0];\ng2(0.2) q[0];\n", 1), 10000},
+			"g2(0.1) q[0];\n", 1000},
 		// Broadcasting over registers multiplies the statements.
 		{"broadcast", header + "qreg q[60];\n" + strings.Repeat("h q;\n", 100), 5000},
 		{"measurements", header + "qreg q[60];\ncreg c[60];\n" + strings.Repeat("x q[0];\nmeasure q[0] -> c[0];\n", 3000), 5000},

@@ -67,13 +67,20 @@ const MaxClbits = 64
 const maxUnitaryQubits = 4
 
 // MaxGateOps bounds the work of compiling one program and the size of the
-// circuit it gives: every operation placed in the circuit, and every U, CX
-// and gate call met while expanding gate definitions (with the terms of
-// their parameter expressions), counts one. Definitions that each call the
-// previous one twice double at every level; without the bound twenty-five
-// lines expand to tens of millions of gates. A circuit of this many
-// operations holds a few gigabytes before fusion.
+// circuit it gives. Every operation placed in the circuit counts one, as
+// does every U, CX and gate call met while expanding gate definitions; a
+// long parameter expression adds one for every termsPerOp terms.
+// Definitions that each call the previous one twice double at every level:
+// without the bound, twenty-five such lines expanded to tens of millions
+// of gates. One-qubit gates are fused as they are compiled, so only gates
+// that do not fuse stay in memory: at this bound about 2.5 GB of two-qubit
+// gates.
 const MaxGateOps = 1 << 21
+
+// termsPerOp is how many terms of a parameter expression count as one
+// operation: evaluating a short expression costs less than applying a
+// gate, so only long ones add to a call's count.
+const termsPerOp = 16
 
 // gateOpsLimit is MaxGateOps, lowered by tests that check the bound on
 // circuits too large to build quickly.
@@ -215,7 +222,7 @@ func (cc *compiler) call(name string, def *GateDef, params []float64, qs []int, 
 		return nil
 	}
 	for _, op := range def.Body {
-		if err := cc.count(1 + op.terms); err != nil {
+		if err := cc.count(1 + op.terms/termsPerOp); err != nil {
 			return err
 		}
 		ps := make([]float64, len(op.Params))
@@ -253,7 +260,7 @@ type prim struct {
 // that expands exponentially stops early.
 func (cc *compiler) expand(def *GateDef, params []float64, args []int, emit func(prim)) error {
 	for _, op := range def.Body {
-		if err := cc.count(1 + op.terms); err != nil {
+		if err := cc.count(1 + op.terms/termsPerOp); err != nil {
 			return err
 		}
 		ps := make([]float64, len(op.Params))
