@@ -215,5 +215,10 @@ func FuzzParse(f *testing.F) {
 		if _, err := Run(c, Options{Shots: 3, Seed: 1}); err != nil {
 			t.Fatalf("Run of a parsed program failed: %v", err)
 		}
+		// The exact distribution may refuse a circuit with too many
+		// branches, and only that way.
+		if _, err := Run(c, Options{Shots: 1, Probabilities: true}); err != nil && !errors.Is(err, errTooManyBranches) {
+			t.Fatalf("Run with probabilities failed: %v", err)
+		}
 	})
 }
