@@ -132,6 +132,9 @@ func TestCompileBounds(t *testing.T) {
 		{"expression at every call", header + "gate g0(t) a { rx(t" + strings.Repeat("+t", 2000) + ") a; }\n" +
 			"gate g1(t) a { g0(t) a; g0(t) a; }\ngate g2(t) a { g1(t) a; g1(t) a; }\nqreg q[1];\n" +
 			"g2(0.1) q[0];\n", 1000},
+		// A call's parameters are spelled into a cache key at every
+		// call: 2000 of them, broadcast over 60 qubits.
+		{"many parameters", header + manyParams(2000) + "qreg q[60];\ng(" + strings.Repeat("1,", 1999) + "1) q;\n", 5000},
 		// Broadcasting over registers multiplies the statements.
 		{"broadcast", header + "qreg q[60];\n" + strings.Repeat("h q;\n", 100), 5000},
 		{"measurements", header + "qreg q[60];\ncreg c[60];\n" + strings.Repeat("x q[0];\nmeasure q[0] -> c[0];\n", 3000), 5000},

@@ -206,6 +206,11 @@ func (cc *compiler) call(name string, def *GateDef, params []float64, qs []int, 
 		return fmt.Errorf("gate %s is opaque: the simulator has no definition to apply", name)
 	}
 	if len(qs) <= maxUnitaryQubits {
+		// The cache key spells every parameter: a call with many costs
+		// more than one operation.
+		if err := cc.count(len(params) / termsPerOp); err != nil {
+			return err
+		}
 		key := def.Name + "@" + def.Pos.String() + "(" + floatsKey(params) + ")"
 		u, ok := cc.cache[key]
 		if !ok {
