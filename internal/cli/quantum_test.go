@@ -142,3 +142,16 @@ func TestQuantumRunRefusesEndlessFiles(t *testing.T) {
 		t.Errorf("include of /dev/zero: exit %d, %q; want a refusal naming the size bound", code, errs)
 	}
 }
+
+func TestQuantumRunRefusesSixtyQubits(t *testing.T) {
+	// The memory needed overflowed, the check passed, and the state's
+	// allocation panicked.
+	file := filepath.Join(t.TempDir(), "q60.qasm")
+	if err := os.WriteFile(file, []byte("OPENQASM 2.0;\nqreg q[60];\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCLI(t, "quantum", "run", file)
+	if code != 1 || !strings.Contains(errs, "60 qubits in single precision need 2^63 bytes, more than any machine holds") {
+		t.Errorf("60 qubits: exit %d, %q; want a refusal naming the size", code, errs)
+	}
+}

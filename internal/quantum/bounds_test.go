@@ -308,3 +308,44 @@ func TestExactDistributionMemory(t *testing.T) {
 		t.Errorf("probabilities %v; want 0 with 1/64, 1 with 63/64", r.Probabilities)
 	}
 }
+
+// TestHugeStatesFail: the memory needed by 59 or 60 qubits overflowed an
+// int64 (so the CLI's memory check passed), and allocating the state
+// panicked in makeslice.
+func TestHugeStatesFail(t *testing.T) {
+	for _, n := range []int{50, 59, 60} {
+		if _, err := NewState[float32](n); err == nil || !strings.Contains(err.Error(), "more than any machine holds") {
+			t.Errorf("NewState[float32](%d) = %v; want a refusal", n, err)
+		}
+		if _, err := NewState[float64](n); err == nil || !strings.Contains(err.Error(), "more than any machine holds") {
+			t.Errorf("NewState[float64](%d) = %v; want a refusal", n, err)
+		}
+	}
+	if _, err := NewState[float32](20); err != nil {
+		t.Errorf("NewState(20): %v", err)
+	}
+	for _, tc := range []struct {
+		qubits    int
+		precision string
+		bytes     int64
+		want      string
+	}{
+		{58, "double", 16 << 58, ""},
+		{59, "single", 8 << 59, ""},
+		{59, "double", 0, "the state vectors of 59 qubits in double precision need 2^63 bytes, more than any machine holds"},
+		{60, "single", 0, "the state vectors of 60 qubits in single precision need 2^63 bytes"},
+		{60, "double", 0, "the state vectors of 60 qubits in double precision need 2^64 bytes"},
+	} {
+		c := mustCompile(t, fmt.Sprintf("OPENQASM 2.0;\nqreg q[%d];\n", tc.qubits))
+		got, err := c.MemoryBytes(tc.precision)
+		switch {
+		case tc.want == "" && (err != nil || got != tc.bytes):
+			t.Errorf("MemoryBytes(%d qubits) = %d, %v; want %d", tc.qubits, got, err, tc.bytes)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("MemoryBytes(%d qubits) = %d, %v; want error %q", tc.qubits, got, err, tc.want)
+		}
+		if _, err := Run(c, Options{Precision: tc.precision}); err == nil {
+			t.Errorf("Run(%d qubits) succeeded; want a refusal", tc.qubits)
+		}
+	}
+}

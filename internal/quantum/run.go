@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -79,6 +80,10 @@ func (c *Circuit) MemoryBytes(precision string) (int64, error) {
 	copies := int64(1)
 	if !c.terminal() {
 		copies = 2
+	}
+	// The product would overflow an int64 from 59 qubits on.
+	if shift := bits.Len64(uint64(copies*ab)) - 1; c.Qubits+shift > 62 {
+		return 0, fmt.Errorf("the state vectors of %d qubits in %s precision need 2^%d bytes, more than any machine holds", c.Qubits, canonPrecision(precision), c.Qubits+shift)
 	}
 	return copies * ab << c.Qubits, nil
 }
