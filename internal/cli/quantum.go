@@ -2,8 +2,8 @@ package cli
 
 import (
 	"bufio"
-
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -81,7 +81,7 @@ type quantumRunJSON struct {
 
 func runQuantumRun(e *Env, args []string) error {
 	fs := newFlags(e, "quantum run")
-	shots := fs.Int("shots", quantum.DefaultShots, "number of shots")
+	shots := fs.Int("shots", quantum.DefaultShots, fmt.Sprintf("number of shots, 1 to %d", quantum.MaxShots))
 	seed := fs.Uint64("seed", 0, "random seed (same seed, same counts)")
 	precision := fs.String("precision", quantum.Single, "single (complex64) or double (complex128)")
 	probs := fs.Bool("probabilities", false, "also print the exact outcome probabilities")
@@ -93,14 +93,14 @@ func runQuantumRun(e *Env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("give one OpenQASM 2.0 file: gefion quantum run FILE.qasm [--shots N] [--seed S] [--precision single|double] [--probabilities] [--json]")
 	}
-	if *shots <= 0 {
-		return usagef("--shots must be positive, got %d", *shots)
+	if *shots <= 0 || *shots > quantum.MaxShots {
+		return usagef("--shots must be between 1 and %d, got %d", quantum.MaxShots, *shots)
 	}
 	if _, err := quantum.AmplitudeBytes(*precision); err != nil {
 		return &UsageError{Msg: err.Error()}
 	}
 	file := pos[0]
-	src, err := os.ReadFile(file)
+	src, err := readCircuit(file)
 	if err != nil {
 		return fmt.Errorf("cannot read circuit: %w", err)
 	}
@@ -109,7 +109,7 @@ func runQuantumRun(e *Env, args []string) error {
 		if !filepath.IsAbs(name) {
 			name = filepath.Join(dir, name)
 		}
-		return os.ReadFile(name)
+		return readCircuit(name)
 	}})
 	if err != nil {
 		return err
@@ -160,6 +160,28 @@ func runQuantumRun(e *Env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// maxCircuitBytes bounds an OpenQASM file (or an included one) that
+// "quantum run" reads: a path such as /dev/zero would otherwise be read
+// until memory runs out.
+const maxCircuitBytes = 64 << 20
+
+// readCircuit reads an OpenQASM file of at most maxCircuitBytes.
+func readCircuit(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCircuitBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxCircuitBytes {
+		return nil, fmt.Errorf("%s is larger than %d MiB: an OpenQASM file for this simulator is smaller (split the circuit, or check the path)", path, maxCircuitBytes>>20)
+	}
+	return b, nil
 }
 
 // memAvailable reads MemAvailable from /proc/meminfo (Linux); ok is false

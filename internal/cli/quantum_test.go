@@ -83,3 +83,75 @@ func TestQuantumRunRefusesWhatDoesNotFit(t *testing.T) {
 		t.Errorf("45 qubits: exit %d, %q; want a refusal naming the memory needed and available", code, errs)
 	}
 }
+
+func TestQuantumRunBoundsShotsAndInput(t *testing.T) {
+	ghz := filepath.Join("..", "quantum", "testdata", "ghz_n5.qasm")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		// Used to panic in makeslice, and to run out of memory at 2e9.
+		{"shots past int64 samples", []string{"quantum", "run", ghz, "--shots", "9223372036854775807"}, 2, "--shots must be between 1 and 100000000, got 9223372036854775807"},
+		{"two billion shots", []string{"quantum", "run", ghz, "--shots", "2000000000"}, 2, "--shots must be between 1 and 100000000"},
+		{"zero shots", []string{"quantum", "run", ghz, "--shots", "0"}, 2, "--shots must be between 1 and 100000000, got 0"},
+		{"negative shots", []string{"quantum", "run", ghz, "--shots", "-5"}, 2, "--shots must be between 1 and 100000000, got -5"},
+		{"shots not a number", []string{"quantum", "run", ghz, "--shots", "1e9"}, 2, "shots"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := runCLI(t, tc.args...)
+			if code != tc.code || !strings.Contains(errs, tc.want) || out != "" {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.args, code, out, errs, tc.code, tc.want)
+			}
+		})
+	}
+	// The largest number of shots allowed runs in bounded memory: the
+	// counts hold outcomes, not shots.
+	code, out, errs := runCLI(t, "quantum", "run", ghz, "--shots", "3000000", "--seed", "1", "--json")
+	var got struct {
+		Shots  int            `json:"shots"`
+		Counts map[string]int `json:"counts"`
+	}
+	if code != 0 {
+		t.Fatalf("3e6 shots: exit %d: %s", code, errs)
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Shots != 3000000 || len(got.Counts) != 2 || got.Counts["00000"]+got.Counts["11111"] != 3000000 {
+		t.Errorf("3e6 shots: %+v; want 3000000 shots over 00000 and 11111", got)
+	}
+}
+
+func TestQuantumRunRefusesEndlessFiles(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("needs /dev/zero")
+	}
+	// /dev/zero used to be read until memory ran out.
+	code, _, errs := runCLI(t, "quantum", "run", "/dev/zero")
+	if code != 1 || !strings.Contains(errs, "/dev/zero is larger than 64") {
+		t.Errorf("quantum run /dev/zero: exit %d, %q; want a refusal naming the size bound", code, errs)
+	}
+	file := filepath.Join(t.TempDir(), "inc.qasm")
+	if err := os.WriteFile(file, []byte("OPENQASM 2.0;\ninclude \"/dev/zero\";\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = runCLI(t, "quantum", "run", file)
+	if code != 1 || !strings.Contains(errs, "cannot include \"/dev/zero\"") || !strings.Contains(errs, "larger than 64") {
+		t.Errorf("include of /dev/zero: exit %d, %q; want a refusal naming the size bound", code, errs)
+	}
+}
+
+func TestQuantumRunRefusesSixtyQubits(t *testing.T) {
+	// The memory needed overflowed, the check passed, and the state's
+	// allocation panicked.
+	file := filepath.Join(t.TempDir(), "q60.qasm")
+	if err := os.WriteFile(file, []byte("OPENQASM 2.0;\nqreg q[60];\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCLI(t, "quantum", "run", file)
+	if code != 1 || !strings.Contains(errs, "60 qubits in single precision need 2^63 bytes, more than any machine holds") {
+		t.Errorf("60 qubits: exit %d, %q; want a refusal naming the size", code, errs)
+	}
+}

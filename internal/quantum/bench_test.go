@@ -122,3 +122,25 @@ func TestRandomCircuitSmallAgreesWithReference(t *testing.T) {
 		t.Errorf("random circuit off by %g", d)
 	}
 }
+
+// BenchmarkParseCompile parses and compiles the 20-qubit random circuit of
+// depth 20 with a few gate definitions and parameter expressions on top:
+// the front end's cost, which a circuit pays once per run.
+func BenchmarkParseCompile(b *testing.B) {
+	src := randomCircuit(20, 20, 1) +
+		"gate pair(a, b) x, y { rx(-a/2 + b*pi) x; cx x, y; ry(sin(a)^2 - (b - 1)) y; }\n" +
+		"gate quad(a) w, x, y, z { pair(a, -a) w, x; pair(2*a, a) y, z; cx x, y; }\n"
+	for k := 0; k < 200; k++ {
+		src += fmt.Sprintf("quad(%d*pi/64) q[%d], q[%d], q[%d], q[%d];\n", k, k%20, (k+5)%20, (k+10)%20, (k+15)%20)
+	}
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		p, err := Parse("bench.qasm", []byte(src), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Compile(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -66,9 +66,52 @@ const MaxClbits = 64
 // computes; wider calls are expanded into their bodies.
 const maxUnitaryQubits = 4
 
-// maxPrims bounds how many U and CX operations one gate call may expand
-// into, against definitions that nest into exponential sizes.
-const maxPrims = 1 << 22
+// MaxGateOps bounds the work of compiling one program and the size of the
+// circuit it gives. Every operation placed in the circuit counts one, as
+// does every U, CX and gate call met while expanding gate definitions; a
+// long parameter expression adds one for every termsPerOp terms.
+// Definitions that each call the previous one twice double at every level:
+// without the bound, twenty-five such lines expanded to tens of millions
+// of gates. One-qubit gates are fused as they are compiled, so only gates
+// that do not fuse stay in memory: at this bound about 2.5 GB of two-qubit
+// gates.
+const MaxGateOps = 1 << 21
+
+// termsPerOp is how many terms of a parameter expression count as one
+// operation: evaluating a short expression costs less than applying a
+// gate, so only long ones add to a call's count.
+const termsPerOp = 16
+
+// gateOpsLimit is MaxGateOps, lowered by tests that check the bound on
+// circuits too large to build quickly.
+var gateOpsLimit = MaxGateOps
+
+// compiler holds what one Compile call shares between gate calls.
+type compiler struct {
+	cache map[string][]complex128
+	ops   int // operations counted against MaxGateOps
+}
+
+func newCompiler() *compiler { return &compiler{cache: map[string][]complex128{}} }
+
+// ExpansionError is the error when a program expands past the bound on
+// gate operations (MaxGateOps).
+type ExpansionError struct {
+	Limit int
+}
+
+func (e *ExpansionError) Error() string {
+	return fmt.Sprintf("circuit expands to more than %d gate operations (each U, CX and gate call inside gate definitions counts, at every call): call deeply nested gates less often, or split the circuit", e.Limit)
+}
+
+// count adds n operations and fails once the total passes the bound.
+func (cc *compiler) count(n int) error {
+	cc.ops += n
+	if cc.ops > gateOpsLimit {
+		return &ExpansionError{Limit: gateOpsLimit}
+	}
+	return nil
+}
 
 // Compile turns a parsed program into a circuit.
 func Compile(p *Program) (*Circuit, error) {
@@ -76,7 +119,8 @@ func Compile(p *Program) (*Circuit, error) {
 		return nil, fmt.Errorf("the program has %d classical bits; the simulator supports at most %d", p.NumClbits, MaxClbits)
 	}
 	c := &Circuit{Qubits: p.NumQubits, Clbits: p.NumClbits, CRegs: p.CRegs}
-	cache := map[string][]complex128{}
+	cc := newCompiler()
+	f := newFuser(c.Qubits, 0)
 	for _, st := range p.Stmts {
 		width := 1
 		for _, a := range append(slices.Clone(st.Args), st.Target) {
@@ -84,35 +128,45 @@ func Compile(p *Program) (*Circuit, error) {
 				width = max(width, a.Reg.Size)
 			}
 		}
+		// Unconditional operations go straight to the fuser; a
+		// condition's block is collected first.
 		var ops []Op
+		emit := f.add
+		if st.Cond != nil {
+			emit = func(op Op) { ops = append(ops, op) }
+		}
+		n := 0
 		for k := 0; k < width; k++ {
 			switch st.Kind {
 			case StmtBarrier:
 				// A barrier orders nothing a state-vector simulation
 				// could reorder.
 			case StmtMeasure:
-				ops = append(ops, Op{Kind: OpMeasure, Qubit: st.Args[0].bit(k), Clbit: st.Target.bit(k)})
+				emit(Op{Kind: OpMeasure, Qubit: st.Args[0].bit(k), Clbit: st.Target.bit(k)})
+				n++
 			case StmtReset:
-				ops = append(ops, Op{Kind: OpReset, Qubit: st.Args[0].bit(k)})
+				emit(Op{Kind: OpReset, Qubit: st.Args[0].bit(k)})
+				n++
 			case StmtGate:
 				qs := make([]int, len(st.Args))
 				for j, a := range st.Args {
 					qs[j] = a.bit(k)
 				}
-				g, err := compileCall(st.Name, st.Def, st.Params, qs, cache)
-				if err != nil {
+				// Gate calls count as they expand.
+				if err := cc.call(st.Name, st.Def, st.Params, qs, emit); err != nil {
 					return nil, fmt.Errorf("%s: %w", st.Pos, err)
 				}
-				ops = append(ops, g...)
 			}
+		}
+		if err := cc.count(n); err != nil {
+			return nil, fmt.Errorf("%s: %w", st.Pos, err)
 		}
 		if st.Cond != nil && len(ops) > 0 {
 			r := st.Cond.Reg
-			ops = []Op{{Kind: OpIf, Cond: &Cond{Reg: r.Name, Offset: r.Offset, Size: r.Size, Value: st.Cond.Value}, Then: ops}}
+			f.add(Op{Kind: OpIf, Cond: &Cond{Reg: r.Name, Offset: r.Offset, Size: r.Size, Value: st.Cond.Value}, Then: ops})
 		}
-		c.Ops = append(c.Ops, ops...)
 	}
-	c.Ops = fuse(c.Ops, c.Qubits)
+	c.Ops = f.finish()
 	return c, nil
 }
 
@@ -130,32 +184,52 @@ func UMatrix(theta, phi, lambda float64) []complex128 {
 
 var xMatrix = []complex128{0, 1, 1, 0}
 
-// compileCall compiles one gate call on distinct qubits qs.
-func compileCall(name string, def *GateDef, params []float64, qs []int, cache map[string][]complex128) ([]Op, error) {
+// call compiles one gate call on distinct qubits qs, passing its
+// operations to emit.
+func (cc *compiler) call(name string, def *GateDef, params []float64, qs []int, emit func(Op)) error {
 	switch {
 	case def == nil && name == "U":
-		return []Op{{Kind: OpGate, Gate: NewGate("U", qs, nil, UMatrix(params[0], params[1], params[2]))}}, nil
+		if err := cc.count(1); err != nil {
+			return err
+		}
+		emit(Op{Kind: OpGate, Gate: NewGate("U", qs, nil, UMatrix(params[0], params[1], params[2]))})
+		return nil
 	case def == nil && name == "CX":
-		return []Op{{Kind: OpGate, Gate: NewGate("cx", qs[1:], qs[:1], xMatrix)}}, nil
+		if err := cc.count(1); err != nil {
+			return err
+		}
+		emit(Op{Kind: OpGate, Gate: NewGate("cx", qs[1:], qs[:1], xMatrix)})
+		return nil
 	case def == nil:
-		return nil, fmt.Errorf("gate %s has no definition", name)
+		return fmt.Errorf("gate %s has no definition", name)
 	case def.Opaque:
-		return nil, fmt.Errorf("gate %s is opaque: the simulator has no definition to apply", name)
+		return fmt.Errorf("gate %s is opaque: the simulator has no definition to apply", name)
 	}
 	if len(qs) <= maxUnitaryQubits {
+		// The cache key spells every parameter: a call with many costs
+		// more than one operation.
+		if err := cc.count(len(params) / termsPerOp); err != nil {
+			return err
+		}
 		key := def.Name + "@" + def.Pos.String() + "(" + floatsKey(params) + ")"
-		u, ok := cache[key]
+		u, ok := cc.cache[key]
 		if !ok {
 			var err error
-			if u, err = unitaryOf(def, params); err != nil {
-				return nil, err
+			if u, err = cc.unitaryOf(def, params); err != nil {
+				return err
 			}
-			cache[key] = u
+			cc.cache[key] = u
 		}
-		return []Op{{Kind: OpGate, Gate: FromUnitary(def.Name, qs, u)}}, nil
+		if err := cc.count(1); err != nil {
+			return err
+		}
+		emit(Op{Kind: OpGate, Gate: FromUnitary(def.Name, qs, u)})
+		return nil
 	}
-	var out []Op
 	for _, op := range def.Body {
+		if err := cc.count(1 + op.terms/termsPerOp); err != nil {
+			return err
+		}
 		ps := make([]float64, len(op.Params))
 		for i, e := range op.Params {
 			ps[i] = e.eval(params)
@@ -164,13 +238,11 @@ func compileCall(name string, def *GateDef, params []float64, qs []int, cache ma
 		for i, a := range op.Args {
 			sub[i] = qs[a]
 		}
-		ops, err := compileCall(op.Name, op.Def, ps, sub, cache)
-		if err != nil {
-			return nil, err
+		if err := cc.call(op.Name, op.Def, ps, sub, emit); err != nil {
+			return err
 		}
-		out = append(out, ops...)
 	}
-	return out, nil
+	return nil
 }
 
 func floatsKey(ps []float64) string {
@@ -188,65 +260,69 @@ type prim struct {
 	a, b               int
 }
 
-// expand emits the U and CX operations a gate call consists of.
-func expand(def *GateDef, params []float64, args []int, emit func(prim) error) error {
+// expand emits the U and CX operations a gate call consists of. Every body
+// operation it visits counts against the compiler's bound, so a definition
+// that expands exponentially stops early.
+func (cc *compiler) expand(def *GateDef, params []float64, args []int, emit func(prim)) error {
 	for _, op := range def.Body {
+		if err := cc.count(1 + op.terms/termsPerOp); err != nil {
+			return err
+		}
 		ps := make([]float64, len(op.Params))
 		for i, e := range op.Params {
 			ps[i] = e.eval(params)
 		}
-		var err error
 		switch {
 		case op.Def == nil && op.Name == "U":
-			err = emit(prim{theta: ps[0], phi: ps[1], lambda: ps[2], a: args[op.Args[0]]})
+			emit(prim{theta: ps[0], phi: ps[1], lambda: ps[2], a: args[op.Args[0]]})
 		case op.Def == nil && op.Name == "CX":
-			err = emit(prim{cx: true, a: args[op.Args[0]], b: args[op.Args[1]]})
+			emit(prim{cx: true, a: args[op.Args[0]], b: args[op.Args[1]]})
 		default:
 			sub := make([]int, len(op.Args))
 			for i, a := range op.Args {
 				sub[i] = args[a]
 			}
-			err = expand(op.Def, ps, sub, emit)
-		}
-		if err != nil {
-			return err
+			if err := cc.expand(op.Def, ps, sub, emit); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
 // unitaryOf computes the matrix of a gate call by applying its expansion to
-// each basis state of its k qubits (double precision).
-func unitaryOf(def *GateDef, params []float64) ([]complex128, error) {
+// each basis state of its k qubits (double precision). Each U and CX is
+// applied to all 2^k states as it is emitted, so the expansion is never
+// held in memory.
+func (cc *compiler) unitaryOf(def *GateDef, params []float64) ([]complex128, error) {
 	k := len(def.Qubits)
 	args := make([]int, k)
 	for i := range args {
 		args[i] = i
 	}
-	var gates []*Gate
-	err := expand(def, params, args, func(p prim) error {
-		if len(gates) >= maxPrims {
-			return fmt.Errorf("gate %s expands into more than %d U and CX operations", def.Name, maxPrims)
-		}
+	d := 1 << k
+	cols := make([]*State[float64], d)
+	for c := range cols {
+		cols[c], _ = NewState[float64](k)
+		clear(cols[c].v)
+		cols[c].v[2*c] = 1
+	}
+	err := cc.expand(def, params, args, func(p prim) {
+		var g *Gate
 		if p.cx {
-			gates = append(gates, NewGate("cx", []int{p.b}, []int{p.a}, xMatrix))
+			g = NewGate("cx", []int{p.b}, []int{p.a}, xMatrix)
 		} else {
-			gates = append(gates, NewGate("U", []int{p.a}, nil, UMatrix(p.theta, p.phi, p.lambda)))
+			g = NewGate("U", []int{p.a}, nil, UMatrix(p.theta, p.phi, p.lambda))
 		}
-		return nil
+		for _, s := range cols {
+			s.Apply(g)
+		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	d := 1 << k
 	u := make([]complex128, d*d)
-	s, _ := NewState[float64](k)
-	for c := 0; c < d; c++ {
-		clear(s.v)
-		s.v[2*c] = 1
-		for _, g := range gates {
-			s.Apply(g)
-		}
+	for c, s := range cols {
 		for r := 0; r < d; r++ {
 			u[r*d+c] = s.Amplitude(r)
 		}
@@ -258,56 +334,78 @@ func unitaryOf(def *GateDef, params []float64) ([]complex128, error) {
 // into one gate. A run ends when another operation touches the qubit; a
 // conditional block ends every run. Gates that fuse to the identity vanish.
 func fuse(ops []Op, n int) []Op {
-	type run struct {
-		m     []complex128
-		first *Gate
-		count int
-	}
-	pending := make([]*run, n)
-	out := make([]Op, 0, len(ops))
-	flush := func(q int) {
-		r := pending[q]
-		if r == nil {
-			return
-		}
-		pending[q] = nil
-		g := r.first
-		if r.count > 1 {
-			g = NewGate("fused", []int{q}, nil, r.m)
-		}
-		if g.kind != kIdentity {
-			out = append(out, Op{Kind: OpGate, Gate: g})
-		}
-	}
+	f := newFuser(n, len(ops))
 	for _, op := range ops {
-		switch {
-		case op.Kind == OpGate && len(op.Gate.Targets) == 1 && len(op.Gate.Controls) == 0:
-			q := op.Gate.Targets[0]
-			if r := pending[q]; r != nil {
-				r.m = mul2(op.Gate.M, r.m)
-				r.count++
-			} else {
-				pending[q] = &run{m: op.Gate.M, first: op.Gate, count: 1}
-			}
-			continue
-		case op.Kind == OpGate:
-			for _, q := range op.Gate.Qubits() {
-				flush(q)
-			}
-		case op.Kind == OpMeasure || op.Kind == OpReset:
-			flush(op.Qubit)
-		default:
-			for q := range pending {
-				flush(q)
-			}
-			op.Then = fuse(op.Then, n)
+		f.add(op)
+	}
+	return f.finish()
+}
+
+// fuser fuses operations as they arrive (see fuse), so that Compile holds
+// only the fused circuit, not every gate of the expansion.
+type fuser struct {
+	n       int
+	pending []*fuseRun
+	out     []Op
+}
+
+type fuseRun struct {
+	m     []complex128
+	first *Gate
+	count int
+}
+
+func newFuser(n, capacity int) *fuser {
+	return &fuser{n: n, pending: make([]*fuseRun, n), out: make([]Op, 0, capacity)}
+}
+
+func (f *fuser) flush(q int) {
+	r := f.pending[q]
+	if r == nil {
+		return
+	}
+	f.pending[q] = nil
+	g := r.first
+	if r.count > 1 {
+		g = NewGate("fused", []int{q}, nil, r.m)
+	}
+	if g.kind != kIdentity {
+		f.out = append(f.out, Op{Kind: OpGate, Gate: g})
+	}
+}
+
+func (f *fuser) add(op Op) {
+	switch {
+	case op.Kind == OpGate && len(op.Gate.Targets) == 1 && len(op.Gate.Controls) == 0:
+		q := op.Gate.Targets[0]
+		if r := f.pending[q]; r != nil {
+			r.m = mul2(op.Gate.M, r.m)
+			r.count++
+		} else {
+			f.pending[q] = &fuseRun{m: op.Gate.M, first: op.Gate, count: 1}
 		}
-		out = append(out, op)
+		return
+	case op.Kind == OpGate:
+		for _, q := range op.Gate.Qubits() {
+			f.flush(q)
+		}
+	case op.Kind == OpMeasure || op.Kind == OpReset:
+		f.flush(op.Qubit)
+	default:
+		for q := range f.pending {
+			f.flush(q)
+		}
+		op.Then = fuse(op.Then, f.n)
 	}
-	for q := range pending {
-		flush(q)
+	f.out = append(f.out, op)
+}
+
+// finish ends every run and returns the fused operations.
+func (f *fuser) finish() []Op {
+	for q := range f.pending {
+		f.flush(q)
 	}
-	return out
+	return f.out
 }
 
 // mul2 returns the 2x2 product a*b.

@@ -36,6 +36,19 @@
 // diag.go) and scatters the block back, so a layer of a circuit costs
 // about one trip through memory instead of one per gate.
 //
+// # Limits
+//
+// A circuit file is input from anyone, so every cost is bounded by a limit
+// with an error that names it, never by the memory or stack running out:
+// expressions nest at most 256 deep and hold at most 4096 terms; gate
+// definitions call one another at most 1000 deep; at most 256 include
+// statements are read; a program declares at most MaxProgramQubits qubits;
+// compiling stops past MaxGateOps gate operations, counting those that
+// gate definitions expand into; a run takes at most MaxShots shots, drawn
+// in chunks, and reports at most 2^20 distinct outcomes; the exact
+// distribution holds at most 1 GiB of state copies besides the state.
+// "gefion quantum run" reads circuit files of at most 64 MiB.
+//
 // # Bit order
 //
 // Counts follow Qiskit: classical bit 0 is the rightmost character; with

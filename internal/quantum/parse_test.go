@@ -2,6 +2,7 @@ package quantum
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -159,6 +160,15 @@ measure q[1] -> c[1];
 	}
 }
 
+// manyParams defines gate g with n parameters, its body using each.
+func manyParams(n int) string {
+	var names []string
+	for k := 0; k < n; k++ {
+		names = append(names, fmt.Sprintf("p%d", k))
+	}
+	return "gate g(" + strings.Join(names, ", ") + ") a { rx(" + strings.Join(names, "+") + ") a; }\n"
+}
+
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		header + "qreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n",
@@ -166,6 +176,16 @@ func FuzzParse(f *testing.F) {
 		header + "qreg q[1];\ncreg c[1];\nmeasure q[0] -> c[0];\nif(c==1) x q[0];\nreset q;\n",
 		header + "opaque o q;\nqreg q[1];\nbarrier q;\n",
 		"OPENQASM 2.0;\nqreg q[2];\nU(sin(1)^2, ln(2), sqrt(3)) q;\n",
+		// Hostile shapes, small enough to run as seeds: deep nesting,
+		// long expressions, doubling definitions, huge registers.
+		header + "qreg q[1];\nrx(" + strings.Repeat("(", 300) + "1" + strings.Repeat(")", 300) + ") q[0];\n",
+		header + "qreg q[1];\nrx(" + strings.Repeat("-", 300) + "1) q[0];\n",
+		header + "qreg q[1];\nrx(1" + strings.Repeat("^1", 300) + ") q[0];\n",
+		header + "qreg q[1];\nrx(1" + strings.Repeat("+1", 5000) + ") q[0];\n",
+		header + doublingGates(25, "a") + "qreg q[1];\ng25 q[0];\n",
+		header + "qreg q[1000000000000000000];\n",
+		header + "creg c[1000000000000000000];\n",
+		header + manyParams(2000) + "qreg q[1];\ng(" + strings.Repeat("1,", 1999) + "1) q[0];\n",
 	} {
 		f.Add(s)
 	}
@@ -178,6 +198,10 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		// What a program holds is bounded by its source.
+		if len(p.Stmts) > len(src) {
+			t.Fatalf("%d statements from %d bytes", len(p.Stmts), len(src))
+		}
 		if p.NumQubits > 10 {
 			return
 		}
@@ -185,8 +209,16 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if len(c.Ops) > MaxGateOps {
+			t.Fatalf("compiled to %d operations, more than MaxGateOps", len(c.Ops))
+		}
 		if _, err := Run(c, Options{Shots: 3, Seed: 1}); err != nil {
 			t.Fatalf("Run of a parsed program failed: %v", err)
+		}
+		// The exact distribution may refuse a circuit with too many
+		// branches, and only that way.
+		if _, err := Run(c, Options{Shots: 1, Probabilities: true}); err != nil && !errors.Is(err, errTooManyBranches) {
+			t.Fatalf("Run with probabilities failed: %v", err)
 		}
 	})
 }

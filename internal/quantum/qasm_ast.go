@@ -24,6 +24,17 @@ type Program struct {
 	// extras is set when qelib1.inc was included: the library's extension
 	// gates, used for names the program does not define.
 	extras map[string]*GateDef
+	// includes counts the include statements of files other than
+	// qelib1.inc.
+	includes int
+	// regIndex finds registers by name.
+	regIndex map[string]regRef
+}
+
+// regRef is a register's place in Program.QRegs or CRegs.
+type regRef struct {
+	i         int
+	classical bool
 }
 
 // Register is a quantum or classical register.
@@ -45,6 +56,9 @@ type GateDef struct {
 	// "qelib1.inc" for the standard library, "qelib1.inc (extension)".
 	Library string
 	Pos     Pos
+	// nesting is how deep the body's calls go: 0 for a body of U and CX
+	// only, one more than the deepest gate it calls otherwise.
+	nesting int
 }
 
 // GateOp is one statement in a gate body: U, CX, a gate call, or a barrier
@@ -56,6 +70,9 @@ type GateOp struct {
 	Params []Expr
 	Args   []int
 	Pos    Pos
+	// terms counts the numbers, names and operators in Params: what
+	// evaluating them costs.
+	terms int
 }
 
 // StmtKind says what a Stmt does.

@@ -33,6 +33,9 @@ const (
 	tInt
 	tString
 	tPunct // ; , ( ) [ ] { } -> == + - * / ^
+	// tError stands where the lexer failed; the parser reports the
+	// lexer's error when it reaches it.
+	tError
 )
 
 type token struct {
@@ -52,50 +55,64 @@ func (t token) describe() string {
 	return "'" + t.text + "'"
 }
 
-// lex splits src into tokens. Comments run from // to the end of the line.
-func lex(file string, src []byte) ([]token, error) {
-	var toks []token
-	line, col := 1, 1
-	i := 0
-	adv := func(n int) {
-		for k := 0; k < n; k++ {
-			if src[i] == '\n' {
-				line++
-				col = 1
-			} else {
-				col++
-			}
-			i++
+// lexer reads tokens one at a time, so that the parser holds only the
+// token it is looking at: a long run of tokens costs no memory of its own.
+// Comments run from // to the end of the line.
+type lexer struct {
+	file      string
+	src       []byte
+	i         int
+	line, col int
+}
+
+func newLexer(file string, src []byte) *lexer {
+	return &lexer{file: file, src: src, line: 1, col: 1}
+}
+
+func (l *lexer) adv(n int) {
+	for k := 0; k < n; k++ {
+		if l.src[l.i] == '\n' {
+			l.line++
+			l.col = 1
+		} else {
+			l.col++
 		}
+		l.i++
 	}
-	for i < len(src) {
+}
+
+// next returns the next token, a tEOF token at the end of the source.
+func (l *lexer) next() (token, error) {
+	src := l.src
+	for l.i < len(src) {
+		i := l.i
 		c := src[i]
-		p := Pos{file, line, col}
+		p := Pos{l.file, l.line, l.col}
 		switch {
 		case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v':
-			adv(1)
+			l.adv(1)
 		case c == '/' && i+1 < len(src) && src[i+1] == '/':
-			for i < len(src) && src[i] != '\n' {
-				adv(1)
+			for l.i < len(src) && src[l.i] != '\n' {
+				l.adv(1)
 			}
 		case c == '/' && i+1 < len(src) && src[i+1] == '*':
 			// Block comments are not in the 2.0 grammar, but common
 			// tools write them; accept them.
-			adv(2)
-			for i < len(src) && !(src[i] == '*' && i+1 < len(src) && src[i+1] == '/') {
-				adv(1)
+			l.adv(2)
+			for l.i < len(src) && !(src[l.i] == '*' && l.i+1 < len(src) && src[l.i+1] == '/') {
+				l.adv(1)
 			}
-			if i >= len(src) {
-				return nil, &ParseError{p, "comment opened with /* is never closed: add */"}
+			if l.i >= len(src) {
+				return token{}, &ParseError{p, "comment opened with /* is never closed: add */"}
 			}
-			adv(2)
+			l.adv(2)
 		case isLetter(c):
 			j := i
 			for j < len(src) && (isLetter(src[j]) || isDigit(src[j]) || src[j] == '_') {
 				j++
 			}
-			toks = append(toks, token{kind: tIdent, text: string(src[i:j]), pos: p})
-			adv(j - i)
+			l.adv(j - i)
+			return token{kind: tIdent, text: string(src[i:j]), pos: p}, nil
 		case isDigit(c) || (c == '.' && i+1 < len(src) && isDigit(src[i+1])):
 			j := i
 			for j < len(src) && isDigit(src[j]) {
@@ -125,40 +142,39 @@ func lex(file string, src []byte) ([]token, error) {
 			text := string(src[i:j])
 			v, err := strconv.ParseFloat(text, 64)
 			if err != nil {
-				return nil, &ParseError{p, fmt.Sprintf("bad number %q", text)}
+				return token{}, &ParseError{p, fmt.Sprintf("bad number %q", text)}
 			}
 			kind := tInt
 			if isReal {
 				kind = tReal
 			}
-			toks = append(toks, token{kind: kind, text: text, num: v, pos: p})
-			adv(j - i)
+			l.adv(j - i)
+			return token{kind: kind, text: text, num: v, pos: p}, nil
 		case c == '"':
 			j := i + 1
 			for j < len(src) && src[j] != '"' && src[j] != '\n' {
 				j++
 			}
 			if j >= len(src) || src[j] != '"' {
-				return nil, &ParseError{p, "string is not closed: add \" before the end of the line"}
+				return token{}, &ParseError{p, "string is not closed: add \" before the end of the line"}
 			}
-			toks = append(toks, token{kind: tString, text: string(src[i+1 : j]), pos: p})
-			adv(j + 1 - i)
+			l.adv(j + 1 - i)
+			return token{kind: tString, text: string(src[i+1 : j]), pos: p}, nil
 		case c == '-' && i+1 < len(src) && src[i+1] == '>':
-			toks = append(toks, token{kind: tPunct, text: "->", pos: p})
-			adv(2)
+			l.adv(2)
+			return token{kind: tPunct, text: "->", pos: p}, nil
 		case c == '=' && i+1 < len(src) && src[i+1] == '=':
-			toks = append(toks, token{kind: tPunct, text: "==", pos: p})
-			adv(2)
+			l.adv(2)
+			return token{kind: tPunct, text: "==", pos: p}, nil
 		case c == ';' || c == ',' || c == '(' || c == ')' || c == '[' || c == ']' || c == '{' || c == '}' ||
 			c == '+' || c == '-' || c == '*' || c == '/' || c == '^':
-			toks = append(toks, token{kind: tPunct, text: string(c), pos: p})
-			adv(1)
+			l.adv(1)
+			return token{kind: tPunct, text: string(c), pos: p}, nil
 		default:
-			return nil, &ParseError{p, fmt.Sprintf("unexpected character %q", rune(c))}
+			return token{}, &ParseError{p, fmt.Sprintf("unexpected character %q", rune(c))}
 		}
 	}
-	toks = append(toks, token{kind: tEOF, pos: Pos{file, line, col}})
-	return toks, nil
+	return token{kind: tEOF, pos: Pos{l.file, l.line, l.col}}, nil
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

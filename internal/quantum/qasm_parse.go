@@ -18,9 +18,19 @@ type ParseOptions struct {
 // maxIncludeDepth bounds nested includes, which also stops include cycles.
 const maxIncludeDepth = 16
 
+// maxIncludes bounds the include statements read in all: files that each
+// include the next several times would otherwise be read a number of
+// times exponential in the depth.
+const maxIncludes = 256
+
 // MaxProgramQubits is the most qubits a program may declare: the largest
 // state the index arithmetic handles. Memory runs out long before.
 const MaxProgramQubits = 60
+
+// maxProgramClbits is the most classical bits a program may declare. (The
+// simulator takes at most MaxClbits; the parser allows more for programs
+// that are only read.)
+const maxProgramClbits = 1 << 16
 
 // Parse parses an OpenQASM 2.0 program. file names the source in error
 // positions. Every error is a *ParseError.
@@ -28,7 +38,7 @@ func Parse(file string, src []byte, opt *ParseOptions) (*Program, error) {
 	if opt == nil {
 		opt = &ParseOptions{}
 	}
-	prog := &Program{Gates: map[string]*GateDef{}}
+	prog := &Program{Gates: map[string]*GateDef{}, regIndex: map[string]regRef{}}
 	if err := parseInto(prog, file, src, opt, 0, true); err != nil {
 		return nil, err
 	}
@@ -36,19 +46,21 @@ func Parse(file string, src []byte, opt *ParseOptions) (*Program, error) {
 }
 
 type parser struct {
-	prog  *Program
-	toks  []token
-	i     int
-	opt   *ParseOptions
-	depth int
+	prog   *Program
+	file   string
+	lx     *lexer
+	tok    token // the next token
+	lexErr error // set when tok is tError
+	opt    *ParseOptions
+	depth  int
+	// exprNest is the recursion depth of the expression being parsed,
+	// exprTerms its number of terms so far.
+	exprNest, exprTerms int
 }
 
 func parseInto(prog *Program, file string, src []byte, opt *ParseOptions, depth int, main bool) error {
-	toks, err := lex(file, src)
-	if err != nil {
-		return err
-	}
-	p := &parser{prog: prog, toks: toks, opt: opt, depth: depth}
+	p := &parser{prog: prog, file: file, lx: newLexer(file, src), opt: opt, depth: depth}
+	p.advance()
 	if main {
 		if err := p.header(); err != nil {
 			return err
@@ -62,17 +74,37 @@ func parseInto(prog *Program, file string, src []byte, opt *ParseOptions, depth 
 	return nil
 }
 
-func (p *parser) peek() token { return p.toks[p.i] }
+// advance reads the next token into p.tok; at the end of the source, or at
+// a lexical error, it stays there.
+func (p *parser) advance() {
+	if p.lexErr != nil {
+		return
+	}
+	t, err := p.lx.next()
+	if err != nil {
+		p.lexErr = err
+		t = token{kind: tError, pos: err.(*ParseError).Pos}
+	}
+	p.tok = t
+}
+
+func (p *parser) peek() token { return p.tok }
 
 func (p *parser) next() token {
-	t := p.toks[p.i]
-	if t.kind != tEOF {
-		p.i++
+	t := p.tok
+	if t.kind != tEOF && t.kind != tError {
+		p.advance()
 	}
 	return t
 }
 
+// errf returns a parse error at pos. A lexical error already met takes its
+// place: the parser stops at the first mistake in the source, and a token
+// the lexer could not read is that mistake.
 func (p *parser) errf(pos Pos, format string, a ...any) error {
+	if p.lexErr != nil {
+		return p.lexErr
+	}
 	return &ParseError{Pos: pos, Msg: fmt.Sprintf(format, a...)}
 }
 
@@ -180,6 +212,10 @@ func (p *parser) include() error {
 		p.prog.extras = libExtras
 		return nil
 	}
+	p.prog.includes++
+	if p.prog.includes > maxIncludes {
+		return p.errf(name.pos, "more than %d include statements in all (counting the includes inside included files): include each file once", maxIncludes)
+	}
 	if p.depth >= maxIncludeDepth {
 		return p.errf(name.pos, "includes nested more than %d deep (a file including itself?)", maxIncludeDepth)
 	}
@@ -193,18 +229,18 @@ func (p *parser) include() error {
 	return parseInto(p.prog, name.text, src, p.opt, p.depth+1, false)
 }
 
+// findReg returns the register named name, or nil. Registers are found
+// through an index: a program may declare tens of thousands of classical
+// registers, and scanning them at every use would take quadratic time.
 func (p *parser) findReg(name string) *Register {
-	for i := range p.prog.QRegs {
-		if p.prog.QRegs[i].Name == name {
-			return &p.prog.QRegs[i]
-		}
+	ref, ok := p.prog.regIndex[name]
+	switch {
+	case !ok:
+		return nil
+	case ref.classical:
+		return &p.prog.CRegs[ref.i]
 	}
-	for i := range p.prog.CRegs {
-		if p.prog.CRegs[i].Name == name {
-			return &p.prog.CRegs[i]
-		}
-	}
-	return nil
+	return &p.prog.QRegs[ref.i]
 }
 
 func (p *parser) decl() error {
@@ -232,21 +268,26 @@ func (p *parser) decl() error {
 	if _, err := p.expect(";", "after the register declaration"); err != nil {
 		return err
 	}
-	n := int(math.Min(size.num, 1<<20))
+	// The size is checked against the limits before it is converted, so
+	// that a register of 10^18 bits is reported as such.
+	if kw.text == "qreg" {
+		if size.num > float64(MaxProgramQubits-p.prog.NumQubits) {
+			return p.errf(size.pos, "qreg %s[%s] brings the program past the %d qubits a state vector can index (%d declared before it)", name.text, size.text, MaxProgramQubits, p.prog.NumQubits)
+		}
+	} else if size.num > float64(maxProgramClbits-p.prog.NumClbits) {
+		return p.errf(size.pos, "creg %s[%s] brings the program past the %d classical bits supported (%d declared before it)", name.text, size.text, maxProgramClbits, p.prog.NumClbits)
+	}
+	n := int(size.num)
 	r := Register{Name: name.text, Size: n, Pos: name.pos}
 	if kw.text == "qreg" {
 		r.Offset = p.prog.NumQubits
 		p.prog.NumQubits += n
-		if p.prog.NumQubits > MaxProgramQubits {
-			return p.errf(size.pos, "the program declares %d qubits, more than the %d a state vector can index", p.prog.NumQubits, MaxProgramQubits)
-		}
+		p.prog.regIndex[r.Name] = regRef{i: len(p.prog.QRegs)}
 		p.prog.QRegs = append(p.prog.QRegs, r)
 	} else {
 		r.Offset = p.prog.NumClbits
 		p.prog.NumClbits += n
-		if p.prog.NumClbits > 1<<16 {
-			return p.errf(size.pos, "the program declares %d classical bits; at most %d are supported", p.prog.NumClbits, 1<<16)
-		}
+		p.prog.regIndex[r.Name] = regRef{i: len(p.prog.CRegs), classical: true}
 		p.prog.CRegs = append(p.prog.CRegs, r)
 	}
 	return nil
@@ -327,7 +368,7 @@ func (p *parser) gateHead(kw token) (*GateDef, error) {
 }
 
 func (p *parser) library() string {
-	switch p.toks[0].pos.File {
+	switch p.file {
 	case "qelib1.inc":
 		return "qelib1.inc"
 	case "qelib1.inc (extension)":
@@ -359,13 +400,20 @@ func (p *parser) gateDecl() error {
 	if _, err := p.expect("{", "to open the body of gate "+g.Name); err != nil {
 		return err
 	}
+	scope := newParamScope(g)
 	for !p.isPunct("}") {
-		op, err := p.gateBodyOp(g)
+		op, err := p.gateBodyOp(g, scope)
 		if err != nil {
 			return err
 		}
 		if op.Name != "barrier" {
 			g.Body = append(g.Body, op)
+		}
+		if op.Def != nil && op.Def.nesting >= g.nesting {
+			g.nesting = op.Def.nesting + 1
+			if g.nesting > maxGateNesting {
+				return p.errf(op.Pos, "gate %s calls gates nested more than %d deep (each calling the one defined before it?): define it with fewer levels", g.Name, maxGateNesting)
+			}
 		}
 	}
 	p.next()
@@ -373,7 +421,11 @@ func (p *parser) gateDecl() error {
 	return nil
 }
 
-func (p *parser) gateBodyOp(g *GateDef) (GateOp, error) {
+// maxGateNesting bounds how deep gate definitions may call one another:
+// compiling a call recurses once per level.
+const maxGateNesting = 1000
+
+func (p *parser) gateBodyOp(g *GateDef, scope *paramScope) (GateOp, error) {
 	t := p.next()
 	if t.kind != tIdent {
 		return GateOp{}, p.errf(t.pos, "expected a gate call, U, CX, barrier or '}' in the body of gate %s, found %s", g.Name, t.describe())
@@ -404,11 +456,11 @@ func (p *parser) gateBodyOp(g *GateDef) (GateOp, error) {
 		if t.text == "barrier" {
 			return op, p.errf(open.pos, "barrier takes no parameters")
 		}
-		exprs, err := p.exprList(g.Params)
+		exprs, terms, err := p.exprList(scope)
 		if err != nil {
 			return op, err
 		}
-		op.Params = exprs
+		op.Params, op.terms = exprs, terms
 	}
 	if nParams >= 0 && len(op.Params) != nParams {
 		return op, p.errf(t.pos, "gate %s takes %d parameters, got %d", t.text, nParams, len(op.Params))
@@ -419,13 +471,8 @@ func (p *parser) gateBodyOp(g *GateDef) (GateOp, error) {
 		if err != nil {
 			return op, err
 		}
-		idx := -1
-		for k, q := range g.Qubits {
-			if q == a.text {
-				idx = k
-			}
-		}
-		if idx < 0 {
+		idx, ok := scope.qubits[a.text]
+		if !ok {
 			return op, p.errf(a.pos, "%s is not a qubit argument of gate %s (its arguments are %s)", a.text, g.Name, strings.Join(g.Qubits, ", "))
 		}
 		if p.isPunct("[") {
@@ -448,22 +495,67 @@ func (p *parser) gateBodyOp(g *GateDef) (GateOp, error) {
 	return op, err
 }
 
-func (p *parser) exprList(params []string) ([]Expr, error) {
+// Expressions are bounded so that no source can exhaust the stack or
+// memory: recursion through parentheses, functions, signs and powers stops
+// at maxExprNesting, and one expression may hold at most maxExprTerms
+// numbers, names and operators (its evaluation recurses once per level of
+// the tree, and a long chain of + is a deep tree).
+const (
+	maxExprNesting = 256
+	maxExprTerms   = 4096
+)
+
+// paramScope is the parameters and qubit arguments of the gate whose body
+// is being parsed, indexed so that a gate with thousands of them parses in
+// time proportional to its length.
+type paramScope struct {
+	names  []string
+	index  map[string]int
+	qubits map[string]int
+}
+
+func newParamScope(g *GateDef) *paramScope {
+	s := &paramScope{names: g.Params, index: make(map[string]int, len(g.Params)), qubits: make(map[string]int, len(g.Qubits))}
+	for k, n := range g.Params {
+		s.index[n] = k
+	}
+	for k, n := range g.Qubits {
+		s.qubits[n] = k
+	}
+	return s
+}
+
+// exprList parses expressions separated by commas up to and including ')'.
+// It also returns the number of terms in all of them, which is what
+// evaluating them costs.
+func (p *parser) exprList(params *paramScope) ([]Expr, int, error) {
 	var out []Expr
+	total := 0
 	for !p.isPunct(")") {
 		if len(out) > 0 {
 			if _, err := p.expect(",", "between parameters"); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		}
+		p.exprTerms = 0
 		e, err := p.expr(params)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
+		total += p.exprTerms
 		out = append(out, e)
 	}
 	p.next()
-	return out, nil
+	return out, total, nil
+}
+
+// countTerm counts one term of the expression being parsed.
+func (p *parser) countTerm(t token) error {
+	p.exprTerms++
+	if p.exprTerms > maxExprTerms {
+		return p.errf(t.pos, "expression has more than %d terms: compute the value beforehand, or split it over gate parameters", maxExprTerms)
+	}
+	return nil
 }
 
 // Expression grammar, lowest precedence first:
@@ -473,41 +565,58 @@ func (p *parser) exprList(params []string) ([]Expr, error) {
 //	unary = "-" unary | power
 //	power = atom [ "^" unary ]        (right-associative)
 //	atom  = number | pi | param | "(" expr ")" | fn "(" expr ")"
-func (p *parser) expr(params []string) (Expr, error) {
+func (p *parser) expr(params *paramScope) (Expr, error) {
 	a, err := p.term(params)
 	if err != nil {
 		return nil, err
 	}
 	for p.isPunct("+") || p.isPunct("-") {
-		op := p.next().text[0]
+		t := p.next()
+		if err := p.countTerm(t); err != nil {
+			return nil, err
+		}
 		b, err := p.term(params)
 		if err != nil {
 			return nil, err
 		}
-		a = binExpr{op, a, b}
+		a = binExpr{t.text[0], a, b}
 	}
 	return a, nil
 }
 
-func (p *parser) term(params []string) (Expr, error) {
+func (p *parser) term(params *paramScope) (Expr, error) {
 	a, err := p.unary(params)
 	if err != nil {
 		return nil, err
 	}
 	for p.isPunct("*") || p.isPunct("/") {
-		op := p.next().text[0]
+		t := p.next()
+		if err := p.countTerm(t); err != nil {
+			return nil, err
+		}
 		b, err := p.unary(params)
 		if err != nil {
 			return nil, err
 		}
-		a = binExpr{op, a, b}
+		a = binExpr{t.text[0], a, b}
 	}
 	return a, nil
 }
 
-func (p *parser) unary(params []string) (Expr, error) {
+// unary is where every recursion of the expression grammar passes, so it
+// keeps the nesting count.
+func (p *parser) unary(params *paramScope) (Expr, error) {
+	if p.exprNest >= maxExprNesting {
+		t := p.peek()
+		return nil, p.errf(t.pos, "expression nested more than %d deep (parentheses, functions, signs and powers): simplify it", maxExprNesting)
+	}
+	p.exprNest++
+	defer func() { p.exprNest-- }()
 	if p.isPunct("-") {
-		p.next()
+		t := p.next()
+		if err := p.countTerm(t); err != nil {
+			return nil, err
+		}
 		x, err := p.unary(params)
 		if err != nil {
 			return nil, err
@@ -523,7 +632,10 @@ func (p *parser) unary(params []string) (Expr, error) {
 		return nil, err
 	}
 	if p.isPunct("^") {
-		p.next()
+		t := p.next()
+		if err := p.countTerm(t); err != nil {
+			return nil, err
+		}
 		b, err := p.unary(params)
 		if err != nil {
 			return nil, err
@@ -533,10 +645,13 @@ func (p *parser) unary(params []string) (Expr, error) {
 	return a, nil
 }
 
-func (p *parser) atom(params []string) (Expr, error) {
+func (p *parser) atom(params *paramScope) (Expr, error) {
 	t := p.next()
 	switch t.kind {
 	case tReal, tInt:
+		if err := p.countTerm(t); err != nil {
+			return nil, err
+		}
 		return numExpr(t.num), nil
 	case tPunct:
 		if t.text == "(" {
@@ -550,6 +665,9 @@ func (p *parser) atom(params []string) (Expr, error) {
 			return e, nil
 		}
 	case tIdent:
+		if err := p.countTerm(t); err != nil {
+			return nil, err
+		}
 		switch t.text {
 		case "pi":
 			return numExpr(math.Pi), nil
@@ -566,15 +684,13 @@ func (p *parser) atom(params []string) (Expr, error) {
 			}
 			return unaryExpr{t.text, x}, nil
 		}
-		for k, name := range params {
-			if name == t.text {
-				return paramExpr{k, name}, nil
-			}
-		}
 		if params == nil {
 			return nil, p.errf(t.pos, "unknown name %s in an expression: outside gate definitions only numbers, pi and sin, cos, tan, exp, ln, sqrt may appear", t.text)
 		}
-		return nil, p.errf(t.pos, "unknown parameter %s: the gate's parameters are %s", t.text, strings.Join(params, ", "))
+		if k, ok := params.index[t.text]; ok {
+			return paramExpr{k, t.text}, nil
+		}
+		return nil, p.errf(t.pos, "unknown parameter %s: the gate's parameters are %s", t.text, strings.Join(params.names, ", "))
 	}
 	return nil, p.errf(t.pos, "expected a number, pi, a parameter, a function or '(' in an expression, found %s", t.describe())
 }
@@ -626,12 +742,8 @@ func (p *parser) ifStmt() error {
 }
 
 func (p *parser) isCReg(r *Register) bool {
-	for i := range p.prog.CRegs {
-		if &p.prog.CRegs[i] == r {
-			return true
-		}
-	}
-	return false
+	ref, ok := p.prog.regIndex[r.Name]
+	return ok && ref.classical && &p.prog.CRegs[ref.i] == r
 }
 
 // argument parses id or id[n] naming a quantum (quantum=true) or classical
@@ -762,7 +874,7 @@ func (p *parser) qop() ([]Stmt, error) {
 	}
 	if p.isPunct("(") {
 		p.next()
-		exprs, err := p.exprList(nil)
+		exprs, _, err := p.exprList(nil)
 		if err != nil {
 			return nil, err
 		}
@@ -824,7 +936,7 @@ var libGates, libExtras map[string]*GateDef
 func init() { libGates, libExtras = mustParseLibrary() }
 
 func mustParseLibrary() (map[string]*GateDef, map[string]*GateDef) {
-	prog := &Program{Gates: map[string]*GateDef{}}
+	prog := &Program{Gates: map[string]*GateDef{}, regIndex: map[string]regRef{}}
 	if err := parseInto(prog, "qelib1.inc", []byte(qelib1Source), &ParseOptions{}, 0, false); err != nil {
 		panic("quantum: built-in qelib1.inc does not parse: " + err.Error())
 	}

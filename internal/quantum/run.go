@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Options configures Run. The zero value runs 1024 shots in single
@@ -26,6 +28,20 @@ type Options struct {
 
 // DefaultShots is the number of shots when Options.Shots is 0.
 const DefaultShots = 1024
+
+// MaxShots is the most shots one run may take. Memory does not grow with
+// shots (they are drawn in chunks of sampleChunk and only distinct outcomes
+// are kept, at most maxCountOutcomes of them); the bound keeps the time of
+// a run in reason and its counts within an int on every platform.
+const MaxShots = 100_000_000
+
+// sampleChunk is how many shots are drawn from a state at a time.
+const sampleChunk = 1 << 20
+
+// maxCountOutcomes bounds how many distinct outcomes the counts of a run
+// may list: a wide uniform distribution sampled a hundred million times
+// would otherwise give as many entries.
+const maxCountOutcomes = 1 << 20
 
 // maxBranches bounds the exact distribution of a circuit with mid-circuit
 // measurements, which is computed by following every outcome.
@@ -64,6 +80,10 @@ func (c *Circuit) MemoryBytes(precision string) (int64, error) {
 	copies := int64(1)
 	if !c.terminal() {
 		copies = 2
+	}
+	// The product would overflow an int64 from 59 qubits on.
+	if shift := bits.Len64(uint64(copies*ab)) - 1; c.Qubits+shift > 62 {
+		return 0, fmt.Errorf("the state vectors of %d qubits in %s precision need 2^%d bytes, more than any machine holds", c.Qubits, canonPrecision(precision), c.Qubits+shift)
 	}
 	return copies * ab << c.Qubits, nil
 }
@@ -129,8 +149,16 @@ func runT[F Float](c *Circuit, opt Options) (*Result, error) {
 	if shots == 0 {
 		shots = DefaultShots
 	}
-	if shots < 0 {
-		return nil, fmt.Errorf("shots must be positive, got %d", shots)
+	if shots < 0 || shots > MaxShots {
+		return nil, fmt.Errorf("shots must be between 1 and %d, got %d", MaxShots, shots)
+	}
+	counts := map[uint64]int{}
+	tally := func(k uint64, n int) error {
+		if _, ok := counts[k]; !ok && len(counts) >= maxCountOutcomes {
+			return fmt.Errorf("the shots gave more than %d distinct outcomes: take fewer shots or measure fewer qubits", maxCountOutcomes)
+		}
+		counts[k] += n
+		return nil
 	}
 	res := &Result{Qubits: c.Qubits, Shots: shots, Counts: map[string]int{}, Precision: canonPrecision(opt.Precision)}
 	rng := rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15))
@@ -176,20 +204,34 @@ func runT[F Float](c *Circuit, opt Options) (*Result, error) {
 				}
 			}
 		}
-		for _, i := range s.Sample(shots, rng) {
-			res.Counts[format(key(i))]++
+		// Shots are drawn in chunks, each sorted, so that equal
+		// outcomes come together and memory does not grow with shots.
+		for left := shots; left > 0; left -= sampleChunk {
+			idx := s.sampleSorted(min(left, sampleChunk), rng)
+			for j := 0; j < len(idx); {
+				n := 1
+				for j+n < len(idx) && idx[j+n] == idx[j] {
+					n++
+				}
+				if err := tally(key(idx[j]), n); err != nil {
+					return nil, err
+				}
+				j += n
+			}
+		}
+		for k, n := range counts {
+			res.Counts[format(k)] = n
 		}
 		res.WallS = time.Since(start).Seconds()
 		return res, nil
 	}
 	if opt.Probabilities {
-		probs := map[uint64]float64{}
-		branches := 0
-		if err := exact(s, c.Ops, 0, 1, probs, &branches); err != nil {
+		er := &exactRun{probs: map[uint64]float64{}, maxCopies: int(max(1, exactCopyBytes/s.bytes()))}
+		if err := exact(s, nil, c.Ops, 0, 1, er); err != nil {
 			return nil, err
 		}
 		res.Probabilities = map[string]float64{}
-		for k, p := range probs {
+		for k, p := range er.probs {
 			if p > 1e-12 {
 				res.Probabilities[format(k)] += p
 			}
@@ -207,7 +249,12 @@ func runT[F Float](c *Circuit, opt Options) (*Result, error) {
 	for range shots {
 		work.CopyFrom(s)
 		cl := work.runShot(c.Ops[first:], 0, rng)
-		res.Counts[format(cl)]++
+		if err := tally(cl, 1); err != nil {
+			return nil, err
+		}
+	}
+	for k, n := range counts {
+		res.Counts[format(k)] = n
 	}
 	res.WallS = time.Since(start).Seconds()
 	return res, nil
@@ -327,54 +374,110 @@ func (s *State[F]) runShot(ops []Op, cl uint64, rng *rand.Rand) uint64 {
 
 var errTooManyBranches = errors.New("too many measurement branches")
 
-// exact follows every measurement outcome of ops from state s with weight
-// w, adding the probability of each final classical register to probs.
-func exact[F Float](s *State[F], ops []Op, cl uint64, w float64, probs map[uint64]float64, branches *int) error {
-	for i := 0; i < len(ops); i++ {
-		op := ops[i]
+// exactCopyBytes bounds the memory of the copies of the state that the
+// exact distribution holds at once (one for every measurement on the
+// current path that has two possible outcomes and whose first outcome is
+// being followed); one copy is always allowed. Tests lower it.
+var exactCopyBytes int64 = 1 << 30
+
+// exactRun is the state of one exact-distribution computation.
+type exactRun struct {
+	probs     map[uint64]float64
+	branches  int
+	copies    int
+	maxCopies int
+}
+
+// exact follows every measurement outcome of front and then ops from
+// state s (which it changes) with weight w, adding the probability of each
+// final classical register to the run's probs. A measurement with one
+// possible outcome collapses s in place; one with two follows the first
+// outcome on a copy and the second in place.
+func exact[F Float](s *State[F], front, ops []Op, cl uint64, w float64, er *exactRun) error {
+	for {
+		cur := &ops
+		if len(front) > 0 {
+			cur = &front
+		} else if len(ops) == 0 {
+			break
+		}
+		op := (*cur)[0]
 		switch op.Kind {
 		case OpGate:
-			i += s.applyGateRun(ops[i:]) - 1
+			*cur = (*cur)[s.applyGateRun(*cur):]
+			continue
 		case OpIf:
+			*cur = (*cur)[1:]
+			// A conditional block holds no conditional (OpenQASM 2 does
+			// not nest if), so it is only ever entered from ops.
 			if op.Cond.holds(cl) {
-				rest := append(slices.Clone(op.Then), ops[i+1:]...)
-				return exact(s, rest, cl, w, probs, branches)
+				front = op.Then
 			}
-		case OpMeasure, OpReset:
-			*branches++
-			if *branches > maxBranches {
-				return fmt.Errorf("%w: the exact distribution needs more than %d; sample shots instead", errTooManyBranches, maxBranches)
-			}
-			p1 := s.ProbabilityOne(op.Qubit)
-			p1 = math.Min(1, math.Max(0, p1))
-			for out, p := range [2]float64{1 - p1, p1} {
-				if p < 1e-12 {
-					continue
-				}
-				b := s.Clone()
-				b.Collapse(op.Qubit, out, p)
-				ncl := cl
-				if op.Kind == OpMeasure {
-					ncl = cl&^(1<<op.Clbit) | uint64(out)<<op.Clbit
-				} else if out == 1 {
-					b.flipAfterCollapse(op.Qubit)
-				}
-				if err := exact(b, ops[i+1:], ncl, w*p, probs, branches); err != nil {
-					return err
-				}
-			}
-			return nil
+			continue
 		}
+		*cur = (*cur)[1:]
+		er.branches++
+		if er.branches > maxBranches {
+			return fmt.Errorf("%w: the exact distribution needs more than %d; sample shots instead", errTooManyBranches, maxBranches)
+		}
+		p1 := s.ProbabilityOne(op.Qubit)
+		p1 = math.Min(1, math.Max(0, p1))
+		ps := [2]float64{1 - p1, p1}
+		outcome := func(st *State[F], out int) uint64 {
+			st.Collapse(op.Qubit, out, ps[out])
+			if op.Kind == OpMeasure {
+				return cl&^(1<<op.Clbit) | uint64(out)<<op.Clbit
+			}
+			if out == 1 {
+				st.flipAfterCollapse(op.Qubit)
+			}
+			return cl
+		}
+		if ps[0] >= 1e-12 && ps[1] >= 1e-12 {
+			er.copies++
+			if er.copies > er.maxCopies {
+				return fmt.Errorf("%w: the exact distribution would hold more than %d copies of the state at once (%s); sample shots instead", errTooManyBranches, er.maxCopies, HumanBytes(int64(er.maxCopies)*s.bytes()))
+			}
+			b := s.Clone()
+			if err := exact(b, front, ops, outcome(b, 0), w*ps[0], er); err != nil {
+				return err
+			}
+			er.copies--
+			w *= ps[1]
+			cl = outcome(s, 1)
+			continue
+		}
+		out := 0
+		if ps[0] < 1e-12 {
+			if ps[1] < 1e-12 {
+				return nil
+			}
+			out = 1
+		}
+		w *= ps[out]
+		cl = outcome(s, out)
 	}
-	probs[cl] += w
+	er.probs[cl] += w
 	return nil
 }
+
+// bytes is the size of the state's amplitudes.
+func (s *State[F]) bytes() int64 { return int64(len(s.v)) * int64(unsafe.Sizeof(s.v[0])) }
 
 // Sample draws shots basis-state indexes from the state's distribution
 // without changing the state: sorted uniform numbers are matched against
 // the running sum of probabilities in one pass, so no table of the state's
 // size is built.
 func (s *State[F]) Sample(shots int, rng *rand.Rand) []uint64 {
+	out := s.sampleSorted(shots, rng)
+	// Shuffle so that callers who read shots in order see no sorting.
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// sampleSorted is Sample without the shuffle: the indexes come in
+// increasing order.
+func (s *State[F]) sampleSorted(shots int, rng *rand.Rand) []uint64 {
 	norm := s.Norm()
 	us := make([]float64, shots)
 	for i := range us {
@@ -402,7 +505,5 @@ func (s *State[F]) Sample(shots int, rng *rand.Rand) []uint64 {
 	for ; k < len(us); k++ {
 		out = append(out, uint64(last))
 	}
-	// Shuffle so that callers who read shots in order see no sorting.
-	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
 }

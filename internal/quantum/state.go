@@ -3,6 +3,7 @@ package quantum
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"runtime"
 	"sync"
 	"unsafe"
@@ -32,10 +33,20 @@ type State[F Float] struct {
 // more than it saves.
 const parallelMinAmps = 1 << 15
 
+// maxStateBytes is the largest state NewState allocates: 128 TiB, more
+// than any one machine holds.
+const maxStateBytes = 1 << 47
+
 // NewState returns n qubits in |0...0>.
 func NewState[F Float](n int) (*State[F], error) {
 	if n < 0 || n > MaxProgramQubits {
 		return nil, fmt.Errorf("cannot simulate %d qubits: give 0 to %d", n, MaxProgramQubits)
+	}
+	// Past maxStateBytes the allocation would panic or kill the process
+	// instead of failing.
+	var f F
+	if amp := int64(2 * unsafe.Sizeof(f)); n > 62-bits.Len64(uint64(amp)) || amp<<n > maxStateBytes {
+		return nil, fmt.Errorf("cannot simulate %d qubits: the state vector needs 2^%d bytes, more than any machine holds", n, n+bits.Len64(uint64(amp))-1)
 	}
 	s := &State[F]{n: n, v: make([]F, 2<<n)}
 	s.v[0] = 1
