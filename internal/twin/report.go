@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/gefion-hpc/gefion/internal/job"
 	"gonum.org/v1/plot"
@@ -105,7 +106,7 @@ func WriteReport(w io.Writer, info ReportInfo, runs []ReportRun) error {
 	}
 
 	var buf bytes.Buffer
-	err = reportTmpl.Execute(&buf, struct {
+	err = reportTmpl().Execute(&buf, struct {
 		Info   ReportInfo
 		Runs   []ReportRun
 		Charts []chart
@@ -303,15 +304,18 @@ func hours(s float64) string {
 	return fmt.Sprintf("%.0f s", s)
 }
 
-var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"dur":    hours,
-	"pct":    func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) },
-	"f2":     func(x float64) string { return fmt.Sprintf("%.2f", x) },
-	"f3":     func(x float64) string { return fmt.Sprintf("%.3f", x) },
-	"f0":     func(x float64) string { return fmt.Sprintf("%.0f", x) },
-	"mwh":    func(kwh float64) float64 { return kwh / 1000 },
-	"tonnes": func(kg float64) float64 { return kg / 1000 },
-}).Parse(`<!DOCTYPE html>
+// reportTmpl is parsed when a report is first written rather than at
+// package initialisation, which every gefion command would pay for.
+var reportTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{
+		"dur":    hours,
+		"pct":    func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) },
+		"f2":     func(x float64) string { return fmt.Sprintf("%.2f", x) },
+		"f3":     func(x float64) string { return fmt.Sprintf("%.3f", x) },
+		"f0":     func(x float64) string { return fmt.Sprintf("%.0f", x) },
+		"mwh":    func(kwh float64) float64 { return kwh / 1000 },
+		"tonnes": func(kg float64) float64 { return kg / 1000 },
+	}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{{.Info.Title}}</title>
 <style>
@@ -346,6 +350,7 @@ svg{max-width:100%;height:auto}
 {{end}}
 </body></html>
 `))
+})
 
 // addRunLine adds run i's line, in its colour and dashes, to p's legend.
 func addRunLine(p *plot.Plot, xys plotter.XYs, i int, name string) error {
