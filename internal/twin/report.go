@@ -136,9 +136,10 @@ func cdfPlot(runs []ReportRun, loads bool, xlabel string, f func(*Job, *Outcome)
 }
 
 // barWidth is the width of one run's bar when len(runs) bars share each of
-// n categories: together they fill 80% of a category's slot.
+// n categories: together they fill 80% of a category's slot, each at most
+// 80 units wide.
 func barWidth(runs, n int) float64 {
-	return 0.8 * (chartW - chartLeft - chartRight) / float64(max(n, 1)) / float64(max(runs, 1))
+	return min(80, 0.8*(chartW-chartLeft-chartRight)/float64(max(n, 1))/float64(max(runs, 1)))
 }
 
 // classPlot draws mean wait by size class, one bar group per class.

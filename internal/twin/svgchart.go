@@ -178,17 +178,17 @@ func (c *chart) svg() string {
 	b.WriteString("</g>\n")
 	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#000"/>`+"\n", chartLeft, chartTop, plotW, plotH)
 	for _, t := range yticks {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", chartLeft-4, ypos(t), tickLabel(t))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`+"\n", chartLeft-4, ypos(t)+fontSize*0.35, tickLabel(t))
 	}
 	for _, t := range xticks {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" dominant-baseline="hanging">%s</text>`+"\n", xpos(t), chartTop+plotH+4, tickLabel(t))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", xpos(t), chartTop+plotH+4+fontSize, tickLabel(t))
 	}
 	for k, name := range c.categories {
-		x, y := xpos(float64(k)), chartTop+plotH+4
+		x, y := xpos(float64(k)), chartTop+plotH+4+fontSize
 		if c.rotateX {
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" dominant-baseline="hanging" transform="rotate(-45 %.1f %.1f)">%s</text>`+"\n", x, y, x, y, html.EscapeString(name))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" transform="rotate(-45 %.1f %.1f)">%s</text>`+"\n", x, y, x, y, html.EscapeString(name))
 		} else {
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" dominant-baseline="hanging">%s</text>`+"\n", x, y, html.EscapeString(name))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", x, y, html.EscapeString(name))
 		}
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", chartLeft+plotW/2, chartH-6, html.EscapeString(c.xLabel))
@@ -245,7 +245,7 @@ func (c *chart) svg() string {
 	for i, e := range legend {
 		y := chartTop + 12 + float64(i)*(fontSize+4)
 		x := chartLeft + plotW - 8
-		fmt.Fprintf(&b, `<g transform="translate(%.1f %.1f)"><text x="-34" y="0" text-anchor="end" dominant-baseline="middle">%s</text>%s</g>`+"\n", x, y, html.EscapeString(e.name), e.swatch)
+		fmt.Fprintf(&b, `<g transform="translate(%.1f %.1f)"><text x="-34" y="%.1f" text-anchor="end">%s</text>%s</g>`+"\n", x, y, fontSize*0.35, html.EscapeString(e.name), e.swatch)
 	}
 	b.WriteString("</svg>")
 	return b.String()
@@ -313,13 +313,15 @@ func logTicks(lo, hi float64) []float64 {
 	return ticks
 }
 
-// tickLabel prints a tick value briefly: 0.25, 100, 10000, 1e+08.
+// tickLabel prints a tick value briefly: 0.25, 100, 10000, 1e+08. Ten
+// significant digits hide the rounding error of adding steps (0.15, not
+// 0.15000000000000002).
 func tickLabel(v float64) string {
 	if math.Abs(v) < 1e-12 {
 		return "0"
 	}
 	if a := math.Abs(v); a >= 1e-3 && a < 1e7 {
-		return strconv.FormatFloat(v, 'f', -1, 64)
+		return strconv.FormatFloat(v, 'g', 10, 64)
 	}
 	return strconv.FormatFloat(v, 'g', 4, 64)
 }

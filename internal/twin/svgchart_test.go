@@ -35,7 +35,7 @@ func TestLogTicksAndLabels(t *testing.T) {
 	if diff := cmp.Diff([]float64{10, 100, 1000}, logTicks(3, 2000)); diff != "" {
 		t.Errorf("logTicks(3, 2000) (-want +got):\n%s", diff)
 	}
-	for v, want := range map[float64]string{0: "0", 0.25: "0.25", 10000: "10000", 1e8: "1e+08", 1e-5: "1e-05"} {
+	for v, want := range map[float64]string{0: "0", 0.25: "0.25", 10000: "10000", 1e8: "1e+08", 1e-5: "1e-05", 3 * 0.05: "0.15"} {
 		if got := tickLabel(v); got != want {
 			t.Errorf("tickLabel(%v) = %q; want %q", v, got, want)
 		}
