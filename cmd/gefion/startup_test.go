@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,9 +51,10 @@ func buildGefion(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("builds the gefion binary; skipped with -short")
 	}
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		t.Skipf("needs the go tool to build the binary (looked for %s)", goTool)
+	// go test puts its own go command first on PATH.
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("needs the go tool to build the binary: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "gefion")
 	cmd := exec.Command(goTool, "build", "-o", bin, ".")
