@@ -119,7 +119,7 @@ func TestPrometheusParserReadsOutput(t *testing.T) {
 		t.Errorf("t_jobs = %v; want running and the escaped label read back unchanged", jobs)
 	}
 	for _, name := range []string{"go_goroutines", "go_memstats_alloc_bytes", "go_info", "go_gc_duration_seconds", "go_threads",
-		"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"} {
+		"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_max_fds", "process_start_time_seconds", "process_virtual_memory_max_bytes", "go_memstats_mspan_inuse_bytes"} {
 		if fams[name] == nil {
 			t.Errorf("no %s in the runtime metrics", name)
 		}

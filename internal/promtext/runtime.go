@@ -12,8 +12,10 @@ import (
 // RegisterRuntime adds the Go runtime metrics (go_*) and, on Linux, the
 // process metrics (process_*) that the Prometheus Go client's Go and
 // process collectors export by default, under the same names, so that
-// dashboards built on those keep working. go_gc_gogc_percent is left out:
-// the runtime has no way to read GOGC without setting it. Each scrape reads the runtime's
+// dashboards built on those keep working. Left out: go_gc_gogc_percent
+// (the runtime cannot read GOGC without setting it), the quantiles of
+// go_gc_duration_seconds (its sum and count are there) and the network
+// counters process_network_*. Each scrape reads the runtime's
 // memory statistics once.
 func (r *Registry) RegisterRuntime() {
 	r.registerGroup("go_", goFamilies{})
@@ -52,9 +54,15 @@ func (goFamilies) write(b *strings.Builder) {
 	gauge(b, "go_memstats_heap_objects", "Number of currently allocated objects.", float64(ms.HeapObjects))
 	gauge(b, "go_memstats_heap_released_bytes", "Number of heap bytes released to OS.", float64(ms.HeapReleased))
 	gauge(b, "go_memstats_heap_sys_bytes", "Number of heap bytes obtained from system.", float64(ms.HeapSys))
+	gauge(b, "go_memstats_buck_hash_sys_bytes", "Number of bytes used by the profiling bucket hash table.", float64(ms.BuckHashSys))
 	gauge(b, "go_memstats_last_gc_time_seconds", "Number of seconds since 1970 of last garbage collection.", float64(ms.LastGC)/1e9)
 	counter(b, "go_memstats_mallocs_total", "Total number of heap objects allocated, both live and gc-ed.", float64(ms.Mallocs))
+	gauge(b, "go_memstats_mcache_inuse_bytes", "Number of bytes in use by mcache structures.", float64(ms.MCacheInuse))
+	gauge(b, "go_memstats_mcache_sys_bytes", "Number of bytes used for mcache structures obtained from system.", float64(ms.MCacheSys))
+	gauge(b, "go_memstats_mspan_inuse_bytes", "Number of bytes in use by mspan structures.", float64(ms.MSpanInuse))
+	gauge(b, "go_memstats_mspan_sys_bytes", "Number of bytes used for mspan structures obtained from system.", float64(ms.MSpanSys))
 	gauge(b, "go_memstats_next_gc_bytes", "Number of heap bytes when next garbage collection will take place.", float64(ms.NextGC))
+	gauge(b, "go_memstats_other_sys_bytes", "Number of bytes used for other system allocations.", float64(ms.OtherSys))
 	gauge(b, "go_memstats_stack_inuse_bytes", "Number of bytes obtained from system for stack allocator.", float64(ms.StackInuse))
 	gauge(b, "go_memstats_stack_sys_bytes", "Number of bytes obtained from system for stack allocator.", float64(ms.StackSys))
 	gauge(b, "go_memstats_sys_bytes", "Number of bytes obtained from system.", float64(ms.Sys))
@@ -80,7 +88,7 @@ func (processFamilies) write(b *strings.Builder) {
 		return // the process metrics are best effort, as in the Prometheus client
 	}
 	counter(b, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", st.cpuSeconds)
-	if max, ok := maxFDs(); ok {
+	if max, ok := softLimit("Max open files"); ok {
 		gauge(b, "process_max_fds", "Maximum number of open file descriptors.", max)
 	}
 	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
@@ -91,6 +99,9 @@ func (processFamilies) write(b *strings.Builder) {
 		gauge(b, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.", start)
 	}
 	gauge(b, "process_virtual_memory_bytes", "Virtual memory size in bytes.", st.vsizeBytes)
+	if max, ok := softLimit("Max address space"); ok {
+		gauge(b, "process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.", max)
+	}
 }
 
 // procStat is what /proc/self/stat says about this process.
@@ -148,14 +159,16 @@ func startSeconds(ticks float64) float64 {
 	return 0
 }
 
-// maxFDs reads the soft limit on open files from /proc/self/limits.
-func maxFDs() (float64, bool) {
+// softLimit reads a soft limit from /proc/self/limits by its name ("Max
+// open files"); unlimited is the largest uint64, as the Prometheus client
+// reports it.
+func softLimit(name string) (float64, bool) {
 	data, err := os.ReadFile("/proc/self/limits")
 	if err != nil {
 		return 0, false
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
+		if rest, ok := strings.CutPrefix(line, name); ok {
 			f := strings.Fields(rest)
 			if len(f) > 0 {
 				if f[0] == "unlimited" {
