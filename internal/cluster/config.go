@@ -90,7 +90,7 @@ func Parse(data []byte) (*Cluster, error) {
 		return nil, fmt.Errorf("unknown key %q: check its spelling against the documented keys", un[0].String())
 	}
 	gpus := map[string]GPUModel{}
-	for k, v := range gpuModels {
+	for k, v := range gpuModels() {
 		gpus[k] = v
 	}
 	for _, g := range f.GPUModels {
@@ -100,7 +100,7 @@ func Parse(data []byte) (*Cluster, error) {
 		gpus[g.Name] = g
 	}
 	nodes := map[string]*NodeModel{}
-	for k, v := range nodeModels {
+	for k, v := range nodeModels() {
 		v := v
 		nodes[k] = &v
 	}

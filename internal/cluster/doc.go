@@ -6,5 +6,6 @@
 // It is pure data and may be imported by any package. Topology is three
 // levels: a node is one NVLink domain; a scalable unit is the group of nodes
 // whose rail leaf switches reach each other in one hop; SUs are joined by
-// spine switches.
+// spine switches. Every gefion command links it, so it keeps no maps or
+// tables built at package initialisation.
 package cluster

@@ -87,7 +87,7 @@ var DGXH100 = NodeModel{
 // GPUModelFor returns the known model of a GPU as a driver names it
 // ("NVIDIA H100 80GB HBM3" from NVML) or as cluster files do.
 func GPUModelFor(name string) (GPUModel, bool) {
-	if g, ok := gpuModels[name]; ok {
+	if g, ok := gpuModels()[name]; ok {
 		return g, true
 	}
 	n := strings.ToUpper(name)
@@ -98,8 +98,12 @@ func GPUModelFor(name string) (GPUModel, bool) {
 	return GPUModel{}, false
 }
 
-// Known GPU and node models, by name, for cluster files.
-var (
-	gpuModels  = map[string]GPUModel{"H100-SXM5-80GB": H100SXM, "h100": H100SXM}
-	nodeModels = map[string]NodeModel{"dgx-h100": DGXH100}
-)
+// gpuModels and nodeModels are the known GPU and node models, by name, for
+// cluster files. Functions rather than package maps, which would be built
+// at package initialisation in every gefion command; each call returns a
+// new map that the caller may extend.
+func gpuModels() map[string]GPUModel {
+	return map[string]GPUModel{"H100-SXM5-80GB": H100SXM, "h100": H100SXM}
+}
+
+func nodeModels() map[string]NodeModel { return map[string]NodeModel{"dgx-h100": DGXH100} }

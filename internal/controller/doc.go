@@ -1,7 +1,9 @@
 // Package controller is Gefion's controller: it owns the cluster's state,
 // takes jobs durably, calls the scheduling core (package sched) and applies
 // its plans, talks to node agents, and serves the HTTP API (/v1/...) and
-// Prometheus metrics (/metrics).
+// Prometheus metrics (/metrics, in the text format written by package
+// promtext: the Prometheus Go client's package initialisation would run in
+// every gefion command, the controller being linked into the one binary).
 //
 // One goroutine (the loop) owns all state. API handlers and agent sessions
 // send it operations; it runs a burst of them against a transaction that

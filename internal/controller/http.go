@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/store"
@@ -64,7 +62,7 @@ func (c *Controller) Handler() http.Handler {
 		}
 		return c.Sync(r.Context(), req)
 	}))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(c.m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", c.m.reg.Handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no API route %s %s; see the API reference in package controller", r.Method, r.URL.Path)})
 	})

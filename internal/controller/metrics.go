@@ -4,57 +4,44 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/promtext"
 	"github.com/gefion-hpc/gefion/internal/sched"
 )
 
 // metrics are the controller's Prometheus metrics. Gauges that describe the
-// whole state are refreshed after each scheduling pass.
+// whole state are refreshed after each scheduling pass. They are written by
+// package promtext rather than the Prometheus Go client, whose package
+// initialisation every gefion command would pay for (see promtext's doc).
 type metrics struct {
-	reg           *prometheus.Registry
-	submissions   prometheus.Counter
-	passSeconds   prometheus.Histogram
-	commitSeconds prometheus.Histogram
-	apiSeconds    *prometheus.HistogramVec
-	jobs          *prometheus.GaugeVec
-	pendingReason *prometheus.GaugeVec
-	gpus          *prometheus.GaugeVec
+	reg           *promtext.Registry
+	submissions   *promtext.Counter
+	passSeconds   *promtext.Histogram
+	commitSeconds *promtext.Histogram
+	apiSeconds    *promtext.HistogramVec
+	jobs          *promtext.GaugeVec
+	pendingReason *promtext.GaugeVec
+	gpus          *promtext.GaugeVec
 	mu            sync.Mutex
 	lastObserve   time.Time
 }
 
 func newMetrics() *metrics {
+	r := &promtext.Registry{}
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		submissions: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gefion_submissions_total", Help: "Jobs accepted (array tasks count one each).",
-		}),
-		passSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "gefion_sched_pass_seconds", Help: "Time of one scheduling pass.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
-		}),
-		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "gefion_store_commit_seconds", Help: "Time to commit one batch to the store.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
-		}),
-		apiSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gefion_api_request_seconds", Help: "API request latency by route and status code.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
-		}, []string{"route", "code"}),
-		jobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gefion_jobs", Help: "Jobs in memory by state (pending, running, recently finished).",
-		}, []string{"state"}),
-		pendingReason: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gefion_pending_jobs", Help: "Pending jobs by reason.",
-		}, []string{"reason"}),
-		gpus: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gefion_gpus", Help: "GPUs by state: allocated, idle, unavailable (nodes drained or down).",
-		}, []string{"state"}),
+		reg:         r,
+		submissions: r.NewCounter("gefion_submissions_total", "Jobs accepted (array tasks count one each)."),
+		passSeconds: r.NewHistogram("gefion_sched_pass_seconds", "Time of one scheduling pass.",
+			promtext.ExponentialBuckets(0.0001, 2, 16)),
+		commitSeconds: r.NewHistogram("gefion_store_commit_seconds", "Time to commit one batch to the store.",
+			promtext.ExponentialBuckets(0.0001, 2, 16)),
+		apiSeconds: r.NewHistogramVec("gefion_api_request_seconds", "API request latency by route and status code.",
+			promtext.ExponentialBuckets(0.0001, 2, 18), "route", "code"),
+		jobs:          r.NewGaugeVec("gefion_jobs", "Jobs in memory by state (pending, running, recently finished).", "state"),
+		pendingReason: r.NewGaugeVec("gefion_pending_jobs", "Pending jobs by reason.", "reason"),
+		gpus:          r.NewGaugeVec("gefion_gpus", "GPUs by state: allocated, idle, unavailable (nodes drained or down).", "state"),
 	}
-	m.reg.MustRegister(m.submissions, m.passSeconds, m.commitSeconds, m.apiSeconds, m.jobs, m.pendingReason, m.gpus,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	r.RegisterRuntime()
 	return m
 }
 

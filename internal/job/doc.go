@@ -4,4 +4,6 @@
 // parser for Slurm batch scripts (#SBATCH lines).
 //
 // It imports only cluster and hostlist and may be imported by any package.
+// Every gefion command links it, so nothing runs at package initialisation:
+// the sbatch option table and its index are built on first use.
 package job

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gefion-hpc/gefion/internal/hostlist"
 )
@@ -62,179 +63,185 @@ const (
 	whyOperator = "only operators may set it, through the controller"
 )
 
-// options is the table. Order does not matter except for messages.
-var options = []option{
-	// Identity, accounting and queue placement.
-	{long: "account", short: 'A', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Account })},
-	{long: "partition", short: 'p', arg: requiredArg, set: setPartition},
-	{long: "qos", short: 'q', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.QOS })},
-	{long: "job-name", short: 'J', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Name })},
-	{long: "comment", arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Comment })},
-	{long: "wckey", arg: requiredArg, set: check(nil), noEffect: "usage is accounted by project (--account), not by WCKey"},
-	{long: "reservation", arg: requiredArg, set: check(nil), noEffect: whyNoResv},
-	{long: "clusters", short: 'M', arg: requiredArg, set: check(nil), noEffect: whyOneClus},
-	{long: "cluster", arg: requiredArg, set: check(nil), noEffect: whyOneClus},
-	{long: "cluster-constraint", arg: requiredArg, set: check(nil), noEffect: whyOneClus},
-	{long: "priority", arg: requiredArg, set: check(checkPriority), noEffect: whyOperator + "; use --nice to lower your own job"},
-	{long: "nice", arg: optionalArg, set: setNice},
-	{long: "uid", arg: requiredArg, set: check(nil), noEffect: "jobs run as the submitting user; " + whyOperator},
-	{long: "gid", arg: requiredArg, set: check(nil), noEffect: "jobs run with the submitting user's group; " + whyOperator},
-	{long: "mcs-label", arg: requiredArg, set: check(nil), noEffect: "there are no MCS labels"},
-	{long: "extra", arg: requiredArg, set: check(nil), noEffect: "nodes carry no extra attributes to match"},
+// optionTable is the table. Order does not matter except for messages. It
+// is built on first use: many entries are closures made by calls
+// (setString, check), which would otherwise run at package
+// initialisation in every gefion command.
+var optionTable = sync.OnceValue(func() []option {
+	return []option{
+		// Identity, accounting and queue placement.
+		{long: "account", short: 'A', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Account })},
+		{long: "partition", short: 'p', arg: requiredArg, set: setPartition},
+		{long: "qos", short: 'q', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.QOS })},
+		{long: "job-name", short: 'J', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Name })},
+		{long: "comment", arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Comment })},
+		{long: "wckey", arg: requiredArg, set: check(nil), noEffect: "usage is accounted by project (--account), not by WCKey"},
+		{long: "reservation", arg: requiredArg, set: check(nil), noEffect: whyNoResv},
+		{long: "clusters", short: 'M', arg: requiredArg, set: check(nil), noEffect: whyOneClus},
+		{long: "cluster", arg: requiredArg, set: check(nil), noEffect: whyOneClus},
+		{long: "cluster-constraint", arg: requiredArg, set: check(nil), noEffect: whyOneClus},
+		{long: "priority", arg: requiredArg, set: check(checkPriority), noEffect: whyOperator + "; use --nice to lower your own job"},
+		{long: "nice", arg: optionalArg, set: setNice},
+		{long: "uid", arg: requiredArg, set: check(nil), noEffect: "jobs run as the submitting user; " + whyOperator},
+		{long: "gid", arg: requiredArg, set: check(nil), noEffect: "jobs run with the submitting user's group; " + whyOperator},
+		{long: "mcs-label", arg: requiredArg, set: check(nil), noEffect: "there are no MCS labels"},
+		{long: "extra", arg: requiredArg, set: check(nil), noEffect: "nodes carry no extra attributes to match"},
 
-	// Shape: nodes, tasks, CPUs, GPUs, memory.
-	{long: "nodes", short: 'N', arg: requiredArg, set: setNodes},
-	{long: "ntasks", short: 'n', arg: requiredArg, set: setInt(func(s *Spec) *int { return &s.NTasks }, true)},
-	{long: "ntasks-per-node", arg: requiredArg, set: setInt(func(s *Spec) *int { return &s.NTasksPerNode }, true)},
-	{long: "tasks-per-node", arg: requiredArg, alias: "ntasks-per-node", set: setInt(func(s *Spec) *int { return &s.NTasksPerNode }, true)},
-	{long: "cpus-per-task", short: 'c', arg: requiredArg, set: setInt(func(s *Spec) *int { return &s.CPUsPerTask }, true)},
-	{long: "gpus", short: 'G', arg: requiredArg, set: setGPUs(func(s *Spec) *int { return &s.GPUs })},
-	{long: "gpus-per-node", arg: requiredArg, set: setGPUs(func(s *Spec) *int { return &s.GPUsPerNode })},
-	{long: "gpus-per-task", arg: requiredArg, set: setGPUs(func(s *Spec) *int { return &s.GPUsPerTask })},
-	{long: "gres", arg: requiredArg, set: setGres},
-	{long: "mem", arg: requiredArg, set: memSetter("mem")},
-	{long: "mem-per-cpu", arg: requiredArg, set: memSetter("mem-per-cpu")},
-	{long: "mem-per-gpu", arg: requiredArg, set: memSetter("mem-per-gpu")},
-	{long: "exclusive", arg: optionalArg, set: setExclusive},
-	{long: "oversubscribe", short: 's', arg: noArg, set: func(a *apply, _ string, _ bool) error {
-		a.spec.Exclusive = false
-		a.warn("--oversubscribe", "--oversubscribe has no effect here: GPUs are never shared between jobs; it only cancels --exclusive")
-		return nil
-	}},
-	{long: "switches", arg: requiredArg, set: setSwitches},
-	{long: "constraint", short: 'C', arg: requiredArg, set: func(a *apply, v string, _ bool) error {
-		a.spec.Constraint = v
-		a.warn("--constraint", "--constraint is recorded but has no effect here: nodes carry no features to match")
-		return nil
-	}},
-	{long: "prefer", arg: requiredArg, set: check(nil), noEffect: "nodes carry no features to prefer"},
-	{long: "cpus-per-gpu", arg: requiredArg, set: check(checkInt(true)), noEffect: "a GPU comes with its node's share of CPUs; use --cpus-per-task"},
-	{long: "gpus-per-socket", arg: requiredArg, set: check(nil), noEffect: whyNodeHW},
-	{long: "gres-flags", arg: requiredArg, set: check(nil), noEffect: "GPUs are always placed within one node's NVLink domain"},
-	{long: "mincpus", arg: requiredArg, set: check(checkInt(true)), noEffect: whyNodeHW},
-	{long: "sockets-per-node", arg: requiredArg, set: check(checkInt(true)), noEffect: whyNodeHW},
-	{long: "cores-per-socket", arg: requiredArg, set: check(checkInt(true)), noEffect: whyNodeHW},
-	{long: "threads-per-core", arg: requiredArg, set: check(checkInt(true)), noEffect: whyNodeHW},
-	{long: "extra-node-info", short: 'B', arg: requiredArg, set: check(nil), noEffect: whyNodeHW},
-	{long: "ntasks-per-core", arg: requiredArg, set: check(checkInt(true)), noEffect: whyNodeHW},
-	{long: "ntasks-per-socket", arg: requiredArg, set: check(checkInt(true)), noEffect: whyNodeHW},
-	{long: "ntasks-per-gpu", arg: requiredArg, set: check(checkInt(true)), noEffect: "use --gpus-per-task to tie GPUs to tasks"},
-	{long: "ntasks-per-tres", arg: requiredArg, set: check(checkInt(true)), noEffect: "use --gpus-per-task to tie GPUs to tasks"},
-	{long: "core-spec", short: 'S', arg: requiredArg, set: check(checkInt(false)), noEffect: "cores for system use are set per node by the operator"},
-	{long: "thread-spec", arg: requiredArg, set: check(checkInt(true)), noEffect: "threads for system use are set per node by the operator"},
-	{long: "hint", arg: requiredArg, set: check(nil), noEffect: whyBinding},
-	{long: "distribution", short: 'm', arg: requiredArg, set: check(nil), noEffect: whyBinding},
-	{long: "tmp", arg: requiredArg, set: check(checkMem), noEffect: "local scratch space is not allocated per job"},
-	{long: "tres-per-task", arg: requiredArg, set: check(nil), noEffect: "use --cpus-per-task and --gpus-per-task"},
-	{long: "tres-bind", arg: requiredArg, set: check(nil), noEffect: whyBinding},
-	{long: "gpu-bind", arg: requiredArg, set: check(nil), noEffect: whyBinding},
-	{long: "mem-bind", arg: requiredArg, set: check(nil), noEffect: whyBinding},
-	{long: "cpu-freq", arg: requiredArg, set: check(nil), noEffect: whyFreq},
-	{long: "gpu-freq", arg: requiredArg, set: check(nil), noEffect: whyFreq},
-	{long: "network", arg: requiredArg, set: check(nil), noEffect: whyNetwork},
-	{long: "contiguous", arg: noArg, set: check(nil), noEffect: "multi-node jobs are placed in as few scalable units as possible, which is what contiguity buys on this fabric"},
-	{long: "spread-job", arg: noArg, set: check(nil), noEffect: "jobs are packed to keep whole nodes and scalable units free"},
-	{long: "use-min-nodes", arg: noArg, set: check(nil), noEffect: "a --nodes range is given its minimum when it can start"},
-	{long: "segment", arg: requiredArg, set: check(checkInt(true)), noEffect: "there is no block topology; use --switches for scalable units"},
-	{long: "consolidate-segments", arg: noArg, set: check(nil), noEffect: "there is no block topology"},
-	{long: "spread-segments", arg: noArg, set: check(nil), noEffect: "there is no block topology"},
-	{long: "nodelist", short: 'w', arg: requiredArg, set: check(checkHostlist), noEffect: "requesting named nodes is not supported yet; the scheduler picks nodes by topology"},
-	{long: "exclude", short: 'x', arg: requiredArg, set: check(checkHostlist), noEffect: "excluding named nodes is not supported yet; report bad nodes to the operators, who drain them"},
-	{long: "nodefile", short: 'F', arg: requiredArg, set: check(nil), noEffect: "requesting named nodes is not supported yet"},
-	{long: "licenses", short: 'L', arg: requiredArg, set: check(nil), noEffect: "there are no licenses to allocate"},
-	{long: "resources", arg: requiredArg, set: check(nil), noEffect: "there are no cluster-wide resources to allocate"},
-	{long: "overcommit", short: 'O', arg: noArg, set: check(nil), noEffect: "CPUs are allocated to match tasks"},
-	{long: "reboot", arg: noArg, set: check(nil), noEffect: "nodes are not rebooted for jobs"},
-	{long: "delay-boot", arg: requiredArg, set: check(checkTime), noEffect: "nodes are not rebooted for jobs"},
-	{long: "batch", arg: requiredArg, set: check(nil), noEffect: "the batch script runs on the job's first node"},
-	{long: "bb", arg: requiredArg, set: check(nil), noEffect: whyNoBB},
-	{long: "bbf", arg: requiredArg, set: check(nil), noEffect: whyNoBB},
-	{long: "container", arg: requiredArg, set: check(nil), noEffect: whyNoCont},
-	{long: "container-id", arg: requiredArg, set: check(nil), noEffect: whyNoCont},
-	{long: "runtime", arg: requiredArg, set: check(nil), noEffect: whyNoCont},
-	{long: "context", arg: requiredArg, set: check(nil), noEffect: "there are no security contexts"},
-	{long: "stepmgr", arg: noArg, set: check(nil), noEffect: whyNoSteps},
-	{long: "resv-ports", arg: optionalArg, set: check(nil), noEffect: whyNoSteps},
-	{long: "wait-all-nodes", arg: requiredArg, set: check(checkEnum("0", "1")), noEffect: "a job starts when all its nodes have reported ready"},
-
-	// Time.
-	{long: "time", short: 't', arg: requiredArg, set: setTime(func(s *Spec) *int64 { return &s.TimeLimitS })},
-	{long: "time-min", arg: requiredArg, set: setTime(func(s *Spec) *int64 { return &s.TimeMinS })},
-	{long: "begin", short: 'b', arg: requiredArg, set: setBegin},
-	{long: "deadline", arg: requiredArg, set: func(a *apply, v string, _ bool) error {
-		_, err := ParseBegin(v, a.p.now())
-		return err
-	}, noEffect: "jobs are not cancelled for missing a deadline"},
-	{long: "hold", short: 'H', arg: noArg, set: func(a *apply, _ string, _ bool) error { a.spec.Hold = true; return nil }},
-
-	// Dependencies, arrays, requeue, signals.
-	{long: "dependency", short: 'd', arg: requiredArg, set: setDependency},
-	{long: "kill-on-invalid-dep", arg: requiredArg, set: check(checkEnum("yes", "no")), noEffect: "a job whose dependency can never be satisfied stays pending with reason DependencyNeverSatisfied; cancel it with gefion cancel"},
-	{long: "array", short: 'a', arg: requiredArg, set: setArray},
-	{long: "requeue", arg: optionalArg, set: setRequeue},
-	{long: "no-requeue", arg: noArg, set: func(a *apply, _ string, _ bool) error { f := false; a.spec.Requeue = &f; return nil }},
-	{long: "signal", arg: requiredArg, set: setSignal},
-	{long: "no-kill", short: 'k', arg: optionalArg, set: check(checkNoKill), noEffect: "a job on a failed node is requeued (--requeue) or ended with NODE_FAIL"},
-	{long: "oom-kill-step", arg: optionalArg, set: check(checkEnum("0", "1")), noEffect: whyNoSteps},
-
-	// Files, environment, mail.
-	{long: "output", short: 'o', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Output })},
-	{long: "error", short: 'e', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Error })},
-	{long: "input", short: 'i', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Input })},
-	{long: "open-mode", arg: requiredArg, set: setOpenMode},
-	{long: "chdir", short: 'D', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Chdir })},
-	{long: "export", arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Export })},
-	{long: "export-file", arg: requiredArg, set: check(nil), noEffect: "use --export to pass variables"},
-	{long: "get-user-env", arg: noArg, set: check(nil), noEffect: "the job gets the submission environment under --export"},
-	{long: "propagate", arg: optionalArg, set: check(nil), noEffect: "resource limits come from the node, not the submitting shell"},
-	{long: "mail-type", arg: requiredArg, set: setMailType, noEffect: "no mail is sent; watch jobs with gefion queue"},
-	{long: "mail-user", arg: requiredArg, set: setString(func(s *Spec) *string { return &s.MailUser }), noEffect: "no mail is sent; watch jobs with gefion queue"},
-	{long: "profile", arg: requiredArg, set: check(nil), noEffect: whyAcct},
-	{long: "acctg-freq", arg: requiredArg, set: check(nil), noEffect: whyAcct},
-	{long: "mem-update", arg: requiredArg, set: check(nil), noEffect: "memory limits are fixed for the job's life"},
-	{long: "external", arg: noArg, set: check(nil), noEffect: "external jobs are not supported"},
-	{long: "ignore-pbs", arg: noArg, set: check(nil), noEffect: "#PBS lines are never read"},
-
-	// Options that steer the command rather than the job.
-	{long: "test-only", arg: noArg, set: func(a *apply, _ string, _ bool) error { a.p.Submission.TestOnly = true; return nil }},
-	{long: "parsable", arg: noArg, set: func(a *apply, _ string, _ bool) error { a.p.Submission.Parsable = true; return nil }},
-	{long: "wait", short: 'W', arg: noArg, set: func(a *apply, _ string, _ bool) error { a.p.Submission.Wait = true; return nil }},
-	{long: "quiet", short: 'Q', arg: noArg, set: func(a *apply, _ string, _ bool) error { a.p.Submission.Quiet = true; return nil }},
-	{long: "verbose", short: 'v', arg: noArg, set: func(a *apply, _ string, _ bool) error { a.p.Submission.Verbose++; return nil }},
-	{long: "wrap", arg: requiredArg, set: setWrap},
-	{long: "help", short: 'h', arg: noArg, set: setHelp},
-	{long: "usage", arg: noArg, set: setHelp},
-	{long: "version", short: 'V', arg: noArg, set: func(a *apply, _ string, _ bool) error {
-		if a.src == srcScript {
-			a.warn("--version", "--version has no effect in a script")
+		// Shape: nodes, tasks, CPUs, GPUs, memory.
+		{long: "nodes", short: 'N', arg: requiredArg, set: setNodes},
+		{long: "ntasks", short: 'n', arg: requiredArg, set: setInt(func(s *Spec) *int { return &s.NTasks }, true)},
+		{long: "ntasks-per-node", arg: requiredArg, set: setInt(func(s *Spec) *int { return &s.NTasksPerNode }, true)},
+		{long: "tasks-per-node", arg: requiredArg, alias: "ntasks-per-node", set: setInt(func(s *Spec) *int { return &s.NTasksPerNode }, true)},
+		{long: "cpus-per-task", short: 'c', arg: requiredArg, set: setInt(func(s *Spec) *int { return &s.CPUsPerTask }, true)},
+		{long: "gpus", short: 'G', arg: requiredArg, set: setGPUs(func(s *Spec) *int { return &s.GPUs })},
+		{long: "gpus-per-node", arg: requiredArg, set: setGPUs(func(s *Spec) *int { return &s.GPUsPerNode })},
+		{long: "gpus-per-task", arg: requiredArg, set: setGPUs(func(s *Spec) *int { return &s.GPUsPerTask })},
+		{long: "gres", arg: requiredArg, set: setGres},
+		{long: "mem", arg: requiredArg, set: memSetter("mem")},
+		{long: "mem-per-cpu", arg: requiredArg, set: memSetter("mem-per-cpu")},
+		{long: "mem-per-gpu", arg: requiredArg, set: memSetter("mem-per-gpu")},
+		{long: "exclusive", arg: optionalArg, set: setExclusive},
+		{long: "oversubscribe", short: 's', arg: noArg, set: func(a *apply, _ string, _ bool) error {
+			a.spec.Exclusive = false
+			a.warn("--oversubscribe", "--oversubscribe has no effect here: GPUs are never shared between jobs; it only cancels --exclusive")
 			return nil
-		}
-		a.p.Submission.Version = true
-		return nil
-	}},
-	{long: "autocomplete", arg: requiredArg, set: check(nil), noEffect: "shell completion is not provided"},
+		}},
+		{long: "switches", arg: requiredArg, set: setSwitches},
+		{long: "constraint", short: 'C', arg: requiredArg, set: func(a *apply, v string, _ bool) error {
+			a.spec.Constraint = v
+			a.warn("--constraint", "--constraint is recorded but has no effect here: nodes carry no features to match")
+			return nil
+		}},
+		{long: "prefer", arg: requiredArg, set: check(nil), noEffect: "nodes carry no features to prefer"},
+		{long: "cpus-per-gpu", arg: requiredArg, set: check(checkInt(true)), noEffect: "a GPU comes with its node's share of CPUs; use --cpus-per-task"},
+		{long: "gpus-per-socket", arg: requiredArg, set: check(nil), noEffect: whyNodeHW},
+		{long: "gres-flags", arg: requiredArg, set: check(nil), noEffect: "GPUs are always placed within one node's NVLink domain"},
+		{long: "mincpus", arg: requiredArg, set: check(checkInt(true)), noEffect: whyNodeHW},
+		{long: "sockets-per-node", arg: requiredArg, set: check(checkInt(true)), noEffect: whyNodeHW},
+		{long: "cores-per-socket", arg: requiredArg, set: check(checkInt(true)), noEffect: whyNodeHW},
+		{long: "threads-per-core", arg: requiredArg, set: check(checkInt(true)), noEffect: whyNodeHW},
+		{long: "extra-node-info", short: 'B', arg: requiredArg, set: check(nil), noEffect: whyNodeHW},
+		{long: "ntasks-per-core", arg: requiredArg, set: check(checkInt(true)), noEffect: whyNodeHW},
+		{long: "ntasks-per-socket", arg: requiredArg, set: check(checkInt(true)), noEffect: whyNodeHW},
+		{long: "ntasks-per-gpu", arg: requiredArg, set: check(checkInt(true)), noEffect: "use --gpus-per-task to tie GPUs to tasks"},
+		{long: "ntasks-per-tres", arg: requiredArg, set: check(checkInt(true)), noEffect: "use --gpus-per-task to tie GPUs to tasks"},
+		{long: "core-spec", short: 'S', arg: requiredArg, set: check(checkInt(false)), noEffect: "cores for system use are set per node by the operator"},
+		{long: "thread-spec", arg: requiredArg, set: check(checkInt(true)), noEffect: "threads for system use are set per node by the operator"},
+		{long: "hint", arg: requiredArg, set: check(nil), noEffect: whyBinding},
+		{long: "distribution", short: 'm', arg: requiredArg, set: check(nil), noEffect: whyBinding},
+		{long: "tmp", arg: requiredArg, set: check(checkMem), noEffect: "local scratch space is not allocated per job"},
+		{long: "tres-per-task", arg: requiredArg, set: check(nil), noEffect: "use --cpus-per-task and --gpus-per-task"},
+		{long: "tres-bind", arg: requiredArg, set: check(nil), noEffect: whyBinding},
+		{long: "gpu-bind", arg: requiredArg, set: check(nil), noEffect: whyBinding},
+		{long: "mem-bind", arg: requiredArg, set: check(nil), noEffect: whyBinding},
+		{long: "cpu-freq", arg: requiredArg, set: check(nil), noEffect: whyFreq},
+		{long: "gpu-freq", arg: requiredArg, set: check(nil), noEffect: whyFreq},
+		{long: "network", arg: requiredArg, set: check(nil), noEffect: whyNetwork},
+		{long: "contiguous", arg: noArg, set: check(nil), noEffect: "multi-node jobs are placed in as few scalable units as possible, which is what contiguity buys on this fabric"},
+		{long: "spread-job", arg: noArg, set: check(nil), noEffect: "jobs are packed to keep whole nodes and scalable units free"},
+		{long: "use-min-nodes", arg: noArg, set: check(nil), noEffect: "a --nodes range is given its minimum when it can start"},
+		{long: "segment", arg: requiredArg, set: check(checkInt(true)), noEffect: "there is no block topology; use --switches for scalable units"},
+		{long: "consolidate-segments", arg: noArg, set: check(nil), noEffect: "there is no block topology"},
+		{long: "spread-segments", arg: noArg, set: check(nil), noEffect: "there is no block topology"},
+		{long: "nodelist", short: 'w', arg: requiredArg, set: check(checkHostlist), noEffect: "requesting named nodes is not supported yet; the scheduler picks nodes by topology"},
+		{long: "exclude", short: 'x', arg: requiredArg, set: check(checkHostlist), noEffect: "excluding named nodes is not supported yet; report bad nodes to the operators, who drain them"},
+		{long: "nodefile", short: 'F', arg: requiredArg, set: check(nil), noEffect: "requesting named nodes is not supported yet"},
+		{long: "licenses", short: 'L', arg: requiredArg, set: check(nil), noEffect: "there are no licenses to allocate"},
+		{long: "resources", arg: requiredArg, set: check(nil), noEffect: "there are no cluster-wide resources to allocate"},
+		{long: "overcommit", short: 'O', arg: noArg, set: check(nil), noEffect: "CPUs are allocated to match tasks"},
+		{long: "reboot", arg: noArg, set: check(nil), noEffect: "nodes are not rebooted for jobs"},
+		{long: "delay-boot", arg: requiredArg, set: check(checkTime), noEffect: "nodes are not rebooted for jobs"},
+		{long: "batch", arg: requiredArg, set: check(nil), noEffect: "the batch script runs on the job's first node"},
+		{long: "bb", arg: requiredArg, set: check(nil), noEffect: whyNoBB},
+		{long: "bbf", arg: requiredArg, set: check(nil), noEffect: whyNoBB},
+		{long: "container", arg: requiredArg, set: check(nil), noEffect: whyNoCont},
+		{long: "container-id", arg: requiredArg, set: check(nil), noEffect: whyNoCont},
+		{long: "runtime", arg: requiredArg, set: check(nil), noEffect: whyNoCont},
+		{long: "context", arg: requiredArg, set: check(nil), noEffect: "there are no security contexts"},
+		{long: "stepmgr", arg: noArg, set: check(nil), noEffect: whyNoSteps},
+		{long: "resv-ports", arg: optionalArg, set: check(nil), noEffect: whyNoSteps},
+		{long: "wait-all-nodes", arg: requiredArg, set: check(checkEnum("0", "1")), noEffect: "a job starts when all its nodes have reported ready"},
 
-	// Gefion's own: quantum-circuit simulation jobs.
-	{long: "qubits", arg: requiredArg, set: setInt(func(s *Spec) *int { return &s.Qubits }, true)},
-	{long: "qpu-backend", arg: requiredArg, set: func(a *apply, v string, _ bool) error {
-		if err := checkEnum("nvidia", "mgpu", "tensornet")(v); err != nil {
+		// Time.
+		{long: "time", short: 't', arg: requiredArg, set: setTime(func(s *Spec) *int64 { return &s.TimeLimitS })},
+		{long: "time-min", arg: requiredArg, set: setTime(func(s *Spec) *int64 { return &s.TimeMinS })},
+		{long: "begin", short: 'b', arg: requiredArg, set: setBegin},
+		{long: "deadline", arg: requiredArg, set: func(a *apply, v string, _ bool) error {
+			_, err := ParseBegin(v, a.p.now())
 			return err
-		}
-		a.spec.QPUBackend = strings.ToLower(v)
-		return nil
-	}},
-	{long: "qpu-precision", arg: requiredArg, set: func(a *apply, v string, _ bool) error {
-		if err := checkEnum("single", "double")(v); err != nil {
-			return err
-		}
-		a.spec.QPUPrecision = strings.ToLower(v)
-		return nil
-	}},
-}
+		}, noEffect: "jobs are not cancelled for missing a deadline"},
+		{long: "hold", short: 'H', arg: noArg, set: func(a *apply, _ string, _ bool) error { a.spec.Hold = true; return nil }},
+
+		// Dependencies, arrays, requeue, signals.
+		{long: "dependency", short: 'd', arg: requiredArg, set: setDependency},
+		{long: "kill-on-invalid-dep", arg: requiredArg, set: check(checkEnum("yes", "no")), noEffect: "a job whose dependency can never be satisfied stays pending with reason DependencyNeverSatisfied; cancel it with gefion cancel"},
+		{long: "array", short: 'a', arg: requiredArg, set: setArray},
+		{long: "requeue", arg: optionalArg, set: setRequeue},
+		{long: "no-requeue", arg: noArg, set: func(a *apply, _ string, _ bool) error { f := false; a.spec.Requeue = &f; return nil }},
+		{long: "signal", arg: requiredArg, set: setSignal},
+		{long: "no-kill", short: 'k', arg: optionalArg, set: check(checkNoKill), noEffect: "a job on a failed node is requeued (--requeue) or ended with NODE_FAIL"},
+		{long: "oom-kill-step", arg: optionalArg, set: check(checkEnum("0", "1")), noEffect: whyNoSteps},
+
+		// Files, environment, mail.
+		{long: "output", short: 'o', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Output })},
+		{long: "error", short: 'e', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Error })},
+		{long: "input", short: 'i', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Input })},
+		{long: "open-mode", arg: requiredArg, set: setOpenMode},
+		{long: "chdir", short: 'D', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Chdir })},
+		{long: "export", arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Export })},
+		{long: "export-file", arg: requiredArg, set: check(nil), noEffect: "use --export to pass variables"},
+		{long: "get-user-env", arg: noArg, set: check(nil), noEffect: "the job gets the submission environment under --export"},
+		{long: "propagate", arg: optionalArg, set: check(nil), noEffect: "resource limits come from the node, not the submitting shell"},
+		{long: "mail-type", arg: requiredArg, set: setMailType, noEffect: "no mail is sent; watch jobs with gefion queue"},
+		{long: "mail-user", arg: requiredArg, set: setString(func(s *Spec) *string { return &s.MailUser }), noEffect: "no mail is sent; watch jobs with gefion queue"},
+		{long: "profile", arg: requiredArg, set: check(nil), noEffect: whyAcct},
+		{long: "acctg-freq", arg: requiredArg, set: check(nil), noEffect: whyAcct},
+		{long: "mem-update", arg: requiredArg, set: check(nil), noEffect: "memory limits are fixed for the job's life"},
+		{long: "external", arg: noArg, set: check(nil), noEffect: "external jobs are not supported"},
+		{long: "ignore-pbs", arg: noArg, set: check(nil), noEffect: "#PBS lines are never read"},
+
+		// Options that steer the command rather than the job.
+		{long: "test-only", arg: noArg, set: func(a *apply, _ string, _ bool) error { a.p.Submission.TestOnly = true; return nil }},
+		{long: "parsable", arg: noArg, set: func(a *apply, _ string, _ bool) error { a.p.Submission.Parsable = true; return nil }},
+		{long: "wait", short: 'W', arg: noArg, set: func(a *apply, _ string, _ bool) error { a.p.Submission.Wait = true; return nil }},
+		{long: "quiet", short: 'Q', arg: noArg, set: func(a *apply, _ string, _ bool) error { a.p.Submission.Quiet = true; return nil }},
+		{long: "verbose", short: 'v', arg: noArg, set: func(a *apply, _ string, _ bool) error { a.p.Submission.Verbose++; return nil }},
+		{long: "wrap", arg: requiredArg, set: setWrap},
+		{long: "help", short: 'h', arg: noArg, set: setHelp},
+		{long: "usage", arg: noArg, set: setHelp},
+		{long: "version", short: 'V', arg: noArg, set: func(a *apply, _ string, _ bool) error {
+			if a.src == srcScript {
+				a.warn("--version", "--version has no effect in a script")
+				return nil
+			}
+			a.p.Submission.Version = true
+			return nil
+		}},
+		{long: "autocomplete", arg: requiredArg, set: check(nil), noEffect: "shell completion is not provided"},
+
+		// Gefion's own: quantum-circuit simulation jobs.
+		{long: "qubits", arg: requiredArg, set: setInt(func(s *Spec) *int { return &s.Qubits }, true)},
+		{long: "qpu-backend", arg: requiredArg, set: func(a *apply, v string, _ bool) error {
+			if err := checkEnum("nvidia", "mgpu", "tensornet")(v); err != nil {
+				return err
+			}
+			a.spec.QPUBackend = strings.ToLower(v)
+			return nil
+		}},
+		{long: "qpu-precision", arg: requiredArg, set: func(a *apply, v string, _ bool) error {
+			if err := checkEnum("single", "double")(v); err != nil {
+				return err
+			}
+			a.spec.QPUPrecision = strings.ToLower(v)
+			return nil
+		}},
+	}
+})
 
 // OptionNames returns the long names of all sbatch options accepted, for
 // documentation and tests.
 func OptionNames() []string {
+	options := optionTable()
 	names := make([]string, len(options))
 	for i, o := range options {
 		names[i] = o.long
@@ -242,34 +249,42 @@ func OptionNames() []string {
 	return names
 }
 
-var (
-	byLong  = map[string]*option{}
-	byShort = map[byte]*option{}
-)
+// optionIndex finds an option by its long or short name.
+type optionIndex struct {
+	byLong  map[string]*option
+	byShort map[byte]*option
+}
 
-func init() {
+// optionsByName is built on first use rather than at package
+// initialisation: every gefion command links this package, and only the
+// ones that parse sbatch options need the index (DESIGN: client commands
+// start fast).
+var optionsByName = sync.OnceValue(func() optionIndex {
+	options := optionTable()
+	ix := optionIndex{byLong: make(map[string]*option, len(options)), byShort: map[byte]*option{}}
 	for i := range options {
 		o := &options[i]
-		if byLong[o.long] != nil {
+		if ix.byLong[o.long] != nil {
 			panic("job: sbatch option listed twice: " + o.long)
 		}
-		byLong[o.long] = o
+		ix.byLong[o.long] = o
 		if o.short != 0 {
-			if byShort[o.short] != nil {
+			if ix.byShort[o.short] != nil {
 				panic("job: sbatch short option listed twice: " + string(o.short))
 			}
-			byShort[o.short] = o
+			ix.byShort[o.short] = o
 		}
 	}
 	for _, e := range envOptions {
-		if e.option != "switches-count" && e.option != "switches-wait" && byLong[e.option] == nil {
+		if e.option != "switches-count" && e.option != "switches-wait" && ix.byLong[e.option] == nil {
 			panic("job: environment variable for unknown option: " + e.option)
 		}
 	}
-}
+	return ix
+})
 
-func lookupOption(name string) *option { return byLong[name] }
-func lookupShort(c byte) *option       { return byShort[c] }
+func lookupOption(name string) *option { return optionsByName().byLong[name] }
+func lookupShort(c byte) *option       { return optionsByName().byShort[c] }
 
 // envOptions are the SBATCH_* variables sbatch reads and the option each
 // stands for.

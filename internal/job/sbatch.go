@@ -563,6 +563,7 @@ func (p *Parser) lookupLong(name string) (*option, *ExtraOption, error) {
 	var found *option
 	var foundExtra *ExtraOption
 	var cands []string
+	options := optionTable()
 	for i := range options {
 		o := &options[i]
 		if !strings.HasPrefix(o.long, name) {

@@ -55,4 +55,7 @@
 // several classical registers, each is written as its own group, the last
 // declared leftmost, groups separated by a space. Probabilities of a circuit
 // without measurements are keyed by qubit, qubit 0 rightmost.
+//
+// Every gefion command links this package, so nothing runs at package
+// initialisation: qelib1.inc is parsed when a program first includes it.
 package quantum

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ParseOptions configures Parse. The zero value is valid: only the built-in
@@ -147,14 +148,21 @@ func (p *parser) header() error {
 	return err
 }
 
-var reserved = map[string]bool{
-	"OPENQASM": true, "include": true, "qreg": true, "creg": true, "gate": true, "opaque": true,
-	"U": true, "CX": true, "measure": true, "reset": true, "barrier": true, "if": true, "pi": true,
-	"sin": true, "cos": true, "tan": true, "exp": true, "ln": true, "sqrt": true,
+// reserved reports whether s is a keyword or built-in of OpenQASM 2.0. A
+// switch rather than a map: a map literal is built at package
+// initialisation, in every gefion command.
+func reserved(s string) bool {
+	switch s {
+	case "OPENQASM", "include", "qreg", "creg", "gate", "opaque",
+		"U", "CX", "measure", "reset", "barrier", "if", "pi",
+		"sin", "cos", "tan", "exp", "ln", "sqrt":
+		return true
+	}
+	return false
 }
 
 func (p *parser) newName(t token, what string) error {
-	if reserved[t.text] {
+	if reserved(t.text) {
 		return p.errf(t.pos, "'%s' is a reserved word and cannot name a %s", t.text, what)
 	}
 	if t.text[0] < 'a' || t.text[0] > 'z' {
@@ -203,13 +211,14 @@ func (p *parser) include() error {
 		if p.prog.extras != nil {
 			return nil // included twice: the second is a no-op
 		}
-		for n, g := range libGates {
+		lib := qelib1()
+		for n, g := range lib.gates {
 			if old, dup := p.prog.Gates[n]; dup {
 				return p.errf(kw.pos, "include \"qelib1.inc\" defines gate %s, which %s already defines: include the library first", n, old.Pos)
 			}
 			p.prog.Gates[n] = g
 		}
-		p.prog.extras = libExtras
+		p.prog.extras = lib.extras
 		return nil
 	}
 	p.prog.includes++
@@ -930,10 +939,29 @@ func (p *parser) qop() ([]Stmt, error) {
 	return []Stmt{st}, nil
 }
 
-// Library gates, parsed once at start-up.
-var libGates, libExtras map[string]*GateDef
+// library is qelib1.inc parsed: its gates, and the extension gates this
+// simulator adds beside them.
+type library struct{ gates, extras map[string]*GateDef }
 
-func init() { libGates, libExtras = mustParseLibrary() }
+// qelib1 parses the library once, when a program first includes it, not at
+// package initialisation: every gefion command links this package, and
+// only the quantum commands and the controller's quantum jobs parse
+// OpenQASM (DESIGN: client commands start fast). A sync.Once rather than
+// sync.OnceValue, because parsing the library goes through the include
+// code that calls qelib1, which Go would reject as an initialisation cycle
+// of a package variable.
+func qelib1() library {
+	qelib1Once.Do(func() {
+		gates, extras := mustParseLibrary()
+		qelib1Lib = library{gates: gates, extras: extras}
+	})
+	return qelib1Lib
+}
+
+var (
+	qelib1Once sync.Once
+	qelib1Lib  library
+)
 
 func mustParseLibrary() (map[string]*GateDef, map[string]*GateDef) {
 	prog := &Program{Gates: map[string]*GateDef{}, regIndex: map[string]regRef{}}

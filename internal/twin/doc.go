@@ -19,4 +19,11 @@
 // Same workload, configuration and seed give the same result, byte for
 // byte. The package may import cluster, job, sched and its subpackage
 // trace; the CLI and the controller import it.
+//
+// Start-up: the twin is linked into the one gefion binary, so into every
+// sbatch and squeue, and does nothing at package initialisation. The
+// report's template is parsed when a report is first written, and its
+// charts are drawn as plain SVG by this package (svgchart.go) rather than
+// by a plotting library, whose initialisation (fonts, LaTeX symbols, image
+// codecs) cost more than a minimal Go program takes to run.
 package twin

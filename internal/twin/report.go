@@ -4,20 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
-	"image/color"
 	"io"
-	"math"
 	"slices"
 	"sort"
-	"strings"
+	"sync"
 
 	"github.com/gefion-hpc/gefion/internal/job"
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // ReportInfo describes the replays a report shows.
@@ -58,57 +50,35 @@ func WriteReport(w io.Writer, info ReportInfo, runs []ReportRun) error {
 			loads = true
 		}
 	}
-	type chart struct {
+	type figure struct {
 		Title string
 		Note  string
 		SVG   template.HTML
 	}
-	var charts []chart
-	add := func(title, note string, p *plot.Plot, err error) error {
-		if err != nil {
-			return fmt.Errorf("report chart %q: %w", title, err)
-		}
-		svg, err := renderSVG(p, 22*vg.Centimeter, 11*vg.Centimeter)
-		if err != nil {
-			return fmt.Errorf("report chart %q: %w", title, err)
-		}
-		charts = append(charts, chart{Title: title, Note: note, SVG: template.HTML(svg)})
-		return nil
+	var charts []figure
+	add := func(title, note string, c *chart) {
+		charts = append(charts, figure{Title: title, Note: note, SVG: template.HTML(c.svg())})
 	}
-	p, err := seriesPlot(runs, loads, "GPUs held (fraction of the machine)", func(r ReportRun, k int) float64 {
-		return r.Result.Series.BusyGPUs[k] / float64(r.Metrics.GPUs)
-	})
-	if err := add("Utilisation over time", "Mean share of GPUs held by jobs in each interval.", p, err); err != nil {
-		return err
-	}
-	p, err = seriesPlot(runs, loads, "pending jobs", func(r ReportRun, k int) float64 { return r.Result.Series.Queue[k] })
-	if err := add("Queue length over time", "Mean number of pending jobs in each interval.", p, err); err != nil {
-		return err
-	}
-	p, err = cdfPlot(runs, loads, "job completion time (s)", func(wj *Job, o *Outcome) float64 { return float64(o.EndS - wj.SubmitS) })
-	if err := add("JCT distribution", "Fraction of completed jobs with a completion time at most x (log scale).", p, err); err != nil {
-		return err
-	}
-	p, err = cdfPlot(runs, loads, "wait (s, 1 s added)", func(wj *Job, o *Outcome) float64 {
-		return float64(o.EndS-wj.SubmitS-wj.RunS) + 1
-	})
-	if err := add("Wait distribution", "Fraction of completed jobs with a wait at most x (log scale; waits of 0 show at 1 s).", p, err); err != nil {
-		return err
-	}
-	p, err = classPlot(runs, loads)
-	if err := add("Wait by job size", "Mean wait of completed jobs by GPUs asked.", p, err); err != nil {
-		return err
-	}
-	p, err = projectPlot(runs, loads)
-	if err := add("Use against share by project", "Each project's part of all GPU-hours used, by run; the black marks are its share of the grants (the largest 20 projects by use).", p, err); err != nil {
-		return err
-	}
+	add("Utilisation over time", "Mean share of GPUs held by jobs in each interval.",
+		seriesPlot(runs, loads, "GPUs held (fraction of the machine)", func(r ReportRun, k int) float64 {
+			return r.Result.Series.BusyGPUs[k] / float64(r.Metrics.GPUs)
+		}))
+	add("Queue length over time", "Mean number of pending jobs in each interval.",
+		seriesPlot(runs, loads, "pending jobs", func(r ReportRun, k int) float64 { return r.Result.Series.Queue[k] }))
+	add("JCT distribution", "Fraction of completed jobs with a completion time at most x (log scale).",
+		cdfPlot(runs, loads, "job completion time (s)", func(wj *Job, o *Outcome) float64 { return float64(o.EndS - wj.SubmitS) }))
+	add("Wait distribution", "Fraction of completed jobs with a wait at most x (log scale; waits of 0 show at 1 s).",
+		cdfPlot(runs, loads, "wait (s, 1 s added)", func(wj *Job, o *Outcome) float64 {
+			return float64(o.EndS-wj.SubmitS-wj.RunS) + 1
+		}))
+	add("Wait by job size", "Mean wait of completed jobs by GPUs asked.", classPlot(runs, loads))
+	add("Use against share by project", "Each project's part of all GPU-hours used, by run; the black marks are its share of the grants (the largest 20 projects by use).", projectPlot(runs, loads))
 
 	var buf bytes.Buffer
-	err = reportTmpl.Execute(&buf, struct {
+	err := reportTmpl().Execute(&buf, struct {
 		Info   ReportInfo
 		Runs   []ReportRun
-		Charts []chart
+		Charts []figure
 		Loads  bool
 	}{info, runs, charts, loads})
 	if err != nil {
@@ -118,62 +88,29 @@ func WriteReport(w io.Writer, info ReportInfo, runs []ReportRun) error {
 	return err
 }
 
-func renderSVG(p *plot.Plot, wd, ht vg.Length) (string, error) {
-	c := vgsvg.New(wd, ht)
-	p.Draw(draw.New(c))
-	var b bytes.Buffer
-	if _, err := c.WriteTo(&b); err != nil {
-		return "", err
-	}
-	s := b.String()
-	// Inline SVG in HTML takes no XML prolog.
-	if i := strings.Index(s, "<svg"); i > 0 {
-		s = s[i:]
-	}
-	return s, nil
-}
-
-func newPlot(title, x, y string) *plot.Plot {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = x
-	p.Y.Label.Text = y
-	p.Legend.Top = true
-	p.Add(plotter.NewGrid())
-	return p
-}
-
-func runColor(i int) color.Color { return plotutil.Color(i) }
-
 // seriesPlot draws one line per run of f over the run's time buckets, in
 // days.
-func seriesPlot(runs []ReportRun, loads bool, ylabel string, f func(ReportRun, int) float64) (*plot.Plot, error) {
-	p := newPlot("", "virtual time (days)", ylabel)
-	p.Y.Min = 0
+func seriesPlot(runs []ReportRun, loads bool, ylabel string, f func(ReportRun, int) float64) *chart {
+	c := &chart{xLabel: "virtual time (days)", yLabel: ylabel, yMin: fixed(0)}
 	for i, r := range runs {
 		s := r.Result.Series
-		xys := make(plotter.XYs, len(s.BusyGPUs))
-		for k := range xys {
-			xys[k].X = (float64(k) + 0.5) * float64(s.StepS) / 86400
-			xys[k].Y = f(r, k)
+		pts := make([]point, len(s.BusyGPUs))
+		for k := range pts {
+			pts[k].X = (float64(k) + 0.5) * float64(s.StepS) / 86400
+			pts[k].Y = f(r, k)
 		}
-		if len(xys) == 0 {
+		if len(pts) == 0 {
 			continue
 		}
-		if err := addRunLine(p, xys, i, label(r, loads)); err != nil {
-			return nil, err
-		}
+		c.lines = append(c.lines, runLine(pts, i, label(r, loads)))
 	}
-	return p, nil
+	return c
 }
 
 // cdfPlot draws the empirical CDF of f over each run's completed jobs, on
 // a log x axis, with at most 400 points per line.
-func cdfPlot(runs []ReportRun, loads bool, xlabel string, f func(*Job, *Outcome) float64) (*plot.Plot, error) {
-	p := newPlot("", xlabel, "fraction of jobs")
-	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Y.Min, p.Y.Max = 0, 1
+func cdfPlot(runs []ReportRun, loads bool, xlabel string, f func(*Job, *Outcome) float64) *chart {
+	c := &chart{xLabel: xlabel, yLabel: "fraction of jobs", xLog: true, yMin: fixed(0), yMax: fixed(1)}
 	for i, r := range runs {
 		w := r.Result.Workload
 		var vs []float64
@@ -188,20 +125,25 @@ func cdfPlot(runs []ReportRun, loads bool, xlabel string, f func(*Job, *Outcome)
 		slices.Sort(vs)
 		n := len(vs)
 		step := max(1, n/400)
-		var xys plotter.XYs
+		var pts []point
 		for k := 0; k < n; k += step {
-			xys = append(xys, plotter.XY{X: vs[k], Y: float64(k+1) / float64(n)})
+			pts = append(pts, point{X: vs[k], Y: float64(k+1) / float64(n)})
 		}
-		xys = append(xys, plotter.XY{X: vs[n-1], Y: 1})
-		if err := addRunLine(p, xys, i, label(r, loads)); err != nil {
-			return nil, err
-		}
+		pts = append(pts, point{X: vs[n-1], Y: 1})
+		c.lines = append(c.lines, runLine(pts, i, label(r, loads)))
 	}
-	return p, nil
+	return c
+}
+
+// barWidth is the width of one run's bar when len(runs) bars share each of
+// n categories: together they fill 80% of a category's slot, each at most
+// 80 units wide.
+func barWidth(runs, n int) float64 {
+	return min(80, 0.8*(chartW-chartLeft-chartRight)/float64(max(n, 1))/float64(max(runs, 1)))
 }
 
 // classPlot draws mean wait by size class, one bar group per class.
-func classPlot(runs []ReportRun, loads bool) (*plot.Plot, error) {
+func classPlot(runs []ReportRun, loads bool) *chart {
 	present := map[string]bool{}
 	for _, r := range runs {
 		for _, c := range r.Metrics.SizeClasses {
@@ -214,10 +156,9 @@ func classPlot(runs []ReportRun, loads bool) (*plot.Plot, error) {
 			names = append(names, c.Name+" GPUs")
 		}
 	}
-	p := newPlot("", "job size", "mean wait (hours)")
-	width := vg.Points(math.Max(4, 240/float64(len(runs)*max(len(names), 1))))
+	c := &chart{xLabel: "job size", yLabel: "mean wait (hours)", categories: names, barWidth: barWidth(len(runs), len(names))}
 	for i, r := range runs {
-		vals := make(plotter.Values, 0, len(names))
+		vals := make([]float64, 0, len(names))
 		byName := map[string]float64{}
 		for _, c := range r.Metrics.SizeClasses {
 			byName[c.Class] = c.AvgWaitS / 3600
@@ -227,22 +168,13 @@ func classPlot(runs []ReportRun, loads bool) (*plot.Plot, error) {
 				vals = append(vals, byName[c.Name])
 			}
 		}
-		b, err := plotter.NewBarChart(vals, width)
-		if err != nil {
-			return nil, err
-		}
-		b.Color = runColor(i)
-		b.LineStyle.Width = 0
-		b.Offset = width * vg.Length(float64(i)-float64(len(runs)-1)/2)
-		p.Add(b)
-		p.Legend.Add(label(r, loads), b)
+		c.bars = append(c.bars, barSeries{name: label(r, loads), vals: vals, color: runColor(i)})
 	}
-	p.NominalX(names...)
-	return p, nil
+	return c
 }
 
 // projectPlot draws each project's use share per run and its grant share.
-func projectPlot(runs []ReportRun, loads bool) (*plot.Plot, error) {
+func projectPlot(runs []ReportRun, loads bool) *chart {
 	ms := runs[0].Metrics.Projects
 	order := make([]int, len(ms))
 	for i := range order {
@@ -253,42 +185,23 @@ func projectPlot(runs []ReportRun, loads bool) (*plot.Plot, error) {
 		order = order[:20]
 	}
 	names := make([]string, len(order))
-	grant := make(plotter.XYs, len(order))
+	grant := make([]point, len(order))
 	for k, i := range order {
 		names[k] = ms[i].Name
-		grant[k] = plotter.XY{X: float64(k), Y: ms[i].GrantShare}
+		grant[k] = point{X: float64(k), Y: ms[i].GrantShare}
 	}
-	p := newPlot("", "project", "share of GPU-hours")
-	width := vg.Points(math.Max(3, 300/float64(len(runs)*max(len(order), 1))))
+	c := &chart{xLabel: "project", yLabel: "share of GPU-hours", categories: names, rotateX: true,
+		barWidth: barWidth(len(runs), len(order)), marks: grant, markName: "grant share"}
 	for i, r := range runs {
-		vals := make(plotter.Values, len(order))
+		vals := make([]float64, len(order))
 		for k, pi := range order {
 			if pi < len(r.Metrics.Projects) {
 				vals[k] = r.Metrics.Projects[pi].UseShare
 			}
 		}
-		b, err := plotter.NewBarChart(vals, width)
-		if err != nil {
-			return nil, err
-		}
-		b.Color = runColor(i)
-		b.LineStyle.Width = 0
-		b.Offset = width * vg.Length(float64(i)-float64(len(runs)-1)/2)
-		p.Add(b)
-		p.Legend.Add(label(r, loads), b)
+		c.bars = append(c.bars, barSeries{name: label(r, loads), vals: vals, color: runColor(i)})
 	}
-	s, err := plotter.NewScatter(grant)
-	if err != nil {
-		return nil, err
-	}
-	s.GlyphStyle.Shape = draw.BoxGlyph{}
-	s.GlyphStyle.Color = color.Black
-	p.Add(s)
-	p.Legend.Add("grant share", s)
-	p.NominalX(names...)
-	p.X.Tick.Label.Rotation = math.Pi / 4
-	p.X.Tick.Label.XAlign = draw.XRight
-	return p, nil
+	return c
 }
 
 func hours(s float64) string {
@@ -303,15 +216,18 @@ func hours(s float64) string {
 	return fmt.Sprintf("%.0f s", s)
 }
 
-var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"dur":    hours,
-	"pct":    func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) },
-	"f2":     func(x float64) string { return fmt.Sprintf("%.2f", x) },
-	"f3":     func(x float64) string { return fmt.Sprintf("%.3f", x) },
-	"f0":     func(x float64) string { return fmt.Sprintf("%.0f", x) },
-	"mwh":    func(kwh float64) float64 { return kwh / 1000 },
-	"tonnes": func(kg float64) float64 { return kg / 1000 },
-}).Parse(`<!DOCTYPE html>
+// reportTmpl is parsed when a report is first written rather than at
+// package initialisation, which every gefion command would pay for.
+var reportTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{
+		"dur":    hours,
+		"pct":    func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) },
+		"f2":     func(x float64) string { return fmt.Sprintf("%.2f", x) },
+		"f3":     func(x float64) string { return fmt.Sprintf("%.3f", x) },
+		"f0":     func(x float64) string { return fmt.Sprintf("%.0f", x) },
+		"mwh":    func(kwh float64) float64 { return kwh / 1000 },
+		"tonnes": func(kg float64) float64 { return kg / 1000 },
+	}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{{.Info.Title}}</title>
 <style>
@@ -346,16 +262,9 @@ svg{max-width:100%;height:auto}
 {{end}}
 </body></html>
 `))
+})
 
-// addRunLine adds run i's line, in its colour and dashes, to p's legend.
-func addRunLine(p *plot.Plot, xys plotter.XYs, i int, name string) error {
-	l, err := plotter.NewLine(xys)
-	if err != nil {
-		return err
-	}
-	l.Color = runColor(i)
-	l.Dashes = plotutil.Dashes(i)
-	p.Add(l)
-	p.Legend.Add(name, l)
-	return nil
+// runLine is run i's line, in its colour and dashes.
+func runLine(pts []point, i int, name string) chartLine {
+	return chartLine{name: name, pts: pts, color: runColor(i), dash: runDash(i)}
 }

@@ -11,5 +11,7 @@
 //
 // The package owns only parsing: it knows nothing of clusters or schedulers.
 // It imports the standard library only and may be imported by any package;
-// the twin is its main user.
+// the twin is its main user. Every gefion command links it, so its tables
+// of column names are built when a trace is first read, not at package
+// initialisation.
 package trace

@@ -105,14 +105,21 @@ type polluxParser struct{ name, time, app, gpus int }
 // each application: the geometric middle of the GPU-time bucket the
 // workload generator chose that application for (small 0-1 GPU-hours:
 // cifar10 and ncf; medium 1-10: deepspeech2 and yolov3; large 10-100: bert;
-// extra large 100-1000: imagenet). It is a model, not a measurement.
-var AppGPUHours = map[string]float64{
-	"cifar10":     0.5,
-	"ncf":         0.5,
-	"deepspeech2": 3.2,
-	"yolov3":      3.2,
-	"bert":        32,
-	"imagenet":    320,
+// extra large 100-1000: imagenet). It is a model, not a measurement. A
+// switch rather than a map, which would be built at package initialisation
+// in every gefion command.
+func AppGPUHours(app string) (gpuHours float64, ok bool) {
+	switch app {
+	case "cifar10", "ncf":
+		return 0.5, true
+	case "deepspeech2", "yolov3":
+		return 3.2, true
+	case "bert":
+		return 32, true
+	case "imagenet":
+		return 320, true
+	}
+	return 0, false
 }
 
 func (p *polluxParser) init(h *header) error {
@@ -134,7 +141,7 @@ func (p *polluxParser) parse(c *rowCtx) (Record, error) {
 		return r, c.errorf(p.gpus, "num_replicas", "%q is not a positive whole number of GPUs", c.field(p.gpus))
 	}
 	app := strings.ToLower(c.field(p.app))
-	gh, ok := AppGPUHours[app]
+	gh, ok := AppGPUHours(app)
 	if !ok {
 		return r, c.errorf(p.app, "application", "unknown application %q: the run-time model knows cifar10, ncf, deepspeech2, yolov3, bert, imagenet", app)
 	}
@@ -153,7 +160,7 @@ type genericParser struct {
 
 func (p *genericParser) init(h *header) error {
 	p.col = map[string]int{}
-	for field, names := range aliases {
+	for field, names := range aliases() {
 		if want, ok := p.columns[field]; ok {
 			i := h.find(want)
 			if i < 0 {
@@ -165,19 +172,19 @@ func (p *genericParser) init(h *header) error {
 		p.col[field] = h.find(names...)
 	}
 	for field := range p.columns {
-		if _, ok := aliases[field]; !ok {
+		if _, ok := aliases()[field]; !ok {
 			return fmt.Errorf("--columns names unknown field %q: use %s", field, strings.Join(fieldNames, ", "))
 		}
 	}
 	var missing []string
 	if p.col["submit"] < 0 {
-		missing = append(missing, "a submit time ("+strings.Join(aliases["submit"], ", ")+")")
+		missing = append(missing, "a submit time ("+strings.Join(aliases()["submit"], ", ")+")")
 	}
 	if p.col["gpus"] < 0 {
-		missing = append(missing, "a GPU count ("+strings.Join(aliases["gpus"], ", ")+")")
+		missing = append(missing, "a GPU count ("+strings.Join(aliases()["gpus"], ", ")+")")
 	}
 	if p.col["duration"] < 0 && p.col["end"] < 0 {
-		missing = append(missing, "a duration ("+strings.Join(aliases["duration"], ", ")+") or an end time ("+strings.Join(aliases["end"], ", ")+")")
+		missing = append(missing, "a duration ("+strings.Join(aliases()["duration"], ", ")+") or an end time ("+strings.Join(aliases()["end"], ", ")+")")
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("no column for %s: name them with --columns field=column", strings.Join(missing, "; "))

@@ -102,7 +102,8 @@ func TestPolluxAndSia(t *testing.T) {
 		}
 		for _, r := range recs {
 			app, _, _ := strings.Cut(r.Name, "-")
-			want := AppGPUHours[app] * 3600 / float64(r.GPUs)
+			gh, _ := AppGPUHours(app)
+			want := gh * 3600 / float64(r.GPUs)
 			if r.DurationS < want-0.5 || r.DurationS > want+0.5 {
 				t.Errorf("%s line %d: %s on %d GPUs runs %v s; want %v", name, r.Line, app, r.GPUs, r.DurationS, want)
 			}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -103,20 +104,23 @@ func parseCount(s string) (int, bool) {
 var fieldNames = []string{"submit", "duration", "end", "start", "gpus", "tenant", "user", "name", "cpus", "mem_mb", "time_limit"}
 
 // aliases are the column names recognised for each field, in order of
-// preference.
-var aliases = map[string][]string{
-	"submit":     {"submit_time", "timestamp", "submission_time", "submitted", "submit", "arrival", "arrival_time", "time", "creation_time"},
-	"duration":   {"duration", "runtime", "run_time", "elapsed", "duration_s"},
-	"end":        {"end_time", "end", "finish_time", "completion_time", "deletion_time"},
-	"start":      {"start_time", "start", "scheduled_time"},
-	"gpus":       {"num_gpu", "num_gpus", "gpus", "gpu_num", "ngpus", "num_replicas", "gpu"},
-	"tenant":     {"project", "account", "vc", "cluster", "tenant", "group"},
-	"user":       {"user", "username", "user_name", "user_id"},
-	"name":       {"job_id", "jobid", "id", "name", "job_name"},
-	"cpus":       {"cpu_num", "num_cpu", "cpus", "ncpus"},
-	"mem_mb":     {"mem_mb", "memory_mib", "mem"},
-	"time_limit": {"time_limit_s", "time_limit", "timelimit"},
-}
+// preference. The map is built when a trace is first read, not at package
+// initialisation (every gefion command links this package).
+var aliases = sync.OnceValue(func() map[string][]string {
+	return map[string][]string{
+		"submit":     {"submit_time", "timestamp", "submission_time", "submitted", "submit", "arrival", "arrival_time", "time", "creation_time"},
+		"duration":   {"duration", "runtime", "run_time", "elapsed", "duration_s"},
+		"end":        {"end_time", "end", "finish_time", "completion_time", "deletion_time"},
+		"start":      {"start_time", "start", "scheduled_time"},
+		"gpus":       {"num_gpu", "num_gpus", "gpus", "gpu_num", "ngpus", "num_replicas", "gpu"},
+		"tenant":     {"project", "account", "vc", "cluster", "tenant", "group"},
+		"user":       {"user", "username", "user_name", "user_id"},
+		"name":       {"job_id", "jobid", "id", "name", "job_name"},
+		"cpus":       {"cpu_num", "num_cpu", "cpus", "ncpus"},
+		"mem_mb":     {"mem_mb", "memory_mib", "mem"},
+		"time_limit": {"time_limit_s", "time_limit", "timelimit"},
+	}
+})
 
 // Fields lists the field names a Columns mapping may use.
 func Fields() []string { return append([]string(nil), fieldNames...) }
@@ -133,7 +137,7 @@ func ParseColumns(s string) (map[string]string, error) {
 		if !ok || k == "" || v == "" {
 			return nil, errBadColumns(kv)
 		}
-		if _, known := aliases[k]; !known {
+		if _, known := aliases()[k]; !known {
 			return nil, errBadColumns(kv)
 		}
 		m[k] = v
