@@ -96,3 +96,29 @@ func TestSimErrors(t *testing.T) {
 		t.Errorf("unknown project in --shares: exit %d, %q", code, errs)
 	}
 }
+
+// TestSimReportNoWaits replays one job that waits 0 s and writes its
+// report: the wait charts say "no waits" in place of a log-scale plot that
+// has no positive range to draw.
+func TestSimReportNoWaits(t *testing.T) {
+	dir := t.TempDir()
+	one := filepath.Join(dir, "one.csv")
+	if err := os.WriteFile(one, []byte("submit,duration,gpus\n0,100,8\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(dir, "r.html")
+	code, _, errs := simCLI(t, "sim", "--preset", "gefion", "--trace", one, "--report", report)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(b, []byte("No waits")); n != 2 {
+		t.Errorf("report says %q %d times; want 2 (wait distribution, wait by job size)", "No waits", n)
+	}
+	if n := bytes.Count(b, []byte("<svg")); n != 4 {
+		t.Errorf("report has %d charts; want 4", n)
+	}
+}

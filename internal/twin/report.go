@@ -62,11 +62,18 @@ func WriteReport(w io.Writer, info ReportInfo, runs []ReportRun) error {
 		Title string
 		Note  string
 		SVG   template.HTML
+		// Empty, when set, stands in the chart's place: it says why there
+		// is nothing to draw (no completed job, no wait at all).
+		Empty string
 	}
 	var charts []chart
-	add := func(title, note string, p *plot.Plot, err error) error {
+	add := func(title, note string, p *plot.Plot, empty string, err error) error {
 		if err != nil {
 			return fmt.Errorf("report chart %q: %w", title, err)
+		}
+		if p == nil {
+			charts = append(charts, chart{Title: title, Note: note, Empty: empty})
+			return nil
 		}
 		svg, err := renderSVG(p, 22*vg.Centimeter, 11*vg.Centimeter)
 		if err != nil {
@@ -75,32 +82,32 @@ func WriteReport(w io.Writer, info ReportInfo, runs []ReportRun) error {
 		charts = append(charts, chart{Title: title, Note: note, SVG: template.HTML(svg)})
 		return nil
 	}
-	p, err := seriesPlot(runs, loads, "GPUs held (fraction of the machine)", func(r ReportRun, k int) float64 {
+	p, empty, err := seriesPlot(runs, loads, "GPUs held (fraction of the machine)", func(r ReportRun, k int) float64 {
 		return r.Result.Series.BusyGPUs[k] / float64(r.Metrics.GPUs)
 	})
-	if err := add("Utilisation over time", "Mean share of GPUs held by jobs in each interval.", p, err); err != nil {
+	if err := add("Utilisation over time", "Mean share of GPUs held by jobs in each interval.", p, empty, err); err != nil {
 		return err
 	}
-	p, err = seriesPlot(runs, loads, "pending jobs", func(r ReportRun, k int) float64 { return r.Result.Series.Queue[k] })
-	if err := add("Queue length over time", "Mean number of pending jobs in each interval.", p, err); err != nil {
+	p, empty, err = seriesPlot(runs, loads, "pending jobs", func(r ReportRun, k int) float64 { return r.Result.Series.Queue[k] })
+	if err := add("Queue length over time", "Mean number of pending jobs in each interval.", p, empty, err); err != nil {
 		return err
 	}
-	p, err = cdfPlot(runs, loads, "job completion time (s)", func(wj *Job, o *Outcome) float64 { return float64(o.EndS - wj.SubmitS) })
-	if err := add("JCT distribution", "Fraction of completed jobs with a completion time at most x (log scale).", p, err); err != nil {
+	p, empty, err = cdfPlot(runs, loads, "job completion time (s)", "", func(wj *Job, o *Outcome) float64 { return float64(o.EndS - wj.SubmitS) })
+	if err := add("JCT distribution", "Fraction of completed jobs with a completion time at most x (log scale).", p, empty, err); err != nil {
 		return err
 	}
-	p, err = cdfPlot(runs, loads, "wait (s, 1 s added)", func(wj *Job, o *Outcome) float64 {
+	p, empty, err = cdfPlot(runs, loads, "wait (s, 1 s added)", noWaits, func(wj *Job, o *Outcome) float64 {
 		return float64(o.EndS-wj.SubmitS-wj.RunS) + 1
 	})
-	if err := add("Wait distribution", "Fraction of completed jobs with a wait at most x (log scale; waits of 0 show at 1 s).", p, err); err != nil {
+	if err := add("Wait distribution", "Fraction of completed jobs with a wait at most x (log scale; waits of 0 show at 1 s).", p, empty, err); err != nil {
 		return err
 	}
-	p, err = classPlot(runs, loads)
-	if err := add("Wait by job size", "Mean wait of completed jobs by GPUs asked.", p, err); err != nil {
+	p, empty, err = classPlot(runs, loads)
+	if err := add("Wait by job size", "Mean wait of completed jobs by GPUs asked.", p, empty, err); err != nil {
 		return err
 	}
-	p, err = projectPlot(runs, loads)
-	if err := add("Use against share by project", "Each project's part of all GPU-hours used, by run; the black marks are its share of the grants (the largest 20 projects by use).", p, err); err != nil {
+	p, empty, err = projectPlot(runs, loads)
+	if err := add("Use against share by project", "Each project's part of all GPU-hours used, by run; the black marks are its share of the grants (the largest 20 projects by use).", p, empty, err); err != nil {
 		return err
 	}
 
@@ -145,11 +152,22 @@ func newPlot(title, x, y string) *plot.Plot {
 
 func runColor(i int) color.Color { return plotutil.Color(i) }
 
+// What a chart says in place of a plot that would show nothing. A chart of
+// nothing is not only useless: a log axis over no value, or over one value
+// padded by gonum's ±1 to a range that reaches 0, panics.
+const (
+	noCompleted = "No job completed, so there is nothing to plot."
+	noWaits     = "No waits: every completed job started when it was submitted."
+	noTime      = "No time to plot: the replay held no job."
+	noProjects  = "No project to show."
+)
+
 // seriesPlot draws one line per run of f over the run's time buckets, in
-// days.
-func seriesPlot(runs []ReportRun, loads bool, ylabel string, f func(ReportRun, int) float64) (*plot.Plot, error) {
+// days. With no bucket in any run it returns no plot and a note saying so.
+func seriesPlot(runs []ReportRun, loads bool, ylabel string, f func(ReportRun, int) float64) (*plot.Plot, string, error) {
 	p := newPlot("", "virtual time (days)", ylabel)
-	p.Y.Min = 0
+	p.X.Min, p.Y.Min = 0, 0
+	lines := 0
 	for i, r := range runs {
 		s := r.Result.Series
 		xys := make(plotter.XYs, len(s.BusyGPUs))
@@ -161,27 +179,51 @@ func seriesPlot(runs []ReportRun, loads bool, ylabel string, f func(ReportRun, i
 			continue
 		}
 		if err := addRunLine(p, xys, i, label(r, loads)); err != nil {
-			return nil, err
+			return nil, "", err
 		}
+		lines++
 	}
-	return p, nil
+	if lines == 0 {
+		return nil, noTime, nil
+	}
+	// An idle machine or an empty queue is a flat line at 0; without a
+	// height gonum would centre it in [-1, 1].
+	if p.Y.Max <= p.Y.Min {
+		p.Y.Max = p.Y.Min + 1
+	}
+	return p, "", nil
 }
 
 // cdfPlot draws the empirical CDF of f over each run's completed jobs, on
-// a log x axis, with at most 400 points per line.
-func cdfPlot(runs []ReportRun, loads bool, xlabel string, f func(*Job, *Outcome) float64) (*plot.Plot, error) {
+// a log x axis, with at most 400 points per line. Values below 1 show at 1.
+// With no completed job it returns no plot and a note saying so; so it
+// does when floorNote is given and every value is at most 1 (for waits,
+// where f adds 1 s: no job waited).
+func cdfPlot(runs []ReportRun, loads bool, xlabel, floorNote string, f func(*Job, *Outcome) float64) (*plot.Plot, string, error) {
+	per := make([][]float64, len(runs))
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i, r := range runs {
+		w := r.Result.Workload
+		for k := range w.Jobs {
+			if o := &r.Result.Jobs[k]; o.State == job.Completed {
+				v := max(f(&w.Jobs[k], o), 1)
+				per[i] = append(per[i], v)
+				lo, hi = min(lo, v), max(hi, v)
+			}
+		}
+	}
+	switch {
+	case math.IsInf(lo, 1):
+		return nil, noCompleted, nil
+	case floorNote != "" && hi <= 1:
+		return nil, floorNote, nil
+	}
 	p := newPlot("", xlabel, "fraction of jobs")
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Min, p.Y.Max = 0, 1
 	for i, r := range runs {
-		w := r.Result.Workload
-		var vs []float64
-		for k := range w.Jobs {
-			if o := &r.Result.Jobs[k]; o.State == job.Completed {
-				vs = append(vs, max(f(&w.Jobs[k], o), 1))
-			}
-		}
+		vs := per[i]
 		if len(vs) == 0 {
 			continue
 		}
@@ -194,19 +236,36 @@ func cdfPlot(runs []ReportRun, loads bool, xlabel string, f func(*Job, *Outcome)
 		}
 		xys = append(xys, plotter.XY{X: vs[n-1], Y: 1})
 		if err := addRunLine(p, xys, i, label(r, loads)); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	return p, nil
+	// gonum widens a range of one value by 1 each way, which reaches 0 at
+	// 1 s and gives a log axis no decade mark above; a decade each way
+	// keeps it positive and shows at least one labelled power of ten.
+	if lo == hi {
+		p.X.Min, p.X.Max = lo/10, hi*10
+	}
+	return p, "", nil
 }
 
-// classPlot draws mean wait by size class, one bar group per class.
-func classPlot(runs []ReportRun, loads bool) (*plot.Plot, error) {
+// classPlot draws mean wait by size class, one bar group per class. With no
+// completed job, or no wait at all, it returns no plot and a note saying
+// so.
+func classPlot(runs []ReportRun, loads bool) (*plot.Plot, string, error) {
 	present := map[string]bool{}
+	done, waited := false, false
 	for _, r := range runs {
 		for _, c := range r.Metrics.SizeClasses {
 			present[c.Class] = true
+			done = done || c.Completed > 0
+			waited = waited || c.AvgWaitS > 0
 		}
+	}
+	switch {
+	case !done:
+		return nil, noCompleted, nil
+	case !waited:
+		return nil, noWaits, nil
 	}
 	var names []string
 	for _, c := range SizeClasses {
@@ -229,7 +288,7 @@ func classPlot(runs []ReportRun, loads bool) (*plot.Plot, error) {
 		}
 		b, err := plotter.NewBarChart(vals, width)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		b.Color = runColor(i)
 		b.LineStyle.Width = 0
@@ -238,12 +297,16 @@ func classPlot(runs []ReportRun, loads bool) (*plot.Plot, error) {
 		p.Legend.Add(label(r, loads), b)
 	}
 	p.NominalX(names...)
-	return p, nil
+	return p, "", nil
 }
 
 // projectPlot draws each project's use share per run and its grant share.
-func projectPlot(runs []ReportRun, loads bool) (*plot.Plot, error) {
+// With no project it returns no plot and a note saying so.
+func projectPlot(runs []ReportRun, loads bool) (*plot.Plot, string, error) {
 	ms := runs[0].Metrics.Projects
+	if len(ms) == 0 {
+		return nil, noProjects, nil
+	}
 	order := make([]int, len(ms))
 	for i := range order {
 		order[i] = i
@@ -269,7 +332,7 @@ func projectPlot(runs []ReportRun, loads bool) (*plot.Plot, error) {
 		}
 		b, err := plotter.NewBarChart(vals, width)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		b.Color = runColor(i)
 		b.LineStyle.Width = 0
@@ -279,7 +342,7 @@ func projectPlot(runs []ReportRun, loads bool) (*plot.Plot, error) {
 	}
 	s, err := plotter.NewScatter(grant)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	s.GlyphStyle.Shape = draw.BoxGlyph{}
 	s.GlyphStyle.Color = color.Black
@@ -288,7 +351,7 @@ func projectPlot(runs []ReportRun, loads bool) (*plot.Plot, error) {
 	p.NominalX(names...)
 	p.X.Tick.Label.Rotation = math.Pi / 4
 	p.X.Tick.Label.XAlign = draw.XRight
-	return p, nil
+	return p, "", nil
 }
 
 func hours(s float64) string {
@@ -323,6 +386,7 @@ th{background:#f2f2f2}
 figure{margin:2em 0}
 figcaption{font-size:.9em;color:#555}
 svg{max-width:100%;height:auto}
+.empty{color:#555;font-style:italic}
 </style></head><body>
 <h1>{{.Info.Title}}</h1>
 <p>Trace <code>{{.Info.Trace}}</code> on <code>{{.Info.Cluster}}</code>.</p>
@@ -333,7 +397,7 @@ svg{max-width:100%;height:auto}
 {{range .Runs}}{{with .Metrics}}<tr><td>{{.Policy}}</td><td>{{f2 .Load}}</td><td>{{.Jobs}}</td><td>{{.Completed}}</td><td>{{dur .AvgWaitS}}</td><td>{{dur .P50WaitS}}</td><td>{{dur .P99WaitS}}</td><td>{{dur .AvgJCTS}}</td><td>{{dur .P50JCTS}}</td><td>{{dur .P99JCTS}}</td><td>{{pct .Utilization}}</td><td>{{f2 .AvgBoundedSlowdown}}</td><td>{{f3 .JainFairness}}</td><td>{{pct .MultiNodeInOneSU}}</td><td>{{dur .MakespanS}}</td><td>{{f2 (mwh .EnergyKWh)}}</td><td>{{f2 (tonnes .CO2Kg)}}</td><td>{{f2 (tonnes .CO2MarketKg)}}</td><td>{{f2 .WallS}}</td></tr>
 {{end}}{{end}}</table>
 <p>Wait is completion time minus run time; utilisation is GPUs held while jobs arrive; Jain's index is over projects' mean job speed (run time over completion time). See <code>go doc ./internal/twin Metrics</code>.</p>
-{{range .Charts}}<figure><h3>{{.Title}}</h3>{{.SVG}}<figcaption>{{.Note}}</figcaption></figure>
+{{range .Charts}}<figure><h3>{{.Title}}</h3>{{if .Empty}}<p class="empty">{{.Empty}}</p>{{else}}{{.SVG}}<figcaption>{{.Note}}</figcaption>{{end}}</figure>
 {{end}}
 <h2>Projects</h2>
 {{range .Runs}}{{$r := .}}<h3>{{.Metrics.Policy}}{{if $.Loads}} at load {{f2 .Metrics.Load}}{{end}}</h3>
