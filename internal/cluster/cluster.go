@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gefion-hpc/gefion/internal/hostlist"
 )
 
 // Node is one machine: an NVLink domain of GPUs.
@@ -118,7 +120,8 @@ func (c *Cluster) GPUTypes() []string {
 }
 
 // Validate checks that the cluster is well formed: every node in exactly one
-// SU, names unique, partitions referring to real nodes.
+// SU, names unique and valid host names (hostlist.ValidateName),
+// partitions referring to real nodes.
 func (c *Cluster) Validate() error {
 	var errs []error
 	if len(c.Nodes) == 0 {
@@ -134,6 +137,9 @@ func (c *Cluster) Validate() error {
 			errs = append(errs, fmt.Errorf("node %s is described twice: give each node one name", n.Name))
 		}
 		names[n.Name] = true
+		if err := hostlist.ValidateName(n.Name); err != nil {
+			errs = append(errs, err)
+		}
 		if n.Model == nil || n.Model.GPUs < 0 || n.Model.CPUs <= 0 {
 			errs = append(errs, fmt.Errorf("node %s: model needs cpus > 0 and gpus >= 0", n.Name))
 		}
