@@ -82,7 +82,13 @@ func runNodes(e *Env, args []string) error {
 				free += n.GPUs - n.GPUsUsed
 			}
 		}
-		fmt.Fprintf(tw, "%s\tup\t%d\t%s\t%d/%d\t%s\t%s\n", k.part, len(ns), k.state, free, total, hostlist.Compress(names), k.reason)
+		list, err := hostlist.Compress(names)
+		if err != nil {
+			// A controller of an earlier release may hold a node name
+			// no host list can carry; show the names one by one.
+			list = strings.Join(names, ",")
+		}
+		fmt.Fprintf(tw, "%s\tup\t%d\t%s\t%d/%d\t%s\t%s\n", k.part, len(ns), k.state, free, total, list, k.reason)
 	}
 	return tw.Flush()
 }

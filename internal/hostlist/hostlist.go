@@ -5,6 +5,7 @@ package hostlist
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,6 +66,9 @@ func expandOne(s string) ([]string, error) {
 		}
 		return []string{s}, nil
 	}
+	if strings.IndexByte(s[:open], ']') >= 0 {
+		return nil, fmt.Errorf("unmatched ']' in %q", s)
+	}
 	closeIdx := strings.IndexByte(s[open:], ']')
 	if closeIdx < 0 {
 		return nil, fmt.Errorf("unmatched '[' in %q", s)
@@ -84,46 +88,71 @@ func expandOne(s string) ([]string, error) {
 		if !found {
 			hi = lo
 		}
-		a, err1 := strconv.Atoi(lo)
-		b, err2 := strconv.Atoi(hi)
-		if err1 != nil || err2 != nil || a < 0 || b < 0 {
+		a, ok1 := parseNum(lo)
+		b, ok2 := parseNum(hi)
+		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("range %q in %q is not numeric (want forms like 001-031)", rg, s)
 		}
 		if b < a {
 			return nil, fmt.Errorf("range %q in %q runs backwards", rg, s)
 		}
-		if b-a+1 > MaxHosts {
-			return nil, fmt.Errorf("range %q in %q has more than %d hosts", rg, s, MaxHosts)
+		// Count before building: b-a cannot overflow (both are >= 0), and
+		// a range times the names after it could ask for far more than
+		// memory holds before any check inside the loop ran.
+		if b-a >= MaxHosts || int64(len(out))+(b-a+1)*int64(len(tails)) > MaxHosts {
+			return nil, fmt.Errorf("%q expands to more than %d hosts", s, MaxHosts)
 		}
 		width := 0
 		if len(lo) > 1 && lo[0] == '0' {
 			width = len(lo)
 		}
-		for i := a; i <= b; i++ {
-			n := fmt.Sprintf("%0*d", width, i)
+		// Count up from a by offsets: i <= b with i++ never ends when b
+		// is the largest int64.
+		for k := int64(0); k <= b-a; k++ {
+			n := fmt.Sprintf("%0*d", width, a+k)
 			for _, t := range tails {
 				out = append(out, prefix+n+t)
 			}
-		}
-		if len(out) > MaxHosts {
-			return nil, fmt.Errorf("%q expands to more than %d hosts", s, MaxHosts)
 		}
 	}
 	return out, nil
 }
 
+// parseNum parses a run of decimal digits (no sign, no space) that fits in
+// an int64.
+func parseNum(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	return v, err == nil
+}
+
 // Compress returns the shortest usual expression for names: names sharing a
 // prefix and a numeric suffix of one width are merged into bracketed ranges.
-// Names are sorted first, as Slurm prints node lists.
-func Compress(names []string) string {
+// Names are sorted first, as Slurm prints node lists. Expand of the result
+// gives back the same set of names.
+//
+// Compress refuses a name that ValidateName refuses: the host-list syntax
+// has no escapes, so a name holding '[', ',' or '-' at its start could not
+// be written so that Expand reads it back.
+func Compress(names []string) (string, error) {
 	type key struct {
 		prefix string
 		width  int
 	}
-	groups := map[key][]int{}
+	groups := map[key][]int64{}
 	var plain []string
 	var order []key
 	for _, n := range names {
+		if err := ValidateName(n); err != nil {
+			return "", err
+		}
 		i := len(n)
 		for i > 0 && n[i-1] >= '0' && n[i-1] <= '9' {
 			i--
@@ -133,7 +162,7 @@ func Compress(names []string) string {
 			continue
 		}
 		digits := n[i:]
-		v, err := strconv.Atoi(digits)
+		v, err := strconv.ParseInt(digits, 10, 64)
 		if err != nil {
 			plain = append(plain, n)
 			continue
@@ -157,8 +186,8 @@ func Compress(names []string) string {
 	var parts []string
 	for _, k := range order {
 		vs := groups[k]
-		sort.Ints(vs)
-		vs = dedup(vs)
+		slices.Sort(vs)
+		vs = slices.Compact(vs)
 		if len(vs) == 1 {
 			parts = append(parts, fmt.Sprintf("%s%0*d", k.prefix, k.width, vs[0]))
 			continue
@@ -178,27 +207,7 @@ func Compress(names []string) string {
 		}
 		parts = append(parts, k.prefix+"["+strings.Join(rs, ",")+"]")
 	}
-	sort.Strings(plain)
-	parts = append(parts, dedupStrings(plain)...)
-	return strings.Join(parts, ",")
-}
-
-func dedup(vs []int) []int {
-	out := vs[:0]
-	for i, v := range vs {
-		if i == 0 || v != vs[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-func dedupStrings(vs []string) []string {
-	out := vs[:0]
-	for i, v := range vs {
-		if i == 0 || v != vs[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
+	slices.Sort(plain)
+	parts = append(parts, slices.Compact(plain)...)
+	return strings.Join(parts, ","), nil
 }
