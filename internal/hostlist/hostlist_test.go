@@ -26,6 +26,9 @@ func TestExpand(t *testing.T) {
 		if err != nil || !slices.Equal(got, tt.want) {
 			t.Errorf("Expand(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
+		if n, err := Count(tt.in); err != nil || n != len(tt.want) {
+			t.Errorf("Count(%q) = %d, %v; want %d", tt.in, n, err, len(tt.want))
+		}
 	}
 }
 
@@ -44,6 +47,9 @@ func TestExpandErrors(t *testing.T) {
 	} {
 		if got, err := Expand(in); err == nil {
 			t.Errorf("Expand(%q) = %d names; want an error", in, len(got))
+		}
+		if n, err := Count(in); err == nil {
+			t.Errorf("Count(%q) = %d; want an error", in, n)
 		}
 	}
 }
@@ -93,7 +99,11 @@ func FuzzRoundTrip(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		n, cerr := Count(s)
 		names, err := Expand(s)
+		if (err == nil) != (cerr == nil) || err == nil && n != len(names) {
+			t.Fatalf("Count(%q) = %d, %v; Expand gave %d names, %v", s, n, cerr, len(names), err)
+		}
 		if err != nil || len(names) > 10000 {
 			return
 		}
