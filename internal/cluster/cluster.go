@@ -128,6 +128,9 @@ func (c *Cluster) Validate() error {
 		errs = append(errs, errors.New("cluster has no nodes: describe at least one [[nodes]] group"))
 	}
 	names := make(map[string]bool, len(c.Nodes))
+	// One bad name is enough to say what to fix; a group of a thousand
+	// would otherwise repeat the rule a thousand times.
+	badNames := 0
 	for i := range c.Nodes {
 		n := &c.Nodes[i]
 		if n.Index != i {
@@ -138,7 +141,10 @@ func (c *Cluster) Validate() error {
 		}
 		names[n.Name] = true
 		if err := hostlist.ValidateName(n.Name); err != nil {
-			errs = append(errs, err)
+			if badNames == 0 {
+				errs = append(errs, err)
+			}
+			badNames++
 		}
 		if n.Model == nil || n.Model.GPUs < 0 || n.Model.CPUs <= 0 {
 			errs = append(errs, fmt.Errorf("node %s: model needs cpus > 0 and gpus >= 0", n.Name))
@@ -146,6 +152,9 @@ func (c *Cluster) Validate() error {
 		if n.SU < 0 || n.SU >= len(c.SUs) {
 			errs = append(errs, fmt.Errorf("node %s: scalable unit %d does not exist", n.Name, n.SU))
 		}
+	}
+	if badNames > 1 {
+		errs = append(errs, fmt.Errorf("%d more node names break the same rule", badNames-1))
 	}
 	if len(c.Partitions) == 0 {
 		errs = append(errs, errors.New("cluster has no partitions"))
