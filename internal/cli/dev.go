@@ -106,7 +106,8 @@ func runDev(e *Env, args []string) error {
 		}
 		nodesDesc := "node " + inv.Name
 		if len(names) > 1 {
-			nodesDesc = fmt.Sprintf("%d nodes %s", len(names), hostlist.Compress(names))
+			list, _ := hostlist.Compress(names) // dev names are valid host names
+			nodesDesc = fmt.Sprintf("%d nodes %s", len(names), list)
 		}
 		fmt.Fprintf(e.Stderr, "gefion dev: controller at %s, %s with %d GPUs and %d CPUs each, store %s\n", addr, nodesDesc, len(inv.GPUs), inv.CPUs, dbPath)
 		fmt.Fprintf(e.Stderr, "gefion dev: serving only %s (uid %d), who started it\n", owner.name, owner.uid)

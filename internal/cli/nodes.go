@@ -84,8 +84,14 @@ func runNodes(e *Env, args []string) error {
 				free += n.GPUs - n.GPUsUsed
 			}
 		}
+		list, err := hostlist.Compress(names)
+		if err != nil {
+			// A controller of an earlier release may hold a node name
+			// no host list can carry; show the names one by one.
+			list = strings.Join(names, ",")
+		}
 		fmt.Fprintf(tw, "%s\tup\t%d\t%s\t%d/%d\t%s\t%s\n", textsafe.Field(k.part), len(ns), textsafe.Field(k.state),
-			free, total, textsafe.Field(hostlist.Compress(names)), textsafe.Field(k.reason))
+			free, total, textsafe.Field(list), textsafe.Field(k.reason))
 	}
 	return tw.Flush()
 }

@@ -2,11 +2,14 @@ package cli
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,17 +99,32 @@ func runSim(e *Env, args []string) error {
 		return err
 	}
 
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
 	// Policies and loads.
 	names := []string{*policy}
 	if *compare != "" {
-		names = splitList(*compare)
+		if set["policy"] {
+			return usagef("give --policy for one run or --compare for several, not both")
+		}
+		if names = splitList(*compare); len(names) == 0 {
+			return usagef("--compare %q names no policy: give a list such as fifo,backfill,gefion", *compare)
+		}
 	}
 	var policies []sched.Policy
+	given := map[string]string{}
 	for _, n := range names {
 		p, err := sched.PolicyByName(n)
 		if err != nil {
 			return &UsageError{Msg: err.Error()}
 		}
+		// "default" and "slurm" are other names of policies: two names of
+		// one policy would replay the same run twice.
+		if prev, dup := given[p.Name]; dup {
+			return usagef("--compare names policy %s twice (as %q and %q): give each policy once", p.Name, prev, n)
+		}
+		given[p.Name] = n
 		policies = append(policies, p)
 	}
 	loads := []float64{0}
@@ -117,8 +135,37 @@ func runSim(e *Env, args []string) error {
 			if err != nil || !(v > 0) || v > 100 {
 				return usagef("--load %q: give offered loads > 0, such as 0.9 or 0.7,0.9,1.1", s)
 			}
+			if slices.Contains(loads, v) {
+				return usagef("--load %s is given twice: give each load once", s)
+			}
 			loads = append(loads, v)
 		}
+		if len(loads) == 0 {
+			return usagef("--load %q names no load: give loads such as 0.9 or 0.7,0.9,1.1", *loadFlag)
+		}
+	}
+	if *maxJobs < 0 {
+		return usagef("--max-jobs %d: give a number of jobs, or 0 for all", *maxJobs)
+	}
+	// Figures that must be finite and not negative: NaN passes every
+	// comparison test (it is not < 0) and comes out as NaN figures.
+	for _, f := range []struct {
+		name string
+		v    float64
+		what string
+	}{
+		{"node-mtbf", *mtbf, "hours, or 0 for no failures"},
+		{"gpu-busy-w", *busyW, "watts, or 0 for the GPU model's TDP"},
+		{"gpu-idle-w", *idleW, "watts, or 0 for the GPU model's idle figure"},
+		{"node-base-w", *baseW, "watts, or 0 for the node model's figure"},
+		{"market-co2", *market, "g CO2/kWh (0: 100% renewable)"},
+	} {
+		if !(f.v >= 0) || math.IsInf(f.v, 0) {
+			return usagef("--%s %v: give a finite number >= 0 of %s", f.name, f.v, f.what)
+		}
+	}
+	if !(*pue >= 1) || math.IsInf(*pue, 0) {
+		return usagef("--pue %v: give a finite PUE >= 1 (a data centre uses at least the energy of its IT load)", *pue)
 	}
 
 	// Models.
@@ -135,8 +182,8 @@ func runSim(e *Env, args []string) error {
 		return &UsageError{Msg: err.Error()}
 	}
 	cfg := twin.Config{SchedIntervalS: *interval, Seed: *seed}
-	if *interval < 1 {
-		return usagef("--sched-interval %d: give at least 1 second", *interval)
+	if *interval < 1 || *interval > maxSchedIntervalS {
+		return usagef("--sched-interval %d: give 1 to %d seconds", *interval, maxSchedIntervalS)
 	}
 	if cfg.HalfLifeS, err = job.ParseTime(*halfLife); err != nil || cfg.HalfLifeS <= 0 {
 		return usagef("--half-life %q: give a positive Slurm time such as 7-0 or 14-00:00:00", *halfLife)
@@ -149,17 +196,17 @@ func runSim(e *Env, args []string) error {
 	default:
 		return usagef("--estimates %q: choose history or none", *estimates)
 	}
-	if *mtbf < 0 {
-		return usagef("--node-mtbf must not be negative")
-	}
 	cfg.Failures.NodeMTBFHours = *mtbf
 	if cfg.Failures.RepairS, err = job.ParseTime(*repair); err != nil || cfg.Failures.RepairS <= 0 {
 		return usagef("--repair %q: give a positive Slurm time such as 4:00:00", *repair)
 	}
 	cfg.Energy = twin.EnergyModel{GPUBusyW: *busyW, GPUIdleW: *idleW, NodeBaseW: *baseW, PUE: *pue, MarketGPerKWh: *market}
 	if v, err := strconv.ParseFloat(*co2, 64); err == nil {
-		if v < 0 {
-			return usagef("--co2 %v: an intensity is >= 0 g/kWh", v)
+		if !(v >= 0) || math.IsInf(v, 0) {
+			return usagef("--co2 %v: give a finite intensity >= 0 g/kWh, or a CSV time series file", v)
+		}
+		if *co2Area != "" {
+			return usagef("--co2-area %s picks a price area from a CO2 time series file; --co2 %v is a constant", *co2Area, v)
 		}
 		cfg.Energy.Intensity = twin.Constant(v)
 	} else {
@@ -281,6 +328,10 @@ func runSim(e *Env, args []string) error {
 	}
 	return nil
 }
+
+// maxSchedIntervalS bounds --sched-interval at a day: longer gaps between
+// passes leave the machine idle for days and give no policy to compare.
+const maxSchedIntervalS = 86400
 
 func splitList(s string) []string {
 	var out []string

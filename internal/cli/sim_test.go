@@ -96,3 +96,86 @@ func TestSimErrors(t *testing.T) {
 		t.Errorf("unknown project in --shares: exit %d, %q", code, errs)
 	}
 }
+
+// TestSimReportNoWaits replays one job that waits 0 s and writes its
+// report: the wait charts say "no waits" in place of a log-scale plot that
+// has no positive range to draw.
+func TestSimReportNoWaits(t *testing.T) {
+	dir := t.TempDir()
+	one := filepath.Join(dir, "one.csv")
+	if err := os.WriteFile(one, []byte("submit,duration,gpus\n0,100,8\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(dir, "r.html")
+	code, _, errs := simCLI(t, "sim", "--preset", "gefion", "--trace", one, "--report", report)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(b, []byte("No waits")); n != 2 {
+		t.Errorf("report says %q %d times; want 2 (wait distribution, wait by job size)", "No waits", n)
+	}
+	if n := bytes.Count(b, []byte("<svg")); n != 4 {
+		t.Errorf("report has %d charts; want 4", n)
+	}
+}
+
+// TestSimRefusesNonsense: flags and trace headers that used to be taken
+// silently (or hang, or fail only when the JSON was written) are refused
+// before anything runs, with a message naming the flag or column.
+func TestSimRefusesNonsense(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.csv")
+	dup := filepath.Join(dir, "dup.csv")
+	os.WriteFile(good, []byte("submit,duration,gpus\n0,100,8\n5,100,8\n"), 0o644)
+	os.WriteFile(dup, []byte("submit,duration,gpus,duration\n0,100,8,50\n"), 0o644)
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--trace", dup}, 1, `column "duration" appears 2 times in the header (columns 2, 4)`},
+		{[]string{"--trace", good, "--max-jobs", "-5"}, 2, "--max-jobs -5: give a number of jobs, or 0 for all"},
+		{[]string{"--trace", good, "--compare", ","}, 2, "names no policy"},
+		{[]string{"--trace", good, "--compare", "fifo,fifo"}, 2, "names policy fifo twice"},
+		{[]string{"--trace", good, "--compare", "default,gefion"}, 2, "names policy gefion twice"},
+		{[]string{"--trace", good, "--compare", "fifo,lottery"}, 2, `unknown policy "lottery"`},
+		{[]string{"--trace", good, "--policy", "fifo", "--compare", "backfill,gefion"}, 2, "not both"},
+		{[]string{"--trace", good, "--load", ","}, 2, "names no load"},
+		{[]string{"--trace", good, "--load", "0.9,0.9"}, 2, "--load 0.9 is given twice"},
+		{[]string{"--trace", good, "--load", "NaN"}, 2, "--load \"NaN\""},
+		{[]string{"--trace", good, "--load", "-0.5"}, 2, "--load \"-0.5\""},
+		{[]string{"--trace", good, "--load", "1e-300"}, 1, "stretches the trace's arrivals"},
+		{[]string{"--trace", good, "--node-mtbf", "Inf"}, 2, "--node-mtbf +Inf"},
+		{[]string{"--trace", good, "--node-mtbf", "NaN"}, 2, "--node-mtbf NaN"},
+		{[]string{"--trace", good, "--gpu-busy-w", "NaN"}, 2, "--gpu-busy-w NaN"},
+		{[]string{"--trace", good, "--node-base-w", "-1"}, 2, "--node-base-w -1"},
+		{[]string{"--trace", good, "--market-co2", "NaN"}, 2, "--market-co2 NaN"},
+		{[]string{"--trace", good, "--pue", "NaN"}, 2, "--pue NaN"},
+		{[]string{"--trace", good, "--pue", "Inf"}, 2, "--pue +Inf"},
+		{[]string{"--trace", good, "--pue", "0"}, 2, "--pue 0"},
+		{[]string{"--trace", good, "--co2", "NaN"}, 2, "--co2 NaN"},
+		{[]string{"--trace", good, "--co2", "Inf"}, 2, "--co2 +Inf"},
+		{[]string{"--trace", good, "--co2-area", "DK1"}, 2, "--co2-area DK1"},
+		{[]string{"--trace", good, "--shares", "default=1,default=2"}, 2, "names project default twice"},
+		{[]string{"--trace", good, "--sched-interval", "99999999999999"}, 2, "--sched-interval 99999999999999: give 1 to 86400 seconds"},
+		{[]string{"--trace", good, "--seed", "-1"}, 2, "-seed"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[2:], " "), func(t *testing.T) {
+			code, out, errs := simCLI(t, append([]string{"sim", "--json"}, tt.args...)...)
+			if code != tt.code || !strings.Contains(errs, tt.want) || out != "" {
+				t.Errorf("sim %q: exit %d, stderr %q, stdout %q; want exit %d saying %q and no output", tt.args, code, errs, out, tt.code, tt.want)
+			}
+		})
+	}
+	// The same flags within bounds still run.
+	code, _, errs := simCLI(t, "sim", "--json", "--trace", good, "--compare", "fifo,gefion", "--load", "0.5,0.9", "--max-jobs", "1",
+		"--pue", "1", "--node-mtbf", "1e300", "--co2", "0", "--sched-interval", "86400")
+	if code != 0 {
+		t.Errorf("sim within bounds: exit %d: %s", code, errs)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gefion-hpc/gefion/internal/hostlist"
 )
 
 // Node is one machine: an NVLink domain of GPUs.
@@ -118,13 +120,17 @@ func (c *Cluster) GPUTypes() []string {
 }
 
 // Validate checks that the cluster is well formed: every node in exactly one
-// SU, names unique, partitions referring to real nodes.
+// SU, names unique and valid host names (hostlist.ValidateName),
+// partitions referring to real nodes.
 func (c *Cluster) Validate() error {
 	var errs []error
 	if len(c.Nodes) == 0 {
 		errs = append(errs, errors.New("cluster has no nodes: describe at least one [[nodes]] group"))
 	}
 	names := make(map[string]bool, len(c.Nodes))
+	// One bad name is enough to say what to fix; a group of a thousand
+	// would otherwise repeat the rule a thousand times.
+	badNames := 0
 	for i := range c.Nodes {
 		n := &c.Nodes[i]
 		if n.Index != i {
@@ -134,12 +140,21 @@ func (c *Cluster) Validate() error {
 			errs = append(errs, fmt.Errorf("node %s is described twice: give each node one name", n.Name))
 		}
 		names[n.Name] = true
+		if err := hostlist.ValidateName(n.Name); err != nil {
+			if badNames == 0 {
+				errs = append(errs, err)
+			}
+			badNames++
+		}
 		if n.Model == nil || n.Model.GPUs < 0 || n.Model.CPUs <= 0 {
 			errs = append(errs, fmt.Errorf("node %s: model needs cpus > 0 and gpus >= 0", n.Name))
 		}
 		if n.SU < 0 || n.SU >= len(c.SUs) {
 			errs = append(errs, fmt.Errorf("node %s: scalable unit %d does not exist", n.Name, n.SU))
 		}
+	}
+	if badNames > 1 {
+		errs = append(errs, fmt.Errorf("%d more node names break the same rule", badNames-1))
 	}
 	if len(c.Partitions) == 0 {
 		errs = append(errs, errors.New("cluster has no partitions"))

@@ -80,6 +80,12 @@ func TestParseFileErrors(t *testing.T) {
 		{`bogus = 1`, "unknown key"},
 		{``, "no nodes"},
 		{`[[nodes]]` + "\n" + `names = "n1,n1"`, "described twice"},
+		{`[[nodes]]` + "\n" + `names = "../../x"`, `invalid node name "../../x": it has an empty label`},
+		{`[[nodes]]` + "\n" + `names = "dgx_[01-02]"`, `invalid node name "dgx_01": character '_' at 4 is not allowed`},
+		{`[[nodes]]` + "\n" + `names = "dgx_[01-99]"`, "98 more node names break the same rule"},
+		{`[[nodes]]` + "\n" + `names = "dgx\u001b[31m"`, `unmatched`},
+		{`[[nodes]]` + "\n" + `names = "dgx\u001b"`, `invalid node name "dgx\x1b"`},
+		{`[[nodes]]` + "\n" + `names = "-n1"`, "RFC 1123"},
 		{`[[nodes]]` + "\n" + `names = "n1"` + "\n" + `[[partition]]` + "\n" + `name = "p"` + "\n" + `nodes = "n2"`, "no node group"},
 	}
 	for _, tt := range tests {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/cluster"
+	"github.com/gefion-hpc/gefion/internal/hostlist"
 	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/sched"
 	"github.com/gefion-hpc/gefion/internal/store"
@@ -81,6 +82,13 @@ func (c *Controller) Register(ctx context.Context, req api.RegisterRequest) (*ap
 	}
 	if len(req.Nodes) == 0 {
 		return nil, invalid("an agent must register at least one node")
+	}
+	// A name that is no host name could not be named again by drain,
+	// --nodelist or a host list; refuse it before anything changes.
+	for _, n := range req.Nodes {
+		if err := hostlist.ValidateName(n.Name); err != nil {
+			return nil, invalid("agent %q: %v; rename the node on the agent", req.AgentID, err)
+		}
 	}
 	v, err := c.do(ctx, func(tx *txn) (any, error) { return c.register(tx, req) })
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -486,4 +487,51 @@ func TestStaleEndReportOfAnEarlierRunIsIgnored(t *testing.T) {
 		j, err := h.client("alice").Job(ctx, r.ID)
 		return err == nil && j.Restarts == 1 && (j.State == job.Pending || j.State == job.Running)
 	})
+}
+
+// TestRegisterRefusesBadNodeNames registers nodes whose names are no host
+// names, to a controller that accepts new nodes and to one with a fixed
+// cluster: each is refused with a message naming the node and the rule, and
+// no node is added, so none can exist that drain or a host list cannot name.
+func TestRegisterRefusesBadNodeNames(t *testing.T) {
+	fixed, err := cluster.Preset("dgx-h100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []Config{{}, {Cluster: fixed}} {
+		h := newHarness(t, cfg, nil, 0)
+		ctx := context.Background()
+		ag := client.NewAgent(h.srv.URL, h.ctl.JoinToken())
+		for _, name := range []string{"dgx[001-003]", "a]b[0]", "../../x", "dgx\x1b[2J", "n1,n2", "", "-n1"} {
+			inv := agent.VirtualNodes("dgx", 1, &cluster.DGXH100, 1)
+			inv = append(inv, inv[0])
+			inv[1].Name = name
+			_, err := ag.Register(ctx, api.RegisterRequest{Version: api.Version, AgentID: "bad", Nodes: inv})
+			var ae *api.Error
+			if !errors.As(err, &ae) || ae.Code != api.CodeInvalid {
+				t.Errorf("fixed cluster %v: Register(node %q) = %v; want an invalid-request error", cfg.Cluster != nil, name, err)
+				continue
+			}
+			if !strings.Contains(ae.Message, strconv.Quote(name)) || !strings.Contains(ae.Message, "RFC 1123") {
+				t.Errorf("fixed cluster %v: Register(node %q) error %q; want the quoted name and the rule", cfg.Cluster != nil, name, ae.Message)
+			}
+		}
+		ns, err := h.client("admin").Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if cfg.Cluster != nil {
+			want = 1
+		}
+		if len(ns) != want {
+			t.Errorf("fixed cluster %v: after refused registrations, %d nodes %v; want %d", cfg.Cluster != nil, len(ns), ns, want)
+		}
+	}
+	h := newHarness(t, Config{}, nil, 0)
+	ag := client.NewAgent(h.srv.URL, h.ctl.JoinToken())
+	if _, err := ag.Register(context.Background(), api.RegisterRequest{Version: api.Version, AgentID: "good",
+		Nodes: agent.VirtualNodes("ok-a.su1.", 1, &cluster.DGXH100, 1)}); err != nil {
+		t.Errorf("Register(ok-a.su1.001) = %v; want it accepted", err)
+	}
 }

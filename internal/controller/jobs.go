@@ -635,7 +635,13 @@ func nodeList(as []store.Alloc) string {
 	for _, a := range as {
 		names = append(names, a.Node)
 	}
-	return hostlist.Compress(names)
+	s, err := hostlist.Compress(names)
+	if err != nil {
+		// Every node name was checked when its node joined the cluster;
+		// should one slip through, a plain list still names the nodes.
+		return strings.Join(names, ",")
+	}
+	return s
 }
 
 // maskToList turns a GPU bitmask into indexes.

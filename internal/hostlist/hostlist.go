@@ -5,6 +5,7 @@ package hostlist
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,22 +20,39 @@ const MaxHosts = 1 << 20
 // ranges; leading zeros set the width ("n[08-10]" is n08 n09 n10). More than
 // one bracket in a name expands as a cross product.
 func Expand(expr string) ([]string, error) {
+	out, _, err := expand(expr, true)
+	return out, err
+}
+
+// Count returns how many names Expand(expr) gives, counting duplicates,
+// without building them, and fails where Expand fails. It is for checking
+// an expression whose names are not needed: a million-name list costs
+// Expand a second and a hundred megabytes.
+func Count(expr string) (int, error) {
+	_, n, err := expand(expr, false)
+	return int(n), err
+}
+
+// expand walks expr once: with build, it returns the names; without, only
+// their count.
+func expand(expr string, build bool) ([]string, int64, error) {
 	var out []string
+	var total int64
 	for _, part := range splitTop(expr) {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
-		names, err := expandOne(part)
+		names, n, err := expandOne(part, build)
 		if err != nil {
-			return nil, fmt.Errorf("host list %q: %w", expr, err)
+			return nil, 0, fmt.Errorf("host list %q: %w", expr, err)
 		}
 		out = append(out, names...)
-		if len(out) > MaxHosts {
-			return nil, fmt.Errorf("host list %q: more than %d hosts", expr, MaxHosts)
+		if total += n; total > MaxHosts {
+			return nil, 0, fmt.Errorf("host list %q: more than %d hosts", expr, MaxHosts)
 		}
 	}
-	return out, nil
+	return out, total, nil
 }
 
 // splitTop splits at commas that are not inside brackets.
@@ -57,73 +75,111 @@ func splitTop(s string) []string {
 	return append(parts, s[start:])
 }
 
-func expandOne(s string) ([]string, error) {
+// expandOne expands one expression without top-level commas: the names
+// when build is set, and their count.
+func expandOne(s string, build bool) ([]string, int64, error) {
 	open := strings.IndexByte(s, '[')
 	if open < 0 {
 		if strings.ContainsAny(s, "]") {
-			return nil, fmt.Errorf("unmatched ']' in %q", s)
+			return nil, 0, fmt.Errorf("unmatched ']' in %q", s)
 		}
-		return []string{s}, nil
+		if !build {
+			return nil, 1, nil
+		}
+		return []string{s}, 1, nil
+	}
+	if strings.IndexByte(s[:open], ']') >= 0 {
+		return nil, 0, fmt.Errorf("unmatched ']' in %q", s)
 	}
 	closeIdx := strings.IndexByte(s[open:], ']')
 	if closeIdx < 0 {
-		return nil, fmt.Errorf("unmatched '[' in %q", s)
+		return nil, 0, fmt.Errorf("unmatched '[' in %q", s)
 	}
 	closeIdx += open
 	prefix, body, rest := s[:open], s[open+1:closeIdx], s[closeIdx+1:]
 	if body == "" {
-		return nil, fmt.Errorf("empty brackets in %q", s)
+		return nil, 0, fmt.Errorf("empty brackets in %q", s)
 	}
-	tails, err := expandOne(rest)
+	tails, ntails, err := expandOne(rest, build)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var out []string
+	var total int64
 	for _, rg := range strings.Split(body, ",") {
 		lo, hi, found := strings.Cut(rg, "-")
 		if !found {
 			hi = lo
 		}
-		a, err1 := strconv.Atoi(lo)
-		b, err2 := strconv.Atoi(hi)
-		if err1 != nil || err2 != nil || a < 0 || b < 0 {
-			return nil, fmt.Errorf("range %q in %q is not numeric (want forms like 001-031)", rg, s)
+		a, ok1 := parseNum(lo)
+		b, ok2 := parseNum(hi)
+		if !ok1 || !ok2 {
+			return nil, 0, fmt.Errorf("range %q in %q is not numeric (want forms like 001-031)", rg, s)
 		}
 		if b < a {
-			return nil, fmt.Errorf("range %q in %q runs backwards", rg, s)
+			return nil, 0, fmt.Errorf("range %q in %q runs backwards", rg, s)
 		}
-		if b-a+1 > MaxHosts {
-			return nil, fmt.Errorf("range %q in %q has more than %d hosts", rg, s, MaxHosts)
+		// Count before building: b-a cannot overflow (both are >= 0), and
+		// a range times the names after it could ask for far more than
+		// memory holds before any check inside the loop ran.
+		if b-a >= MaxHosts || total+(b-a+1)*ntails > MaxHosts {
+			return nil, 0, fmt.Errorf("%q expands to more than %d hosts", s, MaxHosts)
+		}
+		total += (b - a + 1) * ntails
+		if !build {
+			continue
 		}
 		width := 0
 		if len(lo) > 1 && lo[0] == '0' {
 			width = len(lo)
 		}
-		for i := a; i <= b; i++ {
-			n := fmt.Sprintf("%0*d", width, i)
+		// Count up from a by offsets: i <= b with i++ never ends when b
+		// is the largest int64.
+		for k := int64(0); k <= b-a; k++ {
+			n := fmt.Sprintf("%0*d", width, a+k)
 			for _, t := range tails {
 				out = append(out, prefix+n+t)
 			}
 		}
-		if len(out) > MaxHosts {
-			return nil, fmt.Errorf("%q expands to more than %d hosts", s, MaxHosts)
+	}
+	return out, total, nil
+}
+
+// parseNum parses a run of decimal digits (no sign, no space) that fits in
+// an int64.
+func parseNum(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
 		}
 	}
-	return out, nil
+	v, err := strconv.ParseInt(s, 10, 64)
+	return v, err == nil
 }
 
 // Compress returns the shortest usual expression for names: names sharing a
 // prefix and a numeric suffix of one width are merged into bracketed ranges.
-// Names are sorted first, as Slurm prints node lists.
-func Compress(names []string) string {
+// Names are sorted first, as Slurm prints node lists. Expand of the result
+// gives back the same set of names.
+//
+// Compress refuses a name that ValidateName refuses: the host-list syntax
+// has no escapes, so a name holding '[', ',' or '-' at its start could not
+// be written so that Expand reads it back.
+func Compress(names []string) (string, error) {
 	type key struct {
 		prefix string
 		width  int
 	}
-	groups := map[key][]int{}
+	groups := map[key][]int64{}
 	var plain []string
 	var order []key
 	for _, n := range names {
+		if err := ValidateName(n); err != nil {
+			return "", err
+		}
 		i := len(n)
 		for i > 0 && n[i-1] >= '0' && n[i-1] <= '9' {
 			i--
@@ -133,7 +189,7 @@ func Compress(names []string) string {
 			continue
 		}
 		digits := n[i:]
-		v, err := strconv.Atoi(digits)
+		v, err := strconv.ParseInt(digits, 10, 64)
 		if err != nil {
 			plain = append(plain, n)
 			continue
@@ -157,8 +213,8 @@ func Compress(names []string) string {
 	var parts []string
 	for _, k := range order {
 		vs := groups[k]
-		sort.Ints(vs)
-		vs = dedup(vs)
+		slices.Sort(vs)
+		vs = slices.Compact(vs)
 		if len(vs) == 1 {
 			parts = append(parts, fmt.Sprintf("%s%0*d", k.prefix, k.width, vs[0]))
 			continue
@@ -178,27 +234,7 @@ func Compress(names []string) string {
 		}
 		parts = append(parts, k.prefix+"["+strings.Join(rs, ",")+"]")
 	}
-	sort.Strings(plain)
-	parts = append(parts, dedupStrings(plain)...)
-	return strings.Join(parts, ",")
-}
-
-func dedup(vs []int) []int {
-	out := vs[:0]
-	for i, v := range vs {
-		if i == 0 || v != vs[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-func dedupStrings(vs []string) []string {
-	out := vs[:0]
-	for i, v := range vs {
-		if i == 0 || v != vs[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
+	slices.Sort(plain)
+	parts = append(parts, slices.Compact(plain)...)
+	return strings.Join(parts, ","), nil
 }

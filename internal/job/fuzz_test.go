@@ -47,7 +47,9 @@ func FuzzParseScript(f *testing.F) {
 		if s.NodesMax != 0 && s.NodesMax < s.NodesMin {
 			t.Errorf("nodes %d-%d accepted", s.NodesMin, s.NodesMax)
 		}
-		if s.NTasks < 0 || s.CPUsPerTask < 0 || s.GPUs < 0 || s.GPUsPerNode < 0 || s.TimeLimitS < 0 {
+		// --time=0 and --time=UNLIMITED are Slurm's "no limit" and are
+		// held as Unlimited, the one negative time limit that is valid.
+		if s.NTasks < 0 || s.CPUsPerTask < 0 || s.GPUs < 0 || s.GPUsPerNode < 0 || s.TimeLimitS < 0 && s.TimeLimitS != Unlimited {
 			t.Errorf("negative value accepted: %+v", s)
 		}
 		if s.Array != "" {

@@ -387,7 +387,9 @@ func checkHostlist(v string) error {
 	if strings.Contains(v, "/") {
 		return nil // a file of node names, as Slurm allows
 	}
-	_, err := hostlist.Expand(v)
+	// Only the syntax matters here: counting does not build a list that
+	// may hold a million names for each -w or -x given.
+	_, err := hostlist.Count(v)
 	return err
 }
 

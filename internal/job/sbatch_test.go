@@ -702,3 +702,21 @@ func BenchmarkParseScript(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "scripts/s")
 }
+
+// TestNodeListCheckBuildsNoList: --nodelist and --exclude are only
+// checked for syntax; checking a million-name list must not build it (it
+// cost a second and a hundred megabytes per option), and a list past
+// hostlist.MaxHosts is still refused.
+func TestNodeListCheckBuildsNoList(t *testing.T) {
+	allocs := testing.AllocsPerRun(3, func() {
+		if err := checkHostlist("n[000000-999999]"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 100 {
+		t.Errorf("checking a million-name list made %.0f allocations; want it checked without building the names", allocs)
+	}
+	if err := checkHostlist("n[0-9999999]"); err == nil {
+		t.Error("checkHostlist(n[0-9999999]) = nil; want the list refused as too long")
+	}
+}

@@ -56,8 +56,12 @@ type energyParams struct {
 }
 
 func (m EnergyModel) params(c *cluster.Cluster) (energyParams, error) {
-	if m.GPUBusyW < 0 || m.GPUIdleW < 0 || m.NodeBaseW < 0 || m.PUE < 0 || m.MarketGPerKWh < 0 {
-		return energyParams{}, fmt.Errorf("%w: power figures, PUE and emission factors must not be negative", ErrConfig)
+	for _, x := range []float64{m.GPUBusyW, m.GPUIdleW, m.NodeBaseW, m.PUE, m.MarketGPerKWh} {
+		// NaN compares false with everything, so test for what is
+		// wanted; NaN or Inf would end as NaN figures in the output.
+		if !(x >= 0) || math.IsInf(x, 0) {
+			return energyParams{}, fmt.Errorf("%w: power figures, PUE and emission factors must be finite and not negative (got %v)", ErrConfig, x)
+		}
 	}
 	if m.PUE > 0 && m.PUE < 1 {
 		return energyParams{}, fmt.Errorf("%w: --pue %v is below 1: a data centre uses at least the energy of its IT load", ErrConfig, m.PUE)

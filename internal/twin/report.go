@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -54,25 +55,36 @@ func WriteReport(w io.Writer, info ReportInfo, runs []ReportRun) error {
 		Title string
 		Note  string
 		SVG   template.HTML
+		// Empty, when set, stands in the chart's place: it says why there
+		// is nothing to draw (no completed job, no wait at all).
+		Empty string
 	}
 	var charts []figure
-	add := func(title, note string, c *chart) {
-		charts = append(charts, figure{Title: title, Note: note, SVG: template.HTML(c.svg())})
+	// add(title, note)(plot(...)) places a chart, or the note that says
+	// why there is none.
+	add := func(title, note string) func(*chart, string) {
+		return func(c *chart, empty string) {
+			if c == nil {
+				charts = append(charts, figure{Title: title, Note: note, Empty: empty})
+				return
+			}
+			charts = append(charts, figure{Title: title, Note: note, SVG: template.HTML(c.svg())})
+		}
 	}
-	add("Utilisation over time", "Mean share of GPUs held by jobs in each interval.",
+	add("Utilisation over time", "Mean share of GPUs held by jobs in each interval.")(
 		seriesPlot(runs, loads, "GPUs held (fraction of the machine)", func(r ReportRun, k int) float64 {
 			return r.Result.Series.BusyGPUs[k] / float64(r.Metrics.GPUs)
 		}))
-	add("Queue length over time", "Mean number of pending jobs in each interval.",
+	add("Queue length over time", "Mean number of pending jobs in each interval.")(
 		seriesPlot(runs, loads, "pending jobs", func(r ReportRun, k int) float64 { return r.Result.Series.Queue[k] }))
-	add("JCT distribution", "Fraction of completed jobs with a completion time at most x (log scale).",
-		cdfPlot(runs, loads, "job completion time (s)", func(wj *Job, o *Outcome) float64 { return float64(o.EndS - wj.SubmitS) }))
-	add("Wait distribution", "Fraction of completed jobs with a wait at most x (log scale; waits of 0 show at 1 s).",
-		cdfPlot(runs, loads, "wait (s, 1 s added)", func(wj *Job, o *Outcome) float64 {
+	add("JCT distribution", "Fraction of completed jobs with a completion time at most x (log scale).")(
+		cdfPlot(runs, loads, "job completion time (s)", "", func(wj *Job, o *Outcome) float64 { return float64(o.EndS - wj.SubmitS) }))
+	add("Wait distribution", "Fraction of completed jobs with a wait at most x (log scale; waits of 0 show at 1 s).")(
+		cdfPlot(runs, loads, "wait (s, 1 s added)", noWaits, func(wj *Job, o *Outcome) float64 {
 			return float64(o.EndS-wj.SubmitS-wj.RunS) + 1
 		}))
-	add("Wait by job size", "Mean wait of completed jobs by GPUs asked.", classPlot(runs, loads))
-	add("Use against share by project", "Each project's part of all GPU-hours used, by run; the black marks are its share of the grants (the largest 20 projects by use).", projectPlot(runs, loads))
+	add("Wait by job size", "Mean wait of completed jobs by GPUs asked.")(classPlot(runs, loads))
+	add("Use against share by project", "Each project's part of all GPU-hours used, by run; the black marks are its share of the grants (the largest 20 projects by use).")(projectPlot(runs, loads))
 
 	var buf bytes.Buffer
 	err := reportTmpl().Execute(&buf, struct {
@@ -88,9 +100,18 @@ func WriteReport(w io.Writer, info ReportInfo, runs []ReportRun) error {
 	return err
 }
 
+// What a chart says in place of a plot that would show nothing: a chart of
+// nothing is useless, and an axis over no value has no range to draw.
+const (
+	noCompleted = "No job completed, so there is nothing to plot."
+	noWaits     = "No waits: every completed job started when it was submitted."
+	noTime      = "No time to plot: the replay held no job."
+	noProjects  = "No project to show."
+)
+
 // seriesPlot draws one line per run of f over the run's time buckets, in
-// days.
-func seriesPlot(runs []ReportRun, loads bool, ylabel string, f func(ReportRun, int) float64) *chart {
+// days. With no bucket in any run it returns no chart and a note saying so.
+func seriesPlot(runs []ReportRun, loads bool, ylabel string, f func(ReportRun, int) float64) (*chart, string) {
 	c := &chart{xLabel: "virtual time (days)", yLabel: ylabel, yMin: fixed(0)}
 	for i, r := range runs {
 		s := r.Result.Series
@@ -104,21 +125,39 @@ func seriesPlot(runs []ReportRun, loads bool, ylabel string, f func(ReportRun, i
 		}
 		c.lines = append(c.lines, runLine(pts, i, label(r, loads)))
 	}
-	return c
+	if len(c.lines) == 0 {
+		return nil, noTime
+	}
+	return c, ""
 }
 
 // cdfPlot draws the empirical CDF of f over each run's completed jobs, on
-// a log x axis, with at most 400 points per line.
-func cdfPlot(runs []ReportRun, loads bool, xlabel string, f func(*Job, *Outcome) float64) *chart {
-	c := &chart{xLabel: xlabel, yLabel: "fraction of jobs", xLog: true, yMin: fixed(0), yMax: fixed(1)}
+// a log x axis, with at most 400 points per line. Values below 1 show at 1.
+// With no completed job it returns no chart and a note saying so; so it
+// does when floorNote is given and every value is at most 1 (for waits,
+// where f adds 1 s: no job waited).
+func cdfPlot(runs []ReportRun, loads bool, xlabel, floorNote string, f func(*Job, *Outcome) float64) (*chart, string) {
+	per := make([][]float64, len(runs))
+	lo, hi := math.Inf(1), math.Inf(-1)
 	for i, r := range runs {
 		w := r.Result.Workload
-		var vs []float64
 		for k := range w.Jobs {
 			if o := &r.Result.Jobs[k]; o.State == job.Completed {
-				vs = append(vs, max(f(&w.Jobs[k], o), 1))
+				v := max(f(&w.Jobs[k], o), 1)
+				per[i] = append(per[i], v)
+				lo, hi = min(lo, v), max(hi, v)
 			}
 		}
+	}
+	switch {
+	case math.IsInf(lo, 1):
+		return nil, noCompleted
+	case floorNote != "" && hi <= 1:
+		return nil, floorNote
+	}
+	c := &chart{xLabel: xlabel, yLabel: "fraction of jobs", xLog: true, yMin: fixed(0), yMax: fixed(1)}
+	for i, r := range runs {
+		vs := per[i]
 		if len(vs) == 0 {
 			continue
 		}
@@ -132,7 +171,7 @@ func cdfPlot(runs []ReportRun, loads bool, xlabel string, f func(*Job, *Outcome)
 		pts = append(pts, point{X: vs[n-1], Y: 1})
 		c.lines = append(c.lines, runLine(pts, i, label(r, loads)))
 	}
-	return c
+	return c, ""
 }
 
 // barWidth is the width of one run's bar when len(runs) bars share each of
@@ -142,13 +181,24 @@ func barWidth(runs, n int) float64 {
 	return min(80, 0.8*(chartW-chartLeft-chartRight)/float64(max(n, 1))/float64(max(runs, 1)))
 }
 
-// classPlot draws mean wait by size class, one bar group per class.
-func classPlot(runs []ReportRun, loads bool) *chart {
+// classPlot draws mean wait by size class, one bar group per class. With no
+// completed job, or no wait at all, it returns no chart and a note saying
+// so.
+func classPlot(runs []ReportRun, loads bool) (*chart, string) {
 	present := map[string]bool{}
+	done, waited := false, false
 	for _, r := range runs {
 		for _, c := range r.Metrics.SizeClasses {
 			present[c.Class] = true
+			done = done || c.Completed > 0
+			waited = waited || c.AvgWaitS > 0
 		}
+	}
+	switch {
+	case !done:
+		return nil, noCompleted
+	case !waited:
+		return nil, noWaits
 	}
 	var names []string
 	for _, c := range SizeClasses {
@@ -170,12 +220,15 @@ func classPlot(runs []ReportRun, loads bool) *chart {
 		}
 		c.bars = append(c.bars, barSeries{name: label(r, loads), vals: vals, color: runColor(i)})
 	}
-	return c
+	return c, ""
 }
 
 // projectPlot draws each project's use share per run and its grant share.
-func projectPlot(runs []ReportRun, loads bool) *chart {
+func projectPlot(runs []ReportRun, loads bool) (*chart, string) {
 	ms := runs[0].Metrics.Projects
+	if len(ms) == 0 {
+		return nil, noProjects
+	}
 	order := make([]int, len(ms))
 	for i := range order {
 		order[i] = i
@@ -201,7 +254,7 @@ func projectPlot(runs []ReportRun, loads bool) *chart {
 		}
 		c.bars = append(c.bars, barSeries{name: label(r, loads), vals: vals, color: runColor(i)})
 	}
-	return c
+	return c, ""
 }
 
 func hours(s float64) string {
@@ -238,6 +291,7 @@ th:first-child,td:first-child{text-align:left}
 th{background:#f2f2f2}
 figure{margin:2em 0}
 figcaption{font-size:.9em;color:#555}
+.empty{color:#555;font-style:italic}
 svg{max-width:100%;height:auto}
 </style></head><body>
 <h1>{{.Info.Title}}</h1>
@@ -249,7 +303,7 @@ svg{max-width:100%;height:auto}
 {{range .Runs}}{{with .Metrics}}<tr><td>{{.Policy}}</td><td>{{f2 .Load}}</td><td>{{.Jobs}}</td><td>{{.Completed}}</td><td>{{dur .AvgWaitS}}</td><td>{{dur .P50WaitS}}</td><td>{{dur .P99WaitS}}</td><td>{{dur .AvgJCTS}}</td><td>{{dur .P50JCTS}}</td><td>{{dur .P99JCTS}}</td><td>{{pct .Utilization}}</td><td>{{f2 .AvgBoundedSlowdown}}</td><td>{{f3 .JainFairness}}</td><td>{{pct .MultiNodeInOneSU}}</td><td>{{dur .MakespanS}}</td><td>{{f2 (mwh .EnergyKWh)}}</td><td>{{f2 (tonnes .CO2Kg)}}</td><td>{{f2 (tonnes .CO2MarketKg)}}</td><td>{{f2 .WallS}}</td></tr>
 {{end}}{{end}}</table>
 <p>Wait is completion time minus run time; utilisation is GPUs held while jobs arrive; Jain's index is over projects' mean job speed (run time over completion time). See <code>go doc ./internal/twin Metrics</code>.</p>
-{{range .Charts}}<figure><h3>{{.Title}}</h3>{{.SVG}}<figcaption>{{.Note}}</figcaption></figure>
+{{range .Charts}}<figure><h3>{{.Title}}</h3>{{if .Empty}}<p class="empty">{{.Empty}}</p>{{else}}{{.SVG}}<figcaption>{{.Note}}</figcaption>{{end}}</figure>
 {{end}}
 <h2>Projects</h2>
 {{range .Runs}}{{$r := .}}<h3>{{.Metrics.Policy}}{{if $.Loads}} at load {{f2 .Metrics.Load}}{{end}}</h3>

@@ -305,8 +305,8 @@ func newEngine(c *cluster.Cluster, cfg Config, nproj int) (*engine, error) {
 	if cfg.SchedIntervalS < 0 || cfg.HalfLifeS < 0 {
 		return nil, fmt.Errorf("%w: --sched-interval and --half-life must not be negative", ErrConfig)
 	}
-	if cfg.Failures.NodeMTBFHours < 0 || math.IsNaN(cfg.Failures.NodeMTBFHours) || cfg.Failures.RepairS < 0 {
-		return nil, fmt.Errorf("%w: --node-mtbf and --repair must not be negative", ErrConfig)
+	if !(cfg.Failures.NodeMTBFHours >= 0) || math.IsInf(cfg.Failures.NodeMTBFHours, 0) || cfg.Failures.RepairS < 0 {
+		return nil, fmt.Errorf("%w: --node-mtbf must be a finite number of hours (0: no failures) and --repair must not be negative", ErrConfig)
 	}
 	ep, err := cfg.Energy.params(c)
 	if err != nil {
@@ -768,8 +768,13 @@ func (e *engine) scheduleFailure() {
 		return
 	}
 	mean := e.cfg.Failures.NodeMTBFHours * 3600 / float64(len(e.c.Nodes))
-	dt := int64(math.Ceil(e.rng.ExpFloat64() * mean))
-	e.push(event{t: e.now + max(dt, 1), kind: evFail})
+	f := math.Ceil(e.rng.ExpFloat64() * mean)
+	if f > maxSpanS {
+		// Past any replay's end; converting it to int64 could wrap to a
+		// failure every second.
+		return
+	}
+	e.push(event{t: e.now + max(int64(f), 1), kind: evFail})
 }
 
 // failNode takes a random up node down; jobs on it are requeued, as Slurm

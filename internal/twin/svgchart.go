@@ -278,7 +278,9 @@ func niceRange(lo, hi float64, fixLo, fixHi bool) (float64, float64, []float64) 
 		hi = last
 	}
 	var ticks []float64
-	for k := 0; ; k++ {
+	// At most a few dozen ticks: the bound also ends the loop for ranges
+	// no tick can cover (NaN or infinite ends of a degenerate series).
+	for k := 0; k < 64; k++ {
 		t := first + float64(k)*step
 		if t > hi+step*1e-9 {
 			break
@@ -307,7 +309,10 @@ func niceStep(raw float64) float64 {
 // logTicks returns the powers of ten within [lo, hi].
 func logTicks(lo, hi float64) []float64 {
 	var ticks []float64
-	for e := math.Ceil(math.Log10(lo) - 1e-9); e <= math.Floor(math.Log10(hi)+1e-9); e++ {
+	if !(lo > 0) || !(hi >= lo) || math.IsInf(hi, 0) {
+		return nil
+	}
+	for e := math.Ceil(math.Log10(lo) - 1e-9); e <= math.Floor(math.Log10(hi)+1e-9) && len(ticks) < 400; e++ {
 		ticks = append(ticks, math.Pow(10, e))
 	}
 	return ticks

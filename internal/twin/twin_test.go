@@ -1,10 +1,12 @@
 package twin
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -477,5 +479,45 @@ func TestMultiNodeSU(t *testing.T) {
 	}
 	if m := Summarize(res); m.MultiNodeInOneSU != 1 {
 		t.Errorf("multi_node_in_one_su = %v; want 1", m.MultiNodeInOneSU)
+	}
+}
+
+// TestConfigNonsense: options that NaN, infinity, a sign or a repeat make
+// meaningless are refused with ErrConfig; before, some ran and printed NaN,
+// a wrapped load, or never ended.
+func TestConfigNonsense(t *testing.T) {
+	recs := []trace.Record{{SubmitS: 0, DurationS: 100, GPUs: 8}, {SubmitS: 1000, DurationS: 100, GPUs: 8}}
+	c := preset(t, "dgx-h100")
+	for _, opt := range []MapOptions{{MaxJobs: -5}, {Load: math.NaN()}, {Load: -1}, {Load: math.Inf(1)}, {Load: 1e-300}} {
+		if _, err := MapRecords(slices.Clone(recs), c, opt); !errors.Is(err, ErrConfig) {
+			t.Errorf("MapRecords(%+v) = %v; want ErrConfig", opt, err)
+		}
+	}
+	w := tiny(t, recs)
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, cfg := range []Config{
+		{Failures: FailureModel{NodeMTBFHours: inf, RepairS: 600}},
+		{Failures: FailureModel{NodeMTBFHours: nan, RepairS: 600}},
+		{Energy: EnergyModel{PUE: nan}},
+		{Energy: EnergyModel{PUE: inf}},
+		{Energy: EnergyModel{GPUBusyW: nan}},
+		{Energy: EnergyModel{MarketGPerKWh: inf}},
+	} {
+		cfg.Policy = policy(t, "fifo")
+		if _, err := Run(w, cfg); !errors.Is(err, ErrConfig) {
+			t.Errorf("Run(%+v) = %v; want ErrConfig", cfg, err)
+		}
+	}
+	// A finite but astronomically long MTBF means no failure in the
+	// replay, not a draw wrapped to a failure every second.
+	res, err := Run(w, Config{Policy: policy(t, "fifo"), Failures: FailureModel{NodeMTBFHours: 1e300, RepairS: 600}})
+	if err != nil {
+		t.Fatalf("Run with MTBF 1e300 h: %v", err)
+	}
+	if res.NodeFailures != 0 || Summarize(res).Completed != 2 {
+		t.Errorf("Run with MTBF 1e300 h: %d failures, %d jobs done; want none and 2", res.NodeFailures, Summarize(res).Completed)
+	}
+	if _, err := ParseShares("a=1,b=2,a=3"); err == nil || !strings.Contains(err.Error(), "names project a twice") {
+		t.Errorf("ParseShares with a repeated project = %v; want an error naming it", err)
 	}
 }

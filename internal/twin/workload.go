@@ -220,6 +220,12 @@ func MapRecords(recs []trace.Record, c *cluster.Cluster, opt MapOptions) (*Workl
 	if c == nil || len(c.Nodes) == 0 {
 		return nil, errors.New("twin: no cluster to map the trace onto")
 	}
+	if opt.MaxJobs < 0 {
+		return nil, fmt.Errorf("%w: --max-jobs %d: give a number of jobs, or 0 for all", ErrConfig, opt.MaxJobs)
+	}
+	if !(opt.Load >= 0) || math.IsInf(opt.Load, 0) {
+		return nil, fmt.Errorf("%w: --load %v: give an offered load > 0, or 0 for the trace's own", ErrConfig, opt.Load)
+	}
 	// The twin's copy of the machine lifts partition time limits (or sets
 	// the asked cap): trace jobs ran under other limits.
 	cc := *c
@@ -369,6 +375,12 @@ func MapRecords(recs []trace.Record, c *cluster.Cluster, opt MapOptions) (*Workl
 	w.Load = w.NativeLoad
 	if opt.Load > 0 && w.NativeLoad > 0 {
 		k := w.NativeLoad / opt.Load
+		// A tiny load stretches arrivals past what int64 seconds hold,
+		// and the conversion would wrap them to nonsense.
+		if span := float64(jobs[len(jobs)-1].SubmitS-jobs[0].SubmitS) * k; span > maxSpanS {
+			return nil, fmt.Errorf("%w: --load %v stretches the trace's arrivals over %.3g years; give a load nearer the trace's own (%.3f)",
+				ErrConfig, opt.Load, span/(365*86400), w.NativeLoad)
+		}
 		for i := range jobs {
 			jobs[i].SubmitS = int64(math.Round(float64(jobs[i].SubmitS) * k))
 		}
@@ -386,7 +398,12 @@ func (w *Workload) oversized(note string) {
 	}
 }
 
-// ParseShares reads --shares: "name=weight,name=weight".
+// maxSpanS bounds a workload's arrival window after rescaling: a thousand
+// years, far past any replay and far below int64 seconds.
+const maxSpanS = 1000 * 365 * 86400
+
+// ParseShares reads --shares: "name=weight,name=weight". A project named
+// twice is refused, since which weight was meant is a guess.
 func ParseShares(s string) (map[string]float64, error) {
 	m := map[string]float64{}
 	if strings.TrimSpace(s) == "" {
@@ -398,6 +415,9 @@ func ParseShares(s string) (map[string]float64, error) {
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		if !ok || k == "" || err != nil || !(f > 0) || math.IsInf(f, 0) {
 			return nil, fmt.Errorf("--shares entry %q: write project=weight with a weight > 0", kv)
+		}
+		if _, dup := m[k]; dup {
+			return nil, fmt.Errorf("--shares names project %s twice: give each project one weight", k)
 		}
 		m[k] = f
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -151,6 +152,9 @@ func Open(r io.Reader, opt Options) (*CSVReader, error) {
 	if err := p.init(h); err != nil {
 		return nil, fmt.Errorf("%w: %s (format %s): %v; the file has columns %s", ErrFormat, opt.Name, opt.Format, err, strings.Join(h.names, ","))
 	}
+	if err := h.ambiguous(); err != nil {
+		return nil, fmt.Errorf("%w: %s (format %s): %v", ErrFormat, opt.Name, opt.Format, err)
+	}
 	return &CSVReader{cr: cr, p: p, opt: opt, width: len(header)}, nil
 }
 
@@ -235,6 +239,10 @@ func isBlank(row []string) bool {
 type header struct {
 	names []string
 	index map[string]int
+	// dups holds the indexes of every name that heads more than one
+	// column, and used the names a parser looked up and found.
+	dups map[string][]int
+	used []string
 }
 
 func newHeader(cols []string) *header {
@@ -242,9 +250,18 @@ func newHeader(cols []string) *header {
 	for i, c := range cols {
 		c = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(c, "\ufeff")))
 		h.names = append(h.names, c)
-		if _, dup := h.index[c]; !dup {
+		first, dup := h.index[c]
+		if !dup {
 			h.index[c] = i
+			continue
 		}
+		if h.dups == nil {
+			h.dups = map[string][]int{}
+		}
+		if h.dups[c] == nil {
+			h.dups[c] = []int{first}
+		}
+		h.dups[c] = append(h.dups[c], i)
 	}
 	return h
 }
@@ -252,11 +269,30 @@ func newHeader(cols []string) *header {
 // find returns the index of the first of names present, or -1.
 func (h *header) find(names ...string) int {
 	for _, n := range names {
-		if i, ok := h.index[strings.ToLower(n)]; ok {
+		n = strings.ToLower(n)
+		if i, ok := h.index[n]; ok {
+			h.used = append(h.used, n)
 			return i
 		}
 	}
 	return -1
+}
+
+// ambiguous reports a column the parser reads whose name heads more than
+// one column: which of them holds the data is a guess, so the file must
+// say. A repeated name the parser does not read is no one's concern.
+func (h *header) ambiguous() error {
+	for _, n := range h.used {
+		if at := h.dups[n]; at != nil {
+			pos := make([]string, len(at))
+			for k, i := range at {
+				pos[k] = strconv.Itoa(i + 1)
+			}
+			return fmt.Errorf("column %q appears %d times in the header (columns %s): keep one, or rename the others so that one column holds each field",
+				n, len(at), strings.Join(pos, ", "))
+		}
+	}
+	return nil
 }
 
 // require returns the indexes of the named columns or an error listing the

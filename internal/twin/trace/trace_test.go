@@ -157,6 +157,12 @@ func TestHeaderErrors(t *testing.T) {
 		{"bad mapping", "a,b,c\n", Options{Columns: map[string]string{"submit": "zz"}}, `maps submit to "zz"`},
 		{"empty", "", Options{}, "is empty"},
 		{"unknown format", "a\n", Options{Format: "slurm"}, "unknown format"},
+		// A repeated column the format reads: which one holds the data
+		// is a guess.
+		{"generic duplicate", "submit,duration,gpus,Duration\n0,100,8,50\n", Options{}, `column "duration" appears 2 times in the header (columns 2, 4)`},
+		{"philly duplicate", "timestamp,duration,num_gpus,cluster,num_gpus,num_gpus\n", Options{Format: Philly}, `column "num_gpus" appears 3 times in the header (columns 3, 5, 6)`},
+		{"mapped duplicate", "t,t,g,d\n", Options{Columns: map[string]string{"submit": "t", "gpus": "g", "duration": "d"}}, `column "t" appears 2 times`},
+		{"gefion optional duplicate", strings.Join(GefionColumns, ",") + ",cpus\n", Options{Format: Gefion}, `column "cpus" appears 2 times`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,6 +171,20 @@ func TestHeaderErrors(t *testing.T) {
 				t.Errorf("Open = %v; want an ErrFormat saying %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestUnusedDuplicateColumns: a repeated name the format does not read
+// (pandas writes "" for its index, exports repeat "notes") is no reason to
+// refuse the file.
+func TestUnusedDuplicateColumns(t *testing.T) {
+	r, err := Open(strings.NewReader(",submit,duration,gpus,notes,,notes\n0,0,100,8,a,,b\n"), Options{})
+	if err != nil {
+		t.Fatalf("Open = %v; want the file read", err)
+	}
+	recs, err := ReadAll(r)
+	if err != nil || len(recs) != 1 || recs[0].GPUs != 8 {
+		t.Errorf("ReadAll = %v, %v; want one 8-GPU record", recs, err)
 	}
 }
 
