@@ -167,3 +167,32 @@ func TestArrayScriptStoredOnce(t *testing.T) {
 		t.Errorf("a 101-task array of a 200 KB script grew the database by %d bytes; want under 4 MiB (one copy)", grew)
 	}
 }
+
+// Probes that passed when first tried, kept so they go on passing.
+func TestMalformedRequests(t *testing.T) {
+	d := startDev(t)
+	for _, tc := range []struct {
+		name, body string
+		want       int
+	}{
+		{"not JSON", `{"spec":`, 400},
+		{"two values", `{"spec":{}} {}`, 400},
+		{"unknown field", `{"spek":{}}`, 400},
+		{"deep nesting", strings.Repeat(`{"a":`, 100000) + "1" + strings.Repeat("}", 100000), 400},
+		{"NUL in the script", `{"spec":{"script":"#!/bin/sh\u0000\ntrue\n","chdir":"/tmp"}}`, 400},
+		{"body over the limit", `{"spec":{"script":"#!/bin/sh\n` + strings.Repeat("x", 12<<20) + `"}}`, 413},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, resp := d.do("POST", "/v1/jobs", tc.body, nil)
+			if code != tc.want {
+				t.Errorf("POST /v1/jobs (%s) = %d %.200s; want %d", tc.name, code, resp, tc.want)
+			}
+		})
+	}
+	if js := d.jobs(); len(js) != 0 {
+		t.Errorf("malformed requests left %d jobs", len(js))
+	}
+	if code, _ := d.do("GET", "/v1/nosuch", "", nil); code != 404 {
+		t.Errorf("GET /v1/nosuch = %d; want 404", code)
+	}
+}
