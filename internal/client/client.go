@@ -224,6 +224,12 @@ func (c *Client) Acct(ctx context.Context, q AcctQuery) (*api.Acct, error) {
 	return &out, c.do(ctx, "GET", "/v1/acct?"+v.Encode(), nil, nil, &out)
 }
 
+// Config returns the controller's configuration as Slurm's commands show it.
+func (c *Client) Config(ctx context.Context) (*api.Config, error) {
+	var out api.Config
+	return &out, c.do(ctx, "GET", "/v1/config", nil, nil, &out)
+}
+
 // Projects lists projects.
 func (c *Client) Projects(ctx context.Context) ([]api.Project, error) {
 	var out []api.Project
