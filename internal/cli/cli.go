@@ -49,10 +49,10 @@ var commands = map[string]*command{}
 // to the subcommand path they run.
 var aliases = map[string]string{
 	"sbatch":   "sbatch",
-	"squeue":   "queue",
+	"squeue":   "squeue",
 	"scancel":  "cancel",
 	"sinfo":    "nodes",
-	"sacct":    "acct",
+	"sacct":    "sacct",
 	"scontrol": "scontrol",
 }
 

@@ -227,7 +227,12 @@ func (f *JobFormat) WriteJobs(w io.Writer, rows []Row, e *Env, noHeader bool) er
 func (f *JobFormat) appendRow(buf []byte, r *Row, e *Env) []byte {
 	for _, c := range f.cols {
 		buf = append(buf, c.lit...)
-		buf = appendPadded(buf, c.f.get(r, e), c.width, c.right)
+		v := c.f.get(r, e)
+		if c.width > 0 && len(v) > c.width && noCut(c.f.code) {
+			buf = append(buf, v...) // squeue widens, never cuts, a duration
+			continue
+		}
+		buf = appendPadded(buf, v, c.width, c.right)
 	}
 	buf = append(buf, f.tail...)
 	return append(buf, '\n')
@@ -261,9 +266,8 @@ func SqueueRows(jobs []api.Job, perTask bool) []Row {
 	for _, i := range idx {
 		j := &jobs[i]
 		if !perTask && j.ArrayJobID != 0 && j.State == job.Pending && j.StartTime == 0 {
-			if k, ok := folded[j.ArrayJobID]; ok {
+			if _, ok := folded[j.ArrayJobID]; ok {
 				tasks[j.ArrayJobID] = append(tasks[j.ArrayJobID], j.ArrayTaskID)
-				_ = k
 				continue
 			}
 			if tasks == nil {
@@ -283,6 +287,11 @@ func SqueueRows(jobs []api.Job, perTask bool) []Row {
 	}
 	return rows
 }
+
+// noCut reports whether squeue prints a field whole when it is wider than
+// its column, as Slurm 22.05 does for durations (a TIME_LIMIT of
+// 2-00:00:00 in a column of 9).
+func noCut(code byte) bool { return code == 'l' || code == 'L' || code == 'M' }
 
 // stateOrder sorts states as Slurm's state numbers do.
 func stateOrder(s job.State) int {
