@@ -17,7 +17,7 @@ func init() {
 
 func runSacct(e *Env, args []string) error {
 	var (
-		addr, format, ids, since, until, states, names, users, accounts, parts, clusters string
+		addr, format, ids, since, until, states, names, users, accounts, parts, clusters    string
 		parsable, parsable2, noHeader, jobsOnly, allUsers, brief, asJSON, help, allClusters bool
 	)
 	opts := []slurmOpt{

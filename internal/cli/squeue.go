@@ -215,5 +215,3 @@ func checkCluster(ctx context.Context, c *client.Client, clusters string) error 
 	}
 	return nil
 }
-
-
