@@ -51,7 +51,7 @@ var aliases = map[string]string{
 	"sbatch":   "sbatch",
 	"squeue":   "squeue",
 	"scancel":  "cancel",
-	"sinfo":    "nodes",
+	"sinfo":    "sinfo",
 	"sacct":    "sacct",
 	"scontrol": "scontrol",
 }

@@ -22,7 +22,7 @@ func init() {
 // slurmEnv is the formatting environment of the Slurm commands: the wall
 // clock, local time and the system's user IDs.
 func slurmEnv() *slurmfmt.Env {
-	return &slurmfmt.Env{Now: time.Now().Unix(), UID: lookupUID}
+	return &slurmfmt.Env{Now: time.Now().Unix(), UID: lookupUID, Group: lookupGroup}
 }
 
 // lookupUID finds a user's numeric ID in the local user database, where

@@ -17,6 +17,8 @@ import (
 type AcctRow struct {
 	J     *api.Job
 	Batch bool
+	// mgr is a sacctmgr row, laid out by the same code.
+	mgr MgrRow
 }
 
 // acctField is one sacct field: its name as Slurm spells it, its default

@@ -19,6 +19,9 @@ type Env struct {
 	// UID returns a user's numeric ID; nil, or ok false, prints the name
 	// where Slurm prints a number.
 	UID func(user string) (uid int, ok bool)
+	// Group returns a user's primary group and its ID (scontrol's
+	// GroupId); nil prints (null).
+	Group func(user string) (name string, gid int, ok bool)
 	// Cluster is the cluster's name (sacct's Cluster, scontrol's
 	// ClusterName).
 	Cluster string
