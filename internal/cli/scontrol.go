@@ -260,5 +260,3 @@ func lookupGroup(name string) (string, int, bool) {
 	}
 	return g.Name, gid, true
 }
-
-

@@ -125,4 +125,3 @@ func expandList(list string) ([]string, error) {
 	}
 	return names, nil
 }
-

@@ -128,7 +128,9 @@ func ShowJob(w io.Writer, j *api.Job, e *Env, detail, oneLine bool) error {
 			if len(a.GPUs) > 0 {
 				g = "gpu:" + strconv.Itoa(len(a.GPUs)) + "(IDX:" + taskRanges(append([]int(nil), a.GPUs...)) + ")"
 			}
-			r = append(r, []string{"  Nodes=" + a.Node, "CPUs=" + strconv.Itoa(a.CPUs), "Mem=" + strconv.FormatInt(a.MemMB, 10), "GRES=" + g})
+			// Slurm also prints CPU_IDs; Gefion counts CPUs, it does not
+			// pin them, so there are no IDs to print.
+			r = append(r, []string{"  Nodes=" + a.Node, "Mem=" + strconv.FormatInt(a.MemMB, 10), "GRES=" + g})
 		}
 	}
 	mem := "MinMemoryNode=" + memText(j.Request.MemPerNodeMB)

@@ -64,8 +64,8 @@ var sinfoFields = []nodeField{
 // Sinfo formats: the default, -N's, -s's and -R's, as Slurm 22.05 has them.
 const (
 	SinfoDefault = "%#P %.5a %.10l %.6D %.6t %N"
-	SinfoNodes   = "%#N %.6D %#P %6t"
-	SinfoSummary = "%#P %.5a %.10l %.15F %N"
+	SinfoNodes   = "%#N %.6D %.#P %6t"
+	SinfoSummary = "%#P %.5a %.10l %.16F %N"
 	SinfoReasons = "%20E %9u %19H %N"
 )
 
@@ -84,7 +84,8 @@ type NodeFormat struct {
 }
 
 // ParseNodeFormat parses sinfo's -o format: literal text and fields
-// %[#][.][width]code.
+// %[.][width]code. Gefion's own default formats also use '#': as wide as
+// the widest value and the header, as Slurm sizes its default columns.
 func ParseNodeFormat(s string) (*NodeFormat, error) {
 	f := &NodeFormat{}
 	var lit strings.Builder
@@ -100,12 +101,9 @@ func ParseNodeFormat(s string) (*NodeFormat, error) {
 		}
 		c := nodeColumn{lit: lit.String()}
 		k := i + 1
-		if k < len(s) && s[k] == '#' {
-			c.fit = true
-			k++
-		}
-		if k < len(s) && s[k] == '.' {
-			c.right = true
+		for k < len(s) && (s[k] == '#' || s[k] == '.') {
+			c.fit = c.fit || s[k] == '#'
+			c.right = c.right || s[k] == '.'
 			k++
 		}
 		start := k
@@ -184,8 +182,7 @@ func SummaryGroups(parts []api.PartitionInfo, nodes []api.Node) []NodeGroup {
 	return out
 }
 
-// WriteNodes writes the groups in format f; all names every partition's
-// nodes, for the width of %#N.
+// WriteNodes writes the groups in format f.
 func (f *NodeFormat) WriteNodes(w io.Writer, groups []NodeGroup, noHeader bool) error {
 	widths := make([]int, len(f.cols))
 	for i, c := range f.cols {
@@ -198,15 +195,9 @@ func (f *NodeFormat) WriteNodes(w io.Writer, groups []NodeGroup, noHeader bool) 
 			widths[i] = max(widths[i], len(c.f.get(&groups[g])))
 		}
 		if c.f.code == 'N' {
-			// sinfo sizes the node list column for a partition's whole
-			// list, also when each line shows one node.
-			parts := map[*api.PartitionInfo]bool{}
-			for g := range groups {
-				if p := groups[g].Partition; !parts[p] {
-					parts[p] = true
-					widths[i] = max(widths[i], len(p.Nodes))
-				}
-			}
+			// sinfo -N gives the node names one column more than the
+			// header (NODELIST in 9 in Slurm 22.05's recordings).
+			widths[i] = max(widths[i], len(c.f.header)+1)
 		}
 	}
 	var b []byte
