@@ -69,7 +69,10 @@ func referenceJobs() []api.Job {
 		}
 		jobs = append(jobs, j)
 	}
-	for task, id := range map[int]job.ID{2: 8, 3: 15, 4: 16, 5: 17, 6: 18, 7: 19, 8: 20, 9: 21} {
+	for task, id := range []job.ID{2: 8, 3: 15, 4: 16, 5: 17, 6: 18, 7: 19, 8: 20, 9: 21} {
+		if id == 0 {
+			continue
+		}
 		j = base(id, "arrpd", job.Pending, at("10:19:06"))
 		j.ArrayJobID, j.ArrayTaskID, j.ArrayMaxRunning, j.TimeLimitS, j.Request = 8, task, 2, 600, req(1, 0, 600)
 		j.Reason, j.Priority = "JobArrayTaskLimit", 1
