@@ -68,6 +68,15 @@ type UsageError struct{ Msg string }
 
 func (u *UsageError) Error() string { return u.Msg }
 
+// ExitError ends a command with a given exit status, as sbatch --wait
+// ends with its job's exit code; Msg, when set, goes to stderr.
+type ExitError struct {
+	Code int
+	Msg  string
+}
+
+func (x *ExitError) Error() string { return fmt.Sprintf("exit status %d: %s", x.Code, x.Msg) }
+
 func usagef(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf(format, a...)} }
 
 // Run runs the command line args (args[0] is the program name) and returns the
@@ -107,6 +116,13 @@ func RunEnv(e *Env, args []string) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, new(*ExitError)):
+		var x *ExitError
+		errors.As(err, &x)
+		if x.Msg != "" {
+			fmt.Fprintf(e.Stderr, "%s: %s\n", prog, x.Msg)
+		}
+		return x.Code
 	default:
 		fmt.Fprintf(e.Stderr, "%s: %v\n", prog, err)
 		var u *UsageError

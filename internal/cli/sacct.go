@@ -91,7 +91,9 @@ func runSacct(e *Env, args []string) error {
 		if err != nil {
 			return usagef("--endtime: %v", err)
 		}
-		q.UntilS = t.Unix()
+		// Slurm's window includes its end: a job that ended in the second
+		// of -E (now, typically) is in it; the API's bound is exclusive.
+		q.UntilS = t.Unix() + 1
 	}
 	c := client.New(resolveAddr(e, addr), currentUser(e))
 	ctx, cancel := ctxTimeout()
