@@ -105,10 +105,10 @@ func runSqueue(e *Env, args []string) error {
 	}
 	// Finished jobs are only asked for when a state filter names them.
 	var jobs []api.Job
-	if states != "" && wantsFinal(states) {
+	if asJSON {
 		jobs, err = c.Jobs(ctx, true)
 	} else {
-		jobs, err = c.ActiveJobs(ctx, true)
+		jobs, err = c.JobsForList(ctx, true, states == "" || !wantsFinal(states))
 	}
 	if err != nil {
 		return explain(err, c.Base)
