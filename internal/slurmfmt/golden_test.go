@@ -179,6 +179,14 @@ func TestGolden(t *testing.T) {
 	run("sacctmgr_account_s", mgrOut("account", "", true, mgr.AccountRows(nil, true)))
 	run("sacctmgr_assoc", mgrOut("assoc", "", false, mgr.AssocRows(nil, nil)))
 	run("sacctmgr_qos", mgrOut("qos", "", false, mgr.QOSRows(nil)))
+	mgr.Projects[0].FairShareUsage, mgr.Projects[2].FairShareUsage = 30, 10
+	run("sshare_a", func() error {
+		f, err := ParseShareFormat("")
+		if err != nil {
+			return err
+		}
+		return f.WriteMgr(&b, mgr.ShareRows(nil, false), Columns, false)
+	})
 }
 
 // TestFormatErrors checks that a code, field or width Gefion does not

@@ -182,3 +182,20 @@ func TestSinfoMatchesSlurm(t *testing.T) {
 		})
 	}
 }
+
+// TestSshareMatchesSlurm prints Snakemake's fallback account check (sshare
+// -U --format Account%256 --noheader) for user root of accounts default
+// and root, as recorded.
+func TestSshareMatchesSlurm(t *testing.T) {
+	d := &MgrData{Me: "root", Projects: []api.Project{{Name: "default", Users: []string{"root"}}, {Name: "root", Users: []string{"root"}}}}
+	f, err := ParseShareFormat("Account%256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := f.WriteMgr(&b, d.ShareRows([]string{"root"}, true), Columns, true); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	sameRows(t, "sshare_U_snakemake", 0, recording(t, "sshare_U_snakemake"), got)
+}
