@@ -115,4 +115,6 @@ func (d *MgrData) ShareRows(users []string, onlyUsers bool) []MgrRow {
 func share6(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
 
 // usageText prints GPU-hours of usage as whole GPU-seconds.
-func usageText(gpuHours float64) string { return strconv.FormatInt(int64(math.Round(gpuHours*3600)), 10) }
+func usageText(gpuHours float64) string {
+	return strconv.FormatInt(int64(math.Round(gpuHours*3600)), 10)
+}
