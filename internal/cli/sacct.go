@@ -110,7 +110,7 @@ func runSacct(e *Env, args []string) error {
 	if accounts != "" && !strings.Contains(accounts, ",") {
 		q.Project = accounts
 	}
-	jobs, err := acctJobs(c, q, sel)
+	jobs, err := acctJobs(c, q, sel, asJSON)
 	if err != nil {
 		return explain(err, c.Base)
 	}
@@ -137,19 +137,26 @@ func runSacct(e *Env, args []string) error {
 	return f.WriteAcct(e.Stdout, slurmfmt.AcctRows(keep, jobsOnly), slurmEnv(), st, noHeader)
 }
 
-// acctJobs reads the accounting records a query and job selector ask for.
+// acctJobs reads the accounting records a query and job selector ask for;
+// whole reads every field (for --json), otherwise only what sacct prints.
 // The API selects by a record's own ID, and an array's tasks have IDs of
 // their own; so for an array named by its ID (or one of its tasks) the
 // records since the array's submission are read and its tasks picked.
-func acctJobs(c *client.Client, q client.AcctQuery, sel idSelector) ([]api.Job, error) {
+func acctJobs(c *client.Client, q client.AcctQuery, sel idSelector, whole bool) ([]api.Job, error) {
 	ctx, cancel := ctxTimeout()
 	defer cancel()
-	if !sel.active() {
+	read := func(q client.AcctQuery) ([]api.Job, error) {
+		if !whole {
+			return c.AcctForList(ctx, q)
+		}
 		a, err := c.Acct(ctx, q)
 		if err != nil {
 			return nil, err
 		}
 		return a.Jobs, nil
+	}
+	if !sel.active() {
+		return read(q)
 	}
 	byID := q
 	for id := range sel.ids {
@@ -158,14 +165,14 @@ func acctJobs(c *client.Client, q client.AcctQuery, sel idSelector) ([]api.Job, 
 	for t := range sel.task {
 		byID.IDs = append(byID.IDs, job.ID(t[0]))
 	}
-	a, err := c.Acct(ctx, byID)
+	found, err := read(byID)
 	if err != nil {
 		return nil, err
 	}
-	out := a.Jobs
+	out := found
 	arrays := map[job.ID]bool{}
 	var from int64
-	for _, j := range a.Jobs {
+	for _, j := range found {
 		if j.ArrayJobID != 0 && j.ArrayJobID == j.ID {
 			arrays[j.ID] = true
 			if from == 0 || j.SubmitTime < from {
@@ -178,11 +185,11 @@ func acctJobs(c *client.Client, q client.AcctQuery, sel idSelector) ([]api.Job, 
 	}
 	window := q
 	window.SinceS = max(q.SinceS, from)
-	w, err := c.Acct(ctx, window)
+	w, err := read(window)
 	if err != nil {
 		return nil, err
 	}
-	for _, j := range w.Jobs {
+	for _, j := range w {
 		if arrays[j.ArrayJobID] && j.ID != j.ArrayJobID {
 			out = append(out, j)
 		}

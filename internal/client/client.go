@@ -197,6 +197,32 @@ type AcctQuery struct {
 
 // Acct returns accounting.
 func (c *Client) Acct(ctx context.Context, q AcctQuery) (*api.Acct, error) {
+	var out api.Acct
+	return &out, c.do(ctx, "GET", "/v1/acct?"+acctQuery(q), nil, nil, &out)
+}
+
+// AcctForList returns the jobs of Acct, decoding only what a job list
+// prints (see JobsForList) and each job's node shares; the totals are left
+// out.
+func (c *Client) AcctForList(ctx context.Context, q AcctQuery) ([]api.Job, error) {
+	var out struct {
+		Jobs []struct {
+			jobView
+			Allocs []api.Alloc `json:"allocs"`
+		} `json:"jobs"`
+	}
+	if err := c.do(ctx, "GET", "/v1/acct?"+acctQuery(q), nil, nil, &out); err != nil {
+		return nil, err
+	}
+	jobs := make([]api.Job, len(out.Jobs))
+	for i := range out.Jobs {
+		jobs[i] = out.Jobs[i].job()
+		jobs[i].Allocs = out.Jobs[i].Allocs
+	}
+	return jobs, nil
+}
+
+func acctQuery(q AcctQuery) string {
 	v := url.Values{}
 	if q.User != "" {
 		v.Set("user", q.User)
@@ -220,8 +246,7 @@ func (c *Client) Acct(ctx context.Context, q AcctQuery) (*api.Acct, error) {
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
-	var out api.Acct
-	return &out, c.do(ctx, "GET", "/v1/acct?"+v.Encode(), nil, nil, &out)
+	return v.Encode()
 }
 
 // Config returns the controller's configuration as Slurm's commands show it.

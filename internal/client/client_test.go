@@ -25,6 +25,10 @@ func TestJobsForList(t *testing.T) {
 	var query string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		query = r.URL.RawQuery
+		if r.URL.Path == "/v1/acct" {
+			_ = json.NewEncoder(w).Encode(api.Acct{Jobs: []api.Job{full}})
+			return
+		}
 		_ = json.NewEncoder(w).Encode([]api.Job{full})
 	}))
 	defer srv.Close()
@@ -37,5 +41,16 @@ func TestJobsForList(t *testing.T) {
 	}
 	if query != "active=1&all=1" {
 		t.Errorf("query %q; want active=1&all=1", query)
+	}
+	acct, err := New(srv.URL, "alice").AcctForList(context.Background(), AcctQuery{User: "alice", IDs: []job.ID{12}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Allocs = full.Allocs
+	if d := cmp.Diff([]api.Job{want}, acct); d != "" {
+		t.Errorf("AcctForList (-want +got):\n%s", d)
+	}
+	if query != "ids=12&user=alice" {
+		t.Errorf("acct query %q; want ids=12&user=alice", query)
 	}
 }
