@@ -34,24 +34,32 @@ func keyValues(lines []string) ([]string, map[string]string) {
 // name with spaces is left out of the value check: keyValues splits on
 // spaces.)
 func TestShowJobMatchesSlurm(t *testing.T) {
-	var j6 api.Job
-	for _, j := range referenceJobs() {
-		if j.ID == 6 {
-			j6 = j
+	byID := map[job.ID]*api.Job{}
+	jobs := referenceJobs()
+	for i := range jobs {
+		jobs[i].Spec = &job.Spec{SubmitDir: "/tmp/formats-ref", SubmitHost: "localhost"}
+		if jobs[i].ID == 10 { // sbatch -N8 --exclusive
+			jobs[i].Spec.NodesMin, jobs[i].Spec.NodesMax, jobs[i].Spec.Exclusive = 8, 8, true
 		}
+		byID[jobs[i].ID] = &jobs[i]
 	}
-	j6.Spec = &job.Spec{SubmitDir: "/tmp/formats-ref", SubmitHost: "localhost"}
 	for _, tc := range []struct {
 		rec             string
+		id              job.ID
 		detail, oneLine bool
 	}{
-		{rec: "scontrol_show_job6"},
-		{rec: "scontrol_show_job_dd", detail: true},
-		{rec: "scontrol_show_job_o", oneLine: true},
+		{rec: "scontrol_show_job6", id: 6},
+		{rec: "scontrol_show_job_dd", id: 6, detail: true},
+		{rec: "scontrol_show_job_o", id: 6, oneLine: true},
+		{rec: "scontrol_show_job10", id: 10},
+		{rec: "scontrol_show_job9", id: 9},
+		{rec: "scontrol_show_job_cancel", id: 4},
+		{rec: "scontrol_show_job_fail", id: 3},
+		{rec: "scontrol_show_job_done", id: 2},
 	} {
 		t.Run(tc.rec, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := ShowJob(&b, &j6, refEnv("10:19:39"), tc.detail, tc.oneLine); err != nil {
+			if err := ShowJob(&b, byID[tc.id], refEnv("10:19:39"), tc.detail, tc.oneLine); err != nil {
 				t.Fatal(err)
 			}
 			want := recording(t, tc.rec)
@@ -83,7 +91,7 @@ func TestShowJobMatchesSlurm(t *testing.T) {
 				"EligibleTime", "AccrueTime", "StartTime", "EndTime", "Deadline", "Partition", "NodeList", "BatchHost", "NumNodes",
 				"NumCPUs", "NumTasks", "CPUs/Task", "JOB_GRES", "MinCPUsNode", "OverSubscribe", "WorkDir", "StdErr", "StdIn", "StdOut",
 				"TresPerNode", "MCS_label", "ReqNodeList", "Features", "Command", "Power", "UserId"} {
-				if _, ok := gotVals[key]; !ok && key != "DerivedExitCode" && key != "JOB_GRES" {
+				if _, ok := gotVals[key]; !ok && wantVals[key] != "" {
 					t.Errorf("key %s missing", key)
 				}
 				if g, ok := gotVals[key]; ok && g != wantVals[key] {
@@ -198,4 +206,68 @@ func TestSshareMatchesSlurm(t *testing.T) {
 	}
 	got := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 	sameRows(t, "sshare_U_snakemake", 0, recording(t, "sshare_U_snakemake"), got)
+}
+
+// TestSacctFieldsMatchSlurm prints every field Gefion has data for, for
+// the two-node GPU job and its batch step, and compares each value with
+// Slurm 22.05's (-P). AllocTRES and ReqTRES are compared without Slurm's
+// billing TRES, which Gefion does not have; Priority, Group and MaxRSS are
+// left out (no data).
+func TestSacctFieldsMatchSlurm(t *testing.T) {
+	rec := recording(t, "sacct_all_fields")
+	names := strings.Split(rec[0], "|")
+	want := map[string]map[string]string{}
+	for _, l := range rec[1:] {
+		vals := strings.Split(l, "|")
+		if vals[0] == "6" || vals[0] == "6.batch" {
+			m := map[string]string{}
+			for i, n := range names {
+				m[n] = vals[i]
+			}
+			want[vals[0]] = m
+		}
+	}
+	var j6 api.Job
+	for _, j := range referenceJobs() {
+		if j.ID == 6 {
+			j6 = j
+		}
+	}
+	fields := []string{"JobID", "JobIDRaw", "JobName", "State", "ExitCode", "DerivedExitCode", "Elapsed", "ElapsedRaw",
+		"Start", "End", "Submit", "Eligible", "NodeList", "NNodes", "NCPUS", "AllocCPUS", "AllocTRES", "ReqTRES", "Timelimit",
+		"TimelimitRaw", "Account", "Partition", "User", "UID", "ReqMem", "QOS", "Reason", "Cluster", "CPUTime", "CPUTimeRAW",
+		"AllocNodes", "ReqCPUS", "ReqNodes"}
+	f, err := ParseAcctFormat(strings.Join(fields, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := f.WriteAcct(&b, AcctRows([]api.Job{j6}, false), refEnv("10:20:09"), Parsable2, true); err != nil {
+		t.Fatal(err)
+	}
+	noBilling := func(s string) string {
+		var keep []string
+		for _, kv := range strings.Split(s, ",") {
+			if !strings.HasPrefix(kv, "billing=") {
+				keep = append(keep, kv)
+			}
+		}
+		return strings.Join(keep, ",")
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		vals := strings.Split(l, "|")
+		w := want[vals[0]]
+		if w == nil {
+			t.Fatalf("row %s is not in the recording", vals[0])
+		}
+		for i, name := range fields {
+			wv := w[name]
+			if name == "AllocTRES" || name == "ReqTRES" {
+				wv = noBilling(wv)
+			}
+			if vals[i] != wv {
+				t.Errorf("%s %s = %q; Slurm prints %q", vals[0], name, vals[i], wv)
+			}
+		}
+	}
 }

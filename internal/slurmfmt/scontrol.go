@@ -67,9 +67,16 @@ func ShowJob(w io.Writer, j *api.Job, e *Env, detail, oneLine bool) error {
 	if s.TimeMinS > 0 {
 		timeMin = limitLong(s.TimeMinS)
 	}
-	accrue := e.stamp(eligible(j), "Unknown")
+	// A held job is not eligible: Slurm shows no eligible or accrue time.
+	elig := e.stamp(eligible(j), "Unknown")
 	if j.State == job.Pending && j.Reason == "JobHeldUser" {
-		accrue = "Unknown"
+		elig = "Unknown"
+	}
+	// A waiting job shows the node count it asked for as min-max when it
+	// gave a maximum (-N8 is 8-8).
+	numNodes := strconv.Itoa(j.Nodes)
+	if j.State == job.Pending && s.NodesMax > 0 {
+		numNodes = strconv.Itoa(max(s.NodesMin, 1)) + "-" + strconv.Itoa(s.NodesMax)
 	}
 	nodeList := j.NodeList
 	if j.State == job.Pending || nodeList == "" {
@@ -100,8 +107,8 @@ func ShowJob(w io.Writer, j *api.Job, e *Env, detail, oneLine bool) error {
 	}
 	r = append(r,
 		[]string{"RunTime=" + clockLong(runTime(j, e)), "TimeLimit=" + limitLong(j.TimeLimitS), "TimeMin=" + timeMin},
-		[]string{"SubmitTime=" + e.stamp(j.SubmitTime, "Unknown"), "EligibleTime=" + e.stamp(eligible(j), "Unknown")},
-		[]string{"AccrueTime=" + accrue},
+		[]string{"SubmitTime=" + e.stamp(j.SubmitTime, "Unknown"), "EligibleTime=" + elig},
+		[]string{"AccrueTime=" + elig},
 		[]string{"StartTime=" + e.stamp(startTime(j), "Unknown"), "EndTime=" + e.stamp(endTime(j), "Unknown"), "Deadline=N/A"},
 		[]string{"SuspendTime=None", "SecsPreSuspend=0", "LastSchedEval=Unknown"},
 		[]string{"Partition=" + safe(j.Partition), "AllocNode:Sid=" + safe(orNull(s.SubmitHost)) + ":0"},
@@ -112,7 +119,7 @@ func ShowJob(w io.Writer, j *api.Job, e *Env, detail, oneLine bool) error {
 		r = append(r, []string{"BatchHost=" + j.Allocs[0].Node})
 	}
 	r = append(r,
-		[]string{"NumNodes=" + strconv.Itoa(j.Nodes), "NumCPUs=" + strconv.Itoa(j.CPUs), "NumTasks=" + strconv.Itoa(ntasks),
+		[]string{"NumNodes=" + numNodes, "NumCPUs=" + strconv.Itoa(j.CPUs), "NumTasks=" + strconv.Itoa(ntasks),
 			"CPUs/Task=" + strconv.Itoa(cpt), "ReqB:S:C:T=0:0:*:*"},
 		[]string{"TRES=" + scontrolTRES(j)},
 		[]string{"Socks/Node=*", "NtasksPerN:B:S:C=" + strconv.Itoa(s.NTasksPerNode) + ":0:*:*", "CoreSpec=*"},
