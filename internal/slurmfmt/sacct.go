@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/job"
@@ -43,64 +44,67 @@ func jobOnly(f func(j *api.Job, e *Env) string) func(r *AcctRow, e *Env) string 
 
 // sacctFields is sacct's table of field names, in Slurm's spelling and
 // default widths (recorded from Slurm 22.05). MaxRSS is empty: Gefion
-// measures no step memory.
-var sacctFields = []acctField{
-	{"Account", 10, func(r *AcctRow, _ *Env) string { return safe(r.J.Project) }},
-	{"AllocCPUS", 10, func(r *AcctRow, _ *Env) string { return strconv.Itoa(acctCPUs(r)) }},
-	{"AllocNodes", 10, func(r *AcctRow, _ *Env) string { return strconv.Itoa(allocNodes(r)) }},
-	{"AllocTRES", 10, func(r *AcctRow, _ *Env) string { return allocTRES(r) }},
-	{"Cluster", 10, func(_ *AcctRow, e *Env) string { return safe(e.Cluster) }},
-	{"CPUTime", 10, func(r *AcctRow, e *Env) string { return clockLong(runTime(r.J, e) * int64(acctCPUs(r))) }},
-	{"CPUTimeRAW", 10, func(r *AcctRow, e *Env) string { return strconv.FormatInt(runTime(r.J, e)*int64(acctCPUs(r)), 10) }},
-	{"DerivedExitCode", 15, jobOnly(func(_ *api.Job, _ *Env) string { return "0:0" })},
-	{"Elapsed", 10, func(r *AcctRow, e *Env) string { return clockLong(runTime(r.J, e)) }},
-	{"ElapsedRaw", 10, func(r *AcctRow, e *Env) string { return strconv.FormatInt(runTime(r.J, e), 10) }},
-	{"Eligible", 19, func(r *AcctRow, e *Env) string {
-		if r.Batch {
-			return e.stamp(r.J.StartTime, "Unknown")
-		}
-		return e.stamp(eligible(r.J), "Unknown")
-	}},
-	{"End", 19, func(r *AcctRow, e *Env) string { return e.stamp(r.J.EndTime, "Unknown") }},
-	{"ExitCode", 8, func(r *AcctRow, _ *Env) string { return exitCode(r) }},
-	{"JobID", -12, func(r *AcctRow, _ *Env) string { return stepID(JobIDText(r.J), r.Batch) }},
-	{"JobIDRaw", -12, func(r *AcctRow, _ *Env) string { return stepID(strconv.FormatInt(int64(r.J.ID), 10), r.Batch) }},
-	{"JobName", 10, func(r *AcctRow, _ *Env) string {
-		if r.Batch {
-			return "batch"
-		}
-		return safe(r.J.Name)
-	}},
-	{"MaxRSS", 10, func(*AcctRow, *Env) string { return "" }},
-	{"NCPUS", 10, func(r *AcctRow, _ *Env) string { return strconv.Itoa(acctCPUs(r)) }},
-	{"NNodes", 8, func(r *AcctRow, _ *Env) string { return strconv.Itoa(acctNodes(r)) }},
-	{"NodeList", 15, func(r *AcctRow, _ *Env) string { return acctNodeList(r) }},
-	{"Partition", 10, jobOnly(func(j *api.Job, _ *Env) string { return safe(j.Partition) })},
-	{"Priority", 10, jobOnly(func(j *api.Job, _ *Env) string { return priorityText(j.Priority) })},
-	{"QOS", 10, jobOnly(func(j *api.Job, _ *Env) string { return safe(j.QOS) })},
-	{"Reason", 22, jobOnly(func(j *api.Job, _ *Env) string { return safe(reasonOf(j)) })},
-	{"ReqCPUS", 8, func(r *AcctRow, _ *Env) string { return strconv.Itoa(acctCPUs(r)) }},
-	{"ReqMem", 10, jobOnly(func(j *api.Job, _ *Env) string { return reqMem(j) })},
-	{"ReqNodes", 8, func(r *AcctRow, _ *Env) string { return strconv.Itoa(acctNodes(r)) }},
-	{"ReqTRES", 10, jobOnly(func(j *api.Job, _ *Env) string { return jobTRES(j) })},
-	{"Start", 19, func(r *AcctRow, e *Env) string { return e.stamp(r.J.StartTime, "Unknown") }},
-	{"State", 10, func(r *AcctRow, e *Env) string { return acctState(r, e) }},
-	{"Submit", 19, func(r *AcctRow, e *Env) string {
-		if r.Batch {
-			return e.stamp(r.J.StartTime, "Unknown")
-		}
-		return e.stamp(r.J.SubmitTime, "Unknown")
-	}},
-	{"Timelimit", 10, jobOnly(func(j *api.Job, _ *Env) string { return limitLong(j.TimeLimitS) })},
-	{"TimelimitRaw", 10, jobOnly(func(j *api.Job, _ *Env) string {
-		if j.TimeLimitS <= 0 {
-			return "UNLIMITED"
-		}
-		return strconv.FormatInt(j.TimeLimitS/60, 10)
-	})},
-	{"UID", 6, jobOnly(func(j *api.Job, e *Env) string { return e.uid(j.User) })},
-	{"User", 9, jobOnly(func(j *api.Job, _ *Env) string { return safe(j.User) })},
-}
+// measures no step memory. It is built on first use, so that a client
+// command does no work at start-up for a table it may not use.
+var sacctFields = sync.OnceValue(func() []acctField {
+	return []acctField{
+		{"Account", 10, func(r *AcctRow, _ *Env) string { return safe(r.J.Project) }},
+		{"AllocCPUS", 10, func(r *AcctRow, _ *Env) string { return strconv.Itoa(acctCPUs(r)) }},
+		{"AllocNodes", 10, func(r *AcctRow, _ *Env) string { return strconv.Itoa(allocNodes(r)) }},
+		{"AllocTRES", 10, func(r *AcctRow, _ *Env) string { return allocTRES(r) }},
+		{"Cluster", 10, func(_ *AcctRow, e *Env) string { return safe(e.Cluster) }},
+		{"CPUTime", 10, func(r *AcctRow, e *Env) string { return clockLong(runTime(r.J, e) * int64(acctCPUs(r))) }},
+		{"CPUTimeRAW", 10, func(r *AcctRow, e *Env) string { return strconv.FormatInt(runTime(r.J, e)*int64(acctCPUs(r)), 10) }},
+		{"DerivedExitCode", 15, jobOnly(func(_ *api.Job, _ *Env) string { return "0:0" })},
+		{"Elapsed", 10, func(r *AcctRow, e *Env) string { return clockLong(runTime(r.J, e)) }},
+		{"ElapsedRaw", 10, func(r *AcctRow, e *Env) string { return strconv.FormatInt(runTime(r.J, e), 10) }},
+		{"Eligible", 19, func(r *AcctRow, e *Env) string {
+			if r.Batch {
+				return e.stamp(r.J.StartTime, "Unknown")
+			}
+			return e.stamp(eligible(r.J), "Unknown")
+		}},
+		{"End", 19, func(r *AcctRow, e *Env) string { return e.stamp(r.J.EndTime, "Unknown") }},
+		{"ExitCode", 8, func(r *AcctRow, _ *Env) string { return exitCode(r) }},
+		{"JobID", -12, func(r *AcctRow, _ *Env) string { return stepID(JobIDText(r.J), r.Batch) }},
+		{"JobIDRaw", -12, func(r *AcctRow, _ *Env) string { return stepID(strconv.FormatInt(int64(r.J.ID), 10), r.Batch) }},
+		{"JobName", 10, func(r *AcctRow, _ *Env) string {
+			if r.Batch {
+				return "batch"
+			}
+			return safe(r.J.Name)
+		}},
+		{"MaxRSS", 10, func(*AcctRow, *Env) string { return "" }},
+		{"NCPUS", 10, func(r *AcctRow, _ *Env) string { return strconv.Itoa(acctCPUs(r)) }},
+		{"NNodes", 8, func(r *AcctRow, _ *Env) string { return strconv.Itoa(acctNodes(r)) }},
+		{"NodeList", 15, func(r *AcctRow, _ *Env) string { return acctNodeList(r) }},
+		{"Partition", 10, jobOnly(func(j *api.Job, _ *Env) string { return safe(j.Partition) })},
+		{"Priority", 10, jobOnly(func(j *api.Job, _ *Env) string { return priorityText(j.Priority) })},
+		{"QOS", 10, jobOnly(func(j *api.Job, _ *Env) string { return safe(j.QOS) })},
+		{"Reason", 22, jobOnly(func(j *api.Job, _ *Env) string { return safe(reasonOf(j)) })},
+		{"ReqCPUS", 8, func(r *AcctRow, _ *Env) string { return strconv.Itoa(acctCPUs(r)) }},
+		{"ReqMem", 10, jobOnly(func(j *api.Job, _ *Env) string { return reqMem(j) })},
+		{"ReqNodes", 8, func(r *AcctRow, _ *Env) string { return strconv.Itoa(acctNodes(r)) }},
+		{"ReqTRES", 10, jobOnly(func(j *api.Job, _ *Env) string { return jobTRES(j) })},
+		{"Start", 19, func(r *AcctRow, e *Env) string { return e.stamp(r.J.StartTime, "Unknown") }},
+		{"State", 10, func(r *AcctRow, e *Env) string { return acctState(r, e) }},
+		{"Submit", 19, func(r *AcctRow, e *Env) string {
+			if r.Batch {
+				return e.stamp(r.J.StartTime, "Unknown")
+			}
+			return e.stamp(r.J.SubmitTime, "Unknown")
+		}},
+		{"Timelimit", 10, jobOnly(func(j *api.Job, _ *Env) string { return limitLong(j.TimeLimitS) })},
+		{"TimelimitRaw", 10, jobOnly(func(j *api.Job, _ *Env) string {
+			if j.TimeLimitS <= 0 {
+				return "UNLIMITED"
+			}
+			return strconv.FormatInt(j.TimeLimitS/60, 10)
+		})},
+		{"UID", 6, jobOnly(func(j *api.Job, e *Env) string { return e.uid(j.User) })},
+		{"User", 9, jobOnly(func(j *api.Job, _ *Env) string { return safe(j.User) })},
+	}
+})
 
 // SacctDefault is sacct's default field list; SacctBrief is -b's.
 const (
@@ -138,9 +142,10 @@ func ParseAcctFormat(s string) (*AcctFormat, error) {
 		}
 		name, width, hasWidth := strings.Cut(item, "%")
 		var c acctColumn
-		for k := range sacctFields {
-			if strings.EqualFold(sacctFields[k].name, name) {
-				c.f = &sacctFields[k]
+		table := sacctFields()
+		for k := range table {
+			if strings.EqualFold(table[k].name, name) {
+				c.f = &table[k]
 			}
 		}
 		if c.f == nil {
@@ -163,8 +168,9 @@ func ParseAcctFormat(s string) (*AcctFormat, error) {
 }
 
 func acctNames() string {
-	names := make([]string, len(sacctFields))
-	for i, f := range sacctFields {
+	table := sacctFields()
+	names := make([]string, len(table))
+	for i, f := range table {
 		names[i] = f.name
 	}
 	return strings.Join(names, ",")

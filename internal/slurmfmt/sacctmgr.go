@@ -38,16 +38,18 @@ var sacctmgrFields = []mgrField{
 
 // Default field lists of sacctmgr show, as Slurm 22.05 prints them
 // (trimmed of the CPU and node limits Gefion has no counterpart for).
-var mgrDefaults = map[string]string{
-	"user":    "User,DefaultAccount,Admin",
-	"user-s":  "User,DefaultAccount,Admin,Cluster,Account,Partition,Share,Priority,MaxJobs,MaxSubmit,MaxWall,QOS,DefaultQOS",
-	"account": "Account,Description,Organization",
-	"account-s": "Account,Description,Organization,Cluster,ParentName,User,Share,Priority,GrpJobs,GrpTRES,GrpSubmit,GrpWall," +
-		"GrpTRESMins,MaxJobs,MaxSubmit,MaxWall,QOS,DefaultQOS",
-	"assoc": "Cluster,Account,User,Partition,Share,Priority,GrpJobs,GrpTRES,GrpSubmit,GrpWall,GrpTRESMins,MaxJobs,MaxTRES," +
-		"MaxTRESPerNode,MaxSubmit,MaxWall,MaxTRESMins,QOS,DefaultQOS,GrpTRESRunMins",
-	"qos": "Name,Priority,GraceTime,Preempt,PreemptMode,Flags,UsageFactor,GrpTRES,GrpTRESMins,GrpJobs,GrpSubmit,GrpWall," +
-		"MaxTRES,MaxTRESPerNode,MaxTRESMins,MaxWall,MaxTRESPerUser,MaxJobsPerUser,MaxTRESPerAccount",
+func mgrDefaults(key string) string {
+	return map[string]string{
+		"user":    "User,DefaultAccount,Admin",
+		"user-s":  "User,DefaultAccount,Admin,Cluster,Account,Partition,Share,Priority,MaxJobs,MaxSubmit,MaxWall,QOS,DefaultQOS",
+		"account": "Account,Description,Organization",
+		"account-s": "Account,Description,Organization,Cluster,ParentName,User,Share,Priority,GrpJobs,GrpTRES,GrpSubmit,GrpWall," +
+			"GrpTRESMins,MaxJobs,MaxSubmit,MaxWall,QOS,DefaultQOS",
+		"assoc": "Cluster,Account,User,Partition,Share,Priority,GrpJobs,GrpTRES,GrpSubmit,GrpWall,GrpTRESMins,MaxJobs,MaxTRES," +
+			"MaxTRESPerNode,MaxSubmit,MaxWall,MaxTRESMins,QOS,DefaultQOS,GrpTRESRunMins",
+		"qos": "Name,Priority,GraceTime,Preempt,PreemptMode,Flags,UsageFactor,GrpTRES,GrpTRESMins,GrpJobs,GrpSubmit,GrpWall," +
+			"MaxTRES,MaxTRESPerNode,MaxTRESMins,MaxWall,MaxTRESPerUser,MaxJobsPerUser,MaxTRESPerAccount",
+	}[key]
 }
 
 // MgrFormat is a parsed sacctmgr field list.
@@ -66,7 +68,7 @@ func ParseMgrFormat(entity, list string, withAssoc bool) (*MgrFormat, error) {
 		if withAssoc && (entity == "user" || entity == "account") {
 			key += "-s"
 		}
-		list = mgrDefaults[key]
+		list = mgrDefaults(key)
 	}
 	f := &MgrFormat{}
 	for _, item := range strings.Split(list, ",") {
