@@ -40,7 +40,12 @@ func TestSlurmCommandsAgainstALiveController(t *testing.T) {
 		!strings.Contains(out, "long job    alice  R") {
 		t.Errorf("squeue -o:\n%s", out)
 	}
-	if _, errs, code := lc.cli("alice", "cancel", "2"); code != 0 {
+	// Snakemake cancels with --clusters=all; another cluster's name is
+	// refused.
+	if _, errs, code := lc.cli("alice", "cancel", "2", "--clusters=elsewhere"); code != 1 || !strings.Contains(errs, `cluster "elsewhere" is not served here`) {
+		t.Errorf("cancel --clusters=elsewhere: exit %d, %q", code, errs)
+	}
+	if _, errs, code := lc.cli("alice", "cancel", "2", "--clusters=all"); code != 0 {
 		t.Fatalf("scancel: %s", errs)
 	}
 	select {
@@ -52,7 +57,7 @@ func TestSlurmCommandsAgainstALiveController(t *testing.T) {
 		t.Fatal("sbatch --wait did not return after its job was cancelled")
 	}
 	// Snakemake's status poll and account check.
-	out, errs, code = lc.cli("alice", "sacct", "-X", "--parsable2", "--noheader", "--format=JobIdRaw,State",
+	out, errs, code = lc.cli("alice", "sacct", "-X", "--parsable2", "--clusters", "all", "--noheader", "--format=JobIdRaw,State",
 		"--starttime", "now-2days", "--endtime", "now", "--name", "quick,long job")
 	if code != 0 || out != "1|COMPLETED\n2|CANCELLED by alice\n" {
 		t.Errorf("sacct -X -P -n: exit %d, %q, %q", code, out, errs)
