@@ -106,6 +106,15 @@ type Job struct {
 	CO2MarketG     float64     `json:"co2_market_g"`
 	Request        job.Request `json:"request"`
 	Spec           *job.Spec   `json:"spec,omitempty"`
+	// EligibleTime is when the job could first start (its --begin time,
+	// or submission); Unix s, 0 if unknown.
+	EligibleTime int64 `json:"eligible_time,omitempty"`
+	// Priority is the scheduler's priority of a pending job (higher goes
+	// first); 0 for other jobs.
+	Priority float64 `json:"priority,omitempty"`
+	// ArrayMaxRunning is the array's throttle (--array=...%N), on each of
+	// its tasks; 0 is none.
+	ArrayMaxRunning int `json:"array_max_running,omitempty"`
 }
 
 // Alloc is one node's share of a job.
@@ -199,4 +208,57 @@ type AcctTotal struct {
 	EnergyKWh     float64 `json:"energy_kwh"`
 	CO2LocationKg float64 `json:"co2_location_kg"`
 	CO2MarketKg   float64 `json:"co2_market_kg"`
+}
+
+// Config is the part of the controller's configuration that Slurm's
+// commands show (scontrol show config and show partition, sacctmgr show
+// qos), so that scripts which read those settings get Gefion's values.
+type Config struct {
+	ClusterName string          `json:"cluster_name"`
+	Partitions  []PartitionInfo `json:"partitions"`
+	QOS         []QOSInfo       `json:"qos"`
+	DefaultQOS  string          `json:"default_qos"`
+	// Policy is the scheduling policy's name.
+	Policy string `json:"policy"`
+	// KillWaitS is the time between SIGTERM and SIGKILL (Slurm's
+	// KillWait); MinJobAgeS how long a finished job stays in the
+	// controller's memory (Slurm's MinJobAge).
+	KillWaitS  int64 `json:"kill_wait_s"`
+	MinJobAgeS int64 `json:"min_job_age_s"`
+	// SchedIntervalMS is the least time between scheduling passes;
+	// FullPassS forces one at least that often.
+	SchedIntervalMS int64 `json:"sched_interval_ms"`
+	FullPassS       int64 `json:"full_pass_s"`
+	// HeartbeatS is how often agents report; LostAfterS when a silent one
+	// is taken as down (Slurm's SlurmdTimeout).
+	HeartbeatS int64 `json:"heartbeat_s"`
+	LostAfterS int64 `json:"lost_after_s"`
+	// UsageHalfLifeS is Slurm's PriorityDecayHalfLife.
+	UsageHalfLifeS int64 `json:"usage_half_life_s"`
+	// MaxArraySize bounds array task indexes (Slurm's MaxArraySize).
+	MaxArraySize int `json:"max_array_size"`
+}
+
+// PartitionInfo is a partition with its limits and size.
+type PartitionInfo struct {
+	Name         string `json:"name"`
+	Nodes        string `json:"nodes"` // a host list
+	Default      bool   `json:"default"`
+	MaxTimeS     int64  `json:"max_time_s"` // 0 is unlimited
+	DefaultTimeS int64  `json:"default_time_s"`
+	TotalNodes   int    `json:"total_nodes"`
+	TotalCPUs    int    `json:"total_cpus"`
+	TotalGPUs    int    `json:"total_gpus"`
+	TotalMemMB   int64  `json:"total_mem_mb"`
+}
+
+// QOSInfo is a quality of service.
+type QOSInfo struct {
+	Name              string   `json:"name"`
+	Priority          int      `json:"priority"`
+	Preempt           []string `json:"preempt,omitempty"`
+	GraceS            int64    `json:"grace_s,omitempty"`
+	Requeue           bool     `json:"requeue,omitempty"`
+	MaxGPUsPerUser    int      `json:"max_gpus_per_user,omitempty"`
+	MaxGPUsPerProject int      `json:"max_gpus_per_project,omitempty"`
 }

@@ -12,6 +12,8 @@ func runCancel(e *Env, args []string) error {
 	r.register(fs, false)
 	signal := fs.String("signal", "", "send this signal instead of cancelling (e.g. USR1)")
 	fs.StringVar(signal, "s", "", "same as --signal")
+	clusters := fs.String("clusters", "", "all, or this cluster's name (Slurm's -M; Gefion runs one cluster)")
+	fs.StringVar(clusters, "M", "", "same as --clusters")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -23,6 +25,9 @@ func runCancel(e *Env, args []string) error {
 	c := r.client(e)
 	ctx, cancel := ctxTimeout()
 	defer cancel()
+	if err := checkCluster(ctx, c, *clusters); err != nil {
+		return err
+	}
 	var failed error
 	for _, ref := range refs {
 		if err := c.CancelRef(ctx, ref, *signal); err != nil {

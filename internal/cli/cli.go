@@ -14,7 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/gefion-hpc/gefion/internal/textsafe"
@@ -45,30 +45,59 @@ type command struct {
 	run     func(e *Env, args []string) error
 }
 
-var commands = map[string]*command{}
+// registry holds the registered commands. A fixed array, not a map:
+// every client command runs the registrations before main, and they must
+// cost next to nothing (cmd/gefion's start-up test counts the bytes).
+var registry struct {
+	cmds [96]*command
+	n    int
+}
+
+// find returns the command registered under path, or nil.
+func find(path string) *command {
+	for _, c := range registry.cmds[:registry.n] {
+		if c.path == path {
+			return c
+		}
+	}
+	return nil
+}
 
 // aliases maps the names the binary answers to when invoked through a symlink
 // to the subcommand path they run.
 var aliases = map[string]string{
 	"sbatch":   "sbatch",
-	"squeue":   "queue",
+	"squeue":   "squeue",
 	"scancel":  "cancel",
-	"sinfo":    "nodes",
-	"sacct":    "acct",
+	"sinfo":    "sinfo",
+	"sacct":    "sacct",
 	"scontrol": "scontrol",
 }
 
 func register(c *command) {
-	if _, dup := commands[c.path]; dup {
+	if find(c.path) != nil {
 		panic("cli: command registered twice: " + c.path)
 	}
-	commands[c.path] = c
+	if registry.n == len(registry.cmds) {
+		panic("cli: more commands than the registry holds; enlarge registry.cmds")
+	}
+	registry.cmds[registry.n] = c
+	registry.n++
 }
 
 // UsageError is a mistake in how a command was called; it exits with status 2.
 type UsageError struct{ Msg string }
 
 func (u *UsageError) Error() string { return u.Msg }
+
+// ExitError ends a command with a given exit status, as sbatch --wait
+// ends with its job's exit code; Msg, when set, goes to stderr.
+type ExitError struct {
+	Code int
+	Msg  string
+}
+
+func (x *ExitError) Error() string { return fmt.Sprintf("exit status %d: %s", x.Code, x.Msg) }
 
 func usagef(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf(format, a...)} }
 
@@ -88,7 +117,7 @@ func RunEnv(e *Env, args []string) int {
 	}
 	var c *command
 	if path, ok := aliases[prog]; ok {
-		c = commands[path]
+		c = find(path)
 	} else {
 		c, args = lookup(args)
 	}
@@ -109,6 +138,13 @@ func RunEnv(e *Env, args []string) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, new(*ExitError)):
+		var x *ExitError
+		errors.As(err, &x)
+		if x.Msg != "" {
+			fmt.Fprintf(e.Stderr, "%s: %s\n", prog, x.Msg)
+		}
+		return x.Code
 	default:
 		fmt.Fprintf(e.Stderr, "%s: %s\n", prog, safeMessage(err.Error()))
 		var u *UsageError
@@ -134,7 +170,7 @@ func safeMessage(s string) string {
 // lookup finds the longest command path that prefixes args.
 func lookup(args []string) (*command, []string) {
 	for n := min(len(args), 3); n > 0; n-- {
-		if c, ok := commands[strings.Join(args[:n], " ")]; ok {
+		if c := find(strings.Join(args[:n], " ")); c != nil {
 			return c, args[n:]
 		}
 	}
@@ -143,13 +179,10 @@ func lookup(args []string) (*command, []string) {
 
 func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "gefion: workload manager for GPU supercomputers\n\nUsage: gefion COMMAND [options]\n\nCommands:")
-	paths := make([]string, 0, len(commands))
-	for p := range commands {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		fmt.Fprintf(w, "  %-16s %s\n", p, commands[p].summary)
+	cmds := slices.Clone(registry.cmds[:registry.n])
+	slices.SortFunc(cmds, func(a, b *command) int { return strings.Compare(a.path, b.path) })
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-16s %s\n", c.path, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'gefion COMMAND -h' for a command's options.")
 }

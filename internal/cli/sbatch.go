@@ -285,6 +285,9 @@ func runSbatch(e *Env, args []string) error {
 	default:
 		fmt.Fprintf(e.Stdout, "Submitted batch job %d\n", id)
 	}
+	if sub.Wait {
+		return waitJob(e, addr, id)
+	}
 	return nil
 }
 

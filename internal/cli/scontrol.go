@@ -3,40 +3,66 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
+	"os"
+	"os/user"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/hostlist"
-	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/slurmfmt"
 	"github.com/gefion-hpc/gefion/internal/textsafe"
 )
 
 func init() {
-	register(&command{path: "scontrol", summary: "Slurm's scontrol for scripts: show hostnames [LIST], show job [ID]", run: runScontrol})
-	aliases["scontrol"] = "scontrol"
+	register(&command{path: "scontrol", summary: "Slurm's scontrol: show job|jobid|node|partition|config|hostnames|hostlist, hold, release", run: runScontrol})
 }
 
-// runScontrol answers the scontrol calls batch scripts make: `scontrol
-// show hostnames` expands a node list (SLURM_JOB_NODELIST by default), one
-// name a line, to build MPI host files; `scontrol show job ID` prints a job
-// as Slurm's key=value lines.
+const scontrolUsage = `show job [ID] | show jobid ID | show node [NAME] | show partition [NAME] | show config |
+       show hostnames [LIST] | show hostlist LIST | hold ID... | release ID... | update job ID KEY=VALUE`
+
+// runScontrol answers the scontrol calls of scripts and workflow tools,
+// printing what Slurm prints (package slurmfmt).
 func runScontrol(e *Env, args []string) error {
-	fs := newFlags(e, "scontrol")
-	var r remote
-	r.register(fs, true)
-	pos, err := parseFlags(fs, args)
+	var addr string
+	var oneLine, asJSON, help bool
+	detail := 0
+	opts := []slurmOpt{
+		flagOpt('o', "oneliner", &oneLine, "one line per record"),
+		{short: 'd', long: "details", set: func(string) error { detail++; return nil }, help: "more detail (-d, -dd)"},
+		flagOpt(0, "json", &asJSON, "the records as JSON (Gefion's API records)"),
+		strOpt(0, "addr", &addr, "controller URL (default $GEFION_ADDR or "+client.DefaultAddr+")"),
+		flagOpt('h', "help", &help, "this help"),
+	}
+	pos, err := parseSlurmArgs("scontrol", opts, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) < 2 || pos[0] != "show" {
-		return usagef("usage: scontrol show hostnames [LIST] | scontrol show job [ID]")
+	if help {
+		fmt.Fprint(e.Stdout, slurmHelp("scontrol", scontrolUsage, opts))
+		return nil
 	}
-	switch strings.ToLower(pos[1]) {
+	if len(pos) == 0 {
+		return usagef("usage: scontrol %s", scontrolUsage)
+	}
+	verb := strings.ToLower(pos[0])
+	switch verb {
+	case "hold", "release":
+		return runHold(e, append(pos[1:], addrArgs(addr)...), verb == "hold")
+	case "update":
+		return fmt.Errorf("scontrol update: Gefion's API has no route that changes a submitted job (%s); cancel it with scancel and submit it again with the new values", strings.Join(pos[1:], " "))
+	case "show":
+	default:
+		return usagef("scontrol %s: not supported; usage: scontrol %s", pos[0], scontrolUsage)
+	}
+	if len(pos) < 2 {
+		return usagef("scontrol show: say what to show: job, jobid, node, partition, config, hostnames or hostlist")
+	}
+	what, rest := strings.ToLower(pos[1]), pos[2:]
+	switch what {
 	case "hostnames", "hostname":
-		list := strings.Join(pos[2:], ",")
+		list := strings.Join(rest, ",")
 		if list == "" {
 			list = e.getenv("SLURM_JOB_NODELIST")
 		}
@@ -48,165 +74,194 @@ func runScontrol(e *Env, args []string) error {
 			return fmt.Errorf("%q is not a node list: %v", list, err)
 		}
 		for _, n := range names {
-			fmt.Fprintln(e.Stdout, textsafe.Field(n))
+			fmt.Fprintln(e.Stdout, n)
 		}
 		return nil
-	case "job", "jobs", "jobid":
-		addr := resolveAddr(e, r.addr)
-		c := r.client(e)
-		ctx, cancel := ctxTimeout()
-		defer cancel()
-		var jobs []api.Job
-		if len(pos) > 2 {
-			refs, err := parseJobRefs(pos[2:])
-			if err != nil {
-				return err
-			}
-			for _, ref := range refs {
-				js, err := showRef(ctx, c, ref)
-				if err != nil {
-					return explain(err, addr)
-				}
-				jobs = append(jobs, js...)
-			}
-		} else {
-			if jobs, err = c.Jobs(ctx, false); err != nil {
-				return explain(err, addr)
-			}
+	case "hostlist", "hostlistsorted":
+		if len(rest) == 0 {
+			return usagef("scontrol show hostlist: give node names (dgx001,dgx002)")
 		}
-		if r.asJSON {
+		names, err := hostlist.Expand(strings.Join(rest, ","))
+		if err != nil {
+			return fmt.Errorf("%q is not a list of node names: %v", strings.Join(rest, ","), err)
+		}
+		list, err := hostlist.Compress(names)
+		if err != nil {
+			return fmt.Errorf("%s cannot be written as a host list: %v", textsafe.Field(strings.Join(rest, ",")), err)
+		}
+		fmt.Fprintln(e.Stdout, list)
+		return nil
+	}
+	c := client.New(resolveAddr(e, addr), currentUser(e))
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	env := slurmEnv()
+	switch what {
+	case "job", "jobs", "jobid":
+		jobs, err := showJobs(ctx, c, rest, what == "jobid")
+		if err != nil {
+			return err
+		}
+		if asJSON {
 			return writeJSON(e.Stdout, jobs)
 		}
+		if len(jobs) == 0 {
+			fmt.Fprintln(e.Stdout, "No jobs in the system")
+			return nil
+		}
 		for i := range jobs {
-			if i > 0 {
-				fmt.Fprintln(e.Stdout)
+			if err := slurmfmt.ShowJob(e.Stdout, &jobs[i], env, detail > 0, oneLine); err != nil {
+				return err
 			}
-			showJob(e.Stdout, &jobs[i])
 		}
 		return nil
-	default:
-		return usagef("scontrol show %s: only hostnames and job are supported", pos[1])
-	}
-}
-
-// showJob prints a job as `scontrol show job` does: key=value pairs,
-// several to a line.
-func showJob(w io.Writer, j *api.Job) {
-	ts := func(s int64) string {
-		if s == 0 {
-			return "Unknown"
+	case "node", "nodes":
+		nodes, err := c.Nodes(ctx)
+		if err != nil {
+			return explain(err, c.Base)
 		}
-		return time.Unix(s, 0).Format("2006-01-02T15:04:05")
-	}
-	limit := "UNLIMITED"
-	if j.TimeLimitS > 0 {
-		limit = slurmDuration(j.TimeLimitS)
-	}
-	run := int64(0)
-	switch {
-	case j.StartTime > 0 && j.EndTime > 0:
-		run = j.EndTime - j.StartTime
-	case j.StartTime > 0:
-		run = max(time.Now().Unix()-j.StartTime, 0)
-	}
-	reason := j.Reason
-	if reason == "" {
-		reason = "None"
-	}
-	exit := fmt.Sprintf("%d:0", j.ExitCode)
-	if j.Signal != "" {
-		exit = fmt.Sprintf("%d:%s", j.ExitCode, j.Signal)
-	}
-	lines := [][]string{
-		{"JobId=" + fmt.Sprint(j.ID), "JobName=" + j.Name},
-		{"UserId=" + j.User, "Account=" + j.Project, "QOS=" + j.QOS},
-		{"JobState=" + string(j.State), "Reason=" + strings.ReplaceAll(reason, " ", "_"), "Dependency=(null)"},
-		{"Restarts=" + fmt.Sprint(j.Restarts), "ExitCode=" + exit},
-		{"RunTime=" + slurmDuration(run), "TimeLimit=" + limit},
-		{"SubmitTime=" + ts(j.SubmitTime), "StartTime=" + ts(j.StartTime), "EndTime=" + ts(j.EndTime)},
-		{"Partition=" + j.Partition},
-		{"NodeList=" + orNull(j.NodeList)},
-		{"NumNodes=" + fmt.Sprint(j.Nodes), "NumCPUs=" + fmt.Sprint(j.CPUs), fmt.Sprintf("TRES=cpu=%d,node=%d,gres/gpu=%d", j.CPUs, j.Nodes, j.GPUs)},
-	}
-	if j.ArrayJobID != 0 {
-		lines[0] = append(lines[0], "ArrayJobId="+fmt.Sprint(j.ArrayJobID), "ArrayTaskId="+fmt.Sprint(j.ArrayTaskID))
-	}
-	if s := j.Spec; s != nil {
-		lines = append(lines, []string{"WorkDir=" + orNull(firstOf(s.Chdir, s.SubmitDir))},
-			[]string{"StdOut=" + orNull(s.Output)}, []string{"StdErr=" + orNull(firstOf(s.Error, s.Output))})
-	}
-	for _, l := range lines {
-		// Every value may hold user text (a job name, a path, a reason):
-		// escaped, it can neither break the key=value lines nor drive the
-		// terminal.
-		fmt.Fprintf(w, "   %s\n", textsafe.Field(strings.Join(l, " ")))
-	}
-}
-
-// slurmDuration formats seconds as Slurm does: [D-]HH:MM:SS.
-func slurmDuration(s int64) string {
-	d, s := s/86400, s%86400
-	if d > 0 {
-		return fmt.Sprintf("%d-%02d:%02d:%02d", d, s/3600, s%3600/60, s%60)
-	}
-	return fmt.Sprintf("%02d:%02d:%02d", s/3600, s%3600/60, s%60)
-}
-
-func orNull(s string) string {
-	if s == "" {
-		return "(null)"
-	}
-	return s
-}
-
-func firstOf(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-// showRef fetches the jobs a reference names, as scontrol show job lists
-// them: one job, one task, each task of a list, or every task of an array
-// named by its ID.
-func showRef(ctx context.Context, c *client.Client, ref job.Ref) ([]api.Job, error) {
-	if ref.Tasks != nil {
-		out := make([]api.Job, 0, len(ref.Tasks))
-		for _, t := range ref.Tasks {
-			j, err := c.JobRef(ctx, job.Ref{ID: ref.ID, Tasks: []int{t}})
-			if err != nil {
-				return nil, err
+		var sel []api.Node
+		for _, n := range nodes {
+			if len(rest) == 0 || inList(strings.Join(rest, ","), n.Name) {
+				sel = append(sel, n)
 			}
-			out = append(out, *j)
 		}
-		return out, nil
+		if len(rest) > 0 && len(sel) == 0 {
+			return fmt.Errorf("node %s not found", strings.Join(rest, ","))
+		}
+		if asJSON {
+			return writeJSON(e.Stdout, sel)
+		}
+		for i := range sel {
+			if err := slurmfmt.ShowNode(e.Stdout, &sel[i], oneLine); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "partition", "partitions":
+		cfg, err := c.Config(ctx)
+		if err != nil {
+			return explain(err, c.Base)
+		}
+		var sel []api.PartitionInfo
+		for _, p := range cfg.Partitions {
+			if len(rest) == 0 || inList(strings.Join(rest, ","), p.Name) {
+				sel = append(sel, p)
+			}
+		}
+		if len(rest) > 0 && len(sel) == 0 {
+			return fmt.Errorf("partition %s not found", strings.Join(rest, ","))
+		}
+		if asJSON {
+			return writeJSON(e.Stdout, sel)
+		}
+		for i := range sel {
+			if err := slurmfmt.ShowPartition(e.Stdout, &sel[i], oneLine); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "config":
+		cfg, err := c.Config(ctx)
+		if err != nil {
+			return explain(err, c.Base)
+		}
+		if asJSON {
+			return writeJSON(e.Stdout, cfg)
+		}
+		host, _ := os.Hostname()
+		return slurmfmt.ShowConfig(e.Stdout, cfg, env, host)
 	}
-	j, err := c.JobRef(ctx, ref)
-	if err != nil {
-		return nil, err
+	return usagef("scontrol show %s: Gefion shows job, jobid, node, partition, config, hostnames and hostlist", pos[1])
+}
+
+// addrArgs passes --addr on to a command that parses its own flags.
+func addrArgs(addr string) []string {
+	if addr == "" {
+		return nil
 	}
-	if j.ArrayJobID != j.ID {
-		return []api.Job{*j}, nil
+	return []string{"--addr", addr}
+}
+
+// showJobs finds the jobs scontrol show job names: every visible job, a
+// job, every task of an array (by the array's ID), or one task (7_3);
+// exact (show jobid) takes an ID as one record only.
+func showJobs(ctx context.Context, c *client.Client, ids []string, exact bool) ([]api.Job, error) {
+	if len(ids) == 0 {
+		list, err := c.Jobs(ctx, true)
+		if err != nil {
+			return nil, explain(err, c.Base)
+		}
+		return withSpecs(ctx, c, list), nil
 	}
-	// The array's ID: list its tasks that are still in view, as Slurm does.
-	all, err := c.Jobs(ctx, true)
+	sel, err := parseIDSelector(strings.Join(ids, ","))
 	if err != nil {
 		return nil, err
 	}
 	var out []api.Job
-	for _, t := range all {
-		if t.ArrayJobID != ref.ID {
+	if !exact || sel.tasks {
+		list, err := c.Jobs(ctx, true)
+		if err != nil {
+			return nil, explain(err, c.Base)
+		}
+		for i := range list {
+			j := &list[i]
+			if exact && sel.ids[j.ID] {
+				continue // asked by record below
+			}
+			if sel.match(j) {
+				out = append(out, *j)
+			}
+		}
+		out = withSpecs(ctx, c, out)
+	}
+	for id := range sel.ids {
+		found := false
+		for _, j := range out {
+			found = found || j.ID == id || j.ArrayJobID == id
+		}
+		if found {
 			continue
 		}
-		// The list leaves out the spec, which show prints.
-		full, err := c.Job(ctx, t.ID)
+		j, err := c.Job(ctx, id)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("job %d: %w", id, explain(err, c.Base))
 		}
-		out = append(out, *full)
+		out = append(out, *j)
 	}
 	if len(out) == 0 {
-		out = []api.Job{*j}
+		return nil, fmt.Errorf("job %s: Invalid job id specified", strings.Join(ids, ","))
 	}
 	return out, nil
+}
+
+// withSpecs reads each job whole (with its spec: work directory, output
+// files), for up to a hundred jobs; a longer list prints without.
+func withSpecs(ctx context.Context, c *client.Client, jobs []api.Job) []api.Job {
+	if len(jobs) > 100 {
+		return jobs
+	}
+	for i := range jobs {
+		if j, err := c.Job(ctx, jobs[i].ID); err == nil {
+			jobs[i] = *j
+		}
+	}
+	return jobs
+}
+
+// lookupGroup finds a user's primary group for scontrol's GroupId.
+func lookupGroup(name string) (string, int, bool) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return "", 0, false
+	}
+	gid, err := strconv.Atoi(u.Gid)
+	if err != nil {
+		return "", 0, false
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil {
+		return u.Gid, gid, true
+	}
+	return g.Name, gid, true
 }

@@ -42,6 +42,7 @@ func (c *Controller) Handler() http.Handler {
 	route("POST /v1/nodes/drain", c.hNodes(true))
 	route("POST /v1/nodes/resume", c.hNodes(false))
 	route("GET /v1/acct", c.hAcct)
+	route("GET /v1/config", func(r *http.Request, _ string) (any, error) { return c.Config(r.Context()) })
 	route("GET /v1/projects", func(r *http.Request, _ string) (any, error) { return c.Projects(r.Context()) })
 	route("POST /v1/projects", c.hProject(true))
 	route("PATCH /v1/projects/{name}", c.hProject(false))

@@ -577,7 +577,10 @@ func (c *Controller) apiJob(cr *core, r *jobRec, withSpec bool) api.Job {
 		Held: r.Spec.Hold, SubmitTime: r.SubmitS, StartTime: r.StartS, EndTime: r.EndS,
 		TimeLimitS: r.Req.TimeLimitS, Nodes: r.Req.Nodes, GPUs: r.Req.GPUs(), CPUs: r.Req.CPUsPerNode * r.Req.Nodes,
 		ExitCode: r.ExitCode, Signal: r.Signal, Restarts: r.Restarts, GPUSeconds: r.GPUSeconds,
-		EnergyJ: r.EnergyJ, Request: r.Req,
+		EnergyJ: r.EnergyJ, Request: r.Req, EligibleTime: r.EligibleS,
+	}
+	if r.ArrayJobID != 0 {
+		j.ArrayMaxRunning = arrayThrottle(r.Spec.Array)
 	}
 	if r.Req.WholeNodes {
 		j.GPUs = 0
@@ -606,6 +609,7 @@ func (c *Controller) apiJob(cr *core, r *jobRec, withSpec bool) api.Job {
 	if cr != nil && r.State == job.Pending {
 		if wi := cr.waiting[r.ID]; wi != nil {
 			j.Reason = string(wi.w.Reason)
+			j.Priority = wi.w.Priority
 			if wi.w.EstimatedStartS != sched.Never {
 				j.EstimatedStart = wi.w.EstimatedStartS
 			}

@@ -238,3 +238,13 @@ func Compress(names []string) (string, error) {
 	parts = append(parts, slices.Compact(plain)...)
 	return strings.Join(parts, ","), nil
 }
+
+// CompressOrJoin is Compress for display: names that no host list can carry
+// (recorded before node names were checked) are listed joined by commas.
+func CompressOrJoin(names []string) string {
+	s, err := Compress(names)
+	if err != nil {
+		return strings.Join(names, ",")
+	}
+	return s
+}
