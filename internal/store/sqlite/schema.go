@@ -86,6 +86,8 @@ var migrations = [][]string{
 		) STRICT`,
 		fmt.Sprintf(`PRAGMA application_id = %d`, applicationID),
 	},
+	// Version 2: job steps (step.go).
+	stepsMigration,
 }
 
 // ErrNewerSchema means the database was written by a newer gefion.

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"MaxJobIDSurvivesFinish", testMaxJobID},
 		{"RecentKeysWindow", testRecentKeys},
 		{"ProjectsAndNodes", testProjectsAndNodes},
+		{"Steps", testSteps},
 		{"CancelledContext", testCancelledContext},
 		{"ConcurrentReaders", testConcurrentReaders},
 		{"Close", testClose},
