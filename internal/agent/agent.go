@@ -58,6 +58,7 @@ type Agent struct {
 	cmdMu      sync.Mutex
 	assignDone uint64
 	signalDone uint64
+	stepDone   uint64
 }
 
 // Report queues a report for delivery.
@@ -140,7 +141,7 @@ func (a *Agent) register(ctx context.Context) (time.Duration, error) {
 	a.lostAfter = time.Duration(resp.LostAfterS) * time.Second
 	a.mu.Unlock()
 	a.cmdMu.Lock()
-	a.assignDone, a.signalDone = 0, 0 // a new session numbers from 1
+	a.assignDone, a.signalDone, a.stepDone = 0, 0, 0 // a new session numbers from 1
 	a.cmdMu.Unlock()
 	for _, k := range resp.Kill {
 		a.Exec.Signal(api.Signal{JobID: k.JobID, Node: k.Node, Signal: "KILL", Release: true, Reason: "the controller gave up on this job"}, a.Report)
@@ -207,7 +208,7 @@ func (a *Agent) sync(ctx context.Context, reports []api.Report, wait time.Durati
 	for {
 		a.cmdMu.Lock()
 		req := api.SyncRequest{Session: sess, Reports: reports, WaitMS: int(max(wait, 0).Milliseconds()),
-			AssignAck: a.assignDone, SignalAck: a.signalDone, ReportsOnly: wait < 0}
+			AssignAck: a.assignDone, SignalAck: a.signalDone, StepAck: a.stepDone, ReportsOnly: wait < 0}
 		a.cmdMu.Unlock()
 		resp, err := a.Client.Sync(ctx, req)
 		if err == nil {
@@ -254,6 +255,12 @@ func (a *Agent) handle(resp *api.SyncResponse) {
 		if seq := resp.SignalFrom + uint64(k); seq > a.signalDone {
 			a.Exec.Signal(sg, a.Report)
 			a.signalDone = seq
+		}
+	}
+	for k, sc := range resp.Steps {
+		if seq := resp.StepFrom + uint64(k); seq > a.stepDone {
+			a.step(sc)
+			a.stepDone = seq
 		}
 	}
 }
