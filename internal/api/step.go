@@ -15,6 +15,11 @@ import "github.com/gefion-hpc/gefion/internal/job"
 // agent's stepio.go for the wire format). Step I/O never passes the
 // controller.
 
+// CodeBusy (409) answers a step request that fits the job's allocation
+// but not what the job's running steps leave free: srun waits and asks
+// again, as Slurm's does.
+const CodeBusy = "busy"
+
 // Distributions of tasks over a step's nodes (srun -m).
 const (
 	DistBlock  = "block"

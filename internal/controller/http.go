@@ -161,7 +161,7 @@ func statusOf(code string) int {
 		return http.StatusForbidden
 	case api.CodeUnauthorized:
 		return http.StatusUnauthorized
-	case api.CodeConflict:
+	case api.CodeConflict, api.CodeBusy:
 		return http.StatusConflict
 	case api.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge

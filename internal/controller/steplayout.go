@@ -192,7 +192,15 @@ func planStep(allocs []store.Alloc, req api.StepRequest, busy map[string]*stepUs
 				gpus++
 			}
 		}
-		if n*cpt > a.CPUs {
+		// Tasks that did not say how many CPUs they need share the
+		// node's CPUs when there are more tasks than CPUs (as with
+		// Slurm's --overcommit): on a GPU node, tasks are sized by
+		// their GPUs. An explicit --cpus-per-task is held to.
+		cpus := n * cpt
+		if req.CPUsPerTask == 0 {
+			cpus = min(cpus, a.CPUs)
+		}
+		if cpus > a.CPUs {
 			return nil, 0, fmt.Errorf("the step asks for %d CPUs on node %s (%d task(s) x %d CPUs per task); the job holds %d there: ask for fewer tasks or CPUs per task, or more nodes", n*cpt, a.Node, n, cpt, a.CPUs)
 		}
 		if gpus > len(a.GPUs) {
@@ -212,14 +220,14 @@ func planStep(allocs []store.Alloc, req api.StepRequest, busy map[string]*stepUs
 				free = append(free, g)
 			}
 		}
-		if n*cpt > a.CPUs-usedCPUs || gpus > len(free) {
+		if cpus > a.CPUs-usedCPUs || gpus > len(free) {
 			busyWhy = append(busyWhy, fmt.Sprintf("%s has %d of %d CPUs and %d of %d GPUs free", a.Node, a.CPUs-usedCPUs, a.CPUs, len(free), len(a.GPUs)))
 			if want != nil {
 				break // the named nodes or none
 			}
 			continue
 		}
-		sn := api.StepNode{Node: a.Node, CPUs: n * cpt}
+		sn := api.StepNode{Node: a.Node, CPUs: cpus}
 		if gpus > 0 {
 			sn.GPUs = slices.Clone(free[:gpus])
 		} else {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"maps"
 	"net"
 	"net/http"
@@ -255,7 +256,7 @@ func (c *Controller) createStep(tx *txn, user string, id job.ID, req api.StepReq
 	layout, tasks, err := planStep(j.Allocs, req, busy)
 	if err != nil {
 		if errors.Is(err, errStepBusy) {
-			return nil, conflict("job %d: step resources are %v", id, err)
+			return nil, &api.Error{Code: api.CodeBusy, Message: fmt.Sprintf("job %d: step resources are %v", id, err)}
 		}
 		return nil, invalid("%v", err)
 	}

@@ -80,6 +80,10 @@ func TestPlanStep(t *testing.T) {
 		{"nodelist", api.StepRequest{NodeList: "n2"}, nil, []api.StepNode{
 			{Node: "n2", Tasks: []int{0}, GPUs: []int{4, 5, 6, 7}, CPUs: 1},
 		}, 1},
+		{"more tasks than CPUs share them", api.StepRequest{Tasks: 20}, nil, []api.StepNode{
+			{Node: "n1", Tasks: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, GPUs: []int{0, 1, 2, 3}, CPUs: 8},
+			{Node: "n2", Tasks: []int{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}, GPUs: []int{4, 5, 6, 7}, CPUs: 8},
+		}, 20},
 		{"exclude", api.StepRequest{Tasks: 2, Exclude: "n1"}, nil, []api.StepNode{
 			{Node: "n2", Tasks: []int{0, 1}, GPUs: []int{4, 5, 6, 7}, CPUs: 2},
 		}, 2},
@@ -112,7 +116,7 @@ func TestPlanStepRefusals(t *testing.T) {
 		busyErr bool
 	}{
 		{"more nodes than the job", api.StepRequest{Nodes: 3}, nil, []string{"-N/--nodes=3", "2 node(s)", "n[1-2]"}, false},
-		{"more CPUs than the job", api.StepRequest{Tasks: 10}, nil, []string{"5 CPUs on node n1", "holds 4"}, false},
+		{"more CPUs than the job", api.StepRequest{Tasks: 10, CPUsPerTask: 1}, nil, []string{"5 CPUs on node n1", "holds 4"}, false},
 		{"more GPUs than the job", api.StepRequest{Tasks: 2, GPUsPerTask: 2, Nodes: 1}, nil, []string{"4 GPUs on node n1", "holds 2"}, false},
 		{"nodelist outside the job", api.StepRequest{NodeList: "n3"}, nil, []string{"n3 is not in the job's allocation"}, false},
 		{"bad nodelist", api.StepRequest{NodeList: "n[1-"}, nil, []string{"-w/--nodelist"}, false},
@@ -236,6 +240,13 @@ func TestStepLaunchRecordAndEnd(t *testing.T) {
 	}
 	rec.next(t)
 	rec.next(t)
+	// A third that needs GPUs the first two hold must wait (srun asks
+	// again), and says what is held.
+	_, err = alice.CreateStep(ctx, id, api.StepRequest{GPUs: 8, Argv: []string{"true"}, IOAddr: "127.0.0.1:4002"})
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != api.CodeBusy || !strings.Contains(ae.Message, "dgx001 has") {
+		t.Errorf("CreateStep of held GPUs = %v; want %s naming what dgx001 has free", err, api.CodeBusy)
+	}
 
 	// The nodes report: the step fails with the highest exit code.
 	h.agent.Report(api.Report{Kind: api.ReportStepEnd, JobID: id, Step: 0, Node: "dgx001", ExitCode: 0})
