@@ -54,6 +54,7 @@ var aliases = map[string]string{
 	"sinfo":    "nodes",
 	"sacct":    "acct",
 	"scontrol": "scontrol",
+	"srun":     "srun",
 }
 
 func register(c *command) {
@@ -107,6 +108,10 @@ func RunEnv(e *Env, args []string) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, new(*ExitStatus)):
+		var x *ExitStatus
+		errors.As(err, &x)
+		return x.Code
 	default:
 		fmt.Fprintf(e.Stderr, "%s: %v\n", prog, err)
 		var u *UsageError
