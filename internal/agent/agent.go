@@ -46,7 +46,10 @@ type Agent struct {
 	mu      sync.Mutex
 	seq     uint64
 	outbox  []api.Report
-	pending chan struct{}
+	// delivered holds, by sequence number, channels closed once the
+	// controller has acknowledged the report (see ReportDelivered).
+	delivered map[uint64]chan struct{}
+	pending   chan struct{}
 	session string
 	// lostAfter is how long the controller waits for a silent agent; a
 	// failed sync is retried within half of it before registering again.
@@ -92,6 +95,12 @@ func (a *Agent) ack(seq uint64) {
 		k++
 	}
 	a.outbox = a.outbox[k:]
+	for s, ch := range a.delivered {
+		if s <= seq {
+			close(ch)
+			delete(a.delivered, s)
+		}
+	}
 }
 
 // Run registers and serves until ctx is done, reconnecting with back-off

@@ -62,7 +62,7 @@ var dialStep = func(ctx context.Context, addr string) (net.Conn, error) {
 }
 
 // Step starts a step's tasks on a node or signals them.
-func (p *Process) Step(cmd api.StepCommand, report func(api.Report)) {
+func (p *Process) Step(cmd api.StepCommand, report StepReport) {
 	switch {
 	case cmd.Launch != nil:
 		l := cmd.Launch
@@ -155,7 +155,7 @@ type taskEnd struct {
 	sig  string
 }
 
-func (p *Process) runStep(k stepKey, st *pstep, report func(api.Report)) {
+func (p *Process) runStep(k stepKey, st *pstep, report StepReport) {
 	l := st.l
 	log := p.cfg.Log.With("job", l.JobID, "step", l.StepID)
 	defer func() {
@@ -164,10 +164,10 @@ func (p *Process) runStep(k stepKey, st *pstep, report func(api.Report)) {
 		p.mu.Unlock()
 	}()
 	end := api.Report{Kind: api.ReportStepEnd, JobID: l.JobID, Step: l.StepID, Node: l.Node, Restart: l.Restart}
-	fail := func(msg string) {
+	fail := func(msg string) <-chan struct{} {
 		end.State, end.ExitCode, end.Message = job.Failed, 1, msg
 		close(st.ended)
-		report(end)
+		return report(end)
 	}
 	key, err := DecodeStepKey(l.IOKey)
 	if err != nil {
@@ -197,8 +197,8 @@ func (p *Process) runStep(k stepKey, st *pstep, report func(api.Report)) {
 		for _, r := range l.Part.Tasks {
 			_ = fw.WriteExit(r, 1, "")
 		}
+		waitDelivered(fail(msg))
 		_ = fw.Write(FrameDone, 0, nil)
-		fail(msg)
 	}
 
 	p.mu.Lock()
@@ -289,12 +289,24 @@ func (p *Process) runStep(k stepKey, st *pstep, report func(api.Report)) {
 		t.Stop()
 	}
 	st.mu.Unlock()
-	_ = fw.Write(FrameDone, 0, nil)
 	if st.timedOut.Load() {
 		end.State = job.Timeout
 	}
 	log.Info("step ended", "exit", end.ExitCode, "signal", end.Signal)
-	report(end)
+	// srun hears that the node is done once the controller has the
+	// step's end: when srun exits, the step is over everywhere.
+	waitDelivered(report(end))
+	_ = fw.Write(FrameDone, 0, nil)
+}
+
+// waitDelivered waits for a report to reach the controller, but not for
+// long: an unreachable controller must not hold srun's exit (the report
+// is still delivered later).
+func waitDelivered(ch <-chan struct{}) {
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+	}
 }
 
 func (st *pstep) startedCount() int {

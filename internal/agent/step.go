@@ -11,13 +11,17 @@ import (
 type StepExecutor interface {
 	// Step starts a step's tasks on one node, or signals them; report
 	// delivers the end of the node's tasks (api.ReportStepEnd).
-	Step(cmd api.StepCommand, report func(api.Report))
+	Step(cmd api.StepCommand, report StepReport)
 }
+
+// StepReport queues a report and returns a channel closed once the
+// controller has it (Agent.ReportDelivered).
+type StepReport func(api.Report) <-chan struct{}
 
 // step hands a step command to the executor.
 func (a *Agent) step(cmd api.StepCommand) {
 	if se, ok := a.Exec.(StepExecutor); ok {
-		se.Step(cmd, a.Report)
+		se.Step(cmd, a.ReportDelivered)
 		return
 	}
 	if l := cmd.Launch; l != nil {
@@ -25,4 +29,30 @@ func (a *Agent) step(cmd api.StepCommand) {
 		a.Report(api.Report{Kind: api.ReportStepEnd, JobID: l.JobID, Step: l.StepID, Node: l.Node, Restart: l.Restart,
 			State: job.Failed, ExitCode: 1, Message: "node " + l.Node + " runs no job steps (a virtual node)"})
 	}
+}
+
+// ReportDelivered queues a report like Report and returns a channel that
+// is closed once the controller has acknowledged it (the report's effect
+// is then committed). A step's node tells srun it is done only after its
+// end is recorded, so that when srun exits the step is over for the
+// controller too: the next srun of a script finds its resources free.
+func (a *Agent) ReportDelivered(r api.Report) <-chan struct{} {
+	ch := make(chan struct{})
+	a.mu.Lock()
+	a.seq++
+	r.Seq = a.seq
+	if r.TimeS == 0 {
+		r.TimeS = a.now().Unix()
+	}
+	a.outbox = append(a.outbox, r)
+	if a.delivered == nil {
+		a.delivered = map[uint64]chan struct{}{}
+	}
+	a.delivered[r.Seq] = ch
+	a.mu.Unlock()
+	select {
+	case a.pending <- struct{}{}:
+	default:
+	}
+	return ch
 }

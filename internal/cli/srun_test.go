@@ -249,6 +249,25 @@ func TestSrunExitCodesIOAndAccounting(t *testing.T) {
 	}
 }
 
+// TestSrunEndsAfterItsStepIsRecorded: when srun exits, the controller
+// has the step's end, so that the next srun of a script finds the
+// resources free instead of waiting for them.
+func TestSrunEndsAfterItsStepIsRecorded(t *testing.T) {
+	sc := newStepCluster(t)
+	c := client.New(sc.addr, sc.user)
+	for i := range 3 {
+		// 16 tasks hold every CPU of both nodes (8 each).
+		_, errs, code := sc.srun("", "-n", "16", "-c", "1", "true")
+		if code != 0 || strings.Contains(errs, "temporarily disabled") {
+			t.Fatalf("srun %d: exit %d, %q; want it to start at once", i, code, errs)
+		}
+		steps, err := c.Steps(context.Background(), sc.jobID)
+		if err != nil || len(steps) != i+1 || steps[i].State != job.Completed {
+			t.Fatalf("steps right after srun %d = %+v, %v; want step %d COMPLETED", i, steps, err, i)
+		}
+	}
+}
+
 func TestSrunOutsideAnAllocation(t *testing.T) {
 	var out, errb bytes.Buffer
 	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}

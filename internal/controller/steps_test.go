@@ -156,7 +156,7 @@ type stepRecorder struct {
 	cmds chan api.StepCommand
 }
 
-func (r *stepRecorder) Step(cmd api.StepCommand, report func(api.Report)) {
+func (r *stepRecorder) Step(cmd api.StepCommand, report agent.StepReport) {
 	r.cmds <- cmd
 }
 
