@@ -32,6 +32,8 @@ type stepCluster struct {
 	addr  string
 	user  string
 	jobID job.ID
+	// nodes are the job's nodes in its allocation's order.
+	nodes []string
 }
 
 func newStepCluster(t *testing.T) *stepCluster {
@@ -80,7 +82,13 @@ func newStepCluster(t *testing.T) *stepCluster {
 	sc.jobID = resp.ID
 	waitUntil(t, "the job running", func() bool {
 		j, err := c.Job(context.Background(), resp.ID)
-		return err == nil && j.State == job.Running
+		if err != nil || j.State != job.Running {
+			return false
+		}
+		for _, a := range j.Allocs {
+			sc.nodes = append(sc.nodes, a.Node)
+		}
+		return true
 	})
 	return sc
 }
@@ -143,8 +151,9 @@ func TestSrunTasksGetTheirVariablesAndGPUs(t *testing.T) {
 		if label != f[0] {
 			t.Errorf("line %q: label %s for task %s", l, label, f[0])
 		}
-		// Block distribution: tasks 0-3 on the first node, 4-7 on the second.
-		wantNode, wantName := rank/4, []string{"dev1", "dev2"}[rank/4]
+		// Block distribution: tasks 0-3 on the step's first node (the
+		// job's first), 4-7 on the second.
+		wantNode, wantName := rank/4, sc.nodes[rank/4]
 		if node != wantNode || local != rank%4 || f[13] != wantName {
 			t.Errorf("task %d: node %d local %d on %s; want node %d local %d on %s", rank, node, local, f[13], wantNode, rank%4, wantName)
 		}
@@ -201,7 +210,7 @@ func TestSrunExitCodesIOAndAccounting(t *testing.T) {
 	if _, errs, code := sc.srun("", "-n", "2", "-o", filepath.Join(dir, "%j.%s.%t.%N.out"), "bash", "-c", "echo task $SLURM_PROCID"); code != 0 {
 		t.Fatalf("srun -o: exit %d: %s", code, errs)
 	}
-	for rank, node := range []string{"dev1", "dev2"} {
+	for rank, node := range sc.nodes {
 		p := filepath.Join(dir, strconv.FormatInt(int64(sc.jobID), 10)+".3."+strconv.Itoa(rank)+"."+node+".out")
 		if b, err := os.ReadFile(p); err != nil || string(b) != "task "+strconv.Itoa(rank)+"\n" {
 			t.Errorf("%s: %q, %v; want task %d's line", p, b, err, rank)
