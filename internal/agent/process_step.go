@@ -468,13 +468,3 @@ func lookPathIn(file, pathEnv, wd string) (string, error) {
 	}
 	return "", fmt.Errorf("%s: command not found in the task's PATH (%s)", file, pathEnv)
 }
-
-func envValue(env []string, k string) string {
-	v := ""
-	for _, kv := range env {
-		if rest, ok := strings.CutPrefix(kv, k+"="); ok {
-			v = rest
-		}
-	}
-	return v
-}

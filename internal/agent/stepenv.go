@@ -113,3 +113,14 @@ func intList(v []int) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// envValue is the value of k in env (the last one set), or "".
+func envValue(env []string, k string) string {
+	v := ""
+	for _, kv := range env {
+		if rest, ok := strings.CutPrefix(kv, k+"="); ok {
+			v = rest
+		}
+	}
+	return v
+}
