@@ -43,14 +43,14 @@ type Agent struct {
 	Clock  clock.Clock
 	Log    *slog.Logger
 
-	mu      sync.Mutex
-	seq     uint64
-	outbox  []api.Report
+	mu     sync.Mutex
+	seq    uint64
+	outbox []api.Report
 	// delivered holds, by sequence number, channels closed once the
 	// controller has acknowledged the report (see ReportDelivered).
 	delivered map[uint64]chan struct{}
 	pending   chan struct{}
-	session string
+	session   string
 	// lostAfter is how long the controller waits for a silent agent; a
 	// failed sync is retried within half of it before registering again.
 	lostAfter time.Duration

@@ -12,7 +12,7 @@ import (
 func TestStepEnv(t *testing.T) {
 	l := &api.StepLaunch{
 		JobID: 42, StepID: 3, Node: "dev2", NodeIndex: 1,
-		Part: api.StepNode{Node: "dev2", Tasks: []int{1, 3}, GPUs: []int{4, 6}, TaskGPUs: [][]int{{4}, {6}}, CPUs: 2},
+		Part:  api.StepNode{Node: "dev2", Tasks: []int{1, 3}, GPUs: []int{4, 6}, TaskGPUs: [][]int{{4}, {6}}, CPUs: 2},
 		Tasks: 4, StepNodeList: "dev[1-2]", StepNodes: 2, TasksPerNode: "2(x2)", JobNodeList: "dev[1-3]", JobNodes: 3,
 		CPUsPerTask: 1, Name: "train", IOAddr: "10.0.0.5:40000",
 		// srun's environment: its own job and step variables and GPUs
