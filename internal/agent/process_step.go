@@ -44,6 +44,9 @@ type pstep struct {
 	timers   []*time.Timer
 	ended    chan struct{}
 	timedOut atomic.Bool
+	// stopSig is the signal that ends the step once one was sent: a
+	// task started after it (the cancel overtook the launch) gets it too.
+	stopSig syscall.Signal
 }
 
 // ptask is one started task.
@@ -100,6 +103,11 @@ func (p *Process) Step(cmd api.StepCommand, report StepReport) {
 // stepTerminate sends sig to every task of the step; TERM is followed by
 // KILL after KillWait, as for a job.
 func (p *Process) stepTerminate(st *pstep, sig syscall.Signal) {
+	st.mu.Lock()
+	if st.stopSig != syscall.SIGKILL {
+		st.stopSig = sig
+	}
+	st.mu.Unlock()
 	if sig == syscall.SIGTERM {
 		st.signal(syscall.SIGCONT)
 	}
@@ -144,7 +152,7 @@ func (p *Process) endSteps(k share) {
 	}
 	p.mu.Unlock()
 	for _, st := range ss {
-		st.signal(syscall.SIGKILL)
+		p.stepTerminate(st, syscall.SIGKILL)
 	}
 }
 
@@ -401,6 +409,9 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 	t := &ptask{rank: rank, pid: cmd.Process.Pid, stdin: inW}
 	st.mu.Lock()
 	st.tasks = append(st.tasks, t)
+	if st.stopSig != 0 {
+		_ = syscall.Kill(-t.pid, st.stopSig)
+	}
 	st.mu.Unlock()
 
 	var wg sync.WaitGroup

@@ -147,3 +147,17 @@ func TestStepRefusesForgedSrun(t *testing.T) {
 		t.Errorf("%d tasks started for a forged srun", n)
 	}
 }
+
+// TestStepCancelBeforeTasksStart: a cancel that reaches the node while
+// its tasks are still starting (srun not yet reached) ends them with
+// the cancel's signal as soon as they start, not KillWait later.
+func TestStepCancelBeforeTasksStart(t *testing.T) {
+	f := newStepFixture(t)
+	f.launch("sleep", "60")
+	f.p.Step(api.StepCommand{Signal: &api.StepSignal{JobID: 7, StepID: 0, Node: "n1", Signal: "TERM"}}, nil)
+	c := f.accept(t, f.key)
+	defer c.Close()
+	if end := f.rec.wait(t, api.ReportStepEnd, 5*time.Second); end.Signal != "TERM" {
+		t.Errorf("step end = %+v; want the tasks ended by the cancel's TERM", end)
+	}
+}

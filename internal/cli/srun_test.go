@@ -277,6 +277,73 @@ func TestSrunEndsAfterItsStepIsRecorded(t *testing.T) {
 	}
 }
 
+// cli runs another command as the cluster's user.
+func (sc *stepCluster) cli(args ...string) (string, string, int) {
+	var out, errb bytes.Buffer
+	env := map[string]string{"GEFION_ADDR": sc.addr, "GEFION_USER": sc.user}
+	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	code := RunEnv(e, append([]string{"gefion"}, args...))
+	return out.String(), errb.String(), code
+}
+
+func TestStepCancelTimeLimitAndAccounting(t *testing.T) {
+	sc := newStepCluster(t)
+	c := client.New(sc.addr, sc.user)
+	id := strconv.FormatInt(int64(sc.jobID), 10)
+	stepState := func(n int) job.State {
+		steps, err := c.Steps(context.Background(), sc.jobID)
+		if err != nil || len(steps) <= n {
+			return ""
+		}
+		return steps[n].State
+	}
+
+	// scancel ID.STEP ends the step's tasks; srun exits 128+TERM.
+	done := make(chan int, 1)
+	go func() { _, _, code := sc.srun("", "-n", "2", "sleep", "60"); done <- code }()
+	waitUntil(t, "step 0 running", func() bool { return stepState(0) == job.Running })
+	if _, errs, code := sc.cli("cancel", id+".0"); code != 0 {
+		t.Fatalf("cancel %s.0: exit %d: %s", id, code, errs)
+	}
+	select {
+	case code := <-done:
+		if code != 143 {
+			t.Errorf("srun of a cancelled step: exit %d; want 143", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("srun still runs 10 s after its step was cancelled")
+	}
+	if st := stepState(0); st != job.Cancelled {
+		t.Errorf("step 0 is %s; want CANCELLED", st)
+	}
+
+	// A step's own time limit.
+	start := time.Now()
+	if _, errs, code := sc.srun("", "-n", "1", "-t", "0:01", "sleep", "60"); code != 143 || time.Since(start) > 10*time.Second {
+		t.Errorf("srun -t 0:01 sleep 60: exit %d after %v: %s; want 143 within seconds", code, time.Since(start), errs)
+	}
+	if st := stepState(1); st != job.Timeout {
+		t.Errorf("step 1 is %s; want TIMEOUT", st)
+	}
+
+	// -K ends the step when a task fails.
+	start = time.Now()
+	if _, _, code := sc.srun("", "-n", "2", "-K", "bash", "-c", `[ $SLURM_PROCID = 0 ] && exit 4; exec sleep 60`); code < 4 || time.Since(start) > 10*time.Second {
+		t.Errorf("srun -K: exit %d after %v; want at least 4 within seconds", code, time.Since(start))
+	}
+
+	// sacct-style lines for the batch script and each step.
+	out, errs, code := sc.cli("acct", "-j", id)
+	if code != 0 {
+		t.Fatalf("acct -j %s: exit %d: %s", id, code, errs)
+	}
+	for _, want := range []string{id + ".batch", id + ".0", "CANCELLED", id + ".1", "TIMEOUT", id + ".2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("acct -j %s does not show %s:\n%s", id, want, out)
+		}
+	}
+}
+
 func TestSrunOutsideAnAllocation(t *testing.T) {
 	var out, errb bytes.Buffer
 	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
