@@ -9,6 +9,14 @@
 // report modelled energy, so that a whole machine can be exercised on one
 // computer) and, for real nodes, the process executor.
 //
+// Job steps (srun): the controller sends step commands in their own
+// numbered queue; an executor that implements StepExecutor starts the
+// tasks (the process executor: process_step.go) and carries their I/O
+// over one connection per node to the srun that asked, authenticated with
+// the step's key (stepio.go describes the wire format). The controller is
+// told how each node's tasks ended, and srun hears that the node is done
+// only once the controller has that report.
+//
 // Imported by the CLI's agent and dev commands.
 package agent
 
