@@ -229,12 +229,24 @@ func (p *Process) runStep(k stepKey, st *pstep, report StepReport) {
 		wd = "/"
 	}
 
+	// The tasks start side by side: a fork and exec each, which on a
+	// many-core node need not wait for one another.
 	ends := make(chan taskEnd, len(l.Part.Tasks))
+	errs := make([]error, len(l.Part.Tasks))
+	var started sync.WaitGroup
 	for local, rank := range l.Part.Tasks {
-		env := StepEnv(l, local, EnvInput{Cluster: p.cfg.Cluster, WorkDir: wd, User: u})
-		if err := p.startTask(st, j, u, wd, env, rank, fw, ends); err != nil {
+		started.Add(1)
+		go func() {
+			defer started.Done()
+			env := StepEnv(l, local, EnvInput{Cluster: p.cfg.Cluster, WorkDir: wd, User: u})
+			errs[local] = p.startTask(st, j, u, wd, env, rank, fw, ends)
+		}()
+	}
+	started.Wait()
+	for _, err := range errs {
+		if err != nil {
 			// What started is killed; srun hears why.
-			st.signal(syscall.SIGKILL)
+			p.stepTerminate(st, syscall.SIGKILL)
 			for range st.startedCount() {
 				<-ends
 			}
@@ -386,12 +398,17 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 	if p.root {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: u.Groups}
 	}
+	// The job's cgroup must stay open while a task starts in it; a job
+	// without one lets its tasks start at once.
 	j.mu.Lock()
 	if j.cg != nil {
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, j.cg.fd()
+		err = cmd.Start()
+		j.mu.Unlock()
+	} else {
+		j.mu.Unlock()
+		err = cmd.Start()
 	}
-	err = cmd.Start()
-	j.mu.Unlock()
 	// The task has its ends of the pipes; the agent keeps the others.
 	outW.Close()
 	errW.Close()
