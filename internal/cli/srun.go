@@ -286,6 +286,10 @@ func parseSrun(args []string) (*srunOpts, []string, error) {
 
 var errSrunHelp = errors.New("help")
 
+// srunConnectTimeout is how long srun waits for every node of its step to
+// call back: a node whose agent lost its session never gets the launch.
+var srunConnectTimeout = 60 * time.Second
+
 const srunHelp = `Usage: srun [options] COMMAND [ARGS...]
 Runs COMMAND as a job step inside the allocation named by SLURM_JOB_ID (a
 batch job, or salloc), on the job's nodes through their agents.
@@ -605,8 +609,26 @@ func (r *stepRun) run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	check := time.NewTicker(2 * time.Second)
 	defer check.Stop()
+	giveUp := time.After(srunConnectTimeout)
 	for got := 0; got < nodes; {
 		select {
+		case <-giveUp:
+			var missing []string
+			for k, c := range conns {
+				if c == nil {
+					missing = append(missing, r.resp.Layout[k].Node)
+				}
+			}
+			fmt.Fprintf(r.e.Stderr, "srun: error: node(s) %s did not start step %d.%d within %s (is their agent up? see 'gefion nodes'); ending the step\n",
+				strings.Join(missing, ","), r.resp.JobID, r.resp.StepID, srunConnectTimeout)
+			r.cancelStep("KILL")
+			for _, c := range conns {
+				if c != nil {
+					c.Close()
+				}
+			}
+			wg.Wait()
+			return &ExitStatus{Code: 1}
 		case a := <-accepted:
 			if conns[a.k] != nil {
 				a.c.Close()

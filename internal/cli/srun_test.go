@@ -351,3 +351,27 @@ func TestSrunOutsideAnAllocation(t *testing.T) {
 		t.Errorf("srun outside an allocation: exit %d, %q; want 1 and how to run it", code, errb.String())
 	}
 }
+
+// TestSrunOnNodesThatRunNoSteps: a step whose nodes cannot start it (here
+// virtual nodes) fails, and srun says so instead of waiting.
+func TestSrunOnNodesThatRunNoSteps(t *testing.T) {
+	lc := newLiveCluster(t)
+	out, errs, code := lc.cli("alice", "sbatch", "--gpus-per-node=8", "--comment=duration=1000", "--time=10", "--wrap", "sleep 1000")
+	if code != 0 {
+		t.Fatalf("sbatch: exit %d, %q, %q", code, out, errs)
+	}
+	id := strings.TrimSpace(strings.TrimPrefix(out, "Submitted batch job "))
+	lc.waitFor(func() bool {
+		out, _, _ := lc.cli("alice", "queue", "--json")
+		return strings.Contains(out, `"state": "RUNNING"`)
+	})
+	var outb, errb bytes.Buffer
+	env := map[string]string{"GEFION_ADDR": lc.addr, "GEFION_USER": "alice", "SLURM_JOB_ID": id}
+	e := &Env{Stdin: strings.NewReader(""), Stdout: &outb, Stderr: &errb,
+		Getenv: func(k string) string { return env[k] }, Environ: func() []string { return []string{"PATH=/usr/bin:/bin"} }}
+	start := time.Now()
+	code = RunEnv(e, []string{"srun", "hostname"})
+	if code != 1 || !strings.Contains(errb.String(), "FAILED") || time.Since(start) > 10*time.Second {
+		t.Errorf("srun on virtual nodes: exit %d after %v, %q; want 1 within seconds, saying the step failed", code, time.Since(start), errb.String())
+	}
+}

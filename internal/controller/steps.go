@@ -165,7 +165,13 @@ func (cr *core) installSteps(tx *txn) {
 			m = map[int]*stepRec{}
 			st.steps[k.job] = m
 		}
-		m[k.step] = tx.stepTx.steps[k]
+		// Ended steps live on in the store only: a job that runs srun
+		// in a loop must not grow the loop's state.
+		if s := tx.stepTx.steps[k]; s.State.Final() {
+			delete(m, k.step)
+		} else {
+			m[k.step] = s
+		}
 	}
 	maps.Copy(st.next, tx.stepTx.next)
 	for id, r := range tx.jobs {
@@ -181,13 +187,18 @@ func (cr *core) installSteps(tx *txn) {
 func (cr *core) recoverSteps(recs []store.StepRecord) {
 	cr.stepSt.steps, cr.stepSt.next = map[job.ID]map[int]*stepRec{}, map[job.ID]int{}
 	for _, r := range recs {
+		cr.stepSt.next[r.JobID] = max(cr.stepSt.next[r.JobID], r.StepID+1)
+		if r.State.Final() {
+			continue
+		}
+		// A running step's nodes that reported before the restart are
+		// not known again: such a step ends with its job.
 		m := cr.stepSt.steps[r.JobID]
 		if m == nil {
 			m = map[int]*stepRec{}
 			cr.stepSt.steps[r.JobID] = m
 		}
 		m[r.StepID] = &stepRec{StepRecord: r, ended: map[string]bool{}}
-		cr.stepSt.next[r.JobID] = max(cr.stepSt.next[r.JobID], r.StepID+1)
 	}
 }
 
@@ -387,6 +398,9 @@ func (c *Controller) CancelStep(ctx context.Context, user string, id job.ID, ste
 			return nil, forbidden("job %d belongs to %s; you may cancel only your own jobs' steps", id, j.User)
 		}
 		s := tx.step(id, step)
+		if s == nil && step < tx.nextStep(id) {
+			return nil, conflict("step %d.%d already ended (see 'gefion acct -j %d')", id, step, id)
+		}
 		if s == nil {
 			return nil, notFound("job %d has no step %d (see 'gefion acct -j %d')", id, step, id)
 		}

@@ -345,6 +345,10 @@ func TestStepCancelAndJobEnd(t *testing.T) {
 		s, err := alice.Steps(ctx, id)
 		return err == nil && len(s) == 1 && s[0].State == job.Cancelled
 	})
+	var ae *api.Error
+	if err := alice.CancelStep(ctx, id, 0, ""); !errors.As(err, &ae) || ae.Code != api.CodeConflict || !strings.Contains(ae.Message, "already ended") {
+		t.Errorf("CancelStep of an ended step = %v; want a conflict saying it ended", err)
+	}
 
 	// A step still running when its job ends ends with it.
 	if _, err := alice.CreateStep(ctx, id, api.StepRequest{Argv: []string{"sleep", "100"}, IOAddr: "127.0.0.1:4000"}); err != nil {
@@ -357,4 +361,23 @@ func TestStepCancelAndJobEnd(t *testing.T) {
 		s, err := alice.Steps(ctx, id)
 		return err == nil && len(s) == 2 && s[1].State == job.Cancelled && s[1].EndS > 0
 	})
+}
+
+// TestStepIDsSurviveRestart: a restarted controller numbers a job's next
+// step after every stored one, and keeps only running steps in memory.
+func TestStepIDsSurviveRestart(t *testing.T) {
+	running := store.StepRecord{JobID: 1, StepID: 0, State: job.Running, Layout: []store.StepAlloc{{Node: "n1", Tasks: []int{0}}}}
+	done := store.StepRecord{JobID: 1, StepID: 4, State: job.Completed}
+	cfg := Config{}
+	cfg.setDefaults()
+	cr, err := recoverCore(&cfg, &store.Snapshot{Steps: []store.StepRecord{running, done}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cr.stepSt.next[1]; n != 5 {
+		t.Errorf("next step of job 1 = %d; want 5", n)
+	}
+	if m := cr.stepsOf(1); len(m) != 1 || m[0] == nil {
+		t.Errorf("steps in memory = %v; want only running step 0", m)
+	}
 }
