@@ -28,7 +28,7 @@ import (
 // executors with 8 declared GPUs each, as gefion dev --nodes 2 --gpus 8
 // runs them) and one job of the current user holding both.
 type stepCluster struct {
-	t     *testing.T
+	t     testing.TB
 	addr  string
 	user  string
 	jobID job.ID
@@ -36,7 +36,7 @@ type stepCluster struct {
 	nodes []string
 }
 
-func newStepCluster(t *testing.T) *stepCluster {
+func newStepCluster(t testing.TB) *stepCluster {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("job steps run tasks on Linux only")
@@ -57,7 +57,7 @@ func newStepCluster(t *testing.T) *stepCluster {
 	for _, name := range []string{"dev1", "dev2"} {
 		g := agent.DeclaredGPUs(8, cluster.H100SXM)
 		exec, err := agent.NewProcess(agent.ProcessConfig{Node: name, StateDir: filepath.Join(dir, name), NoCgroups: true, KillWait: time.Second, AllowSystemUsers: true,
-			Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}, g)
+			Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}, g)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,14 +94,14 @@ func newStepCluster(t *testing.T) *stepCluster {
 }
 
 // testWriter sends the nodes' log to the test's.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 
-func waitUntil(t *testing.T, what string, ok func() bool) {
+func waitUntil(t testing.TB, what string, ok func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if ok() {
@@ -374,4 +374,21 @@ func TestSrunOnNodesThatRunNoSteps(t *testing.T) {
 	if code != 1 || !strings.Contains(errb.String(), "FAILED") || time.Since(start) > 10*time.Second {
 		t.Errorf("srun on virtual nodes: exit %d after %v, %q; want 1 within seconds, saying the step failed", code, time.Since(start), errb.String())
 	}
+}
+
+// BenchmarkSrun measures a whole srun -N 2 -n 8 true inside an allocation
+// on two local nodes (in process, on the in-memory store; gefion bench
+// steps measures the real binary against gefion dev).
+func BenchmarkSrun(b *testing.B) {
+	sc := newStepCluster(b)
+	var lat []time.Duration
+	for b.Loop() {
+		t := time.Now()
+		if _, errs, code := sc.srun("", "-N", "2", "-n", "8", "true"); code != 0 {
+			b.Fatalf("srun: exit %d: %s", code, errs)
+		}
+		lat = append(lat, time.Since(t))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
 }
