@@ -118,6 +118,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
 	a.pending = make(chan struct{}, 1)
+	// Jobs' srun must reach the controller this agent reaches.
+	if s, ok := a.Exec.(interface{ SetControllerAddr(string) }); ok && a.Client != nil {
+		s.SetControllerAddr(a.Client.Base)
+	}
 	// Executors that watch their hardware (GPU faults) start at once, so
 	// that a node with no job yet is watched too.
 	if w, ok := a.Exec.(interface {

@@ -96,6 +96,10 @@ type Process struct {
 	self JobUser
 	cg   *cgroupRoot
 
+	// controllerAddr is the controller's URL as this node reaches it,
+	// given to jobs as GEFION_ADDR so that their srun finds it.
+	controllerAddr atomic.Pointer[string]
+
 	mu       sync.Mutex
 	jobs     map[share]*pjob
 	steps    map[stepKey]*pstep // process_step.go

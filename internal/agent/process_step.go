@@ -238,7 +238,7 @@ func (p *Process) runStep(k stepKey, st *pstep, report StepReport) {
 		started.Add(1)
 		go func() {
 			defer started.Done()
-			env := StepEnv(l, local, EnvInput{Cluster: p.cfg.Cluster, WorkDir: wd, User: u})
+			env := p.withControllerAddr(StepEnv(l, local, EnvInput{Cluster: p.cfg.Cluster, WorkDir: wd, User: u}))
 			errs[local] = p.startTask(st, j, u, wd, env, rank, fw, ends)
 		}()
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net"
 	"os/user"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +160,29 @@ func TestStepCancelBeforeTasksStart(t *testing.T) {
 	defer c.Close()
 	if end := f.rec.wait(t, api.ReportStepEnd, 5*time.Second); end.Signal != "TERM" {
 		t.Errorf("step end = %+v; want the tasks ended by the cancel's TERM", end)
+	}
+}
+
+// TestJobsAndTasksKnowTheController: a batch script's srun must find the
+// controller (the submit host's GEFION_ADDR is dropped with the other
+// GEFION_ variables), so the node gives its own.
+func TestJobsAndTasksKnowTheController(t *testing.T) {
+	p := newTestProcess(t, ProcessConfig{}, nil)
+	p.SetControllerAddr("http://10.1.2.3:8420")
+	dir := t.TempDir()
+	a := assignment(p, 78, dir, "#!/bin/sh\necho \"addr=$GEFION_ADDR\"\n")
+	a.Spec.Env = []string{"GEFION_ADDR=http://login-only:1"}
+	rec := newRecorder()
+	p.Start(a, rec.report)
+	rec.wait(t, api.ReportEnd, 5*time.Second)
+	if out := readFile(t, filepath.Join(dir, "slurm-78.out")); out != "addr=http://10.1.2.3:8420\n" {
+		t.Errorf("batch script saw %q; want the node's controller address", out)
+	}
+	// A task keeps srun's own address, and gets the node's without one.
+	if env := p.withControllerAddr([]string{"GEFION_ADDR=http://x:1"}); envValue(env, "GEFION_ADDR") != "http://x:1" {
+		t.Errorf("task env = %v; want srun's GEFION_ADDR kept", env)
+	}
+	if env := p.withControllerAddr(nil); envValue(env, "GEFION_ADDR") != "http://10.1.2.3:8420" {
+		t.Errorf("task env = %v; want the node's GEFION_ADDR", env)
 	}
 }

@@ -56,3 +56,18 @@ func (a *Agent) ReportDelivered(r api.Report) <-chan struct{} {
 	}
 	return ch
 }
+
+// SetControllerAddr tells the executor the controller's URL as this node
+// reaches it; the agent calls it when it starts. Jobs and step tasks get
+// it as GEFION_ADDR (JobEnv drops the submit host's, which may name
+// another address), so that srun inside a job reaches the controller.
+func (p *Process) SetControllerAddr(addr string) { p.controllerAddr.Store(&addr) }
+
+// withControllerAddr adds GEFION_ADDR to an environment that lacks it.
+func (p *Process) withControllerAddr(env []string) []string {
+	a := p.controllerAddr.Load()
+	if a == nil || *a == "" || envValue(env, "GEFION_ADDR") != "" {
+		return env
+	}
+	return append(env, "GEFION_ADDR="+*a)
+}
