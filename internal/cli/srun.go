@@ -53,6 +53,11 @@ type srunOpts struct {
 	verbose  bool
 	nodesSet bool
 	tasksSet bool
+	// For an allocation of srun's own (outside a job).
+	argv      []string
+	account   string
+	partition string
+	qos       string
 }
 
 // srunOption is one option in srun's table.
@@ -193,6 +198,9 @@ func srunTable() []srunOption {
 			}
 			return nil
 		}},
+		{"partition", 'p', 1, func(o *srunOpts, v string) error { o.partition = v; return nil }},
+		{"account", 'A', 1, func(o *srunOpts, v string) error { o.account = v; return nil }},
+		{"qos", 'q', 1, func(o *srunOpts, v string) error { o.qos = v; return nil }},
 		{"quiet", 'Q', 0, func(o *srunOpts, v string) error { o.quiet = true; return nil }},
 		{"verbose", 'v', 0, func(o *srunOpts, v string) error { o.verbose = true; return nil }},
 	}
@@ -292,7 +300,8 @@ var srunConnectTimeout = 60 * time.Second
 
 const srunHelp = `Usage: srun [options] COMMAND [ARGS...]
 Runs COMMAND as a job step inside the allocation named by SLURM_JOB_ID (a
-batch job, or salloc), on the job's nodes through their agents.
+batch job), on the job's nodes through their agents. Outside a job, srun
+first gets an allocation of its own for the step and ends it afterwards.
 
   -n, --ntasks=N            tasks (default: the job's SLURM_NTASKS, else one per node)
   -N, --nodes=N             nodes of the job to use
@@ -317,6 +326,8 @@ batch job, or salloc), on the job's nodes through their agents.
   -t, --time=LIMIT          the step's own time limit
   -J, --job-name=NAME       the step's name
   -D, --chdir=DIR           the tasks' working directory
+  -p, --partition=P, -A, --account=A, -q, --qos=Q
+                            for srun's own allocation, outside a job
       --cpu-bind=none, --mpi=none  accepted for MPI launchers
 `
 
@@ -332,16 +343,26 @@ func runSrun(e *Env, args []string) error {
 	if len(argv) == 0 {
 		return usagef("srun: no command: give one, e.g. srun -n 2 hostname")
 	}
+	o.argv = argv
+	var release func()
 	if o.jobID == 0 {
-		s := e.getenv("SLURM_JOB_ID")
-		if s == "" {
-			return errors.New("srun outside an allocation is not supported yet: run it inside a batch job (sbatch) or name the job with --jobid")
+		if s := e.getenv("SLURM_JOB_ID"); s != "" {
+			id, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || id <= 0 {
+				return fmt.Errorf("SLURM_JOB_ID=%q is not a job ID", s)
+			}
+			o.jobID = job.ID(id)
 		}
-		id, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || id <= 0 {
-			return fmt.Errorf("SLURM_JOB_ID=%q is not a job ID", s)
+	}
+	if o.jobID == 0 {
+		// Outside an allocation: one of srun's own, for this step.
+		c := client.New(resolveAddr(e, ""), currentUser(e))
+		id, rel, err := allocateForSrun(e, c, o)
+		if err != nil {
+			return err
 		}
-		o.jobID = job.ID(id)
+		o.jobID, release = id, rel
+		defer release()
 	}
 	// Inside an allocation, srun takes the job's task count as its
 	// default, as Slurm's does (SLURM_NTASKS is one of its input

@@ -38,6 +38,32 @@ type stepCluster struct {
 
 func newStepCluster(t testing.TB) *stepCluster {
 	t.Helper()
+	sc := newStepNodes(t)
+	c := client.New(sc.addr, sc.user)
+	resp, err := c.Submit(context.Background(), api.SubmitRequest{Spec: job.Spec{
+		Name: "alloc", NodesMin: 2, GPUsPerNode: 8, TimeLimitS: 600, SubmitDir: t.TempDir(),
+		Script: "#!/bin/sh\nsleep 600\n", Env: []string{"PATH=" + os.Getenv("PATH")},
+	}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.jobID = resp.ID
+	waitUntil(t, "the job running", func() bool {
+		j, err := c.Job(context.Background(), resp.ID)
+		if err != nil || j.State != job.Running {
+			return false
+		}
+		for _, a := range j.Allocs {
+			sc.nodes = append(sc.nodes, a.Node)
+		}
+		return true
+	})
+	return sc
+}
+
+// newStepNodes is the controller and its two nodes, with no job yet.
+func newStepNodes(t testing.TB) *stepCluster {
+	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("job steps run tasks on Linux only")
 	}
@@ -71,24 +97,6 @@ func newStepCluster(t testing.TB) *stepCluster {
 	waitUntil(t, "two nodes up", func() bool {
 		ns, err := c.Nodes(context.Background())
 		return err == nil && len(ns) == 2 && ns[0].State == "idle" && ns[1].State == "idle"
-	})
-	resp, err := c.Submit(context.Background(), api.SubmitRequest{Spec: job.Spec{
-		Name: "alloc", NodesMin: 2, GPUsPerNode: 8, TimeLimitS: 600, SubmitDir: dir,
-		Script: "#!/bin/sh\nsleep 600\n", Env: []string{"PATH=" + os.Getenv("PATH")},
-	}}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.jobID = resp.ID
-	waitUntil(t, "the job running", func() bool {
-		j, err := c.Job(context.Background(), resp.ID)
-		if err != nil || j.State != job.Running {
-			return false
-		}
-		for _, a := range j.Allocs {
-			sc.nodes = append(sc.nodes, a.Node)
-		}
-		return true
 	})
 	return sc
 }
@@ -344,11 +352,32 @@ func TestStepCancelTimeLimitAndAccounting(t *testing.T) {
 	}
 }
 
+// TestSrunOutsideAnAllocation: srun from outside a job gets an
+// allocation of its own, runs its step there and ends it, COMPLETED.
 func TestSrunOutsideAnAllocation(t *testing.T) {
+	sc := newStepNodes(t)
 	var out, errb bytes.Buffer
-	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	if code := RunEnv(e, []string{"srun", "hostname"}); code != 1 || !strings.Contains(errb.String(), "inside a batch job") {
-		t.Errorf("srun outside an allocation: exit %d, %q; want 1 and how to run it", code, errb.String())
+	env := map[string]string{"GEFION_ADDR": sc.addr, "GEFION_USER": sc.user}
+	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] },
+		Environ: func() []string { return []string{"PATH=" + os.Getenv("PATH")} }}
+	code := RunEnv(e, []string{"srun", "-N", "2", "-n", "4", "--gpus-per-task=2", "-l", "bash", "-c", "echo $SLURM_NNODES $CUDA_VISIBLE_DEVICES; exit $SLURM_PROCID"})
+	if code != 3 || strings.Count(out.String(), "\n") != 4 || !strings.Contains(out.String(), "3: 2 ") {
+		t.Fatalf("srun outside a job: exit %d, stdout %q, stderr %q; want 4 tasks on 2 nodes and exit 3", code, out.String(), errb.String())
+	}
+	c := client.New(sc.addr, sc.user)
+	jobs, err := c.Jobs(context.Background(), false)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("jobs = %+v, %v; want srun's allocation", jobs, err)
+	}
+	waitUntil(t, "srun's allocation to end", func() bool {
+		j, err := c.Job(context.Background(), jobs[0].ID)
+		return err == nil && j.State.Final()
+	})
+	if j, _ := c.Job(context.Background(), jobs[0].ID); j.State != job.Completed || j.Nodes != 2 {
+		t.Errorf("srun's allocation = %s on %d nodes; want COMPLETED on 2", j.State, j.Nodes)
+	}
+	if steps, err := c.Steps(context.Background(), jobs[0].ID); err != nil || len(steps) != 1 || steps[0].ExitCode != 3 {
+		t.Errorf("steps = %+v, %v; want the one step, exit 3", steps, err)
 	}
 }
 
