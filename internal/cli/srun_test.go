@@ -340,6 +340,12 @@ func TestStepCancelTimeLimitAndAccounting(t *testing.T) {
 		t.Errorf("srun -K: exit %d after %v; want at least 4 within seconds", code, time.Since(start))
 	}
 
+	// -W ends the step a while after its first task ended.
+	start = time.Now()
+	if _, _, code := sc.srun("", "-n", "2", "-W", "1", "bash", "-c", `[ $SLURM_PROCID = 0 ] || exec sleep 60`); code != 143 || time.Since(start) > 10*time.Second {
+		t.Errorf("srun -W 1: exit %d after %v; want 143 within seconds", code, time.Since(start))
+	}
+
 	// sacct-style lines for the batch script and each step.
 	out, errs, code := sc.cli("acct", "-j", id)
 	if code != 0 {

@@ -61,3 +61,25 @@ func TestParseSrunRefusals(t *testing.T) {
 		}
 	}
 }
+
+func TestSrunExport(t *testing.T) {
+	e := &Env{Environ: func() []string { return []string{"PATH=/bin", "HOME=/h", "SLURM_JOB_ID=5", "SECRET=x"} }}
+	tests := []struct {
+		export string
+		want   []string
+	}{
+		{"", []string{"PATH=/bin", "HOME=/h", "SLURM_JOB_ID=5", "SECRET=x"}},
+		{"ALL", []string{"PATH=/bin", "HOME=/h", "SLURM_JOB_ID=5", "SECRET=x"}},
+		{"NONE", []string{"SLURM_JOB_ID=5"}},
+		{"PATH,A=1", []string{"SLURM_JOB_ID=5", "PATH=/bin", "A=1"}},
+	}
+	for _, tc := range tests {
+		got, err := srunEnv(e, tc.export)
+		if err != nil || !cmp.Equal(got, tc.want) {
+			t.Errorf("srunEnv(--export=%q) = %q, %v; want %q", tc.export, got, err, tc.want)
+		}
+	}
+	if _, err := srunEnv(e, "PATH,,HOME"); err == nil || !strings.Contains(err.Error(), "empty name") {
+		t.Errorf("srunEnv(--export=PATH,,HOME) = %v; want an error about the empty name", err)
+	}
+}
