@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 
@@ -281,13 +282,7 @@ func (c *Controller) createStep(tx *txn, user string, id job.ID, req api.StepReq
 	tx.stepTx.next[id] = n + 1
 	name := req.Name
 	if name == "" {
-		name = req.Argv[0]
-		if k := len(name) - 1; k >= 0 {
-			for k >= 0 && name[k] != '/' {
-				k--
-			}
-			name = name[k+1:]
-		}
+		name = path.Base(req.Argv[0])
 	}
 	names := make([]string, len(layout))
 	rec := store.StepRecord{JobID: id, StepID: n, Name: name, State: job.Running, Tasks: tasks,
