@@ -56,7 +56,7 @@ func runBenchSteps(e *Env, args []string) error {
 	wd, _ := os.Getwd()
 	resp, err := c.Submit(ctx, api.SubmitRequest{Spec: job.Spec{
 		Name: "bench-steps", NodesMin: *nodes, NodesMax: *nodes, TimeLimitS: 1800, SubmitDir: wd,
-		Script: "#!/bin/sh\nsleep 1800\n", Env: e.environ(),
+		Script: "#!/bin/sh\nsleep 1800\n", Env: e.environ(), Output: "/dev/null",
 	}}, "")
 	if err != nil {
 		return explain(err, c.Base)
