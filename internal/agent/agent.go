@@ -51,17 +51,18 @@ type Agent struct {
 	Clock  clock.Clock
 	Log    *slog.Logger
 
-	mu     sync.Mutex
-	seq    uint64
-	outbox []api.Report
-	// delivered holds, by sequence number, channels closed once the
-	// controller has acknowledged the report (see ReportDelivered).
-	delivered map[uint64]chan struct{}
-	pending   chan struct{}
-	session   string
+	mu      sync.Mutex
+	seq     uint64
+	outbox  []api.Report
+	pending chan struct{}
+	session string
 	// lostAfter is how long the controller waits for a silent agent; a
 	// failed sync is retried within half of it before registering again.
 	lostAfter time.Duration
+	// delivered holds, by sequence number, channels closed once the
+	// controller has acknowledged the report (see ReportDelivered);
+	// guarded by mu.
+	delivered map[uint64]chan struct{}
 
 	// cmdMu guards assignDone and signalDone, the sequence numbers of the
 	// last assignment and signal of the session handed to the executor:
@@ -69,7 +70,7 @@ type Agent struct {
 	cmdMu      sync.Mutex
 	assignDone uint64
 	signalDone uint64
-	stepDone   uint64
+	stepDone   uint64 // the same for step commands
 }
 
 // Report queues a report for delivery.

@@ -29,16 +29,17 @@ type session struct {
 	signals    []api.Signal
 	assignBase uint64
 	signalBase uint64
-	// steps are the step commands not yet acknowledged, from stepBase.
-	steps    []api.StepCommand
-	stepBase uint64
-	wake     chan struct{}
-	lastSeen time.Time
-	lost     bool
+	wake       chan struct{}
+	lastSeen   time.Time
+	lost       bool
 	// suspect lists jobs the controller believed running on the agent's
 	// nodes that the agent did not report at registration: unless the
 	// agent's first sync reports their end, they failed with the node.
 	suspect map[job.ID]bool
+	// steps are the step commands not yet acknowledged; stepBase is the
+	// sequence number of the first.
+	steps    []api.StepCommand
+	stepBase uint64
 }
 
 func (s *session) poke() {
