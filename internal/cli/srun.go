@@ -876,7 +876,7 @@ func (t *taskOutput) write(task, node int, stderr bool, p []byte) {
 	}
 	k := [2]int{task, s}
 	buf := append(t.partial[k], p...)
-	prefix := strconv.Itoa(task) + ": "
+	prefix := t.label(task)
 	var out bytes.Buffer
 	for {
 		i := bytes.IndexByte(buf, '\n')
@@ -912,10 +912,21 @@ func (t *taskOutput) flushTask(task int) {
 				}
 			}
 			w := t.dest(task, node, s == 1)
-			_, _ = w.Write([]byte(strconv.Itoa(task) + ": " + string(b) + "\n"))
+			_, _ = w.Write([]byte(t.label(task) + string(b) + "\n"))
 			delete(t.partial, k)
 		}
 	}
+}
+
+// label is a line's prefix under -l: the task's rank, right-aligned to
+// the widest rank of the step, as Slurm's srun writes it (" 3: " among
+// 12 tasks).
+func (t *taskOutput) label(task int) string {
+	s := strconv.Itoa(task)
+	for w := len(strconv.Itoa(max(t.r.resp.Tasks-1, 0))); len(s) < w; {
+		s = " " + s
+	}
+	return s + ": "
 }
 
 func (t *taskOutput) close() {

@@ -213,13 +213,18 @@ func TestSrunExitCodesIOAndAccounting(t *testing.T) {
 	if code != 0 || out != "0: hello\n0: world\n" || strings.Count(errs, "done") != 2 {
 		t.Errorf("srun cat: exit %d, stdout %q, stderr %q; want task 0 to echo the input and both to say done", code, out, errs)
 	}
+	// Labels are right-aligned to the widest rank, as Slurm's.
+	out, errs, code = sc.srun("", "-n", "12", "-l", "bash", "-c", `if [ $SLURM_PROCID = 3 ] || [ $SLURM_PROCID = 11 ]; then echo hi; fi`)
+	if code != 0 || !strings.Contains(out, " 3: hi\n") || !strings.Contains(out, "11: hi\n") {
+		t.Errorf("srun -n 12 -l: exit %d, stdout %q, stderr %q; want labels \" 3: \" and \"11: \"", code, out, errs)
+	}
 	// Output files by pattern.
 	dir := t.TempDir()
 	if _, errs, code := sc.srun("", "-n", "2", "-o", filepath.Join(dir, "%j.%s.%t.%N.out"), "bash", "-c", "echo task $SLURM_PROCID"); code != 0 {
 		t.Fatalf("srun -o: exit %d: %s", code, errs)
 	}
 	for rank, node := range sc.nodes {
-		p := filepath.Join(dir, strconv.FormatInt(int64(sc.jobID), 10)+".3."+strconv.Itoa(rank)+"."+node+".out")
+		p := filepath.Join(dir, strconv.FormatInt(int64(sc.jobID), 10)+".4."+strconv.Itoa(rank)+"."+node+".out")
 		if b, err := os.ReadFile(p); err != nil || string(b) != "task "+strconv.Itoa(rank)+"\n" {
 			t.Errorf("%s: %q, %v; want task %d's line", p, b, err, rank)
 		}
@@ -242,7 +247,7 @@ func TestSrunExitCodesIOAndAccounting(t *testing.T) {
 	waitUntil(t, "the steps recorded as ended", func() bool {
 		var err error
 		steps, err = c.Steps(context.Background(), sc.jobID)
-		if err != nil || len(steps) != 5 {
+		if err != nil || len(steps) != 6 {
 			return false
 		}
 		for _, s := range steps {
@@ -255,7 +260,7 @@ func TestSrunExitCodesIOAndAccounting(t *testing.T) {
 	want := []struct {
 		state job.State
 		code  int
-	}{{job.Failed, 3}, {job.Failed, 0}, {job.Completed, 0}, {job.Completed, 0}, {job.Failed, 1}}
+	}{{job.Failed, 3}, {job.Failed, 0}, {job.Completed, 0}, {job.Completed, 0}, {job.Completed, 0}, {job.Failed, 1}}
 	for i, w := range want {
 		if steps[i].StepID != i || steps[i].State != w.state || steps[i].ExitCode != w.code {
 			t.Errorf("step %d: %+v; want %s with exit code %d", i, steps[i], w.state, w.code)
