@@ -237,24 +237,24 @@ func parseSrun(args []string) (*srunOpts, []string, error) {
 			name, val, hasVal := strings.Cut(a[2:], "=")
 			opt := find(name, 0)
 			if opt == nil {
-				return nil, nil, usagef("srun: unknown option --%s; see 'srun --help' for the options Gefion's srun takes", name)
+				return nil, nil, usagef("unknown option --%s; see 'srun --help' for the options Gefion's srun takes", name)
 			}
 			switch opt.arg {
 			case 0:
 				if hasVal {
-					return nil, nil, usagef("srun: --%s takes no value", name)
+					return nil, nil, usagef("--%s takes no value", name)
 				}
 			case 1:
 				if !hasVal {
 					if i+1 >= len(args) {
-						return nil, nil, usagef("srun: --%s needs a value", name)
+						return nil, nil, usagef("--%s needs a value", name)
 					}
 					i++
 					val = args[i]
 				}
 			}
 			if err := opt.set(o, val); err != nil {
-				return nil, nil, usagef("srun: %v", err)
+				return nil, nil, usagef("%v", err)
 			}
 			continue
 		}
@@ -263,7 +263,7 @@ func parseSrun(args []string) (*srunOpts, []string, error) {
 		for k := 1; k < len(a); k++ {
 			opt := find("", a[k])
 			if opt == nil {
-				return nil, nil, usagef("srun: unknown option -%c; see 'srun --help' for the options Gefion's srun takes", a[k])
+				return nil, nil, usagef("unknown option -%c; see 'srun --help' for the options Gefion's srun takes", a[k])
 			}
 			if opt.arg == 0 || opt.arg == 2 {
 				val := ""
@@ -271,20 +271,20 @@ func parseSrun(args []string) (*srunOpts, []string, error) {
 					val, k = a[k+1:], len(a)
 				}
 				if err := opt.set(o, val); err != nil {
-					return nil, nil, usagef("srun: %v", err)
+					return nil, nil, usagef("%v", err)
 				}
 				continue
 			}
 			val := a[k+1:]
 			if val == "" {
 				if i+1 >= len(args) {
-					return nil, nil, usagef("srun: -%c needs a value", a[k])
+					return nil, nil, usagef("-%c needs a value", a[k])
 				}
 				i++
 				val = args[i]
 			}
 			if err := opt.set(o, val); err != nil {
-				return nil, nil, usagef("srun: %v", err)
+				return nil, nil, usagef("%v", err)
 			}
 			break
 		}
@@ -341,7 +341,7 @@ func runSrun(e *Env, args []string) error {
 		return err
 	}
 	if len(argv) == 0 {
-		return usagef("srun: no command: give one, e.g. srun -n 2 hostname")
+		return usagef("no command: give one, e.g. srun -n 2 hostname")
 	}
 	o.argv = argv
 	var release func()
@@ -391,11 +391,11 @@ func runSrun(e *Env, args []string) error {
 	case in == "none":
 		o.req.Stdin = -1
 	case in == "all":
-		return usagef("srun: -i all is not supported: give a task number, none, or a file")
+		return usagef("-i all is not supported: give a task number, none, or a file")
 	default:
 		if n, err := strconv.Atoi(in); err == nil {
 			if n < 0 {
-				return usagef("srun: -i %s: give a task number, none, or a file", in)
+				return usagef("-i %s: give a task number, none, or a file", in)
 			}
 			o.req.Stdin = n
 		} else {
@@ -423,7 +423,7 @@ func runSrun(e *Env, args []string) error {
 		f, err := os.Open(stdinFile)
 		if err != nil {
 			_ = c.CancelStep(context.Background(), o.jobID, resp.StepID, "KILL")
-			return fmt.Errorf("srun: -i %s: %v", stdinFile, err)
+			return fmt.Errorf("-i %s: %v", stdinFile, err)
 		}
 		defer f.Close()
 		r.stdin = f
@@ -485,7 +485,7 @@ func listenForTasks(addr string) (net.Listener, error) {
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
-		return nil, fmt.Errorf("srun: cannot listen for the tasks' I/O on %s: %v", host, err)
+		return nil, fmt.Errorf("cannot listen for the tasks' I/O on %s: %v", host, err)
 	}
 	return ln, nil
 }
@@ -518,7 +518,7 @@ func srunEnv(e *Env, export string) ([]string, error) {
 		case strings.Contains(f, "="):
 			out = append(out, f)
 		case f == "":
-			return nil, usagef("srun: --export=%s: an empty name; give ALL, NONE or NAME[=value],...", export)
+			return nil, usagef("--export=%s: an empty name; give ALL, NONE or NAME[=value],...", export)
 		default:
 			if v, ok := lookup[f]; ok {
 				out = append(out, f+"="+v)

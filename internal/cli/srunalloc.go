@@ -86,7 +86,7 @@ func allocateForSrun(e *Env, c *client.Client, o *srunOpts) (job.ID, func(), err
 		switch {
 		case errors.Is(err, context.Canceled) || ctx.Err() != nil:
 			release()
-			return 0, nil, fmt.Errorf("srun: interrupted; job %d given up", id)
+			return 0, nil, fmt.Errorf("interrupted; job %d given up", id)
 		case err != nil:
 			release()
 			return 0, nil, explain(err, c.Base)
@@ -96,7 +96,7 @@ func allocateForSrun(e *Env, c *client.Client, o *srunOpts) (job.ID, func(), err
 			}
 			return id, release, nil
 		case j.State.Final():
-			return 0, nil, fmt.Errorf("srun: job %d ended %s before it started: %s", id, j.State, j.Reason)
+			return 0, nil, fmt.Errorf("job %d ended %s before it started: %s", id, j.State, j.Reason)
 		}
 		if !told && !o.quiet {
 			fmt.Fprintf(e.Stderr, "srun: job %d queued and waiting for resources\n", id)
