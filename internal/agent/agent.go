@@ -9,6 +9,14 @@
 // report modelled energy, so that a whole machine can be exercised on one
 // computer) and, for real nodes, the process executor.
 //
+// Job steps (srun): the controller sends step commands in their own
+// numbered queue; an executor that implements StepExecutor starts the
+// tasks (the process executor: process_step.go) and carries their I/O
+// over one connection per node to the srun that asked, authenticated with
+// the step's key (stepio.go describes the wire format). The controller is
+// told how each node's tasks ended, and srun hears that the node is done
+// only once the controller has that report.
+//
 // Imported by the CLI's agent and dev commands.
 package agent
 
@@ -51,6 +59,10 @@ type Agent struct {
 	// lostAfter is how long the controller waits for a silent agent; a
 	// failed sync is retried within half of it before registering again.
 	lostAfter time.Duration
+	// delivered holds, by sequence number, channels closed once the
+	// controller has acknowledged the report (see ReportDelivered);
+	// guarded by mu.
+	delivered map[uint64]chan struct{}
 
 	// cmdMu guards assignDone and signalDone, the sequence numbers of the
 	// last assignment and signal of the session handed to the executor:
@@ -58,6 +70,7 @@ type Agent struct {
 	cmdMu      sync.Mutex
 	assignDone uint64
 	signalDone uint64
+	stepDone   uint64 // the same for step commands
 }
 
 // Report queues a report for delivery.
@@ -91,6 +104,12 @@ func (a *Agent) ack(seq uint64) {
 		k++
 	}
 	a.outbox = a.outbox[k:]
+	for s, ch := range a.delivered {
+		if s <= seq {
+			close(ch)
+			delete(a.delivered, s)
+		}
+	}
 }
 
 // Run registers and serves until ctx is done, reconnecting with back-off
@@ -100,6 +119,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
 	a.pending = make(chan struct{}, 1)
+	// Jobs' srun must reach the controller this agent reaches.
+	if s, ok := a.Exec.(interface{ SetControllerAddr(string) }); ok && a.Client != nil {
+		s.SetControllerAddr(a.Client.Base)
+	}
 	// Executors that watch their hardware (GPU faults) start at once, so
 	// that a node with no job yet is watched too.
 	if w, ok := a.Exec.(interface {
@@ -140,7 +163,7 @@ func (a *Agent) register(ctx context.Context) (time.Duration, error) {
 	a.lostAfter = time.Duration(resp.LostAfterS) * time.Second
 	a.mu.Unlock()
 	a.cmdMu.Lock()
-	a.assignDone, a.signalDone = 0, 0 // a new session numbers from 1
+	a.assignDone, a.signalDone, a.stepDone = 0, 0, 0 // a new session numbers from 1
 	a.cmdMu.Unlock()
 	for _, k := range resp.Kill {
 		a.Exec.Signal(api.Signal{JobID: k.JobID, Node: k.Node, Signal: "KILL", Release: true, Reason: "the controller gave up on this job"}, a.Report)
@@ -207,7 +230,7 @@ func (a *Agent) sync(ctx context.Context, reports []api.Report, wait time.Durati
 	for {
 		a.cmdMu.Lock()
 		req := api.SyncRequest{Session: sess, Reports: reports, WaitMS: int(max(wait, 0).Milliseconds()),
-			AssignAck: a.assignDone, SignalAck: a.signalDone, ReportsOnly: wait < 0}
+			AssignAck: a.assignDone, SignalAck: a.signalDone, StepAck: a.stepDone, ReportsOnly: wait < 0}
 		a.cmdMu.Unlock()
 		resp, err := a.Client.Sync(ctx, req)
 		if err == nil {
@@ -254,6 +277,12 @@ func (a *Agent) handle(resp *api.SyncResponse) {
 		if seq := resp.SignalFrom + uint64(k); seq > a.signalDone {
 			a.Exec.Signal(sg, a.Report)
 			a.signalDone = seq
+		}
+	}
+	for k, sc := range resp.Steps {
+		if seq := resp.StepFrom + uint64(k); seq > a.stepDone {
+			a.step(sc)
+			a.stepDone = seq
 		}
 	}
 }

@@ -96,8 +96,13 @@ type Process struct {
 	self JobUser
 	cg   *cgroupRoot
 
+	// controllerAddr is the controller's URL as this node reaches it,
+	// given to jobs as GEFION_ADDR so that their srun finds it.
+	controllerAddr atomic.Pointer[string]
+
 	mu       sync.Mutex
 	jobs     map[share]*pjob
+	steps    map[stepKey]*pstep // process_step.go
 	watching bool
 	drained  map[string]bool
 }
@@ -282,6 +287,7 @@ func (p *Process) run(k share, j *pjob) {
 // left of the job, reads the GPU counters and reports the end.
 func (p *Process) finish(k share, j *pjob, end api.Report) {
 	j.stopOnce.Do(func() { close(j.stop) })
+	p.endSteps(k)
 	j.mu.Lock()
 	for _, t := range j.timers {
 		t.Stop()

@@ -138,7 +138,7 @@ func (p *Process) launch(j *pjob) (*launched, error) {
 	}
 	cmd := &exec.Cmd{
 		Path: argv[0], Args: argv, Dir: wd,
-		Env:   JobEnv(a, EnvInput{Cluster: p.cfg.Cluster, WorkDir: wd, User: u}),
+		Env:   p.withControllerAddr(JobEnv(a, EnvInput{Cluster: p.cfg.Cluster, WorkDir: wd, User: u})),
 		Stdin: stdin, Stdout: stdout, Stderr: stderr,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}

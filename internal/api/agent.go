@@ -106,6 +106,8 @@ type Report struct {
 	Drain   bool   `json:"drain,omitempty"`
 	Message string `json:"message,omitempty"`
 	GPU     int    `json:"gpu,omitempty"`
+	// Step names the step of a ReportStepEnd.
+	Step int `json:"step,omitempty"`
 }
 
 // SyncRequest is an agent's heartbeat with its reports.
@@ -121,6 +123,8 @@ type SyncRequest struct {
 	// reply loses nothing.
 	AssignAck uint64 `json:"assign_ack,omitempty"`
 	SignalAck uint64 `json:"signal_ack,omitempty"`
+	// StepAck acknowledges step commands the same way.
+	StepAck uint64 `json:"step_ack,omitempty"`
 	// ReportsOnly asks for no commands in the reply: the agent's
 	// long-polling call takes them.
 	ReportsOnly bool `json:"reports_only,omitempty"`
@@ -180,6 +184,10 @@ type SyncResponse struct {
 	// it has acted on.
 	AssignFrom uint64 `json:"assign_from,omitempty"`
 	SignalFrom uint64 `json:"signal_from,omitempty"`
+	// Steps are step launches and signals, numbered from StepFrom like
+	// the other commands.
+	Steps    []StepCommand `json:"steps,omitempty"`
+	StepFrom uint64        `json:"step_from,omitempty"`
 	// Reregister asks the agent to register again (the controller
 	// restarted or declared it lost).
 	Reregister bool `json:"reregister,omitempty"`

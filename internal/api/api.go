@@ -10,8 +10,10 @@ import (
 	"github.com/gefion-hpc/gefion/internal/job"
 )
 
-// Version is the API and agent protocol version.
-const Version = 2
+// Version is the API and agent protocol version. Version 3 added job
+// steps: an agent that ignored SyncResponse.Steps would never acknowledge
+// them, so the controller refuses older agents at registration.
+const Version = 3
 
 // Headers.
 const (

@@ -30,6 +30,8 @@ func runAcct(e *Env, args []string) error {
 	fs.StringVar(since, "starttime", "", "same as -S")
 	until := fs.String("E", "", "jobs ended before (same formats)")
 	fs.StringVar(until, "endtime", "", "same as -E")
+	allocOnly := fs.Bool("X", false, "jobs only, without their steps (ID.batch, ID.0, ...)")
+	fs.BoolVar(allocOnly, "allocations", false, "same as -X")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -85,6 +87,11 @@ func runAcct(e *Env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d:%s\t%s\t%d\t%.3f\t%.4f\t%.1f\t%.1f\t%s\n", jobID(j), textsafe.Field(trunc(j.Name, 10)),
 			textsafe.Field(j.Project), j.State, j.ExitCode, textsafe.Field(sigOrZero(j.Signal)), elapsedText(elapsed), j.GPUs,
 			j.GPUSeconds/3600, j.EnergyKWh, j.CO2LocationG, j.CO2MarketG, textsafe.Field(j.Reason))
+		if !*allocOnly && (*ids != "" || len(a.Jobs) <= maxStepJobs) {
+			if err := printStepLines(ctx, tw, c, j, now.Unix()); err != nil {
+				return explain(err, c.Base)
+			}
+		}
 	}
 	fmt.Fprintf(tw, "total\t%d jobs\t\t\t\t\t\t%.3f\t%.4f\t%.1f\t%.1f\t\n", a.Totals.Jobs, a.Totals.GPUHours, a.Totals.EnergyKWh,
 		a.Totals.CO2LocationKg*1000, a.Totals.CO2MarketKg*1000)

@@ -1,6 +1,12 @@
 package cli
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gefion-hpc/gefion/internal/job"
+)
 
 func init() {
 	register(&command{path: "cancel", summary: "cancel jobs (scancel)", run: runCancel})
@@ -18,9 +24,17 @@ func runCancel(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	refs, err := parseJobRefs(pos)
+	// ID.STEP names a step (scancel 12.3); the rest are jobs and array
+	// tasks (12, 12_3, 12_[1-4]).
+	steps, pos, err := splitStepIDs(pos)
 	if err != nil {
 		return err
+	}
+	var refs []job.Ref
+	if len(pos) > 0 || len(steps) == 0 {
+		if refs, err = parseJobRefs(pos); err != nil {
+			return err
+		}
 	}
 	c := r.client(e)
 	ctx, cancel := ctxTimeout()
@@ -29,6 +43,12 @@ func runCancel(e *Env, args []string) error {
 		return err
 	}
 	var failed error
+	for _, s := range steps {
+		if err := c.CancelStep(ctx, s.job, s.step, *signal); err != nil {
+			fmt.Fprintf(e.Stderr, "cancel: step %d.%d: %s\n", s.job, s.step, safeMessage(explain(err, c.Base).Error()))
+			failed = fmt.Errorf("some steps were not cancelled")
+		}
+	}
 	for _, ref := range refs {
 		if err := c.CancelRef(ctx, ref, *signal); err != nil {
 			// scancel reports each job and goes on.
@@ -37,4 +57,36 @@ func runCancel(e *Env, args []string) error {
 		}
 	}
 	return failed
+}
+
+type stepID struct {
+	job  job.ID
+	step int
+}
+
+// splitStepIDs takes the ID.STEP arguments (scancel 12.3) out of args.
+func splitStepIDs(args []string) ([]stepID, []string, error) {
+	var steps []stepID
+	var rest []string
+	for _, a := range args {
+		if !strings.Contains(a, ".") {
+			// A job or array tasks: 12_[1,3] has commas of its own.
+			rest = append(rest, a)
+			continue
+		}
+		for _, f := range strings.Split(a, ",") {
+			head, tail, ok := strings.Cut(f, ".")
+			if !ok {
+				rest = append(rest, f)
+				continue
+			}
+			id, err1 := strconv.ParseInt(head, 10, 64)
+			n, err2 := strconv.Atoi(tail)
+			if err1 != nil || err2 != nil || id <= 0 || n < 0 {
+				return nil, nil, usagef("%q is not a job step ID: give JOB.STEP, e.g. 12.0", f)
+			}
+			steps = append(steps, stepID{job.ID(id), n})
+		}
+	}
+	return steps, rest, nil
 }

@@ -72,6 +72,7 @@ var aliases = map[string]string{
 	"sinfo":    "sinfo",
 	"sacct":    "sacct",
 	"scontrol": "scontrol",
+	"srun":     "srun",
 }
 
 func register(c *command) {
@@ -91,7 +92,8 @@ type UsageError struct{ Msg string }
 func (u *UsageError) Error() string { return u.Msg }
 
 // ExitError ends a command with a given exit status, as sbatch --wait
-// ends with its job's exit code; Msg, when set, goes to stderr.
+// ends with its job's exit code and srun with its tasks' highest; Msg,
+// when set, goes to stderr.
 type ExitError struct {
 	Code int
 	Msg  string

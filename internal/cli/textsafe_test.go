@@ -33,7 +33,7 @@ func TestHumanOutputEscapesUserText(t *testing.T) {
 	}{
 		{[]string{"queue"}, 2, `x\e[2J\u{202`}, // the name is cut at 12 bytes
 		{[]string{"queue", "--start"}, 2, `x\e[2J\u{202`},
-		{[]string{"acct", "-j", "1,2"}, 4, `x\e[2J\u{2`},
+		{[]string{"acct", "-X", "-j", "1,2"}, 4, `x\e[2J\u{2`},
 		{[]string{"why", "2"}, 0, ""},
 		{[]string{"scontrol", "show", "job", "2"}, 0, `JobName=x\e[2J\u{202e}y\nz`},
 		{[]string{"sbatch", "--test-only", "-J", evil, "--wrap", "true"}, 0, `Job x\e[2J\u{202e}y\nz checked`},

@@ -38,6 +38,10 @@ type session struct {
 	// nodes that the agent did not report at registration: unless the
 	// agent's first sync reports their end, they failed with the node.
 	suspect map[job.ID]bool
+	// steps are the step commands not yet acknowledged; stepBase is the
+	// sequence number of the first.
+	steps    []api.StepCommand
+	stepBase uint64
 }
 
 func (s *session) poke() {
@@ -114,7 +118,7 @@ func (c *Controller) register(tx *txn, req api.RegisterRequest) (*api.RegisterRe
 		}
 	}
 	s := &session{id: newID(), agentID: req.AgentID, wake: make(chan struct{}, 1), lastSeen: tx.now, suspect: map[job.ID]bool{},
-		assignBase: 1, signalBase: 1}
+		assignBase: 1, signalBase: 1, stepBase: 1}
 	reported := map[job.ID]map[string]bool{}
 	for _, r := range req.Running {
 		if reported[r.JobID] == nil {
@@ -286,7 +290,7 @@ func (c *Controller) Sync(ctx context.Context, req api.SyncRequest) (*api.SyncRe
 		if err != nil {
 			return nil, err
 		}
-		if resp.Reregister || len(resp.Assign) > 0 || len(resp.Signals) > 0 || wait <= 0 {
+		if resp.Reregister || len(resp.Assign) > 0 || len(resp.Signals) > 0 || len(resp.Steps) > 0 || wait <= 0 {
 			return resp, nil
 		}
 		select {
@@ -311,6 +315,7 @@ func (c *Controller) takeCommands(ctx context.Context, s *session, req api.SyncR
 		// when they are sent: a reply lost on the way is sent again.
 		s.assign = ackedOff(s.assign, &s.assignBase, req.AssignAck)
 		s.signals = ackedOff(s.signals, &s.signalBase, req.SignalAck)
+		s.steps = ackedOff(s.steps, &s.stepBase, req.StepAck)
 		r := &api.SyncResponse{AckSeq: cr.agentAck[s.agentID]}
 		if req.ReportsOnly {
 			return r, nil
@@ -321,6 +326,9 @@ func (c *Controller) takeCommands(ctx context.Context, s *session, req api.SyncR
 		}
 		if len(r.Signals) > 0 {
 			r.SignalFrom = s.signalBase
+		}
+		if len(s.steps) > 0 {
+			r.Steps, r.StepFrom = slices.Clone(s.steps), s.stepBase
 		}
 		return r, nil
 	})
@@ -413,6 +421,8 @@ func (c *Controller) applyReport(tx *txn, s *session, rep api.Report) {
 			return
 		}
 		c.finish(tx, j, rep)
+	case api.ReportStepEnd:
+		c.stepEnded(tx, rep)
 	case api.ReportHealth:
 		i, ok := tx.c.nodeByName[rep.Node]
 		if !ok || !rep.Drain {

@@ -76,6 +76,8 @@ type core struct {
 	dirty   bool
 	passes  int
 	scratch sched.Scratch
+	// stepSt holds the steps of active jobs (steps.go).
+	stepSt stepState
 }
 
 type waitInfo struct {
@@ -120,6 +122,7 @@ func recoverCore(cfg *Config, snap *store.Snapshot, now time.Time) (*core, error
 		}
 		c.jobs[r.ID] = rec
 	}
+	c.recoverSteps(snap.Steps)
 	return c, nil
 }
 
@@ -167,6 +170,7 @@ type txn struct {
 	keys     map[string]job.ID
 	nextID   job.ID
 	effects  []func()
+	stepTx   stepTxn
 	batch    store.Batch
 	poisoned bool
 	// schedule asks for a pass after this commit.
@@ -267,6 +271,7 @@ func (tx *txn) after(f func()) { tx.effects = append(tx.effects, f) }
 // buildBatch turns the staged changes into a store batch.
 func (tx *txn) buildBatch() {
 	b := &tx.batch
+	tx.buildStepBatch()
 	if len(tx.newIDs) > 0 {
 		b.NewJobs = make([]store.JobRecord, 0, len(tx.newIDs))
 	}
@@ -339,6 +344,7 @@ func (c *core) install(tx *txn) {
 		c.nodes[i] = n
 	}
 	c.nextID = tx.nextID
+	c.installSteps(tx)
 	if tx.schedule {
 		c.dirty = true
 	}

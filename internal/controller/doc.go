@@ -20,5 +20,14 @@
 // (at most one per SchedInterval), on the committed state: the loop first
 // waits for the pipeline to drain.
 //
+// Job steps (srun inside a job, steps.go) are recorded here like jobs, in
+// the same group commit, but their tasks' I/O never passes through the
+// controller: it draws a key per step, gives it to srun in the reply and
+// to the step's agents in their step commands, and the agents stream the
+// tasks' I/O straight to srun, each end proving it holds the key. So a
+// chatty step costs the controller nothing, a controller restart does not
+// cut a running step's output, and the controller sees only what it must
+// record: that a step started, where, and how each node's tasks ended.
+//
 // It is imported by cmd-level code only (the CLI's dev and server commands).
 package controller

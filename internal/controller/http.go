@@ -38,6 +38,9 @@ func (c *Controller) Handler() http.Handler {
 	route("POST /v1/jobs/{id}/hold", c.hHold(true))
 	route("POST /v1/jobs/{id}/release", c.hHold(false))
 	route("GET /v1/jobs/{id}/why", c.hWhy)
+	route("POST /v1/jobs/{id}/steps", c.hCreateStep)
+	route("GET /v1/jobs/{id}/steps", c.hSteps)
+	route("POST /v1/jobs/{id}/steps/{step}/cancel", c.hCancelStep)
 	route("GET /v1/nodes", func(r *http.Request, _ string) (any, error) { return c.Nodes(r.Context()) })
 	route("POST /v1/nodes/drain", c.hNodes(true))
 	route("POST /v1/nodes/resume", c.hNodes(false))
@@ -157,7 +160,7 @@ func statusOf(code string) int {
 		return http.StatusForbidden
 	case api.CodeUnauthorized:
 		return http.StatusUnauthorized
-	case api.CodeConflict:
+	case api.CodeConflict, api.CodeBusy:
 		return http.StatusConflict
 	case api.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge

@@ -40,6 +40,8 @@ type Memory struct {
 	// tasks of an array share it, as they share one row in SQL stores.
 	// Scripts are never dropped, as job records never are.
 	scripts map[string]string
+	// steps holds each job's steps in step order.
+	steps map[job.ID][]*StepRecord
 }
 
 var _ Store = (*Memory)(nil)
@@ -53,6 +55,7 @@ func NewMemory() *Memory {
 		projects: make(map[string]*ProjectRecord),
 		nodes:    make(map[string]*NodeRecord),
 		scripts:  make(map[string]string),
+		steps:    make(map[job.ID][]*StepRecord),
 	}
 }
 
@@ -179,6 +182,11 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) error {
 		c.Spec.Script = s.script(c.Spec.Script)
 		s.jobs[r.ID] = c
 	}
+	for i := range b.Steps {
+		if _, ok := s.job(b.Steps[i].JobID); !ok {
+			return fmt.Errorf("step %d.%d: its job: %w", b.Steps[i].JobID, b.Steps[i].StepID, ErrNotFound)
+		}
+	}
 
 	// Nothing below can fail: commit the stage.
 	for id, r := range s.jobs {
@@ -221,7 +229,43 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) error {
 		n := b.Nodes[i]
 		m.nodes[n.Name] = &n
 	}
+	for i := range b.Steps {
+		m.putStep(CloneStep(&b.Steps[i]))
+	}
 	return nil
+}
+
+// putStep inserts or replaces a step, keeping its job's steps in order.
+func (m *Memory) putStep(r *StepRecord) {
+	l := m.steps[r.JobID]
+	i, found := slices.BinarySearchFunc(l, r.StepID, func(x *StepRecord, id int) int { return x.StepID - id })
+	if found {
+		l[i] = r
+		return
+	}
+	m.steps[r.JobID] = slices.Insert(l, i, r)
+}
+
+// Steps returns the steps of the given jobs, ordered by job and step.
+func (m *Memory) Steps(ctx context.Context, ids []job.ID) ([]StepRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, errClosed
+	}
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var out []StepRecord
+	for _, id := range ids {
+		for _, r := range m.steps[id] {
+			out = append(out, *CloneStep(r))
+		}
+	}
+	return out, nil
 }
 
 // Load returns the state to recover from.
@@ -260,6 +304,11 @@ func (m *Memory) Load(ctx context.Context) (*Snapshot, error) {
 		snap.Nodes = append(snap.Nodes, *n)
 	}
 	sort.Slice(snap.Nodes, func(i, j int) bool { return snap.Nodes[i].Name < snap.Nodes[j].Name })
+	for _, id := range activeIDs {
+		for _, r := range m.steps[id] {
+			snap.Steps = append(snap.Steps, *CloneStep(r))
+		}
+	}
 	return snap, nil
 }
 
@@ -346,7 +395,7 @@ func (m *Memory) Close() error {
 	defer m.mu.Unlock()
 	m.closed = true
 	m.jobs, m.active, m.keys, m.ids = nil, nil, nil, nil
-	m.projects, m.nodes = nil, nil
+	m.projects, m.nodes, m.steps = nil, nil, nil
 	return nil
 }
 

@@ -96,6 +96,8 @@ type Batch struct {
 	Nodes    []NodeRecord    // upserted by name
 	// DeleteProjects removes projects by name.
 	DeleteProjects []string
+	// Steps are upserted by (JobID, StepID); their job must exist.
+	Steps []StepRecord
 	// Encoded is set by an Encoder's Encode: the batch's records in the
 	// store's own form, made ahead of Apply. Other code leaves it alone,
 	// and a batch changed after Encode must be encoded again (or have
@@ -111,7 +113,7 @@ type Encoder interface {
 
 // Empty reports whether the batch changes nothing.
 func (b *Batch) Empty() bool {
-	return len(b.NewJobs) == 0 && len(b.Jobs) == 0 && len(b.Projects) == 0 && len(b.Nodes) == 0 && len(b.DeleteProjects) == 0
+	return len(b.NewJobs) == 0 && len(b.Jobs) == 0 && len(b.Projects) == 0 && len(b.Nodes) == 0 && len(b.DeleteProjects) == 0 && len(b.Steps) == 0
 }
 
 // JobQuery selects job records. Zero fields select everything.
@@ -141,6 +143,8 @@ type Snapshot struct {
 	// RecentKeys maps user + "\x00" + idempotency key to the job ID for jobs
 	// submitted in the last KeyWindowS seconds before the newest submission.
 	RecentKeys map[string]job.ID
+	// Steps are the steps of the active jobs, ordered by job and step.
+	Steps []StepRecord
 }
 
 // KeyWindowS is how long idempotency keys are remembered across restarts.
@@ -156,6 +160,8 @@ type Store interface {
 	// Jobs returns the records the query selects, ordered by ID (or newest
 	// first when Limit is set).
 	Jobs(ctx context.Context, q JobQuery) ([]JobRecord, error)
+	// Steps returns the steps of the given jobs, ordered by job and step.
+	Steps(ctx context.Context, ids []job.ID) ([]StepRecord, error)
 	Close() error
 }
 

@@ -92,6 +92,9 @@ func (s *Store) Load(ctx context.Context) (*store.Snapshot, error) {
 	if err := closeRows(rows); err != nil {
 		return nil, fmt.Errorf("store %s: load nodes: %w", s.path, err)
 	}
+	if snap.Steps, err = loadSteps(ctx, tx); err != nil {
+		return nil, fmt.Errorf("store %s: load steps: %w", s.path, err)
+	}
 	return snap, nil
 }
 

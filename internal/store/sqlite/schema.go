@@ -100,6 +100,8 @@ var migrations = [][]string{
 		) STRICT`,
 		`ALTER TABLE jobs ADD COLUMN script_hash TEXT NOT NULL DEFAULT ''`,
 	},
+	// Version 3: job steps (step.go).
+	stepsMigration,
 }
 
 // ErrNewerSchema means the database was written by a newer gefion.

@@ -353,6 +353,9 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) (err error) {
 			}
 		}
 	}
+	if err := applySteps(ctx, tx, b.Steps); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store %s: commit: %w", s.path, err)
 	}

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FailureReasonSurvivesFinish", testFailureReason},
 		{"RecentKeysWindow", testRecentKeys},
 		{"ProjectsAndNodes", testProjectsAndNodes},
+		{"Steps", testSteps},
 		{"CancelledContext", testCancelledContext},
 		{"ConcurrentReaders", testConcurrentReaders},
 		{"ArrayScriptStoredOnce", testArrayScript},

@@ -1,0 +1,148 @@
+package api
+
+import "github.com/gefion-hpc/gefion/internal/job"
+
+// Job steps (srun inside an allocation):
+//
+//	POST /v1/jobs/{id}/steps                 StepRequest -> StepResponse
+//	GET  /v1/jobs/{id}/steps                 -> []Step
+//	POST /v1/jobs/{id}/steps/{step}/cancel   ?signal=NAME
+//
+// The controller records the step, then tells each of the step's nodes'
+// agents through a StepCommand in SyncResponse.Steps (numbered, resent
+// until StepAck). The agents start the tasks and connect to IOAddr, where
+// srun waits; both ends prove they hold the step's IOKey (see package
+// agent's stepio.go for the wire format). Step I/O never passes the
+// controller.
+
+// CodeBusy (409) answers a step request that fits the job's allocation
+// but not what the job's running steps leave free: srun waits and asks
+// again, as Slurm's does.
+const CodeBusy = "busy"
+
+// Distributions of tasks over a step's nodes (srun -m).
+const (
+	DistBlock  = "block"
+	DistCyclic = "cyclic"
+)
+
+// StepRequest asks for a step of a running job.
+type StepRequest struct {
+	// Tasks is -n (0: one per node, or NodesN x TasksPerNode).
+	Tasks int `json:"tasks,omitempty"`
+	// Nodes is -N (0: as many as the tasks need, at most the job's).
+	Nodes         int    `json:"nodes,omitempty"`
+	TasksPerNode  int    `json:"tasks_per_node,omitempty"`
+	CPUsPerTask   int    `json:"cpus_per_task,omitempty"`
+	GPUsPerTask   int    `json:"gpus_per_task,omitempty"`
+	GPUs          int    `json:"gpus,omitempty"`
+	GPUBind       string `json:"gpu_bind,omitempty"`
+	Distribution  string `json:"distribution,omitempty"`
+	NodeList      string `json:"nodelist,omitempty"`
+	Exclude       string `json:"exclude,omitempty"`
+	Exclusive     bool   `json:"exclusive,omitempty"`
+	Overlap       bool   `json:"overlap,omitempty"`
+	KillOnBadExit bool   `json:"kill_on_bad_exit,omitempty"`
+	// Argv is the program and its arguments; Env the tasks' environment
+	// (srun's, as --export chose); Cwd their working directory.
+	Argv       []string `json:"argv"`
+	Env        []string `json:"env,omitempty"`
+	Cwd        string   `json:"cwd,omitempty"`
+	TimeLimitS int64    `json:"time_limit_s,omitempty"`
+	Name       string   `json:"name,omitempty"`
+	// IOAddr is host:port where srun accepts the agents' connections.
+	IOAddr string `json:"io_addr"`
+	// Stdin says which task reads srun's standard input: -1 none, else
+	// the rank (srun's default is 0).
+	Stdin int `json:"stdin"`
+}
+
+// StepNode is one node's part of a step.
+type StepNode struct {
+	Node string `json:"node"`
+	// Tasks are the global ranks that run on the node, in local order.
+	Tasks []int `json:"tasks"`
+	// GPUs are the node's GPUs the step uses; TaskGPUs, when GPUs are
+	// bound per task, each local task's own.
+	GPUs     []int   `json:"gpus,omitempty"`
+	TaskGPUs [][]int `json:"task_gpus,omitempty"`
+	CPUs     int     `json:"cpus,omitempty"`
+}
+
+// StepResponse answers a step request.
+type StepResponse struct {
+	JobID  job.ID     `json:"job_id"`
+	StepID int        `json:"step_id"`
+	Tasks  int        `json:"tasks"`
+	Layout []StepNode `json:"layout"`
+	// IOKey (hex) is the secret the agents prove they hold when they
+	// connect to srun, and srun proves to them.
+	IOKey string `json:"io_key"`
+}
+
+// Step is a step as the API shows it (sacct's ID.STEP lines).
+type Step struct {
+	JobID    job.ID    `json:"job_id"`
+	StepID   int       `json:"step_id"`
+	Name     string    `json:"name"`
+	State    job.State `json:"state"`
+	NodeList string    `json:"node_list"`
+	Nodes    int       `json:"nodes"`
+	Tasks    int       `json:"tasks"`
+	StartS   int64     `json:"start_time"`
+	EndS     int64     `json:"end_time,omitempty"`
+	ElapsedS int64     `json:"elapsed_s"`
+	ExitCode int       `json:"exit_code"`
+	Signal   string    `json:"signal,omitempty"`
+	Argv     []string  `json:"argv,omitempty"`
+}
+
+// StepLaunch tells an agent to start a step's tasks on one node.
+type StepLaunch struct {
+	JobID   job.ID `json:"job_id"`
+	StepID  int    `json:"step_id"`
+	Node    string `json:"node"`
+	Restart int    `json:"restart,omitempty"`
+	// NodeIndex is the node's place in the step (SLURM_NODEID).
+	NodeIndex int      `json:"node_index"`
+	Part      StepNode `json:"part"`
+	// The step's shape, for the tasks' environment.
+	Tasks         int      `json:"tasks"`
+	StepNodeList  string   `json:"step_node_list"`
+	StepNodes     int      `json:"step_nodes"`
+	TasksPerNode  string   `json:"tasks_per_node"`
+	JobNodeList   string   `json:"job_node_list"`
+	JobNodes      int      `json:"job_nodes"`
+	CPUsPerTask   int      `json:"cpus_per_task,omitempty"`
+	GPUBind       string   `json:"gpu_bind,omitempty"`
+	Name          string   `json:"name,omitempty"`
+	User          string   `json:"user"`
+	Argv          []string `json:"argv"`
+	Env           []string `json:"env,omitempty"`
+	Cwd           string   `json:"cwd,omitempty"`
+	TimeLimitS    int64    `json:"time_limit_s,omitempty"`
+	IOAddr        string   `json:"io_addr"`
+	IOKey         string   `json:"io_key"`
+	Stdin         int      `json:"stdin"`
+	KillOnBadExit bool     `json:"kill_on_bad_exit,omitempty"`
+}
+
+// StepCommand is one step command for an agent: a launch or a signal.
+type StepCommand struct {
+	Launch *StepLaunch `json:"launch,omitempty"`
+	// Signal signals a step's tasks on Node (KILL ends them).
+	Signal *StepSignal `json:"signal,omitempty"`
+}
+
+// StepSignal signals a step's tasks on one node.
+type StepSignal struct {
+	JobID  job.ID `json:"job_id"`
+	StepID int    `json:"step_id"`
+	Node   string `json:"node"`
+	Signal string `json:"signal"`
+}
+
+// ReportStepEnd is an agent's report that a step's tasks on one node
+// ended: Report.Step names it, ExitCode is the highest task exit code and
+// Signal the signal of a task it killed (if no task exited non-zero).
+const ReportStepEnd = "step_end"
