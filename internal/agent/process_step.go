@@ -4,6 +4,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/pmi"
 )
 
 // Steps on the process executor. Each task of a step is a process of the
@@ -47,6 +49,10 @@ type pstep struct {
 	// stopSig is the signal that ends the step once one was sent: a
 	// task started after it (the cancel overtook the launch) gets it too.
 	stopSig syscall.Signal
+	// pmi serves the tasks' MPI wire-up (srun --mpi=pmi2), or is nil;
+	// pmiCtx ends with the node's part of the step.
+	pmi    *stepPMI
+	pmiCtx context.Context
 }
 
 // ptask is one started task.
@@ -199,6 +205,12 @@ func (p *Process) runStep(k stepKey, st *pstep, report StepReport) {
 	}
 	_ = conn.SetDeadline(time.Time{})
 	fw := NewFrameWriter(conn)
+	if l.MPI == "pmi2" {
+		var cancel context.CancelFunc
+		st.pmiCtx, cancel = context.WithCancel(context.Background())
+		defer cancel()
+		st.pmi = newStepPMI(l, fw)
+	}
 	// refuse tells srun why the node runs none of the tasks.
 	refuse := func(msg string) {
 		_ = fw.Write(FrameError, 0, []byte(l.Node+": "+msg))
@@ -273,7 +285,13 @@ func (p *Process) runStep(k stepKey, st *pstep, report StepReport) {
 					st.signal(syscall.SIGKILL)
 				}
 				st.closeStdin(-1)
+				if st.pmi != nil {
+					st.pmi.closed()
+				}
 				return
+			}
+			if st.pmi != nil && st.pmi.frame(f) {
+				continue
 			}
 			switch f.Type {
 			case FrameStdin:
@@ -392,6 +410,26 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 	}
 	cmd := &exec.Cmd{Path: path, Args: l.Argv, Dir: wd, Env: env, Stdout: outW, Stderr: errW,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
+	// An MPI rank talks PMI on descriptor 3, one end of a socket pair
+	// whose other end this node serves.
+	var pmiOurs, pmiTheirs *os.File
+	if st.pmi != nil {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			outR.Close()
+			outW.Close()
+			errR.Close()
+			errW.Close()
+			if inR != nil {
+				inR.Close()
+				inW.Close()
+			}
+			return fmt.Errorf("PMI socket for task %d: %v", rank, err)
+		}
+		pmiOurs, pmiTheirs = os.NewFile(uintptr(fds[0]), "pmi"), os.NewFile(uintptr(fds[1]), "pmi-task")
+		cmd.ExtraFiles = []*os.File{pmiTheirs}
+		cmd.Env = append(cmd.Env, PMIEnv(l, rank)...)
+	}
 	if inR != nil {
 		cmd.Stdin = inR
 	}
@@ -415,13 +453,30 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 	if inR != nil {
 		inR.Close()
 	}
+	if pmiTheirs != nil {
+		pmiTheirs.Close()
+	}
 	if err != nil {
 		outR.Close()
 		errR.Close()
 		if inW != nil {
 			inW.Close()
 		}
+		if pmiOurs != nil {
+			pmiOurs.Close()
+		}
 		return fmt.Errorf("cannot start %s as %s: %v", l.Argv[0], u.Name, err)
+	}
+	if pmiOurs != nil {
+		go func() {
+			defer pmiOurs.Close()
+			err := st.pmi.srv.Serve(st.pmiCtx, rank, pmiOurs)
+			if errors.Is(err, pmi.ErrAborted) {
+				// MPI_Abort ends the whole step, as under Slurm.
+				p.cfg.Log.Info("an MPI rank aborted; ending the step", "job", l.JobID, "step", l.StepID, "err", err)
+				p.stepTerminate(st, syscall.SIGKILL)
+			}
+		}()
 	}
 	t := &ptask{rank: rank, pid: cmd.Process.Pid, stdin: inW}
 	st.mu.Lock()

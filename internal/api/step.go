@@ -55,6 +55,10 @@ type StepRequest struct {
 	// Stdin says which task reads srun's standard input: -1 none, else
 	// the rank (srun's default is 0).
 	Stdin int `json:"stdin"`
+	// MPI is the wire-up the tasks get: "pmi2" (PMI-1 and PMI-2 over
+	// PMI_FD, for MPICH and Intel MPI), "none", or "" for the controller's
+	// MpiDefault.
+	MPI string `json:"mpi,omitempty"`
 }
 
 // StepNode is one node's part of a step.
@@ -125,6 +129,10 @@ type StepLaunch struct {
 	IOKey         string   `json:"io_key"`
 	Stdin         int      `json:"stdin"`
 	KillOnBadExit bool     `json:"kill_on_bad_exit,omitempty"`
+	// MPI is "pmi2" when the node serves PMI to its tasks; PMIMapping is
+	// then PMI_process_mapping, which ranks share a node.
+	MPI        string `json:"mpi,omitempty"`
+	PMIMapping string `json:"pmi_mapping,omitempty"`
 }
 
 // StepCommand is one step command for an agent: a launch or a signal.

@@ -134,7 +134,27 @@ func runSacct(e *Env, args []string) error {
 	case parsable:
 		st = slurmfmt.Parsable
 	}
-	return f.WriteAcct(e.Stdout, slurmfmt.AcctRows(keep, jobsOnly), slurmEnv(), st, noHeader)
+	// The job steps (srun) of the started jobs, unless -X.
+	var steps map[job.ID][]api.Step
+	if !jobsOnly {
+		var started []job.ID
+		for i := range keep {
+			if keep[i].StartTime > 0 {
+				started = append(started, keep[i].ID)
+			}
+		}
+		if len(started) > 0 {
+			list, err := c.StepsOf(ctx, started)
+			if err != nil {
+				return explain(err, c.Base)
+			}
+			steps = make(map[job.ID][]api.Step, len(list))
+			for _, s := range list {
+				steps[s.JobID] = append(steps[s.JobID], s)
+			}
+		}
+	}
+	return f.WriteAcct(e.Stdout, slurmfmt.AcctRows(keep, jobsOnly, steps), slurmEnv(), st, noHeader)
 }
 
 // acctJobs reads the accounting records a query and job selector ask for;

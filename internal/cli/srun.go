@@ -20,6 +20,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/pmi"
 )
 
 // srun runs a job step inside an allocation: it asks the controller for
@@ -47,6 +48,8 @@ type srunOpts struct {
 	verbose  bool
 	nodesSet bool
 	tasksSet bool
+	// mpiSet says --mpi was given (SLURM_MPI_TYPE is the default).
+	mpiSet bool
 	// For an allocation of srun's own (outside a job).
 	argv      []string
 	account   string
@@ -92,6 +95,20 @@ func gpuCount(name string, pick func(o *srunOpts) *int) func(*srunOpts, string) 
 }
 
 func accept(*srunOpts, string) error { return nil }
+
+// setMPI takes --mpi's value: the wire-up srun serves the step's ranks.
+func setMPI(o *srunOpts, v string) error {
+	switch v {
+	case "none", "pmi2":
+		o.req.MPI = v
+		return nil
+	case "pmix", "pmix_v2", "pmix_v3", "pmix_v4", "pmix_v5":
+		return fmt.Errorf("--mpi=%s is not supported: use --mpi=pmi2 (MPICH, Intel MPI, MVAPICH), or Open MPI's mpirun inside the allocation", v)
+	case "list":
+		return fmt.Errorf("--mpi: the MPI types are none and pmi2")
+	}
+	return fmt.Errorf("--mpi=%s: give none or pmi2", v)
+}
 
 var srunOptions []srunOption
 
@@ -186,12 +203,7 @@ func srunTable() []srunOption {
 			// launchers pass) and the verbose forms are accepted.
 			return nil
 		}},
-		{"mpi", 0, 1, func(o *srunOpts, v string) error {
-			if v != "none" {
-				return fmt.Errorf("--mpi=%s: only --mpi=none is supported (start MPI with mpirun inside the allocation)", v)
-			}
-			return nil
-		}},
+		{"mpi", 0, 1, func(o *srunOpts, v string) error { o.mpiSet = true; return setMPI(o, v) }},
 		{"partition", 'p', 1, func(o *srunOpts, v string) error { o.partition = v; return nil }},
 		{"account", 'A', 1, func(o *srunOpts, v string) error { o.account = v; return nil }},
 		{"qos", 'q', 1, func(o *srunOpts, v string) error { o.qos = v; return nil }},
@@ -322,7 +334,8 @@ first gets an allocation of its own for the step and ends it afterwards.
   -D, --chdir=DIR           the tasks' working directory
   -p, --partition=P, -A, --account=A, -q, --qos=Q
                             for srun's own allocation, outside a job
-      --cpu-bind=none, --mpi=none  accepted for MPI launchers
+      --mpi=pmi2|none           serve PMI-1/PMI-2 to MPICH-family ranks (default: SLURM_MPI_TYPE, else the controller's MpiDefault)
+      --cpu-bind=none           accepted for MPI launchers
 `
 
 func runSrun(e *Env, args []string) error {
@@ -364,6 +377,11 @@ func runSrun(e *Env, args []string) error {
 	if !o.tasksSet && o.req.TasksPerNode == 0 {
 		if n, err := strconv.Atoi(e.getenv("SLURM_NTASKS")); err == nil && n > 0 && !o.nodesSet {
 			o.req.Tasks = n
+		}
+	}
+	if t := e.getenv("SLURM_MPI_TYPE"); t != "" && !o.mpiSet {
+		if err := setMPI(o, t); err != nil {
+			return usagef("SLURM_MPI_TYPE: %v", err)
 		}
 	}
 	if o.req.CPUsPerTask == 0 {
@@ -532,6 +550,9 @@ type stepRun struct {
 	user  string
 	stdin io.Reader
 
+	// pmi joins the nodes' PMI fences (--mpi=pmi2), or is nil.
+	pmi *pmi.Gather
+
 	mu       sync.Mutex
 	out      *taskOutput
 	exits    map[int]int // rank -> srun exit status of the task
@@ -546,6 +567,9 @@ func (r *stepRun) run(ctx context.Context) error {
 		return err
 	}
 	nodes := len(r.resp.Layout)
+	if r.o.req.MPI == "pmi2" {
+		r.pmi = &pmi.Gather{Nodes: nodes}
+	}
 	r.exits = map[int]int{}
 	r.firstEnd = make(chan struct{})
 	r.out = newTaskOutput(r)
@@ -719,6 +743,12 @@ func (r *stepRun) serve(node int, conn net.Conn) {
 	defer conn.Close()
 	fr := agent.NewFrameReader(conn)
 	var buf []byte
+	// A node's PMI pairs arrive in chunks before its fence frame; srun
+	// answers once every node has entered the fence.
+	puts := map[string]string{}
+	fw := agent.NewFrameWriter(conn)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	for {
 		var f agent.Frame
 		var err error
@@ -730,6 +760,26 @@ func (r *stepRun) serve(node int, conn net.Conn) {
 			return
 		}
 		switch f.Type {
+		case agent.FramePMIPuts, agent.FramePMIFence:
+			if r.pmi == nil {
+				fmt.Fprintf(r.e.Stderr, "srun: error: node %s sent PMI traffic to a step without --mpi=pmi2\n", r.resp.Layout[node].Node)
+				return
+			}
+			if f.Type == agent.FramePMIPuts {
+				if err := pmi.DecodePairs(f.Payload, puts); err != nil {
+					fmt.Fprintf(r.e.Stderr, "srun: error: node %s: %v\n", r.resp.Layout[node].Node, err)
+					return
+				}
+				continue
+			}
+			mine := puts
+			puts = map[string]string{}
+			go func() {
+				all, err := r.pmi.Contribute(ctx, mine)
+				if err == nil {
+					_ = agent.WritePMIPairs(fw, agent.FramePMIKVS, agent.FramePMIFenceDone, all)
+				}
+			}()
 		case agent.FrameStdout, agent.FrameStderr:
 			r.out.write(f.Task, node, f.Type == agent.FrameStderr, f.Payload)
 		case agent.FrameError:

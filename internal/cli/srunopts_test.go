@@ -20,7 +20,8 @@ func TestParseSrun(t *testing.T) {
 		{[]string{"--ntasks=8", "--ntasks-per-node", "4", "-c", "2", "--gpus=h100:4", "--gpu-bind=single:1", "-m", "cyclic:block", "hostname"},
 			api.StepRequest{Tasks: 8, TasksPerNode: 4, CPUsPerTask: 2, GPUs: 4, GPUBind: "single:1", Distribution: "cyclic"}, []string{"hostname"}},
 		{[]string{"-w", "dev[1-2]", "-x", "dev3", "--exclusive", "--overlap", "-K", "-t", "1:00", "-J", "x", "--cpu-bind=none", "--mpi=none", "--", "-weird"},
-			api.StepRequest{NodeList: "dev[1-2]", Exclude: "dev3", Exclusive: true, Overlap: true, KillOnBadExit: true, TimeLimitS: 60, Name: "x"}, []string{"-weird"}},
+			api.StepRequest{NodeList: "dev[1-2]", Exclude: "dev3", Exclusive: true, Overlap: true, KillOnBadExit: true, TimeLimitS: 60, Name: "x", MPI: "none"}, []string{"-weird"}},
+		{[]string{"--mpi=pmi2", "./a.out"}, api.StepRequest{MPI: "pmi2"}, []string{"./a.out"}},
 		{[]string{"-lu", "--kill-on-bad-exit=0", "true"}, api.StepRequest{}, []string{"true"}},
 	}
 	for _, tc := range tests {
@@ -48,7 +49,8 @@ func TestParseSrunRefusals(t *testing.T) {
 		{[]string{"--gpus-per-task=many", "x"}, "--gpus-per-task=many"},
 		{[]string{"-m", "plane=4", "x"}, "give block or cyclic"},
 		{[]string{"-t", "soon", "x"}, "-t/--time=soon"},
-		{[]string{"--mpi=pmix", "x"}, "only --mpi=none"},
+		{[]string{"--mpi=pmix", "x"}, "use --mpi=pmi2"},
+		{[]string{"--mpi=openmpi", "x"}, "give none or pmi2"},
 		{[]string{"-W", "-1", "x"}, "-W/--wait=-1"},
 		{[]string{"--label=yes", "x"}, "--label takes no value"},
 		{[]string{"-n"}, "-n needs a value"},

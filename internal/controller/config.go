@@ -39,6 +39,9 @@ type Config struct {
 	// name the client states in the X-Gefion-User header: only for a
 	// controller whose users are trusted until user authentication exists.
 	Identify func(r *http.Request) (string, error)
+	// MpiDefault is the MPI wire-up of steps whose srun names none
+	// (Slurm's MpiDefault): "none" (the default) or "pmi2".
+	MpiDefault string
 	// Operators may act on every job and on nodes and projects. "root" is
 	// always one.
 	Operators []string

@@ -71,6 +71,13 @@ func New(cfg Config, st store.Store, clk clock.Clock, log *slog.Logger) (*Contro
 		}
 		cfg.JoinToken = hex.EncodeToString(b[:])
 	}
+	switch cfg.MpiDefault {
+	case "":
+		cfg.MpiDefault = "none"
+	case "none", "pmi2":
+	default:
+		return nil, fmt.Errorf("MpiDefault %q: give none or pmi2", cfg.MpiDefault)
+	}
 	pol, err := sched.PolicyByName(cfg.Policy)
 	if err != nil {
 		return nil, err

@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/gefion-hpc/gefion/internal/pmi"
 	"maps"
 	"net"
 	"net/http"
 	"path"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/hostlist"
@@ -218,6 +220,18 @@ func (c *Controller) CreateStep(ctx context.Context, user string, id job.ID, req
 	if req.Stdin < -1 {
 		return nil, invalid("stdin %d: give a task rank, or -1 for none", req.Stdin)
 	}
+	switch req.MPI {
+	case "":
+		req.MPI = c.cfg.MpiDefault
+	case "none", "pmi2":
+	case "pmix", "pmix_v2", "pmix_v3", "pmix_v4", "pmix_v5":
+		return nil, invalid("--mpi=%s is not supported: use --mpi=pmi2 (MPICH, Intel MPI and MVAPICH speak it), or Open MPI's mpirun inside the allocation", req.MPI)
+	default:
+		return nil, invalid("--mpi=%s: give none or pmi2", req.MPI)
+	}
+	if req.MPI == "none" {
+		req.MPI = ""
+	}
 	var key [32]byte
 	if _, err := rand.Read(key[:]); err != nil {
 		return nil, err
@@ -302,6 +316,17 @@ func (c *Controller) createStep(tx *txn, user string, id job.ID, req api.StepReq
 		jobNames[k] = a.Node
 	}
 	tpn := tasksPerNodeString(layout)
+	// MPI ranks read from PMI which of them share a node.
+	var mapping string
+	if req.MPI == "pmi2" {
+		nodeOf := make([]int, tasks)
+		for k, sn := range layout {
+			for _, t := range sn.Tasks {
+				nodeOf[t] = k
+			}
+		}
+		mapping = pmi.Mapping(nodeOf)
+	}
 	for k, sn := range layout {
 		l := &api.StepLaunch{
 			JobID: id, StepID: n, Node: sn.Node, Restart: j.Restarts, NodeIndex: k, Part: sn,
@@ -310,6 +335,7 @@ func (c *Controller) createStep(tx *txn, user string, id job.ID, req api.StepReq
 			CPUsPerTask: req.CPUsPerTask, GPUBind: req.GPUBind, Name: name, User: j.User,
 			Argv: req.Argv, Env: req.Env, Cwd: req.Cwd, TimeLimitS: req.TimeLimitS,
 			IOAddr: req.IOAddr, IOKey: key, Stdin: req.Stdin, KillOnBadExit: req.KillOnBadExit,
+			MPI: req.MPI, PMIMapping: mapping,
 		}
 		tx.after(func() { c.core.queueStep(l.Node, api.StepCommand{Launch: l}) })
 	}
@@ -426,6 +452,46 @@ func (c *Controller) Steps(ctx context.Context, user string, id job.ID) ([]api.S
 	if err != nil {
 		return nil, err
 	}
+	return c.apiSteps(recs), nil
+}
+
+// maxStepsQuery bounds the jobs of one StepsOf call.
+const maxStepsQuery = 10000
+
+// StepsOf lists the steps of many jobs at once (sacct's step lines), those
+// of jobs the caller may see: their own, or anyone's for operators. Jobs
+// that do not exist or are not the caller's are left out, as sacct leaves
+// them out.
+func (c *Controller) StepsOf(ctx context.Context, user string, ids []job.ID) ([]api.Step, error) {
+	if len(ids) > maxStepsQuery {
+		return nil, invalid("%d job IDs in one steps query; ask for at most %d at a time", len(ids), maxStepsQuery)
+	}
+	if len(ids) == 0 {
+		return []api.Step{}, nil
+	}
+	if !c.isOperator(user) {
+		jobs, err := c.st.Jobs(ctx, store.JobQuery{IDs: ids, User: user})
+		if err != nil {
+			return nil, err
+		}
+		ids = ids[:0:0]
+		for _, j := range jobs {
+			ids = append(ids, j.ID)
+		}
+		if len(ids) == 0 {
+			return []api.Step{}, nil
+		}
+	}
+	recs, err := c.st.Steps(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return c.apiSteps(recs), nil
+}
+
+// apiSteps is the API's view of step records; a step still running has
+// run until now.
+func (c *Controller) apiSteps(recs []store.StepRecord) []api.Step {
 	now := c.clk.Now().Unix()
 	out := make([]api.Step, 0, len(recs))
 	for _, r := range recs {
@@ -439,7 +505,21 @@ func (c *Controller) Steps(ctx context.Context, user string, id job.ID) ([]api.S
 		s.ElapsedS = max(end-r.StartS, 0)
 		out = append(out, s)
 	}
-	return out, nil
+	return out
+}
+
+func (c *Controller) hStepsOf(r *http.Request, user string) (any, error) {
+	var ids []job.ID
+	if s := r.URL.Query().Get("ids"); s != "" {
+		for _, f := range strings.Split(s, ",") {
+			id, err := strconv.ParseInt(f, 10, 64)
+			if err != nil || id <= 0 {
+				return nil, invalid("ids: %q is not a job ID", f)
+			}
+			ids = append(ids, job.ID(id))
+		}
+	}
+	return c.StepsOf(r.Context(), user, ids)
 }
 
 func pathStep(r *http.Request) (int, error) {

@@ -53,7 +53,7 @@ func BenchmarkSacctFinished(b *testing.B) {
 	e := refEnv("10:19:38")
 	b.ResetTimer()
 	for b.Loop() {
-		if err := f.WriteAcct(io.Discard, AcctRows(jobs, true), e, Parsable2, true); err != nil {
+		if err := f.WriteAcct(io.Discard, AcctRows(jobs, true, nil), e, Parsable2, true); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -119,7 +119,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			return f.WriteAcct(&b, AcctRows(jobs, jobsOnly), e, st, false)
+			return f.WriteAcct(&b, AcctRows(jobs, jobsOnly, nil), e, st, false)
 		}
 	}
 	run("sacct_default", sacct(SacctDefault, Columns, false))

@@ -242,7 +242,7 @@ func TestSacctFieldsMatchSlurm(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := f.WriteAcct(&b, AcctRows([]api.Job{j6}, false), refEnv("10:20:09"), Parsable2, true); err != nil {
+	if err := f.WriteAcct(&b, AcctRows([]api.Job{j6}, false, nil), refEnv("10:20:09"), Parsable2, true); err != nil {
 		t.Fatal(err)
 	}
 	noBilling := func(s string) string {

@@ -159,7 +159,7 @@ func TestSacctMatchesSlurm(t *testing.T) {
 				t.Fatal(err)
 			}
 			var b bytes.Buffer
-			if err := f.WriteAcct(&b, AcctRows(sel, tc.jobsOnly), refEnv(tc.now), tc.st, tc.noHeader); err != nil {
+			if err := f.WriteAcct(&b, AcctRows(sel, tc.jobsOnly, nil), refEnv(tc.now), tc.st, tc.noHeader); err != nil {
 				t.Fatal(err)
 			}
 			got := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/hostlist"
 	"github.com/gefion-hpc/gefion/internal/job"
 )
 
@@ -18,6 +19,10 @@ import (
 type AcctRow struct {
 	J     *api.Job
 	Batch bool
+	// IsStep marks the line of job step Step (srun); J is then the job
+	// as the step saw it (its name, state, times, nodes and exit).
+	IsStep bool
+	Step   int
 	// mgr is a sacctmgr row, laid out by the same code.
 	mgr MgrRow
 }
@@ -35,7 +40,7 @@ type acctField struct {
 // step's, as sacct does for job-level fields.
 func jobOnly(f func(j *api.Job, e *Env) string) func(r *AcctRow, e *Env) string {
 	return func(r *AcctRow, e *Env) string {
-		if r.Batch {
+		if r.Batch || r.IsStep {
 			return ""
 		}
 		return f(r.J, e)
@@ -59,15 +64,15 @@ var sacctFields = sync.OnceValue(func() []acctField {
 		{"Elapsed", 10, func(r *AcctRow, e *Env) string { return clockLong(runTime(r.J, e)) }},
 		{"ElapsedRaw", 10, func(r *AcctRow, e *Env) string { return strconv.FormatInt(runTime(r.J, e), 10) }},
 		{"Eligible", 19, func(r *AcctRow, e *Env) string {
-			if r.Batch {
+			if r.Batch || r.IsStep {
 				return e.stamp(r.J.StartTime, "Unknown")
 			}
 			return e.stamp(eligible(r.J), "Unknown")
 		}},
 		{"End", 19, func(r *AcctRow, e *Env) string { return e.stamp(r.J.EndTime, "Unknown") }},
 		{"ExitCode", 8, func(r *AcctRow, _ *Env) string { return exitCode(r) }},
-		{"JobID", -12, func(r *AcctRow, _ *Env) string { return stepID(JobIDText(r.J), r.Batch) }},
-		{"JobIDRaw", -12, func(r *AcctRow, _ *Env) string { return stepID(strconv.FormatInt(int64(r.J.ID), 10), r.Batch) }},
+		{"JobID", -12, func(r *AcctRow, _ *Env) string { return stepID(JobIDText(r.J), r) }},
+		{"JobIDRaw", -12, func(r *AcctRow, _ *Env) string { return stepID(strconv.FormatInt(int64(r.J.ID), 10), r) }},
 		{"JobName", 10, func(r *AcctRow, _ *Env) string {
 			if r.Batch {
 				return "batch"
@@ -89,7 +94,7 @@ var sacctFields = sync.OnceValue(func() []acctField {
 		{"Start", 19, func(r *AcctRow, e *Env) string { return e.stamp(r.J.StartTime, "Unknown") }},
 		{"State", 10, func(r *AcctRow, e *Env) string { return acctState(r, e) }},
 		{"Submit", 19, func(r *AcctRow, e *Env) string {
-			if r.Batch {
+			if r.Batch || r.IsStep {
 				return e.stamp(r.J.StartTime, "Unknown")
 			}
 			return e.stamp(r.J.SubmitTime, "Unknown")
@@ -245,8 +250,9 @@ func abs(n int) int {
 }
 
 // AcctRows orders jobs as sacct lists them (by job, array tasks by
-// index) and adds each started job's batch step unless jobsOnly (-X).
-func AcctRows(jobs []api.Job, jobsOnly bool) []AcctRow {
+// index) and adds each started job's batch step and its job steps (steps,
+// by job ID) unless jobsOnly (-X).
+func AcctRows(jobs []api.Job, jobsOnly bool, steps map[job.ID][]api.Step) []AcctRow {
 	idx := make([]int, len(jobs))
 	for i := range idx {
 		idx[i] = i
@@ -269,13 +275,38 @@ func AcctRows(jobs []api.Job, jobsOnly bool) []AcctRow {
 		if !jobsOnly && j.StartTime > 0 {
 			rows = append(rows, AcctRow{J: j, Batch: true})
 		}
+		if !jobsOnly {
+			for k := range steps[j.ID] {
+				rows = append(rows, stepRow(j, &steps[j.ID][k]))
+			}
+		}
 	}
 	return rows
 }
 
-func stepID(id string, batch bool) string {
-	if batch {
+// stepRow is the line of job step st of j: the job's fields, with what the
+// step has of its own.
+func stepRow(j *api.Job, st *api.Step) AcctRow {
+	c := *j
+	c.Name, c.State, c.ExitCode, c.Signal = st.Name, st.State, st.ExitCode, st.Signal
+	c.StartTime, c.EndTime, c.SubmitTime, c.EligibleTime = st.StartS, st.EndS, st.StartS, st.StartS
+	c.NodeList, c.Nodes, c.CPUs = st.NodeList, st.Nodes, st.Tasks
+	c.Allocs = nil
+	names, _ := hostlist.Expand(st.NodeList)
+	for _, a := range j.Allocs {
+		if slices.Contains(names, a.Node) {
+			c.Allocs = append(c.Allocs, a)
+		}
+	}
+	return AcctRow{J: &c, IsStep: true, Step: st.StepID}
+}
+
+func stepID(id string, r *AcctRow) string {
+	switch {
+	case r.Batch:
 		return id + ".batch"
+	case r.IsStep:
+		return id + "." + strconv.Itoa(r.Step)
 	}
 	return id
 }
@@ -285,6 +316,9 @@ func stepID(id string, batch bool) string {
 // preemption, is CANCELLED (it was killed by a signal).
 func acctState(r *AcctRow, e *Env) string {
 	s := r.J.State
+	if r.IsStep {
+		return string(s)
+	}
 	if r.Batch {
 		switch s {
 		case job.Cancelled, job.Timeout, job.Preempted, job.NodeFail:
@@ -323,7 +357,7 @@ func exitCode(r *AcctRow) string {
 	}
 	killed := j.State == job.Cancelled || j.State == job.Timeout || j.State == job.Preempted
 	switch {
-	case killed && !r.Batch:
+	case killed && !r.Batch && !r.IsStep:
 		return strconv.Itoa(j.ExitCode) + ":0"
 	case killed && j.StartTime > 0 && sig == 0:
 		sig = 15
