@@ -239,6 +239,8 @@ type Config struct {
 	UsageHalfLifeS int64 `json:"usage_half_life_s"`
 	// MaxArraySize bounds array task indexes (Slurm's MaxArraySize).
 	MaxArraySize int `json:"max_array_size"`
+	// MpiDefault is the MPI wire-up of steps whose srun names none.
+	MpiDefault string `json:"mpi_default"`
 }
 
 // PartitionInfo is a partition with its limits and size.

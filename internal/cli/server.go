@@ -51,6 +51,9 @@ type serverConfig struct {
 	CancelIdleGPUJobs bool    `toml:"cancel_idle_gpu_jobs"`
 	CarbonGPerKWh     float64 `toml:"carbon_g_per_kwh"`
 	MarketGPerKWh     float64 `toml:"market_g_per_kwh"`
+	// MpiDefault is the MPI wire-up of steps whose srun names none:
+	// "none" (the default) or "pmi2" (Slurm's MpiDefault).
+	MpiDefault string `toml:"mpi_default"`
 	// UsageHalfLife and LostAfter are Go durations ("168h", "30s").
 	UsageHalfLife string `toml:"usage_half_life"`
 	LostAfter     string `toml:"lost_after"`
@@ -78,7 +81,7 @@ func (sc *serverConfig) controllerConfig(path string) (controller.Config, error)
 	cfg := controller.Config{
 		Policy: sc.Policy, Operators: sc.Operators, DefaultProject: sc.DefaultProject,
 		OverGrantQOS: sc.OverGrantQOS, CarbonGPerKWh: sc.CarbonGPerKWh, MarketGPerKWh: sc.MarketGPerKWh,
-		CancelIdleGPUJobs: sc.CancelIdleGPUJobs,
+		CancelIdleGPUJobs: sc.CancelIdleGPUJobs, MpiDefault: sc.MpiDefault,
 	}
 	var err error
 	switch {

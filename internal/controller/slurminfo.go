@@ -21,6 +21,7 @@ func (c *Controller) Config(ctx context.Context) (*api.Config, error) {
 			SchedIntervalMS: c.cfg.SchedInterval.Milliseconds(), FullPassS: int64(c.cfg.FullPassEvery.Seconds()),
 			HeartbeatS: int64(c.cfg.Heartbeat.Seconds()), LostAfterS: int64(c.cfg.LostAfter.Seconds()),
 			UsageHalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()), MaxArraySize: job.DefaultMaxArraySize,
+			MpiDefault: c.cfg.MpiDefault,
 		}
 		for _, p := range cl.Partitions {
 			pi := api.PartitionInfo{Name: p.Name, Default: p.Default, MaxTimeS: p.MaxTimeS, DefaultTimeS: p.DefaultTimeS,

@@ -326,6 +326,7 @@ func ShowConfig(w io.Writer, c *api.Config, e *Env, host string) error {
 		"MaxArraySize":           strconv.Itoa(c.MaxArraySize),
 		"MessageTimeout":         "10 sec",
 		"MinJobAge":              sec(c.MinJobAgeS),
+		"MpiDefault":             orNone(c.MpiDefault),
 		"OverTimeLimit":          "0 min",
 		"PriorityDecayHalfLife":  clockDays(c.UsageHalfLifeS),
 		"PriorityType":           "priority/multifactor",
@@ -359,4 +360,12 @@ func ShowConfig(w io.Writer, c *api.Config, e *Env, host string) error {
 func clockDays(s int64) string {
 	d := s / 86400
 	return strconv.FormatInt(d, 10) + "-" + clockLong(s%86400)
+}
+
+// orNone is Slurm's "none" for an unset setting.
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
