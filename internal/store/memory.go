@@ -317,6 +317,7 @@ func (m *Memory) Jobs(ctx context.Context, q JobQuery) ([]JobRecord, error) {
 		r, ok := m.jobs[id]
 		if ok && match(r) {
 			out = append(out, *cloneJob(r))
+			q.Skip.Strip(&out[len(out)-1])
 		}
 		return q.Limit <= 0 || len(out) < q.Limit
 	}
