@@ -388,6 +388,16 @@ func DecodeTable(data []byte) (jobs []Job, fields []string, totals *AcctTotal, e
 			if jobs, err = s.rows(cols, d); err != nil {
 				return nil, nil, nil, err
 			}
+		case `"jobs"`:
+			// A controller without tables answers accounting as an
+			// Acct object: read its whole jobs.
+			raw, err := s.value()
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if err := json.Unmarshal(raw, &jobs); err != nil {
+				return nil, nil, nil, fmt.Errorf("job table: jobs: %w", err)
+			}
 		case `"totals"`:
 			raw, err := s.value()
 			if err != nil {
