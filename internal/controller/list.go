@@ -86,13 +86,42 @@ func (q *ListQuery) matchJob(j *api.Job) bool {
 // listEntry is one job of a list as the loop hands it out: the installed
 // record, which is never changed in place, and what the last plan said of
 // it, copied.
+//
+// Accounting rows read from the store have no installed record: they come
+// as s, a listRec, a third of a record's size.
 type listEntry struct {
 	r        *jobRec
+	s        *listRec
 	planned  bool // the last plan placed or explained this pending job
 	reason   string
 	priority float64
 	estimate int64
 	why      string
+}
+
+// listRec is the part of a job record that a list prints.
+type listRec struct {
+	ID, ArrayJobID                      job.ID
+	ArrayTaskID                         int
+	Name, User, Project, Partition, QOS string
+	State                               job.State
+	Reason                              string
+	Hold                                bool
+	Array                               string
+	SubmitS, EligibleS, StartS, EndS    int64
+	Req                                 job.Request
+	Allocs                              []store.Alloc
+	ExitCode                            int
+	Signal                              string
+	Restarts                            int
+	GPUSeconds, EnergyJ                 float64
+}
+
+func (l *listRec) set(r *store.JobRecord) {
+	*l = listRec{ID: r.ID, ArrayJobID: r.ArrayJobID, ArrayTaskID: r.ArrayTaskID, Name: r.Name, User: r.User,
+		Project: r.Project, Partition: r.Partition, QOS: r.QOS, State: r.State, Reason: r.Reason, Hold: r.Spec.Hold,
+		Array: r.Spec.Array, SubmitS: r.SubmitS, EligibleS: r.EligibleS, StartS: r.StartS, EndS: r.EndS, Req: r.Req,
+		Allocs: r.Allocs, ExitCode: r.ExitCode, Signal: r.Signal, Restarts: r.Restarts, GPUSeconds: r.GPUSeconds, EnergyJ: r.EnergyJ}
 }
 
 // jobTable is a list answered as a table; the handler streams it.
@@ -103,6 +132,7 @@ type jobTable struct {
 	live    bool // running jobs' GPU-seconds count up to planAt
 	totals  *api.AcctTotal
 	c       *Controller
+	scratch listRec // fill's copy of an installed record
 }
 
 // JobTable lists the jobs q selects that user may see (their own, or with
@@ -163,17 +193,21 @@ func (c *Controller) listEntry(cr *core, r *jobRec, wantWhy bool) listEntry {
 // node list and shares unless the table carries them. It runs off the
 // loop: it reads only e, which no one changes.
 func (t *jobTable) fill(j *api.Job, e *listEntry) {
-	r := e.r
+	r := e.s
+	if r == nil {
+		r = &t.scratch
+		r.set(&e.r.JobRecord)
+	}
 	*j = api.Job{
 		ID: r.ID, ArrayJobID: r.ArrayJobID, ArrayTaskID: r.ArrayTaskID, Name: r.Name, User: r.User,
 		Project: r.Project, Partition: r.Partition, QOS: r.QOS, State: r.State, Reason: r.Reason,
-		Held: r.Spec.Hold, SubmitTime: r.SubmitS, StartTime: r.StartS, EndTime: r.EndS,
+		Held: r.Hold, SubmitTime: r.SubmitS, StartTime: r.StartS, EndTime: r.EndS,
 		TimeLimitS: r.Req.TimeLimitS, Nodes: r.Req.Nodes, GPUs: r.Req.GPUs(), CPUs: r.Req.CPUsPerNode * r.Req.Nodes,
 		ExitCode: r.ExitCode, Signal: r.Signal, Restarts: r.Restarts, GPUSeconds: r.GPUSeconds,
 		EnergyJ: r.EnergyJ, Request: r.Req, EligibleTime: r.EligibleS,
 	}
 	if r.ArrayJobID != 0 {
-		j.ArrayMaxRunning = arrayThrottle(r.Spec.Array)
+		j.ArrayMaxRunning = arrayThrottle(r.Array)
 	}
 	if r.Req.WholeNodes {
 		if n := allocGPUs(r.Allocs); n > 0 {
@@ -202,7 +236,7 @@ func (t *jobTable) fill(j *api.Job, e *listEntry) {
 		if e.planned {
 			j.Reason, j.Priority, j.EstimatedStart, j.Why = e.reason, e.priority, e.estimate, e.why
 		}
-		if r.Spec.Hold {
+		if r.Hold {
 			j.Reason = string(sched.ReasonHeld)
 		}
 	}
@@ -257,42 +291,76 @@ func (c *Controller) AcctTable(ctx context.Context, user string, q ListQuery, t 
 		sq.IDs = nil
 	}
 	sq.Skip = skipFor(t, withTotals)
-	recs, err := c.st.Jobs(ctx, sq)
+	// Matching rows are kept as listRecs, in slabs, so that 100,000 rows
+	// are neither whole records nor one slice grown by copying.
+	var (
+		slab   []listRec
+		recs   []*listRec
+		active []int // indexes in recs of jobs active in the store
+		err    error
+	)
+	keep := func(r *store.JobRecord) error {
+		if !q.match(r) {
+			return nil
+		}
+		if len(slab) == cap(slab) {
+			slab = make([]listRec, 0, 4096)
+		}
+		slab = append(slab, listRec{})
+		l := &slab[len(slab)-1]
+		l.set(r)
+		if !r.State.Final() {
+			active = append(active, len(recs))
+		}
+		recs = append(recs, l)
+		return nil
+	}
+	if sc, ok := c.st.(store.Scanner); ok {
+		err = sc.ScanJobs(ctx, sq, keep)
+	} else {
+		var all []store.JobRecord
+		all, err = c.st.Jobs(ctx, sq)
+		for i := 0; err == nil && i < len(all); i++ {
+			err = keep(&all[i])
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	keep := recs[:0]
-	for i := range recs {
-		if q.match(&recs[i]) {
-			keep = append(keep, recs[i])
-		}
-	}
-	recs = keep
 	wantWhy := t.Has("why")
 	// Records of active jobs change in memory; take the live ones. Finished
 	// records in the store are final, so the loop looks up only the few
 	// active ones.
+	type overlay struct {
+		planAt int64
+		live   []listEntry // by active; r nil where the job left memory
+	}
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
-		out := &jobTable{t: t, planAt: tx.c.planAt, live: true, c: c, entries: make([]listEntry, len(recs))}
-		for i := range recs {
-			r := &jobRec{JobRecord: recs[i]}
-			if !r.State.Final() {
-				if live := tx.c.jobs[r.ID]; live != nil {
-					r = live
-				} else if live := tx.c.recent[r.ID]; live != nil {
-					r = live
-				}
-				out.entries[i] = c.listEntry(tx.c, r, wantWhy)
-				continue
+		o := &overlay{planAt: tx.c.planAt, live: make([]listEntry, len(active))}
+		for k, i := range active {
+			r := tx.c.jobs[recs[i].ID]
+			if r == nil {
+				r = tx.c.recent[recs[i].ID]
 			}
-			out.entries[i] = listEntry{r: r}
+			if r != nil {
+				o.live[k] = c.listEntry(tx.c, r, wantWhy)
+			}
 		}
-		return out, nil
+		return o, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := v.(*jobTable)
+	o := v.(*overlay)
+	out := &jobTable{t: t, planAt: o.planAt, live: true, c: c, entries: make([]listEntry, len(recs))}
+	for i, l := range recs {
+		out.entries[i] = listEntry{s: l}
+	}
+	for k, i := range active {
+		if o.live[k].r != nil {
+			out.entries[i] = o.live[k]
+		}
+	}
 	if withTotals {
 		out.totals = &api.AcctTotal{}
 		var j api.Job

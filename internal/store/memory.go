@@ -380,3 +380,19 @@ func cloneProject(p *ProjectRecord) *ProjectRecord {
 	c.Users = slices.Clone(p.Users)
 	return &c
 }
+
+var _ Scanner = (*Memory)(nil)
+
+// ScanJobs hands out the records of Jobs one at a time.
+func (m *Memory) ScanJobs(ctx context.Context, q JobQuery, fn func(r *JobRecord) error) error {
+	recs, err := m.Jobs(ctx, q)
+	if err != nil {
+		return err
+	}
+	for i := range recs {
+		if err := fn(&recs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

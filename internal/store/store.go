@@ -188,6 +188,15 @@ type Store interface {
 	Close() error
 }
 
+// Scanner is a Store that hands out a query's records one at a time
+// instead of in one slice: accounting over 100,000 jobs then never holds
+// 100,000 whole records (about a kilobyte each) at once. fn may keep
+// nothing of the record it is given but copies; an error from fn stops
+// the scan and is returned.
+type Scanner interface {
+	ScanJobs(ctx context.Context, q JobQuery, fn func(r *JobRecord) error) error
+}
+
 // Errors.
 var (
 	ErrConflict = errors.New("store: conflict: a job with that ID or idempotency key exists")

@@ -279,3 +279,49 @@ func fillScripts(ctx context.Context, db interface {
 	}
 	return nil
 }
+
+var _ store.Scanner = (*Store)(nil)
+
+// ScanJobs hands out the records of Jobs one at a time, from one
+// statement, reusing one record. A query that reads specs takes Jobs' path
+// (scripts are filled in after the rows are read).
+func (s *Store) ScanJobs(ctx context.Context, q store.JobQuery, fn func(r *store.JobRecord) error) error {
+	if q.Skip&store.SkipSpec == 0 {
+		recs, err := s.Jobs(ctx, q)
+		if err != nil {
+			return err
+		}
+		for i := range recs {
+			if err := fn(&recs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	query, args, err := jobsQuery(q)
+	if err != nil {
+		return err
+	}
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("store %s: query jobs: %w", s.path, err)
+	}
+	for rows.Next() {
+		r, _, err := scanJobSkip(rows, q.Skip)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("store %s: query jobs: %w", s.path, err)
+		}
+		if err := fn(&r); err != nil {
+			rows.Close()
+			return err
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("store %s: query jobs: %w", s.path, err)
+	}
+	return nil
+}

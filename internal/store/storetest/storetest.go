@@ -688,6 +688,18 @@ func testSkipParts(t *testing.T, s store.Store) {
 		if diff := cmp.Diff(want, got, opts); diff != "" {
 			t.Errorf("Jobs(Skip: %03b) (-want +got):\n%s", skip, diff)
 		}
+		if sc, ok := s.(store.Scanner); ok {
+			var scanned []store.JobRecord
+			if err := sc.ScanJobs(context.Background(), store.JobQuery{Skip: skip}, func(r *store.JobRecord) error {
+				scanned = append(scanned, *r)
+				return nil
+			}); err != nil {
+				t.Fatalf("ScanJobs(Skip: %03b): %v", skip, err)
+			}
+			if diff := cmp.Diff(want, scanned, opts); diff != "" {
+				t.Errorf("ScanJobs(Skip: %03b) (-want +got):\n%s", skip, diff)
+			}
+		}
 		if len(got) != 2 || got[0].Name != recs[0].Name || got[1].GPUSeconds != recs[1].GPUSeconds {
 			t.Errorf("Jobs(Skip: %03b) lost the scalar fields: %+v", skip, got)
 		}
