@@ -110,7 +110,24 @@ func runSacct(e *Env, args []string) error {
 	if accounts != "" && !strings.Contains(accounts, ",") {
 		q.Project = accounts
 	}
-	jobs, err := acctJobs(c, q, sel, asJSON)
+	var jobs []api.Job
+	if asJSON {
+		jobs, err = acctJobs(c, q, sel, true)
+	} else {
+		// The controller filters and sends only the fields the format
+		// prints (ids= selects an array's tasks by its ID); the filters
+		// below stay, for a controller that ignores some of them.
+		lq := client.ListQuery{Fields: f.Fields(jobsOnly), Users: splitList(users), Accounts: splitList(accounts),
+			Partitions: splitList(parts), Names: splitList(names), IDs: sel.arrayIDs(), SinceS: q.SinceS, UntilS: q.UntilS}
+		if users == "" && !allUsers {
+			lq.Users = []string{c.User}
+		}
+		if states != "" {
+			lq.States = slurmfmt.StateList(states)
+		}
+		lq.Fields = withFilterFields(lq.Fields, users != "", parts != "", accounts != "", names != "", false)
+		jobs, _, err = c.AcctTable(ctx, lq)
+	}
 	if err != nil {
 		return explain(err, c.Base)
 	}

@@ -108,7 +108,23 @@ func runSqueue(e *Env, args []string) error {
 	if asJSON {
 		jobs, err = c.Jobs(ctx, true)
 	} else {
-		jobs, err = c.JobsForList(ctx, true, states == "" || !wantsFinal(states))
+		// The controller filters and sends only the fields the format
+		// prints; the filters below stay, for a controller that ignores
+		// some of them.
+		q := client.ListQuery{Fields: f.Fields(), All: true, ActiveOnly: states == "" || !wantsFinal(states),
+			Users: splitList(users), Partitions: splitList(parts), Accounts: splitList(accounts),
+			Names: splitList(names), QOS: splitList(qos), IDs: sel.arrayIDs()}
+		if states != "" {
+			q.States = slurmfmt.StateList(states)
+		}
+		if me && users == "" {
+			q.Users = []string{c.User}
+		}
+		if start {
+			q.States = []job.State{job.Pending}
+		}
+		q.Fields = withFilterFields(q.Fields, users != "" || me, parts != "", accounts != "", names != "", qos != "")
+		jobs, err = c.JobTable(ctx, q)
 	}
 	if err != nil {
 		return explain(err, c.Base)
@@ -187,6 +203,34 @@ func parseIDSelector(list string) (idSelector, error) {
 }
 
 func (s *idSelector) active() bool { return s.ids != nil }
+
+// withFilterFields adds to a list's fields those its filters read here:
+// the command filters again what the controller sent.
+func withFilterFields(fields []string, user, partition, project, name, qos bool) []string {
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{user, "user"}, {partition, "partition"}, {project, "project"}, {name, "name"}, {qos, "qos"}} {
+		if f.on && !slices.Contains(fields, f.name) {
+			fields = append(fields, f.name)
+		}
+	}
+	return fields
+}
+
+// arrayIDs lists the job IDs the selector names, a task's by its array's
+// ID: the controller's ids= filter, which the tasks are picked from.
+func (s *idSelector) arrayIDs() []job.ID {
+	var out []job.ID
+	for id := range s.ids {
+		out = append(out, id)
+	}
+	for t := range s.task {
+		out = append(out, job.ID(t[0]))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
 
 func (s *idSelector) match(j *api.Job) bool {
 	if s.ids == nil {

@@ -92,24 +92,9 @@ func (c *Client) do(ctx context.Context, method, path string, hdr map[string]str
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := c.HTTP.Do(req)
+	data, err := c.send(ctx, req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Base, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("reading the controller's answer: %w", err)
-	}
-	if resp.StatusCode >= 300 {
-		var eb api.ErrorBody
-		if json.Unmarshal(data, &eb) == nil && eb.Error.Message != "" {
-			return &eb.Error
-		}
-		return &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("controller answered %s", resp.Status)}
+		return err
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -117,6 +102,135 @@ func (c *Client) do(ctx context.Context, method, path string, hdr map[string]str
 		}
 	}
 	return nil
+}
+
+// send sends a request and returns the answer's body, or the controller's
+// error.
+func (c *Client) send(ctx context.Context, req *http.Request) ([]byte, error) {
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Base, err)
+	}
+	defer resp.Body.Close()
+	var data []byte
+	if n := resp.ContentLength; n > 0 && n < 1<<30 {
+		data = make([]byte, 0, n+1)
+	}
+	buf := bytes.NewBuffer(data)
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return nil, fmt.Errorf("reading the controller's answer: %w", err)
+	}
+	data = buf.Bytes()
+	if resp.StatusCode >= 300 {
+		var eb api.ErrorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Message != "" {
+			return nil, &eb.Error
+		}
+		return nil, &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("controller answered %s", resp.Status)}
+	}
+	return data, nil
+}
+
+// ListQuery selects the jobs of JobTable and AcctTable and names the
+// fields to read (api.TableFieldNames; empty lists select everything).
+// The controller filters, so only the jobs wanted cross the network.
+type ListQuery struct {
+	Fields []string
+	// All asks for every user's jobs (operators); ActiveOnly leaves out
+	// finished ones (job lists only).
+	All, ActiveOnly bool
+	States          []job.State
+	Users           []string
+	Accounts        []string
+	Partitions      []string
+	Names           []string
+	QOS             []string
+	// IDs selects jobs by ID; an array's ID selects all its tasks.
+	IDs []job.ID
+	// SinceS and UntilS bound finished jobs' ends and active jobs'
+	// submissions: [SinceS, UntilS); 0 is no bound.
+	SinceS, UntilS int64
+	// Totals asks accounting for its totals too (AcctTable).
+	Totals bool
+}
+
+func (q *ListQuery) values() url.Values {
+	v := url.Values{}
+	v.Set("fields", strings.Join(q.Fields, ","))
+	if q.All {
+		v.Set("all", "1")
+	}
+	if q.ActiveOnly {
+		v.Set("active", "1")
+	}
+	if q.Totals {
+		v.Set("totals", "1")
+	}
+	set := func(k string, list []string) {
+		if len(list) > 0 {
+			v.Set(k, strings.Join(list, ","))
+		}
+	}
+	states := make([]string, len(q.States))
+	for i, s := range q.States {
+		states[i] = string(s)
+	}
+	ids := make([]string, len(q.IDs))
+	for i, id := range q.IDs {
+		ids[i] = itoa(id)
+	}
+	set("state", states)
+	set("user", q.Users)
+	set("account", q.Accounts)
+	set("partition", q.Partitions)
+	set("name", q.Names)
+	set("qos", q.QOS)
+	set("ids", ids)
+	if q.SinceS != 0 {
+		v.Set("since", strconv.FormatInt(q.SinceS, 10))
+	}
+	if q.UntilS != 0 {
+		v.Set("until", strconv.FormatInt(q.UntilS, 10))
+	}
+	return v
+}
+
+// JobTable lists the jobs q selects (active and recently finished), each
+// with only q.Fields set, read from the controller's compact table.
+func (c *Client) JobTable(ctx context.Context, q ListQuery) ([]api.Job, error) {
+	jobs, _, err := c.table(ctx, "/v1/jobs?", q)
+	return jobs, err
+}
+
+// AcctTable reads accounting as JobTable reads jobs, and the totals when
+// q.Totals (nil otherwise).
+func (c *Client) AcctTable(ctx context.Context, q ListQuery) ([]api.Job, *api.AcctTotal, error) {
+	return c.table(ctx, "/v1/acct?", q)
+}
+
+func (c *Client) table(ctx context.Context, path string, q ListQuery) ([]api.Job, *api.AcctTotal, error) {
+	if len(q.Fields) == 0 {
+		return nil, nil, errors.New("a job table needs at least one field")
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", c.Base+path+q.values().Encode(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.User != "" {
+		req.Header.Set(api.HeaderUser, c.User)
+	}
+	data, err := c.send(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	jobs, _, totals, err := api.DecodeTable(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("decoding the controller's answer: %w", err)
+	}
+	return jobs, totals, nil
 }
 
 // Submit submits a job; a non-empty key makes retries return the same job.

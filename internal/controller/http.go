@@ -21,6 +21,12 @@ import (
 // escaping and the rest of the spec.
 const maxBody = 2*job.MaxScriptSize + 1<<20
 
+// streamer is an answer that writes itself (a large list as it is
+// encoded), instead of being encoded whole first.
+type streamer interface {
+	stream(w http.ResponseWriter) error
+}
+
 // handlerFunc is an API handler: it returns a value to encode or an error.
 type handlerFunc func(r *http.Request, user string) (any, error)
 
@@ -139,6 +145,12 @@ func (c *Controller) respond(w http.ResponseWriter, v any, err error) int {
 		}
 		return writeError(w, ae)
 	}
+	if s, ok := v.(streamer); ok {
+		// The status is sent with the first bytes; a failed write means
+		// the client went away, and there is no one left to tell.
+		_ = s.stream(w)
+		return http.StatusOK
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if v == nil {
 		v = struct{}{}
@@ -215,9 +227,28 @@ func (c *Controller) hSubmit(r *http.Request, user string) (any, error) {
 	return c.Submit(r.Context(), user, r.Header.Get(api.HeaderIdemKey), req)
 }
 
+// hJobs lists jobs: whole Job objects, or with fields= a compact table of
+// those fields (see list.go), filtered as the query asks.
 func (c *Controller) hJobs(r *http.Request, user string) (any, error) {
-	q := r.URL.Query()
-	return c.ListJobs(r.Context(), user, q.Get("all") == "1", q.Get("active") == "1")
+	q, t, err := parseList(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		jobs, err := c.ListJobs(r.Context(), user, q.All, q.ActiveOnly)
+		if err != nil {
+			return nil, err
+		}
+		// The filters apply to the old answer too.
+		keep := jobs[:0]
+		for i := range jobs {
+			if q.matchJob(&jobs[i]) {
+				keep = append(keep, jobs[i])
+			}
+		}
+		return keep, nil
+	}
+	return c.JobTable(r.Context(), user, q, t)
 }
 
 func (c *Controller) hJob(r *http.Request, user string) (any, error) {
@@ -287,6 +318,16 @@ func (c *Controller) hProject(create bool) handlerFunc {
 
 func (c *Controller) hAcct(r *http.Request, user string) (any, error) {
 	q := r.URL.Query()
+	if q.Get("fields") != "" {
+		lq, t, err := parseList(q)
+		if err != nil {
+			return nil, err
+		}
+		if s := q.Get("totals"); s != "" && s != "0" && s != "1" {
+			return nil, invalid("totals=%q: give 1 for the totals or 0", s)
+		}
+		return c.AcctTable(r.Context(), user, lq, t, q.Get("totals") == "1")
+	}
 	jq := store.JobQuery{User: q.Get("user"), Project: q.Get("project")}
 	var err error
 	if s := q.Get("since"); s != "" {

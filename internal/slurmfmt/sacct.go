@@ -498,3 +498,92 @@ func CheckStates(list string) error {
 	}
 	return nil
 }
+
+// acctOrder is what AcctRows reads to order rows and add batch steps, and
+// the state, which sacct -s filters on again.
+const acctOrder = "id,array_job_id,array_task_id,start_time,state"
+
+// acctNeeds is the API fields (api.TableFieldNames) a sacct field prints;
+// batch adds what the batch step's line reads.
+func acctNeeds(name string, batch bool) string {
+	switch name {
+	case "Account":
+		return "project"
+	case "AllocCPUS", "NCPUS", "ReqCPUS":
+		if batch {
+			return "cpus,allocs"
+		}
+		return "cpus"
+	case "AllocNodes", "NNodes", "ReqNodes":
+		return "nodes"
+	case "AllocTRES":
+		return "cpus,gpus,nodes,request.mem_per_node_mb,allocs"
+	case "CPUTime", "CPUTimeRAW":
+		if batch {
+			return "end_time,cpus,allocs"
+		}
+		return "end_time,cpus"
+	case "Elapsed", "ElapsedRaw", "End":
+		return "end_time"
+	case "Eligible", "Submit":
+		return "eligible_time,submit_time"
+	case "ExitCode":
+		return "exit_code,signal,state"
+	case "JobName":
+		return "name"
+	case "NodeList":
+		if batch {
+			return "node_list,allocs"
+		}
+		return "node_list"
+	case "Partition":
+		return "partition"
+	case "Priority":
+		return "priority"
+	case "QOS":
+		return "qos"
+	case "Reason":
+		return "state,reason"
+	case "ReqMem":
+		return "request.mem_per_node_mb,nodes"
+	case "ReqTRES":
+		return "cpus,gpus,nodes,request.mem_per_node_mb"
+	case "State":
+		return "state,reason"
+	case "Timelimit", "TimelimitRaw":
+		return "time_limit_s"
+	case "UID", "User":
+		return "user"
+	}
+	return "" // Cluster, DerivedExitCode, JobID, JobIDRaw, MaxRSS, Start
+}
+
+// Fields returns the API fields (api.TableFieldNames) that printing the
+// format reads, ordering included; jobsOnly (-X) leaves out what only the
+// batch steps' lines read.
+func (f *AcctFormat) Fields(jobsOnly bool) []string {
+	out := strings.Split(acctOrder, ",")
+	for _, c := range f.cols {
+		if n := acctNeeds(c.f.name, !jobsOnly); n != "" {
+			out = append(out, strings.Split(n, ",")...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// StateList returns the states a Slurm state list names (see
+// StateMatches), each once; nil when it names all of them.
+func StateList(list string) []job.State {
+	var out []job.State
+	for _, s := range []job.State{job.Pending, job.Running, job.Completing, job.Completed, job.Failed, job.Cancelled,
+		job.Timeout, job.NodeFail, job.Preempted, job.OutOfMem} {
+		if StateMatches(s, list) {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 10 {
+		return nil
+	}
+	return out
+}

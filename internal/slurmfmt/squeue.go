@@ -467,3 +467,60 @@ func reasonList(j *api.Job) string {
 	}
 	return "(" + safe(reasonOf(j)) + ")"
 }
+
+// squeueOrder is what SqueueRows reads to order and fold rows, whatever
+// the format prints.
+const squeueOrder = "id,array_job_id,array_task_id,array_max_running,partition,state,priority,start_time"
+
+// squeueNeeds is the API fields (api.TableFieldNames) a % code prints.
+func squeueNeeds(code byte) string {
+	switch code {
+	case 'a':
+		return "project"
+	case 'b':
+		return "request.gpus_per_node,request.gpu_type"
+	case 'C':
+		return "cpus"
+	case 'D':
+		return "nodes"
+	case 'e':
+		return "end_time,estimated_start,time_limit_s"
+	case 'j':
+		return "name"
+	case 'l':
+		return "time_limit_s"
+	case 'L':
+		return "time_limit_s,end_time"
+	case 'M':
+		return "end_time"
+	case 'N':
+		return "node_list"
+	case 'q':
+		return "qos"
+	case 'r':
+		return "reason"
+	case 'R':
+		return "node_list,reason"
+	case 'S':
+		return "estimated_start"
+	case 'u', 'U':
+		return "user"
+	case 'V':
+		return "submit_time"
+	}
+	return "" // the ID, array and state codes read only squeueOrder's
+}
+
+// Fields returns the API fields (api.TableFieldNames) that printing the
+// format reads, ordering and folding included, so that a list can ask the
+// controller for those alone.
+func (f *JobFormat) Fields() []string {
+	out := strings.Split(squeueOrder, ",")
+	for _, c := range f.cols {
+		if n := squeueNeeds(c.f.code); n != "" {
+			out = append(out, strings.Split(n, ",")...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -366,6 +366,7 @@ func (m *Memory) Jobs(ctx context.Context, q JobQuery) ([]JobRecord, error) {
 		r, ok := m.jobs[id]
 		if ok && match(r) {
 			out = append(out, *cloneJob(r))
+			q.Skip.Strip(&out[len(out)-1])
 		}
 		return q.Limit <= 0 || len(out) < q.Limit
 	}
@@ -427,4 +428,20 @@ func cloneProject(p *ProjectRecord) *ProjectRecord {
 	c := *p
 	c.Users = slices.Clone(p.Users)
 	return &c
+}
+
+var _ Scanner = (*Memory)(nil)
+
+// ScanJobs hands out the records of Jobs one at a time.
+func (m *Memory) ScanJobs(ctx context.Context, q JobQuery, fn func(r *JobRecord) error) error {
+	recs, err := m.Jobs(ctx, q)
+	if err != nil {
+		return err
+	}
+	for i := range recs {
+		if err := fn(&recs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -130,6 +130,35 @@ type JobQuery struct {
 	UntilS int64
 	// Limit caps the result (newest first when set); 0 is no cap.
 	Limit int
+	// Skip names parts of each record the reader does not need: Jobs
+	// leaves them zero. A list of 100,000 jobs that prints IDs and states
+	// then costs no decoding of specs, requests and node shares, which
+	// are most of a record's bytes.
+	Skip Parts
+}
+
+// Parts are the bulky parts of a job record, which a query may skip.
+type Parts uint8
+
+// The parts: the spec (with the batch script), the resolved request and
+// the node shares (Allocs).
+const (
+	SkipSpec Parts = 1 << iota
+	SkipRequest
+	SkipAllocs
+)
+
+// Strip zeroes the parts of r that p names.
+func (p Parts) Strip(r *JobRecord) {
+	if p&SkipSpec != 0 {
+		r.Spec = job.Spec{}
+	}
+	if p&SkipRequest != 0 {
+		r.Req = job.Request{}
+	}
+	if p&SkipAllocs != 0 {
+		r.Allocs = nil
+	}
 }
 
 // Snapshot is what a controller needs to recover after a restart.
@@ -163,6 +192,15 @@ type Store interface {
 	// Steps returns the steps of the given jobs, ordered by job and step.
 	Steps(ctx context.Context, ids []job.ID) ([]StepRecord, error)
 	Close() error
+}
+
+// Scanner is a Store that hands out a query's records one at a time
+// instead of in one slice: accounting over 100,000 jobs then never holds
+// 100,000 whole records (about a kilobyte each) at once. fn may keep
+// nothing of the record it is given but copies; an error from fn stops
+// the scan and is returned.
+type Scanner interface {
+	ScanJobs(ctx context.Context, q JobQuery, fn func(r *JobRecord) error) error
 }
 
 // Errors.

@@ -118,7 +118,7 @@ func (s *Store) Jobs(ctx context.Context, q store.JobQuery) ([]store.JobRecord, 
 	if err != nil {
 		return nil, err
 	}
-	out, err := queryJobs(ctx, s.r, query, args...)
+	out, err := queryJobsSkip(ctx, s.r, q.Skip, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: query jobs: %w", s.path, err)
 	}
@@ -181,7 +181,7 @@ func jobsQuery(q store.JobQuery) (string, []any, error) {
 			where = append(where, timeCol+` < ?`)
 			args = append(args, q.UntilS)
 		}
-		return `SELECT ` + jobColumns + ` FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `)
+		return `SELECT ` + jobColumnsSkip(q.Skip) + ` FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `)
 	}
 	query := arm(1, `jobs`, `submit_s`)
 	if !q.Active {
@@ -196,10 +196,33 @@ func jobsQuery(q store.JobQuery) (string, []any, error) {
 	return query, args, nil
 }
 
-func queryJobs(ctx context.Context, db interface {
+type queryer interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, query string, args ...any) ([]store.JobRecord, error) {
+}
+
+func queryJobs(ctx context.Context, db queryer, query string, args ...any) ([]store.JobRecord, error) {
+	return queryJobsSkip(ctx, db, 0, query, args...)
+}
+
+// jobColumnsSkip is jobColumns with the parts skip names read as constant
+// empty values, so that SQLite neither reads nor copies them.
+func jobColumnsSkip(skip store.Parts) string {
+	cols := jobColumns
+	if skip&store.SkipSpec != 0 {
+		cols = strings.Replace(cols, "spec,", "'' AS spec,", 1)
+		cols = strings.Replace(cols, "script_hash", "'' AS script_hash", 1)
+	}
+	if skip&store.SkipRequest != 0 {
+		cols = strings.Replace(cols, "req,", "'' AS req,", 1)
+	}
+	if skip&store.SkipAllocs != 0 {
+		cols = strings.Replace(cols, "allocs,", "'' AS allocs,", 1)
+	}
+	return cols
+}
+
+func queryJobsSkip(ctx context.Context, db queryer, skip store.Parts, query string, args ...any) ([]store.JobRecord, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -207,7 +230,7 @@ func queryJobs(ctx context.Context, db interface {
 	var out []store.JobRecord
 	var hashes []string // per record, "" where the spec holds the script
 	for rows.Next() {
-		r, h, err := scanJob(rows)
+		r, h, err := scanJobSkip(rows, skip)
 		if err != nil {
 			rows.Close()
 			return nil, err
@@ -256,6 +279,52 @@ func fillScripts(ctx context.Context, db interface {
 			byHash[h] = body
 		}
 		r.Spec.Script = body
+	}
+	return nil
+}
+
+var _ store.Scanner = (*Store)(nil)
+
+// ScanJobs hands out the records of Jobs one at a time, from one
+// statement, reusing one record. A query that reads specs takes Jobs' path
+// (scripts are filled in after the rows are read).
+func (s *Store) ScanJobs(ctx context.Context, q store.JobQuery, fn func(r *store.JobRecord) error) error {
+	if q.Skip&store.SkipSpec == 0 {
+		recs, err := s.Jobs(ctx, q)
+		if err != nil {
+			return err
+		}
+		for i := range recs {
+			if err := fn(&recs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	query, args, err := jobsQuery(q)
+	if err != nil {
+		return err
+	}
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("store %s: query jobs: %w", s.path, err)
+	}
+	for rows.Next() {
+		r, _, err := scanJobSkip(rows, q.Skip)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("store %s: query jobs: %w", s.path, err)
+		}
+		if err := fn(&r); err != nil {
+			rows.Close()
+			return err
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("store %s: query jobs: %w", s.path, err)
 	}
 	return nil
 }

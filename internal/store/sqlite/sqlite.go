@@ -534,6 +534,12 @@ func (h *scriptHasher) hash(script string) string {
 // scanJob reads one row of jobColumns; the script, if the row names one
 // by hash, is for the caller to fill in.
 func scanJob(sc interface{ Scan(...any) error }) (store.JobRecord, string, error) {
+	return scanJobSkip(sc, 0)
+}
+
+// scanJobSkip is scanJob leaving the parts skip names zero (their columns
+// read as empty strings by jobColumnsSkip).
+func scanJobSkip(sc interface{ Scan(...any) error }, skip store.Parts) (store.JobRecord, string, error) {
 	var (
 		r                 store.JobRecord
 		id, arrayID       int64
@@ -548,14 +554,20 @@ func scanJob(sc interface{ Scan(...any) error }) (store.JobRecord, string, error
 		return r, "", err
 	}
 	r.ID, r.ArrayJobID, r.State = job.ID(id), job.ID(arrayID), job.State(state)
-	if err := json.Unmarshal(spec, &r.Spec); err != nil {
-		return r, "", fmt.Errorf("job %d: decode spec: %w", id, err)
+	if skip&store.SkipSpec == 0 {
+		if err := json.Unmarshal(spec, &r.Spec); err != nil {
+			return r, "", fmt.Errorf("job %d: decode spec: %w", id, err)
+		}
 	}
-	if err := json.Unmarshal(req, &r.Req); err != nil {
-		return r, "", fmt.Errorf("job %d: decode request: %w", id, err)
+	if skip&store.SkipRequest == 0 {
+		if err := json.Unmarshal(req, &r.Req); err != nil {
+			return r, "", fmt.Errorf("job %d: decode request: %w", id, err)
+		}
 	}
-	if err := json.Unmarshal(allocs, &r.Allocs); err != nil {
-		return r, "", fmt.Errorf("job %d: decode allocations: %w", id, err)
+	if skip&store.SkipAllocs == 0 {
+		if err := json.Unmarshal(allocs, &r.Allocs); err != nil {
+			return r, "", fmt.Errorf("job %d: decode allocations: %w", id, err)
+		}
 	}
 	return r, scriptHash, nil
 }

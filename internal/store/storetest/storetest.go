@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateUnknownChangesNothing", testUpdateUnknown},
 		{"UpdateInSameBatch", testUpdateInSameBatch},
 		{"Queries", testQueries},
+		{"SkipParts", testSkipParts},
 		{"MaxJobIDSurvivesFinish", testMaxJobID},
 		{"FailureReasonSurvivesFinish", testFailureReason},
 		{"RecentKeysWindow", testRecentKeys},
@@ -669,4 +670,39 @@ func testArrayScript(t *testing.T, s store.Store) {
 	}
 	check("Jobs", jobs(t, s, store.JobQuery{}), tasks+1)
 	check("Load", load(t, s).ActiveJobs, tasks)
+}
+
+// testSkipParts checks that a query with Skip returns the same records with
+// exactly the named parts zero, for active and finished jobs alike.
+func testSkipParts(t *testing.T, s store.Store) {
+	recs := []store.JobRecord{FullJob(1, job.Running, "a"), FullJob(2, job.Completed, "b")}
+	apply(t, s, &store.Batch{NewJobs: recs})
+	full := jobs(t, s, store.JobQuery{})
+	for _, skip := range []store.Parts{store.SkipSpec, store.SkipRequest, store.SkipAllocs,
+		store.SkipSpec | store.SkipRequest | store.SkipAllocs} {
+		want := make([]store.JobRecord, len(full))
+		for i := range full {
+			want[i] = full[i]
+			skip.Strip(&want[i])
+		}
+		got := jobs(t, s, store.JobQuery{Skip: skip})
+		if diff := cmp.Diff(want, got, opts); diff != "" {
+			t.Errorf("Jobs(Skip: %03b) (-want +got):\n%s", skip, diff)
+		}
+		if sc, ok := s.(store.Scanner); ok {
+			var scanned []store.JobRecord
+			if err := sc.ScanJobs(context.Background(), store.JobQuery{Skip: skip}, func(r *store.JobRecord) error {
+				scanned = append(scanned, *r)
+				return nil
+			}); err != nil {
+				t.Fatalf("ScanJobs(Skip: %03b): %v", skip, err)
+			}
+			if diff := cmp.Diff(want, scanned, opts); diff != "" {
+				t.Errorf("ScanJobs(Skip: %03b) (-want +got):\n%s", skip, diff)
+			}
+		}
+		if len(got) != 2 || got[0].Name != recs[0].Name || got[1].GPUSeconds != recs[1].GPUSeconds {
+			t.Errorf("Jobs(Skip: %03b) lost the scalar fields: %+v", skip, got)
+		}
+	}
 }
