@@ -74,11 +74,11 @@ func TestAcctFormatFields(t *testing.T) {
 		for _, jobsOnly := range []bool{true, false} {
 			jobs := fieldJobs()
 			var want, got bytes.Buffer
-			if err := f.WriteAcct(&want, AcctRows(jobs, jobsOnly), e, Parsable2, true); err != nil {
+			if err := f.WriteAcct(&want, AcctRows(jobs, jobsOnly, nil), e, Parsable2, true); err != nil {
 				t.Fatal(err)
 			}
 			lean := throughTable(t, jobs, f.Fields(jobsOnly))
-			if err := f.WriteAcct(&got, AcctRows(lean, jobsOnly), e, Parsable2, true); err != nil {
+			if err := f.WriteAcct(&got, AcctRows(lean, jobsOnly, nil), e, Parsable2, true); err != nil {
 				t.Fatal(err)
 			}
 			if want.String() != got.String() {

@@ -196,6 +196,7 @@ func jobsQuery(q store.JobQuery) (string, []any, error) {
 	return query, args, nil
 }
 
+// queryer is a *sql.DB or a *sql.Tx.
 type queryer interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 	QueryRowContext(context.Context, string, ...any) *sql.Row

@@ -83,11 +83,6 @@ func applySteps(ctx context.Context, tx *sql.Tx, steps []store.StepRecord) error
 	return nil
 }
 
-// queryer is a *sql.DB or a *sql.Tx.
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 func querySteps(ctx context.Context, q queryer, query string, args ...any) ([]store.StepRecord, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
