@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -583,14 +584,22 @@ func (r *stepRun) run(ctx context.Context) error {
 		}
 	}
 
-	// Ctrl-C or a TERM ends the step's tasks, as Slurm's srun does.
+	// Slurm's rule: the first Ctrl-C only reports the step's state; a
+	// second within a second ends its tasks. TERM and HUP end them at once.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	go func() {
+		var lastInt time.Time
 		for {
 			select {
 			case s := <-sigs:
+				if s == syscall.SIGINT && time.Since(lastInt) > time.Second {
+					lastInt = time.Now()
+					fmt.Fprintf(r.e.Stderr, "srun: interrupt (one more within 1 sec to abort)\n")
+					fmt.Fprintf(r.e.Stderr, "srun: %s\n", r.progress())
+					continue
+				}
 				if !r.o.quiet {
 					fmt.Fprintf(r.e.Stderr, "srun: forcing job step %d.%d to end (%v)\n", r.resp.JobID, r.resp.StepID, s)
 				}
@@ -706,6 +715,53 @@ func (r *stepRun) run(ctx context.Context) error {
 		return &ExitError{Code: code}
 	}
 	return nil
+}
+
+// progress says which of the step's tasks have ended and which still run,
+// as srun's first Ctrl-C does: "StepId=12.0 tasks 0-5: running, tasks
+// 6-7: exited".
+func (r *stepRun) progress() string {
+	var running, exited []int
+	r.mu.Lock()
+	for _, t := range r.allTasks() {
+		if _, ok := r.exits[t]; ok {
+			exited = append(exited, t)
+		} else {
+			running = append(running, t)
+		}
+	}
+	r.mu.Unlock()
+	var parts []string
+	for _, g := range []struct {
+		tasks []int
+		what  string
+	}{{running, "running"}, {exited, "exited"}} {
+		if len(g.tasks) > 0 {
+			parts = append(parts, "tasks "+rankRanges(g.tasks)+": "+g.what)
+		}
+	}
+	return fmt.Sprintf("StepId=%d.%d %s", r.resp.JobID, r.resp.StepID, strings.Join(parts, ", "))
+}
+
+// rankRanges writes sorted ranks as Slurm does: 0-3,6.
+func rankRanges(ranks []int) string {
+	slices.Sort(ranks)
+	var b strings.Builder
+	for i := 0; i < len(ranks); {
+		j := i
+		for j+1 < len(ranks) && ranks[j+1] == ranks[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(ranks[i]))
+		if j > i {
+			b.WriteString("-" + strconv.Itoa(ranks[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
 }
 
 func (r *stepRun) allTasks() []int {

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"os/exec"
+
+	"github.com/gefion-hpc/gefion/internal/api"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -57,5 +59,21 @@ func TestSrunWiresUpMPICH(t *testing.T) {
 	}
 	if got, _, _ := sc.cli("sacct", "-P", "-n", "-X", "-j", id, "--format=JobID"); strings.TrimSpace(got) != id {
 		t.Errorf("sacct -X lists %q; want the job alone", got)
+	}
+}
+
+func TestSrunProgress(t *testing.T) {
+	for _, tc := range []struct {
+		ranks []int
+		want  string
+	}{{[]int{0, 1, 2, 3}, "0-3"}, {[]int{6, 0, 1, 3}, "0-1,3,6"}, {[]int{5}, "5"}, {nil, ""}} {
+		if got := rankRanges(tc.ranks); got != tc.want {
+			t.Errorf("rankRanges(%v) = %q; want %q", tc.ranks, got, tc.want)
+		}
+	}
+	r := &stepRun{resp: &api.StepResponse{JobID: 12, StepID: 0, Layout: []api.StepNode{{Tasks: []int{0, 1, 2, 3}}, {Tasks: []int{4, 5, 6, 7}}}},
+		exits: map[int]int{6: 0, 7: 1}}
+	if got, want := r.progress(), "StepId=12.0 tasks 0-5: running, tasks 6-7: exited"; got != want {
+		t.Errorf("progress() = %q; want %q", got, want)
 	}
 }
