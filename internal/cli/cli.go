@@ -73,6 +73,7 @@ var aliases = map[string]string{
 	"sacct":    "sacct",
 	"scontrol": "scontrol",
 	"srun":     "srun",
+	"salloc":   "salloc",
 }
 
 func register(c *command) {

@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"context"
+	"os"
 	"os/exec"
 
 	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/client"
+	"github.com/gefion-hpc/gefion/internal/job"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -75,5 +79,38 @@ func TestSrunProgress(t *testing.T) {
 		exits: map[int]int{6: 0, 7: 1}}
 	if got, want := r.progress(), "StepId=12.0 tasks 0-5: running, tasks 6-7: exited"; got != want {
 		t.Errorf("progress() = %q; want %q", got, want)
+	}
+}
+
+// TestSalloc holds an allocation, runs a command in it with the
+// allocation's variables, gives it back when the command ends and exits
+// with the command's status.
+func TestSalloc(t *testing.T) {
+	sc := newStepNodes(t)
+	var out, errb strings.Builder
+	env := map[string]string{"GEFION_ADDR": sc.addr, "GEFION_USER": sc.user}
+	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] },
+		Environ: func() []string { return []string{"PATH=" + os.Getenv("PATH")} }}
+	code := RunEnv(e, []string{"salloc", "-N", "2", "-n", "4", "bash", "-c", `echo "$SLURM_JOB_ID $SLURM_NNODES $SLURM_NTASKS $SLURM_JOB_NODELIST"; exit 3`})
+	if code != 3 {
+		t.Fatalf("salloc: exit %d; want the command's 3\n%s%s", code, out.String(), errb.String())
+	}
+	fields := strings.Fields(out.String())
+	if len(fields) != 4 || fields[1] != "2" || fields[2] != "4" || fields[3] == "" {
+		t.Errorf("the command saw %q; want the job ID, 2 nodes, 4 tasks and the node list", out.String())
+	}
+	for _, want := range []string{"Granted job allocation", "Relinquishing job allocation"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("salloc's stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+	id, _ := strconv.ParseInt(fields[0], 10, 64)
+	c := client.New(sc.addr, sc.user)
+	waitUntil(t, "the allocation given back", func() bool {
+		j, err := c.Job(context.Background(), job.ID(id))
+		return err == nil && j.State == job.Completed
+	})
+	if code := RunEnv(e, []string{"salloc", "--wrap", "x"}); code != 2 {
+		t.Errorf("salloc --wrap: exit %d; want a usage error", code)
 	}
 }
