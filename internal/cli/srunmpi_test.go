@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"time"
 
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/client"
@@ -112,5 +114,65 @@ func TestSalloc(t *testing.T) {
 	})
 	if code := RunEnv(e, []string{"salloc", "--wrap", "x"}); code != 2 {
 		t.Errorf("salloc --wrap: exit %d; want a usage error", code)
+	}
+}
+
+// TestOpenMPIInsideAnAllocation runs Open MPI's mpirun inside the job: it
+// starts its daemons on both nodes through srun (this binary, built and
+// named srun on PATH), as its Slurm launcher does, and the ranks reduce
+// across them.
+func TestOpenMPIInsideAnAllocation(t *testing.T) {
+	mpicc, err := exec.LookPath("mpicc.openmpi")
+	if err != nil {
+		t.Skip("needs mpicc.openmpi (Debian's openmpi-bin and libopenmpi-dev)")
+	}
+	if _, err := exec.LookPath("mpirun.openmpi"); err != nil {
+		t.Skip("needs mpirun.openmpi (Debian's openmpi-bin)")
+	}
+	if testing.Short() {
+		t.Skip("builds gefion and runs an MPI program")
+	}
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "allreduce")
+	if out, err := exec.Command(mpicc, "-o", prog, "../pmi/testdata/allreduce.c").CombinedOutput(); err != nil {
+		t.Fatalf("mpicc: %v\n%s", err, out)
+	}
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "gefion"), "../../cmd/gefion").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if err := os.Symlink("gefion", filepath.Join(bin, "srun")); err != nil {
+		t.Fatal(err)
+	}
+	sc := newStepCluster(t)
+	id := strconv.FormatInt(int64(sc.jobID), 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	// Both test nodes share this host: Open MPI's shared-memory transport
+	// would take the two nodes' ranks for neighbours; TCP serves both.
+	// mpirun is named, not given by its path: Open MPI takes an absolute
+	// argv[0] for --prefix and puts its own bin first on the daemons'
+	// PATH, where another srun may be.
+	cmd := exec.CommandContext(ctx, "mpirun.openmpi", "--oversubscribe", "--mca", "btl", "tcp,self", "-np", "4", prog)
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "GEFION_ADDR="+sc.addr, "GEFION_USER="+sc.user,
+		"SLURM_JOB_ID="+id, "SLURM_JOBID="+id, "SLURM_JOB_NODELIST=dev[1-2]", "SLURM_NODELIST=dev[1-2]",
+		"SLURM_JOB_NUM_NODES=2", "SLURM_NNODES=2", "SLURM_TASKS_PER_NODE=2(x2)", "SLURM_JOB_CPUS_PER_NODE=2(x2)",
+		"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("mpirun: %v\n%s", err, out)
+	}
+	for r := range 4 {
+		if want := fmt.Sprintf("rank %d of 4 sum 10", r); !strings.Contains(string(out), want) {
+			t.Errorf("mpirun's output lacks %q:\n%s", want, out)
+		}
+	}
+	// Its daemons ran as a step on both nodes.
+	steps, err := client.New(sc.addr, sc.user).Steps(context.Background(), sc.jobID)
+	if err != nil || len(steps) != 1 || steps[0].Nodes != 2 {
+		t.Errorf("steps of the job = %+v, %v; want mpirun's daemons as one step on 2 nodes", steps, err)
 	}
 }
