@@ -180,21 +180,25 @@ func NewFrameWriter(w io.Writer) *FrameWriter { return &FrameWriter{w: w} }
 func (fw *FrameWriter) Write(typ byte, task int, payload []byte) error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
+	if fw.err != nil {
+		return fw.err
+	}
+	// All the frames of a payload go out in one write: a task's output
+	// read in large chunks costs one system call, not one per frame.
+	fw.buf = fw.buf[:0]
 	for {
-		if fw.err != nil {
-			return fw.err
-		}
 		n := min(len(payload), maxFrame)
-		fw.buf = append(fw.buf[:0], typ)
+		fw.buf = append(fw.buf, typ)
 		fw.buf = binary.BigEndian.AppendUint32(fw.buf, uint32(task))
 		fw.buf = binary.BigEndian.AppendUint32(fw.buf, uint32(n))
 		fw.buf = append(fw.buf, payload[:n]...)
-		_, fw.err = fw.w.Write(fw.buf)
 		payload = payload[n:]
 		if len(payload) == 0 {
-			return fw.err
+			break
 		}
 	}
+	_, fw.err = fw.w.Write(fw.buf)
+	return fw.err
 }
 
 // WriteExit sends a task's exit frame.
@@ -219,7 +223,7 @@ type FrameReader struct {
 
 // NewFrameReader returns a frame reader on r.
 func NewFrameReader(r io.Reader) *FrameReader {
-	return &FrameReader{r: bufio.NewReaderSize(r, 64<<10)}
+	return &FrameReader{r: bufio.NewReaderSize(r, 512<<10)}
 }
 
 // Read returns the next frame; its payload is valid until the next Read.

@@ -432,3 +432,30 @@ func BenchmarkSrun(b *testing.B) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
 }
+
+// BenchmarkSrunOutput streams 1 GiB from one task's stdout through the
+// agent to srun (srun -n 1 head -c 1G /dev/zero), and reports MB/s with
+// the step's launch included.
+func BenchmarkSrunOutput(b *testing.B) {
+	sc := newStepCluster(b)
+	const size = 1 << 30
+	env := map[string]string{"GEFION_ADDR": sc.addr, "GEFION_USER": sc.user, "SLURM_JOB_ID": strconv.FormatInt(int64(sc.jobID), 10)}
+	var rates []float64
+	for b.Loop() {
+		var errb bytes.Buffer
+		cw := &countWriter{}
+		e := &Env{Stdin: strings.NewReader(""), Stdout: cw, Stderr: &errb, Getenv: func(k string) string { return env[k] },
+			Environ: func() []string { return []string{"PATH=" + os.Getenv("PATH")} }}
+		t := time.Now()
+		if code := RunEnv(e, []string{"srun", "-n", "1", "head", "-c", strconv.Itoa(size), "/dev/zero"}); code != 0 || cw.n != size {
+			b.Fatalf("srun: exit %d, %d bytes: %s", code, cw.n, errb.String())
+		}
+		rates = append(rates, size/time.Since(t).Seconds()/1e6)
+	}
+	sort.Float64s(rates)
+	b.ReportMetric(rates[len(rates)/2], "median-MB/s")
+}
+
+type countWriter struct{ n int }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += len(p); return len(p), nil }
