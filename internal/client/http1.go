@@ -164,9 +164,17 @@ func exchange(ctx context.Context, c *bufConn, req []byte) (resp Response, wrote
 	// so that the error seen is always the context's.
 	c.SetDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	if _, err := c.Write(req); err != nil {
+	if _, werr := c.Write(req); werr != nil {
+		// The server may have answered and closed before reading the
+		// whole request (a body over its limit): its answer says more
+		// than the broken pipe.
+		resp, err = ReadResponse(c.br)
 		stop()
-		return resp, false, err
+		if err != nil {
+			return Response{}, false, werr
+		}
+		resp.Close = true
+		return resp, true, nil
 	}
 	resp, err = ReadResponse(c.br)
 	if !stop() {

@@ -226,3 +226,37 @@ func TestNewChoosesTransport(t *testing.T) {
 		t.Error("NewPooled does not use net/http")
 	}
 }
+
+// TestLightClientReadsEarlyAnswer checks that an answer the server sends
+// before reading the whole request (a body over its limit), and then
+// closes the connection, reaches the caller instead of the broken pipe.
+func TestLightClientReadsEarlyAnswer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for { // the request's head, then not its body
+			line, err := br.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
+			}
+		}
+		body := `{"error":{"code":"too_large","message":"request body over 1024 bytes"}}`
+		fmt.Fprintf(c, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+	}()
+	big := api.SubmitRequest{}
+	big.Spec.Script = strings.Repeat("x", 32<<20)
+	_, err = New(l.Addr().String(), "alice").Submit(context.Background(), big, "")
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != "too_large" {
+		t.Errorf("Submit of an oversized body: %v; want the server's too_large answer", err)
+	}
+}
