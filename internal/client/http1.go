@@ -27,9 +27,20 @@ type conn1 struct {
 	// request's path ("" for most controllers).
 	prefix string
 
-	mu   sync.Mutex
-	idle *bufConn // a connection free for the next request, or nil
+	// idleTimeout is how long a kept connection may wait for the next
+	// request (0: maxIdle).
+	idleTimeout time.Duration
+
+	mu        sync.Mutex
+	idle      *bufConn // a connection free for the next request, or nil
+	idleSince time.Time
 }
+
+// maxIdle is how long a connection is kept for the next request: as with
+// net/http's client (90 s), shorter than the controller's idle timeout
+// (120 s), so that the client closes it and a request never races the
+// server's close.
+const maxIdle = 90 * time.Second
 
 // bufConn is a connection and the reader of its answers.
 type bufConn struct {
@@ -131,9 +142,17 @@ func (t *conn1) encode(method, path string, hdr []string, body []byte) []byte {
 func (t *conn1) get(ctx context.Context) (c *bufConn, reused bool, err error) {
 	t.mu.Lock()
 	c, t.idle = t.idle, nil
+	since := t.idleSince
 	t.mu.Unlock()
 	if c != nil {
-		return c, true, nil
+		limit := t.idleTimeout
+		if limit <= 0 {
+			limit = maxIdle
+		}
+		if time.Since(since) < limit {
+			return c, true, nil
+		}
+		c.Close()
 	}
 	d := net.Dialer{Timeout: 5 * time.Second}
 	nc, err := d.DialContext(ctx, "tcp", t.host)
@@ -148,7 +167,7 @@ func (t *conn1) get(ctx context.Context) (c *bufConn, reused bool, err error) {
 func (t *conn1) put(c *bufConn, closing bool) {
 	t.mu.Lock()
 	if !closing && t.idle == nil {
-		t.idle, c = c, nil
+		t.idle, t.idleSince, c = c, time.Now(), nil
 	}
 	t.mu.Unlock()
 	if c != nil {

@@ -260,3 +260,41 @@ func TestLightClientReadsEarlyAnswer(t *testing.T) {
 		t.Errorf("Submit of an oversized body: %v; want the server's too_large answer", err)
 	}
 }
+
+// TestLightClientDropsOldConnection checks that a connection kept longer
+// than the idle timeout is not reused: the controller closes idle
+// connections after a while, and a request must not race that close.
+func TestLightClientDropsOldConnection(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `[]`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := New(srv.URL, "alice")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		idle      time.Duration
+		wantConns int32
+	}{
+		{time.Hour, 1},       // kept: both requests on one connection
+		{time.Nanosecond, 2}, // too old: a second connection
+	} {
+		conns.Store(0)
+		c.light.idle = nil
+		c.light.idleTimeout = tc.idle
+		for range 2 {
+			if _, err := c.Jobs(ctx, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := conns.Load(); n != tc.wantConns {
+			t.Errorf("idle timeout %v: two requests opened %d connections; want %d", tc.idle, n, tc.wantConns)
+		}
+	}
+}
