@@ -48,6 +48,11 @@ type bufConn struct {
 	br *bufio.Reader
 }
 
+// CommandUserAgent is the User-Agent of requests sent by New's clients:
+// it tells the controller's logs, and the start-up test, that a command
+// used its own transport rather than net/http's ("Go-http-client/1.1").
+const CommandUserAgent = "gefion-command"
+
 // Response is one HTTP/1.1 answer as the client reads it.
 type Response struct {
 	Status int
@@ -118,7 +123,7 @@ func (t *conn1) encode(method, path string, hdr []string, body []byte) []byte {
 	b.WriteString(path)
 	b.WriteString(" HTTP/1.1\r\nHost: ")
 	b.WriteString(t.host)
-	b.WriteString("\r\n")
+	b.WriteString("\r\nUser-Agent: " + CommandUserAgent + "\r\n")
 	for i := 0; i+1 < len(hdr); i += 2 {
 		if hdr[i+1] == "" {
 			continue

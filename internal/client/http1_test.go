@@ -84,12 +84,12 @@ func TestReadResponseRefuses(t *testing.T) {
 // a URL with a path, and one connection kept across requests.
 func TestLightClient(t *testing.T) {
 	var conns atomic.Int32
-	type seen struct{ method, path, user, token, ctype, body string }
+	type seen struct{ method, path, user, token, ctype, agent, body string }
 	var last seen
 	mux := http.NewServeMux()
 	mux.HandleFunc("/gefion/v1/jobs", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		last = seen{r.Method, r.URL.RequestURI(), r.Header.Get(api.HeaderUser), r.Header.Get(api.HeaderToken), r.Header.Get("Content-Type"), string(b)}
+		last = seen{r.Method, r.URL.RequestURI(), r.Header.Get(api.HeaderUser), r.Header.Get(api.HeaderToken), r.Header.Get("Content-Type"), r.UserAgent(), string(b)}
 		if r.Method == "POST" {
 			fmt.Fprint(w, `{"id":7}`)
 			return
@@ -122,7 +122,7 @@ func TestLightClient(t *testing.T) {
 	if len(jobs) != 2001 || jobs[2000].ID != 2 {
 		t.Errorf("Jobs read %d jobs; want 2001, the last with ID 2", len(jobs))
 	}
-	if want := (seen{"GET", "/gefion/v1/jobs?all=1", "alice", "", "", ""}); last != want {
+	if want := (seen{"GET", "/gefion/v1/jobs?all=1", "alice", "", "", CommandUserAgent, ""}); last != want {
 		t.Errorf("GET seen as %+v; want %+v", last, want)
 	}
 	resp, err := c.Submit(ctx, api.SubmitRequest{}, "k1")
