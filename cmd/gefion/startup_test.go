@@ -5,13 +5,18 @@ import (
 	"bytes"
 	"debug/buildinfo"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/gefion-hpc/gefion/internal/client"
 )
 
 // Every client command (sbatch, squeue...) is this binary, and Go runs the
@@ -44,6 +49,22 @@ var heavyModules = []string{
 	"golang.org/x/image",
 }
 
+// built is the gefion binary that buildGefion made, shared by the tests
+// of one run; TestMain removes its directory.
+var built struct {
+	sync.Mutex
+	dir, bin string
+	err      error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
 // buildGefion builds this command into a temporary directory once per
 // test binary run.
 func buildGefion(t *testing.T) string {
@@ -56,12 +77,27 @@ func buildGefion(t *testing.T) string {
 	if err != nil {
 		t.Skipf("needs the go tool to build the binary: %v", err)
 	}
-	bin := filepath.Join(t.TempDir(), "gefion")
-	cmd := exec.Command(goTool, "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.Lock()
+	defer built.Unlock()
+	if built.bin == "" && built.err == nil {
+		built.err = func() error {
+			dir, err := os.MkdirTemp("", "gefion-startup-")
+			if err != nil {
+				return err
+			}
+			built.dir = dir
+			bin := filepath.Join(dir, "gefion")
+			if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+				return fmt.Errorf("go build: %v\n%s", err, out)
+			}
+			built.bin = bin
+			return nil
+		}()
 	}
-	return bin
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.bin
 }
 
 // initRecord is one line of GODEBUG=inittrace=1.
@@ -151,5 +187,34 @@ func TestClientStartsLight(t *testing.T) {
 		}
 		t.Errorf("package initialisation allocates %d bytes in all; the limit is %d. The largest: %s. Find what added it (GODEBUG=inittrace=1 gefion version) and make it lazy or leave it out of the binary",
 			total, maxInitBytes, strings.Join(top, ", "))
+	}
+}
+
+// TestCommandsUseOwnTransport runs squeue against a stand-in controller
+// and checks that its request came through the client's own HTTP/1.1
+// transport: net/http's Transport (pool, proxy and TLS set-up, HTTP/2)
+// costs a command more start-up time than its one request.
+func TestCommandsUseOwnTransport(t *testing.T) {
+	bin := buildGefion(t)
+	agents := make(chan string, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		agents <- r.UserAgent()
+		http.Error(w, `{"error":{"code":"internal","message":"stand-in controller"}}`, http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	squeue := filepath.Join(t.TempDir(), "squeue")
+	if err := os.Symlink(bin, squeue); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(squeue, "-h")
+	cmd.Env = append(os.Environ(), "GEFION_ADDR="+srv.URL)
+	out, _ := cmd.CombinedOutput() // the stand-in's error is expected
+	select {
+	case got := <-agents:
+		if got != client.CommandUserAgent {
+			t.Errorf("squeue -h sent User-Agent %q; want %q, the command transport's (client.New)", got, client.CommandUserAgent)
+		}
+	default:
+		t.Fatalf("squeue -h sent no request to GEFION_ADDR=%s:\n%s", srv.URL, out)
 	}
 }

@@ -208,7 +208,7 @@ func runBenchRun(e *Env, args []string) error {
 	m := cluster.DGXH100
 	ag := &agent.Agent{Client: client.NewAgent(addr, ctl.JoinToken()), ID: "bench", Nodes: agent.VirtualNodes("dgx", *virtual, &m, 1), Exec: &agent.Virtual{GPU: m.GPU}}
 	go func() { _ = ag.Run(ctx) }()
-	c := client.New(addr, "bench")
+	c := client.NewPooled(addr, "bench")
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		ns, err := c.Nodes(ctx)
 		if err == nil && len(ns) == *virtual && !slices.ContainsFunc(ns, func(n api.Node) bool { return n.State == "down" }) {

@@ -2,17 +2,13 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,21 +77,21 @@ func (b *benchConn) try() (id job.ID, fresh bool, err error) {
 		b.close()
 		return 0, fresh, err
 	}
-	resp, err := b.readResponse()
+	resp, err := client.ReadResponse(b.br)
 	if err != nil {
 		b.close()
 		return 0, fresh, err
 	}
-	if resp.close {
+	if resp.Close {
 		b.close()
 	}
-	data := resp.body
-	if resp.status != http.StatusOK {
+	data := resp.Body
+	if resp.Status != http.StatusOK {
 		var eb api.ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Error.Message != "" {
 			return 0, fresh, &eb.Error
 		}
-		return 0, fresh, fmt.Errorf("controller answered HTTP status %d", resp.status)
+		return 0, fresh, fmt.Errorf("controller answered HTTP status %d", resp.Status)
 	}
 	var out struct {
 		ID job.ID `json:"id"`
@@ -104,64 +100,6 @@ func (b *benchConn) try() (id job.ID, fresh bool, err error) {
 		return 0, fresh, fmt.Errorf("controller answered without a job ID: %.100q", data)
 	}
 	return out.ID, fresh, nil
-}
-
-// benchResponse is what the load tool reads of an answer.
-type benchResponse struct {
-	status int
-	close  bool
-	body   []byte
-}
-
-// readResponse reads one HTTP/1.1 response: the status line, the headers
-// (only Content-Length and Connection matter here) and a body of the
-// declared length. The controller declares the length of every answer to
-// a submission; a chunked one is an error, not silently misread.
-func (b *benchConn) readResponse() (benchResponse, error) {
-	var r benchResponse
-	line, err := b.br.ReadSlice('\n')
-	if err != nil {
-		return r, err
-	}
-	// "HTTP/1.1 200 OK"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return r, fmt.Errorf("malformed HTTP status line %.40q", line)
-	}
-	if r.status, err = strconv.Atoi(string(line[9:12])); err != nil {
-		return r, fmt.Errorf("malformed HTTP status line %.40q", line)
-	}
-	length := -1
-	for {
-		line, err := b.br.ReadSlice('\n')
-		if err != nil {
-			return r, err
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			break
-		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			return r, fmt.Errorf("malformed HTTP header %.40q", line)
-		}
-		value = bytes.TrimSpace(value)
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
-				return r, fmt.Errorf("malformed Content-Length %.20q", value)
-			}
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			return r, fmt.Errorf("the controller sent a %s body; the load tool reads only bodies of declared length", value)
-		case bytes.EqualFold(name, []byte("Connection")):
-			r.close = bytes.EqualFold(value, []byte("close"))
-		}
-	}
-	if length < 0 {
-		return r, errors.New("the controller's answer has no Content-Length")
-	}
-	r.body = make([]byte, length)
-	_, err = io.ReadFull(b.br, r.body)
-	return r, err
 }
 
 func (b *benchConn) close() {

@@ -33,18 +33,32 @@ type Client struct {
 	User string
 	// Token is an agent's join token.
 	Token string
-	HTTP  *http.Client
+	// HTTP, when set, sends the requests through net/http (NewPooled
+	// sets it). When nil, they go over the client's own HTTP/1.1
+	// connection (New), which a command that makes one request and
+	// exits starts much faster.
+	HTTP *http.Client
+
+	light *conn1
 }
 
-// New returns a client for addr with a connection pool sized for many
-// concurrent requests.
+// New returns a client for a command: its requests go over one kept
+// HTTP/1.1 connection at a time, not through net/http's Transport, whose
+// set-up and code a short-lived command would page in for one request.
+// An address that is not plain http:// gets net/http, as NewPooled.
 func New(addr, user string) *Client {
-	if addr == "" {
-		addr = DefaultAddr
+	base := baseURL(addr)
+	host, prefix, ok := splitHTTP(base)
+	if !ok {
+		return NewPooled(addr, user)
 	}
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
-	}
+	return &Client{Base: base, User: user, light: &conn1{host: host, prefix: prefix}}
+}
+
+// NewPooled returns a client over net/http with a connection pool sized
+// for many concurrent requests: for agents and load tools, which live
+// long and send in parallel.
+func NewPooled(addr, user string) *Client {
 	tr := &http.Transport{
 		Proxy:               nil, // the controller is never behind a proxy
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -52,13 +66,44 @@ func New(addr, user string) *Client {
 		MaxIdleConnsPerHost: 1024,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &Client{Base: strings.TrimRight(addr, "/"), User: user, HTTP: &http.Client{Transport: tr}}
+	return &Client{Base: baseURL(addr), User: user, HTTP: &http.Client{Transport: tr}}
+}
+
+// baseURL completes an address into the controller's URL.
+func baseURL(addr string) string {
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return strings.TrimRight(addr, "/")
+}
+
+// splitHTTP splits an http:// URL into host:port and path; ok is false
+// for any other scheme, or a URL with a query, fragment or user.
+func splitHTTP(base string) (host, prefix string, ok bool) {
+	rest, ok := strings.CutPrefix(base, "http://")
+	if !ok || strings.ContainsAny(rest, "?#@") {
+		return "", "", false
+	}
+	host, prefix, _ = strings.Cut(rest, "/")
+	if prefix != "" {
+		prefix = "/" + prefix
+	}
+	if host == "" {
+		return "", "", false
+	}
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		host = net.JoinHostPort(strings.Trim(host, "[]"), "80")
+	}
+	return host, prefix, true
 }
 
 // NewAgent returns a client for a node agent, which identifies itself with
 // the controller's join token.
 func NewAgent(addr, token string) *Client {
-	c := New(addr, "")
+	c := NewPooled(addr, "")
 	c.Token = token
 	return c
 }
@@ -68,31 +113,22 @@ func NewAgent(addr, token string) *Client {
 var ErrUnreachable = errors.New("cannot reach the controller")
 
 func (c *Client) do(ctx context.Context, method, path string, hdr map[string]string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
-		buf, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
 			return err
 		}
-		body = bytes.NewReader(buf)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, body)
-	if err != nil {
-		return err
-	}
+	h := make([]string, 0, 8+2*len(hdr))
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		h = append(h, "Content-Type", "application/json")
 	}
-	if c.User != "" {
-		req.Header.Set(api.HeaderUser, c.User)
-	}
-	if c.Token != "" {
-		req.Header.Set(api.HeaderToken, c.Token)
-	}
+	h = append(h, api.HeaderUser, c.User, api.HeaderToken, c.Token)
 	for k, v := range hdr {
-		req.Header.Set(k, v)
+		h = append(h, k, v)
 	}
-	data, err := c.send(ctx, req)
+	data, err := c.send(ctx, method, path, h, body)
 	if err != nil {
 		return err
 	}
@@ -105,14 +141,62 @@ func (c *Client) do(ctx context.Context, method, path string, hdr map[string]str
 }
 
 // send sends a request and returns the answer's body, or the controller's
-// error.
-func (c *Client) send(ctx context.Context, req *http.Request) ([]byte, error) {
-	resp, err := c.HTTP.Do(req)
+// error. hdr holds header names and values in turn; empty values are not
+// sent.
+func (c *Client) send(ctx context.Context, method, path string, hdr []string, body []byte) ([]byte, error) {
+	var (
+		status int
+		data   []byte
+		err    error
+	)
+	if c.HTTP == nil && c.light != nil {
+		var resp Response
+		resp, err = c.light.roundTrip(ctx, method, path, hdr, body)
+		if err != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Base, err)
+		}
+		status, data = resp.Status, resp.Body
+	} else {
+		status, data, err = c.sendHTTP(ctx, method, path, hdr, body)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Base, err)
+		return nil, err
+	}
+	if status >= 300 {
+		var eb api.ErrorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Message != "" {
+			return nil, &eb.Error
+		}
+		return nil, &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("controller answered HTTP status %d", status)}
+	}
+	return data, nil
+}
+
+// sendHTTP is send through c.HTTP.
+func (c *Client) sendHTTP(ctx context.Context, method, path string, hdr []string, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i+1] != "" {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+	}
+	hc := c.HTTP
+	if hc == nil { // a Client made without New or NewPooled
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Base, err)
 	}
 	defer resp.Body.Close()
 	var data []byte
@@ -121,17 +205,9 @@ func (c *Client) send(ctx context.Context, req *http.Request) ([]byte, error) {
 	}
 	buf := bytes.NewBuffer(data)
 	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return nil, fmt.Errorf("reading the controller's answer: %w", err)
+		return 0, nil, fmt.Errorf("reading the controller's answer: %w", err)
 	}
-	data = buf.Bytes()
-	if resp.StatusCode >= 300 {
-		var eb api.ErrorBody
-		if json.Unmarshal(data, &eb) == nil && eb.Error.Message != "" {
-			return nil, &eb.Error
-		}
-		return nil, &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("controller answered %s", resp.Status)}
-	}
-	return data, nil
+	return resp.StatusCode, buf.Bytes(), nil
 }
 
 // ListQuery selects the jobs of JobTable and AcctTable and names the
@@ -215,14 +291,7 @@ func (c *Client) table(ctx context.Context, path string, q ListQuery) ([]api.Job
 	if len(q.Fields) == 0 {
 		return nil, nil, errors.New("a job table needs at least one field")
 	}
-	req, err := http.NewRequestWithContext(ctx, "GET", c.Base+path+q.values().Encode(), nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.User != "" {
-		req.Header.Set(api.HeaderUser, c.User)
-	}
-	data, err := c.send(ctx, req)
+	data, err := c.send(ctx, "GET", path+q.values().Encode(), []string{api.HeaderUser, c.User}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
