@@ -403,8 +403,10 @@ var fieldNeeds = map[string]store.Parts{
 	"project":           store.SkipProject,
 	"partition":         store.SkipPartition,
 	"qos":               store.SkipQOS,
-	// A held pending job's reason is Held (the spec says it is held).
-	"reason":        store.SkipReason | store.SkipSpec,
+	// A held pending job's reason is Held, which its spec says; but the
+	// reason of a job active in the store comes from the loop's record
+	// (AcctTable), so store rows need no spec for it.
+	"reason":        store.SkipReason,
 	"eligible_time": store.SkipEligible,
 	"start_time":    store.SkipStart,
 	"time_limit_s":  store.SkipRequest,
