@@ -166,7 +166,7 @@ func jobsQuery(q store.JobQuery) (string, []any, error) {
 	selective := len(q.IDs) > 0 || q.User != "" || q.Project != ""
 	finishedFrom := `jobs`
 	if !selective && (q.SinceS != 0 || q.UntilS != 0) {
-		finishedFrom = `jobs INDEXED BY jobs_end`
+		finishedFrom = `jobs INDEXED BY jobs_end_acct`
 	}
 	var args []any
 	arm := func(active int, from, timeCol string) string {
