@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/gefion-hpc/gefion/internal/api"
@@ -99,7 +100,7 @@ func TestAcctTableFieldsReadEnough(t *testing.T) {
 		}
 	}
 	for f := range fieldNeeds {
-		if !contains(all, f) {
+		if !slices.Contains(all, f) {
 			t.Errorf("fieldNeeds names %s, which is no table field", f)
 		}
 	}
@@ -113,18 +114,13 @@ func TestAcctTableFieldsReadEnough(t *testing.T) {
 // the table does not carry still selects by it.
 func TestAcctTableFiltersReadTheirColumns(t *testing.T) {
 	c := acctFieldsController(t)
-	var whole []api.Job
-	{
-		tb := mustTable(t, api.TableFieldNames())
-		jt, err := c.AcctTable(context.Background(), "ops", ListQuery{}, tb, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range jt.entries {
-			var j api.Job
-			jt.fill(&j, &jt.entries[i])
-			whole = append(whole, j)
-		}
+	jt, err := c.AcctTable(context.Background(), "ops", ListQuery{}, mustTable(t, api.TableFieldNames()), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := make([]api.Job, len(jt.entries))
+	for i := range jt.entries {
+		jt.fill(&whole[i], &jt.entries[i])
 	}
 	id := mustTable(t, []string{"id"})
 	for _, tt := range []struct {
@@ -160,13 +156,4 @@ func mustTable(t *testing.T, fields []string) *api.Table {
 		t.Fatal(err)
 	}
 	return tb
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
