@@ -526,12 +526,42 @@ func (s *scanner) checkEmpty(start int) error {
 }
 
 // rows reads the rows array into jobs.
+// countRows counts the rows of the array s is inside (just after its
+// '['), without moving s: the arrays, and other values, at its top level.
+// On a malformed array the count may be off; the decoding that follows
+// reports the fault.
+func (s *scanner) countRows() int {
+	n, depth := 0, 0
+	for i := s.i; i < len(s.b); i++ {
+		switch s.b[i] {
+		case '"':
+			for i++; i < len(s.b) && s.b[i] != '"'; i++ {
+				if s.b[i] == '\\' {
+					i++
+				}
+			}
+		case '[', '{':
+			if depth == 0 {
+				n++
+			}
+			depth++
+		case ']', '}':
+			if depth == 0 {
+				return n
+			}
+			depth--
+		}
+	}
+	return n
+}
+
 func (s *scanner) rows(cols []*tableField, d *TableDecoder) ([]Job, error) {
 	if err := s.expect('['); err != nil {
 		return nil, err
 	}
-	// Rows are about 10 bytes a field: guess the count to allocate once.
-	jobs := make([]Job, 0, (len(s.b)-s.i)/(10*max(len(cols), 1)+4))
+	// Count the rows first, to allocate once: a Job is large, and growing
+	// a slice of 100,000 of them by appending copies it over and over.
+	jobs := make([]Job, 0, s.countRows())
 	if s.peek() == ']' {
 		s.i++
 		return jobs, nil

@@ -290,7 +290,7 @@ func (c *Controller) AcctTable(ctx context.Context, user string, q ListQuery, t 
 	} else if len(q.IDs) > 0 {
 		sq.IDs = nil
 	}
-	sq.Skip = skipFor(t, withTotals)
+	sq.Skip = skipFor(t, withTotals, &q)
 	// Matching rows are kept as listRecs, in slabs, so that 100,000 rows
 	// are neither whole records nor one slice grown by copying.
 	var (
@@ -389,25 +389,74 @@ func expandArrayIDs(ids []job.ID) []job.ID {
 	return slices.Compact(out)
 }
 
-// skipFor is what a table's fields let the store leave out.
-func skipFor(t *api.Table, withTotals bool) store.Parts {
-	skip := store.SkipSpec | store.SkipRequest | store.SkipAllocs
-	if t.Has("held") || t.Has("array_max_running") {
-		skip &^= store.SkipSpec
-	}
-	for _, f := range []string{"time_limit_s", "nodes", "gpus", "cpus", "gpu_seconds", "request.nodes", "request.gpus_per_node",
-		"request.cpus_per_node", "request.mem_per_node_mb", "request.gpu_type", "request.time_limit_s"} {
-		if t.Has(f) {
-			skip &^= store.SkipRequest
+// fieldNeeds is, for each field a table can carry, the parts of a store
+// record that fill reads to set it. A field not named here reads the
+// whole record.
+var fieldNeeds = map[string]store.Parts{
+	"id": 0, "array_job_id": 0, "array_task_id": 0, "state": 0, "submit_time": 0, "end_time": 0,
+	// From the loop's plan, for jobs it holds.
+	"why": 0, "estimated_start": 0, "priority": 0,
+	"array_max_running": store.SkipSpec,
+	"held":              store.SkipSpec,
+	"name":              store.SkipName,
+	"user":              store.SkipUser,
+	"project":           store.SkipProject,
+	"partition":         store.SkipPartition,
+	"qos":               store.SkipQOS,
+	// A held pending job's reason is Held, which its spec says; but the
+	// reason of a job active in the store comes from the loop's record
+	// (AcctTable), so store rows need no spec for it.
+	"reason":        store.SkipReason,
+	"eligible_time": store.SkipEligible,
+	"start_time":    store.SkipStart,
+	"time_limit_s":  store.SkipRequest,
+	"nodes":         store.SkipRequest,
+	"cpus":          store.SkipRequest,
+	// Whole-node jobs count the GPUs of their shares.
+	"gpus":      store.SkipRequest | store.SkipAllocs,
+	"node_list": store.SkipAllocs,
+	"allocs":    store.SkipAllocs,
+	"exit_code": store.SkipExit,
+	"signal":    store.SkipExit,
+	"restarts":  store.SkipRestarts,
+	// Running jobs' GPU-seconds count up from their start on their GPUs.
+	"gpu_seconds":             store.SkipUsage | store.SkipAllocs | store.SkipStart,
+	"energy_j":                store.SkipUsage,
+	"energy_kwh":              store.SkipUsage,
+	"co2_location_g":          store.SkipUsage,
+	"co2_market_g":            store.SkipUsage,
+	"request.nodes":           store.SkipRequest,
+	"request.gpus_per_node":   store.SkipRequest,
+	"request.cpus_per_node":   store.SkipRequest,
+	"request.mem_per_node_mb": store.SkipRequest,
+	"request.gpu_type":        store.SkipRequest,
+	"request.time_limit_s":    store.SkipRequest,
+}
+
+// skipFor is what a table's fields, the totals and q's filters (which
+// match reads) let the store leave out.
+func skipFor(t *api.Table, withTotals bool, q *ListQuery) store.Parts {
+	var need store.Parts
+	for _, f := range t.Fields() {
+		n, ok := fieldNeeds[f]
+		if !ok {
+			return 0
 		}
-	}
-	if t.Has("allocs") || t.Has("node_list") || t.Has("gpus") || t.Has("gpu_seconds") {
-		skip &^= store.SkipAllocs
+		need |= n
 	}
 	if withTotals {
-		skip &^= store.SkipAllocs
+		need |= fieldNeeds["gpu_seconds"] | fieldNeeds["energy_kwh"]
 	}
-	return skip
+	for _, f := range []struct {
+		on   bool
+		part store.Parts
+	}{{len(q.Users) > 0, store.SkipUser}, {len(q.Projects) > 0, store.SkipProject}, {len(q.Partitions) > 0, store.SkipPartition},
+		{len(q.Names) > 0, store.SkipName}, {len(q.QOS) > 0, store.SkipQOS}} {
+		if f.on {
+			need |= f.part
+		}
+	}
+	return store.SkipAll &^ need
 }
 
 // parseList reads a list request's fields= and filters. fields is nil

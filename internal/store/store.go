@@ -137,15 +137,34 @@ type JobQuery struct {
 	Skip Parts
 }
 
-// Parts are the bulky parts of a job record, which a query may skip.
-type Parts uint8
+// Parts are the parts of a job record a query may skip: the bulky ones
+// (spec, request, node shares) and the scalar fields a list may not
+// print. The ID, array job ID, task ID, state, submission and end time are
+// always read: they order, select and time a record.
+type Parts uint32
 
 // The parts: the spec (with the batch script), the resolved request and
-// the node shares (Allocs).
+// the node shares (Allocs); then scalar fields, one part each, but for
+// SkipExit (exit code and signal) and SkipUsage (GPU-seconds and energy).
 const (
 	SkipSpec Parts = 1 << iota
 	SkipRequest
 	SkipAllocs
+	SkipName
+	SkipUser
+	SkipProject
+	SkipPartition
+	SkipQOS
+	SkipReason
+	SkipEligible
+	SkipStart
+	SkipExit
+	SkipRestarts
+	SkipUsage
+	SkipIdemKey
+
+	// SkipAll is every part a query may skip.
+	SkipAll = SkipIdemKey<<1 - 1
 )
 
 // Strip zeroes the parts of r that p names.
@@ -158,6 +177,27 @@ func (p Parts) Strip(r *JobRecord) {
 	}
 	if p&SkipAllocs != 0 {
 		r.Allocs = nil
+	}
+	for _, s := range []struct {
+		part Parts
+		zero func(r *JobRecord)
+	}{
+		{SkipName, func(r *JobRecord) { r.Name = "" }},
+		{SkipUser, func(r *JobRecord) { r.User = "" }},
+		{SkipProject, func(r *JobRecord) { r.Project = "" }},
+		{SkipPartition, func(r *JobRecord) { r.Partition = "" }},
+		{SkipQOS, func(r *JobRecord) { r.QOS = "" }},
+		{SkipReason, func(r *JobRecord) { r.Reason = "" }},
+		{SkipEligible, func(r *JobRecord) { r.EligibleS = 0 }},
+		{SkipStart, func(r *JobRecord) { r.StartS = 0 }},
+		{SkipExit, func(r *JobRecord) { r.ExitCode, r.Signal = 0, "" }},
+		{SkipRestarts, func(r *JobRecord) { r.Restarts = 0 }},
+		{SkipUsage, func(r *JobRecord) { r.GPUSeconds, r.EnergyJ, r.EnergyMeasured = 0, 0, false }},
+		{SkipIdemKey, func(r *JobRecord) { r.IdemKey = "" }},
+	} {
+		if p&s.part != 0 {
+			s.zero(r)
+		}
 	}
 }
 

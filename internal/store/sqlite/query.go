@@ -31,7 +31,7 @@ func (s *Store) Load(ctx context.Context) (*store.Snapshot, error) {
 	}
 	snap.MaxJobID = job.ID(maxID)
 
-	snap.ActiveJobs, err = queryJobs(ctx, tx, `SELECT `+jobColumns+` FROM jobs WHERE active = 1 ORDER BY id`)
+	snap.ActiveJobs, err = queryJobs(ctx, tx, `SELECT `+newJobScan(0).cols+` FROM jobs WHERE active = 1 ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: load active jobs: %w", s.path, err)
 	}
@@ -166,7 +166,7 @@ func jobsQuery(q store.JobQuery) (string, []any, error) {
 	selective := len(q.IDs) > 0 || q.User != "" || q.Project != ""
 	finishedFrom := `jobs`
 	if !selective && (q.SinceS != 0 || q.UntilS != 0) {
-		finishedFrom = `jobs INDEXED BY jobs_end`
+		finishedFrom = `jobs INDEXED BY jobs_end_acct`
 	}
 	var args []any
 	arm := func(active int, from, timeCol string) string {
@@ -181,7 +181,7 @@ func jobsQuery(q store.JobQuery) (string, []any, error) {
 			where = append(where, timeCol+` < ?`)
 			args = append(args, q.UntilS)
 		}
-		return `SELECT ` + jobColumnsSkip(q.Skip) + ` FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `)
+		return `SELECT ` + newJobScan(q.Skip).cols + ` FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `)
 	}
 	query := arm(1, `jobs`, `submit_s`)
 	if !q.Active {
@@ -206,23 +206,6 @@ func queryJobs(ctx context.Context, db queryer, query string, args ...any) ([]st
 	return queryJobsSkip(ctx, db, 0, query, args...)
 }
 
-// jobColumnsSkip is jobColumns with the parts skip names read as constant
-// empty values, so that SQLite neither reads nor copies them.
-func jobColumnsSkip(skip store.Parts) string {
-	cols := jobColumns
-	if skip&store.SkipSpec != 0 {
-		cols = strings.Replace(cols, "spec,", "'' AS spec,", 1)
-		cols = strings.Replace(cols, "script_hash", "'' AS script_hash", 1)
-	}
-	if skip&store.SkipRequest != 0 {
-		cols = strings.Replace(cols, "req,", "'' AS req,", 1)
-	}
-	if skip&store.SkipAllocs != 0 {
-		cols = strings.Replace(cols, "allocs,", "'' AS allocs,", 1)
-	}
-	return cols
-}
-
 func queryJobsSkip(ctx context.Context, db queryer, skip store.Parts, query string, args ...any) ([]store.JobRecord, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -230,14 +213,14 @@ func queryJobsSkip(ctx context.Context, db queryer, skip store.Parts, query stri
 	}
 	var out []store.JobRecord
 	var hashes []string // per record, "" where the spec holds the script
+	js := newJobScan(skip)
 	for rows.Next() {
-		r, h, err := scanJobSkip(rows, skip)
-		if err != nil {
+		if err := js.scan(rows); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		out = append(out, r)
-		hashes = append(hashes, h)
+		out = append(out, js.r)
+		hashes = append(hashes, js.scriptHash)
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, err
@@ -313,13 +296,13 @@ func (s *Store) ScanJobs(ctx context.Context, q store.JobQuery, fn func(r *store
 	if err != nil {
 		return fmt.Errorf("store %s: query jobs: %w", s.path, err)
 	}
+	js := newJobScan(q.Skip)
 	for rows.Next() {
-		r, _, err := scanJobSkip(rows, q.Skip)
-		if err != nil {
+		if err := js.scan(rows); err != nil {
 			rows.Close()
 			return fmt.Errorf("store %s: query jobs: %w", s.path, err)
 		}
-		if err := fn(&r); err != nil {
+		if err := fn(&js.r); err != nil {
 			rows.Close()
 			return err
 		}

@@ -435,8 +435,8 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// The jobs table's columns in the order jobArgs fills them and scanJob
-// reads them. id must stay first: the UPDATE uses ?1 for it.
+// The jobs table's columns in the order jobArgs fills them and jobCols
+// lists them (less active, which no reader needs). id must stay first: the UPDATE uses ?1 for it.
 const jobColumns = `id, array_job_id, array_task_id, name, user_name, project, partition_name, qos,
 	state, active, reason, submit_s, eligible_s, start_s, end_s, exit_code, signal, restarts,
 	gpu_seconds, energy_j, energy_measured, idem_key, spec, req, allocs, script_hash`
@@ -531,43 +531,96 @@ func (h *scriptHasher) hash(script string) string {
 	return v
 }
 
-// scanJob reads one row of jobColumns; the script, if the row names one
-// by hash, is for the caller to fill in.
-func scanJob(sc interface{ Scan(...any) error }) (store.JobRecord, string, error) {
-	return scanJobSkip(sc, 0)
+// jobCol is a column of jobColumns, the part of a record that holds it
+// (0 for the columns every query reads) and where a jobScan puts it.
+type jobCol struct {
+	name string
+	part store.Parts
+	dest func(js *jobScan) any
 }
 
-// scanJobSkip is scanJob leaving the parts skip names zero (their columns
-// read as empty strings by jobColumnsSkip).
-func scanJobSkip(sc interface{ Scan(...any) error }, skip store.Parts) (store.JobRecord, string, error) {
-	var (
-		r                 store.JobRecord
-		id, arrayID       int64
-		state             string
-		active            int
-		spec, req, allocs []byte
-		scriptHash        string
-	)
-	if err := sc.Scan(&id, &arrayID, &r.ArrayTaskID, &r.Name, &r.User, &r.Project, &r.Partition, &r.QOS,
-		&state, &active, &r.Reason, &r.SubmitS, &r.EligibleS, &r.StartS, &r.EndS, &r.ExitCode, &r.Signal, &r.Restarts,
-		&r.GPUSeconds, &r.EnergyJ, &r.EnergyMeasured, &r.IdemKey, &spec, &req, &allocs, &scriptHash); err != nil {
-		return r, "", err
-	}
-	r.ID, r.ArrayJobID, r.State = job.ID(id), job.ID(arrayID), job.State(state)
-	if skip&store.SkipSpec == 0 {
-		if err := json.Unmarshal(spec, &r.Spec); err != nil {
-			return r, "", fmt.Errorf("job %d: decode spec: %w", id, err)
+// jobCols are the columns in jobColumns' order. A query reads only those
+// its Skip leaves in: SQLite's cost per row grows with the columns it
+// hands out, and so does database/sql's.
+var jobCols = []jobCol{
+	{"id", 0, func(js *jobScan) any { return &js.id }},
+	{"array_job_id", 0, func(js *jobScan) any { return &js.arrayID }},
+	{"array_task_id", 0, func(js *jobScan) any { return &js.r.ArrayTaskID }},
+	{"name", store.SkipName, func(js *jobScan) any { return &js.r.Name }},
+	{"user_name", store.SkipUser, func(js *jobScan) any { return &js.r.User }},
+	{"project", store.SkipProject, func(js *jobScan) any { return &js.r.Project }},
+	{"partition_name", store.SkipPartition, func(js *jobScan) any { return &js.r.Partition }},
+	{"qos", store.SkipQOS, func(js *jobScan) any { return &js.r.QOS }},
+	{"state", 0, func(js *jobScan) any { return &js.state }},
+	{"reason", store.SkipReason, func(js *jobScan) any { return &js.r.Reason }},
+	{"submit_s", 0, func(js *jobScan) any { return &js.r.SubmitS }},
+	{"eligible_s", store.SkipEligible, func(js *jobScan) any { return &js.r.EligibleS }},
+	{"start_s", store.SkipStart, func(js *jobScan) any { return &js.r.StartS }},
+	{"end_s", 0, func(js *jobScan) any { return &js.r.EndS }},
+	{"exit_code", store.SkipExit, func(js *jobScan) any { return &js.r.ExitCode }},
+	{"signal", store.SkipExit, func(js *jobScan) any { return &js.r.Signal }},
+	{"restarts", store.SkipRestarts, func(js *jobScan) any { return &js.r.Restarts }},
+	{"gpu_seconds", store.SkipUsage, func(js *jobScan) any { return &js.r.GPUSeconds }},
+	{"energy_j", store.SkipUsage, func(js *jobScan) any { return &js.r.EnergyJ }},
+	{"energy_measured", store.SkipUsage, func(js *jobScan) any { return &js.r.EnergyMeasured }},
+	{"idem_key", store.SkipIdemKey, func(js *jobScan) any { return &js.r.IdemKey }},
+	{"spec", store.SkipSpec, func(js *jobScan) any { return &js.spec }},
+	{"req", store.SkipRequest, func(js *jobScan) any { return &js.req }},
+	{"allocs", store.SkipAllocs, func(js *jobScan) any { return &js.allocs }},
+	{"script_hash", store.SkipSpec, func(js *jobScan) any { return &js.scriptHash }},
+}
+
+// jobScan reads rows of the columns a Skip leaves in into one record,
+// which each row overwrites.
+type jobScan struct {
+	skip              store.Parts
+	cols              string // the SELECT list
+	dest              []any
+	r                 store.JobRecord
+	id, arrayID       int64
+	state             string
+	spec, req, allocs []byte
+	scriptHash        string
+}
+
+func newJobScan(skip store.Parts) *jobScan {
+	js := &jobScan{skip: skip}
+	var names []string
+	for _, c := range jobCols {
+		if c.part == 0 || skip&c.part == 0 {
+			names = append(names, c.name)
+			js.dest = append(js.dest, c.dest(js))
 		}
 	}
-	if skip&store.SkipRequest == 0 {
-		if err := json.Unmarshal(req, &r.Req); err != nil {
-			return r, "", fmt.Errorf("job %d: decode request: %w", id, err)
+	js.cols = strings.Join(names, ", ")
+	return js
+}
+
+// scan reads one row into js.r, leaving the skipped parts zero, and the
+// row's script hash into js.scriptHash ("" where the spec holds the
+// script or the spec is skipped).
+func (js *jobScan) scan(sc interface{ Scan(...any) error }) error {
+	js.r = store.JobRecord{}
+	js.scriptHash = ""
+	if err := sc.Scan(js.dest...); err != nil {
+		return err
+	}
+	r := &js.r
+	r.ID, r.ArrayJobID, r.State = job.ID(js.id), job.ID(js.arrayID), job.State(js.state)
+	if js.skip&store.SkipSpec == 0 {
+		if err := json.Unmarshal(js.spec, &r.Spec); err != nil {
+			return fmt.Errorf("job %d: decode spec: %w", js.id, err)
 		}
 	}
-	if skip&store.SkipAllocs == 0 {
-		if err := json.Unmarshal(allocs, &r.Allocs); err != nil {
-			return r, "", fmt.Errorf("job %d: decode allocations: %w", id, err)
+	if js.skip&store.SkipRequest == 0 {
+		if err := json.Unmarshal(js.req, &r.Req); err != nil {
+			return fmt.Errorf("job %d: decode request: %w", js.id, err)
 		}
 	}
-	return r, scriptHash, nil
+	if js.skip&store.SkipAllocs == 0 {
+		if err := json.Unmarshal(js.allocs, &r.Allocs); err != nil {
+			return fmt.Errorf("job %d: decode allocations: %w", js.id, err)
+		}
+	}
+	return nil
 }

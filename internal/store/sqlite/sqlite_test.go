@@ -422,3 +422,24 @@ func TestCheckpointer(t *testing.T) {
 		}
 	}
 }
+
+// TestJobColsMatchColumns checks that the columns a query may select are
+// jobColumns in their order, less active, which no reader needs.
+func TestJobColsMatchColumns(t *testing.T) {
+	var want []string
+	for _, c := range strings.Split(jobColumns, ",") {
+		if c = strings.TrimSpace(c); c != "active" {
+			want = append(want, c)
+		}
+	}
+	var got []string
+	for _, c := range jobCols {
+		got = append(got, c.name)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("jobCols (-want +got):\n%s", diff)
+	}
+	if js := newJobScan(0); len(js.dest) != len(jobCols) {
+		t.Errorf("newJobScan(0) reads %d columns; want all %d", len(js.dest), len(jobCols))
+	}
+}
