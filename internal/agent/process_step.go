@@ -491,16 +491,21 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 	forward := func(r *os.File, typ byte) {
 		defer wg.Done()
 		defer r.Close()
-		// Large reads from a large pipe: a task that writes a lot (1 GiB
-		// to stdout) streams at hundreds of MB/s in few system calls.
-		growPipe(r)
-		buf := make([]byte, 512<<10)
+		// Small reads to start with, since most tasks write little and a
+		// step starts many; a task whose reads fill the buffer gets a
+		// large pipe and large reads, so that 1 GiB to stdout streams at
+		// hundreds of MB/s in few system calls.
+		buf := make([]byte, 32<<10)
 		for {
 			n, err := r.Read(buf)
 			if n > 0 {
 				// srun gone: keep draining so the task never blocks on
 				// a full pipe before it is killed.
 				_ = fw.Write(typ, rank, buf[:n])
+			}
+			if n == len(buf) && len(buf) < 512<<10 {
+				growPipe(r)
+				buf = make([]byte, 512<<10)
 			}
 			if err != nil {
 				return

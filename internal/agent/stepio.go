@@ -223,7 +223,7 @@ type FrameReader struct {
 
 // NewFrameReader returns a frame reader on r.
 func NewFrameReader(r io.Reader) *FrameReader {
-	return &FrameReader{r: bufio.NewReaderSize(r, 512<<10)}
+	return &FrameReader{r: bufio.NewReaderSize(r, 64<<10)}
 }
 
 // Read returns the next frame; its payload is valid until the next Read.

@@ -176,3 +176,29 @@ func TestOpenMPIInsideAnAllocation(t *testing.T) {
 		t.Errorf("steps of the job = %+v, %v; want mpirun's daemons as one step on 2 nodes", steps, err)
 	}
 }
+
+// TestSrunLargeOutputIsExact streams a few MB through a step (past the
+// point where the node switches to large reads) and checks every byte.
+func TestSrunLargeOutputIsExact(t *testing.T) {
+	sc := newStepCluster(t)
+	out, errs, code := sc.srun("", "-n", "1", "seq", "1", "400000")
+	if code != 0 {
+		t.Fatalf("srun seq: exit %d: %s", code, errs)
+	}
+	want, err := exec.Command("seq", "1", "400000").Output()
+	if err != nil {
+		t.Skip("needs seq:", err)
+	}
+	if out != string(want) {
+		t.Errorf("srun seq 1 400000 gave %d bytes, not the %d seq prints (first difference at %d)", len(out), len(want), firstDiff(out, string(want)))
+	}
+}
+
+func firstDiff(a, b string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
