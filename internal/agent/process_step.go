@@ -356,20 +356,21 @@ func (st *pstep) startedCount() int {
 
 func (st *pstep) writeStdin(rank int, data []byte) {
 	st.mu.Lock()
-	var w *os.File
+	var ws []*os.File
 	for _, t := range st.tasks {
-		if t.rank == rank {
-			w = t.stdin
+		if t.stdin != nil && (t.rank == rank || rank == api.StdinAll) {
+			ws = append(ws, t.stdin)
 		}
 	}
 	st.mu.Unlock()
-	if w != nil {
+	for _, w := range ws {
 		// A task that stopped reading loses its input, not the step.
 		_, _ = w.Write(data)
 	}
 }
 
-// closeStdin closes a task's stdin (every task's for -1).
+// closeStdin closes a task's stdin (every task's for a negative rank:
+// -1, or api.StdinAll).
 func (st *pstep) closeStdin(rank int) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -400,7 +401,7 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 		return err
 	}
 	var inR, inW *os.File
-	if rank == l.Stdin {
+	if rank == l.Stdin || l.Stdin == api.StdinAll {
 		if inR, inW, err = os.Pipe(); err != nil {
 			outR.Close()
 			outW.Close()

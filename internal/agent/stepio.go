@@ -246,5 +246,6 @@ func (fr *FrameReader) Read(buf []byte) (Frame, []byte, error) {
 	if _, err := io.ReadFull(fr.r, buf); err != nil {
 		return Frame{}, buf, fmt.Errorf("step I/O: connection cut inside a frame: %w", err)
 	}
-	return Frame{Type: fr.hdr[0], Task: int(binary.BigEndian.Uint32(fr.hdr[1:5])), Payload: buf}, buf, nil
+	// The task is a signed rank: api.StdinAll (-2) names every task.
+	return Frame{Type: fr.hdr[0], Task: int(int32(binary.BigEndian.Uint32(fr.hdr[1:5]))), Payload: buf}, buf, nil
 }

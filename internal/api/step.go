@@ -20,6 +20,9 @@ import "github.com/gefion-hpc/gefion/internal/job"
 // again, as Slurm's does.
 const CodeBusy = "busy"
 
+// StdinAll as a step's Stdin gives srun's standard input to every task.
+const StdinAll = -2
+
 // Distributions of tasks over a step's nodes (srun -m).
 const (
 	DistBlock  = "block"
@@ -52,8 +55,9 @@ type StepRequest struct {
 	Name       string   `json:"name,omitempty"`
 	// IOAddr is host:port where srun accepts the agents' connections.
 	IOAddr string `json:"io_addr"`
-	// Stdin says which task reads srun's standard input: -1 none, else
-	// the rank (srun's default is 0).
+	// Stdin says which task reads srun's standard input: -1 none,
+	// StdinAll every task (srun -i all), else the rank (srun's default
+	// is 0).
 	Stdin int `json:"stdin"`
 	// MPI is the wire-up the tasks get: "pmi2" (PMI-1 and PMI-2 over
 	// PMI_FD, for MPICH and Intel MPI), "none", or "" for the controller's

@@ -404,7 +404,7 @@ func runSrun(e *Env, args []string) error {
 	case in == "none":
 		o.req.Stdin = -1
 	case in == "all":
-		return usagef("-i all is not supported: give a task number, none, or a file")
+		o.req.Stdin = api.StdinAll
 	default:
 		if n, err := strconv.Atoi(in); err == nil {
 			if n < 0 {
@@ -440,7 +440,7 @@ func runSrun(e *Env, args []string) error {
 		}
 		defer f.Close()
 		r.stdin = f
-	} else if o.req.Stdin >= 0 {
+	} else if o.req.Stdin >= 0 || o.req.Stdin == api.StdinAll {
 		r.stdin = e.Stdin
 	}
 	return r.run(ctx)
@@ -689,6 +689,9 @@ func (r *stepRun) run(ctx context.Context) error {
 			if a.k == stdinNode && r.stdin != nil {
 				go r.forwardStdin(a.c)
 			}
+			if got == nodes && r.o.req.Stdin == api.StdinAll && r.stdin != nil {
+				go r.forwardStdinAll(conns)
+			}
 		case <-check.C:
 			if st := r.stepState(ctx); st != nil && st.State.Final() {
 				fmt.Fprintf(r.e.Stderr, "srun: error: step %d.%d ended (%s) before all its nodes called back\n", st.JobID, st.StepID, st.State)
@@ -885,6 +888,30 @@ func (r *stepRun) forwardStdin(conn net.Conn) {
 		}
 		if err != nil {
 			_ = fw.Write(agent.FrameStdinEOF, r.o.req.Stdin, nil)
+			return
+		}
+	}
+}
+
+// forwardStdinAll sends srun's stdin to every task of every node (-i
+// all), once all the nodes have called back.
+func (r *stepRun) forwardStdinAll(conns []net.Conn) {
+	fws := make([]*agent.FrameWriter, len(conns))
+	for k, c := range conns {
+		fws[k] = agent.NewFrameWriter(c)
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.stdin.Read(buf)
+		for _, fw := range fws {
+			if n > 0 {
+				_ = fw.Write(agent.FrameStdin, api.StdinAll, buf[:n])
+			}
+			if err != nil {
+				_ = fw.Write(agent.FrameStdinEOF, api.StdinAll, nil)
+			}
+		}
+		if err != nil {
 			return
 		}
 	}

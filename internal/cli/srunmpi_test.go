@@ -202,3 +202,23 @@ func firstDiff(a, b string) int {
 	}
 	return min(len(a), len(b))
 }
+
+// TestSrunInputAll gives srun's standard input to every task (-i all), on
+// both nodes.
+func TestSrunInputAll(t *testing.T) {
+	sc := newStepCluster(t)
+	out, errs, code := sc.srun("ping\n", "-n", "4", "-i", "all", "-l", "cat")
+	if code != 0 {
+		t.Fatalf("srun -i all cat: exit %d: %s", code, errs)
+	}
+	for r := range 4 {
+		if want := strconv.Itoa(r) + ": ping\n"; !strings.Contains(out, want) {
+			t.Errorf("task %d did not echo the input: %q", r, out)
+		}
+	}
+	// The default is task 0 alone.
+	out, _, _ = sc.srun("ping\n", "-n", "2", "-l", "cat")
+	if out != "0: ping\n" {
+		t.Errorf("srun cat without -i: %q; want task 0 alone", out)
+	}
+}

@@ -217,8 +217,8 @@ func (c *Controller) CreateStep(ctx context.Context, user string, id job.ID, req
 	if req.TimeLimitS < 0 {
 		return nil, invalid("-t/--time: give a positive time limit")
 	}
-	if req.Stdin < -1 {
-		return nil, invalid("stdin %d: give a task rank, or -1 for none", req.Stdin)
+	if req.Stdin < api.StdinAll {
+		return nil, invalid("stdin %d: give a task rank, -1 for none or -2 for every task", req.Stdin)
 	}
 	switch req.MPI {
 	case "":
