@@ -327,7 +327,7 @@ first gets an allocation of its own for the step and ends it afterwards.
   -u, --unbuffered          (output is never buffered)
   -o, --output=PATTERN      tasks' stdout to files (%j %J %s %t %n %N %u %x %%)
   -e, --error=PATTERN       tasks' stderr to files
-  -i, --input=none|N|FILE   stdin to task N (default 0), to no task, or from a file
+  -i, --input=all|none|N|FILE  stdin to every task, to no task, to task N (default 0), or from a file
   -K, --kill-on-bad-exit    end the step when a task exits non-zero
   -W, --wait=S              end the step S seconds after the first task ends
   -t, --time=LIMIT          the step's own time limit
