@@ -92,16 +92,8 @@ func runSalloc(e *Env, args []string) error {
 	}
 	id := resp.ID
 	fmt.Fprintf(e.Stderr, "salloc: Pending job allocation %d\n", id)
-	release := func() {
-		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer rcancel()
-		if j, err := c.Job(rctx, id); err == nil && j.State == job.Running {
-			_ = c.Cancel(rctx, id, "USR1") // the holder ends with status 0
-		} else {
-			_ = c.Cancel(rctx, id, "")
-		}
-	}
-	j, err := waitGranted(ctx, e, c, id)
+	release := func() { releaseAllocation(c, id) }
+	j, err := waitGranted(ctx, e, c, id, "salloc", false)
 	signal.Stop(sigs)
 	if err != nil {
 		release()
@@ -133,9 +125,22 @@ func runSalloc(e *Env, args []string) error {
 	return fmt.Errorf("cannot run %s: %w", argv[0], runErr)
 }
 
+// releaseAllocation gives back an allocation held by allocHolder: USR1
+// ends the holder with status 0 (the job is COMPLETED); one still waiting
+// is cancelled.
+func releaseAllocation(c *client.Client, id job.ID) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if j, err := c.Job(ctx, id); err == nil && j.State == job.Running {
+		_ = c.Cancel(ctx, id, "USR1")
+		return
+	}
+	_ = c.Cancel(ctx, id, "")
+}
+
 // waitGranted waits until job id runs, telling the user once that it
-// waits, as salloc does.
-func waitGranted(ctx context.Context, e *Env, c *client.Client, id job.ID) (*api.Job, error) {
+// waits (as salloc and srun do, under prog's name, unless quiet).
+func waitGranted(ctx context.Context, e *Env, c *client.Client, id job.ID, prog string, quiet bool) (*api.Job, error) {
 	told := false
 	for {
 		j, err := c.Job(ctx, id)
@@ -145,17 +150,17 @@ func waitGranted(ctx context.Context, e *Env, c *client.Client, id job.ID) (*api
 		case err != nil:
 			return nil, explain(err, c.Base)
 		case j.State == job.Running:
-			if told {
-				fmt.Fprintf(e.Stderr, "salloc: job %d has been allocated resources\n", id)
+			if told && !quiet {
+				fmt.Fprintf(e.Stderr, "%s: job %d has been allocated resources\n", prog, id)
 			}
 			return j, nil
 		case j.State.Final():
 			return nil, fmt.Errorf("job allocation %d ended %s before it was granted: %s", id, j.State, textsafe.Field(j.Reason))
 		}
-		if !told {
-			fmt.Fprintf(e.Stderr, "salloc: job %d queued and waiting for resources\n", id)
-			told = true
+		if !told && !quiet {
+			fmt.Fprintf(e.Stderr, "%s: job %d queued and waiting for resources\n", prog, id)
 		}
+		told = true
 		select {
 		case <-time.After(50 * time.Millisecond):
 		case <-ctx.Done():

@@ -2,12 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/job"
@@ -69,42 +66,10 @@ func allocateForSrun(e *Env, c *client.Client, o *srunOpts) (job.ID, func(), err
 		return 0, nil, err
 	}
 	id := resp.ID
-	release := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		// USR1 ends the holder with status 0; a job still waiting is
-		// cancelled.
-		if j, err := c.Job(ctx, id); err == nil && j.State == job.Running {
-			_ = c.Cancel(ctx, id, "USR1")
-			return
-		}
-		_ = c.Cancel(ctx, id, "")
+	release := func() { releaseAllocation(c, id) }
+	if _, err := waitGranted(ctx, e, c, id, "srun", o.quiet); err != nil {
+		release()
+		return 0, nil, err
 	}
-	told := false
-	for {
-		j, err := c.Job(ctx, id)
-		switch {
-		case errors.Is(err, context.Canceled) || ctx.Err() != nil:
-			release()
-			return 0, nil, fmt.Errorf("interrupted; job %d given up", id)
-		case err != nil:
-			release()
-			return 0, nil, explain(err, c.Base)
-		case j.State == job.Running:
-			if told && !o.quiet {
-				fmt.Fprintf(e.Stderr, "srun: job %d has been allocated resources\n", id)
-			}
-			return id, release, nil
-		case j.State.Final():
-			return 0, nil, fmt.Errorf("job %d ended %s before it started: %s", id, j.State, j.Reason)
-		}
-		if !told && !o.quiet {
-			fmt.Fprintf(e.Stderr, "srun: job %d queued and waiting for resources\n", id)
-			told = true
-		}
-		select {
-		case <-time.After(50 * time.Millisecond):
-		case <-ctx.Done():
-		}
-	}
+	return id, release, nil
 }
