@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +62,9 @@ type ptask struct {
 	rank  int
 	pid   int
 	stdin *os.File // write end of the task's stdin, or nil
+	// pty is the master side of the task's pseudo-terminal (srun --pty),
+	// or nil: its input is written there, and its window size set.
+	pty *os.File
 }
 
 var _ StepExecutor = (*Process)(nil)
@@ -299,6 +303,8 @@ func (p *Process) runStep(k stepKey, st *pstep, report StepReport) {
 				st.writeStdin(f.Task, f.Payload)
 			case FrameStdinEOF:
 				st.closeStdin(f.Task)
+			case FrameWinsize:
+				st.setWinsize(f.Task, f.Payload)
 			}
 		}
 	}()
@@ -358,7 +364,11 @@ func (st *pstep) writeStdin(rank int, data []byte) {
 	st.mu.Lock()
 	var ws []*os.File
 	for _, t := range st.tasks {
-		if t.stdin != nil && (t.rank == rank || rank == api.StdinAll) {
+		switch {
+		case t.rank != rank && rank != api.StdinAll:
+		case t.pty != nil:
+			ws = append(ws, t.pty)
+		case t.stdin != nil:
 			ws = append(ws, t.stdin)
 		}
 	}
@@ -375,9 +385,17 @@ func (st *pstep) closeStdin(rank int) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, t := range st.tasks {
-		if t.stdin != nil && (rank < 0 || t.rank == rank) {
+		if rank >= 0 && t.rank != rank {
+			continue
+		}
+		if t.stdin != nil {
 			t.stdin.Close()
 			t.stdin = nil
+		}
+		if t.pty != nil {
+			// A terminal has no end of input to close: it reads the
+			// end-of-file character, as a shell does at Ctrl-D.
+			_, _ = t.pty.Write([]byte{4})
 		}
 	}
 }
@@ -412,6 +430,30 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 	}
 	cmd := &exec.Cmd{Path: path, Args: l.Argv, Dir: wd, Env: env, Stdout: outW, Stderr: errW,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
+	// srun --pty: task 0 runs on a pseudo-terminal, as the leader of a
+	// session of its own whose controlling terminal it is; its output is
+	// read from the master side, its input written there.
+	var ptyMaster, ptySlave *os.File
+	if l.PTY && rank == 0 {
+		if ptyMaster, ptySlave, err = openPTY(); err != nil {
+			outR.Close()
+			outW.Close()
+			errR.Close()
+			errW.Close()
+			if inR != nil {
+				inR.Close()
+				inW.Close()
+			}
+			return fmt.Errorf("pseudo-terminal for task 0: %v", err)
+		}
+		if inR != nil {
+			inR.Close()
+			inW.Close()
+			inR, inW = nil, nil
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = ptySlave, ptySlave, ptySlave
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	}
 	// An MPI rank talks PMI on descriptor 3, one end of a socket pair
 	// whose other end this node serves.
 	var pmiOurs, pmiTheirs *os.File
@@ -458,7 +500,13 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 	if pmiTheirs != nil {
 		pmiTheirs.Close()
 	}
+	if ptySlave != nil {
+		ptySlave.Close()
+	}
 	if err != nil {
+		if ptyMaster != nil {
+			ptyMaster.Close()
+		}
 		outR.Close()
 		errR.Close()
 		if inW != nil {
@@ -480,7 +528,7 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 			}
 		}()
 	}
-	t := &ptask{rank: rank, pid: cmd.Process.Pid, stdin: inW}
+	t := &ptask{rank: rank, pid: cmd.Process.Pid, stdin: inW, pty: ptyMaster}
 	st.mu.Lock()
 	st.tasks = append(st.tasks, t)
 	if st.stopSig != 0 {
@@ -516,6 +564,12 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 	wg.Add(2)
 	go forward(outR, FrameStdout)
 	go forward(errR, FrameStderr)
+	if ptyMaster != nil {
+		// Reading the master ends (EIO) once the task and everything it
+		// left on the terminal have closed it.
+		wg.Add(1)
+		go forward(ptyMaster, FrameStdout)
+	}
 	go func() {
 		l := &launched{cmd: cmd, pid: t.pid}
 		code, sig := l.wait()
@@ -569,5 +623,46 @@ func growPipe(f *os.File) {
 		_ = raw.Control(func(fd uintptr) {
 			_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20)
 		})
+	}
+}
+
+// openPTY opens a pseudo-terminal pair: the master side for the agent, the
+// slave side for the task.
+func openPTY() (master, slave *os.File, err error) {
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fd := int(m.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("unlocking the pseudo-terminal: %w", err)
+	}
+	n, err := unix.IoctlGetUint32(fd, unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("naming the pseudo-terminal: %w", err)
+	}
+	sl, err := os.OpenFile("/dev/pts/"+strconv.FormatUint(uint64(n), 10), os.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, sl, nil
+}
+
+// setWinsize sets the window size of task rank's pseudo-terminal, from a
+// FrameWinsize payload (rows and columns, 2 bytes each).
+func (st *pstep) setWinsize(rank int, p []byte) {
+	rows, cols, ok := ParseWinsize(p)
+	if !ok {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, t := range st.tasks {
+		if t.pty != nil && t.rank == rank {
+			_ = unix.IoctlSetWinsize(int(t.pty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+		}
 	}
 }

@@ -207,6 +207,23 @@ func (fw *FrameWriter) WriteExit(task, code int, signal string) error {
 	return fw.Write(FrameExit, task, append(p, signal...))
 }
 
+// FrameWinsize (srun to agent) carries a terminal's size for a task on a
+// pseudo-terminal (srun --pty): rows and columns, 2 bytes each.
+const FrameWinsize byte = 12
+
+// Winsize encodes a FrameWinsize payload.
+func Winsize(rows, cols uint16) []byte {
+	return binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, rows), cols)
+}
+
+// ParseWinsize decodes a FrameWinsize payload.
+func ParseWinsize(p []byte) (rows, cols uint16, ok bool) {
+	if len(p) != 4 {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint16(p), binary.BigEndian.Uint16(p[2:]), true
+}
+
 // ParseExit decodes an exit frame's payload.
 func ParseExit(p []byte) (code int, signal string, err error) {
 	if len(p) < 4 {

@@ -99,3 +99,13 @@ func TestFramesRoundTrip(t *testing.T) {
 		t.Error("a 2 GB frame header was accepted")
 	}
 }
+
+func TestWinsizeRoundTrip(t *testing.T) {
+	rows, cols, ok := ParseWinsize(Winsize(48, 160))
+	if !ok || rows != 48 || cols != 160 {
+		t.Errorf("ParseWinsize(Winsize(48, 160)) = %d, %d, %v", rows, cols, ok)
+	}
+	if _, _, ok := ParseWinsize([]byte{1, 2, 3}); ok {
+		t.Error("ParseWinsize accepted 3 bytes")
+	}
+}

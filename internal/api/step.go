@@ -63,6 +63,9 @@ type StepRequest struct {
 	// PMI_FD, for MPICH and Intel MPI), "none", or "" for the controller's
 	// MpiDefault.
 	MPI string `json:"mpi,omitempty"`
+	// PTY runs task 0 on a pseudo-terminal (srun --pty): an interactive
+	// shell gets a terminal, job control and the window size.
+	PTY bool `json:"pty,omitempty"`
 }
 
 // StepNode is one node's part of a step.
@@ -137,6 +140,8 @@ type StepLaunch struct {
 	// then PMI_process_mapping, which ranks share a node.
 	MPI        string `json:"mpi,omitempty"`
 	PMIMapping string `json:"pmi_mapping,omitempty"`
+	// PTY runs task 0 on a pseudo-terminal.
+	PTY bool `json:"pty,omitempty"`
 }
 
 // StepCommand is one step command for an agent: a launch or a signal.

@@ -166,6 +166,7 @@ func srunTable() []srunOption {
 		{"export", 0, 1, func(o *srunOpts, v string) error { o.export = v; return nil }},
 		{"label", 'l', 0, func(o *srunOpts, v string) error { o.label = true; return nil }},
 		{"unbuffered", 'u', 0, accept}, // output is never buffered here
+		{"pty", 0, 0, func(o *srunOpts, v string) error { o.req.PTY = true; return nil }},
 		{"output", 'o', 1, func(o *srunOpts, v string) error { o.output = v; return nil }},
 		{"error", 'e', 1, func(o *srunOpts, v string) error { o.errorF = v; return nil }},
 		{"input", 'i', 1, func(o *srunOpts, v string) error { o.input = v; return nil }},
@@ -323,6 +324,7 @@ first gets an allocation of its own for the step and ends it afterwards.
       --exclusive           hold the step's CPUs and GPUs alone (the default)
       --overlap             share resources with the job's other steps
       --export=ALL|NONE|VARS  environment for the tasks (default ALL)
+      --pty                 task 0 on a pseudo-terminal (an interactive shell: srun --pty bash)
   -l, --label               prefix each output line with its task number
   -u, --unbuffered          (output is never buffered)
   -o, --output=PATTERN      tasks' stdout to files (%j %J %s %t %n %N %u %x %%)
@@ -443,6 +445,8 @@ func runSrun(e *Env, args []string) error {
 	} else if o.req.Stdin >= 0 || o.req.Stdin == api.StdinAll {
 		r.stdin = e.Stdin
 	}
+	restore := r.rawTerminal()
+	defer restore()
 	return r.run(ctx)
 }
 
@@ -686,6 +690,9 @@ func (r *stepRun) run(ctx context.Context) error {
 			got++
 			wg.Add(1)
 			go func() { defer wg.Done(); r.serve(a.k, a.c) }()
+			if a.k == stdinNode && r.o.req.PTY {
+				go r.forwardWinsize(ctx, a.c)
+			}
 			if a.k == stdinNode && r.stdin != nil {
 				go r.forwardStdin(a.c)
 			}
@@ -855,7 +862,9 @@ func (r *stepRun) serve(node int, conn net.Conn) {
 				if !r.o.quiet {
 					fmt.Fprintf(r.e.Stderr, "srun: error: %s: task %d: %s\n", r.resp.Layout[node].Node, f.Task, signalText(sig))
 				}
-			} else if code != 0 && !r.o.quiet {
+			} else if code != 0 && !r.o.quiet && !r.o.req.PTY {
+				// (With --pty the terminal is still raw here, and a shell's
+				// exit status is no error to report.)
 				fmt.Fprintf(r.e.Stderr, "srun: error: %s: task %d: Exited with exit code %d\n", r.resp.Layout[node].Node, f.Task, code)
 			}
 			r.mu.Lock()

@@ -222,3 +222,24 @@ func TestSrunInputAll(t *testing.T) {
 		t.Errorf("srun cat without -i: %q; want task 0 alone", out)
 	}
 }
+
+// TestSrunPty runs task 0 on a pseudo-terminal: it is a terminal, its
+// session's controlling one, and input reaches it through the terminal.
+func TestSrunPty(t *testing.T) {
+	sc := newStepCluster(t)
+	out, errs, code := sc.srun("echo typed\nexit 5\n", "--pty", "-n", "1", "bash", "--norc", "--noprofile", "-c",
+		`tty; test -t 0 && test -t 1 && echo interactive; read line; echo "got $line"; read line; eval "$line"`)
+	if code != 5 {
+		t.Errorf("srun --pty: exit %d; want 5 from the typed command\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{"/dev/pts/", "interactive", "got echo typed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("srun --pty output lacks %q:\n%q", want, out)
+		}
+	}
+	// Without --pty the same task has no terminal.
+	out, _, _ = sc.srun("", "-n", "1", "bash", "-c", "tty || echo none")
+	if !strings.Contains(out, "not a tty") && !strings.Contains(out, "none") {
+		t.Errorf("srun without --pty: %q; want no terminal", out)
+	}
+}

@@ -335,7 +335,7 @@ func (c *Controller) createStep(tx *txn, user string, id job.ID, req api.StepReq
 			CPUsPerTask: req.CPUsPerTask, GPUBind: req.GPUBind, Name: name, User: j.User,
 			Argv: req.Argv, Env: req.Env, Cwd: req.Cwd, TimeLimitS: req.TimeLimitS,
 			IOAddr: req.IOAddr, IOKey: key, Stdin: req.Stdin, KillOnBadExit: req.KillOnBadExit,
-			MPI: req.MPI, PMIMapping: mapping,
+			MPI: req.MPI, PMIMapping: mapping, PTY: req.PTY,
 		}
 		tx.after(func() { c.core.queueStep(l.Node, api.StepCommand{Launch: l}) })
 	}
