@@ -160,16 +160,16 @@ func devOwner() (devUser, error) {
 
 // identify admits the owner's own processes only. Another local user's job
 // would otherwise run with the owner's rights, root's included.
-func (o devUser) identify(r *http.Request) (string, error) {
+func (o devUser) identify(r *http.Request) (controller.Identity, error) {
 	uid, err := peercred.FromContext(r.Context())
 	if err != nil {
-		return "", &api.Error{Code: api.CodeUnauthorized, Message: fmt.Sprintf("gefion dev cannot tell which Unix user is calling (%v); it serves only %s, over loopback on this host", err, o.name)}
+		return controller.Identity{}, &api.Error{Code: api.CodeUnauthorized, Message: fmt.Sprintf("gefion dev cannot tell which Unix user is calling (%v); it serves only %s, over loopback on this host", err, o.name)}
 	}
 	if uid != o.uid {
-		return "", &api.Error{Code: api.CodeForbidden, Message: fmt.Sprintf("this gefion dev serves only %s (uid %d), who started it, and you are uid %d: start your own with 'gefion dev --listen 127.0.0.1:PORT' and point GEFION_ADDR at it", o.name, o.uid, uid)}
+		return controller.Identity{}, &api.Error{Code: api.CodeForbidden, Message: fmt.Sprintf("this gefion dev serves only %s (uid %d), who started it, and you are uid %d: start your own with 'gefion dev --listen 127.0.0.1:PORT' and point GEFION_ADDR at it", o.name, o.uid, uid)}
 	}
 	if claimed := r.Header.Get(api.HeaderUser); claimed != "" && claimed != o.name {
-		return "", &api.Error{Code: api.CodeForbidden, Message: fmt.Sprintf("the request claims to come from %q, but the kernel says you are %s: gefion dev takes no claimed names (unset GEFION_USER)", claimed, o.name)}
+		return controller.Identity{}, &api.Error{Code: api.CodeForbidden, Message: fmt.Sprintf("the request claims to come from %q, but the kernel says you are %s: gefion dev takes no claimed names (unset GEFION_USER)", claimed, o.name)}
 	}
-	return o.name, nil
+	return controller.Identity{User: o.name, Via: fmt.Sprintf("peer uid %d", uid)}, nil
 }

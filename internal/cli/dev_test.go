@@ -36,11 +36,11 @@ func TestDevIdentify(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var got string
 			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				user, err := tc.owner.identify(r)
+				id, err := tc.owner.identify(r)
 				var ae *api.Error
 				switch {
 				case err == nil:
-					got = user
+					got = id.User
 				case errors.As(err, &ae):
 					got = ae.Code
 				default:

@@ -38,7 +38,7 @@ type Config struct {
 	// socket's owner) and return an *api.Error for a refusal. Nil takes the
 	// name the client states in the X-Gefion-User header: only for a
 	// controller whose users are trusted until user authentication exists.
-	Identify func(r *http.Request) (string, error)
+	Identify func(r *http.Request) (Identity, error)
 	// MpiDefault is the MPI wire-up of steps whose srun names none
 	// (Slurm's MpiDefault): "none" (the default) or "pmi2".
 	MpiDefault string

@@ -87,30 +87,49 @@ func (c *Controller) adapt(route string, h handlerFunc) http.Handler {
 		start := time.Now()
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		var v any
-		user, err := c.identify(r)
+		id, err := c.identify(r)
 		if err == nil {
-			v, err = h(r, user)
+			r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+			v, err = h(r, id.User)
 		}
 		code := c.respond(w, v, err)
 		c.m.apiSeconds.WithLabelValues(route, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
 	})
 }
 
+// Identity is who sent a request and how that was established.
+type Identity struct {
+	// User is the verified account name.
+	User string
+	// Via says what vouched for User, for the audit trail: "peer uid
+	// 1000" (the kernel, in gefion dev), "stated" (the X-Gefion-User
+	// header, trusted only where no authentication is configured).
+	Via string
+}
+
+type identityKey struct{}
+
+// IdentityOf returns the identity a handler's request was admitted with.
+func IdentityOf(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(Identity)
+	return id, ok
+}
+
 // identify returns the verified user of a request (Config.Identify), or the
 // stated one where the controller is configured to trust it.
-func (c *Controller) identify(r *http.Request) (string, error) {
+func (c *Controller) identify(r *http.Request) (Identity, error) {
 	if c.cfg.Identify != nil {
-		user, err := c.cfg.Identify(r)
-		if err == nil && !validName(user) {
-			err = &api.Error{Code: api.CodeUnauthorized, Message: fmt.Sprintf("the caller's user name %q is not a valid account name", user)}
+		id, err := c.cfg.Identify(r)
+		if err == nil && !validName(id.User) {
+			err = &api.Error{Code: api.CodeUnauthorized, Message: fmt.Sprintf("the caller's user name %q is not a valid account name", id.User)}
 		}
-		return user, err
+		return id, err
 	}
 	user := r.Header.Get(api.HeaderUser)
 	if user == "" || !validName(user) {
-		return "", &api.Error{Code: api.CodeUnauthorized, Message: "no valid user: send the " + api.HeaderUser + " header (the gefion CLI does)"}
+		return Identity{}, &api.Error{Code: api.CodeUnauthorized, Message: "no valid user: send the " + api.HeaderUser + " header (the gefion CLI does)"}
 	}
-	return user, nil
+	return Identity{User: user, Via: "stated"}, nil
 }
 
 func (c *Controller) adaptAgent(route string, h func(r *http.Request) (any, error)) http.Handler {
