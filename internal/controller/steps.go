@@ -37,21 +37,27 @@ import (
 // ends (COMPLETED, FAILED with the highest exit code, CANCELLED) once
 // every node has reported, or with its job.
 
-// stepRec is a step as the loop holds it: its stored record, the
-// nodes that reported their end, and whether a cancel was sent. Like job
-// records, a transaction stages a copy; installed ones are never changed.
+// stepRec is a step as the loop holds it. What its nodes reported (their
+// end, a time-out) and whether a cancel was sent live in its stored
+// layout, so that a restarted controller ends a step whose nodes reported
+// on both sides of the restart. Like job records, a transaction stages a
+// copy; installed ones are never changed.
 type stepRec struct {
 	store.StepRecord
-	ended     map[string]bool
-	cancelled bool
-	timedOut  bool
 }
 
 func (s *stepRec) clone() *stepRec {
-	c := *s
-	c.StepRecord = *store.CloneStep(&s.StepRecord)
-	c.ended = maps.Clone(s.ended)
-	return &c
+	return &stepRec{StepRecord: *store.CloneStep(&s.StepRecord)}
+}
+
+// part returns the layout entry of a node, or nil.
+func (s *stepRec) part(node string) *store.StepAlloc {
+	for i := range s.Layout {
+		if s.Layout[i].Node == node {
+			return &s.Layout[i]
+		}
+	}
+	return nil
 }
 
 type stepKey struct {
@@ -194,14 +200,12 @@ func (cr *core) recoverSteps(recs []store.StepRecord) {
 		if r.State.Final() {
 			continue
 		}
-		// A running step's nodes that reported before the restart are
-		// not known again: such a step ends with its job.
 		m := cr.stepSt.steps[r.JobID]
 		if m == nil {
 			m = map[int]*stepRec{}
 			cr.stepSt.steps[r.JobID] = m
 		}
-		m[r.StepID] = &stepRec{StepRecord: r, ended: map[string]bool{}}
+		m[r.StepID] = &stepRec{StepRecord: r}
 	}
 }
 
@@ -310,7 +314,7 @@ func (c *Controller) createStep(tx *txn, user string, id job.ID, req api.StepReq
 		rec.Layout = append(rec.Layout, a)
 	}
 	rec.NodeList = hostlist.CompressOrJoin(names)
-	tx.editStep(&stepRec{StepRecord: rec, ended: map[string]bool{}})
+	tx.editStep(&stepRec{StepRecord: rec})
 	jobNames := make([]string, len(j.Allocs))
 	for k, a := range j.Allocs {
 		jobNames[k] = a.Node
@@ -366,30 +370,32 @@ func (c *Controller) stepEnded(tx *txn, rep api.Report) {
 	if j == nil || rep.Restart != j.Restarts {
 		return
 	}
-	inStep := false
-	for _, a := range s.Layout {
-		inStep = inStep || a.Node == rep.Node
-	}
-	if !inStep || s.ended[rep.Node] {
+	if p := s.part(rep.Node); p == nil || p.Ended {
 		return
 	}
 	e := tx.editStep(s)
-	e.ended[rep.Node] = true
+	p := e.part(rep.Node)
+	p.Ended = true
+	p.TimedOut = rep.State == job.Timeout
 	if rep.ExitCode > e.ExitCode {
 		e.ExitCode = rep.ExitCode
 	}
 	if rep.Signal != "" && e.Signal == "" {
 		e.Signal = rep.Signal
 	}
-	e.timedOut = e.timedOut || rep.State == job.Timeout
-	if len(e.ended) < len(e.Layout) {
-		return
+	timedOut, cancelled := false, false
+	for _, a := range e.Layout {
+		if !a.Ended {
+			return
+		}
+		timedOut = timedOut || a.TimedOut
+		cancelled = cancelled || a.Cancelled
 	}
 	e.EndS = tx.nowS
 	switch {
-	case e.timedOut:
+	case timedOut:
 		e.State = job.Timeout
-	case e.cancelled:
+	case cancelled:
 		e.State = job.Cancelled
 	case e.ExitCode == 0 && e.Signal == "":
 		e.State = job.Completed
@@ -430,7 +436,9 @@ func (c *Controller) CancelStep(ctx context.Context, user string, id job.ID, ste
 		}
 		if signal == "" {
 			e := tx.editStep(s)
-			e.cancelled = true
+			for i := range e.Layout {
+				e.Layout[i].Cancelled = true
+			}
 		}
 		for _, a := range s.Layout {
 			sig := &api.StepSignal{JobID: id, StepID: step, Node: a.Node, Signal: name}

@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -379,5 +381,58 @@ func TestStepIDsSurviveRestart(t *testing.T) {
 	}
 	if m := cr.stepsOf(1); len(m) != 1 || m[0] == nil {
 		t.Errorf("steps in memory = %v; want only running step 0", m)
+	}
+}
+
+// TestStepEndsAcrossRestart: a step whose nodes report their end on both
+// sides of a controller restart ends then, not only with its job: what
+// each node reported is part of the stored step.
+func TestStepEndsAcrossRestart(t *testing.T) {
+	h, rec, id := newStepHarness(t)
+	ctx := context.Background()
+	resp, err := h.client("alice").CreateStep(ctx, id, api.StepRequest{Tasks: 4, GPUsPerTask: 1, Argv: []string{"true"}, IOAddr: "127.0.0.1:4000"})
+	if err != nil || len(resp.Layout) != 2 {
+		t.Fatalf("CreateStep = %+v, %v; want a step on both nodes", resp, err)
+	}
+	rec.next(t)
+	rec.next(t)
+	h.agent.Report(api.Report{Kind: api.ReportStepEnd, JobID: id, Step: 0, Node: "dgx001", ExitCode: 0})
+	h.waitFor("dgx001's end stored", func() bool {
+		recs, err := h.st.Steps(ctx, []job.ID{id})
+		return err == nil && len(recs) == 1 && recs[0].Layout[0].Ended && !recs[0].Layout[1].Ended
+	})
+
+	// The controller restarts on the same address; the agent carries on.
+	addr := h.srv.Listener.Addr().String()
+	h.srv.Close()
+	h.cancel()
+	<-h.done
+	ctl, err := New(Config{JoinToken: h.ctl.JoinToken(), Operators: []string{"admin"}, DefaultProject: "default"}, h.st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen again on %s for the restarted controller: %v", addr, err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	h.ctl, h.cancel, h.done = ctl, cancel, make(chan struct{})
+	go func(done chan struct{}) { _ = ctl.Run(runCtx); close(done) }(h.done)
+	h.srv = httptest.NewUnstartedServer(ctl.Handler())
+	h.srv.Listener.Close()
+	h.srv.Listener = ln
+	h.srv.Start()
+
+	h.agent.Report(api.Report{Kind: api.ReportStepEnd, JobID: id, Step: 0, Node: "dgx002", ExitCode: 5})
+	var steps []api.Step
+	h.waitFor("step 0 to end", func() bool {
+		steps, err = h.client("alice").Steps(ctx, id)
+		return err == nil && len(steps) == 1 && steps[0].State.Final()
+	})
+	if steps[0].State != job.Failed || steps[0].ExitCode != 5 {
+		t.Errorf("step 0 = %+v; want FAILED with exit code 5", steps[0])
+	}
+	if j := h.waitState("alice", id, job.Running); j == nil {
+		t.Error("the job did not keep running")
 	}
 }

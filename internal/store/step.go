@@ -36,6 +36,11 @@ type StepAlloc struct {
 	Tasks []int  `json:"tasks"`
 	GPUs  []int  `json:"gpus,omitempty"`
 	CPUs  int    `json:"cpus,omitempty"`
+	// Ended says the node reported the end of its tasks; TimedOut that
+	// they reached the step's limit; Cancelled that a cancel was sent.
+	Ended     bool `json:"ended,omitempty"`
+	TimedOut  bool `json:"timed_out,omitempty"`
+	Cancelled bool `json:"cancelled,omitempty"`
 }
 
 // CloneStep deep-copies a step record.

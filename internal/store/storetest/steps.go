@@ -16,8 +16,8 @@ func Step(id job.ID, step int, state job.State) store.StepRecord {
 	r := store.StepRecord{
 		JobID: id, StepID: step, Name: "bash", State: state, NodeList: "n[1-2]", Tasks: 4,
 		Layout: []store.StepAlloc{
-			{Node: "n1", Tasks: []int{0, 1}, GPUs: []int{0, 1}, CPUs: 2},
-			{Node: "n2", Tasks: []int{2, 3}, GPUs: []int{0, 1}, CPUs: 2},
+			{Node: "n1", Tasks: []int{0, 1}, GPUs: []int{0, 1}, CPUs: 2, Ended: true, TimedOut: true},
+			{Node: "n2", Tasks: []int{2, 3}, GPUs: []int{0, 1}, CPUs: 2, Cancelled: true},
 		},
 		Argv: []string{"bash", "-c", "exit 3"}, TimeLimitS: 60, StartS: T0 + 10, Overlap: true, Exclusive: true,
 	}
