@@ -564,6 +564,7 @@ type stepRun struct {
 	firstEnd chan struct{}
 	endOnce  sync.Once
 	killed   bool
+	served   map[int]bool // node index -> its connection ended
 }
 
 func (r *stepRun) run(ctx context.Context) error {
@@ -575,7 +576,7 @@ func (r *stepRun) run(ctx context.Context) error {
 	if r.o.req.MPI == "pmi2" {
 		r.pmi = &pmi.Gather{Nodes: nodes}
 	}
-	r.exits = map[int]int{}
+	r.exits, r.served = map[int]int{}, map[int]bool{}
 	r.firstEnd = make(chan struct{})
 	r.out = newTaskOutput(r)
 	defer r.out.close()
@@ -689,7 +690,13 @@ func (r *stepRun) run(ctx context.Context) error {
 			conns[a.k] = a.c
 			got++
 			wg.Add(1)
-			go func() { defer wg.Done(); r.serve(a.k, a.c) }()
+			go func() {
+				defer wg.Done()
+				r.serve(a.k, a.c)
+				r.mu.Lock()
+				r.served[a.k] = true
+				r.mu.Unlock()
+			}()
 			if a.k == stdinNode && r.o.req.PTY {
 				go r.forwardWinsize(ctx, a.c)
 			}
@@ -712,7 +719,7 @@ func (r *stepRun) run(ctx context.Context) error {
 			}
 		}
 	}
-	wg.Wait()
+	r.waitServed(ctx, conns, &wg)
 	code := 0
 	for _, t := range r.allTasks() {
 		x, ok := r.exits[t]
@@ -725,6 +732,56 @@ func (r *stepRun) run(ctx context.Context) error {
 		return &ExitError{Code: code}
 	}
 	return nil
+}
+
+// nodeFailGrace is how long srun keeps reading the other nodes of a step
+// whose node failed: their tasks are being killed with the job.
+var nodeFailGrace = 3 * time.Second
+
+// waitServed waits until every node's connection has ended. A node that
+// is lost (its host down, its network cut) may never close its
+// connection, so srun also asks, now and then, whether the controller
+// ended the step for a node failure, and then stops waiting, as Slurm's
+// srun does ("Node failure on ...").
+func (r *stepRun) waitServed(ctx context.Context, conns []net.Conn, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	check := time.NewTicker(2 * time.Second)
+	defer check.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-check.C:
+			st := r.stepState(ctx)
+			if st == nil || st.State != job.NodeFail {
+				continue
+			}
+			select {
+			case <-done:
+			case <-time.After(nodeFailGrace):
+			}
+			var lost []string
+			r.mu.Lock()
+			for k, n := range r.resp.Layout {
+				if !r.served[k] {
+					lost = append(lost, n.Node)
+				}
+			}
+			r.mu.Unlock()
+			if len(lost) > 0 {
+				fmt.Fprintf(r.e.Stderr, "srun: error: Node failure on %s\n", strings.Join(lost, ","))
+			}
+			fmt.Fprintf(r.e.Stderr, "srun: error: step %d.%d ended with a node failure (%s)\n", st.JobID, st.StepID, st.State)
+			for _, c := range conns {
+				if c != nil {
+					c.Close()
+				}
+			}
+			<-done
+			return
+		}
+	}
 }
 
 // progress says which of the step's tasks have ended and which still run,

@@ -34,11 +34,22 @@ type stepCluster struct {
 	jobID job.ID
 	// nodes are the job's nodes in its allocation's order.
 	nodes []string
+	// stopAgent stops a node's agent (not its tasks), as a node that is
+	// lost looks to the controller.
+	stopAgent map[string]context.CancelFunc
 }
 
 func newStepCluster(t testing.TB) *stepCluster {
 	t.Helper()
 	sc := newStepNodes(t)
+	sc.allocate()
+	return sc
+}
+
+// allocate submits the job that holds both nodes and waits for it to run.
+func (sc *stepCluster) allocate() {
+	t := sc.t
+	t.Helper()
 	c := client.New(sc.addr, sc.user)
 	resp, err := c.Submit(context.Background(), api.SubmitRequest{Spec: job.Spec{
 		Name: "alloc", NodesMin: 2, GPUsPerNode: 8, TimeLimitS: 600, SubmitDir: t.TempDir(),
@@ -58,11 +69,16 @@ func newStepCluster(t testing.TB) *stepCluster {
 		}
 		return true
 	})
-	return sc
 }
 
 // newStepNodes is the controller and its two nodes, with no job yet.
 func newStepNodes(t testing.TB) *stepCluster {
+	t.Helper()
+	return newStepNodesWith(t, controller.Config{})
+}
+
+// newStepNodesWith is newStepNodes with a controller configuration.
+func newStepNodesWith(t testing.TB, cfg controller.Config) *stepCluster {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("job steps run tasks on Linux only")
@@ -71,7 +87,8 @@ func newStepNodes(t testing.TB) *stepCluster {
 	if err != nil {
 		t.Skip("needs a current user:", err)
 	}
-	ctl, err := controller.New(controller.Config{DefaultProject: "default", AcceptNewNodes: true}, store.NewMemory(), nil, nil)
+	cfg.DefaultProject, cfg.AcceptNewNodes = "default", true
+	ctl, err := controller.New(cfg, store.NewMemory(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +97,7 @@ func newStepNodes(t testing.TB) *stepCluster {
 	go func() { _ = ctl.Run(ctx); close(done) }()
 	srv := httptest.NewServer(ctl.Handler())
 	dir := t.TempDir()
+	stop := map[string]context.CancelFunc{}
 	for _, name := range []string{"dev1", "dev2"} {
 		g := agent.DeclaredGPUs(8, cluster.H100SXM)
 		exec, err := agent.NewProcess(agent.ProcessConfig{Node: name, StateDir: filepath.Join(dir, name), NoCgroups: true, KillWait: time.Second, AllowSystemUsers: true,
@@ -89,10 +107,12 @@ func newStepNodes(t testing.TB) *stepCluster {
 		}
 		inv := api.NodeInventory{Name: name, SU: "su1", CPUs: 8, MemoryMB: 4096, GPUs: g.Inventory}
 		ag := &agent.Agent{Client: client.NewAgent(srv.URL, ctl.JoinToken()), ID: "test-" + name, Nodes: []api.NodeInventory{inv}, Exec: exec}
-		go func() { _ = ag.Run(ctx) }()
+		agentCtx, stopIt := context.WithCancel(ctx)
+		stop[name] = stopIt
+		go func() { _ = ag.Run(agentCtx) }()
 	}
 	t.Cleanup(func() { srv.Close(); cancel(); <-done })
-	sc := &stepCluster{t: t, addr: srv.URL, user: me.Username}
+	sc := &stepCluster{t: t, addr: srv.URL, user: me.Username, stopAgent: stop}
 	c := client.New(srv.URL, sc.user)
 	waitUntil(t, "two nodes up", func() bool {
 		ns, err := c.Nodes(context.Background())
@@ -459,3 +479,40 @@ func BenchmarkSrunOutput(b *testing.B) {
 type countWriter struct{ n int }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += len(p); return len(p), nil }
+
+// TestSrunNodeLostMidStep: a node that stops answering in the middle of a
+// step (here its agent stops; its task and its connection to srun stay,
+// as with a host that hangs) fails the step with NODE_FAIL and ends the
+// job, and srun says so and exits instead of waiting on the dead node.
+func TestSrunNodeLostMidStep(t *testing.T) {
+	defer func(g time.Duration) { nodeFailGrace = g }(nodeFailGrace)
+	nodeFailGrace = 200 * time.Millisecond
+	sc := newStepNodesWith(t, controller.Config{Heartbeat: 200 * time.Millisecond, LostAfter: time.Second})
+	sc.allocate()
+	c := client.New(sc.addr, sc.user)
+	go func() {
+		for range 500 {
+			if s, err := c.Steps(context.Background(), sc.jobID); err == nil && len(s) == 1 && s[0].State == job.Running {
+				time.Sleep(300 * time.Millisecond) // both nodes' tasks call back
+				sc.stopAgent[sc.nodes[1]]()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	_, errs, code := sc.srun("", "-N2", "-n2", "-l", "bash", "-c", "sleep 8")
+	if code == 0 || !strings.Contains(errs, "node failure (NODE_FAIL)") || !strings.Contains(errs, "Node failure on "+sc.nodes[1]+"\n") {
+		t.Errorf("srun = exit %d, stderr %q; want a failure naming the node failure and %s", code, errs, sc.nodes[1])
+	}
+	if d := time.Since(start); d > 7*time.Second {
+		t.Errorf("srun took %s; want it to stop waiting on the lost node well before its task ends (8 s)", d)
+	}
+	steps, err := c.Steps(context.Background(), sc.jobID)
+	if err != nil || len(steps) != 1 || steps[0].State != job.NodeFail {
+		t.Errorf("steps = %+v, %v; want step 0 NODE_FAIL", steps, err)
+	}
+	if j, err := c.Job(context.Background(), sc.jobID); err != nil || j.State == job.Running {
+		t.Errorf("job = %+v, %v; want it ended or requeued by the node failure", j, err)
+	}
+}

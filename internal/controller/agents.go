@@ -383,7 +383,7 @@ func (c *Controller) syncReports(tx *txn, req api.SyncRequest) (*session, error)
 				continue
 			}
 			if j := tx.job(id); j != nil && j.State == job.Running {
-				c.nodeFailed(tx, j, "its node's agent restarted without it")
+				c.nodeFailed(tx, j, "", "its node's agent restarted without it")
 			}
 		}
 		tx.after(func() { s.suspect = nil })
@@ -406,7 +406,7 @@ func (c *Controller) applyReport(tx *txn, s *session, rep api.Report) {
 			return
 		}
 		if rep.State == job.NodeFail && j.State == job.Running && onNode(j, rep.Node) {
-			c.nodeFailed(tx, j, rep.Message)
+			c.nodeFailed(tx, j, rep.Node, rep.Message)
 			return
 		}
 		batch := len(j.Allocs) > 0 && j.Allocs[0].Node == rep.Node
@@ -539,8 +539,18 @@ func (c *Controller) charge(tx *txn, project string, gs float64) {
 }
 
 // nodeFailed ends a running job whose node was lost: requeued if it may be,
-// else NODE_FAIL; its other nodes are released.
-func (c *Controller) nodeFailed(tx *txn, j *jobRec, why string) {
+// else NODE_FAIL; its other nodes are released. Its running steps end
+// too: NODE_FAIL where they had tasks on the lost node (every step where
+// the node is not known), CANCELLED elsewhere, as Slurm records them.
+func (c *Controller) nodeFailed(tx *txn, j *jobRec, node, why string) {
+	for _, s := range tx.runningSteps(j.ID) {
+		st := job.Cancelled
+		if node == "" || s.part(node) != nil {
+			st = job.NodeFail
+		}
+		e := tx.editStep(s)
+		e.State, e.EndS = st, tx.nowS
+	}
 	e := tx.edit(j.ID)
 	gs := float64(allocGPUs(e.Allocs)) * float64(max(tx.nowS-e.StartS, 0))
 	e.GPUSeconds += gs
@@ -579,7 +589,7 @@ func (c *Controller) housekeeping(ctx context.Context) {
 			for _, j := range cr.jobs {
 				if j.State == job.Running && onNode(j, name) {
 					if cur := tx.job(j.ID); cur.State == job.Running {
-						c.nodeFailed(tx, cur, "node "+name+" stopped responding")
+						c.nodeFailed(tx, cur, name, "node "+name+" stopped responding")
 					}
 				}
 			}
@@ -618,7 +628,7 @@ func (c *Controller) drainNode(tx *txn, i int, reason string, requeue bool) {
 		if j.State == job.Running && onNode(j, n.name) && j.Spec.RequeueOrDefault() {
 			cur := tx.job(j.ID)
 			if cur.State == job.Running {
-				c.nodeFailed(tx, cur, reason)
+				c.nodeFailed(tx, cur, n.name, reason)
 			}
 		}
 	}
