@@ -42,19 +42,23 @@ type stepCluster struct {
 func newStepCluster(t testing.TB) *stepCluster {
 	t.Helper()
 	sc := newStepNodes(t)
-	sc.allocate()
+	sc.allocate(nil)
 	return sc
 }
 
 // allocate submits the job that holds both nodes and waits for it to run.
-func (sc *stepCluster) allocate() {
+func (sc *stepCluster) allocate(edit func(*job.Spec)) {
 	t := sc.t
 	t.Helper()
 	c := client.New(sc.addr, sc.user)
-	resp, err := c.Submit(context.Background(), api.SubmitRequest{Spec: job.Spec{
+	spec := job.Spec{
 		Name: "alloc", NodesMin: 2, GPUsPerNode: 8, TimeLimitS: 600, SubmitDir: t.TempDir(),
 		Script: "#!/bin/sh\nsleep 600\n", Env: []string{"PATH=" + os.Getenv("PATH")},
-	}}, "")
+	}
+	if edit != nil {
+		edit(&spec)
+	}
+	resp, err := c.Submit(context.Background(), api.SubmitRequest{Spec: spec}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,18 +492,9 @@ func TestSrunNodeLostMidStep(t *testing.T) {
 	defer func(g time.Duration) { nodeFailGrace = g }(nodeFailGrace)
 	nodeFailGrace = 200 * time.Millisecond
 	sc := newStepNodesWith(t, controller.Config{Heartbeat: 200 * time.Millisecond, LostAfter: time.Second})
-	sc.allocate()
+	sc.allocate(nil)
 	c := client.New(sc.addr, sc.user)
-	go func() {
-		for range 500 {
-			if s, err := c.Steps(context.Background(), sc.jobID); err == nil && len(s) == 1 && s[0].State == job.Running {
-				time.Sleep(300 * time.Millisecond) // both nodes' tasks call back
-				sc.stopAgent[sc.nodes[1]]()
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
+	sc.loseNodeDuringStep(c, sc.nodes[1])
 	start := time.Now()
 	_, errs, code := sc.srun("", "-N2", "-n2", "-l", "bash", "-c", "sleep 8")
 	if code == 0 || !strings.Contains(errs, "node failure (NODE_FAIL)") || !strings.Contains(errs, "Node failure on "+sc.nodes[1]+"\n") {
@@ -514,5 +509,48 @@ func TestSrunNodeLostMidStep(t *testing.T) {
 	}
 	if j, err := c.Job(context.Background(), sc.jobID); err != nil || j.State == job.Running {
 		t.Errorf("job = %+v, %v; want it ended or requeued by the node failure", j, err)
+	}
+}
+
+// loseNodeDuringStep stops a node's agent once the job's next step runs.
+func (sc *stepCluster) loseNodeDuringStep(c *client.Client, node string) {
+	before, _ := c.Steps(context.Background(), sc.jobID)
+	go func() {
+		for range 500 {
+			if s, err := c.Steps(context.Background(), sc.jobID); err == nil && len(s) == len(before)+1 && s[len(s)-1].State == job.Running {
+				time.Sleep(300 * time.Millisecond) // both nodes' tasks call back
+				sc.stopAgent[node]()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+}
+
+// TestSrunNodeLostNoKill: with --no-kill the job keeps its other nodes
+// when one that does not run its batch script is lost: the step there
+// fails NODE_FAIL, and the next step runs on what is left.
+func TestSrunNodeLostNoKill(t *testing.T) {
+	defer func(g time.Duration) { nodeFailGrace = g }(nodeFailGrace)
+	nodeFailGrace = 200 * time.Millisecond
+	sc := newStepNodesWith(t, controller.Config{Heartbeat: 200 * time.Millisecond, LostAfter: time.Second})
+	sc.allocate(func(s *job.Spec) { s.NoKill = true })
+	c := client.New(sc.addr, sc.user)
+	sc.loseNodeDuringStep(c, sc.nodes[1])
+	_, errs, code := sc.srun("", "-N2", "-n2", "bash", "-c", "sleep 8")
+	if code == 0 || !strings.Contains(errs, "Node failure on "+sc.nodes[1]+"\n") {
+		t.Errorf("srun = exit %d, stderr %q; want the node failure of %s", code, errs, sc.nodes[1])
+	}
+	j, err := c.Job(context.Background(), sc.jobID)
+	if err != nil || j.State != job.Running || len(j.Allocs) != 1 || j.Allocs[0].Node != sc.nodes[0] {
+		t.Fatalf("job = %+v, %v; want it running on %s alone", j, err, sc.nodes[0])
+	}
+	out, errs, code := sc.srun("", "printenv", "SLURMD_NODENAME")
+	if code != 0 || out != sc.nodes[0]+"\n" {
+		t.Errorf("next step = exit %d, out %q, err %q; want it on %s", code, out, errs, sc.nodes[0])
+	}
+	steps, err := c.Steps(context.Background(), sc.jobID)
+	if err != nil || len(steps) != 2 || steps[0].State != job.NodeFail || steps[1].State != job.Completed {
+		t.Errorf("steps = %+v, %v; want 0 NODE_FAIL, 1 COMPLETED", steps, err)
 	}
 }

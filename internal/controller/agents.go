@@ -543,6 +543,12 @@ func (c *Controller) charge(tx *txn, project string, gs float64) {
 // too: NODE_FAIL where they had tasks on the lost node (every step where
 // the node is not known), CANCELLED elsewhere, as Slurm records them.
 func (c *Controller) nodeFailed(tx *txn, j *jobRec, node, why string) {
+	// --no-kill keeps the job on its other nodes, unless the lost one ran
+	// its batch script (Slurm's rule).
+	if j.Spec.NoKill && node != "" && len(j.Allocs) > 1 && j.Allocs[0].Node != node && !j.cancelled {
+		c.dropNode(tx, j, node, why)
+		return
+	}
 	for _, s := range tx.runningSteps(j.ID) {
 		st := job.Cancelled
 		if node == "" || s.part(node) != nil {
@@ -567,6 +573,37 @@ func (c *Controller) nodeFailed(tx *txn, j *jobRec, node, why string) {
 		return
 	}
 	e.State, e.EndS, e.Reason = job.NodeFail, tx.nowS, why
+}
+
+// dropNode keeps a --no-kill job running without a lost node: the node's
+// share is charged up to now and released, and the steps with tasks there
+// fail NODE_FAIL, their tasks on the other nodes killed, as Slurm does.
+// Later steps run on the nodes the job has left.
+func (c *Controller) dropNode(tx *txn, j *jobRec, node, why string) {
+	for _, s := range tx.runningSteps(j.ID) {
+		if s.part(node) == nil {
+			continue
+		}
+		e := tx.editStep(s)
+		e.State, e.EndS = job.NodeFail, tx.nowS
+		for _, a := range e.Layout {
+			if a.Node != node {
+				sig := &api.StepSignal{JobID: j.ID, StepID: e.StepID, Node: a.Node, Signal: "KILL"}
+				tx.after(func() { c.core.queueStep(sig.Node, api.StepCommand{Signal: sig}) })
+			}
+		}
+	}
+	e := tx.edit(j.ID)
+	i := slices.IndexFunc(e.Allocs, func(a store.Alloc) bool { return a.Node == node })
+	if i < 0 {
+		return
+	}
+	gs := float64(len(e.Allocs[i].GPUs)) * float64(max(tx.nowS-e.StartS, 0))
+	e.GPUSeconds += gs
+	c.charge(tx, e.Project, gs)
+	c.sendSignal(tx, api.Signal{JobID: e.ID, Node: node, Signal: "KILL", Release: true, Reason: why})
+	e.Allocs = slices.Delete(slices.Clone(e.Allocs), i, i+1)
+	c.log.Warn("job keeps running without a failed node (--no-kill)", "job", e.ID, "node", node, "why", why)
 }
 
 // housekeeping declares silent agents lost.

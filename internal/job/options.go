@@ -179,7 +179,7 @@ var optionTable = sync.OnceValue(func() []option {
 		{long: "requeue", arg: optionalArg, set: setRequeue},
 		{long: "no-requeue", arg: noArg, set: func(a *apply, _ string, _ bool) error { f := false; a.spec.Requeue = &f; return nil }},
 		{long: "signal", arg: requiredArg, set: setSignal},
-		{long: "no-kill", short: 'k', arg: optionalArg, set: check(checkNoKill), noEffect: "a job on a failed node is requeued (--requeue) or ended with NODE_FAIL"},
+		{long: "no-kill", short: 'k', arg: optionalArg, set: setNoKill},
 		{long: "oom-kill-step", arg: optionalArg, set: check(checkEnum("0", "1")), noEffect: whyNoSteps},
 
 		// Files, environment, mail.
@@ -402,6 +402,18 @@ func checkPriority(v string) error {
 }
 
 func checkNoKill(v string) error { return checkEnum("set", "off", "no")(v) }
+
+// setNoKill: --no-kill (or =set) keeps the job on its other nodes when
+// one fails; =off (or =no) restores the default.
+func setNoKill(a *apply, v string, has bool) error {
+	if has {
+		if err := checkNoKill(v); err != nil {
+			return err
+		}
+	}
+	a.spec.NoKill = !has || v == "set"
+	return nil
+}
 
 func setTime(field func(*Spec) *int64) func(*apply, string, bool) error {
 	return func(a *apply, v string, _ bool) error {

@@ -459,7 +459,7 @@ func TestNoEffectOptionsWarn(t *testing.T) {
 	// rest must have warned. This list is the contract of what works.
 	want := []string{"account", "array", "begin", "chdir", "comment", "cpus-per-task", "dependency",
 		"error", "exclusive", "export", "gpus", "gpus-per-node", "gpus-per-task", "gres", "help",
-		"hold", "input", "job-name", "mem", "mem-per-cpu", "mem-per-gpu", "nice", "no-requeue",
+		"hold", "input", "job-name", "mem", "mem-per-cpu", "mem-per-gpu", "nice", "no-kill", "no-requeue",
 		"nodes", "ntasks", "ntasks-per-node", "open-mode", "output", "parsable", "partition", "qos",
 		"quiet", "requeue", "signal", "switches", "tasks-per-node", "test-only", "time", "time-min",
 		"usage", "verbose", "version", "wait", "wrap"}

@@ -51,6 +51,9 @@ type Spec struct {
 	// Array is the --array expression as written.
 	Array   string `json:"array,omitempty"`
 	Requeue *bool  `json:"requeue,omitempty"`
+	// NoKill keeps the job running on its other nodes when one fails
+	// (--no-kill); steps with tasks there fail.
+	NoKill bool `json:"no_kill,omitempty"`
 	// Signal is the --signal expression as written ([{R}{B}:]sig[@time]).
 	Signal   string `json:"signal,omitempty"`
 	Nice     int    `json:"nice,omitempty"`
