@@ -4,17 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"debug/buildinfo"
+	"debug/elf"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gefion-hpc/gefion/internal/client"
 )
@@ -49,55 +53,87 @@ var heavyModules = []string{
 	"golang.org/x/image",
 }
 
-// built is the gefion binary that buildGefion made, shared by the tests
-// of one run; TestMain removes its directory.
-var built struct {
+// builds are the binaries this test run built (the full build and the
+// client build), shared by its tests; TestMain removes their directory.
+var builds struct {
 	sync.Mutex
-	dir, bin string
-	err      error
+	dir  string
+	bins map[string]string
+	errs map[string]error
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
 	}
 	os.Exit(code)
 }
 
-// buildGefion builds this command into a temporary directory once per
-// test binary run.
-func buildGefion(t *testing.T) string {
+// buildGefion builds this command (the full build) once per test run.
+func buildGefion(t testing.TB) string { return buildVariant(t, "gefion") }
+
+// clientBuild is how the client build is made: the build tag and no cgo,
+// so that the binary is static (README, "Install").
+var clientBuild = []string{"-tags", "client"}
+
+// buildVariant builds "gefion" (the full build), "client" (the client
+// build) or "minimal" (a Go program that does nothing, the yardstick of
+// start-up time) once per test run.
+func buildVariant(t testing.TB, name string) string {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("builds the gefion binary; skipped with -short")
+		t.Skip("builds binaries; skipped with -short")
 	}
 	// go test puts its own go command first on PATH.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skipf("needs the go tool to build the binary: %v", err)
 	}
-	built.Lock()
-	defer built.Unlock()
-	if built.bin == "" && built.err == nil {
-		built.err = func() error {
-			dir, err := os.MkdirTemp("", "gefion-startup-")
-			if err != nil {
-				return err
+	builds.Lock()
+	defer builds.Unlock()
+	if builds.bins == nil {
+		builds.bins, builds.errs = map[string]string{}, map[string]error{}
+	}
+	if builds.bins[name] == "" && builds.errs[name] == nil {
+		builds.errs[name] = func() error {
+			if builds.dir == "" {
+				dir, err := os.MkdirTemp("", "gefion-startup-")
+				if err != nil {
+					return err
+				}
+				builds.dir = dir
 			}
-			built.dir = dir
-			bin := filepath.Join(dir, "gefion")
-			if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-				return fmt.Errorf("go build: %v\n%s", err, out)
+			bin := filepath.Join(builds.dir, name)
+			args := []string{"build", "-o", bin}
+			env := os.Environ()
+			switch name {
+			case "client":
+				args = append(args, clientBuild...)
+				env = append(env, "CGO_ENABLED=0")
+				args = append(args, ".")
+			case "minimal":
+				src := filepath.Join(builds.dir, "minimal.go")
+				if err := os.WriteFile(src, []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+					return err
+				}
+				args = append(args, src)
+			default:
+				args = append(args, ".")
 			}
-			built.bin = bin
+			cmd := exec.Command(goTool, args...)
+			cmd.Env = env
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			builds.bins[name] = bin
 			return nil
 		}()
 	}
-	if built.err != nil {
-		t.Fatal(built.err)
+	if err := builds.errs[name]; err != nil {
+		t.Fatal(err)
 	}
-	return built.bin
+	return builds.bins[name]
 }
 
 // initRecord is one line of GODEBUG=inittrace=1.
@@ -216,5 +252,145 @@ func TestCommandsUseOwnTransport(t *testing.T) {
 		}
 	default:
 		t.Fatalf("squeue -h sent no request to GEFION_ADDR=%s:\n%s", srv.URL, out)
+	}
+}
+
+// clientLeavesOut are packages the client build must not link: the
+// services, the embedded store and the twin are what make the full build
+// slow to start.
+var clientLeavesOut = []string{
+	"github.com/gefion-hpc/gefion/internal/controller",
+	"github.com/gefion-hpc/gefion/internal/store/sqlite",
+	"github.com/gefion-hpc/gefion/internal/twin",
+	"modernc.org/sqlite",
+	"github.com/NVIDIA/go-nvml/pkg/nvml",
+}
+
+// TestClientBuild: the client build is static (no dynamic loader to run
+// at every start), links none of the services, answers the Slurm
+// commands, and names the full build for the commands it leaves out.
+func TestClientBuild(t *testing.T) {
+	bin := buildVariant(t, "client")
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("the client build has a program interpreter (it is dynamically linked); build it with CGO_ENABLED=0")
+		}
+	}
+	f.Close()
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range info.Deps {
+		if m.Path == "modernc.org/sqlite" || m.Path == "github.com/NVIDIA/go-nvml" {
+			t.Errorf("the client build links module %s", m.Path)
+		}
+	}
+	// Packages are not in the build info; the symbol table names them.
+	syms, err := exec.Command("go", "tool", "nm", bin).Output()
+	if err != nil {
+		t.Fatalf("go tool nm: %v", err)
+	}
+	for _, pkg := range clientLeavesOut {
+		if bytes.Contains(syms, []byte(" "+pkg+".")) {
+			t.Errorf("the client build links package %s", pkg)
+		}
+	}
+
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.URL.Path)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"fields":["id"],"rows":[]}`)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	squeue := filepath.Join(dir, "squeue")
+	if err := os.Symlink(bin, squeue); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(squeue, "-h")
+	cmd.Env = append(os.Environ(), "GEFION_ADDR="+srv.URL)
+	if out, err := cmd.CombinedOutput(); err != nil || len(got) == 0 {
+		t.Errorf("client squeue -h: %v, requests %v\n%s", err, got, out)
+	}
+	out, err := exec.Command(bin, "dev").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not in this client build") || !strings.Contains(string(out), "go build ./cmd/gefion") {
+		t.Errorf("client gefion dev = %v, %q; want a refusal naming the full build", err, out)
+	}
+}
+
+// BenchmarkStart times whole processes: the client build's and the full
+// build's squeue -h against a running gefion dev (another process), beside
+// a Go program that does nothing (the yardstick: DESIGN asks client
+// commands to start within 2x of it). Compare the sub-benchmarks' ns/op
+// from one run.
+func BenchmarkStart(b *testing.B) {
+	addr := startDev(b, buildGefion(b))
+	dir := b.TempDir()
+	for _, v := range []string{"minimal", "client", "gefion"} {
+		bin := buildVariant(b, v)
+		args := []string{}
+		if v != "minimal" {
+			link := filepath.Join(dir, v, "squeue")
+			if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.Symlink(bin, link); err != nil {
+				b.Fatal(err)
+			}
+			bin, args = link, []string{"-h"}
+		}
+		env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GEFION_ADDR=" + addr}
+		b.Run(v, func(b *testing.B) {
+			for b.Loop() {
+				cmd := exec.Command(bin, args...)
+				cmd.Env = env
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("%s: %v\n%s", bin, err, out)
+				}
+			}
+		})
+	}
+}
+
+var devAddrRE = regexp.MustCompile(`controller at (http://127\.0\.0\.1:\d+)`)
+
+// startDev runs gefion dev in a temporary directory until the benchmark
+// ends and returns its address.
+func startDev(b *testing.B, bin string) string {
+	dir := b.TempDir()
+	cmd := exec.Command(bin, "dev", "--data-dir", dir, "--listen", "127.0.0.1:0", "--gpus", "2")
+	cmd.Env = append(os.Environ(), "GEFION_NO_CGROUPS=1", "GEFION_AGENT_STATE_DIR="+filepath.Join(dir, "agent"))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := devAddrRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case addr := <-found:
+		return addr
+	case <-time.After(30 * time.Second):
+		b.Fatal("gefion dev did not say where it listens within 30 s")
+		return ""
 	}
 }

@@ -1,3 +1,5 @@
+//go:build !client
+
 package cli
 
 import (
@@ -333,15 +335,6 @@ func runSim(e *Env, args []string) error {
 // passes leave the machine idle for days and give no policy to compare.
 const maxSchedIntervalS = 86400
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
 
 func writeReport(path, tracePath, clusterName string, r *trace.CSVReader, w *twin.Workload, runs []twin.ReportRun) error {
 	info := twin.ReportInfo{Title: "Gefion digital twin: " + tracePath, Trace: tracePath, Cluster: clusterName}
