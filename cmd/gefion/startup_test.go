@@ -11,16 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/gefion-hpc/gefion/internal/client"
+	"github.com/gefion-hpc/gefion/internal/testdev"
 )
 
 // Every client command (sbatch, squeue...) is this binary, and Go runs the
@@ -330,7 +328,7 @@ func TestClientBuild(t *testing.T) {
 // commands to start within 2x of it). Compare the sub-benchmarks' ns/op
 // from one run.
 func BenchmarkStart(b *testing.B) {
-	addr := startDev(b, buildGefion(b))
+	addr := testdev.Start(b, "--gpus", "2").Addr
 	dir := b.TempDir()
 	for _, v := range []string{"minimal", "client", "gefion"} {
 		bin := buildVariant(b, v)
@@ -355,42 +353,5 @@ func BenchmarkStart(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-var devAddrRE = regexp.MustCompile(`controller at (http://127\.0\.0\.1:\d+)`)
-
-// startDev runs gefion dev in a temporary directory until the benchmark
-// ends and returns its address.
-func startDev(b *testing.B, bin string) string {
-	dir := b.TempDir()
-	cmd := exec.Command(bin, "dev", "--data-dir", dir, "--listen", "127.0.0.1:0", "--gpus", "2")
-	cmd.Env = append(os.Environ(), "GEFION_NO_CGROUPS=1", "GEFION_AGENT_STATE_DIR="+filepath.Join(dir, "agent"))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := devAddrRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case addr := <-found:
-		return addr
-	case <-time.After(30 * time.Second):
-		b.Fatal("gefion dev did not say where it listens within 30 s")
-		return ""
 	}
 }
