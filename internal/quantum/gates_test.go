@@ -81,10 +81,9 @@ func textbook() map[string]struct {
 		"ccx": {nil, toffoli},
 		"crz": {[]float64{0.7}, ctrl(rz)},
 		"cu1": {[]float64{0.7}, ctrl([]complex128{1, 0, 0, e(0.7)})},
-		// The specification's cu3 controls its own U, Rz(phi) Ry(theta)
-		// Rz(lambda) = e^(-i(phi+lambda)/2) u3: that phase is relative to
-		// the control's |0> branch and so observable.
-		"cu3":   {[]float64{0.7, 0.2, 1.9}, ctrl(scale(u3(0.7, 0.2, 1.9), e(-(0.2+1.9)/2)))},
+		// cu3 is Qiskit's, the controlled u3, not the specification's
+		// controlled Rz Ry Rz (qelib1.go says why).
+		"cu3":   {[]float64{0.7, 0.2, 1.9}, ctrl(u3(0.7, 0.2, 1.9))},
 		"u":     {[]float64{0.7, 0.2, 1.9}, u3(0.7, 0.2, 1.9)},
 		"p":     {[]float64{0.7}, []complex128{1, 0, 0, e(0.7)}},
 		"sx":    {nil, []complex128{(1 + 1i) / 2, (1 - 1i) / 2, (1 - 1i) / 2, (1 + 1i) / 2}},
@@ -98,7 +97,30 @@ func textbook() map[string]struct {
 		"cu":    {[]float64{0.7, 0.2, 1.9, 0.4}, ctrl(scale(u3(0.7, 0.2, 1.9), e(0.4)))},
 		"rxx":   {[]float64{0.7}, xx},
 		"rzz":   {[]float64{0.7}, zz},
+		// Controls are the low arguments, the target the last.
+		"c3x":     {nil, multiControlled(3, []complex128{0, 1, 1, 0})},
+		"c3sqrtx": {nil, multiControlled(3, []complex128{(1 + 1i) / 2, (1 - 1i) / 2, (1 - 1i) / 2, (1 + 1i) / 2})},
+		"c4x":     {nil, multiControlled(4, []complex128{0, 1, 1, 0})},
 	}
+}
+
+// multiControlled is the matrix of v on the last of k+1 qubits when the
+// first k are all 1.
+func multiControlled(k int, v []complex128) []complex128 {
+	d := 1 << (k + 1)
+	m := make([]complex128, d*d)
+	all := 1<<k - 1
+	for i := 0; i < d; i++ {
+		if i&all != all {
+			m[i*d+i] = 1
+			continue
+		}
+		tb := i >> k & 1
+		for ob := 0; ob < 2; ob++ {
+			m[i*d+(all|ob<<k)] = v[tb*2+ob]
+		}
+	}
+	return m
 }
 
 func scale(m []complex128, f complex128) []complex128 {
@@ -120,8 +142,8 @@ func TestEveryLibraryGateAgainstItsMatrix(t *testing.T) {
 	}
 	for name, def := range all {
 		w, ok := want[name]
-		if name == "rccx" {
-			continue // relative-phase Toffoli, checked below
+		if name == "rccx" || name == "rc3x" {
+			continue // relative-phase Toffolis, checked below
 		}
 		if !ok {
 			t.Errorf("library gate %s has no reference matrix in this test", name)
@@ -137,13 +159,20 @@ func TestEveryLibraryGateAgainstItsMatrix(t *testing.T) {
 			t.Errorf("%s%v = %v; want %v (up to global phase)", name, w.params, got, w.m)
 		}
 	}
-	// rccx equals the Toffoli up to phases on its diagonal blocks: check
-	// magnitudes.
-	got, _ := newCompiler().unitaryOf(qelib1().extras["rccx"], nil)
-	tof := want["ccx"].m
-	for i := range got {
-		if math.Abs(cmplx.Abs(got[i])-cmplx.Abs(tof[i])) > 1e-12 {
-			t.Fatalf("rccx magnitudes differ from the Toffoli at %d", i)
+	// rccx and rc3x equal the Toffolis of three and four qubits up to
+	// relative phases that are powers of i: check magnitudes and phases.
+	for name, ref := range map[string][]complex128{"rccx": want["ccx"].m, "rc3x": want["c3x"].m} {
+		got, err := newCompiler().unitaryOf(qelib1().extras[name], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if math.Abs(cmplx.Abs(got[i])-cmplx.Abs(ref[i])) > 1e-12 {
+				t.Fatalf("%s magnitudes differ from the Toffoli's at %d: %v", name, i, got[i])
+			}
+			if q := got[i] * got[i] * got[i] * got[i]; cmplx.Abs(got[i]) > 0.5 && cmplx.Abs(q-1) > 1e-9 {
+				t.Errorf("%s entry %d = %v; want a power of i", name, i, got[i])
+			}
 		}
 	}
 }
@@ -224,5 +253,41 @@ func TestClassification(t *testing.T) {
 		if g.Kind() != tc.kind || len(g.Controls) != tc.controls {
 			t.Errorf("%s: kernel %s with %d controls; want %s with %d", tc.src, g.Kind(), len(g.Controls), tc.kind, tc.controls)
 		}
+	}
+}
+
+// TestQiskitExportRunsEveryGate runs a circuit as Qiskit's OpenQASM 2
+// exporter writes one, calling every gate of Qiskit's qelib1.inc, and
+// checks the outcome of each step from the gates' definitions: the
+// multi-controlled X gates flip their target only when every control is 1,
+// two c3sqrtx make one c3x, and the circuit's inverse half returns the
+// state to where it started.
+func TestQiskitExportRunsEveryGate(t *testing.T) {
+	const prog = `OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[6];
+creg c[6];
+x q[0]; x q[1]; x q[2];
+c3x q[0],q[1],q[2],q[3];
+c3sqrtx q[0],q[1],q[2],q[4]; c3sqrtx q[0],q[1],q[2],q[4];
+c4x q[0],q[1],q[2],q[3],q[5];
+c4x q[0],q[1],q[2],q[4],q[5];
+rc3x q[0],q[1],q[2],q[3]; rc3x q[0],q[1],q[2],q[3];
+u(0.3,0.2,0.1) q[3]; p(0.4) q[3]; sx q[3]; sxdg q[3]; p(-0.4) q[3]; u(-0.3,-0.1,-0.2) q[3];
+cu(0.5,0.1,0.2,0.3) q[0],q[3]; cu3(0.5,0.1,0.2) q[1],q[3]; cu1(0.7) q[2],q[3]; cp(0.1) q[2],q[3];
+crx(0.2) q[0],q[4]; cry(0.3) q[1],q[4]; crz(0.4) q[2],q[4]; ch q[0],q[4]; ch q[0],q[4];
+crz(-0.4) q[2],q[4]; cry(-0.3) q[1],q[4]; crx(-0.2) q[0],q[4];
+cp(-0.1) q[2],q[3]; cu1(-0.7) q[2],q[3]; cu3(-0.5,-0.2,-0.1) q[1],q[3]; cu(-0.5,-0.2,-0.1,-0.3) q[0],q[3];
+rxx(0.6) q[3],q[4]; rzz(0.2) q[3],q[4]; rzz(-0.2) q[3],q[4]; rxx(-0.6) q[3],q[4];
+csx q[0],q[5]; csx q[0],q[5]; csx q[0],q[5]; csx q[0],q[5];
+cswap q[0],q[3],q[4]; cswap q[0],q[3],q[4];
+rccx q[0],q[1],q[5]; rccx q[0],q[1],q[5];
+measure q -> c;
+`
+	r := mustRun(t, prog, Options{Shots: 200, Seed: 3, Probabilities: true})
+	// q0-q2 set; c3x sets q3; two c3sqrtx set q4; c4x on q3 flips q5, on
+	// q4 flips it back; the rest undo themselves.
+	if r.Counts["011111"] != 200 || math.Abs(r.Probabilities["011111"]-1) > 1e-9 {
+		t.Errorf("counts = %v, probabilities %v; want 011111 always", r.Counts, r.Probabilities)
 	}
 }
