@@ -124,9 +124,9 @@ func (c *Circuit) hasMeasure() bool {
 }
 
 // Run simulates c. When every measurement is terminal, the state is
-// simulated once and the shots are sampled from it; otherwise each shot is
-// simulated from the first non-unitary operation on, with measurement
-// collapse and classical control. A circuit without measurements is
+// simulated once and the shots are sampled from it; otherwise the shots
+// follow the circuit's branch tree (shots.go), with measurement collapse
+// and classical control. A circuit without measurements is
 // sampled as if every qubit were measured (qubit 0 rightmost).
 func Run(c *Circuit, opt Options) (*Result, error) {
 	switch canonPrecision(opt.Precision) {
@@ -204,20 +204,8 @@ func runT[F Float](c *Circuit, opt Options) (*Result, error) {
 				}
 			}
 		}
-		// Shots are drawn in chunks, each sorted, so that equal
-		// outcomes come together and memory does not grow with shots.
-		for left := shots; left > 0; left -= sampleChunk {
-			idx := s.sampleSorted(min(left, sampleChunk), rng)
-			for j := 0; j < len(idx); {
-				n := 1
-				for j+n < len(idx) && idx[j+n] == idx[j] {
-					n++
-				}
-				if err := tally(key(idx[j]), n); err != nil {
-					return nil, err
-				}
-				j += n
-			}
+		if err := drawShots(s, shots, rng, key, tally); err != nil {
+			return nil, err
 		}
 		for k, n := range counts {
 			res.Counts[format(k)] = n
@@ -238,20 +226,8 @@ func runT[F Float](c *Circuit, opt Options) (*Result, error) {
 		}
 		s.Reset()
 	}
-	// Simulate up to the first non-unitary operation once.
-	first := slices.IndexFunc(c.Ops, func(op Op) bool { return op.Kind != OpGate })
-	prefix := make([]*Gate, first)
-	for i, op := range c.Ops[:first] {
-		prefix[i] = op.Gate
-	}
-	s.ApplyGates(prefix)
-	work := s.Clone()
-	for range shots {
-		work.CopyFrom(s)
-		cl := work.runShot(c.Ops[first:], 0, rng)
-		if err := tally(cl, 1); err != nil {
-			return nil, err
-		}
+	if err := newShotTree(c, s, rng, tally).run(s, nil, 0, 0, shots); err != nil {
+		return nil, err
 	}
 	for k, n := range counts {
 		res.Counts[format(k)] = n
