@@ -385,16 +385,24 @@ func startProgress(w io.Writer, done *atomic.Int64, total int64, off bool) (stop
 	quit := make(chan struct{})
 	finished := make(chan struct{})
 	start := time.Now()
+	// A terminal gets a bar redrawn in place; a log file or pipe gets a
+	// plain line every few seconds rather than carriage-return frames.
+	every, draw := 200*time.Millisecond, drawBar
+	if !isTerminal(w) {
+		every, draw = plainProgressEvery, func(w io.Writer, done, total int64, el time.Duration) {
+			fmt.Fprintf(w, "sim: %.1f%% %d/%d jobs %s\n", 100*float64(done)/float64(total), done, total, el.Truncate(100*time.Millisecond))
+		}
+	}
 	go func() {
 		defer close(finished)
-		tick := time.NewTicker(200 * time.Millisecond)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		drawn := false
 		for {
 			select {
 			case <-quit:
-				if drawn {
-					drawBar(w, done.Load(), total, time.Since(start))
+				if drawn && every < time.Second {
+					draw(w, done.Load(), total, time.Since(start))
 					fmt.Fprintln(w)
 				}
 				return
@@ -403,7 +411,7 @@ func startProgress(w io.Writer, done *atomic.Int64, total int64, off bool) (stop
 					continue
 				}
 				drawn = true
-				drawBar(w, done.Load(), total, time.Since(start))
+				draw(w, done.Load(), total, time.Since(start))
 			}
 		}
 	}()
@@ -411,6 +419,19 @@ func startProgress(w io.Writer, done *atomic.Int64, total int64, off bool) (stop
 		close(quit)
 		<-finished
 	}
+}
+
+// plainProgressEvery is how often progress goes to a non-terminal.
+var plainProgressEvery = 5 * time.Second
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func drawBar(w io.Writer, done, total int64, el time.Duration) {

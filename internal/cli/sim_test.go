@@ -6,7 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func simCLI(t *testing.T, args ...string) (int, string, string) {
@@ -178,4 +181,40 @@ func TestSimRefusesNonsense(t *testing.T) {
 	if code != 0 {
 		t.Errorf("sim within bounds: exit %d: %s", code, errs)
 	}
+}
+
+// TestProgressToALogIsPlainLines: progress written to something that is
+// not a terminal comes as whole lines, without the bar's carriage
+// returns.
+func TestProgressToALogIsPlainLines(t *testing.T) {
+	defer func(d time.Duration) { plainProgressEvery = d }(plainProgressEvery)
+	plainProgressEvery = 100 * time.Millisecond
+	var buf syncBuffer
+	var done atomic.Int64
+	done.Store(500)
+	stop := startProgress(&buf, &done, 1000, false)
+	time.Sleep(1300 * time.Millisecond)
+	stop()
+	out := buf.String()
+	if strings.Contains(out, "\r") || !strings.Contains(out, "sim: 50.0% 500/1000 jobs") || !strings.HasSuffix(out, "\n") {
+		t.Errorf("progress to a log = %q; want plain lines", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -227,8 +227,19 @@ func (ps *pass) run() {
 	// fit what is free (which only shrinks) and skips ordering the rest.
 	narrow := lazy && ps.p.Backfill == EASY
 	depth := max(ps.p.ReservationDepth, 1)
+	// Without backfill, a partition whose head is blocked starts nothing
+	// more in this pass; once every partition is, a lazy pass is done (a
+	// FIFO queue of thousands would otherwise be walked to its end for no
+	// start at every event).
+	parts := max(1, len(s.Cluster.Partitions))
+	waitingHead := false // a blocked head may spread over more SUs later
 	var estimates []estReq
 	for {
+		if lazy && ps.p.Backfill == NoBackfill && len(ps.blocked) >= parts {
+			ps.plan.Stats.EarlyStop += q.left()
+			ps.plan.Stats.HeadsBlocked = !waitingHead
+			break
+		}
 		if narrow && ps.reserved >= depth {
 			narrow = false
 			ps.plan.Stats.EarlyStop += q.narrow(ps.ns.maxFree(), ps.ns.idleCount())
@@ -290,6 +301,10 @@ func (ps *pass) run() {
 		w.Reason = ReasonPriority
 		if ps.p.Backfill == NoBackfill {
 			ps.blocked[sh.part] = true
+			waitingHead = waitingHead || (j.Req.MaxSUs > 0 && j.Req.MaxSUsWaitS > 0)
+			if parts == 1 {
+				ps.plan.Stats.Head = HeadShape{Nodes: sh.nodes, GPUsPerNode: sh.nd.gpus, Whole: sh.nd.whole}
+			}
 		}
 		preemptor := ps.canPreempt(j)
 		wantResv := preemptor || ps.p.Backfill == Conservative ||

@@ -273,4 +273,20 @@ type Stats struct {
 	// nothing more could start, or could not start and could no longer
 	// take a reservation.
 	EarlyStop int
+	// HeadsBlocked says a starts-only pass without backfill stopped
+	// because the head of every partition's queue was blocked on
+	// resources, and no head could become placeable with time alone: until
+	// resources are freed, a pass will start nothing.
+	HeadsBlocked bool
+	// Head is the blocked head's shape when there is one partition, so
+	// that a driver can tell cheaply whether freed resources could start
+	// it (Nodes 0: unknown).
+	Head HeadShape
+}
+
+// HeadShape is what a blocked queue head needs: Nodes nodes with
+// GPUsPerNode free GPUs each, or wholly idle nodes when Whole.
+type HeadShape struct {
+	Nodes, GPUsPerNode int
+	Whole              bool
 }

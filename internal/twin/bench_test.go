@@ -44,37 +44,42 @@ func loadWorkload(tb testing.TB, name string, format trace.Format, opt MapOption
 }
 
 // BenchmarkTwinPhilly replays the whole Philly trace on the gefion preset at
-// load 0.9 under the default policy, reading and mapping the trace included.
+// load 0.9 under each built-in policy, reading and mapping the trace
+// included.
 func BenchmarkTwinPhilly(b *testing.B) {
 	path := sharedTrace(b, "philly_pollux.csv")
 	c, err := cluster.Preset("gefion")
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := sched.PolicyByName("default")
-	if err != nil {
-		b.Fatal(err)
+	for _, name := range []string{"default", "fifo", "backfill"} {
+		p, err := sched.PolicyByName(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			var jobs int
+			for b.Loop() {
+				f, err := os.Open(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r, err := trace.Open(f, trace.Options{Format: trace.Philly, Name: path})
+				if err != nil {
+					b.Fatal(err)
+				}
+				w, err := Map(r, c, MapOptions{Load: 0.9, Seed: 1})
+				f.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				res, err := Run(w, Config{Policy: p})
+				if err != nil {
+					b.Fatal(err)
+				}
+				jobs = len(res.Jobs)
+			}
+			b.ReportMetric(float64(jobs)*float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+		})
 	}
-	var jobs int
-	for b.Loop() {
-		f, err := os.Open(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r, err := trace.Open(f, trace.Options{Format: trace.Philly, Name: path})
-		if err != nil {
-			b.Fatal(err)
-		}
-		w, err := Map(r, c, MapOptions{Load: 0.9, Seed: 1})
-		f.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
-		res, err := Run(w, Config{Policy: p})
-		if err != nil {
-			b.Fatal(err)
-		}
-		jobs = len(res.Jobs)
-	}
-	b.ReportMetric(float64(jobs)*float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 }

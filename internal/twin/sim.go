@@ -241,25 +241,31 @@ type engine struct {
 	cfg Config
 	w   *Workload // nil in forecasts
 
-	now      int64
-	jobs     []simJob
-	outcome  []Outcome
-	idIndex  map[job.ID]int32 // nil: index is ID-1
-	ids      []job.ID         // nil: ID is index+1
-	next     int              // next workload job to submit
-	events   eventHeap
-	seq      uint64
-	live     int // events in the heap other than failures
-	pend     []sched.Pending
-	run      []sched.Running
-	runJob   []int32
-	projects []sched.Project
-	projRun  []int      // GPUs each project holds
-	projT    []int64    // when each project's usage was last brought up to date
-	history  [][2]int64 // per user: the last two completed run times (0: none)
-	nodes    []sched.NodeStatus
-	upNodes  int
-	rng      *rand.Rand
+	now     int64
+	jobs    []simJob
+	outcome []Outcome
+	// frees counts releases of resources (job ends, nodes back up);
+	// headsBlocked and blockedAt say the last pass found every queue head
+	// blocked (no backfill) when frees was blockedAt.
+	frees, blockedAt int64
+	headsBlocked     bool
+	head             sched.HeadShape
+	idIndex          map[job.ID]int32 // nil: index is ID-1
+	ids              []job.ID         // nil: ID is index+1
+	next             int              // next workload job to submit
+	events           eventHeap
+	seq              uint64
+	live             int // events in the heap other than failures
+	pend             []sched.Pending
+	run              []sched.Running
+	runJob           []int32
+	projects         []sched.Project
+	projRun          []int      // GPUs each project holds
+	projT            []int64    // when each project's usage was last brought up to date
+	history          [][2]int64 // per user: the last two completed run times (0: none)
+	nodes            []sched.NodeStatus
+	upNodes          int
+	rng              *rand.Rand
 
 	stopAt    int64 // forecasts stop after this time; 0: never
 	unstarted int   // forecasts: pending jobs of the snapshot not yet started
@@ -565,6 +571,11 @@ func (e *engine) futile() bool {
 	if e.cfg.NoSkip || e.canPreempt || e.cpuPending > 0 {
 		return false
 	}
+	// Without backfill, a pass that found every queue's head blocked is
+	// followed by futile ones until something is freed.
+	if e.headsBlocked && (e.frees == e.blockedAt || !e.headMayFit()) {
+		return true
+	}
 	gpus, whole := sched.SmallestAsks(e.pend)
 	idle := 0
 	for _, k := range e.suIdle {
@@ -579,6 +590,32 @@ func (e *engine) futile() bool {
 		}
 	}
 	return true
+}
+
+// headMayFit says whether as many nodes as the blocked head needs have
+// its GPUs free (or are idle, for a whole-node job): without that, no
+// placement exists. True when the head's shape is unknown.
+func (e *engine) headMayFit() bool {
+	h := e.head
+	if h.Nodes <= 0 {
+		return true
+	}
+	if h.Whole {
+		idle := 0
+		for _, k := range e.suIdle {
+			idle += k
+		}
+		return idle >= h.Nodes
+	}
+	fit := 0
+	for n, f := range e.freeGPUs {
+		if int(f) >= h.GPUsPerNode && (e.nodes == nil || e.nodes[n].Avail == sched.Up) {
+			if fit++; fit >= h.Nodes {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // pass runs the scheduling core and applies its plan.
@@ -599,6 +636,7 @@ func (e *engine) pass() {
 		e.cfg.OnPass(&snap)
 	}
 	plan := sched.Schedule(&snap, e.cfg.Policy)
+	e.headsBlocked, e.blockedAt, e.head = plan.Stats.HeadsBlocked, e.frees, plan.Stats.Head
 	for k := range plan.Starts {
 		e.start(&plan.Starts[k])
 	}
@@ -821,6 +859,9 @@ func (e *engine) failNode() {
 // each node's free GPUs and the count of wholly idle up nodes per SU.
 func (e *engine) nodeHold(a sched.Alloc, d int) {
 	n := a.Node
+	if d < 0 {
+		e.frees++
+	}
 	e.freeGPUs[n] -= int32(d * bits.OnesCount64(a.GPUs))
 	before := e.nodeJobs[n]
 	e.nodeJobs[n] += int32(d)
@@ -837,6 +878,9 @@ func (e *engine) nodeHold(a sched.Alloc, d int) {
 }
 
 func (e *engine) nodeUp(n int, up bool) {
+	if up {
+		e.frees++
+	}
 	if e.nodeJobs[n] == 0 {
 		if up {
 			e.suIdle[e.c.Nodes[n].SU]++

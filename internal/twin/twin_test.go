@@ -359,7 +359,7 @@ func TestSkipIsExactBusy(t *testing.T) {
 	}
 	shallow := policy(t, "gefion")
 	shallow.ReservationDepth = 1
-	for name, p := range map[string]sched.Policy{"gefion": policy(t, "gefion"), "backfill": policy(t, "backfill"), "depth 1": shallow} {
+	for name, p := range map[string]sched.Policy{"gefion": policy(t, "gefion"), "backfill": policy(t, "backfill"), "depth 1": shallow, "fifo": policy(t, "fifo")} {
 		a, _ := Run(w, Config{Policy: p})
 		b, _ := Run(w, Config{Policy: p, NoSkip: true})
 		if !reflect.DeepEqual(a.Jobs, b.Jobs) {
@@ -367,6 +367,13 @@ func TestSkipIsExactBusy(t *testing.T) {
 		}
 		if a.SkippedPasses == 0 || a.Passes+a.SkippedPasses != b.Passes {
 			t.Errorf("%s: %d passes and %d skipped, %d without skipping; want some skipped and the same total", name, a.Passes, a.SkippedPasses, b.Passes)
+		}
+		// Nodes that fail and come back free resources too.
+		f := FailureModel{NodeMTBFHours: 48, RepairS: 3600}
+		a, _ = Run(w, Config{Policy: p, Seed: 3, Failures: f})
+		b, _ = Run(w, Config{Policy: p, Seed: 3, Failures: f, NoSkip: true})
+		if !reflect.DeepEqual(a.Jobs, b.Jobs) || a.NodeFailures == 0 {
+			t.Errorf("%s with node failures (%d): skipping futile passes changed the outcome", name, a.NodeFailures)
 		}
 	}
 }
