@@ -335,7 +335,6 @@ func runSim(e *Env, args []string) error {
 // passes leave the machine idle for days and give no policy to compare.
 const maxSchedIntervalS = 86400
 
-
 func writeReport(path, tracePath, clusterName string, r *trace.CSVReader, w *twin.Workload, runs []twin.ReportRun) error {
 	info := twin.ReportInfo{Title: "Gefion digital twin: " + tracePath, Trace: tracePath, Cluster: clusterName}
 	info.Notes = append(info.Notes, fmt.Sprintf("%d jobs replayed (%d rows read, %d bad rows skipped, %d jobs larger than the machine skipped); the trace's own offered load on this machine is %.3f.",
