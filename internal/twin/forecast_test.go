@@ -1,7 +1,9 @@
 package twin
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"testing"
@@ -202,6 +204,47 @@ func TestForecastDuringReplay(t *testing.T) {
 			name, len(snap.Pending), snap.Now, errF/float64(max(n, 1)), errP/float64(max(n, 1)), n, concordant, pairs)
 		if pairs > 0 && concordant*2 < pairs {
 			t.Errorf("%s: the forecast orders fewer than half of the job pairs as the replay did (%d of %d)", name, concordant, pairs)
+		}
+	}
+}
+
+// gefionScaleSnapshot is the live state the forecast target names: the
+// gefion preset with every GPU busy (one job per node) and 10,000 pending
+// jobs of mixed sizes and limits over ten projects.
+func gefionScaleSnapshot(tb testing.TB) *sched.Snapshot {
+	c := preset(tb, "gefion")
+	mem := c.Nodes[0].Model.MemoryBytes >> 20
+	rng := rand.New(rand.NewPCG(1, 1))
+	s := &sched.Snapshot{Now: 100_000, Cluster: c}
+	for p := range 10 {
+		s.Projects = append(s.Projects, sched.Project{Name: fmt.Sprint("p", p), Shares: 1})
+	}
+	for n := range c.Nodes {
+		s.Running = append(s.Running, sched.Running{ID: job.ID(n + 1), User: "u", Project: fmt.Sprint("p", n%10),
+			StartS: 90_000, EndS: 100_000 + int64(rng.IntN(86400)),
+			Allocs: []sched.Alloc{{Node: n, GPUs: 0xff, CPUs: 16, MemMB: mem / 8}}})
+	}
+	for i := range 10_000 {
+		g, nodes := []int{1, 1, 1, 2, 4, 8, 8}[rng.IntN(7)], 1
+		if rng.IntN(50) == 0 {
+			nodes = 2 + rng.IntN(8)
+			g = 8
+		}
+		s.Pending = append(s.Pending, sched.Pending{ID: job.ID(len(c.Nodes) + i + 1), User: fmt.Sprint("u", i%40),
+			Project: fmt.Sprint("p", i%10), SubmitS: 50_000 + int64(i),
+			Req: job.Request{Nodes: nodes, GPUsPerNode: g, CPUsPerNode: 2 * g, MemPerNodeMB: mem / 16 * int64(g), TimeLimitS: int64(600 * (1 + rng.IntN(48)))}})
+	}
+	return s
+}
+
+// BenchmarkForecastGefionScale forecasts every pending job of
+// gefionScaleSnapshot once.
+func BenchmarkForecastGefionScale(b *testing.B) {
+	s := gefionScaleSnapshot(b)
+	p := policy(b, "default")
+	for b.Loop() {
+		if _, err := Forecast(s, p, ForecastOptions{SchedIntervalS: 1}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
