@@ -1,8 +1,6 @@
 package hostile
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,11 +10,12 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gefion-hpc/gefion/internal/testdev"
 )
 
 // When peerEnv is set the test binary is a client process, possibly of
@@ -61,99 +60,20 @@ func runPeer(spec string) int {
 	return 0
 }
 
-// dev is a running `gefion dev`.
+// dev is a running `gefion dev` (package testdev starts it).
 type dev struct {
 	t    *testing.T
 	bin  string // the gefion binary
 	addr string // http://127.0.0.1:PORT
 	dir  string // its data directory
-	log  *bytes.Buffer
 }
-
-var (
-	buildOnce struct {
-		bin  string
-		err  error
-		done bool
-	}
-)
-
-// gefionBinary builds cmd/gefion once per test binary.
-func gefionBinary(t *testing.T) string {
-	t.Helper()
-	if !buildOnce.done {
-		buildOnce.done = true
-		dir, err := os.MkdirTemp("", "gefion-hostile-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		bin := filepath.Join(dir, "gefion")
-		cmd := exec.Command("go", "build", "-o", bin, "../../cmd/gefion")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-		buildOnce.bin = bin
-	}
-	if buildOnce.err != nil {
-		t.Fatal(buildOnce.err)
-	}
-	return buildOnce.bin
-}
-
-var listenRE = regexp.MustCompile(`controller at (http://127\.0\.0\.1:\d+)`)
 
 // startDev starts gefion dev on a free loopback port with a fresh data
 // directory and one real (process) node without cgroups.
 func startDev(t *testing.T, extra ...string) *dev {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts gefion dev")
-	}
-	bin := gefionBinary(t)
-	d := &dev{t: t, bin: bin, dir: t.TempDir(), log: &bytes.Buffer{}}
-	args := append([]string{"dev", "--data-dir", d.dir, "--listen", "127.0.0.1:0", "--node-name", "probe1", "--gpus", "2"}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "GEFION_NO_CGROUPS=1", "GEFION_AGENT_STATE_DIR="+filepath.Join(d.dir, "agent"))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("gefion dev's log:\n%s", d.log)
-		}
-	})
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			d.log.WriteString(line + "\n")
-			if m := listenRE.FindStringSubmatch(line); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case d.addr = <-found:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("gefion dev did not start within 60 s:\n%s", d.log)
-	}
+	td := testdev.Start(t, append([]string{"--node-name", "probe1", "--gpus", "2"}, extra...)...)
+	d := &dev{t: t, bin: td.Bin, addr: td.Addr, dir: td.Dir}
 	d.waitNode()
 	return d
 }
