@@ -139,6 +139,11 @@ type Why struct {
 	// the queue run forward with every job ahead, not only the plan's
 	// reservations. 0 if none is in view.
 	Forecast int64 `json:"forecast_start,omitempty"`
+	// ForecastLow and ForecastHigh bound the forecast (about its 20th and
+	// 80th percentiles over run times drawn from the users' histories);
+	// 0 when not computed (a long queue) or not all draws start it.
+	ForecastLow  int64 `json:"forecast_start_low,omitempty"`
+	ForecastHigh int64 `json:"forecast_start_high,omitempty"`
 	Position int   `json:"position,omitempty"`
 	Pending  int   `json:"pending,omitempty"`
 	// Warnings lists things an operator or the agent noticed about the job

@@ -46,7 +46,14 @@ func runWhy(e *Env, args []string) error {
 	}
 	if w.Forecast != 0 {
 		at := time.Unix(w.Forecast, 0)
-		fmt.Fprintf(e.Stdout, "  forecast start  %s (the digital twin, with every job ahead of it)\n", at.Format("2006-01-02 15:04:05 MST"))
+		span := ""
+		if w.ForecastLow != 0 && w.ForecastHigh != 0 {
+			span = fmt.Sprintf(", likely %s-%s", time.Unix(w.ForecastLow, 0).Format("15:04"), time.Unix(w.ForecastHigh, 0).Format("15:04"))
+			if time.Unix(w.ForecastLow, 0).YearDay() != time.Unix(w.ForecastHigh, 0).YearDay() {
+				span = fmt.Sprintf(", likely %s to %s", time.Unix(w.ForecastLow, 0).Format("Jan 2 15:04"), time.Unix(w.ForecastHigh, 0).Format("Jan 2 15:04"))
+			}
+		}
+		fmt.Fprintf(e.Stdout, "  forecast start  %s (the digital twin, with every job ahead of it and run times predicted from its users' recent jobs%s)\n", at.Format("2006-01-02 15:04:05 MST"), span)
 	}
 	if w.Position > 0 {
 		fmt.Fprintf(e.Stdout, "  queue position  %d of %d (priority %.0f)\n", w.Position, w.Pending, w.Priority)

@@ -102,6 +102,7 @@ func New(cfg Config, st store.Store, clk clock.Clock, log *slog.Logger) (*Contro
 	if err != nil {
 		return nil, err
 	}
+	c.learnRuntimes(st)
 	if cfg.DefaultProject != "" {
 		if _, ok := c.core.projects[cfg.DefaultProject]; !ok {
 			p := store.ProjectRecord{Name: cfg.DefaultProject, Users: []string{"*"}, PeriodStartS: clk.Now().Unix()}

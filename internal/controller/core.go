@@ -61,8 +61,11 @@ type core struct {
 	recentQ []job.ID
 	// outcomes remembers how every job finished since the controller
 	// started, for dependencies; older ones are read from the store.
-	outcomes   map[job.ID]job.DepJob
-	nextID     job.ID
+	outcomes map[job.ID]job.DepJob
+	nextID   job.ID
+	// runtimes learns how long jobs run relative to their limits, for
+	// forecasts (runtime.go).
+	runtimes   runtimeModel
 	keys       map[string]job.ID
 	projects   map[string]*store.ProjectRecord
 	nodes      []*nodeRec
@@ -323,6 +326,7 @@ func (c *core) install(tx *txn) {
 			}
 			if _, ok := c.recent[id]; !ok {
 				c.recentQ = append(c.recentQ, id)
+				c.runtimes.observeJob(&r.JobRecord)
 			}
 			c.recent[id] = r
 			c.outcomes[id] = job.DepJob{State: r.State, ExitCode: r.ExitCode, StartS: r.StartS}

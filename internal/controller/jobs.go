@@ -544,7 +544,8 @@ func (c *Controller) Why(ctx context.Context, user string, ref job.Ref) (*api.Wh
 	}
 	w := v.(*api.Why)
 	if w.State == job.Pending && w.Reason != string(sched.ReasonHeld) {
-		w.Forecast = c.forecast(ctx, w.ID)
+		fs := c.forecast(ctx, w.ID)
+		w.Forecast, w.ForecastLow, w.ForecastHigh = fs.point, fs.low, fs.high
 	}
 	return w, nil
 }
