@@ -2,14 +2,18 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/textsafe"
+	"github.com/gefion-hpc/gefion/internal/twin/trace"
 )
 
 func init() {
@@ -32,6 +36,7 @@ func runAcct(e *Env, args []string) error {
 	fs.StringVar(until, "endtime", "", "same as -E")
 	allocOnly := fs.Bool("X", false, "jobs only, without their steps (ID.batch, ID.0, ...)")
 	fs.BoolVar(allocOnly, "allocations", false, "same as -X")
+	export := fs.String("export", "", "write the ended jobs to this file in the twin's gefion trace format, to replay with 'gefion sim --format gefion --trace FILE'")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -68,6 +73,14 @@ func runAcct(e *Env, args []string) error {
 	if err != nil {
 		return explain(err, c.Base)
 	}
+	if *export != "" {
+		n, err := exportAcct(*export, a.Jobs)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stderr, "acct: wrote %d ended jobs to %s\n", n, *export)
+		return nil
+	}
 	if r.asJSON {
 		return writeJSON(e.Stdout, a)
 	}
@@ -96,6 +109,60 @@ func runAcct(e *Env, args []string) error {
 	fmt.Fprintf(tw, "total\t%d jobs\t\t\t\t\t\t%.3f\t%.4f\t%.1f\t%.1f\t\n", a.Totals.Jobs, a.Totals.GPUHours, a.Totals.EnergyKWh,
 		a.Totals.CO2LocationKg*1000, a.Totals.CO2MarketKg*1000)
 	return tw.Flush()
+}
+
+// exportAcct writes the ended jobs to path in the twin's gefion trace
+// format, through a temporary file renamed at the end, so that a failure
+// leaves no half-written export.
+func exportAcct(path string, jobs []api.Job) (int, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".*")
+	if err != nil {
+		return 0, fmt.Errorf("--export: %w", err)
+	}
+	defer os.Remove(f.Name()) // after the rename, nothing to remove
+	w, err := trace.NewGefionWriter(f)
+	if err != nil {
+		f.Close()
+		return 0, fmt.Errorf("--export: %w", err)
+	}
+	n := 0
+	for _, j := range jobs {
+		if !j.State.Final() {
+			continue
+		}
+		row := trace.GefionRow{JobID: int64(j.ID), User: j.User, Project: j.Project, SubmitS: j.SubmitTime,
+			StartS: j.StartTime, EndS: j.EndTime, GPUs: j.GPUs, Nodes: j.Nodes, CPUs: j.CPUs,
+			TimeLimitS: j.TimeLimitS, State: string(j.State), EnergyJ: -1}
+		if j.StartTime == 0 {
+			row.EndS = 0
+		}
+		for _, al := range j.Allocs {
+			row.MemMB += al.MemMB
+		}
+		if j.EnergyJ > 0 {
+			row.EnergyJ = j.EnergyJ
+		}
+		if err := w.Write(row); err != nil {
+			f.Close()
+			return 0, fmt.Errorf("--export: %w", err)
+		}
+		n++
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return 0, fmt.Errorf("--export: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return 0, fmt.Errorf("--export: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return 0, fmt.Errorf("--export: %w", err)
+	}
+	return n, nil
 }
 
 func sigOrZero(s string) string {

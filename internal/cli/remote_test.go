@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -185,4 +187,76 @@ func TestBenchSubmitAgainstALiveController(t *testing.T) {
 	if code == 0 || errOut == "" {
 		t.Errorf("bench submit --addr http:// exited %d with %q; want an error", code, errOut)
 	}
+}
+
+// TestAcctExportReplays: jobs run on virtual nodes, exported with acct
+// --export and replayed by the twin on the same machine, give the live
+// run's completed count, average wait and utilisation. The export's times
+// are whole seconds and the live loop starts a job a little after the
+// one it follows ends, so waits agree within 5% plus a second.
+func TestAcctExportReplays(t *testing.T) {
+	lc := newLiveCluster(t)
+	start := time.Now().Add(-time.Minute).Format("2006-01-02T15:04:05")
+	var ids []string
+	for i := range 8 {
+		out, errs, code := lc.cli("alice", "sbatch", "--parsable", "-N1", "--gpus-per-node=8", "-t", "1",
+			fmt.Sprintf("--comment=duration=%d", 1+i%3), "--wrap", "true")
+		if code != 0 {
+			t.Fatalf("sbatch: %s", errs)
+		}
+		ids = append(ids, strings.TrimSpace(out))
+	}
+	lc.waitFor30(func() bool {
+		out, _, code := lc.cli("alice", "acct", "--json", "-X", "-j", strings.Join(ids, ","))
+		return code == 0 && strings.Count(out, `"state": "COMPLETED"`) == len(ids)
+	})
+	path := filepath.Join(t.TempDir(), "history.csv")
+	if _, errs, code := lc.cli("ops", "acct", "-S", start, "--export", path); code != 0 {
+		t.Fatalf("acct --export: %s", errs)
+	}
+	var a struct {
+		Jobs []struct {
+			SubmitTime int64 `json:"submit_time"`
+			StartTime  int64 `json:"start_time"`
+		} `json:"jobs"`
+	}
+	out, _, _ := lc.cli("ops", "acct", "--json", "-X", "-S", start)
+	if err := json.Unmarshal([]byte(out), &a); err != nil || len(a.Jobs) != len(ids) {
+		t.Fatalf("acct --json: %v, %d jobs", err, len(a.Jobs))
+	}
+	var liveWait float64
+	for _, j := range a.Jobs {
+		liveWait += float64(j.StartTime - j.SubmitTime)
+	}
+	liveWait /= float64(len(a.Jobs))
+
+	out, errs, code := lc.cli("ops", "sim", "--preset", "gefion:2", "--format", "gefion", "--trace", path,
+		"--time-limit-model", "trace", "--sched-interval", "1", "--no-progress", "--json")
+	if code != 0 {
+		t.Fatalf("sim: %s", errs)
+	}
+	var res struct {
+		Completed int     `json:"completed"`
+		AvgWaitS  float64 `json:"avg_wait_s"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("sim --json: %v\n%s", err, out)
+	}
+	if res.Completed != len(ids) {
+		t.Errorf("replay completed %d; the live run %d", res.Completed, len(ids))
+	}
+	if d := res.AvgWaitS - liveWait; d > 0.05*liveWait+1 || d < -(0.05*liveWait+1) {
+		t.Errorf("replay average wait %.2f s; the live run's %.2f s", res.AvgWaitS, liveWait)
+	}
+	t.Logf("average wait: live %.2f s, replay %.2f s", liveWait, res.AvgWaitS)
+}
+
+func (lc *liveCluster) waitFor30(ok func() bool) {
+	lc.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	lc.t.Fatal("timed out")
 }
