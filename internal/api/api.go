@@ -144,8 +144,8 @@ type Why struct {
 	// 0 when not computed (a long queue) or not all draws start it.
 	ForecastLow  int64 `json:"forecast_start_low,omitempty"`
 	ForecastHigh int64 `json:"forecast_start_high,omitempty"`
-	Position int   `json:"position,omitempty"`
-	Pending  int   `json:"pending,omitempty"`
+	Position     int   `json:"position,omitempty"`
+	Pending      int   `json:"pending,omitempty"`
 	// Warnings lists things an operator or the agent noticed about the job
 	// (for example an allocated GPU idle for a long time).
 	Warnings []string `json:"warnings,omitempty"`
