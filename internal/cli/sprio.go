@@ -23,7 +23,7 @@ own, as of its last pass; --json prints every term apart.
 
 func runSprio(e *Env, args []string) error {
 	var (
-		addr, format, ids, users, parts                            string
+		addr, format, ids, users, parts                           string
 		long, norm, weights, noHeader, asJSON, help, usage, local bool
 	)
 	opts := []slurmOpt{

@@ -22,7 +22,10 @@ func TestSprioAgainstALiveController(t *testing.T) {
 			lc.waitFor(func() bool { out, _, _ := lc.cli("alice", "squeue", "-h", "-o", "%i %t"); return out == "1 R\n" })
 		}
 	}
-	lc.waitFor(func() bool { out, _, _ := lc.cli("alice", "squeue", "-h", "-t", "PD", "-o", "%i"); return out == "2\n3\n" })
+	lc.waitFor(func() bool {
+		out, _, _ := lc.cli("alice", "squeue", "-h", "-t", "PD", "-o", "%i")
+		return out == "2\n3\n"
+	})
 	out, errs, code := lc.cli("alice", "sprio")
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if code != 0 || len(lines) != 3 || lines[0] != "          JOBID PARTITION   PRIORITY       SITE        AGE  FAIRSHARE        QOS" ||
