@@ -20,3 +20,6 @@ func (p *Process) Step(cmd api.StepCommand, report StepReport) {
 }
 
 func (p *Process) endSteps(share) {}
+
+// SampleSteps measures nothing: tasks run on Linux only.
+func (p *Process) SampleSteps() []api.StepUsage { return nil }
