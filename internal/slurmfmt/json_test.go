@@ -1,14 +1,17 @@
 package slurmfmt
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/job"
 )
 
@@ -130,4 +133,155 @@ func withoutBilling(tres string) string {
 		}
 	}
 	return strings.Join(keep, ",")
+}
+
+// TestSacctJSONMatchesSlurm compares sacct --json for the failed job 3
+// with Slurm 22.05's recording, value for value where Gefion has the
+// data; the exit codes differ on purpose (see SacctJSON), and every key
+// Gefion prints must be one Slurm prints, with the same JSON type.
+func TestSacctJSONMatchesSlurm(t *testing.T) {
+	rec := recordedJSON(t, "sacct_json")
+	var sel []api.Job
+	for _, j := range referenceJobs() {
+		if j.ID == 3 {
+			sel = append(sel, j)
+		}
+	}
+	e := refEnv("10:20:09")
+	e.Group = func(string) (string, int, bool) { return "root", 0, true }
+	b, err := json.Marshal(SacctJSON(sel, false, nil, e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["meta"].(map[string]any)["plugin"].(map[string]any)["type"] != "openapi/dbv0.0.38" {
+		t.Errorf("meta = %v; want Slurm's dbv0.0.38 plugin type", got["meta"])
+	}
+	w := rec["jobs"].([]any)[0].(map[string]any)
+	g := got["jobs"].([]any)[0].(map[string]any)
+	for _, path := range []string{
+		"account", "allocation_nodes", "array.job_id", "array.task_id", "array.task", "association.account",
+		"association.cluster", "association.user", "association.partition", "cluster", "group", "job_id", "name", "nodes",
+		"partition", "qos", "required.CPUs", "required.memory", "state.current", "state.reason", "user",
+		"time.elapsed", "time.eligible", "time.end", "time.start", "time.submission", "time.suspended", "time.limit",
+		"steps.0.step.id", "steps.0.step.name", "steps.0.step.job_id", "steps.0.state", "steps.0.nodes.range",
+		"steps.0.nodes.count", "steps.0.nodes.list", "steps.0.tasks.count", "steps.0.time.start", "steps.0.time.end",
+		"steps.0.time.elapsed", "steps.0.tres.allocated", "tres.requested",
+	} {
+		wv, gv := fmt.Sprint(dig(w, path)), fmt.Sprint(dig(g, path))
+		if strings.HasPrefix(path, "tres.") {
+			wv = fmt.Sprint(withoutTRES(dig(w, path), "billing"))
+		}
+		if wv != gv {
+			t.Errorf("job 3: %s = %s; Slurm's is %s", path, gv, wv)
+		}
+	}
+	if ec := fmt.Sprint(dig(g, "exit_code")); ec != "map[return_code:3 status:FAILED]" {
+		t.Errorf("job 3: exit_code = %s; want FAILED with 3", ec)
+	}
+	sameKeys(t, "job 3", w, g)
+}
+
+// dig follows a dotted path of keys and list indexes.
+func dig(v any, path string) any {
+	for _, k := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[k]
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i >= len(x) {
+				return nil
+			}
+			v = x[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+// withoutTRES drops the TRES of a type from a JSON TRES list.
+func withoutTRES(v any, typ string) []any {
+	var keep []any
+	list, _ := v.([]any)
+	for _, x := range list {
+		if m, ok := x.(map[string]any); ok && m["type"] == typ {
+			continue
+		}
+		keep = append(keep, x)
+	}
+	return keep
+}
+
+// sameKeys checks, recursively through objects, that every key of got is
+// in want with the same JSON type.
+func sameKeys(t *testing.T, where string, want, got map[string]any) {
+	t.Helper()
+	for k, gv := range got {
+		wv, ok := want[k]
+		if !ok {
+			t.Errorf("%s: key %s is not in Slurm's record", where, k)
+			continue
+		}
+		if wv == nil || gv == nil {
+			continue
+		}
+		if fmt.Sprintf("%T", wv) != fmt.Sprintf("%T", gv) {
+			t.Errorf("%s: %s is a %T; Slurm's is a %T", where, k, gv, wv)
+			continue
+		}
+		switch x := gv.(type) {
+		case map[string]any:
+			sameKeys(t, where+"."+k, wv.(map[string]any), x)
+		case []any:
+			wl := wv.([]any)
+			for i := range x {
+				wm, ok1 := firstObject(wl)
+				gm, ok2 := x[i].(map[string]any)
+				if ok1 && ok2 {
+					sameKeys(t, where+"."+k+"[]", wm, gm)
+				}
+			}
+		}
+	}
+}
+
+func firstObject(l []any) (map[string]any, bool) {
+	for _, v := range l {
+		if m, ok := v.(map[string]any); ok {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
+// TestSacctJSONGolden prints every reference job and Gefion's own (a
+// job out of memory), two srun steps of job 6 (one done, one running)
+// and, with -X, no steps at all.
+func TestSacctJSONGolden(t *testing.T) {
+	e := refEnv("10:20:09")
+	e.Group = func(string) (string, int, bool) { return "root", 0, true }
+	steps := map[job.ID][]api.Step{6: {
+		{JobID: 6, StepID: 0, Name: "hostname", State: job.Completed, NodeList: "gpu[01-02]", Nodes: 2, Tasks: 4,
+			StartS: at("10:19:10"), EndS: at("10:19:11"), ElapsedS: 1},
+		{JobID: 6, StepID: 1, Name: "train", State: job.Running, NodeList: "gpu[01-02]", Nodes: 2, Tasks: 8,
+			StartS: at("10:19:12"), ElapsedS: 57},
+	}}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(SacctJSON(gefionJobs(), false, steps, e)); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Encode(SacctJSON(gefionJobs()[5:6], true, steps, e)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "\x1b") {
+		t.Errorf("control characters reached the output")
+	}
+	golden(t, "sacct_json", b.Bytes())
 }
