@@ -285,3 +285,40 @@ func TestSacctJSONGolden(t *testing.T) {
 	}
 	golden(t, "sacct_json", b.Bytes())
 }
+
+// TestSinfoJSONMatchesSlurm compares sinfo --json with Slurm 22.05's
+// recording of a mixed node (8 CPUs and 2 GPUs in use) and a drained
+// one, value for value where Gefion has the data.
+func TestSinfoJSONMatchesSlurm(t *testing.T) {
+	rec := recordedJSON(t, "sinfo_json")
+	nodes := []api.Node{
+		{Name: "gpu01", State: "mixed", CPUs: 112, CPUsUsed: 8, GPUs: 8, GPUsUsed: 2, MemoryMB: 2000000, Partitions: []string{"gpu"}},
+		{Name: "gpu02", State: "drained", Reason: "xid 79", CPUs: 112, GPUs: 8, MemoryMB: 2000000, Partitions: []string{"gpu"}},
+	}
+	b, err := json.Marshal(SinfoJSON(nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := rec["nodes"].([]any)
+	have := got["nodes"].([]any)
+	if len(have) != len(want) {
+		t.Fatalf("%d nodes; Slurm's document has %d", len(have), len(want))
+	}
+	for i := range want {
+		w, g := want[i].(map[string]any), have[i].(map[string]any)
+		for _, k := range []string{"name", "state", "state_flags", "cpus", "alloc_cpus", "idle_cpus", "gres", "gres_used",
+			"partitions", "reason", "real_memory"} {
+			if wv, gv := fmt.Sprint(w[k]), fmt.Sprint(g[k]); wv != gv {
+				t.Errorf("node %v: %s = %s; Slurm's is %s", w["name"], k, gv, wv)
+			}
+		}
+		sameKeys(t, fmt.Sprint(w["name"]), w, g)
+	}
+	if _, ok := rec["meta"]; !ok || got["meta"].(map[string]any)["plugin"].(map[string]any)["type"] != "openapi/v0.0.38" {
+		t.Errorf("meta = %v", got["meta"])
+	}
+}
