@@ -74,3 +74,26 @@ func TestSampleStepsMeasuresTasks(t *testing.T) {
 		t.Errorf("ranks %v; want 0 and 1", ranks)
 	}
 }
+
+// TestSampleStepGPUs checks a step's GPU figures: the average utilisation
+// and summed memory of its GPUs where a meter reads them, none without.
+func TestSampleStepGPUs(t *testing.T) {
+	m := &fakeMeter{t0: time.Now(), util: map[int]float64{2: 90, 5: 30}}
+	p := &Process{gpus: &GPUs{Meter: m}}
+	var u api.StepUsage
+	p.sampleStepGPUs([]int{2, 5}, &u)
+	if u.GPUUtil == nil || *u.GPUUtil != 60 || u.GPUMemMB != 7000 {
+		t.Errorf("sampleStepGPUs(2, 5) = %+v; want utilisation 60 and 7000 MB (2000 + 5000)", u)
+	}
+	for _, p := range []*Process{{gpus: &GPUs{}}, {gpus: &GPUs{Meter: m}}} {
+		var u api.StepUsage
+		gpus := []int{}
+		if p.gpus.Meter == nil {
+			gpus = []int{0}
+		}
+		p.sampleStepGPUs(gpus, &u)
+		if u.GPUUtil != nil || u.GPUMemMB != 0 {
+			t.Errorf("sampleStepGPUs without a meter or GPUs = %+v; want nothing measured", u)
+		}
+	}
+}
