@@ -11,6 +11,8 @@ type stepKey struct{}
 
 type pstep struct{}
 
+type usageCache struct{}
+
 // Step fails a step's launch: tasks run on Linux only.
 func (p *Process) Step(cmd api.StepCommand, report StepReport) {
 	if l := cmd.Launch; l != nil {

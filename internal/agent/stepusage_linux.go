@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gefion-hpc/gefion/internal/api"
@@ -126,9 +127,43 @@ func taskSample(table []procStat, children map[int][]int, byPID map[int]int, roo
 	return rssKB, vmKB, cpuS, pages, true
 }
 
-// SampleSteps measures the running steps' tasks on this node's parts
-// (StepSampler).
+// usageRefresh is how old the last sample may be before SampleSteps
+// takes a new one: reading the process table costs milliseconds (about
+// 35 us a process here), so it is done at most this often, and off the
+// heartbeat's path.
+const usageRefresh = 2 * time.Second
+
+// usageCache holds the last sample of the running steps.
+type usageCache struct {
+	mu      sync.Mutex
+	at      time.Time
+	last    []api.StepUsage
+	running bool
+}
+
+// SampleSteps returns the last sample of the running steps' tasks on
+// this node's parts (StepSampler) and, when it is older than
+// usageRefresh, starts taking the next one in the background, so that a
+// heartbeat never waits for /proc. A sample is thus up to one heartbeat
+// old; the controller drops samples of steps that have ended.
 func (p *Process) SampleSteps() []api.StepUsage {
+	c := &p.stepUse
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running && time.Since(c.at) >= usageRefresh {
+		c.running = true
+		go func() {
+			u := p.sampleSteps()
+			c.mu.Lock()
+			c.last, c.at, c.running = u, time.Now(), false
+			c.mu.Unlock()
+		}()
+	}
+	return append([]api.StepUsage(nil), c.last...)
+}
+
+// sampleSteps measures the running steps' tasks now.
+func (p *Process) sampleSteps() []api.StepUsage {
 	p.mu.Lock()
 	type part struct {
 		k  stepKey

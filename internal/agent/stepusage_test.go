@@ -97,3 +97,13 @@ func TestSampleStepGPUs(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkReadProcTable measures one read of the process table, what
+// each sample of the running steps costs.
+func BenchmarkReadProcTable(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		if len(readProcTable()) == 0 {
+			b.Fatal("no processes read")
+		}
+	}
+}
