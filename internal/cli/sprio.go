@@ -15,10 +15,11 @@ func init() {
 }
 
 const sprioNote = `
-Columns are Slurm's. SITE holds Gefion's own terms (short job and slowdown,
-see 'gefion queue'), so that the columns add up to PRIORITY; ASSOC and TRES
-are factors Gefion does not use (0, empty). The factors are the scheduler's
-own, as of its last pass; --json prints every term apart.
+Columns are Slurm's. SITE holds Gefion's own terms (the short-job and
+slowdown factors of its default policy), so that the columns add up to
+PRIORITY less NICE; ASSOC and TRES are factors Gefion does not use (0,
+empty). The factors are those the scheduler ordered the queue by in its
+last pass; --json prints every term apart.
 `
 
 func runSprio(e *Env, args []string) error {
