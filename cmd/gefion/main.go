@@ -1,8 +1,9 @@
 // Command gefion is the workload manager of the Gefion AI supercomputer.
 //
 // It is one binary: controller, node agent, CLI, digital twin and quantum
-// simulator. Invoked as sbatch, squeue, scancel, sinfo, sacct or scontrol (a
-// symlink), it answers as that Slurm command. All logic lives in internal/cli.
+// simulator. Invoked as sbatch, squeue, scancel, sinfo, sacct, scontrol,
+// sprio, sstat or another Slurm command's name (a symlink), it answers as
+// that Slurm command. All logic lives in internal/cli.
 //
 // Being one binary, it runs the package initialisation of everything it
 // links before any command, and sbatch or squeue run in loops: so no

@@ -227,10 +227,16 @@ func (a *Agent) sync(ctx context.Context, reports []api.Report, wait time.Durati
 		lostAfter = 10 * time.Second
 	}
 	started := time.Now()
+	// The poller's calls carry the running steps' usage (a reports-only
+	// call none, which the controller tells apart).
+	var usage []api.StepUsage
+	if ss, ok := a.Exec.(StepSampler); ok && wait >= 0 {
+		usage = ss.SampleSteps()
+	}
 	for {
 		a.cmdMu.Lock()
 		req := api.SyncRequest{Session: sess, Reports: reports, WaitMS: int(max(wait, 0).Milliseconds()),
-			AssignAck: a.assignDone, SignalAck: a.signalDone, StepAck: a.stepDone, ReportsOnly: wait < 0}
+			AssignAck: a.assignDone, SignalAck: a.signalDone, StepAck: a.stepDone, ReportsOnly: wait < 0, Usage: usage}
 		a.cmdMu.Unlock()
 		resp, err := a.Client.Sync(ctx, req)
 		if err == nil {

@@ -103,6 +103,7 @@ type Process struct {
 	mu       sync.Mutex
 	jobs     map[share]*pjob
 	steps    map[stepKey]*pstep // process_step.go
+	stepUse  usageCache         // stepusage_linux.go
 	watching bool
 	drained  map[string]bool
 }

@@ -65,6 +65,12 @@ type ptask struct {
 	// pty is the master side of the task's pseudo-terminal (srun --pty),
 	// or nil: its input is written there, and its window size set.
 	pty *os.File
+	// exited is set once the task's main process has been waited for:
+	// its PID may then name another process.
+	exited atomic.Bool
+	// The largest memory sizes sampled (stepusage_linux.go), under the
+	// step's mu.
+	maxRSSKB, maxVMKB int64
 }
 
 var _ StepExecutor = (*Process)(nil)
@@ -573,6 +579,7 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 	go func() {
 		l := &launched{cmd: cmd, pid: t.pid}
 		code, sig := l.wait()
+		t.exited.Store(true)
 		// What the task left behind in its group ends with it.
 		_ = syscall.Kill(-t.pid, syscall.SIGKILL)
 		wg.Wait()

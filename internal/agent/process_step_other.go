@@ -11,6 +11,8 @@ type stepKey struct{}
 
 type pstep struct{}
 
+type usageCache struct{}
+
 // Step fails a step's launch: tasks run on Linux only.
 func (p *Process) Step(cmd api.StepCommand, report StepReport) {
 	if l := cmd.Launch; l != nil {
@@ -20,3 +22,6 @@ func (p *Process) Step(cmd api.StepCommand, report StepReport) {
 }
 
 func (p *Process) endSteps(share) {}
+
+// SampleSteps measures nothing: tasks run on Linux only.
+func (p *Process) SampleSteps() []api.StepUsage { return nil }

@@ -14,6 +14,13 @@ type StepExecutor interface {
 	Step(cmd api.StepCommand, report StepReport)
 }
 
+// StepSampler is an Executor that measures its running steps' tasks
+// (sstat). The agent calls it before each heartbeat and sends what it
+// returns in SyncRequest.Usage: every running step on the agent's nodes.
+type StepSampler interface {
+	SampleSteps() []api.StepUsage
+}
+
 // StepReport queues a report and returns a channel closed once the
 // controller has it (Agent.ReportDelivered).
 type StepReport func(api.Report) <-chan struct{}

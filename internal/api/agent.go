@@ -128,6 +128,10 @@ type SyncRequest struct {
 	// ReportsOnly asks for no commands in the reply: the agent's
 	// long-polling call takes them.
 	ReportsOnly bool `json:"reports_only,omitempty"`
+	// Usage is the latest sample of the running steps on the agent's
+	// nodes (see StepUsage). It is optional: an agent that sends none
+	// leaves sstat's fields empty, so it needs no new protocol version.
+	Usage []StepUsage `json:"usage,omitempty"`
 }
 
 // Assignment tells an agent to start its part of a job on one node.

@@ -106,6 +106,10 @@ type Step struct {
 	ExitCode int       `json:"exit_code"`
 	Signal   string    `json:"signal,omitempty"`
 	Argv     []string  `json:"argv,omitempty"`
+	// Usage is the latest sample of each of the step's nodes while it
+	// runs (sstat), by node name; absent once it has ended or where no
+	// node measured it.
+	Usage []StepUsage `json:"usage,omitempty"`
 }
 
 // StepLaunch tells an agent to start a step's tasks on one node.
@@ -163,3 +167,39 @@ type StepSignal struct {
 // ended: Report.Step names it, ExitCode is the highest task exit code and
 // Signal the signal of a task it killed (if no task exited non-zero).
 const ReportStepEnd = "step_end"
+
+// StepUsage is what an agent measured of a running step's tasks on one
+// node (sstat): the agent samples each task's processes (the task and
+// everything it started) from /proc at every heartbeat and sends the
+// latest sample of each running step in SyncRequest.Usage. It is a
+// gauge, kept by the controller in memory until the step ends, not a
+// record. An agent that measures nothing (a virtual node, an older
+// agent) sends none, and sstat's fields stay empty.
+type StepUsage struct {
+	JobID  job.ID `json:"job_id"`
+	StepID int    `json:"step_id"`
+	Node   string `json:"node"`
+	// TimeS is when the sample was taken (Unix seconds).
+	TimeS int64       `json:"time_s"`
+	Tasks []TaskUsage `json:"tasks"`
+	// GPUUtil is the average utilisation (percent) of the step's GPUs on
+	// the node; nil where the node cannot measure it (no NVML, declared
+	// GPUs) or the step has no GPU.
+	GPUUtil *float64 `json:"gpu_util,omitempty"`
+	// GPUMemMB is the device memory in use on the step's GPUs.
+	GPUMemMB int64 `json:"gpu_mem_mb,omitempty"`
+}
+
+// TaskUsage is one task's sample: memory in KiB (resident and virtual,
+// now and the most seen), CPU time (user + system, of the task's live
+// processes and the children they waited for) in seconds, and page faults
+// (major).
+type TaskUsage struct {
+	Rank        int     `json:"rank"`
+	RSSKB       int64   `json:"rss_kb"`
+	MaxRSSKB    int64   `json:"max_rss_kb"`
+	VMSizeKB    int64   `json:"vmsize_kb"`
+	MaxVMSizeKB int64   `json:"max_vmsize_kb"`
+	CPUS        float64 `json:"cpu_s"`
+	Pages       int64   `json:"pages"`
+}

@@ -38,7 +38,7 @@ func runSacct(e *Env, args []string) error {
 		flagOpt('b', "brief", &brief, "JobID,State,ExitCode"),
 		clusterOpt(&clusters),
 		flagOpt('L', "allclusters", &allClusters, "all clusters (Gefion runs one)"),
-		flagOpt(0, "json", &asJSON, "the jobs as JSON (Gefion's API records)"),
+		flagOpt(0, "json", &asJSON, "Slurm's JSON document (gefion acct --json has Gefion's own records)"),
 		strOpt(0, "addr", &addr, "controller URL (default $GEFION_ADDR or "+client.DefaultAddr+")"),
 		flagOpt('h', "help", &help, "this help"),
 	}
@@ -138,12 +138,6 @@ func runSacct(e *Env, args []string) error {
 			keep = append(keep, j)
 		}
 	}
-	if asJSON {
-		if keep == nil {
-			keep = []api.Job{}
-		}
-		return writeJSON(e.Stdout, map[string]any{"jobs": keep})
-	}
 	st := slurmfmt.Columns
 	switch {
 	case parsable2:
@@ -170,6 +164,9 @@ func runSacct(e *Env, args []string) error {
 				steps[s.JobID] = append(steps[s.JobID], s)
 			}
 		}
+	}
+	if asJSON {
+		return writeJSON(e.Stdout, slurmfmt.SacctJSON(keep, jobsOnly, steps, jsonEnv(ctx, c)))
 	}
 	return f.WriteAcct(e.Stdout, slurmfmt.AcctRows(keep, jobsOnly, steps), slurmEnv(), st, noHeader)
 }

@@ -26,7 +26,7 @@ func runSinfo(e *Env, args []string) error {
 		strOpt('n', "nodes", &nodes, "only these nodes (a host list)"),
 		flagOpt('s', "summarize", &summary, "one line per partition"),
 		flagOpt('R', "list-reasons", &reasons, "why nodes are down or drained"),
-		flagOpt(0, "json", &asJSON, "the nodes as JSON (Gefion's API records)"),
+		flagOpt(0, "json", &asJSON, "Slurm's JSON document of the nodes (gefion nodes --json has Gefion's own records)"),
 		strOpt(0, "addr", &addr, "controller URL (default $GEFION_ADDR or "+client.DefaultAddr+")"),
 		flagOpt(0, "help", &help, "this help"),
 	}
@@ -97,7 +97,7 @@ func runSinfo(e *Env, args []string) error {
 				out = append(out, all[i])
 			}
 		}
-		return writeJSON(e.Stdout, map[string]any{"nodes": out, "partitions": ps})
+		return writeJSON(e.Stdout, slurmfmt.SinfoJSON(out))
 	}
 	var groups []slurmfmt.NodeGroup
 	if summary {

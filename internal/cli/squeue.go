@@ -144,7 +144,7 @@ func runSqueue(e *Env, args []string) error {
 		}
 	}
 	if asJSON {
-		return writeJSON(e.Stdout, slurmfmt.SqueueJSON(keep, slurmEnv()))
+		return writeJSON(e.Stdout, slurmfmt.SqueueJSON(keep, jsonEnv(ctx, c)))
 	}
 	rows := slurmfmt.SqueueRows(keep, perTask || sel.tasks)
 	return f.WriteJobs(e.Stdout, rows, slurmEnv(), noHeader)
@@ -258,4 +258,14 @@ func checkCluster(ctx context.Context, c *client.Client, clusters string) error 
 		}
 	}
 	return nil
+}
+
+// jsonEnv is slurmEnv with the cluster's name, which Slurm's JSON
+// documents print in every record.
+func jsonEnv(ctx context.Context, c *client.Client) *slurmfmt.Env {
+	env := slurmEnv()
+	if cfg, err := c.Config(ctx); err == nil {
+		env.Cluster = cfg.ClusterName
+	}
+	return env
 }

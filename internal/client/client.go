@@ -471,6 +471,12 @@ func (c *Client) Config(ctx context.Context) (*api.Config, error) {
 	return &out, c.do(ctx, "GET", "/v1/config", nil, nil, &out)
 }
 
+// Priority returns the pending jobs' priority factors (sprio).
+func (c *Client) Priority(ctx context.Context) (*api.PriorityList, error) {
+	var out api.PriorityList
+	return &out, c.do(ctx, "GET", "/v1/priority", nil, nil, &out)
+}
+
 // Projects lists projects.
 func (c *Client) Projects(ctx context.Context) ([]api.Project, error) {
 	var out []api.Project

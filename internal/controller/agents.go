@@ -269,6 +269,7 @@ func (c *Controller) Sync(ctx context.Context, req api.SyncRequest) (*api.SyncRe
 				return nil, nil
 			}
 			s.lastSeen = c.clk.Now()
+			c.noteUsage(cr, s, &req)
 			return s, nil
 		})
 	}
@@ -358,6 +359,7 @@ func (c *Controller) syncReports(tx *txn, req api.SyncRequest) (*session, error)
 		return nil, nil
 	}
 	s.lastSeen = tx.now
+	c.noteUsage(cr, s, &req)
 	ack := cr.agentAck[s.agentID]
 	maxSeq := ack
 	reported := map[job.ID]bool{}

@@ -81,6 +81,9 @@ type core struct {
 	scratch sched.Scratch
 	// stepSt holds the steps of active jobs (steps.go).
 	stepSt stepState
+	// usage is the latest measure of the running steps, by node (a
+	// gauge for sstat, never stored; stepusage.go).
+	usage map[string][]api.StepUsage
 }
 
 type waitInfo struct {

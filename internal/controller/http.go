@@ -48,6 +48,7 @@ func (c *Controller) Handler() http.Handler {
 	route("GET /v1/jobs/{id}/steps", c.hSteps)
 	route("POST /v1/jobs/{id}/steps/{step}/cancel", c.hCancelStep)
 	route("GET /v1/steps", c.hStepsOf)
+	route("GET /v1/priority", c.hPriority)
 	route("GET /v1/nodes", func(r *http.Request, _ string) (any, error) { return c.Nodes(r.Context()) })
 	route("POST /v1/nodes/drain", c.hNodes(true))
 	route("POST /v1/nodes/resume", c.hNodes(false))

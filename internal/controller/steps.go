@@ -460,7 +460,7 @@ func (c *Controller) Steps(ctx context.Context, user string, id job.ID) ([]api.S
 	if err != nil {
 		return nil, err
 	}
-	return c.apiSteps(recs), nil
+	return c.withUsage(ctx, c.apiSteps(recs))
 }
 
 // maxStepsQuery bounds the jobs of one StepsOf call.

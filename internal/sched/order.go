@@ -11,7 +11,8 @@ import (
 // returns the pending indexes, unordered, with the priorities, in buf's
 // space when it has room. The scheduling order is priority descending,
 // then eligible time, then ID (see qitem), so it is total and
-// deterministic.
+// deterministic. Each priority is Factors.Priority of the factors
+// prioCalc.factors computes, the same code PriorityFactors shows.
 func priorities(s *Snapshot, p *Policy, qos map[string]*QOS, buf []qitem) []qitem {
 	n := len(s.Pending)
 	tiers := preemptTiers(s)
@@ -27,100 +28,199 @@ func priorities(s *Snapshot, p *Policy, qos map[string]*QOS, buf []qitem) []qite
 		}
 		return items
 	}
-	w := &p.Weights
-	var fs map[assocKey]float64
-	var fsProj map[string]float64 // when users carry no usage of their own
-	if w.FairShare != 0 {
-		if fsProj = flatProjects(s); fsProj == nil {
-			fs = fairTree(s)
-			if len(s.Users) == 0 {
-				fsProj = make(map[string]float64, len(fs))
-				for k, v := range fs {
-					fsProj[k.project] = v
-				}
-			}
-		}
-	}
-	maxQOS := 0
-	for _, q := range qos {
-		maxQOS = max(maxQOS, q.Priority)
-	}
-	total := 1.0
-	if w.JobSize != 0 {
-		total = float64(max(s.Cluster.TotalGPUs(), 1))
-	}
-	// Jobs of one project usually share its name's storage, so comparing
-	// with the last one found is cheaper than hashing.
-	lastProj, lastFS := "", 0.0
-	if fsProj != nil {
-		lastFS = fsProj[""]
-	}
-	maxAge := float64(w.MaxAgeS)
-	if maxAge <= 0 {
-		maxAge = 7 * 24 * 3600
-	}
-	ref := float64(max(w.ShortJobRefS, 1))
-	slowCap := math.Max(w.SlowdownCap, 2) - 1
-	// The short-job term depends on the time limit alone, and limits
-	// repeat (users write round ones): remember the last few.
-	var shortCache [64]struct {
-		est float64
-		v   float64
-	}
+	c := newPrioCalc(s, p, qos)
+	var f Factors
 	for i := range s.Pending {
 		j := &s.Pending[i]
 		it := baseItem(j, i, tiers)
-		var v float64
-		wait := float64(max(s.Now-it.elig, 0))
-		if w.Age != 0 {
-			v += w.Age * math.Min(wait/maxAge, 1)
-		}
-		switch {
-		case fsProj != nil:
-			if j.Project != lastProj {
-				lastProj, lastFS = j.Project, fsProj[j.Project]
-			}
-			v += w.FairShare * lastFS
-		case fs != nil:
-			v += w.FairShare * fs[assocKey{j.Project, j.User}]
-		}
-		if w.JobSize != 0 {
-			size := float64(j.Req.GPUs()) / total
-			if w.FavorSmall {
-				size = 1 - size
-			}
-			v += w.JobSize * size
-		}
-		v += w.Partition // one partition tier: the factor is 1
-		if w.QOS != 0 && maxQOS > 0 {
-			if q := qos[j.QOS]; q != nil {
-				v += w.QOS * float64(q.Priority) / float64(maxQOS)
-			}
-		}
-		if w.ShortJob != 0 || w.Slowdown != 0 {
-			est := float64(j.Req.TimeLimitS)
-			if p.UseRuntimeEstimate && j.RuntimeEstimateS > 0 {
-				est = math.Min(est, float64(j.RuntimeEstimateS))
-			}
-			est = math.Max(est, 60)
-			if w.ShortJob != 0 {
-				// Limits are round numbers (multiples of a minute or
-				// an hour), so the slot comes from a multiplicative hash.
-				c := &shortCache[uint64(est)*0x9E3779B97F4A7C15>>58]
-				if c.est != est {
-					c.est, c.v = est, w.ShortJob/(1+math.Sqrt(est/ref))
-				}
-				v += c.v
-			}
-			if w.Slowdown != 0 {
-				v += w.Slowdown * math.Min((wait/est)/slowCap, 1)
-			}
-		}
-		v -= float64(clampNice(j.Nice))
-		it.prio = saturate(v)
+		c.factors(j, it.elig, &f)
+		it.prio = f.Priority()
 		items[i] = it
 	}
 	return items
+}
+
+// Factors are one pending job's priority factors as the core computes
+// them to order the queue. Each Norm field is a factor in [0, 1] before
+// its weight; the field of the same name without Norm is the weighted
+// term (weight x factor). Nice is subtracted. Priority sums them.
+type Factors struct {
+	Age       float64 `json:"age"`
+	FairShare float64 `json:"fair_share"`
+	JobSize   float64 `json:"job_size"`
+	Partition float64 `json:"partition"`
+	QOS       float64 `json:"qos"`
+	// ShortJob and Slowdown are Gefion's own terms (see Weights).
+	ShortJob float64 `json:"short_job"`
+	Slowdown float64 `json:"slowdown"`
+	Nice     int     `json:"nice"`
+
+	NormAge       float64 `json:"norm_age"`
+	NormFairShare float64 `json:"norm_fair_share"`
+	NormJobSize   float64 `json:"norm_job_size"`
+	NormPartition float64 `json:"norm_partition"`
+	NormQOS       float64 `json:"norm_qos"`
+	NormShortJob  float64 `json:"norm_short_job"`
+	NormSlowdown  float64 `json:"norm_slowdown"`
+}
+
+// Priority is the priority the queue is ordered by: the weighted terms
+// summed in a fixed order, less nice, kept finite.
+func (f *Factors) Priority() float64 {
+	return saturate(f.Age + f.FairShare + f.JobSize + f.Partition + f.QOS + f.ShortJob + f.Slowdown - float64(f.Nice))
+}
+
+// JobPriority is a pending job's priority and the factors it is made of.
+type JobPriority struct {
+	ID       job.ID  `json:"id"`
+	Priority float64 `json:"priority"`
+	Factors  Factors `json:"factors"`
+}
+
+// PriorityFactors returns every pending job's priority factors at s.Now,
+// in the order of s.Pending, computed by the code that orders a pass's
+// queue (Schedule's priorities), so that what sprio shows is what the
+// core orders by. It returns nil under a FIFO policy, which orders by
+// eligible time and has no factors.
+func PriorityFactors(s *Snapshot, p Policy) []JobPriority {
+	if p.FIFO {
+		return nil
+	}
+	qos := make(map[string]*QOS, len(s.QOS))
+	for i := range s.QOS {
+		qos[s.QOS[i].Name] = &s.QOS[i]
+	}
+	c := newPrioCalc(s, &p, qos)
+	out := make([]JobPriority, len(s.Pending))
+	for i := range s.Pending {
+		j := &s.Pending[i]
+		o := &out[i]
+		o.ID = j.ID
+		c.factors(j, eligible(j), &o.Factors)
+		o.Priority = o.Factors.Priority()
+	}
+	return out
+}
+
+// prioCalc holds what every job's factors share in one pass: the fair
+// share of each project, the largest QOS priority, the weights' scales.
+type prioCalc struct {
+	w      *Weights
+	p      *Policy
+	qos    map[string]*QOS
+	now    Time
+	fs     map[assocKey]float64
+	fsProj map[string]float64 // when users carry no usage of their own
+	maxQOS int
+	total  float64
+	maxAge float64
+	ref    float64
+	// slowCap is the slowdown at which its factor reaches 1, less 1.
+	slowCap float64
+	// Jobs of one project usually share its name's storage, so comparing
+	// with the last one found is cheaper than hashing.
+	lastProj string
+	lastFS   float64
+	// The short-job factor depends on the time limit alone, and limits
+	// repeat (users write round ones): remember the last few.
+	shortCache [64]struct {
+		est  float64
+		norm float64
+		v    float64
+	}
+}
+
+func newPrioCalc(s *Snapshot, p *Policy, qos map[string]*QOS) *prioCalc {
+	w := &p.Weights
+	c := &prioCalc{w: w, p: p, qos: qos, now: s.Now, total: 1}
+	if w.FairShare != 0 {
+		if c.fsProj = flatProjects(s); c.fsProj == nil {
+			c.fs = fairTree(s)
+			if len(s.Users) == 0 {
+				c.fsProj = make(map[string]float64, len(c.fs))
+				for k, v := range c.fs {
+					c.fsProj[k.project] = v
+				}
+			}
+		}
+	}
+	for _, q := range qos {
+		c.maxQOS = max(c.maxQOS, q.Priority)
+	}
+	if w.JobSize != 0 {
+		c.total = float64(max(s.Cluster.TotalGPUs(), 1))
+	}
+	if c.fsProj != nil {
+		c.lastFS = c.fsProj[""]
+	}
+	c.maxAge = float64(w.MaxAgeS)
+	if c.maxAge <= 0 {
+		c.maxAge = 7 * 24 * 3600
+	}
+	c.ref = float64(max(w.ShortJobRefS, 1))
+	c.slowCap = math.Max(w.SlowdownCap, 2) - 1
+	return c
+}
+
+// factors fills f with pending job j's factors; elig is its eligible
+// time. A factor whose weight is 0 is left 0 and not computed.
+func (c *prioCalc) factors(j *Pending, elig Time, f *Factors) {
+	w := c.w
+	*f = Factors{Nice: clampNice(j.Nice)}
+	wait := float64(max(c.now-elig, 0))
+	if w.Age != 0 {
+		f.NormAge = math.Min(wait/c.maxAge, 1)
+		f.Age = w.Age * f.NormAge
+	}
+	switch {
+	case c.fsProj != nil:
+		if j.Project != c.lastProj {
+			c.lastProj, c.lastFS = j.Project, c.fsProj[j.Project]
+		}
+		f.NormFairShare = c.lastFS
+		f.FairShare = w.FairShare * f.NormFairShare
+	case c.fs != nil:
+		f.NormFairShare = c.fs[assocKey{j.Project, j.User}]
+		f.FairShare = w.FairShare * f.NormFairShare
+	}
+	if w.JobSize != 0 {
+		size := float64(j.Req.GPUs()) / c.total
+		if w.FavorSmall {
+			size = 1 - size
+		}
+		f.NormJobSize = size
+		f.JobSize = w.JobSize * size
+	}
+	// One partition tier: the factor is 1.
+	f.NormPartition = 1
+	f.Partition = w.Partition
+	if w.QOS != 0 && c.maxQOS > 0 {
+		if q := c.qos[j.QOS]; q != nil {
+			f.NormQOS = float64(q.Priority) / float64(c.maxQOS)
+			f.QOS = w.QOS * f.NormQOS
+		}
+	}
+	if w.ShortJob != 0 || w.Slowdown != 0 {
+		est := float64(j.Req.TimeLimitS)
+		if c.p.UseRuntimeEstimate && j.RuntimeEstimateS > 0 {
+			est = math.Min(est, float64(j.RuntimeEstimateS))
+		}
+		est = math.Max(est, 60)
+		if w.ShortJob != 0 {
+			// Limits are round numbers (multiples of a minute or
+			// an hour), so the slot comes from a multiplicative hash.
+			sc := &c.shortCache[uint64(est)*0x9E3779B97F4A7C15>>58]
+			if sc.est != est {
+				d := 1 + math.Sqrt(est/c.ref)
+				sc.est, sc.norm, sc.v = est, 1/d, w.ShortJob/d
+			}
+			f.NormShortJob, f.ShortJob = sc.norm, sc.v
+		}
+		if w.Slowdown != 0 {
+			f.NormSlowdown = math.Min((wait/est)/c.slowCap, 1)
+			f.Slowdown = w.Slowdown * f.NormSlowdown
+		}
+	}
 }
 
 // qitem is a pending job's place in the scheduling order.

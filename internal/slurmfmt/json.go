@@ -1,6 +1,10 @@
 package slurmfmt
 
 import (
+	"slices"
+	"strconv"
+	"strings"
+
 	"github.com/gefion-hpc/gefion/internal/api"
 )
 
@@ -64,10 +68,10 @@ func SqueueJSON(jobs []api.Job, e *Env) *JSONDoc {
 		r := &AcctRow{J: j}
 		x := JSONJob{
 			Account: j.Project, ArrayJobID: int64(j.ArrayJobID), ArrayMaxTasks: j.ArrayMaxRunning, Cluster: e.Cluster,
-			CPUs: j.CPUs, EligibleTime: eligible(j), EndTime: endTime(j), ExitCode: j.ExitCode, JobID: int64(j.ID),
+			CPUs: j.CPUs, EligibleTime: eligible(j), EndTime: endTime(j), ExitCode: waitStatus(j), JobID: int64(j.ID),
 			JobState: string(j.State), Name: j.Name, NodeCount: j.Nodes, Nodes: j.NodeList, Partition: j.Partition,
 			Priority: float64(int64(j.Priority)), QOS: j.QOS, StartTime: startTime(j), StateReason: reasonOf(j),
-			SubmitTime: j.SubmitTime, TresPerNode: tresPerNode(j), TresReqStr: jobTRES(j), TresAllocStr: allocTRES(r),
+			SubmitTime: j.SubmitTime, TresPerNode: tresPerNode(j), TresReqStr: scontrolTRES(j), TresAllocStr: tresIDOrder(allocTRES(r)),
 			UserName: j.User,
 		}
 		if x.TresPerNode == "N/A" {
@@ -97,4 +101,56 @@ func firstNonEmpty(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// tresRank is the place of a TRES in Slurm's own order (its TRES IDs:
+// cpu, mem, energy, node, billing, fs/disk, vmem, pages, then GRES),
+// which squeue's JSON and scontrol print; sacct sorts by name.
+func tresRank(name string) int {
+	switch name {
+	case "cpu":
+		return 1
+	case "mem":
+		return 2
+	case "energy":
+		return 3
+	case "node":
+		return 4
+	case "billing":
+		return 5
+	case "fs/disk":
+		return 6
+	case "vmem":
+		return 7
+	case "pages":
+		return 8
+	}
+	return 9
+}
+
+// tresIDOrder reorders a TRES string (name=value,...) into Slurm's TRES
+// ID order; GRES keep their order after the rest.
+func tresIDOrder(s string) string {
+	if s == "" {
+		return s
+	}
+	parts := strings.Split(s, ",")
+	slices.SortStableFunc(parts, func(a, b string) int {
+		na, _, _ := strings.Cut(a, "=")
+		nb, _, _ := strings.Cut(b, "=")
+		return tresRank(na) - tresRank(nb)
+	})
+	return strings.Join(parts, ",")
+}
+
+// waitStatus is a job's exit as squeue's JSON gives it: the wait status
+// (exit code x 256 + signal), with the signal Slurm's own cancel, time
+// limit or preemption sent (TERM) when none was recorded, as sacct's
+// batch line shows it.
+func waitStatus(j *api.Job) int {
+	var sig int
+	if _, s, ok := strings.Cut(exitCode(&AcctRow{J: j, Batch: true}), ":"); ok {
+		sig, _ = strconv.Atoi(s)
+	}
+	return j.ExitCode<<8 | sig
 }
