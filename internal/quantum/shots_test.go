@@ -233,22 +233,7 @@ func BenchmarkResetAncillas(b *testing.B) {
 
 // BenchmarkTeleportation is teleportation with if, 20,000 shots.
 func BenchmarkTeleportation(b *testing.B) {
-	c := mustCompile(b, header+`qreg q[3];
-creg m0[1];
-creg m1[1];
-creg r[1];
-u3(1.1,0.3,-0.7) q[0];
-h q[1];
-cx q[1],q[2];
-cx q[0],q[1];
-h q[0];
-measure q[0] -> m0[0];
-measure q[1] -> m1[0];
-if(m1==1) x q[2];
-if(m0==1) z q[2];
-u3(-1.1,0.7,-0.3) q[2];
-measure q[2] -> r[0];
-`)
+	c := mustCompile(b, teleportQASM)
 	for b.Loop() {
 		if _, err := Run(c, Options{Shots: 20000, Seed: 1}); err != nil {
 			b.Fatal(err)

@@ -135,11 +135,10 @@ measure q -> c;
 	}
 }
 
-func TestTeleportation(t *testing.T) {
-	// Teleport u3(1.1, 0.3, -0.7)|0> from q0 to q2 with measurements and
-	// classically controlled corrections, then undo the preparation on
-	// q2: q2 must read 0 every time.
-	src := header + `qreg q[3];
+// teleportQASM teleports u3(1.1, 0.3, -0.7)|0> from q0 to q2 with
+// measurements and classically controlled corrections, then undoes the
+// preparation on q2, which must then read 0.
+const teleportQASM = header + `qreg q[3];
 creg m0[1];
 creg m1[1];
 creg r[1];
@@ -155,6 +154,12 @@ if(m0==1) z q[2];
 u3(-1.1,0.7,-0.3) q[2];
 measure q[2] -> r[0];
 `
+
+func TestTeleportation(t *testing.T) {
+	// Teleport u3(1.1, 0.3, -0.7)|0> from q0 to q2 with measurements and
+	// classically controlled corrections, then undo the preparation on
+	// q2: q2 must read 0 every time.
+	src := teleportQASM
 	for _, prec := range []string{Single, Double} {
 		r := mustRun(t, src, Options{Shots: 800, Seed: 9, Probabilities: true, Precision: prec})
 		if r.Sampled {
