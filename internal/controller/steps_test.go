@@ -288,7 +288,7 @@ func TestStepRefusals(t *testing.T) {
 		code string
 		want string
 	}{
-		{"not the owner", "bob", id, ok, api.CodeForbidden, "belongs to alice"},
+		{"not the owner", "bob", id, ok, api.CodeForbidden, "is not yours"},
 		{"no such job", "alice", 999, ok, api.CodeNotFound, "job 999"},
 		{"job not running", "alice", pending.ID, ok, api.CodeConflict, "PENDING"},
 		{"no command", "alice", id, with(func(r *api.StepRequest) { r.Argv = nil }), api.CodeInvalid, "give srun a command"},
