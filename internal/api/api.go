@@ -206,8 +206,8 @@ type ProjectChange struct {
 	RemoveUsers    []string `json:"remove_users,omitempty"`
 	AddManagers    []string `json:"add_managers,omitempty"`
 	RemoveManagers []string `json:"remove_managers,omitempty"`
-	GrantGPUHours *float64 `json:"grant_gpu_hours,omitempty"`
-	MaxGPUs       *int     `json:"max_gpus,omitempty"`
+	GrantGPUHours  *float64 `json:"grant_gpu_hours,omitempty"`
+	MaxGPUs        *int     `json:"max_gpus,omitempty"`
 }
 
 // Acct is the accounting of finished (and running) jobs with totals.
