@@ -36,33 +36,9 @@ type handlerFunc func(r *http.Request, user string) (any, error)
 // Handler returns the HTTP API.
 func (c *Controller) Handler() http.Handler {
 	mux := http.NewServeMux()
-	route := func(pattern string, h handlerFunc) {
-		mux.Handle(pattern, c.adapt(pattern, h))
+	for _, rt := range c.apiRoutes() {
+		mux.Handle(rt.pattern, c.adapt(rt.pattern, rt.h))
 	}
-	route("POST /v1/jobs", c.hSubmit)
-	route("GET /v1/jobs", c.hJobs)
-	route("GET /v1/jobs/{id}", c.hJob)
-	route("DELETE /v1/jobs/{id}", c.hCancel)
-	route("POST /v1/jobs/{id}/cancel", c.hCancel)
-	route("POST /v1/jobs/{id}/hold", c.hHold(true))
-	route("POST /v1/jobs/{id}/release", c.hHold(false))
-	route("GET /v1/jobs/{id}/why", c.hWhy)
-	route("POST /v1/jobs/{id}/steps", c.hCreateStep)
-	route("GET /v1/jobs/{id}/steps", c.hSteps)
-	route("POST /v1/jobs/{id}/steps/{step}/cancel", c.hCancelStep)
-	route("GET /v1/steps", c.hStepsOf)
-	route("GET /v1/nodes", func(r *http.Request, user string) (any, error) { return c.NodesFor(r.Context(), user) })
-	route("POST /v1/nodes/drain", c.hNodes(true))
-	route("POST /v1/nodes/resume", c.hNodes(false))
-	route("GET /v1/acct", c.hAcct)
-	route("GET /v1/config", func(r *http.Request, _ string) (any, error) { return c.Config(r.Context()) })
-	route("GET /v1/projects", func(r *http.Request, user string) (any, error) { return c.ProjectsFor(r.Context(), user) })
-	route("POST /v1/projects", c.hProject(true))
-	route("PATCH /v1/projects/{name}", c.hProject(false))
-	route("GET /v1/audit", c.hAudit)
-	route("GET /v1/health", func(r *http.Request, _ string) (any, error) {
-		return map[string]any{"ok": true, "version": api.Version}, nil
-	})
 	mux.Handle("POST /v1/agent/register", c.adaptAgent("register", func(r *http.Request) (any, error) {
 		var req api.RegisterRequest
 		if err := decode(r, &req); err != nil {
@@ -82,6 +58,42 @@ func (c *Controller) Handler() http.Handler {
 		writeError(w, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no API route %s %s; see the API reference in package controller", r.Method, r.URL.Path)})
 	})
 	return mux
+}
+
+// apiRoute is one route of the user API.
+type apiRoute struct {
+	pattern string
+	h       handlerFunc
+}
+
+// apiRoutes lists the user API (the isolation test covers each route).
+func (c *Controller) apiRoutes() []apiRoute {
+	return []apiRoute{
+		{"POST /v1/jobs", c.hSubmit},
+		{"GET /v1/jobs", c.hJobs},
+		{"GET /v1/jobs/{id}", c.hJob},
+		{"DELETE /v1/jobs/{id}", c.hCancel},
+		{"POST /v1/jobs/{id}/cancel", c.hCancel},
+		{"POST /v1/jobs/{id}/hold", c.hHold(true)},
+		{"POST /v1/jobs/{id}/release", c.hHold(false)},
+		{"GET /v1/jobs/{id}/why", c.hWhy},
+		{"POST /v1/jobs/{id}/steps", c.hCreateStep},
+		{"GET /v1/jobs/{id}/steps", c.hSteps},
+		{"POST /v1/jobs/{id}/steps/{step}/cancel", c.hCancelStep},
+		{"GET /v1/steps", c.hStepsOf},
+		{"GET /v1/nodes", func(r *http.Request, user string) (any, error) { return c.NodesFor(r.Context(), user) }},
+		{"POST /v1/nodes/drain", c.hNodes(true)},
+		{"POST /v1/nodes/resume", c.hNodes(false)},
+		{"GET /v1/acct", c.hAcct},
+		{"GET /v1/config", func(r *http.Request, _ string) (any, error) { return c.Config(r.Context()) }},
+		{"GET /v1/projects", func(r *http.Request, user string) (any, error) { return c.ProjectsFor(r.Context(), user) }},
+		{"POST /v1/projects", c.hProject(true)},
+		{"PATCH /v1/projects/{name}", c.hProject(false)},
+		{"GET /v1/audit", c.hAudit},
+		{"GET /v1/health", func(r *http.Request, _ string) (any, error) {
+			return map[string]any{"ok": true, "version": api.Version}, nil
+		}},
+	}
 }
 
 // adapt turns a handlerFunc into an http.Handler: size bounds, identity,
