@@ -210,6 +210,21 @@ type ProjectChange struct {
 	MaxGPUs        *int     `json:"max_gpus,omitempty"`
 }
 
+// AuditRecord is one entry of the audit trail (GET /v1/audit): a request
+// that changed, or tried to change, the state, or one refused for who sent
+// it.
+type AuditRecord struct {
+	Seq     int64  `json:"seq"`
+	TimeS   int64  `json:"time_s"`
+	User    string `json:"user"`
+	Via     string `json:"via"`
+	Action  string `json:"action"`
+	Target  string `json:"target,omitempty"`
+	Outcome string `json:"outcome"`
+	Status  int    `json:"status"`
+	Detail  string `json:"detail,omitempty"`
+}
+
 // Acct is the accounting of finished (and running) jobs with totals.
 type Acct struct {
 	Jobs   []Job     `json:"jobs"`

@@ -80,6 +80,10 @@ func New(cfg Config, st store.Store, clk clock.Clock, log *slog.Logger) (*Contro
 	default:
 		return nil, fmt.Errorf("MpiDefault %q: give none or pmi2", cfg.MpiDefault)
 	}
+	if cfg.SubmitRate < 0 || cfg.SubmitBurst < 0 || cfg.MaxSubmitJobs < 0 || cfg.MaxJobs < 0 {
+		return nil, fmt.Errorf("abuse limits: SubmitRate %g, SubmitBurst %d, MaxSubmitJobs %d, MaxJobs %d: give 0 (no limit) or a positive number",
+			cfg.SubmitRate, cfg.SubmitBurst, cfg.MaxSubmitJobs, cfg.MaxJobs)
+	}
 	pol, err := sched.PolicyByName(cfg.Policy)
 	if err != nil {
 		return nil, err
