@@ -205,7 +205,12 @@ func (c *Controller) ProjectsFor(ctx context.Context, user string) ([]api.Projec
 	}
 	for i := range ps {
 		if !a.member[ps[i].Name] && !a.manages[ps[i].Name] {
-			ps[i].Users, ps[i].Managers = []string{}, nil
+			// A project open to everyone says so, and no more.
+			users := []string{}
+			if slices.Contains(ps[i].Users, "*") {
+				users = []string{"*"}
+			}
+			ps[i].Users, ps[i].Managers = users, nil
 		}
 	}
 	return ps, nil
