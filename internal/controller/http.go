@@ -105,11 +105,14 @@ func (c *Controller) adapt(route string, h handlerFunc) http.Handler {
 		start := time.Now()
 		var v any
 		var note *auditNote
+		// The bounds come first; who sent an oversized request is still
+		// worth the audit record.
+		herr := checkHead(r, maxBody)
 		id, err := c.identify(r)
 		if err != nil {
 			id.Via = "unauthenticated from " + r.RemoteAddr
 		}
-		if herr := checkHead(r, maxBody); herr != nil {
+		if herr != nil {
 			err = herr
 		}
 		if err == nil {
