@@ -336,3 +336,29 @@ func TestAuditRecordsWhatAndWho(t *testing.T) {
 		t.Error("Audit as alice succeeded; want only operators")
 	}
 }
+
+// TestUnidentifiedIsAudited: a request that names no valid user is
+// refused with 401 and leaves a record of where it came from.
+func TestUnidentifiedIsAudited(t *testing.T) {
+	h := newHarness(t, Config{}, nil, 0)
+	for _, r := range []struct{ method, path, user string }{
+		{"GET", "/v1/jobs", ""},
+		{"POST", "/v1/jobs/1/cancel", "bad name"},
+	} {
+		if code, body := h.raw(r.method, r.path, r.user, ""); code != http.StatusUnauthorized {
+			t.Errorf("%s %s as %q = %d %s; want 401", r.method, r.path, r.user, code, body)
+		}
+	}
+	recs, err := h.st.Audit(context.Background(), store.AuditQuery{})
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("audit = %+v, %v; want 2 records", recs, err)
+	}
+	for _, a := range recs {
+		if a.User != "" || !strings.HasPrefix(a.Via, "unauthenticated from 127.0.0.1:") || a.Outcome != api.CodeUnauthorized || a.Status != 401 {
+			t.Errorf("record %+v; want an unauthenticated refusal from loopback", a)
+		}
+	}
+	if recs[1].Action != "POST /v1/jobs/{id}/cancel" || recs[1].Target != "1" {
+		t.Errorf("record %+v; want the cancel of job 1", recs[1])
+	}
+}
