@@ -38,6 +38,11 @@ const (
 	CodeUnavailable  = "unavailable"  // 503: shutting down or overloaded
 	CodeInternal     = "internal"     // 500
 	CodeVersion      = "version"      // 400: protocol version mismatch
+	// CodeHeadTooLarge: the request's headers or URL are over their
+	// bounds (431); CodeRateLimited: the caller submits faster than the
+	// controller allows (429).
+	CodeHeadTooLarge = "head_too_large"
+	CodeRateLimited  = "rate_limited"
 )
 
 // Error is the body of every error response.
@@ -191,15 +196,38 @@ type Project struct {
 	PendingJobs    int     `json:"pending_jobs"`
 	EnergyKWh      float64 `json:"energy_kwh"`
 	MaxGPUs        int     `json:"max_gpus,omitempty"`
+	// Managers may add and remove the project's users, see, hold and
+	// cancel its jobs and read its usage. Users and Managers are shown
+	// only to the project's members and managers, operators and admins.
+	Managers []string `json:"managers,omitempty"`
 }
 
-// ProjectChange creates or changes a project.
+// ProjectChange creates or changes a project. Admins may change every
+// part; a project's managers only its users.
 type ProjectChange struct {
-	Name          string   `json:"name"`
-	Parent        string   `json:"parent,omitempty"`
-	AddUsers      []string `json:"add_users,omitempty"`
-	GrantGPUHours *float64 `json:"grant_gpu_hours,omitempty"`
-	MaxGPUs       *int     `json:"max_gpus,omitempty"`
+	Name           string   `json:"name"`
+	Parent         string   `json:"parent,omitempty"`
+	AddUsers       []string `json:"add_users,omitempty"`
+	RemoveUsers    []string `json:"remove_users,omitempty"`
+	AddManagers    []string `json:"add_managers,omitempty"`
+	RemoveManagers []string `json:"remove_managers,omitempty"`
+	GrantGPUHours  *float64 `json:"grant_gpu_hours,omitempty"`
+	MaxGPUs        *int     `json:"max_gpus,omitempty"`
+}
+
+// AuditRecord is one entry of the audit trail (GET /v1/audit): a request
+// that changed, or tried to change, the state, or one refused for who sent
+// it.
+type AuditRecord struct {
+	Seq     int64  `json:"seq"`
+	TimeS   int64  `json:"time_s"`
+	User    string `json:"user"`
+	Via     string `json:"via"`
+	Action  string `json:"action"`
+	Target  string `json:"target,omitempty"`
+	Outcome string `json:"outcome"`
+	Status  int    `json:"status"`
+	Detail  string `json:"detail,omitempty"`
 }
 
 // Acct is the accounting of finished (and running) jobs with totals.

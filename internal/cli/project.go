@@ -11,9 +11,12 @@ import (
 )
 
 func init() {
-	register(&command{path: "project create", summary: "create a project (account) with a GPU-hour grant (operators)", run: runProjectCreate})
-	register(&command{path: "project add-user", summary: "add users to a project (operators)", run: runProjectAddUser})
-	register(&command{path: "project grant", summary: "set a project's GPU-hour grant; starts a new period (operators)", run: runProjectGrant})
+	register(&command{path: "project create", summary: "create a project (account) with a GPU-hour grant (admins)", run: runProjectCreate})
+	register(&command{path: "project add-user", summary: "add users to a project (its managers, admins)", run: projectUsers("add-user")})
+	register(&command{path: "project remove-user", summary: "remove users from a project (its managers, admins)", run: projectUsers("remove-user")})
+	register(&command{path: "project add-manager", summary: "make users managers of a project (admins)", run: projectUsers("add-manager")})
+	register(&command{path: "project remove-manager", summary: "take users' management of a project (admins)", run: projectUsers("remove-manager")})
+	register(&command{path: "project grant", summary: "set a project's GPU-hour grant; starts a new period (admins)", run: runProjectGrant})
 	register(&command{path: "project usage", summary: "projects' grants, use and fair-share usage", run: runProjectUsage})
 }
 
@@ -42,21 +45,36 @@ func runProjectCreate(e *Env, args []string) error {
 	return explain(c.CreateProject(ctx, ch), c.Base)
 }
 
-func runProjectAddUser(e *Env, args []string) error {
-	fs := newFlags(e, "project add-user")
-	var r remote
-	r.register(fs, false)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
+// projectUsers runs project add-user, remove-user, add-manager or
+// remove-manager.
+func projectUsers(verb string) func(e *Env, args []string) error {
+	return func(e *Env, args []string) error {
+		fs := newFlags(e, "project "+verb)
+		var r remote
+		r.register(fs, false)
+		pos, err := parseFlags(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) < 2 {
+			return usagef("give a project and users: gefion project %s PROJECT USER...", verb)
+		}
+		ch := api.ProjectChange{Name: pos[0]}
+		switch verb {
+		case "add-user":
+			ch.AddUsers = pos[1:]
+		case "remove-user":
+			ch.RemoveUsers = pos[1:]
+		case "add-manager":
+			ch.AddManagers = pos[1:]
+		case "remove-manager":
+			ch.RemoveManagers = pos[1:]
+		}
+		c := r.client(e)
+		ctx, cancel := ctxTimeout()
+		defer cancel()
+		return explain(c.ChangeProject(ctx, ch), c.Base)
 	}
-	if len(pos) < 2 {
-		return usagef("give a project and users: gefion project add-user PROJECT USER...")
-	}
-	c := r.client(e)
-	ctx, cancel := ctxTimeout()
-	defer cancel()
-	return explain(c.ChangeProject(ctx, api.ProjectChange{Name: pos[0], AddUsers: pos[1:]}), c.Base)
 }
 
 func runProjectGrant(e *Env, args []string) error {

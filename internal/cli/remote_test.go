@@ -92,7 +92,7 @@ func TestCommandsAgainstALiveController(t *testing.T) {
 	if strings.Contains(out, `"user": "alice"`) {
 		t.Errorf("bob's queue shows alice's jobs:\n%s", out)
 	}
-	if _, errs, code := lc.cli("bob", "cancel", "1"); code == 0 || !strings.Contains(errs, "belongs to alice") {
+	if _, errs, code := lc.cli("bob", "cancel", "1"); code == 0 || !strings.Contains(errs, "is not yours") || strings.Contains(errs, "alice") {
 		t.Errorf("bob cancel: exit %d, %q", code, errs)
 	}
 	// Hold and release the pending job; cancel a running one.

@@ -43,8 +43,17 @@ type serverConfig struct {
 	Policy  string `toml:"policy"`
 	// JoinTokenFile holds the agents' join token. Unset: the token in
 	// DataDir/join-token, drawn on first start.
-	JoinTokenFile string   `toml:"join_token_file"`
-	Operators     []string `toml:"operators"`
+	JoinTokenFile string `toml:"join_token_file"`
+	// Operators and Admins (see controller.Config); without admins,
+	// operators are admins.
+	Operators []string `toml:"operators"`
+	Admins    []string `toml:"admins"`
+	// Per-user abuse limits (0: none): submissions a second and their
+	// burst, jobs pending or running, jobs running.
+	SubmitRate    float64 `toml:"submit_rate"`
+	SubmitBurst   int     `toml:"submit_burst"`
+	MaxSubmitJobs int     `toml:"max_submit_jobs"`
+	MaxJobs       int     `toml:"max_jobs"`
 	// DefaultProject takes jobs of users in no project; empty refuses them.
 	DefaultProject string `toml:"default_project"`
 	// OverGrantQOS runs projects past their grant in this QOS.
@@ -81,7 +90,8 @@ func loadServerConfig(path string) (*serverConfig, error) {
 
 func (sc *serverConfig) controllerConfig(path string) (controller.Config, error) {
 	cfg := controller.Config{
-		Policy: sc.Policy, Operators: sc.Operators, DefaultProject: sc.DefaultProject,
+		Policy: sc.Policy, Operators: sc.Operators, Admins: sc.Admins, DefaultProject: sc.DefaultProject,
+		SubmitRate: sc.SubmitRate, SubmitBurst: sc.SubmitBurst, MaxSubmitJobs: sc.MaxSubmitJobs, MaxJobs: sc.MaxJobs,
 		OverGrantQOS: sc.OverGrantQOS, CarbonGPerKWh: sc.CarbonGPerKWh, MarketGPerKWh: sc.MarketGPerKWh,
 		CancelIdleGPUJobs: sc.CancelIdleGPUJobs, MpiDefault: sc.MpiDefault,
 	}

@@ -483,6 +483,20 @@ func (c *Client) Projects(ctx context.Context) ([]api.Project, error) {
 	return out, c.do(ctx, "GET", "/v1/projects", nil, nil, &out)
 }
 
+// Audit reads the audit trail (operators): records at or after sinceS,
+// of user when not empty, oldest first.
+func (c *Client) Audit(ctx context.Context, sinceS int64, user string) ([]api.AuditRecord, error) {
+	v := url.Values{}
+	v.Set("since", strconv.FormatInt(sinceS, 10))
+	if user != "" {
+		v.Set("user", user)
+	}
+	var out struct {
+		Records []api.AuditRecord `json:"records"`
+	}
+	return out.Records, c.do(ctx, "GET", "/v1/audit?"+v.Encode(), nil, nil, &out)
+}
+
 // CreateProject creates a project.
 func (c *Client) CreateProject(ctx context.Context, ch api.ProjectChange) error {
 	return c.do(ctx, "POST", "/v1/projects", nil, ch, nil)

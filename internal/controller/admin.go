@@ -84,6 +84,36 @@ func (c *Controller) Nodes(ctx context.Context) ([]api.Node, error) {
 	return v.([]api.Node), nil
 }
 
+// NodesFor is Nodes as user may see it: each node's jobs list only the
+// jobs the user may see.
+func (c *Controller) NodesFor(ctx context.Context, user string) ([]api.Node, error) {
+	if c.isOperator(user) {
+		return c.Nodes(ctx)
+	}
+	v, err := c.doNow(ctx, func(cr *core) (any, error) {
+		a := c.accessOf(cr.projects, user)
+		see := map[job.ID]bool{}
+		for _, j := range cr.jobs {
+			if j.State == job.Running && a.seeJob(j.User, j.Project) {
+				see[j.ID] = true
+			}
+		}
+		return see, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	see := v.(map[job.ID]bool)
+	ns, err := c.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ns {
+		ns[i].Jobs = slices.DeleteFunc(ns[i].Jobs, func(id job.ID) bool { return !see[id] })
+	}
+	return ns, nil
+}
+
 // SetNodes drains (drain=true) or resumes nodes. Only operators may.
 func (c *Controller) SetNodes(ctx context.Context, user string, act api.NodeAction, drain bool) ([]string, error) {
 	if !c.isOperator(user) {
@@ -145,7 +175,7 @@ func (c *Controller) Projects(ctx context.Context) ([]api.Project, error) {
 				Name: p.Name, Parent: p.Parent, Users: users, GrantGPUHours: p.GrantGPUHours,
 				UsedGPUHours: p.UsedGPUSeconds / 3600, PeriodStart: p.PeriodStartS, MaxGPUs: p.MaxGPUs,
 				FairShareUsage: cr.decay(p.UsageGPUS, p.UsageAtS, tx.nowS) / 3600,
-				RunningGPUs:    run[p.Name], PendingJobs: pend[p.Name],
+				RunningGPUs:    run[p.Name], PendingJobs: pend[p.Name], Managers: slices.Clone(p.Managers),
 			}
 			if p.GrantGPUHours > 0 {
 				ap.UsedOfGrant = ap.UsedGPUHours / p.GrantGPUHours
@@ -161,16 +191,49 @@ func (c *Controller) Projects(ctx context.Context) ([]api.Project, error) {
 	return v.([]api.Project), nil
 }
 
-// ChangeProject creates a project or changes its members, grant or limit.
-// Only operators may.
+// ProjectsFor is Projects as user may see them: the members and managers
+// of a project are shown to its members and managers, operators and
+// admins; everyone sees every project's name, grant and counts.
+func (c *Controller) ProjectsFor(ctx context.Context, user string) ([]api.Project, error) {
+	ps, err := c.Projects(ctx)
+	if err != nil || c.isOperator(user) {
+		return ps, err
+	}
+	a, err := c.access(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		if !a.member[ps[i].Name] && !a.manages[ps[i].Name] {
+			// A project open to everyone says so, and no more.
+			users := []string{}
+			if slices.Contains(ps[i].Users, "*") {
+				users = []string{"*"}
+			}
+			ps[i].Users, ps[i].Managers = users, nil
+		}
+	}
+	return ps, nil
+}
+
+// ChangeProject creates a project or changes it. Admins may do anything;
+// a project's managers may add and remove its users.
 func (c *Controller) ChangeProject(ctx context.Context, user string, ch api.ProjectChange, create bool) error {
-	if !c.isOperator(user) {
-		return forbidden("only operators change projects (you are %s)", user)
+	onlyUsers := !create && ch.Parent == "" && ch.GrantGPUHours == nil && ch.MaxGPUs == nil &&
+		len(ch.AddManagers) == 0 && len(ch.RemoveManagers) == 0
+	admin := c.isAdmin(user)
+	if !admin && !onlyUsers {
+		return forbidden("only admins create projects or change their parent, grant, limits or managers (you are %s)", user)
 	}
 	if err := checkProjectChange(ch); err != nil {
 		return err
 	}
 	_, err := c.do(ctx, func(tx *txn) (any, error) {
+		if !admin {
+			if p := tx.project(ch.Name); p == nil || !slices.Contains(p.Managers, user) {
+				return nil, forbidden("you (%s) do not manage project %s; its managers and admins add and remove its users", user, ch.Name)
+			}
+		}
 		exists := tx.project(ch.Name) != nil
 		if create && exists {
 			return nil, conflict("project %s exists; change it with 'gefion project grant' or 'add-user'", ch.Name)
@@ -192,7 +255,20 @@ func (c *Controller) ChangeProject(ctx context.Context, user string, ch api.Proj
 				}
 			}
 		}
+		if old := tx.project(ch.Name); old != nil {
+			for _, u := range ch.RemoveUsers {
+				if !slices.Contains(old.Users, u) {
+					return nil, notFound("user %s is not a member of project %s; its members are %s", u, ch.Name, strings.Join(old.Users, ", "))
+				}
+			}
+			for _, u := range ch.RemoveManagers {
+				if !slices.Contains(old.Managers, u) {
+					return nil, notFound("user %s does not manage project %s", u, ch.Name)
+				}
+			}
+		}
 		p := tx.editProject(ch.Name)
+		p.Managers = slices.Clone(p.Managers)
 		if ch.Parent != "" {
 			p.Parent = ch.Parent
 		}
@@ -201,7 +277,15 @@ func (c *Controller) ChangeProject(ctx context.Context, user string, ch api.Proj
 				p.Users = append(p.Users, u)
 			}
 		}
+		p.Users = slices.DeleteFunc(p.Users, func(u string) bool { return slices.Contains(ch.RemoveUsers, u) })
 		sort.Strings(p.Users)
+		for _, u := range ch.AddManagers {
+			if !slices.Contains(p.Managers, u) {
+				p.Managers = append(p.Managers, u)
+			}
+		}
+		p.Managers = slices.DeleteFunc(p.Managers, func(u string) bool { return slices.Contains(ch.RemoveManagers, u) })
+		sort.Strings(p.Managers)
 		if ch.GrantGPUHours != nil {
 			// A new grant starts a new period.
 			p.GrantGPUHours, p.PeriodStartS, p.UsedGPUSeconds = *ch.GrantGPUHours, tx.nowS, 0
@@ -244,6 +328,13 @@ func checkProjectChange(ch api.ProjectChange) error {
 			errs = append(errs, fmt.Errorf("user name %q is not valid: use letters, digits, '-', '_' and '.' (at most 64), or * for everyone", u))
 		}
 	}
+	for _, l := range [][]string{ch.RemoveUsers, ch.AddManagers, ch.RemoveManagers} {
+		for _, u := range l {
+			if !validName(u) && u != "*" {
+				errs = append(errs, fmt.Errorf("user name %q is not valid: use letters, digits, '-', '_' and '.' (at most 64)", u))
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return &api.Error{Code: api.CodeInvalid, Message: errors.Join(errs...).Error()}
 	}
@@ -263,18 +354,21 @@ func validName(s string) bool {
 }
 
 // Acct returns accounting for jobs that ended in [since, until) plus running
-// ones, for the user (every user for operators, or a named one).
+// ones, for the user (or a named user, or everyone), of the jobs the user
+// may see.
 func (c *Controller) Acct(ctx context.Context, user string, q store.JobQuery) (*api.Acct, error) {
-	if q.User == "" && !c.isOperator(user) {
-		q.User = user
+	a, err := c.access(ctx, user)
+	if err != nil {
+		return nil, err
 	}
-	if q.User != user && !c.isOperator(user) {
-		return nil, forbidden("only operators read other users' accounting")
+	if q.User == "" && !a.operator && (q.Project == "" || !a.seeJob("", q.Project)) {
+		q.User = user
 	}
 	recs, err := c.st.Jobs(ctx, q)
 	if err != nil {
 		return nil, err
 	}
+	recs = slices.DeleteFunc(recs, func(r store.JobRecord) bool { return !a.seeJob(r.User, r.Project) })
 	// Records of running jobs change in memory; prefer the live view.
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
 		out := &api.Acct{Jobs: []api.Job{}}

@@ -42,9 +42,24 @@ type Config struct {
 	// MpiDefault is the MPI wire-up of steps whose srun names none
 	// (Slurm's MpiDefault): "none" (the default) or "pmi2".
 	MpiDefault string
-	// Operators may act on every job and on nodes and projects. "root" is
-	// always one.
+	// Operators see every job whole but for its script, environment and
+	// paths, hold and cancel every job, and drain and resume nodes; they
+	// read the audit trail. "root" is always one. Admins may do what
+	// operators do and also change projects, grants and project managers
+	// and read every job's script; "root" is always one, and nil makes
+	// every operator an admin (a site run by one team). See authz.go.
 	Operators []string
+	Admins    []string
+	// Abuse limits, per user; zero values set none. SubmitRate is the
+	// submissions per second one user may make on average, in bursts of
+	// up to SubmitBurst (default: a second's worth, at least 1).
+	// MaxSubmitJobs caps a user's jobs pending or running at once, past
+	// which submissions are refused (Slurm's MaxSubmitJobs); MaxJobs caps
+	// their running jobs, past which jobs wait (Slurm's MaxJobs).
+	SubmitRate    float64
+	SubmitBurst   int
+	MaxSubmitJobs int
+	MaxJobs       int
 	// DefaultProject receives jobs of users who name no project and belong
 	// to none; created open to everyone when set and absent.
 	DefaultProject string
@@ -117,6 +132,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBurst == 0 {
 		c.MaxBurst = 2048
+	}
+	if c.SubmitRate > 0 && c.SubmitBurst <= 0 {
+		c.SubmitBurst = max(int(c.SubmitRate), 1)
 	}
 	if c.RecentKeep == 0 {
 		c.RecentKeep = 10 * time.Minute

@@ -28,6 +28,8 @@ type Controller struct {
 	m      *metrics
 
 	fc forecaster
+	// limits is the per-user submission rate (authz.go).
+	limits limiter
 
 	// Everything below is owned by the loop goroutine.
 	core *core
@@ -78,6 +80,10 @@ func New(cfg Config, st store.Store, clk clock.Clock, log *slog.Logger) (*Contro
 	default:
 		return nil, fmt.Errorf("MpiDefault %q: give none or pmi2", cfg.MpiDefault)
 	}
+	if cfg.SubmitRate < 0 || cfg.SubmitBurst < 0 || cfg.MaxSubmitJobs < 0 || cfg.MaxJobs < 0 {
+		return nil, fmt.Errorf("abuse limits: SubmitRate %g, SubmitBurst %d, MaxSubmitJobs %d, MaxJobs %d: give 0 (no limit) or a positive number",
+			cfg.SubmitRate, cfg.SubmitBurst, cfg.MaxSubmitJobs, cfg.MaxJobs)
+	}
 	pol, err := sched.PolicyByName(cfg.Policy)
 	if err != nil {
 		return nil, err
@@ -94,6 +100,7 @@ func New(cfg Config, st store.Store, clk clock.Clock, log *slog.Logger) (*Contro
 		m:       newMetrics(),
 		stopped: make(chan struct{}),
 	}
+	c.limits.rate, c.limits.burst = cfg.SubmitRate, float64(cfg.SubmitBurst)
 	snap, err := st.Load(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("loading state: %w", err)
@@ -130,8 +137,16 @@ func (c *Controller) Cluster(ctx context.Context) (*cluster.Cluster, error) {
 }
 
 // do runs fn on the loop and waits for its committed result.
+// The first operation of a request that carries an audit record stages
+// the record in the same transaction (authz.go).
 func (c *Controller) do(ctx context.Context, fn func(tx *txn) (any, error)) (any, error) {
-	return c.send(ctx, &op{fn: fn, done: make(chan result, 1)})
+	fn, n := c.auditWrap(ctx, fn)
+	v, err := c.send(ctx, &op{fn: fn, done: make(chan result, 1)})
+	if n != nil && err == errPoisoned {
+		// The burst, the record with it, was dropped.
+		n.staged.Store(false)
+	}
+	return v, err
 }
 
 // doNow runs fn on the loop and answers at once (see op.now).
@@ -446,17 +461,4 @@ func forbidden(format string, a ...any) error {
 
 func conflict(format string, a ...any) error {
 	return &api.Error{Code: api.CodeConflict, Message: fmt.Sprintf(format, a...)}
-}
-
-// isOperator reports whether user may act on everything.
-func (c *Controller) isOperator(user string) bool {
-	if user == "root" {
-		return true
-	}
-	for _, o := range c.cfg.Operators {
-		if o == user {
-			return true
-		}
-	}
-	return false
 }

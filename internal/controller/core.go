@@ -84,6 +84,9 @@ type core struct {
 	// usage is the latest measure of the running steps, by node (a
 	// gauge for sstat, never stored; stepusage.go).
 	usage map[string][]api.StepUsage
+	// userActive counts each user's active jobs, for MaxSubmitJobs; kept
+	// only when that limit is set.
+	userActive map[string]int
 }
 
 type waitInfo struct {
@@ -127,6 +130,12 @@ func recoverCore(cfg *Config, snap *store.Snapshot, now time.Time) (*core, error
 			return nil, fmt.Errorf("job %d in the store: %w", r.ID, err)
 		}
 		c.jobs[r.ID] = rec
+	}
+	if cfg.MaxSubmitJobs > 0 {
+		c.userActive = map[string]int{}
+		for _, r := range c.jobs {
+			c.userActive[r.User]++
+		}
 	}
 	c.recoverSteps(snap.Steps)
 	return c, nil
@@ -181,6 +190,10 @@ type txn struct {
 	poisoned bool
 	// schedule asks for a pass after this commit.
 	schedule bool
+	// audit are the audit records of the burst's requests (authz.go).
+	audit []store.AuditRecord
+	// submitted counts the jobs staged per user, for MaxSubmitJobs.
+	submitted map[string]int
 }
 
 func (c *core) begin(now time.Time) *txn {
@@ -301,6 +314,7 @@ func (tx *txn) buildBatch() {
 		b.Projects = append(b.Projects, *tx.projects[n])
 	}
 	b.DeleteProjects = tx.delProj
+	b.Audit = tx.audit
 	idx := make([]int, 0, len(tx.nodes))
 	for i := range tx.nodes {
 		idx = append(idx, i)
@@ -322,6 +336,15 @@ func (tx *txn) buildBatch() {
 // install makes the committed transaction the current state.
 func (c *core) install(tx *txn) {
 	for id, r := range tx.jobs {
+		if c.userActive != nil {
+			_, was := c.jobs[id]
+			switch {
+			case was && r.State.Final():
+				c.userActive[r.User]--
+			case !was && !r.State.Final():
+				c.userActive[r.User]++
+			}
+		}
 		if r.State.Final() {
 			delete(c.jobs, id)
 			if r.finishedAt.IsZero() {

@@ -21,6 +21,9 @@ import (
 // escaping and the rest of the spec.
 const maxBody = 2*job.MaxScriptSize + 1<<20
 
+// maxScriptHint is the script bound that a refusal of a large body names.
+const maxScriptHint = job.MaxScriptSize
+
 // streamer is an answer that writes itself (a large list as it is
 // encoded), instead of being encoded whole first.
 type streamer interface {
@@ -33,33 +36,9 @@ type handlerFunc func(r *http.Request, user string) (any, error)
 // Handler returns the HTTP API.
 func (c *Controller) Handler() http.Handler {
 	mux := http.NewServeMux()
-	route := func(pattern string, h handlerFunc) {
-		mux.Handle(pattern, c.adapt(pattern, h))
+	for _, rt := range c.apiRoutes() {
+		mux.Handle(rt.pattern, c.adapt(rt.pattern, rt.h))
 	}
-	route("POST /v1/jobs", c.hSubmit)
-	route("GET /v1/jobs", c.hJobs)
-	route("GET /v1/jobs/{id}", c.hJob)
-	route("DELETE /v1/jobs/{id}", c.hCancel)
-	route("POST /v1/jobs/{id}/cancel", c.hCancel)
-	route("POST /v1/jobs/{id}/hold", c.hHold(true))
-	route("POST /v1/jobs/{id}/release", c.hHold(false))
-	route("GET /v1/jobs/{id}/why", c.hWhy)
-	route("POST /v1/jobs/{id}/steps", c.hCreateStep)
-	route("GET /v1/jobs/{id}/steps", c.hSteps)
-	route("POST /v1/jobs/{id}/steps/{step}/cancel", c.hCancelStep)
-	route("GET /v1/steps", c.hStepsOf)
-	route("GET /v1/priority", c.hPriority)
-	route("GET /v1/nodes", func(r *http.Request, _ string) (any, error) { return c.Nodes(r.Context()) })
-	route("POST /v1/nodes/drain", c.hNodes(true))
-	route("POST /v1/nodes/resume", c.hNodes(false))
-	route("GET /v1/acct", c.hAcct)
-	route("GET /v1/config", func(r *http.Request, _ string) (any, error) { return c.Config(r.Context()) })
-	route("GET /v1/projects", func(r *http.Request, _ string) (any, error) { return c.Projects(r.Context()) })
-	route("POST /v1/projects", c.hProject(true))
-	route("PATCH /v1/projects/{name}", c.hProject(false))
-	route("GET /v1/health", func(r *http.Request, _ string) (any, error) {
-		return map[string]any{"ok": true, "version": api.Version}, nil
-	})
 	mux.Handle("POST /v1/agent/register", c.adaptAgent("register", func(r *http.Request) (any, error) {
 		var req api.RegisterRequest
 		if err := decode(r, &req); err != nil {
@@ -81,17 +60,85 @@ func (c *Controller) Handler() http.Handler {
 	return mux
 }
 
-// adapt turns a handlerFunc into an http.Handler: identity, body limit,
-// JSON encoding, error mapping and latency metrics.
+// apiRoute is one route of the user API.
+type apiRoute struct {
+	pattern string
+	h       handlerFunc
+}
+
+// apiRoutes lists the user API (the isolation test covers each route).
+func (c *Controller) apiRoutes() []apiRoute {
+	return []apiRoute{
+		{"POST /v1/jobs", c.hSubmit},
+		{"GET /v1/jobs", c.hJobs},
+		{"GET /v1/jobs/{id}", c.hJob},
+		{"DELETE /v1/jobs/{id}", c.hCancel},
+		{"POST /v1/jobs/{id}/cancel", c.hCancel},
+		{"POST /v1/jobs/{id}/hold", c.hHold(true)},
+		{"POST /v1/jobs/{id}/release", c.hHold(false)},
+		{"GET /v1/jobs/{id}/why", c.hWhy},
+		{"POST /v1/jobs/{id}/steps", c.hCreateStep},
+		{"GET /v1/jobs/{id}/steps", c.hSteps},
+		{"POST /v1/jobs/{id}/steps/{step}/cancel", c.hCancelStep},
+		{"GET /v1/steps", c.hStepsOf},
+		{"GET /v1/priority", c.hPriority},
+		{"GET /v1/nodes", func(r *http.Request, user string) (any, error) { return c.NodesFor(r.Context(), user) }},
+		{"POST /v1/nodes/drain", c.hNodes(true)},
+		{"POST /v1/nodes/resume", c.hNodes(false)},
+		{"GET /v1/acct", c.hAcct},
+		{"GET /v1/config", func(r *http.Request, _ string) (any, error) { return c.Config(r.Context()) }},
+		{"GET /v1/projects", func(r *http.Request, user string) (any, error) { return c.ProjectsFor(r.Context(), user) }},
+		{"POST /v1/projects", c.hProject(true)},
+		{"PATCH /v1/projects/{name}", c.hProject(false)},
+		{"GET /v1/audit", c.hAudit},
+		{"GET /v1/health", func(r *http.Request, _ string) (any, error) {
+			return map[string]any{"ok": true, "version": api.Version}, nil
+		}},
+	}
+}
+
+// adapt turns a handlerFunc into an http.Handler: size bounds, identity,
+// body limit, JSON encoding, error mapping, the audit record and latency
+// metrics.
 func (c *Controller) adapt(route string, h handlerFunc) http.Handler {
+	mutating := !strings.HasPrefix(route, "GET ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		var v any
+		var note *auditNote
+		// The bounds come first; who sent an oversized request is still
+		// worth the audit record.
+		herr := checkHead(r, maxBody)
 		id, err := c.identify(r)
+		if err != nil {
+			id.Via = "unauthenticated from " + r.RemoteAddr
+		}
+		if herr != nil {
+			err = herr
+		}
 		if err == nil {
-			r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			ctx := context.WithValue(r.Context(), identityKey{}, id)
+			if mutating {
+				note = &auditNote{rec: store.AuditRecord{User: id.User, Via: id.Via, Action: route, Target: auditTarget(r)}}
+				ctx = context.WithValue(ctx, auditKey{}, note)
+			}
+			r = r.WithContext(ctx)
 			v, err = h(r, id.User)
+		}
+		ae := c.apiErr(err, true)
+		if ae != nil {
+			err = ae
+		}
+		if (mutating || ae != nil && (ae.Code == api.CodeUnauthorized || ae.Code == api.CodeForbidden)) && (note == nil || !note.staged.Load()) {
+			rec := store.AuditRecord{User: id.User, Via: id.Via, Action: route, Target: auditTarget(r)}
+			if note != nil {
+				note.mu.Lock()
+				rec.Target = note.rec.Target
+				note.mu.Unlock()
+			}
+			outcome(&rec, ae)
+			c.auditNow(r.Context(), rec)
 		}
 		code := c.respond(w, v, err)
 		c.m.apiSeconds.WithLabelValues(route, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
@@ -149,21 +196,31 @@ func (c *Controller) adaptAgent(route string, h func(r *http.Request) (any, erro
 	})
 }
 
+// apiErr is the API error that answers err (nil for nil); log says to log
+// an internal one.
+func (c *Controller) apiErr(err error, log bool) *api.Error {
+	if err == nil {
+		return nil
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &api.Error{Code: api.CodeUnavailable, Message: "the request was cancelled or timed out"}
+	case errors.Is(err, store.ErrConflict):
+		return &api.Error{Code: api.CodeConflict, Message: err.Error()}
+	}
+	if log {
+		c.log.Error("internal error", "err", err)
+	}
+	return &api.Error{Code: api.CodeInternal, Message: "internal error; see the controller's log"}
+}
+
 func (c *Controller) respond(w http.ResponseWriter, v any, err error) int {
 	if err != nil {
-		var ae *api.Error
-		if !errors.As(err, &ae) {
-			switch {
-			case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-				ae = &api.Error{Code: api.CodeUnavailable, Message: "the request was cancelled or timed out"}
-			case errors.Is(err, store.ErrConflict):
-				ae = &api.Error{Code: api.CodeConflict, Message: err.Error()}
-			default:
-				c.log.Error("internal error", "err", err)
-				ae = &api.Error{Code: api.CodeInternal, Message: "internal error; see the controller's log"}
-			}
-		}
-		return writeError(w, ae)
+		return writeError(w, c.apiErr(err, true))
 	}
 	if s, ok := v.(streamer); ok {
 		// The status is sent with the first bytes; a failed write means
@@ -197,6 +254,10 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case api.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case api.CodeHeadTooLarge:
+		return http.StatusRequestHeaderFieldsTooLarge
+	case api.CodeRateLimited:
+		return http.StatusTooManyRequests
 	case api.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	}
@@ -240,6 +301,9 @@ func pathRef(r *http.Request) (job.Ref, error) {
 }
 
 func (c *Controller) hSubmit(r *http.Request, user string) (any, error) {
+	if err := c.checkRate(user); err != nil {
+		return nil, err
+	}
 	var req api.SubmitRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
@@ -315,6 +379,7 @@ func (c *Controller) hNodes(drain bool) handlerFunc {
 		if err := decode(r, &act); err != nil {
 			return nil, err
 		}
+		setAuditTarget(r.Context(), act.Nodes)
 		names, err := c.SetNodes(r.Context(), user, act, drain)
 		if err != nil {
 			return nil, err
@@ -332,6 +397,7 @@ func (c *Controller) hProject(create bool) handlerFunc {
 		if !create {
 			ch.Name = r.PathValue("name")
 		}
+		setAuditTarget(r.Context(), ch.Name)
 		return nil, c.ChangeProject(r.Context(), user, ch, create)
 	}
 }
@@ -378,3 +444,26 @@ func (c *Controller) hAcct(r *http.Request, user string) (any, error) {
 }
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
+
+// hAudit reads the audit trail: since= (Unix seconds), user=, limit=.
+func (c *Controller) hAudit(r *http.Request, user string) (any, error) {
+	v := r.URL.Query()
+	var q store.AuditQuery
+	var err error
+	if s := v.Get("since"); s != "" {
+		if q.SinceS, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return nil, invalid("since=%q: give Unix seconds", s)
+		}
+	}
+	if s := v.Get("limit"); s != "" {
+		if q.Limit, err = strconv.Atoi(s); err != nil || q.Limit < 0 {
+			return nil, invalid("limit=%q: give a number", s)
+		}
+	}
+	q.User = v.Get("user")
+	recs, err := c.Audit(r.Context(), user, q)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"records": recs}, nil
+}

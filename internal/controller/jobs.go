@@ -28,7 +28,13 @@ func (c *Controller) Submit(ctx context.Context, user, key string, req api.Submi
 	if len(spec.Script) > job.MaxScriptSize {
 		return nil, &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("the batch script is %d bytes; the limit is %d (keep data out of the script)", len(spec.Script), job.MaxScriptSize)}
 	}
-	v, err := c.do(ctx, func(tx *txn) (any, error) { return c.submit(tx, user, key, spec, req.TestOnly) })
+	v, err := c.do(ctx, func(tx *txn) (any, error) {
+		resp, err := c.submit(tx, user, key, spec, req.TestOnly)
+		if err == nil && !req.TestOnly {
+			setAuditTarget(ctx, fmt.Sprint(resp.ID))
+		}
+		return resp, err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +116,9 @@ func (c *Controller) submit(tx *txn, user, key string, spec job.Spec, testOnly b
 	if testOnly {
 		resp.EstimatedStart = c.estimateNew(tx, spec, reqShape, project)
 		return resp, nil
+	}
+	if err := c.checkMaxSubmit(tx, user, len(indices)); err != nil {
+		return nil, err
 	}
 	first := tx.nextID
 	for _, ix := range indices {
@@ -238,9 +247,10 @@ func (c *Controller) Cancel(ctx context.Context, user string, refs []job.Ref, si
 		if err != nil {
 			return nil, err
 		}
+		a := c.accessOf(tx.c.projects, user)
 		for _, r := range targets {
-			if r.User != user && !c.isOperator(user) {
-				return nil, forbidden("job %d belongs to %s; you may cancel only your own jobs", r.ID, r.User)
+			if !a.actOn(r.User, r.Project) {
+				return nil, notYours(r.ID, "cancel")
 			}
 		}
 		done := []job.ID{}
@@ -302,9 +312,10 @@ func (c *Controller) Hold(ctx context.Context, user string, refs []job.Ref, hold
 			return nil, err
 		}
 		var pending []job.ID
+		a := c.accessOf(tx.c.projects, user)
 		for _, r := range targets {
-			if r.User != user && !c.isOperator(user) {
-				return nil, forbidden("job %d belongs to %s; you may hold or release only your own jobs", r.ID, r.User)
+			if !a.actOn(r.User, r.Project) {
+				return nil, notYours(r.ID, "hold or release")
 			}
 			if r.State == job.Pending {
 				pending = append(pending, r.ID)
@@ -399,8 +410,8 @@ func (c *Controller) arrayTasks(tx *txn, id job.ID) []*jobRec {
 	return out
 }
 
-// Jobs lists the active and recently finished jobs the user may see: their
-// own, or with all=true everyone's for operators.
+// Jobs lists the active and recently finished jobs of the user, or with
+// all=true every job the user may see (authz.go).
 func (c *Controller) Jobs(ctx context.Context, user string, all bool) ([]api.Job, error) {
 	return c.ListJobs(ctx, user, all, false)
 }
@@ -408,11 +419,11 @@ func (c *Controller) Jobs(ctx context.Context, user string, all bool) ([]api.Job
 // ListJobs is Jobs, optionally without the recently finished ones.
 func (c *Controller) ListJobs(ctx context.Context, user string, all, activeOnly bool) ([]api.Job, error) {
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
-		seeAll := all && c.isOperator(user)
+		a := c.accessOf(tx.c.projects, user)
 		// An empty list is [], not null: clients index it unchecked.
 		out := []api.Job{}
 		add := func(r *jobRec) {
-			if seeAll || r.User == user {
+			if r.User == user || all && a.seeJob(r.User, r.Project) {
 				out = append(out, c.apiJob(tx.c, r, false))
 			}
 		}
@@ -434,7 +445,7 @@ func (c *Controller) ListJobs(ctx context.Context, user string, all, activeOnly 
 }
 
 // Job returns one job (ID) or array task (ID_TASK), from memory or the
-// store.
+// store, with its spec exactly when the user may read it (authz.go).
 func (c *Controller) Job(ctx context.Context, user string, ref job.Ref) (*api.Job, error) {
 	if len(ref.Tasks) > 1 {
 		return nil, invalid("%s names %d tasks; show one job (ID) or one task (ID_TASK) at a time", ref, len(ref.Tasks))
@@ -445,11 +456,11 @@ func (c *Controller) Job(ctx context.Context, user string, ref job.Ref) (*api.Jo
 		if r == nil {
 			return nil, err
 		}
-		id := r.ID
-		if r.User != user && !c.isOperator(user) {
-			return nil, forbidden("job %d belongs to %s; you may read only your own jobs", id, r.User)
+		a := c.accessOf(tx.c.projects, user)
+		if !a.seeJob(r.User, r.Project) {
+			return nil, notYours(r.ID, "read")
 		}
-		j := c.apiJob(tx.c, r, true)
+		j := c.apiJob(tx.c, r, a.seeSpec(r.User, r.Project))
 		return &j, nil
 	})
 	if err != nil {
@@ -481,10 +492,14 @@ func (c *Controller) Job(ctx context.Context, user string, ref job.Ref) (*api.Jo
 		}
 		return nil, notFound("job %d does not exist", id)
 	}
-	if recs[0].User != user && !c.isOperator(user) {
-		return nil, forbidden("job %d belongs to %s; you may read only your own jobs", id, recs[0].User)
+	a, err := c.access(ctx, user)
+	if err != nil {
+		return nil, err
 	}
-	j := c.apiJob(nil, &jobRec{JobRecord: recs[0]}, true)
+	if !a.seeJob(recs[0].User, recs[0].Project) {
+		return nil, notYours(id, "read")
+	}
+	j := c.apiJob(nil, &jobRec{JobRecord: recs[0]}, a.seeSpec(recs[0].User, recs[0].Project))
 	return &j, nil
 }
 
@@ -503,8 +518,8 @@ func (c *Controller) Why(ctx context.Context, user string, ref job.Ref) (*api.Wh
 			return nil, err
 		}
 		id := r.ID
-		if r.User != user && !c.isOperator(user) {
-			return nil, forbidden("job %d belongs to %s; you may read only your own jobs", id, r.User)
+		if !c.accessOf(tx.c.projects, user).seeJob(r.User, r.Project) {
+			return nil, notYours(id, "ask about")
 		}
 		w := &api.Why{ID: id, State: r.State, Warnings: r.warnings, Pending: len(tx.c.waiting)}
 		switch {

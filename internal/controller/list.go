@@ -38,8 +38,8 @@ import (
 
 // ListQuery selects the jobs of a list. Empty lists select everything.
 type ListQuery struct {
-	// All asks for every user's jobs (operators only; others see their
-	// own whatever they ask).
+	// All asks for every job the caller may see (authz.go); without it
+	// a list holds the caller's own jobs.
 	All bool
 	// ActiveOnly leaves out the recently finished jobs (GET /v1/jobs).
 	ActiveOnly bool
@@ -136,19 +136,19 @@ type jobTable struct {
 }
 
 // JobTable lists the jobs q selects that user may see (their own, or with
-// q.All everyone's for operators), with the fields of t.
+// q.All every job they may see, see authz.go), with the fields of t.
 func (c *Controller) JobTable(ctx context.Context, user string, q ListQuery, t *api.Table) (*jobTable, error) {
 	wantWhy := t.Has("why")
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
 		cr := tx.c
-		seeAll := q.All && c.isOperator(user)
+		a := c.accessOf(cr.projects, user)
 		n := len(cr.jobs)
 		if !q.ActiveOnly {
 			n += len(cr.recent)
 		}
 		out := &jobTable{t: t, planAt: cr.planAt, live: true, c: c, entries: make([]listEntry, 0, n)}
 		add := func(r *jobRec) {
-			if (seeAll || r.User == user) && q.match(&r.JobRecord) {
+			if (r.User == user || q.All && a.seeJob(r.User, r.Project)) && q.match(&r.JobRecord) {
 				out.entries = append(out.entries, c.listEntry(cr, r, wantWhy))
 			}
 		}
@@ -264,17 +264,19 @@ func (t *jobTable) stream(w http.ResponseWriter) error {
 
 // AcctTable reads accounting as a table: the records q selects from the
 // store, with running jobs as the loop sees them now, and the totals when
-// withTotals. Users other than operators read only their own jobs.
+// withTotals. Users read the jobs they may see (authz.go): by default
+// their own, and those of the users and projects they name.
 func (c *Controller) AcctTable(ctx context.Context, user string, q ListQuery, t *api.Table, withTotals bool) (*jobTable, error) {
-	op := c.isOperator(user)
-	if len(q.Users) == 0 && !op {
+	a, err := c.access(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if len(q.Users) == 0 && len(q.Projects) == 0 && !a.operator {
 		q.Users = []string{user}
 	}
-	for _, u := range q.Users {
-		if u != user && !op {
-			return nil, forbidden("only operators read other users' accounting")
-		}
-	}
+	// Rows the caller may not see are left out as they are read, unless
+	// the query selects only the caller's own.
+	private := !a.operator && !(len(q.Users) == 1 && q.Users[0] == user)
 	sq := store.JobQuery{States: q.States, IDs: q.IDs, SinceS: q.SinceS, UntilS: q.UntilS}
 	if len(q.Users) == 1 {
 		sq.User = q.Users[0]
@@ -293,14 +295,16 @@ func (c *Controller) AcctTable(ctx context.Context, user string, q ListQuery, t 
 	sq.Skip = skipFor(t, withTotals, &q)
 	// Matching rows are kept as listRecs, in slabs, so that 100,000 rows
 	// are neither whole records nor one slice grown by copying.
+	if private {
+		sq.Skip &^= store.SkipUser | store.SkipProject
+	}
 	var (
 		slab   []listRec
 		recs   []*listRec
 		active []int // indexes in recs of jobs active in the store
-		err    error
 	)
 	keep := func(r *store.JobRecord) error {
-		if !q.match(r) {
+		if !q.match(r) || private && !a.seeJob(r.User, r.Project) {
 			return nil
 		}
 		if len(slab) == cap(slab) {

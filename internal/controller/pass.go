@@ -12,7 +12,7 @@ import (
 
 // snapshot builds the core's input from the installed state.
 func (c *Controller) snapshot(cr *core, now int64, extra *sched.Pending) *sched.Snapshot {
-	s := &sched.Snapshot{Now: now, Cluster: cr.cluster, QOS: c.cfg.QOS}
+	s := &sched.Snapshot{Now: now, Cluster: cr.cluster, QOS: c.cfg.QOS, MaxJobsPerUser: c.cfg.MaxJobs}
 	s.Nodes = make([]sched.NodeStatus, len(cr.nodes))
 	for i, n := range cr.nodes {
 		st := sched.NodeStatus{Avail: n.avail, Reason: n.reason}

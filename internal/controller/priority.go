@@ -15,9 +15,10 @@ import (
 // queue, at the time of the last pass: the snapshot is built as a pass
 // builds it, and the factors come from sched.PriorityFactors, the
 // function the pass orders by. A job's priority here is the one the job
-// list shows.
-func (c *Controller) Priority(ctx context.Context) (*api.PriorityList, error) {
+// list shows. Only the jobs user may see are listed (as squeue does).
+func (c *Controller) Priority(ctx context.Context, user string) (*api.PriorityList, error) {
 	v, err := c.doNow(ctx, func(cr *core) (any, error) {
+		acc := c.accessOf(cr.projects, user)
 		at := cr.planAt
 		if at == 0 {
 			at = c.clk.Now().Unix()
@@ -32,7 +33,7 @@ func (c *Controller) Priority(ctx context.Context) (*api.PriorityList, error) {
 		snap := c.snapshot(cr, at, nil)
 		for _, jp := range sched.PriorityFactors(snap, c.policy) {
 			r := cr.jobs[jp.ID]
-			if r == nil || r.Spec.Hold {
+			if r == nil || r.Spec.Hold || !acc.seeJob(r.User, r.Project) {
 				continue
 			}
 			f := &jp.Factors
@@ -54,6 +55,6 @@ func (c *Controller) Priority(ctx context.Context) (*api.PriorityList, error) {
 	return v.(*api.PriorityList), nil
 }
 
-func (c *Controller) hPriority(r *http.Request, _ string) (any, error) {
-	return c.Priority(r.Context())
+func (c *Controller) hPriority(r *http.Request, user string) (any, error) {
+	return c.Priority(r.Context(), user)
 }

@@ -252,8 +252,9 @@ func (c *Controller) createStep(tx *txn, user string, id job.ID, req api.StepReq
 	if j == nil {
 		return nil, notFound("job %d does not exist or ended long ago", id)
 	}
-	if j.User != user && !c.isOperator(user) {
-		return nil, forbidden("job %d belongs to %s; you may run steps only in your own jobs", id, j.User)
+	if j.User != user && !c.isAdmin(user) {
+		// A step runs as the job's user: only they (and admins) start one.
+		return nil, notYours(id, "run steps in")
 	}
 	if j.State != job.Running {
 		return nil, conflict("job %d is %s; steps run only inside a running job", id, j.State)
@@ -421,8 +422,8 @@ func (c *Controller) CancelStep(ctx context.Context, user string, id job.ID, ste
 		if j == nil {
 			return nil, notFound("job %d does not exist or ended long ago", id)
 		}
-		if j.User != user && !c.isOperator(user) {
-			return nil, forbidden("job %d belongs to %s; you may cancel only your own jobs' steps", id, j.User)
+		if !c.accessOf(tx.c.projects, user).actOn(j.User, j.Project) {
+			return nil, notYours(id, "cancel steps of")
 		}
 		s := tx.step(id, step)
 		if s == nil && step < tx.nextStep(id) {
@@ -449,9 +450,11 @@ func (c *Controller) CancelStep(ctx context.Context, user string, id job.ID, ste
 	return err
 }
 
-// Steps lists a job's steps (its user's or, for operators, anyone's).
+// Steps lists the steps of a job the user may see, with their command
+// lines where the user may read the job's spec.
 func (c *Controller) Steps(ctx context.Context, user string, id job.ID) ([]api.Step, error) {
-	if _, err := c.Job(ctx, user, job.Ref{ID: id}); err != nil {
+	j, err := c.Job(ctx, user, job.Ref{ID: id})
+	if err != nil {
 		return nil, err
 	}
 	// Every acknowledged step is in the store: read it there, off the
@@ -460,16 +463,23 @@ func (c *Controller) Steps(ctx context.Context, user string, id job.ID) ([]api.S
 	if err != nil {
 		return nil, err
 	}
-	return c.withUsage(ctx, c.apiSteps(recs))
+	out := c.apiSteps(recs)
+	if j.Spec == nil {
+		// Job gives the spec only to those who may read it.
+		for i := range out {
+			out[i].Argv = nil
+		}
+	}
+	return c.withUsage(ctx, out)
 }
 
 // maxStepsQuery bounds the jobs of one StepsOf call.
 const maxStepsQuery = 10000
 
 // StepsOf lists the steps of many jobs at once (sacct's step lines), those
-// of jobs the caller may see: their own, or anyone's for operators. Jobs
-// that do not exist or are not the caller's are left out, as sacct leaves
-// them out.
+// of jobs the caller may see (authz.go), with command lines where the
+// caller may read the job's spec. Jobs that do not exist or that the
+// caller may not see are left out, as sacct leaves them out.
 func (c *Controller) StepsOf(ctx context.Context, user string, ids []job.ID) ([]api.Step, error) {
 	if len(ids) > maxStepsQuery {
 		return nil, invalid("%d job IDs in one steps query; ask for at most %d at a time", len(ids), maxStepsQuery)
@@ -477,14 +487,22 @@ func (c *Controller) StepsOf(ctx context.Context, user string, ids []job.ID) ([]
 	if len(ids) == 0 {
 		return []api.Step{}, nil
 	}
-	if !c.isOperator(user) {
-		jobs, err := c.st.Jobs(ctx, store.JobQuery{IDs: ids, User: user})
+	a, err := c.access(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	spec := map[job.ID]bool{}
+	if !a.admin {
+		jobs, err := c.st.Jobs(ctx, store.JobQuery{IDs: ids, Skip: store.SkipAll &^ (store.SkipUser | store.SkipProject)})
 		if err != nil {
 			return nil, err
 		}
 		ids = ids[:0:0]
 		for _, j := range jobs {
-			ids = append(ids, j.ID)
+			if a.seeJob(j.User, j.Project) {
+				ids = append(ids, j.ID)
+				spec[j.ID] = a.seeSpec(j.User, j.Project)
+			}
 		}
 		if len(ids) == 0 {
 			return []api.Step{}, nil
@@ -494,7 +512,15 @@ func (c *Controller) StepsOf(ctx context.Context, user string, ids []job.ID) ([]
 	if err != nil {
 		return nil, err
 	}
-	return c.apiSteps(recs), nil
+	out := c.apiSteps(recs)
+	if !a.admin {
+		for i := range out {
+			if !spec[out[i].JobID] {
+				out[i].Argv = nil
+			}
+		}
+	}
+	return out, nil
 }
 
 // apiSteps is the API's view of step records; a step still running has

@@ -165,7 +165,14 @@ func (r *stepRecorder) Step(cmd api.StepCommand, report agent.StepReport) {
 // newStepHarness is a harness whose two virtual nodes record step
 // commands, with one long job of alice's running on both.
 func newStepHarness(t *testing.T) (*harness, *stepRecorder, job.ID) {
-	h := newHarness(t, Config{}, nil, 0)
+	return newStepHarnessWith(t, Config{}, nil, job.Spec{})
+}
+
+// newStepHarnessWith is newStepHarness with a configuration and a store
+// (nil: an empty one), and alice's job's name, account, script and
+// output path from extra where it sets them.
+func newStepHarnessWith(t *testing.T, cfg Config, st store.Store, extra job.Spec) (*harness, *stepRecorder, job.ID) {
+	h := newHarness(t, cfg, st, 0)
 	rec := &stepRecorder{Virtual: &agent.Virtual{GPU: cluster.H100SXM}, cmds: make(chan api.StepCommand, 64)}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.agentC = cancel
@@ -178,6 +185,9 @@ func newStepHarness(t *testing.T) (*harness, *stepRecorder, job.ID) {
 	})
 	spec := gpuSpec(8, "duration=1000")
 	spec.NodesMin = 2
+	if extra.Name != "" {
+		spec.Name, spec.Account, spec.Script, spec.Output = extra.Name, extra.Account, extra.Script, extra.Output
+	}
 	resp, err := h.client("alice").Submit(context.Background(), api.SubmitRequest{Spec: spec}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +300,7 @@ func TestStepRefusals(t *testing.T) {
 		code string
 		want string
 	}{
-		{"not the owner", "bob", id, ok, api.CodeForbidden, "belongs to alice"},
+		{"not the owner", "bob", id, ok, api.CodeForbidden, "is not yours"},
 		{"no such job", "alice", 999, ok, api.CodeNotFound, "job 999"},
 		{"job not running", "alice", pending.ID, ok, api.CodeConflict, "PENDING"},
 		{"no command", "alice", id, with(func(r *api.StepRequest) { r.Argv = nil }), api.CodeInvalid, "give srun a command"},

@@ -47,6 +47,8 @@ func (w *Waiting) Sentence(c *cluster.Cluster, now Time, loc *time.Location) str
 		return fmt.Sprintf("the project has used its grant of %d GPU-hours for this period; ask for more or wait for the next period", w.Limit)
 	case ReasonProjectMaxGPUs:
 		return fmt.Sprintf("the project already runs its limit of %d GPUs; it starts when the project's jobs end", w.Limit)
+	case ReasonAssocMaxJobs:
+		return fmt.Sprintf("its user already runs the limit of %d jobs at once (MaxJobs); it starts when one of them ends", w.Limit)
 	case ReasonQOSMaxGPUsPerUser:
 		return fmt.Sprintf("you already run the QOS limit of %d GPUs per user; it starts when your jobs end", w.Limit)
 	case ReasonQOSMaxGPUsPerProj:

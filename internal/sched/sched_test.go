@@ -451,3 +451,32 @@ func TestFlatFairShareAgreesWithTheTree(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxJobsPerUser: a user at the MaxJobs limit waits with
+// AssocMaxJobsLimit, counting jobs started in the same pass; other users
+// start.
+func TestMaxJobsPerUser(t *testing.T) {
+	c := smallCluster(t, 1, 2)
+	mine := func(id job.ID, user string) Pending {
+		j := gpuJob(id, 1, 60)
+		j.User = user
+		return j
+	}
+	s := &Snapshot{Now: t0, Cluster: c, MaxJobsPerUser: 2,
+		Running:  []Running{{ID: 100, User: "alice", Project: "p", EndS: t0 + 100, Allocs: []Alloc{{Node: 0, GPUs: 0b1, CPUs: 1}}}},
+		Pending:  []Pending{mine(1, "alice"), mine(2, "alice"), mine(3, "bob")},
+		Projects: []Project{{Name: "p", Shares: 1}},
+	}
+	p := Schedule(s, mustPolicy(t, "gefion"))
+	started := map[job.ID]bool{}
+	for _, st := range p.Starts {
+		started[st.ID] = true
+	}
+	if !started[1] || started[2] || !started[3] {
+		t.Errorf("started %v; want jobs 1 and 3 (alice has one running and a limit of 2)", started)
+	}
+	w := waitingOf(p, 2)
+	if w == nil || w.Reason != ReasonAssocMaxJobs || w.Sentence(c, t0, nil) == string(ReasonAssocMaxJobs) {
+		t.Errorf("job 2 = %+v; want AssocMaxJobsLimit with a sentence", w)
+	}
+}

@@ -59,6 +59,7 @@ type pass struct {
 	projQOS  map[[2]string]int // running GPUs by (QOS, project)
 	projGPUs map[string]int    // running GPUs by project
 	arrayRun map[job.ID]int
+	userJobs map[string]int // running jobs by user, when MaxJobsPerUser is set
 
 	// Quota maps are consulted only when some limit exists.
 	projLimits, qosLimits bool
@@ -92,6 +93,7 @@ func newPass(s *Snapshot, p *Policy) *pass {
 		userQOS:  map[[2]string]int{},
 		projQOS:  map[[2]string]int{},
 		projGPUs: map[string]int{},
+		userJobs: map[string]int{},
 		arrayRun: map[job.ID]int{},
 		elig:     map[eligKey]*eligSet{},
 		gtypes:   []string{""},
@@ -140,6 +142,9 @@ func (ps *pass) count(qos, user, project string, array job.ID, gpus int) {
 	}
 	if array != 0 {
 		ps.arrayRun[array]++
+	}
+	if ps.s.MaxJobsPerUser > 0 {
+		ps.userJobs[user]++
 	}
 }
 
@@ -395,6 +400,8 @@ func (ps *pass) heldBack(j *Pending) (Reason, int) {
 		return ReasonBeginTime, 0
 	case j.ArrayJobID != 0 && j.ArrayMaxRunning > 0 && ps.arrayRun[j.ArrayJobID] >= j.ArrayMaxRunning:
 		return ReasonArrayTaskLimit, j.ArrayMaxRunning
+	case ps.s.MaxJobsPerUser > 0 && ps.userJobs[j.User] >= ps.s.MaxJobsPerUser:
+		return ReasonAssocMaxJobs, ps.s.MaxJobsPerUser
 	}
 	g := j.Req.GPUs()
 	if !ps.projLimits && !ps.qosLimits {

@@ -167,6 +167,9 @@ type Snapshot struct {
 	Projects []Project
 	Users    []UserUsage
 	QOS      []QOS
+	// MaxJobsPerUser caps the running jobs of one user (Slurm's MaxJobs
+	// association limit); 0 is none.
+	MaxJobsPerUser int
 	// StartsOnly asks for starts and preemptions only: no Waiting entries,
 	// no estimates, and reservations only as far as they constrain this
 	// pass's starts (the pass stops once nothing more can start). A replay
@@ -223,6 +226,7 @@ const (
 	ReasonProjectGrantUsed  Reason = "AssocGrpGRESMinutes"
 	ReasonReqNodeNotAvail   Reason = "ReqNodeNotAvail"
 	ReasonArrayTaskLimit    Reason = "JobArrayTaskLimit"
+	ReasonAssocMaxJobs      Reason = "AssocMaxJobsLimit"
 	ReasonPreempting        Reason = "Preempting"
 	ReasonUnknownQOS        Reason = "InvalidQOS"
 )

@@ -42,6 +42,8 @@ type Memory struct {
 	scripts map[string]string
 	// steps holds each job's steps in step order.
 	steps map[job.ID][]*StepRecord
+	// audit is the audit trail, in Seq order.
+	audit []AuditRecord
 }
 
 var _ Store = (*Memory)(nil)
@@ -232,7 +234,33 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) error {
 	for i := range b.Steps {
 		m.putStep(CloneStep(&b.Steps[i]))
 	}
+	for _, a := range b.Audit {
+		a.Seq = int64(len(m.audit)) + 1
+		m.audit = append(m.audit, a)
+	}
 	return nil
+}
+
+// Audit returns the audit records q selects, oldest first.
+func (m *Memory) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, errClosed
+	}
+	out := []AuditRecord{}
+	for _, a := range m.audit {
+		if a.TimeS >= q.SinceS && (q.User == "" || a.User == q.User) {
+			out = append(out, a)
+		}
+	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[len(out)-q.Limit:]
+	}
+	return out, nil
 }
 
 // putStep inserts or replaces a step, keeping its job's steps in order.
@@ -427,6 +455,7 @@ func cloneJob(r *JobRecord) *JobRecord {
 func cloneProject(p *ProjectRecord) *ProjectRecord {
 	c := *p
 	c.Users = slices.Clone(p.Users)
+	c.Managers = slices.Clone(p.Managers)
 	return &c
 }
 

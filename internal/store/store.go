@@ -75,6 +75,10 @@ type ProjectRecord struct {
 	UsageGPUS      float64 `json:"usage_gpus"`
 	UsageAtS       int64   `json:"usage_at_s"`
 	MaxGPUs        int     `json:"max_gpus,omitempty"`
+	// Managers are the project's managers (Slurm's coordinators): they
+	// add and remove its users, see, hold and cancel its jobs and read
+	// its usage.
+	Managers []string `json:"managers,omitempty"`
 }
 
 // NodeRecord is what an operator said of a node: drained, with a reason.
@@ -98,6 +102,8 @@ type Batch struct {
 	DeleteProjects []string
 	// Steps are upserted by (JobID, StepID); their job must exist.
 	Steps []StepRecord
+	// Audit are appended to the audit trail; the store numbers them.
+	Audit []AuditRecord
 	// Encoded is set by an Encoder's Encode: the batch's records in the
 	// store's own form, made ahead of Apply. Other code leaves it alone,
 	// and a batch changed after Encode must be encoded again (or have
@@ -113,7 +119,39 @@ type Encoder interface {
 
 // Empty reports whether the batch changes nothing.
 func (b *Batch) Empty() bool {
-	return len(b.NewJobs) == 0 && len(b.Jobs) == 0 && len(b.Projects) == 0 && len(b.Nodes) == 0 && len(b.DeleteProjects) == 0 && len(b.Steps) == 0
+	return len(b.NewJobs) == 0 && len(b.Jobs) == 0 && len(b.Projects) == 0 && len(b.Nodes) == 0 && len(b.DeleteProjects) == 0 && len(b.Steps) == 0 && len(b.Audit) == 0
+}
+
+// AuditRecord is one request that changed, or tried to change, the state,
+// or that was refused: who sent it, what vouched for them, what it asked
+// and how it ended.
+type AuditRecord struct {
+	// Seq numbers the trail, increasing; the store assigns it.
+	Seq   int64 `json:"seq"`
+	TimeS int64 `json:"time_s"`
+	// User is the caller as identified ("" when identification failed);
+	// Via is what vouched for the user ("peer uid 1000", "stated", or
+	// for a failed identification the caller's address).
+	User string `json:"user"`
+	Via  string `json:"via"`
+	// Action is the request's method and route ("POST /v1/jobs/{id}/hold");
+	// Target what it named (a job ID, a host list, a project).
+	Action string `json:"action"`
+	Target string `json:"target,omitempty"`
+	// Outcome is "ok" or the API error code of the answer; Status the
+	// HTTP status; Detail the error's message.
+	Outcome string `json:"outcome"`
+	Status  int    `json:"status"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// AuditQuery selects audit records. Zero fields select everything.
+type AuditQuery struct {
+	// SinceS selects records at or after SinceS (Unix seconds).
+	SinceS int64
+	User   string
+	// Limit keeps the newest Limit records; 0 is no cap.
+	Limit int
 }
 
 // JobQuery selects job records. Zero fields select everything.
@@ -231,6 +269,8 @@ type Store interface {
 	Jobs(ctx context.Context, q JobQuery) ([]JobRecord, error)
 	// Steps returns the steps of the given jobs, ordered by job and step.
 	Steps(ctx context.Context, ids []job.ID) ([]StepRecord, error)
+	// Audit returns the audit records the query selects, oldest first.
+	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
 	Close() error
 }
 

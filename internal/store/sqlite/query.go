@@ -55,21 +55,25 @@ func (s *Store) Load(ctx context.Context) (*store.Snapshot, error) {
 	}
 
 	rows, err = tx.QueryContext(ctx, `SELECT name, parent, users, grant_gpu_hours, period_start_s,
-		used_gpu_seconds, usage_gpus, usage_at_s, max_gpus FROM projects ORDER BY name`)
+		used_gpu_seconds, usage_gpus, usage_at_s, max_gpus, managers FROM projects ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: load projects: %w", s.path, err)
 	}
 	for rows.Next() {
 		var p store.ProjectRecord
-		var users []byte
+		var users, managers []byte
 		if err := rows.Scan(&p.Name, &p.Parent, &users, &p.GrantGPUHours, &p.PeriodStartS,
-			&p.UsedGPUSeconds, &p.UsageGPUS, &p.UsageAtS, &p.MaxGPUs); err != nil {
+			&p.UsedGPUSeconds, &p.UsageGPUS, &p.UsageAtS, &p.MaxGPUs, &managers); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store %s: load projects: %w", s.path, err)
 		}
 		if err := json.Unmarshal(users, &p.Users); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store %s: project %q: decode users: %w", s.path, p.Name, err)
+		}
+		if err := json.Unmarshal(managers, &p.Managers); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store %s: project %q: decode managers: %w", s.path, p.Name, err)
 		}
 		snap.Projects = append(snap.Projects, p)
 	}

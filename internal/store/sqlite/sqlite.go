@@ -76,7 +76,7 @@ type Store struct {
 	stopCkpt chan struct{}
 	ckptDone chan struct{}
 
-	insertJob, updateJob, insertScript, upsertProject, deleteProject, upsertNode *sql.Stmt
+	insertJob, updateJob, insertScript, deleteProject, upsertNode *sql.Stmt
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -205,12 +205,6 @@ func (s *Store) setUp(ctx context.Context) error {
 		{&s.insertJob, `INSERT INTO jobs (` + jobColumns + `) VALUES (` + placeholders(numJobColumns) + `)`},
 		{&s.updateJob, `UPDATE jobs SET ` + jobUpdateSet() + ` WHERE id = ?1`},
 		{&s.insertScript, `INSERT INTO scripts (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`},
-		{&s.upsertProject, `INSERT INTO projects (name, parent, users, grant_gpu_hours, period_start_s, used_gpu_seconds, usage_gpus, usage_at_s, max_gpus)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET parent = excluded.parent, users = excluded.users,
-				grant_gpu_hours = excluded.grant_gpu_hours, period_start_s = excluded.period_start_s,
-				used_gpu_seconds = excluded.used_gpu_seconds, usage_gpus = excluded.usage_gpus,
-				usage_at_s = excluded.usage_at_s, max_gpus = excluded.max_gpus`},
 		{&s.deleteProject, `DELETE FROM projects WHERE name = ?`},
 		{&s.upsertNode, `INSERT INTO nodes (name, state, reason, since_s) VALUES (?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET state = excluded.state, reason = excluded.reason, since_s = excluded.since_s`},
@@ -226,12 +220,20 @@ func (s *Store) setUp(ctx context.Context) error {
 }
 
 func (s *Store) closeStmts() {
-	for _, st := range []*sql.Stmt{s.insertJob, s.updateJob, s.insertScript, s.upsertProject, s.deleteProject, s.upsertNode} {
+	for _, st := range []*sql.Stmt{s.insertJob, s.updateJob, s.insertScript, s.deleteProject, s.upsertNode} {
 		if st != nil {
 			st.Close()
 		}
 	}
 }
+
+// upsertProjectSQL writes a project whole.
+const upsertProjectSQL = `INSERT INTO projects (name, parent, users, grant_gpu_hours, period_start_s, used_gpu_seconds, usage_gpus, usage_at_s, max_gpus, managers)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET parent = excluded.parent, users = excluded.users,
+				grant_gpu_hours = excluded.grant_gpu_hours, period_start_s = excluded.period_start_s,
+				used_gpu_seconds = excluded.used_gpu_seconds, usage_gpus = excluded.usage_gpus,
+				usage_at_s = excluded.usage_at_s, max_gpus = excluded.max_gpus, managers = excluded.managers`
 
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
@@ -323,15 +325,27 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) (err error) {
 		}
 	}
 	if len(b.Projects) > 0 {
-		st := tx.StmtContext(ctx, s.upsertProject)
+		// Prepared here rather than at Open: it names a column of schema
+		// version 5, and tests open older databases to upgrade them.
+		st, err := tx.PrepareContext(ctx, upsertProjectSQL)
+		if err != nil {
+			return fmt.Errorf("store %s: prepare project upsert: %w", s.path, err)
+		}
+		defer st.Close()
 		for i := range b.Projects {
 			p := &b.Projects[i]
 			users, err := json.Marshal(p.Users)
 			if err != nil {
 				return fmt.Errorf("project %q: %w", p.Name, err)
 			}
+			managers := []byte("[]")
+			if len(p.Managers) > 0 {
+				if managers, err = json.Marshal(p.Managers); err != nil {
+					return fmt.Errorf("project %q: %w", p.Name, err)
+				}
+			}
 			if _, err := st.ExecContext(ctx, p.Name, p.Parent, string(users), p.GrantGPUHours, p.PeriodStartS,
-				p.UsedGPUSeconds, p.UsageGPUS, p.UsageAtS, p.MaxGPUs); err != nil {
+				p.UsedGPUSeconds, p.UsageGPUS, p.UsageAtS, p.MaxGPUs, string(managers)); err != nil {
 				return fmt.Errorf("project %q: %w", p.Name, err)
 			}
 		}
@@ -354,6 +368,9 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) (err error) {
 		}
 	}
 	if err := applySteps(ctx, tx, b.Steps); err != nil {
+		return err
+	}
+	if err := applyAudit(ctx, tx, b.Audit); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RecentKeysWindow", testRecentKeys},
 		{"ProjectsAndNodes", testProjectsAndNodes},
 		{"Steps", testSteps},
+		{"Audit", testAudit},
 		{"CancelledContext", testCancelledContext},
 		{"ConcurrentReaders", testConcurrentReaders},
 		{"ArrayScriptStoredOnce", testArrayScript},
@@ -485,7 +486,7 @@ func testRecentKeys(t *testing.T, s store.Store) {
 
 func testProjectsAndNodes(t *testing.T, s store.Store) {
 	p1 := store.ProjectRecord{Name: "p1", Users: []string{"alice"}, GrantGPUHours: 1000, PeriodStartS: T0}
-	p2 := store.ProjectRecord{Name: "p2", Parent: "p1", Users: []string{"bob", "carol"}, MaxGPUs: 64}
+	p2 := store.ProjectRecord{Name: "p2", Parent: "p1", Users: []string{"bob", "carol"}, MaxGPUs: 64, Managers: []string{"carol"}}
 	n1 := store.NodeRecord{Name: "n1", State: "up", SinceS: T0}
 	n2 := store.NodeRecord{Name: "n2", State: "draining", Reason: "xid 79", SinceS: T0 + 1}
 	apply(t, s, &store.Batch{Projects: []store.ProjectRecord{p2, p1}, Nodes: []store.NodeRecord{n2, n1}})
@@ -502,7 +503,7 @@ func testProjectsAndNodes(t *testing.T, s store.Store) {
 	check("after insert", []store.ProjectRecord{p1, p2}, []store.NodeRecord{n1, n2})
 
 	// Upsert replaces the whole record.
-	p1b := store.ProjectRecord{Name: "p1", Users: []string{"alice", "dave"}, GrantGPUHours: 2000, PeriodStartS: T0 + 86400, UsedGPUSeconds: 3600.5, UsageGPUS: 1.25, UsageAtS: T0 + 90000}
+	p1b := store.ProjectRecord{Name: "p1", Users: []string{"alice", "dave"}, Managers: []string{"dave", "erin"}, GrantGPUHours: 2000, PeriodStartS: T0 + 86400, UsedGPUSeconds: 3600.5, UsageGPUS: 1.25, UsageAtS: T0 + 90000}
 	n2b := store.NodeRecord{Name: "n2", State: "drained", Reason: "xid 79", SinceS: T0 + 60}
 	apply(t, s, &store.Batch{Projects: []store.ProjectRecord{p1b}, Nodes: []store.NodeRecord{n2b}})
 	check("after upsert", []store.ProjectRecord{p1b, p2}, []store.NodeRecord{n1, n2b})
