@@ -112,6 +112,7 @@ func runDev(e *Env, args []string) error {
 			nodesDesc = fmt.Sprintf("%d nodes %s", len(names), list)
 		}
 		fmt.Fprintf(e.Stderr, "gefion dev: controller at %s, %s with %d GPUs and %d CPUs each, store %s\n", addr, nodesDesc, len(inv.GPUs), inv.CPUs, dbPath)
+		fmt.Fprintf(e.Stderr, "gefion dev: web view at %s/ (for %s's browser on this host)\n", addr, owner.name)
 		fmt.Fprintf(e.Stderr, "gefion dev: serving only %s (uid %d), who started it\n", owner.name, owner.uid)
 		if inv.Virtual {
 			fmt.Fprintf(e.Stderr, "gefion dev: the local node is virtual: jobs run for --comment duration=SECONDS, else their time limit\n")

@@ -23,6 +23,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/controller"
 	"github.com/gefion-hpc/gefion/internal/store/sqlite"
+	"github.com/gefion-hpc/gefion/internal/web"
 )
 
 func init() {
@@ -183,7 +184,8 @@ func serveController(ctl *controller.Controller, ln net.Listener, connContext fu
 	// Slow or numerous connections from one client must not starve the
 	// others: timeouts free a trickling client's connection, and each
 	// address may hold only so many at once.
-	srv := controller.NewHTTPServer(ctl.Handler(), controller.HTTPConfig{})
+	// The web view shares the API's address (package web).
+	srv := controller.NewHTTPServer(web.Handler(ctl, web.Options{}), controller.HTTPConfig{})
 	srv.ConnContext = connContext
 	ln = controller.LimitListener(ln, controller.DefaultMaxConnsPerIP)
 	errc := make(chan error, 4)
