@@ -12,11 +12,11 @@ import (
 // the map is made when templates are first parsed, not at start-up.
 func funcs() template.FuncMap {
 	return template.FuncMap{
-		"pct": func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
-		"f1":  func(f float64) string { return fmt.Sprintf("%.1f", f) },
-		"f2":  func(f float64) string { return fmt.Sprintf("%.2f", f) },
+		"pct":  func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+		"f1":   func(f float64) string { return fmt.Sprintf("%.1f", f) },
+		"f2":   func(f float64) string { return fmt.Sprintf("%.2f", f) },
 		"unix": fmtUnix,
-		"dur": duration,
+		"dur":  duration,
 	}
 }
 

@@ -1,0 +1,236 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/job"
+)
+
+const secretScript = "#!/bin/sh\n#SBATCH --comment=duration=600\n#SBATCH --gpus-per-node=1\necho the-secret-of-alice\n"
+
+func submit(t *testing.T, h *harness, user, script string) job.ID {
+	t.Helper()
+	spec, _, err := job.ParseScript([]byte(script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.ctl.Submit(context.Background(), user, "", api.SubmitRequest{Spec: *spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.ID
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token in the page:\n%s", page)
+	}
+	return m[1]
+}
+
+func (h *harness) post(user, path string, form url.Values, header map[string]string) (*http.Response, string) {
+	h.t.Helper()
+	req, _ := http.NewRequest("POST", h.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return h.do(user, req)
+}
+
+func TestPagesCarrySecurityHeaders(t *testing.T) {
+	h := newHarness(t, 1)
+	for _, p := range []string{"/", "/submit", "/cluster", "/projects", "/operators", "/static/app.js"} {
+		resp, _ := h.get("alice", p)
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s = %d; want 200", p, resp.StatusCode)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("GET %s: Content-Security-Policy %q; want scripts from this server only", p, csp)
+		}
+	}
+}
+
+func TestPagesAnswerOnlyVerifiedUsers(t *testing.T) {
+	h := newHarness(t, 0)
+	resp, body := h.get("", "/")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "no test user") {
+		t.Errorf("GET / without a user = %d %q; want 401 with the controller's reason", resp.StatusCode, body)
+	}
+	// A stated X-Gefion-User is a claim; the web view never takes it.
+	req, _ := http.NewRequest("GET", h.srv.URL+"/", nil)
+	req.Header.Set(api.HeaderUser, "alice")
+	if resp, _ := h.do("", req); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET / with only %s = %d; want 401", api.HeaderUser, resp.StatusCode)
+	}
+}
+
+func TestReboundHostRefused(t *testing.T) {
+	h := newHarness(t, 0)
+	req, _ := http.NewRequest("GET", h.srv.URL+"/", nil)
+	req.Host = "evil.example:8420"
+	if resp, _ := h.do("alice", req); resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("GET / with Host evil.example = %d; want 421", resp.StatusCode)
+	}
+}
+
+func TestSecondUserCannotSeeScript(t *testing.T) {
+	h := newHarness(t, 1)
+	id := submit(t, h, "alice", secretScript)
+	path := "/jobs/" + ids(id)
+	if resp, body := h.get("alice", path); resp.StatusCode != 200 || !strings.Contains(body, "the-secret-of-alice") {
+		t.Fatalf("alice GET %s = %d; want her script shown:\n%s", path, resp.StatusCode, body)
+	}
+	resp, body := h.get("bob", path)
+	if resp.StatusCode != http.StatusForbidden || strings.Contains(body, "the-secret-of-alice") {
+		t.Errorf("bob GET %s = %d; want 403 without the script:\n%s", path, resp.StatusCode, body)
+	}
+	if _, body := h.get("bob", "/"); strings.Contains(body, "job-"+ids(id)) {
+		t.Errorf("bob's My jobs lists alice's job %d", id)
+	}
+	// The cluster map names alice's job to her and to operators only.
+	want := "job " + ids(id) + " of alice"
+	for user, see := range map[string]bool{"alice": true, "admin": true, "bob": false} {
+		h.waitFor("job running", func() bool {
+			j, err := h.ctl.Job(context.Background(), "alice", job.Ref{ID: id})
+			return err == nil && j.State == job.Running
+		})
+		if _, body := h.get(user, "/cluster"); strings.Contains(body, want) != see {
+			t.Errorf("%s's cluster map names alice's job: %v; want %v", user, !see, see)
+		}
+	}
+}
+
+func TestFormsNeedTokenAndSameOrigin(t *testing.T) {
+	h := newHarness(t, 1)
+	id := submit(t, h, "alice", secretScript)
+	_, page := h.get("alice", "/jobs/"+ids(id)+"/cancel")
+	tok := csrfOf(t, page)
+	path := "/jobs/" + ids(id) + "/cancel"
+	cases := []struct {
+		name   string
+		form   url.Values
+		header map[string]string
+	}{
+		{"no token", url.Values{}, nil},
+		{"another user's token", url.Values{"csrf": {h.newServerToken("bob")}}, nil},
+		{"cross-site", url.Values{"csrf": {tok}}, map[string]string{"Sec-Fetch-Site": "cross-site"}},
+		{"foreign origin", url.Values{"csrf": {tok}}, map[string]string{"Origin": "https://evil.example"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if resp, _ := h.post("alice", path, c.form, c.header); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("POST %s = %d; want 403", path, resp.StatusCode)
+			}
+			j, err := h.ctl.Job(context.Background(), "alice", job.Ref{ID: id})
+			if err != nil || j.State.Final() {
+				t.Fatalf("job after a refused cancel: %v %v; want it still active", j, err)
+			}
+		})
+	}
+	resp, _ := h.post("alice", path, url.Values{"csrf": {tok}}, map[string]string{"Sec-Fetch-Site": "same-origin"})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST %s with the token = %d; want 303", path, resp.StatusCode)
+	}
+	h.waitFor("job cancelled", func() bool {
+		j, err := h.ctl.Job(context.Background(), "alice", job.Ref{ID: id})
+		return err == nil && j.State == job.Cancelled
+	})
+}
+
+// newServerToken is the token the server gives user's pages.
+func (h *harness) newServerToken(user string) string {
+	_, page := h.get(user, "/submit")
+	return csrfOf(h.t.(*testing.T), page)
+}
+
+func TestOtherUserCannotCancel(t *testing.T) {
+	h := newHarness(t, 1)
+	id := submit(t, h, "alice", secretScript)
+	tok := h.newServerToken("bob")
+	resp, body := h.post("bob", "/jobs/"+ids(id)+"/cancel", url.Values{"csrf": {tok}}, nil)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "belongs to alice") {
+		t.Errorf("bob cancelling alice's job = %d; want 403 with the controller's reason:\n%s", resp.StatusCode, body)
+	}
+}
+
+func TestPreviewShowsLinesAndSubmitsNothing(t *testing.T) {
+	h := newHarness(t, 1)
+	tok := h.newServerToken("alice")
+	cases := []struct {
+		name, script string
+		status       int
+		want         []string
+	}{
+		{"bad option", "#!/bin/sh\n#SBATCH --gpus-per-node=1\n#SBATCH --time=abc\necho\n", 422, []string{"line 3: --time=abc"}},
+		{"ignored option", "#!/bin/sh\n#SBATCH --gpus-per-node=1\n\n#SBATCH --mail-type=END\necho\n", 200, []string{"line 4: --mail-type", "Estimated start", "gpus per node</dt><dd>1"}},
+		{"too big for the machine", "#!/bin/sh\n#SBATCH --gpus-per-node=9\necho\n", 400, []string{"Rejected", "gpus"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := h.post("alice", "/submit", url.Values{"csrf": {tok}, "action": {"preview"}, "script": {c.script}}, nil)
+			if resp.StatusCode != c.status {
+				t.Errorf("preview = %d; want %d:\n%s", resp.StatusCode, c.status, body)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("preview lacks %q:\n%s", w, body)
+				}
+			}
+		})
+	}
+	if jobs, _ := h.ctl.ListJobs(context.Background(), "alice", false, false); len(jobs) != 0 {
+		t.Errorf("after previews alice has %d jobs; want none", len(jobs))
+	}
+}
+
+func TestSubmitFormIsIdempotent(t *testing.T) {
+	h := newHarness(t, 1)
+	tok := h.newServerToken("alice")
+	form := url.Values{"csrf": {tok}, "action": {"submit"}, "key": {"k1"}, "script": {"#!/bin/sh\r\n#SBATCH --job-name=twice\r\necho\r\n"}}
+	for range 2 {
+		if resp, body := h.post("alice", "/submit", form, nil); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("submit = %d; want 303:\n%s", resp.StatusCode, body)
+		}
+	}
+	jobs, _ := h.ctl.ListJobs(context.Background(), "alice", false, false)
+	if len(jobs) != 1 || jobs[0].Name != "twice" {
+		t.Errorf("jobs after sending the form twice = %+v; want one named twice", jobs)
+	}
+}
+
+func TestMyJobsFilterSortAndPage(t *testing.T) {
+	h := newHarness(t, 1)
+	for i := range 3 {
+		name := []string{"bravo", "alpha", "charlie"}[i]
+		submit(t, h, "alice", "#!/bin/sh\n#SBATCH --hold\n#SBATCH --job-name="+name+"\necho\n")
+	}
+	_, body := h.get("alice", "/?sort=name&order=asc")
+	a, b, c := strings.Index(body, ">alpha<"), strings.Index(body, ">bravo<"), strings.Index(body, ">charlie<")
+	if a < 0 || !(a < b && b < c) {
+		t.Errorf("sorted by name: alpha at %d, bravo at %d, charlie at %d; want that order", a, b, c)
+	}
+	_, body = h.get("alice", "/?name=RAV")
+	if !strings.Contains(body, ">bravo<") || strings.Contains(body, ">alpha<") {
+		t.Errorf("name filter RAV: want bravo only")
+	}
+	if !strings.Contains(body, "Held") && !strings.Contains(body, "(held)") {
+		t.Errorf("held jobs not shown as held")
+	}
+	if resp, body := h.get("alice", "/?sort=colour"); resp.StatusCode != 400 || !strings.Contains(body, "sort by one of") {
+		t.Errorf("sort=colour = %d; want 400 saying what to sort by", resp.StatusCode)
+	}
+}
+
+func ids(id job.ID) string { return strconv.FormatInt(int64(id), 10) }
