@@ -77,7 +77,8 @@ func (q jobsQuery) match(j *api.Job) bool {
 	return q.Name == "" || strings.Contains(strings.ToLower(j.Name), strings.ToLower(q.Name))
 }
 
-func (q jobsQuery) sort(jobs []api.Job) {
+// sort orders the jobs; it moves pointers, not the large Job values.
+func (q jobsQuery) sort(jobs []*api.Job) {
 	key := func(a, b *api.Job) int {
 		switch q.Sort {
 		case "name":
@@ -93,8 +94,8 @@ func (q jobsQuery) sort(jobs []api.Job) {
 		}
 		return 0
 	}
-	slices.SortStableFunc(jobs, func(a, b api.Job) int {
-		c := key(&a, &b)
+	slices.SortFunc(jobs, func(a, b *api.Job) int {
+		c := key(a, b)
 		if c == 0 {
 			c = cmp.Compare(a.ID, b.ID)
 		}
@@ -237,11 +238,11 @@ func (s *Server) myJobsData(r *http.Request, v *viewer, q jobsQuery) (*jobsData,
 			jobs = append(jobs, j)
 		}
 	}
-	keep := jobs[:0]
+	keep := make([]*api.Job, 0, len(jobs))
 	d := &jobsData{Q: q}
 	for i := range jobs {
 		if q.match(&jobs[i]) {
-			keep = append(keep, jobs[i])
+			keep = append(keep, &jobs[i])
 			d.Totals.Jobs++
 			d.Totals.GPUHours += jobs[i].GPUSeconds / 3600
 			d.Totals.EnergyKWh += jobs[i].EnergyKWh
@@ -253,7 +254,7 @@ func (s *Server) myJobsData(r *http.Request, v *viewer, q jobsQuery) (*jobsData,
 	from := min(q.Offset, len(keep))
 	to := min(from+pageRows, len(keep))
 	for i := from; i < to; i++ {
-		d.Rows = append(d.Rows, rowOf(&keep[i], now))
+		d.Rows = append(d.Rows, rowOf(keep[i], now))
 	}
 	d.Shown = len(d.Rows)
 	if from > 0 {

@@ -1,0 +1,75 @@
+package web
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"testing"
+	"time"
+
+	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/job"
+)
+
+// fillQueue submits n held jobs of user, so that they stay in the queue.
+func fillQueue(b *testing.B, h *harness, user string, n int) {
+	b.Helper()
+	spec := job.Spec{Name: "sweep", GPUsPerNode: 1, TimeLimitS: 3600, Hold: true, Script: "#!/bin/sh\necho\n"}
+	for range n {
+		if _, err := h.ctl.Submit(context.Background(), user, "", api.SubmitRequest{Spec: spec}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// getTimed fetches a page as user and returns the time to its first byte
+// and its size.
+func getTimed(b *testing.B, h *harness, user, path string) (time.Duration, int) {
+	var first time.Time
+	start := time.Now()
+	req, _ := http.NewRequest("GET", h.srv.URL+path, nil)
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotFirstResponseByte: func() { first = time.Now() }}))
+	req.Header.Set(testUserHeader, user)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		b.Fatalf("GET %s = %d, %v", path, resp.StatusCode, err)
+	}
+	return first.Sub(start), int(n)
+}
+
+// BenchmarkMyJobs10k serves My jobs to a user with 10,000 jobs in the
+// queue: ms-to-first-byte is what the browser waits before it can draw.
+func BenchmarkMyJobs10k(b *testing.B) {
+	h := newHarness(b, 1)
+	fillQueue(b, h, "alice", 10000)
+	var ttfb time.Duration
+	var size int
+	b.ResetTimer()
+	for b.Loop() {
+		d, n := getTimed(b, h, "alice", "/")
+		ttfb += d
+		size = n
+	}
+	b.ReportMetric(float64(ttfb.Milliseconds())/float64(b.N), "ms-to-first-byte")
+	b.ReportMetric(float64(size), "page-bytes")
+}
+
+// BenchmarkClusterPage serves the map of a 191-node machine.
+func BenchmarkClusterPage(b *testing.B) {
+	h := newHarness(b, 191)
+	var ttfb time.Duration
+	var size int
+	for b.Loop() {
+		d, n := getTimed(b, h, "admin", "/cluster")
+		ttfb += d
+		size = n
+	}
+	b.ReportMetric(float64(ttfb.Microseconds())/1000/float64(b.N), "ms-to-first-byte")
+	b.ReportMetric(float64(size), "page-bytes")
+}
