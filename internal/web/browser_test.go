@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/job"
 )
 
 // The browser tests drive Chromium (Debian's chromium package) through
@@ -196,6 +197,35 @@ func TestBrowserSubmitAppearsLiveAndCompletes(t *testing.T) {
 
 func TestBrowserClusterMapLive(t *testing.T) {
 	h := newHarness(t, 191)
+	// A working machine: whole-node jobs of 1 to 4 nodes and jobs on part
+	// of a node, of two users, and one that waits for the whole machine.
+	gpus := 0
+	for i := range 40 {
+		user := []string{"alice", "bob"}[i%2]
+		spec := job.Spec{Name: fmt.Sprintf("train-%d", i), TimeLimitS: 3600, Comment: "duration=600", Script: "#!/bin/sh\n"}
+		if i < 24 {
+			spec.NodesMin, spec.GPUsPerNode = 1+i%4, 8
+		} else {
+			spec.NodesMin, spec.GPUsPerNode = 1, 1+i%7
+		}
+		gpus += spec.NodesMin * spec.GPUsPerNode
+		if _, err := h.ctl.Submit(context.Background(), user, "", api.SubmitRequest{Spec: spec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.ctl.Submit(context.Background(), "carol", "", api.SubmitRequest{Spec: job.Spec{Name: "everything", NodesMin: 191, GPUsPerNode: 8, TimeLimitS: 3600, Script: "#!/bin/sh\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the jobs to start", func() bool {
+		jobs, err := h.ctl.ListJobs(context.Background(), "admin", true, true)
+		running := 0
+		for _, j := range jobs {
+			if j.State == job.Running {
+				running++
+			}
+		}
+		return err == nil && running == 40
+	})
 	ctx := tab(t, "admin")
 	if err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+"/cluster"), chromedp.WaitVisible(chromedp.CSS(".map"))); err != nil {
 		t.Fatal(err)
@@ -203,26 +233,41 @@ func TestBrowserClusterMapLive(t *testing.T) {
 	if n := eval[int](t, ctx, "document.querySelectorAll('.map .g').length"); n != 1528 {
 		t.Fatalf("cluster map shows %d GPUs; want 1528", n)
 	}
+	if n := eval[int](t, ctx, "document.querySelectorAll('.map .g.alloc').length"); n != gpus {
+		t.Errorf("cluster map shows %d allocated GPUs; want the jobs' %d", n, gpus)
+	}
+	// Drain a node no job holds, so that it goes straight to drained.
+	nodes, err := h.ctl.Nodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain := ""
+	for _, n := range nodes {
+		if n.State == "idle" {
+			drain = n.Name
+		}
+	}
 	// The whole machine fits one 1400x900 screen.
 	if bottom := eval[float64](t, ctx, "document.querySelector('.map').getBoundingClientRect().bottom"); bottom > 900 {
 		t.Errorf("the map ends %v px down; want it on one 900 px screen", bottom)
 	}
 	poll(t, ctx, "the live stream", "document.body.dataset.updated !== undefined", 5*time.Second)
 	eval[bool](t, ctx, "window.__noReload = true")
-	if _, err := h.ctl.SetNodes(context.Background(), "admin", api.NodeAction{Nodes: "dgx005", Reason: "xid 79"}, true); err != nil {
+	if _, err := h.ctl.SetNodes(context.Background(), "admin", api.NodeAction{Nodes: drain, Reason: "xid 79"}, true); err != nil {
 		t.Fatal(err)
 	}
-	took := poll(t, ctx, "dgx005 to turn drained", `document.querySelector('[data-node="dgx005"] .g').classList.contains('drained')`, 2*time.Second)
+	cell := fmt.Sprintf(`document.querySelector('[data-node="%s"] .g')`, drain)
+	took := poll(t, ctx, drain+" to turn drained", cell+".classList.contains('drained')", 2*time.Second)
 	t.Logf("drained node recoloured %v after the drain", took)
 	if !eval[bool](t, ctx, "window.__noReload === true") {
 		t.Error("the cluster page reloaded; want the cells recoloured in place")
 	}
-	label := eval[string](t, ctx, `document.querySelector('[data-node="dgx005"] .g').getAttribute('aria-label')`)
+	label := eval[string](t, ctx, cell+".getAttribute('aria-label')")
 	if !strings.Contains(label, "drained") || !strings.Contains(label, "xid 79") {
-		t.Errorf("dgx005 GPU 0's label = %q; want its state and reason", label)
+		t.Errorf("%s GPU 0's label = %q; want its state and reason", drain, label)
 	}
 	// Focus shows a GPU's details.
-	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(`[data-node="dgx005"] .g`))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(fmt.Sprintf(`[data-node="%s"] .g`, drain)))); err != nil {
 		t.Fatal(err)
 	}
 	if d := eval[string](t, ctx, "document.getElementById('detail').innerText"); d != label {
