@@ -344,3 +344,40 @@ func TestBrowserControlsHaveNames(t *testing.T) {
 		screenshot(t, ctx, "page-"+name)
 	}
 }
+
+// TestBrowserJobPage follows a running job's output on its page, then
+// cancels it through the confirmation, with the keyboard-free clicks a
+// person would make.
+func TestBrowserJobPage(t *testing.T) {
+	h := newHarness(t, 1)
+	id := submit(t, h, "alice", secretScript)
+	h.outputs.Store(id, "epoch 1 loss 3.2\n")
+	h.waitFor("job running", func() bool {
+		j, err := h.ctl.Job(context.Background(), "alice", job.Ref{ID: id})
+		return err == nil && j.State == job.Running
+	})
+	ctx := tab(t, "alice")
+	if err := chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("%s/jobs/%d", h.srv.URL, id)), chromedp.WaitVisible(chromedp.CSS("#tail"))); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, ctx, "the output", "document.getElementById('tail').innerText.includes('epoch 1')", 5*time.Second)
+	eval[bool](t, ctx, "window.__noReload = true")
+	h.outputs.Store(id, "epoch 1 loss 3.2\nepoch 2 loss 2.9\n")
+	poll(t, ctx, "the new output line", "document.getElementById('tail').innerText.includes('epoch 2')", 3*time.Second)
+	if !eval[bool](t, ctx, "window.__noReload === true") {
+		t.Error("the job's page reloaded; want the output followed in place")
+	}
+	screenshot(t, ctx, "job-running")
+	// Cancel asks first; keeping the job leaves it running.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a[href$="/cancel"]`)), chromedp.WaitVisible(chromedp.CSS("form.confirm"))); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, "job-cancel-confirm")
+	if j, _ := h.ctl.Job(context.Background(), "alice", job.Ref{ID: id}); j.State != job.Running {
+		t.Fatalf("job %d is %s after the cancel link alone; want it running until confirmed", id, j.State)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("form.confirm button")), chromedp.WaitVisible(chromedp.CSS("#jstate"))); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, ctx, "CANCELLED", "document.getElementById('jstate').innerText.includes('CANCELLED')", 5*time.Second)
+}

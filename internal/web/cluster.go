@@ -198,7 +198,7 @@ func (s *Server) clusterPage(w http.ResponseWriter, r *http.Request, v *viewer) 
 // event has them all, later ones only those whose state or cells changed.
 func (s *Server) clusterEvents(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	last := map[string]string{}
-	return stream(w, r, time.Second, func() (string, string, error) {
+	return s.stream(w, r, time.Second, func() (string, string, error) {
 		d, err := s.clusterView(r, v)
 		if err != nil {
 			return "", "", err

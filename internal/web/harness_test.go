@@ -2,9 +2,11 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +28,18 @@ type harness struct {
 	t   testing.TB
 	ctl *controller.Controller
 	srv *httptest.Server
+	// outputs holds the jobs' output files (job.ID -> string), as the
+	// Output option reads them.
+	outputs sync.Map
+}
+
+func (h *harness) output(j *api.Job, limit int) (string, error) {
+	v, ok := h.outputs.Load(j.ID)
+	if !ok {
+		return "", fmt.Errorf("no output file for job %d (yet)", j.ID)
+	}
+	s := v.(string)
+	return s[max(len(s)-limit, 0):], nil
 }
 
 func identifyTestUser(r *http.Request) (controller.Identity, error) {
@@ -48,7 +62,8 @@ func newHarness(t testing.TB, nodes int) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = ctl.Run(ctx); close(done) }()
-	h := &harness{t: t, ctl: ctl, srv: httptest.NewServer(Handler(ctl, Options{}))}
+	h := &harness{t: t, ctl: ctl}
+	h.srv = httptest.NewServer(Handler(ctl, Options{Output: h.output}))
 	t.Cleanup(func() {
 		h.srv.CloseClientConnections()
 		h.srv.Close()

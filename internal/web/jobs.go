@@ -302,7 +302,7 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request, v *viewer) er
 		return err
 	}
 	var last string
-	return stream(w, r, time.Second, func() (string, string, error) {
+	return s.stream(w, r, time.Second, func() (string, string, error) {
 		d, err := s.myJobsData(r, v, q)
 		if err != nil {
 			return "", "", err
@@ -326,7 +326,7 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request, v *viewer) er
 
 // stream runs an event stream: every period, next gives an event (none
 // when its name is empty) until the client goes.
-func stream(w http.ResponseWriter, r *http.Request, period time.Duration, next func() (event, data string, err error)) error {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, period time.Duration, next func() (event, data string, err error)) error {
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -363,6 +363,8 @@ func stream(w http.ResponseWriter, r *http.Request, period time.Duration, next f
 		select {
 		case <-r.Context().Done():
 			return nil
+		case <-s.opts.Done:
+			return nil
 		case <-t.C:
 		}
 	}
@@ -378,6 +380,52 @@ type jobData struct {
 	// Actions are the buttons the job's state allows.
 	Actions []string
 	Fields  [][2]string
+	// Tail is the end of the output file, where the controller may read
+	// it; TailNote says why there is none.
+	Tail     string
+	TailNote string
+	Stream   string
+}
+
+// tailBytes is how much of the output file a job's page shows.
+const tailBytes = 16 << 10
+
+// tail reads the end of a job's output where the web view is given a way.
+func (s *Server) tail(j *api.Job) (text, note string) {
+	switch {
+	case s.opts.Output == nil:
+		return "", "This controller does not read output files; read it on the node."
+	case j.Spec == nil || j.StartTime == 0:
+		return "", "The job has not started."
+	}
+	t, err := s.opts.Output(j, tailBytes)
+	if err != nil {
+		return "", err.Error()
+	}
+	return t, ""
+}
+
+// jobPageEvents streams a job's state and output tail to its page.
+func (s *Server) jobPageEvents(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	ref, err := parseRef(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var last string
+	return s.stream(w, r, time.Second, func() (string, string, error) {
+		j, err := s.ctl.Job(r.Context(), v.User, ref)
+		if err != nil {
+			return "", "", err
+		}
+		row := rowOf(j, time.Now())
+		tail, note := s.tail(j)
+		b, err := json.Marshal(map[string]string{"state": row.State, "class": row.StateClass, "time": row.Time, "tail": tail, "note": note})
+		if err != nil || string(b) == last {
+			return "", "", err
+		}
+		last = string(b)
+		return "job", last, nil
+	})
 }
 
 func parseRef(s string) (job.Ref, error) {
@@ -398,7 +446,8 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request, v *viewer) erro
 	if err != nil {
 		return err
 	}
-	d := &jobData{J: j, Row: rowOf(j, time.Now())}
+	d := &jobData{J: j, Row: rowOf(j, time.Now()), Stream: "/events/job/" + r.PathValue("id")}
+	d.Tail, d.TailNote = s.tail(j)
 	if !j.State.Final() {
 		// The controller explains the jobs it holds; an ended one has its
 		// state to say why.

@@ -38,6 +38,14 @@ type Options struct {
 	Hosts []string
 	// Log receives internal errors; nil discards them.
 	Log *slog.Logger
+	// Output returns the end of a job's output file, at most max bytes,
+	// where this controller can read it: gefion dev, whose one node is
+	// this computer and whose one user runs it. Nil shows no output (a
+	// controller must not read files on its users' behalf).
+	Output func(j *api.Job, max int) (string, error)
+	// Done, when closed, ends the live event streams, so that a server
+	// shutting down does not wait for open pages to go.
+	Done <-chan struct{}
 }
 
 // Server serves the web view of one controller.
@@ -74,6 +82,7 @@ func New(ctl *controller.Controller, opts Options) *Server {
 	s.page("GET /{$}", s.myJobs)
 	s.page("GET /jobs/{id}", s.jobPage)
 	s.page("GET /jobs/{id}/{action}", s.confirmAction)
+	s.page("GET /events/job/{id}", s.jobPageEvents)
 	s.page("POST /jobs/{id}/{action}", s.doAction)
 	s.page("GET /events/jobs", s.jobEvents)
 	s.page("GET /cluster", s.clusterPage)

@@ -21,6 +21,23 @@
     });
   }
 
+  // A job's page: its state and the end of its output.
+  var head = document.querySelector('.jobhead[data-stream]');
+  if (head) {
+    var tail = document.getElementById('tail');
+    listen(head.dataset.stream, 'job', function (u) {
+      var st = document.getElementById('jstate');
+      st.textContent = u.state;
+      st.className = 'state ' + u['class'];
+      document.getElementById('jtime').textContent = u.time;
+      document.getElementById('tailnote').textContent = u.note;
+      var atEnd = tail.scrollTop + tail.clientHeight >= tail.scrollHeight - 4;
+      tail.textContent = u.tail;
+      if (atEnd) tail.scrollTop = tail.scrollHeight;
+      document.body.dataset.updated = String(Date.now());
+    });
+  }
+
   // Cluster: recolour the nodes that changed; the page is never redrawn.
   var map = document.querySelector('.map[data-stream]');
   if (map) {
