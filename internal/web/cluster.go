@@ -180,6 +180,9 @@ func nodeCells(n *api.Node, known map[int]owner) nodeView {
 	return nv
 }
 
+// clusterPeriod is how often the cluster stream looks for changes.
+const clusterPeriod = 500 * time.Millisecond
+
 // owner is the job on a GPU, as far as the viewer may see it.
 type owner struct {
 	ref, user string
@@ -194,11 +197,13 @@ func (s *Server) clusterPage(w http.ResponseWriter, r *http.Request, v *viewer) 
 	return nil
 }
 
-// clusterEvents streams the nodes that changed, once a second: the first
-// event has them all, later ones only those whose state or cells changed.
+// clusterEvents streams the nodes that changed: the first event has them
+// all, later ones only those whose state or cells changed. It looks twice
+// a second, so that a change shows within about half a second; a look
+// costs about 3 ms on a 191-node machine (BenchmarkClusterLook).
 func (s *Server) clusterEvents(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	last := map[string]string{}
-	return s.stream(w, r, time.Second, func() (string, string, error) {
+	return s.stream(w, r, clusterPeriod, func() (string, string, error) {
 		d, err := s.clusterView(r, v)
 		if err != nil {
 			return "", "", err
