@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/job"
@@ -234,3 +235,28 @@ func TestMyJobsFilterSortAndPage(t *testing.T) {
 }
 
 func ids(id job.ID) string { return strconv.FormatInt(int64(id), 10) }
+
+func TestProjectsUsagePerDay(t *testing.T) {
+	h := newHarness(t, 1)
+	id := submit(t, h, "alice", "#!/bin/sh\n#SBATCH --gpus-per-node=8\n#SBATCH --comment=duration=1\necho\n")
+	h.waitFor("job completed", func() bool {
+		j, err := h.ctl.Job(context.Background(), "alice", job.Ref{ID: id})
+		return err == nil && j.State == job.Completed
+	})
+	today := time.Now().Format("2006-01-02")
+	row := regexp.MustCompile(`<tr><td>` + today + `</td><td class="num">(\d+)</td>`)
+	for _, c := range []struct {
+		user, whose string
+		jobs        string
+	}{{"alice", "your jobs", "1"}, {"bob", "your jobs", "0"}, {"admin", "every user's jobs", "1"}} {
+		_, body := h.get(c.user, "/projects")
+		m := row.FindStringSubmatch(body)
+		if m == nil || m[1] != c.jobs || !strings.Contains(body, "("+strings.ReplaceAll(c.whose, "'", "&#39;")+")") {
+			t.Errorf("%s's usage today = %v; want %s jobs counted as %s", c.user, m, c.jobs, c.whose)
+		}
+		// The one day with energy is the chart's full-height bar.
+		if full := strings.Contains(body, `height="100" class="bar"><title>`+today); full != (c.jobs == "1") {
+			t.Errorf("%s's chart: today's bar at full height %v; want %v", c.user, full, c.jobs == "1")
+		}
+	}
+}
