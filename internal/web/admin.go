@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/store"
 )
 
@@ -132,7 +133,19 @@ type operatorsData struct {
 	Unavailable []api.Node
 	Nodes       int
 	Done        string
+	// Warned are running jobs with something noticed about them (an
+	// allocated GPU idle for long), of those the viewer may see.
+	Warned []warnedJob
 }
+
+type warnedJob struct {
+	ID, User string
+	Warnings []string
+}
+
+// maxWarnLooks bounds how many running jobs the Operators page asks
+// about, so that a full machine costs a bounded page.
+const maxWarnLooks = 1000
 
 func (s *Server) operatorsPage(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	nodes, err := s.ctl.Nodes(r.Context())
@@ -144,6 +157,25 @@ func (s *Server) operatorsPage(w http.ResponseWriter, r *http.Request, v *viewer
 		switch n.State {
 		case "down", "drained", "draining":
 			d.Unavailable = append(d.Unavailable, n)
+		}
+	}
+	jobs, err := s.ctl.ListJobs(r.Context(), v.User, true, true)
+	if err != nil {
+		return err
+	}
+	looks := 0
+	for i := range jobs {
+		j := &jobs[i]
+		if j.State != job.Running || looks >= maxWarnLooks {
+			continue
+		}
+		looks++
+		w, err := s.ctl.Why(r.Context(), v.User, job.Ref{ID: j.ID})
+		if err != nil {
+			continue // ended since the list: nothing to warn of
+		}
+		if len(w.Warnings) > 0 {
+			d.Warned = append(d.Warned, warnedJob{ID: jobRef(j), User: j.User, Warnings: w.Warnings})
 		}
 	}
 	s.render(w, http.StatusOK, "operators", v, "Operators", d)

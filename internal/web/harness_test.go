@@ -52,6 +52,12 @@ func identifyTestUser(r *http.Request) (controller.Identity, error) {
 
 func newHarness(t testing.TB, nodes int) *harness {
 	t.Helper()
+	return newHarnessWith(t, nodes, &agent.Virtual{GPU: cluster.H100SXM})
+}
+
+// newHarnessWith runs the nodes with the given executor.
+func newHarnessWith(t testing.TB, nodes int, exec agent.Executor) *harness {
+	t.Helper()
 	ctl, err := controller.New(controller.Config{
 		Operators: []string{"admin"}, DefaultProject: "default", Identify: identifyTestUser,
 		Heartbeat: 200 * time.Millisecond,
@@ -74,7 +80,7 @@ func newHarness(t testing.TB, nodes int) *harness {
 		ag := &agent.Agent{
 			Client: client.NewAgent(h.srv.URL, ctl.JoinToken()), ID: "virtual-test",
 			Nodes: agent.VirtualNodes("dgx", nodes, &cluster.DGXH100, 1),
-			Exec:  &agent.Virtual{GPU: cluster.H100SXM},
+			Exec:  exec,
 		}
 		go func() { _ = ag.Run(ctx) }()
 		h.waitFor("nodes up", func() bool {

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gefion-hpc/gefion/internal/agent"
 	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/job"
 )
 
@@ -258,5 +260,44 @@ func TestProjectsUsagePerDay(t *testing.T) {
 		if full := strings.Contains(body, `height="100" class="bar"><title>`+today); full != (c.jobs == "1") {
 			t.Errorf("%s's chart: today's bar at full height %v; want %v", c.user, full, c.jobs == "1")
 		}
+	}
+}
+
+// idleReporter is a virtual executor whose jobs' GPU 0 is reported idle
+// at once, as the process executor does after its idle time.
+type idleReporter struct{ agent.Virtual }
+
+func (e *idleReporter) Start(a api.Assignment, report func(api.Report)) {
+	e.Virtual.Start(a, report)
+	report(api.Report{Kind: api.ReportIdle, JobID: a.JobID, Node: a.Node, GPU: a.GPUs[0], Message: "0% utilisation for 30m0s"})
+}
+
+func TestOperatorsPage(t *testing.T) {
+	h := newHarnessWith(t, 2, &idleReporter{agent.Virtual{GPU: cluster.H100SXM}})
+	id := submit(t, h, "alice", secretScript)
+	h.waitFor("the idle warning", func() bool {
+		w, err := h.ctl.Why(context.Background(), "alice", job.Ref{ID: id})
+		return err == nil && len(w.Warnings) > 0
+	})
+	for user, see := range map[string]bool{"admin": true, "alice": true, "bob": false} {
+		if _, body := h.get(user, "/operators"); strings.Contains(body, "0% utilisation") != see {
+			t.Errorf("%s sees the idle warning of alice's job: %v; want %v", user, !see, see)
+		}
+	}
+	form := url.Values{"nodes": {"dgx002"}, "reason": {"ECC errors"}, "action": {"drain"}}
+	form.Set("csrf", h.newServerToken("bob"))
+	if resp, body := h.post("bob", "/operators/nodes", form, nil); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "only operators") {
+		t.Errorf("bob drains a node: %d; want 403 from the controller:\n%s", resp.StatusCode, body)
+	}
+	form.Set("csrf", h.newServerToken("admin"))
+	if resp, body := h.post("admin", "/operators/nodes", form, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin drains a node: %d; want 303:\n%s", resp.StatusCode, body)
+	}
+	if _, body := h.get("admin", "/operators"); !strings.Contains(body, "<td>dgx002</td><td>drained</td><td>ECC errors (admin)</td>") {
+		t.Errorf("operators page after the drain lacks dgx002 drained with its reason:\n%s", body)
+	}
+	form.Set("reason", "")
+	if resp, body := h.post("admin", "/operators/nodes", form, nil); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "reason") {
+		t.Errorf("drain without a reason: %d; want 400 asking for one:\n%s", resp.StatusCode, body)
 	}
 }
