@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/job"
@@ -272,6 +273,13 @@ func TestBrowserClusterMapLive(t *testing.T) {
 	}
 	if d := eval[string](t, ctx, "document.getElementById('detail').innerText"); d != label {
 		t.Errorf("detail after focusing the GPU = %q; want %q", d, label)
+	}
+	// Arrow keys walk the GPUs.
+	if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.ArrowRight)); err != nil {
+		t.Fatal(err)
+	}
+	if got := eval[string](t, ctx, "document.activeElement.getAttribute('aria-label')"); !strings.HasPrefix(got, drain+" GPU 1:") {
+		t.Errorf("after ArrowRight the focus is on %q; want %s GPU 1", got, drain)
 	}
 	screenshot(t, ctx, "cluster")
 	var size int
