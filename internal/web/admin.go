@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -120,7 +121,7 @@ func (s *Server) usage(r *http.Request, v *viewer, d *projectsData) error {
 	for i, du := range d.Days {
 		h := 0
 		if top > 0 {
-			h = int(100 * du.EnergyKWh / top)
+			h = int(math.Round(100 * du.EnergyKWh / top))
 		}
 		c.Bars = append(c.Bars, bar{X: i*40 + 6, Y: 110 - h, W: 28, H: h, Title: fmt.Sprintf("%s: %.2f kWh, %.2f kg CO2", du.Day, du.EnergyKWh, du.CO2LocKg), Day: du.Day[8:], LabelX: i*40 + 20})
 	}

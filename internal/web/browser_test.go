@@ -158,7 +158,7 @@ func TestBrowserSubmitAppearsLiveAndCompletes(t *testing.T) {
 	eval[bool](t, jobs, "window.__noReload = true")
 
 	form := tab(t, "alice")
-	script := "#!/bin/bash\n#SBATCH --job-name=from-the-form\n#SBATCH --gpus-per-node=2\n#SBATCH --comment=duration=3\nhostname\n"
+	script := "#!/bin/bash\n#SBATCH --job-name=from-the-form\n#SBATCH --gpus-per-node=2\n#SBATCH --comment=duration=2\nhostname\n"
 	if err := chromedp.Do(form,
 		chromedp.Navigate(h.srv.URL+"/submit"),
 		chromedp.SetValue(chromedp.CSS("#script"), script),

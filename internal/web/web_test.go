@@ -258,7 +258,7 @@ func TestProjectsUsagePerDay(t *testing.T) {
 		}
 		// The one day with energy is the chart's full-height bar.
 		if full := strings.Contains(body, `height="100" class="bar"><title>`+today); full != (c.jobs == "1") {
-			t.Errorf("%s's chart: today's bar at full height %v; want %v", c.user, full, c.jobs == "1")
+			t.Errorf("%s's chart: today's bar at full height %v; want %v\n%s", c.user, full, c.jobs == "1", body[strings.Index(body, "<svg"):])
 		}
 	}
 }
