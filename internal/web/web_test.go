@@ -301,3 +301,37 @@ func TestOperatorsPage(t *testing.T) {
 		t.Errorf("drain without a reason: %d; want 400 asking for one:\n%s", resp.StatusCode, body)
 	}
 }
+
+func TestHoldAndRelease(t *testing.T) {
+	h := newHarness(t, 1)
+	id := submit(t, h, "alice", "#!/bin/sh\n#SBATCH --begin=now+1hour\necho\n")
+	path := "/jobs/" + ids(id)
+	tok := h.newServerToken("alice")
+	held := func() bool {
+		j, err := h.ctl.Job(context.Background(), "alice", job.Ref{ID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.Held
+	}
+	for _, step := range []struct {
+		action, button string
+		held           bool
+	}{{"hold", "release job", true}, {"release", "hold job", false}} {
+		if _, body := h.get("alice", path+"/"+step.action); !strings.Contains(body, `action="`+path+"/"+step.action+`"`) {
+			t.Fatalf("GET %s/%s: want a confirmation form:\n%s", path, step.action, body)
+		}
+		if resp, _ := h.post("alice", path+"/"+step.action, url.Values{"csrf": {tok}}, nil); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("POST %s/%s = %d; want 303", path, step.action, resp.StatusCode)
+		}
+		if held() != step.held {
+			t.Errorf("after %s the job is held: %v; want %v", step.action, !step.held, step.held)
+		}
+		if _, body := h.get("alice", path); !strings.Contains(body, ">"+step.button+"<") {
+			t.Errorf("after %s the job's page lacks the %q button", step.action, step.button)
+		}
+	}
+	if resp, _ := h.get("alice", path+"/explode"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET %s/explode = %d; want 404", path, resp.StatusCode)
+	}
+}
