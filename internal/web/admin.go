@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/controller"
 	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/sched"
 	"github.com/gefion-hpc/gefion/internal/store"
 )
 
@@ -203,5 +205,67 @@ func (s *Server) nodesPost(w http.ResponseWriter, r *http.Request, v *viewer) er
 		verb = "drained"
 	}
 	http.Redirect(w, r, "/operators?done="+url.QueryEscape(verb+" "+strings.Join(names, ", ")), http.StatusSeeOther)
+	return nil
+}
+
+type whatIfData struct {
+	Policies []string
+	Chosen   string
+	W        *controller.WhatIf
+	// Rows are the jobs shown (at most pageRows), with their times.
+	Rows    []whatIfRow
+	AvgWait string
+	Other   string
+}
+
+type whatIfRow struct {
+	ID, User, Project string
+	GPUs              int
+	Start, Other      string
+	Change            string
+}
+
+// whatIfPage replays the queue in the twin under another policy, one
+// click from the form; the controller lets only operators.
+func (s *Server) whatIfPage(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	d := &whatIfData{Chosen: r.URL.Query().Get("policy")}
+	for _, p := range sched.PolicyNames() {
+		if p != "default" {
+			d.Policies = append(d.Policies, p)
+		}
+	}
+	if d.Chosen != "" {
+		wi, err := s.ctl.WhatIf(r.Context(), v.User, d.Chosen)
+		if err != nil {
+			return err
+		}
+		d.W = wi
+		d.AvgWait, d.Other = duration(int64(wi.AvgWaitS)), duration(int64(wi.OtherAvgWaitS))
+		now := time.Unix(wi.Now, 0)
+		show := func(t int64) string {
+			if t == 0 {
+				return "beyond the forecast"
+			}
+			return when(t, now)
+		}
+		for i, j := range wi.Jobs {
+			if i == pageRows {
+				break
+			}
+			row := whatIfRow{ID: fmt.Sprint(j.ID), User: j.User, Project: j.Project, GPUs: j.GPUs, Start: show(j.StartS), Other: show(j.OtherStart)}
+			if j.StartS != 0 && j.OtherStart != 0 {
+				switch diff := j.OtherStart - j.StartS; {
+				case diff < 0:
+					row.Change = duration(-diff) + " sooner"
+				case diff > 0:
+					row.Change = duration(diff) + " later"
+				default:
+					row.Change = "same"
+				}
+			}
+			d.Rows = append(d.Rows, row)
+		}
+	}
+	s.render(w, http.StatusOK, "whatif", v, "What if", d)
 	return nil
 }

@@ -313,7 +313,7 @@ func TestBrowserControlsHaveNames(t *testing.T) {
 	id := submit(t, h, "alice", secretScript)
 	ctx := tab(t, "alice")
 	controls := map[string]bool{"link": true, "button": true, "textbox": true, "combobox": true, "searchbox": true, "img": true, "meter": true, "checkbox": true}
-	for _, p := range []string{"/", "/submit", "/cluster", "/projects", "/operators", fmt.Sprintf("/jobs/%d", id), fmt.Sprintf("/jobs/%d/cancel", id)} {
+	for _, p := range []string{"/", "/submit", "/cluster", "/projects", "/operators", "/whatif", fmt.Sprintf("/jobs/%d", id), fmt.Sprintf("/jobs/%d/cancel", id)} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+p), chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
 			t.Fatal(err)
 		}

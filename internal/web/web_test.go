@@ -335,3 +335,28 @@ func TestHoldAndRelease(t *testing.T) {
 		t.Errorf("GET %s/explode = %d; want 404", path, resp.StatusCode)
 	}
 }
+
+func TestWhatIf(t *testing.T) {
+	h := newHarness(t, 1)
+	// One long job holds the node; two wait behind it in the order the
+	// policies decide.
+	submit(t, h, "alice", "#!/bin/sh\n#SBATCH --gpus-per-node=8\n#SBATCH --time=2:00:00\n#SBATCH --comment=duration=600\necho\n")
+	for _, tl := range []string{"10:00:00", "0:10:00"} {
+		submit(t, h, "alice", "#!/bin/sh\n#SBATCH --gpus-per-node=8\n#SBATCH --time="+tl+"\necho\n")
+	}
+	if resp, body := h.get("alice", "/whatif?policy=fifo"); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "only operators") {
+		t.Errorf("alice's what-if = %d; want 403 (it names every user's jobs)", resp.StatusCode)
+	}
+	if resp, body := h.get("admin", "/whatif?policy=lottery"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "choose one of") {
+		t.Errorf("what-if under an unknown policy = %d; want 400 naming the policies:\n%s", resp.StatusCode, body)
+	}
+	resp, body := h.get("admin", "/whatif?policy=fifo")
+	if resp.StatusCode != 200 || !strings.Contains(body, "gefion (running) against fifo") {
+		t.Fatalf("what-if = %d:\n%s", resp.StatusCode, body)
+	}
+	// Under fifo the 10-hour job goes first, so the short one starts
+	// later than under gefion's shortest-first order.
+	if !strings.Contains(body, "later</td>") || !strings.Contains(body, "sooner</td>") {
+		t.Errorf("what-if shows no job moving between the policies:\n%s", body[strings.Index(body, "<table"):])
+	}
+}
