@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -358,5 +360,34 @@ func TestWhatIf(t *testing.T) {
 	// later than under gefion's shortest-first order.
 	if !strings.Contains(body, "later</td>") || !strings.Contains(body, "sooner</td>") {
 		t.Errorf("what-if shows no job moving between the policies:\n%s", body[strings.Index(body, "<table"):])
+	}
+}
+
+// TestStreamOutlivesReadTimeout: the controller's server bounds how long
+// reading a request may take (HTTPConfig.ReadTimeout); an event stream,
+// whose request was read long ago, must not end when that time passes
+// (net/http lifts the read deadline once a request is read).
+func TestStreamOutlivesReadTimeout(t *testing.T) {
+	h := newHarness(t, 1)
+	srv := httptest.NewUnstartedServer(h.srv.Config.Handler)
+	srv.Config.ReadTimeout = 200 * time.Millisecond
+	srv.Start()
+	defer func() { srv.CloseClientConnections(); srv.Close() }()
+	req, _ := http.NewRequest("GET", srv.URL+"/events/cluster", nil)
+	req.Header.Set(testUserHeader, "alice")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, resp.Body)
+		ended <- err
+	}()
+	select {
+	case err := <-ended:
+		t.Fatalf("the stream ended after the read timeout (%v); want it open", err)
+	case <-time.After(time.Second):
 	}
 }
