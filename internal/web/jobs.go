@@ -419,7 +419,9 @@ func (s *Server) jobPageEvents(w http.ResponseWriter, r *http.Request, v *viewer
 		}
 		row := rowOf(j, time.Now())
 		tail, note := s.tail(j)
-		b, err := json.Marshal(map[string]string{"state": row.State, "class": row.StateClass, "time": row.Time, "tail": tail, "note": note})
+		// An ended job's page has nothing more to wait for: "final" tells
+		// the script to close the stream once the output is read.
+		b, err := json.Marshal(map[string]any{"state": row.State, "class": row.StateClass, "time": row.Time, "tail": tail, "note": note, "final": j.State.Final()})
 		if err != nil || string(b) == last {
 			return "", "", err
 		}
@@ -487,10 +489,7 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request, v *viewer) erro
 	add("GPUs", fmt.Sprintf("%d", j.GPUs))
 	add("CPUs", fmt.Sprintf("%d", j.CPUs))
 	if j.State.Final() {
-		add("Exit code", fmt.Sprintf("%d", j.ExitCode))
-		if j.ExitCode == 0 {
-			d.Fields = append(d.Fields, [2]string{"Exit code", "0"})
-		}
+		d.Fields = append(d.Fields, [2]string{"Exit code", strconv.Itoa(j.ExitCode)})
 	}
 	add("Signal", j.Signal)
 	add("GPU-hours", fmt.Sprintf("%.3f", j.GPUSeconds/3600))

@@ -6,7 +6,11 @@
   function listen(url, name, fn) {
     if (!window.EventSource) return;
     var es = new EventSource(url);
-    es.addEventListener(name, function (e) { fn(JSON.parse(e.data)); });
+    es.addEventListener(name, function (e) {
+      var u = JSON.parse(e.data);
+      fn(u);
+      if (u.final) es.close();
+    });
   }
 
   // My jobs: the table's rows and totals, re-rendered by the server.
