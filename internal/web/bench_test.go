@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/job"
 )
@@ -103,4 +105,25 @@ func BenchmarkClusterLook(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkBrowserMyJobs10k loads My jobs of a user with 10,000 jobs in
+// Chromium: ms-to-load is from navigation to the load event (the page
+// drawn, its script and styles in), as the browser's own timing says.
+func BenchmarkBrowserMyJobs10k(b *testing.B) {
+	h := newHarness(b, 1)
+	fillQueue(b, h, "alice", 10000)
+	ctx := browserTab(b, "alice")
+	var total float64
+	for b.Loop() {
+		if err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+"/")); err != nil {
+			b.Fatal(err)
+		}
+		ms, err := chromedp.Run(ctx, chromedp.Evaluate[float64]("performance.getEntriesByType('navigation')[0].loadEventEnd"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += ms
+	}
+	b.ReportMetric(total/float64(b.N), "ms-to-load")
 }

@@ -55,6 +55,11 @@ func TestMain(m *testing.M) {
 // identity (the harness's stand-in for the kernel's word in gefion dev).
 func tab(t *testing.T, user string) context.Context {
 	t.Helper()
+	return browserTab(t, user)
+}
+
+func browserTab(t testing.TB, user string) context.Context {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a browser; skipped with -short")
 	}
