@@ -1,6 +1,7 @@
 // Package web is the controller's web view: server-rendered pages for
-// researchers (My jobs, a job, Submit, Projects) and operators (Cluster,
-// Operators), with live updates by Server-Sent Events.
+// researchers (My jobs, a job, Submit, Projects, Cluster) and operators
+// (Operators, What if), with live updates by Server-Sent Events. Each page
+// works without its script, which only adds the live updates.
 //
 // Every page is rendered from the controller's own methods called with the
 // request's verified user (controller.Controller.Verify), so a page shows
