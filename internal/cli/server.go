@@ -23,6 +23,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/controller"
 	"github.com/gefion-hpc/gefion/internal/store/sqlite"
+	"github.com/gefion-hpc/gefion/internal/web"
 )
 
 func init() {
@@ -177,7 +178,7 @@ func runServer(e *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", sc.Listen, err)
 	}
-	return serveController(ctl, ln, nil, func(context.Context, chan<- error) error {
+	return serveController(ctl, ln, nil, web.Options{}, func(context.Context, chan<- error) error {
 		log.Info("controller serving", "listen", ln.Addr().String())
 		return nil
 	})
@@ -187,13 +188,15 @@ func runServer(e *Env, args []string) error {
 // SIGINT or SIGTERM, or until the loop, the server or something started
 // by started (which may send its own failures on errc) fails. connContext,
 // when set, annotates each connection (gefion dev records the peer's uid).
-func serveController(ctl *controller.Controller, ln net.Listener, connContext func(context.Context, net.Conn) context.Context, started func(ctx context.Context, errc chan<- error) error) error {
+func serveController(ctl *controller.Controller, ln net.Listener, connContext func(context.Context, net.Conn) context.Context, wopts web.Options, started func(ctx context.Context, errc chan<- error) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// Slow or numerous connections from one client must not starve the
-	// others: timeouts free a trickling client's connection, and each
-	// address may hold only so many at once.
-	srv := controller.NewHTTPServer(ctl.Handler(), controller.HTTPConfig{})
+	// The web view shares the API's address (package web); its live
+	// pages end when the server does. Slow or numerous connections from
+	// one client must not starve the others: timeouts free a trickling
+	// client's connection, and each address may hold only so many at once.
+	wopts.Done = ctx.Done()
+	srv := controller.NewHTTPServer(web.Handler(ctl, wopts), controller.HTTPConfig{})
 	srv.ConnContext = connContext
 	ln = controller.LimitListener(ln, controller.DefaultMaxConnsPerIP)
 	errc := make(chan error, 4)

@@ -180,6 +180,17 @@ func (c *Controller) identify(r *http.Request) (Identity, error) {
 	return Identity{User: user, Via: "stated"}, nil
 }
 
+// Verify returns the verified identity of a request by Config.Identify,
+// for the web view. Unlike the API it never takes a stated name: any site a
+// user visits can make the browser send requests, and a browser cannot be
+// made to prove a header, so without Config.Identify it admits no one.
+func (c *Controller) Verify(r *http.Request) (Identity, error) {
+	if c.cfg.Identify == nil {
+		return Identity{}, &api.Error{Code: api.CodeUnauthorized, Message: "this controller has no user authentication configured, so its web view serves no one; use gefion dev, or the API through the gefion commands"}
+	}
+	return c.identify(r)
+}
+
 func (c *Controller) adaptAgent(route string, h func(r *http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
