@@ -104,6 +104,8 @@ var migrations = [][]string{
 	stepsMigration,
 	// Version 4: accounting lists read from an index alone.
 	acctMigration,
+	// Version 5: bearer tokens (token.go).
+	tokensMigration,
 }
 
 // acctMigration replaces the indexes of finished jobs by end time and by
