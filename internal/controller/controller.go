@@ -28,6 +28,8 @@ type Controller struct {
 	m      *metrics
 
 	fc forecaster
+	// auth verifies credentials and tokens when Config.Auth is set.
+	auth *authority
 
 	// Everything below is owned by the loop goroutine.
 	core *core
@@ -93,6 +95,11 @@ func New(cfg Config, st store.Store, clk clock.Clock, log *slog.Logger) (*Contro
 		inbox:   make(chan *op, 4096),
 		m:       newMetrics(),
 		stopped: make(chan struct{}),
+	}
+	if cfg.Auth != nil {
+		if c.auth, err = newAuthority(*cfg.Auth, st); err != nil {
+			return nil, err
+		}
 	}
 	snap, err := st.Load(context.Background())
 	if err != nil {
