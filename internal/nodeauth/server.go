@@ -26,9 +26,10 @@ type Server struct {
 	Node string
 	// Life is a credential's validity (default 60 s).
 	Life time.Duration
-	// Controller and CA are handed to callers (see Reply).
+	// Controller and CA (which may be known only once the agent has
+	// reached the controller) are handed to callers (see Reply).
 	Controller string
-	CA         string
+	CA         func() string
 	// Lookup names a uid (default: the node's user database, cached).
 	Lookup func(uid uint32) (string, error)
 	// Now is the clock (default time.Now).
@@ -104,7 +105,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) answer(conn net.Conn) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	r := Reply{Controller: s.Controller, CA: s.CA}
+	r := Reply{Controller: s.Controller}
+	if s.CA != nil {
+		r.CA = s.CA()
+	}
 	uc, ok := conn.(*net.UnixConn)
 	if !ok {
 		r.Error = "not a Unix socket"
