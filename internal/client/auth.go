@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -157,5 +158,5 @@ func (c *Client) Tokens(ctx context.Context) ([]api.TokenInfo, error) {
 
 // RevokeToken revokes a token by ID.
 func (c *Client) RevokeToken(ctx context.Context, id string) error {
-	return c.do(ctx, "DELETE", "/v1/tokens/"+id, nil, nil, nil)
+	return c.do(ctx, "DELETE", "/v1/tokens/"+url.PathEscape(id), nil, nil, nil)
 }
