@@ -129,6 +129,10 @@ func runAgent(e *Env, args []string) error {
 	}
 	enroll := func(ctx context.Context) error {
 		_, err := c.Enroll(ctx, api.EnrollRequest{Version: api.Version, Nodes: nodes, Key: ident.EncodePublicKey(key.Public().(ed25519.PublicKey))})
+		if errors.Is(err, client.ErrPinMismatch) {
+			// Not the controller the token names: retrying cannot help.
+			return &api.Error{Code: api.CodeUnauthorized, Message: err.Error()}
+		}
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -77,6 +77,10 @@ func Fingerprint(der []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
+// ErrPinMismatch means the controller's certificate does not chain to the
+// pinned CA: a wrong controller, or a join token from another one.
+var ErrPinMismatch = errors.New("the controller's certificate does not chain to the CA the join token pins")
+
 // Pin trusts a controller whose certificate chains to the CA with a given
 // fingerprint, which the join token carries: an agent needs no CA file,
 // and a controller with another CA is refused. It remembers the CA, to
@@ -103,12 +107,12 @@ func (p *Pin) TLSConfig() *tls.Config {
 				}
 			}
 			if ca == nil || len(cs.PeerCertificates) == 0 {
-				return fmt.Errorf("the controller's certificate does not chain to the CA the join token pins (%.16s...): a wrong controller, or a token from another one", p.Fingerprint)
+				return fmt.Errorf("%w (sha256 %.16s...): a wrong controller, or a token from another one", ErrPinMismatch, p.Fingerprint)
 			}
 			pool := x509.NewCertPool()
 			pool.AddCert(ca)
 			if _, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, DNSName: cs.ServerName}); err != nil {
-				return fmt.Errorf("the controller's certificate: %w", err)
+				return fmt.Errorf("%w: %w", ErrPinMismatch, err)
 			}
 			p.mu.Lock()
 			p.ca = ca

@@ -204,7 +204,7 @@ func (c *Client) sendHTTP(ctx context.Context, method, path string, hdr []string
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Base, err)
+		return 0, nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, c.Base, err)
 	}
 	defer resp.Body.Close()
 	var data []byte
