@@ -23,12 +23,19 @@ type EnrollRequest struct {
 	Nodes   []string `json:"nodes"`
 	// Key is the public key, base64url (ident.EncodePublicKey).
 	Key string `json:"key"`
+	// AtMS (Unix ms) and Proof (ident.SignEnrolment) show that the
+	// request comes from the key's holder, now.
+	AtMS  int64  `json:"at_ms"`
+	Proof string `json:"proof"`
 }
 
 // EnrollResponse accepts an enrolment. Verified is false where the
-// controller checks no credentials (gefion dev).
+// controller checks no credentials (gefion dev). MACKey is the nodes' MAC
+// key (ident.EncodeMACKey), with which the agent seals credentials that
+// the controller checks faster than signatures.
 type EnrollResponse struct {
-	Verified bool `json:"verified"`
+	Verified bool   `json:"verified"`
+	MACKey   string `json:"mac_key,omitempty"`
 }
 
 // TokenRequest asks for a bearer token for the caller.

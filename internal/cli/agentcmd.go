@@ -127,13 +127,29 @@ func runAgent(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var credSrv *nodeauth.Server
+	if sock != "" {
+		credSrv = &nodeauth.Server{Key: key, Node: nodes[0], Controller: c.Base, CA: caPEM, Log: log}
+	}
 	enroll := func(ctx context.Context) error {
-		_, err := c.Enroll(ctx, api.EnrollRequest{Version: api.Version, Nodes: nodes, Key: ident.EncodePublicKey(key.Public().(ed25519.PublicKey))})
+		at := time.Now().UnixMilli()
+		resp, err := c.Enroll(ctx, api.EnrollRequest{Version: api.Version, Nodes: nodes, Key: ident.EncodePublicKey(key.Public().(ed25519.PublicKey)),
+			AtMS: at, Proof: ident.SignEnrolment(key, nodes, at)})
 		if errors.Is(err, client.ErrPinMismatch) {
 			// Not the controller the token names: retrying cannot help.
 			return &api.Error{Code: api.CodeUnauthorized, Message: err.Error()}
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		if resp.MACKey != "" && credSrv != nil {
+			mac, err := ident.DecodeMACKey(resp.MACKey)
+			if err != nil {
+				return fmt.Errorf("the controller's MAC key: %w", err)
+			}
+			credSrv.SetMACKey(mac)
+		}
+		return nil
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -143,8 +159,7 @@ func runAgent(e *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		srv := &nodeauth.Server{Key: key, Node: nodes[0], Controller: c.Base, CA: caPEM, Log: log}
-		go func() { errc <- srv.Serve(ctx, ln) }()
+		go func() { errc <- credSrv.Serve(ctx, ln) }()
 		log.Info("serving credentials", "socket", sock, "node", nodes[0])
 	}
 	if a == nil {

@@ -212,7 +212,15 @@ func startAuthBench(ctx context.Context, dir string, auth bool) (*authBench, err
 		b.stop()
 		return nil, err
 	}
-	if _, err := ctl.Enroll(api.EnrollRequest{Version: api.Version, Nodes: []string{"bench1"}, Key: ident.EncodePublicKey(key.Public().(ed25519.PublicKey))}); err != nil {
+	at := time.Now().UnixMilli()
+	enrolled, err := ctl.Enroll(api.EnrollRequest{Version: api.Version, Nodes: []string{"bench1"}, Key: ident.EncodePublicKey(key.Public().(ed25519.PublicKey)),
+		AtMS: at, Proof: ident.SignEnrolment(key, []string{"bench1"}, at)})
+	if err != nil {
+		b.stop()
+		return nil, err
+	}
+	mac, err := ident.DecodeMACKey(enrolled.MACKey)
+	if err != nil {
 		b.stop()
 		return nil, err
 	}
@@ -222,6 +230,7 @@ func startAuthBench(ctx context.Context, dir string, auth bool) (*authBench, err
 		return nil, err
 	}
 	ns := &nodeauth.Server{Key: key, Node: "bench1"}
+	ns.SetMACKey(mac)
 	go func() { _ = ns.Serve(ctx, sock) }()
 	ca, err := os.ReadFile(caFile)
 	if err != nil {

@@ -47,6 +47,7 @@ type authority struct {
 
 	mu     sync.RWMutex
 	keys   map[string]ed25519.PublicKey
+	macs   map[string][]byte
 	tokens map[string]store.TokenRecord
 }
 
@@ -64,8 +65,8 @@ func newAuthority(cfg AuthConfig, st store.Store) (*authority, error) {
 	if cfg.MaxTokenLifespan == 0 {
 		cfg.MaxTokenLifespan = 30 * 24 * time.Hour
 	}
-	a := &authority{cfg: cfg, keys: map[string]ed25519.PublicKey{}, tokens: map[string]store.TokenRecord{}}
-	a.verifier = ident.Verifier{Key: a.key, Skew: cfg.Skew}
+	a := &authority{cfg: cfg, keys: map[string]ed25519.PublicKey{}, macs: map[string][]byte{}, tokens: map[string]store.TokenRecord{}}
+	a.verifier = ident.Verifier{Key: a.key, MACKey: a.macKey, Skew: cfg.Skew}
 	if ts, ok := st.(store.TokenStore); ok {
 		a.ts = ts
 		recs, err := ts.Tokens(context.Background())
@@ -86,27 +87,49 @@ func (a *authority) key(node string) (ed25519.PublicKey, bool) {
 	return k, ok
 }
 
-// enroll pins key for nodes. A node that holds another key keeps it: an
-// agent with the join token may not take over a node another agent holds.
-func (a *authority) enroll(req api.EnrollRequest) error {
+func (a *authority) macKey(node string) ([]byte, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	k, ok := a.macs[node]
+	return k, ok
+}
+
+// enroll pins key for nodes and returns their MAC key. The request must
+// prove, with a fresh signature, that it comes from the key's holder: a
+// public key alone enrols nothing. A node that holds another key keeps
+// it: an agent with the join token may not take over a node another agent
+// holds. A node enrolled again with its key keeps its MAC key.
+func (a *authority) enroll(req api.EnrollRequest, now time.Time) ([]byte, error) {
 	key, err := ident.DecodePublicKey(req.Key)
 	if err != nil {
-		return invalid("enrolment key: %v", err)
+		return nil, invalid("enrolment key: %v", err)
 	}
 	if len(req.Nodes) == 0 {
-		return invalid("enrolment names no node")
+		return nil, invalid("enrolment names no node")
+	}
+	if d := time.Duration(now.UnixMilli()-req.AtMS) * time.Millisecond; d > a.cfg.Skew || d < -a.cfg.Skew {
+		return nil, unauthorized("enrolment dated %s away from the controller's clock (tolerated %s): check the node's clock", d, a.cfg.Skew)
+	}
+	if !ident.VerifyEnrolment(key, req.Nodes, req.AtMS, req.Proof) {
+		return nil, unauthorized("enrolment without proof that it comes from the key's holder")
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var mac []byte
 	for _, n := range req.Nodes {
 		if old, ok := a.keys[n]; ok && !old.Equal(key) {
-			return forbidden("node %s is enrolled with another key; an agent may not speak for a node another agent holds (if %s was reinstalled, restart the controller to forget its old key)", n, n)
+			return nil, forbidden("node %s is enrolled with another key; an agent may not speak for a node another agent holds (if %s was reinstalled, restart the controller to forget its old key)", n, n)
+		} else if ok && mac == nil {
+			mac = a.macs[n]
 		}
 	}
-	for _, n := range req.Nodes {
-		a.keys[n] = key
+	if mac == nil {
+		mac = ident.NewMACKey()
 	}
-	return nil
+	for _, n := range req.Nodes {
+		a.keys[n], a.macs[n] = key, mac
+	}
+	return mac, nil
 }
 
 func unauthorized(format string, args ...any) error {
@@ -262,10 +285,11 @@ func (c *Controller) Enroll(req api.EnrollRequest) (*api.EnrollResponse, error) 
 	if c.auth == nil {
 		return &api.EnrollResponse{}, nil
 	}
-	if err := c.auth.enroll(req); err != nil {
+	mac, err := c.auth.enroll(req, c.clk.Now())
+	if err != nil {
 		c.log.Warn("enrolment refused", "nodes", req.Nodes, "err", err)
 		return nil, err
 	}
 	c.log.Info("node key enrolled", "nodes", req.Nodes)
-	return &api.EnrollResponse{Verified: true}, nil
+	return &api.EnrollResponse{Verified: true, MACKey: ident.EncodeMACKey(mac)}, nil
 }

@@ -26,6 +26,8 @@ import (
 type authHarness struct {
 	*harness
 	login, dgx ed25519.PrivateKey
+	// macs are the MAC keys the controller gave at enrolment.
+	macs map[string][]byte
 }
 
 func key(seed byte) ed25519.PrivateKey {
@@ -36,11 +38,19 @@ func key(seed byte) ed25519.PrivateKey {
 
 func newAuthHarness(t *testing.T, st store.Store, tokenKey ed25519.PrivateKey) *authHarness {
 	t.Helper()
-	h := &authHarness{harness: newHarness(t, Config{Auth: &AuthConfig{TokenKey: tokenKey}}, st, 0), login: key(1), dgx: key(2)}
+	h := &authHarness{harness: newHarness(t, Config{Auth: &AuthConfig{TokenKey: tokenKey}}, st, 0), login: key(1), dgx: key(2), macs: map[string][]byte{}}
 	for node, k := range map[string]ed25519.PrivateKey{"login1": h.login, "dgx001": h.dgx} {
-		if code, body := h.enroll(node, k, h.ctl.JoinToken()); code != http.StatusOK {
+		code, body := h.enroll(node, k, h.ctl.JoinToken())
+		if code != http.StatusOK {
 			t.Fatalf("enrol %s: %d %s", node, code, body)
 		}
+		var resp api.EnrollResponse
+		_ = json.Unmarshal([]byte(body), &resp)
+		mac, err := ident.DecodeMACKey(resp.MACKey)
+		if err != nil || !resp.Verified {
+			t.Fatalf("enrol %s: %s: %v", node, body, err)
+		}
+		h.macs[node] = mac
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.agentC = cancel
@@ -57,7 +67,12 @@ func newAuthHarness(t *testing.T, st store.Store, tokenKey ed25519.PrivateKey) *
 }
 
 func (h *authHarness) enroll(node string, k ed25519.PrivateKey, joinToken string) (int, string) {
-	b, _ := json.Marshal(api.EnrollRequest{Version: api.Version, Nodes: []string{node}, Key: ident.EncodePublicKey(k.Public().(ed25519.PublicKey))})
+	at := time.Now().UnixMilli()
+	return h.enrollAs(node, k, joinToken, at, ident.SignEnrolment(k, []string{node}, at))
+}
+
+func (h *authHarness) enrollAs(node string, k ed25519.PrivateKey, joinToken string, at int64, proof string) (int, string) {
+	b, _ := json.Marshal(api.EnrollRequest{Version: api.Version, Nodes: []string{node}, Key: ident.EncodePublicKey(k.Public().(ed25519.PublicKey)), AtMS: at, Proof: proof})
 	return h.send("POST", "/v1/agent/enroll", map[string]string{api.HeaderToken: joinToken}, string(b))
 }
 
@@ -66,6 +81,17 @@ func (h *authHarness) enroll(node string, k ed25519.PrivateKey, joinToken string
 func (h *authHarness) cred(k ed25519.PrivateKey, node, user string, uid uint32, at time.Time) string {
 	h.t.Helper()
 	s, err := ident.SignCredential(k, &ident.Credential{UID: uid, GID: uid, User: user, Node: node,
+		IssuedMS: at.UnixMilli(), ExpiresMS: at.Add(30 * time.Second).UnixMilli(), Nonce: ident.NewNonce()})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+// sealed is cred sealed with a MAC key instead of signed.
+func (h *authHarness) sealed(mac []byte, node, user string, uid uint32, at time.Time) string {
+	h.t.Helper()
+	s, err := ident.SealCredential(mac, &ident.Credential{UID: uid, GID: uid, User: user, Node: node,
 		IssuedMS: at.UnixMilli(), ExpiresMS: at.Add(30 * time.Second).UnixMilli(), Nonce: ident.NewNonce()})
 	if err != nil {
 		h.t.Fatal(err)
@@ -141,6 +167,10 @@ func TestCredentialAttacks(t *testing.T) {
 	if code, body := h.send("POST", "/v1/jobs", map[string]string{api.HeaderCredential: valid}, submitBody); code != http.StatusOK {
 		t.Fatalf("first use of a valid credential: %d %s", code, body)
 	}
+	macValid := h.sealed(h.macs["login1"], "login1", "alice", 1000, now)
+	if code, body := h.send("POST", "/v1/jobs", map[string]string{api.HeaderCredential: macValid}, submitBody); code != http.StatusOK {
+		t.Fatalf("first use of a valid MAC credential: %d %s", code, body)
+	}
 	forgedUID := func() string {
 		c, _ := ident.ParseCredential(h.cred(h.login, "login1", "alice", 1000, now))
 		c.UID, c.User = 0, "root"
@@ -177,6 +207,11 @@ func TestCredentialAttacks(t *testing.T) {
 		{"forged token", map[string]string{"Authorization": "Bearer " + forgeToken(t, "admin")}, 401},
 		{"truncated token", map[string]string{"Authorization": "Bearer " + tok.Token[:len(tok.Token)-4]}, 401},
 		{"a credential as a bearer token", map[string]string{"Authorization": "Bearer " + h.cred(h.login, "login1", "alice", 1000, now)}, 401},
+		{"MAC: sealed with a forger's key", map[string]string{api.HeaderCredential: h.sealed(ident.NewMACKey(), "login1", "alice", 1000, now)}, 401},
+		{"MAC: login1's key, naming dgx001", map[string]string{api.HeaderCredential: h.sealed(h.macs["login1"], "dgx001", "alice", 1000, now)}, 401},
+		{"MAC: expired", map[string]string{api.HeaderCredential: h.sealed(h.macs["login1"], "login1", "alice", 1000, now.Add(-2*time.Minute))}, 401},
+		{"MAC: replayed", map[string]string{api.HeaderCredential: macValid}, 401},
+		{"MAC: truncated", map[string]string{api.HeaderCredential: macValid[:len(macValid)-2]}, 401},
 		{"a credential over its bound", map[string]string{api.HeaderCredential: ident.CredentialPrefix + strings.Repeat("A", ident.MaxCredentialSize)}, 401},
 	}
 	for _, tt := range tests {
@@ -247,6 +282,19 @@ func TestEnrolmentAttacks(t *testing.T) {
 	if code, body := h.enroll("login2", key(5), ""); code != http.StatusUnauthorized {
 		t.Errorf("enrol with no join token: %d %s; want 401", code, body)
 	}
+	// A public key alone enrols nothing: the request must be signed by
+	// its holder, and recently.
+	at := time.Now().UnixMilli()
+	if code, body := h.enrollAs("login3", key(6), h.ctl.JoinToken(), at, ""); code != http.StatusUnauthorized {
+		t.Errorf("enrol without proof: %d %s; want 401", code, body)
+	}
+	if code, body := h.enrollAs("login3", key(6), h.ctl.JoinToken(), at, ident.SignEnrolment(key(7), []string{"login3"}, at)); code != http.StatusUnauthorized {
+		t.Errorf("enrol with another key's proof: %d %s; want 401", code, body)
+	}
+	old := time.Now().Add(-time.Hour).UnixMilli()
+	if code, body := h.enrollAs("login3", key(6), h.ctl.JoinToken(), old, ident.SignEnrolment(key(6), []string{"login3"}, old)); code != http.StatusUnauthorized {
+		t.Errorf("enrol with an hour-old proof: %d %s; want 401", code, body)
+	}
 	// Neither refusal changed a key: login1's own still serves, the
 	// impostor's does not, and login2 is unknown.
 	now := time.Now()
@@ -262,9 +310,13 @@ func TestEnrolmentAttacks(t *testing.T) {
 			t.Errorf("after the refused enrolments: %d %s; want %d", code, body, c.want)
 		}
 	}
-	// Enrolling the same key again (an agent re-registering) is fine.
-	if code, body := h.enroll("login1", h.login, h.ctl.JoinToken()); code != http.StatusOK {
-		t.Errorf("enrol login1 again with its key: %d %s", code, body)
+	// Enrolling the same key again (an agent re-registering) is fine,
+	// and keeps the node's MAC key.
+	code, body := h.enroll("login1", h.login, h.ctl.JoinToken())
+	var resp api.EnrollResponse
+	_ = json.Unmarshal([]byte(body), &resp)
+	if code != http.StatusOK || resp.MACKey != ident.EncodeMACKey(h.macs["login1"]) {
+		t.Errorf("enrol login1 again with its key: %d %s; want its MAC key again", code, body)
 	}
 }
 

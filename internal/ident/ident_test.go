@@ -205,6 +205,9 @@ func FuzzParseCredential(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add(CredentialPrefix + "e30.AAAA")
+	if mac, err := SealCredential(NewMACKey(), testCred()); err == nil {
+		f.Add(mac)
+	}
 	f.Add("")
 	v := &Verifier{Key: func(string) (ed25519.PublicKey, bool) { return key.Public().(ed25519.PublicKey), true }}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -241,4 +244,82 @@ func FuzzParseToken(f *testing.F) {
 			t.Fatalf("ParseToken accepted %q (%+v) but VerifyToken says %v", s, tok, err)
 		}
 	})
+}
+
+func TestVerifyMACCredential(t *testing.T) {
+	macs := map[string][]byte{"login1": NewMACKey(), "dgx001": NewMACKey()}
+	v := func() *Verifier {
+		return &Verifier{Key: func(string) (ed25519.PublicKey, bool) { return nil, false },
+			MACKey: func(n string) ([]byte, bool) { k, ok := macs[n]; return k, ok }}
+	}
+	seal := func(k []byte, edit func(c *Credential)) string {
+		c := testCred()
+		if edit != nil {
+			edit(c)
+		}
+		s, err := SealCredential(k, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	good := seal(macs["login1"], nil)
+	if !strings.HasPrefix(good, MACCredentialPrefix) {
+		t.Fatalf("SealCredential = %q; want the %q prefix", good, MACCredentialPrefix)
+	}
+	recut := func(s string, edit func(c *Credential)) string {
+		c, err := ParseCredential(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(c)
+		payload, _ := json.Marshal(c)
+		_, mac, _ := strings.Cut(strings.TrimPrefix(s, MACCredentialPrefix), ".")
+		return MACCredentialPrefix + b64.EncodeToString(payload) + "." + mac
+	}
+	for _, tt := range []struct {
+		name string
+		cred string
+		want error
+	}{
+		{"valid", good, nil},
+		{"another uid, same MAC", recut(good, func(c *Credential) { c.UID, c.User = 0, "root" }), ErrBadSignature},
+		{"sealed with another node's key", seal(macs["dgx001"], nil), ErrBadSignature},
+		{"a forger's key", seal(NewMACKey(), nil), ErrBadSignature},
+		{"node without a MAC key", seal(NewMACKey(), func(c *Credential) { c.Node = "nowhere" }), ErrUnknownNode},
+		{"truncated", good[:len(good)-3], ErrMalformed},
+		{"an Ed25519 signature's length under the MAC prefix", MACCredentialPrefix + strings.TrimPrefix(mustSign(t, testKey(1), testCred()), CredentialPrefix), ErrMalformed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := v().Verify(tt.cred, t0)
+			if !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+				t.Errorf("Verify = %v; want %v", err, tt.want)
+			}
+		})
+	}
+	// Without MAC keys configured, a MAC credential is refused.
+	if _, err := (&Verifier{Key: func(string) (ed25519.PublicKey, bool) { return nil, false }}).Verify(seal(macs["login1"], nil), t0); !errors.Is(err, ErrUnknownNode) {
+		t.Errorf("Verify without MAC keys = %v; want ErrUnknownNode", err)
+	}
+}
+
+func TestEnrolmentProof(t *testing.T) {
+	k := testKey(1)
+	pub := k.Public().(ed25519.PublicKey)
+	nodes := []string{"dgx001", "dgx002"}
+	sig := SignEnrolment(k, nodes, 1000)
+	if !VerifyEnrolment(pub, nodes, 1000, sig) {
+		t.Fatal("VerifyEnrolment refuses a good proof")
+	}
+	for name, ok := range map[string]bool{
+		"another time":  VerifyEnrolment(pub, nodes, 1001, sig),
+		"another node":  VerifyEnrolment(pub, []string{"dgx001", "dgx003"}, 1000, sig),
+		"another key":   VerifyEnrolment(testKey(2).Public().(ed25519.PublicKey), nodes, 1000, sig),
+		"no proof":      VerifyEnrolment(pub, nodes, 1000, ""),
+		"garbled proof": VerifyEnrolment(pub, nodes, 1000, sig[:20]),
+	} {
+		if ok {
+			t.Errorf("%s: VerifyEnrolment accepted it", name)
+		}
+	}
 }

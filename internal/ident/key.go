@@ -62,3 +62,41 @@ func LoadOrCreateKey(file string) (ed25519.PrivateKey, error) {
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
 }
+
+const enrolDomain = "gefion node enrolment v1\n"
+
+func enrolMessage(nodes []string, atMS int64, pub ed25519.PublicKey) []byte {
+	return []byte(fmt.Sprintf("%s%d\n%s\n%s", enrolDomain, atMS, strings.Join(nodes, "\n"), EncodePublicKey(pub)))
+}
+
+// SignEnrolment proves that an enrolment of nodes at atMS (Unix ms) comes
+// from the holder of key, not from someone who merely knows its public
+// half.
+func SignEnrolment(key ed25519.PrivateKey, nodes []string, atMS int64) string {
+	return b64.EncodeToString(ed25519.Sign(key, enrolMessage(nodes, atMS, key.Public().(ed25519.PublicKey))))
+}
+
+// VerifyEnrolment checks SignEnrolment's proof.
+func VerifyEnrolment(pub ed25519.PublicKey, nodes []string, atMS int64, sig string) bool {
+	s, err := b64.DecodeString(sig)
+	return err == nil && len(s) == ed25519.SignatureSize && ed25519.Verify(pub, enrolMessage(nodes, atMS, pub), s)
+}
+
+// NewMACKey draws a node MAC key.
+func NewMACKey() []byte {
+	k := make([]byte, MACKeySize)
+	_, _ = rand.Read(k)
+	return k
+}
+
+// EncodeMACKey and DecodeMACKey give a MAC key's text form.
+func EncodeMACKey(k []byte) string { return b64.EncodeToString(k) }
+
+// DecodeMACKey reads EncodeMACKey's text.
+func DecodeMACKey(s string) ([]byte, error) {
+	b, err := b64.DecodeString(s)
+	if err != nil || len(b) != MACKeySize {
+		return nil, fmt.Errorf("%w: a MAC key is %d bytes of base64url", ErrMalformed, MACKeySize)
+	}
+	return b, nil
+}

@@ -56,7 +56,7 @@ func SignToken(key ed25519.PrivateKey, t *Token) (string, error) {
 // ParseToken decodes a token without checking its signature or expiry.
 func ParseToken(s string) (*Token, error) {
 	var t Token
-	if _, _, err := open(s, TokenPrefix, MaxTokenSize, &t); err != nil {
+	if _, _, err := open(s, TokenPrefix, ed25519.SignatureSize, MaxTokenSize, &t); err != nil {
 		return nil, err
 	}
 	return &t, t.check()
@@ -66,7 +66,7 @@ func ParseToken(s string) (*Token, error) {
 // Revocation is the caller's part: the token's ID and HashToken(s) name it.
 func VerifyToken(s string, key ed25519.PublicKey, now time.Time) (*Token, error) {
 	var t Token
-	payload, sig, err := open(s, TokenPrefix, MaxTokenSize, &t)
+	payload, sig, err := open(s, TokenPrefix, ed25519.SignatureSize, MaxTokenSize, &t)
 	if err != nil {
 		return nil, err
 	}
