@@ -244,6 +244,11 @@ func TestServerWithAgentsAndCredentials(t *testing.T) {
 		t.Errorf("job %s: %d %s; want it owned by %s", id2, code, body, me)
 	}
 
+	// Once enrolled, the agent seals credentials with the MAC key the
+	// controller gave it.
+	if cred := c.cred(); !strings.HasPrefix(cred, ident.MACCredentialPrefix) {
+		t.Errorf("the login agent's credential %.8s...; want one sealed with its MAC key (%s)", cred, ident.MACCredentialPrefix)
+	}
 	// The attacks, against the live server.
 	t.Run("stated names are refused", func(t *testing.T) {
 		for _, who := range []string{"root", "admin", me} {
