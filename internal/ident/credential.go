@@ -197,7 +197,8 @@ func (c *Credential) check() error {
 	if n, err := b64.DecodeString(c.Nonce); err != nil || len(n) != NonceSize {
 		errs = append(errs, fmt.Errorf("nonce: want %d bytes of base64url", NonceSize))
 	}
-	if c.ExpiresMS <= c.IssuedMS || c.ExpiresMS-c.IssuedMS > MaxLifetime.Milliseconds() {
+	// A negative issue time could make the difference below overflow.
+	if c.IssuedMS < 0 || c.ExpiresMS <= c.IssuedMS || c.ExpiresMS-c.IssuedMS > MaxLifetime.Milliseconds() {
 		errs = append(errs, fmt.Errorf("expiry: must follow issue by at most %s", MaxLifetime))
 	}
 	if len(errs) > 0 {

@@ -138,6 +138,7 @@ func TestSignCredentialRefusesBadFields(t *testing.T) {
 		"short nonce":    func(c *Credential) { c.Nonce = "abc" },
 		"long lifetime":  func(c *Credential) { c.ExpiresMS = c.IssuedMS + MaxLifetime.Milliseconds() + 1 },
 		"expiry first":   func(c *Credential) { c.ExpiresMS = c.IssuedMS },
+		"overflowing":    func(c *Credential) { c.IssuedMS, c.ExpiresMS = -1<<63, 1<<62 },
 		"too many group": func(c *Credential) { c.Groups = make([]uint32, MaxGroups+1) },
 	} {
 		c := testCred()
