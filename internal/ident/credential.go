@@ -34,8 +34,8 @@ const (
 	// Ed25519 key; MACCredentialPrefix one sealed with the node's MAC key
 	// (HMAC-SHA256), which the controller gave the node at enrolment,
 	// after the node proved it holds its Ed25519 key. Both say the same;
-	// a MAC costs the controller about a microsecond to check, a
-	// signature about a hundred times more.
+	// the controller checks a MAC-sealed credential about ten times
+	// faster than a signed one (BenchmarkVerify).
 	CredentialPrefix    = "gc1."
 	MACCredentialPrefix = "gm1."
 	// MACKeySize is a node MAC key's length in bytes.

