@@ -223,9 +223,13 @@ type Verifier struct {
 	// credentials are refused with ErrBusy until old ones expire.
 	MaxNonces int
 
-	mu    sync.Mutex
-	seen  map[string]int64 // node + nonce -> when it may be forgotten (ms)
-	sweep int64
+	mu   sync.Mutex
+	seen map[string]struct{} // node + nonce
+	// bySecond lists the nonces that may be forgotten in each second
+	// (Unix); every second before next is forgotten already. Forgetting
+	// walks only the seconds that passed, never the whole set.
+	bySecond map[int64][]string
+	next     int64
 }
 
 // Verify checks s at now and returns the credential it carries. A
@@ -278,26 +282,31 @@ func (v *Verifier) use(key string, forget, now int64) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.seen == nil {
-		v.seen = make(map[string]int64)
+		v.seen, v.bySecond, v.next = make(map[string]struct{}), make(map[int64][]string), now/1000
 	}
+	// Forget the nonces of the seconds that have passed: their
+	// credentials fail the expiry check now.
+	for ; v.next < now/1000 && len(v.bySecond) > 0; v.next++ {
+		for _, k := range v.bySecond[v.next] {
+			delete(v.seen, k)
+		}
+		delete(v.bySecond, v.next)
+	}
+	v.next = max(v.next, now/1000)
 	if _, dup := v.seen[key]; dup {
 		return fmt.Errorf("%w: this credential was used before; each request needs a fresh one", ErrReplayed)
 	}
-	max := v.MaxNonces
-	if max == 0 {
-		max = 1_000_000
+	bound := v.MaxNonces
+	if bound == 0 {
+		bound = 1_000_000
 	}
-	if now >= v.sweep || len(v.seen) >= max {
-		for k, t := range v.seen {
-			if t < now {
-				delete(v.seen, k)
-			}
-		}
-		v.sweep = now + 1000
-	}
-	if len(v.seen) >= max {
+	if len(v.seen) >= bound {
 		return ErrBusy
 	}
-	v.seen[key] = forget
+	v.seen[key] = struct{}{}
+	// Kept through the second after forget, so that it outlives its
+	// credential's validity.
+	s := forget/1000 + 1
+	v.bySecond[s] = append(v.bySecond[s], key)
 	return nil
 }
