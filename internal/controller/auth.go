@@ -246,7 +246,9 @@ func (c *Controller) Tokens(ctx context.Context, user string) ([]api.TokenInfo, 
 		}
 	}
 	c.auth.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedS < out[j].CreatedS || out[i].CreatedS == out[j].CreatedS && out[i].ID < out[j].ID })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].CreatedS < out[j].CreatedS || out[i].CreatedS == out[j].CreatedS && out[i].ID < out[j].ID
+	})
 	return out, nil
 }
 

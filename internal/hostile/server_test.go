@@ -388,4 +388,3 @@ func TestServerSafeDefaults(t *testing.T) {
 		})
 	}
 }
-

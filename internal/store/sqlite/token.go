@@ -67,4 +67,3 @@ func (s *Store) RevokeToken(ctx context.Context, id string, atS int64) error {
 	}
 	return nil
 }
-
