@@ -23,6 +23,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/controller"
 	"github.com/gefion-hpc/gefion/internal/ident"
+	"github.com/gefion-hpc/gefion/internal/oidcauth"
 	"github.com/gefion-hpc/gefion/internal/store/sqlite"
 )
 
@@ -80,6 +81,13 @@ type serverConfig struct {
 	// CredentialSkew is the clock difference tolerated between nodes and
 	// controller (a Go duration, default "30s").
 	CredentialSkew string `toml:"credential_skew"`
+	// OIDCIssuer, OIDCClientID and OIDCUserClaim admit ID tokens of a
+	// centre's single sign-on as bearer tokens: the issuer's URL, the
+	// audience its tokens carry for Gefion, and the claim that names the
+	// Unix user (default "preferred_username").
+	OIDCIssuer    string `toml:"oidc_issuer"`
+	OIDCClientID  string `toml:"oidc_client_id"`
+	OIDCUserClaim string `toml:"oidc_user_claim"`
 }
 
 func loadServerConfig(path string) (*serverConfig, error) {
@@ -195,6 +203,14 @@ func runServer(e *Env, args []string) error {
 	}
 	if cfg.Auth.TokenKey, err = ident.LoadOrCreateKey(keyFile); err != nil {
 		return fmt.Errorf("token key: %w", err)
+	}
+	if sc.OIDCIssuer != "" || sc.OIDCClientID != "" {
+		v, err := oidcauth.New(context.Background(), oidcauth.Config{Issuer: sc.OIDCIssuer, ClientID: sc.OIDCClientID, UserClaim: sc.OIDCUserClaim})
+		if err != nil {
+			return fmt.Errorf("%s: %w", *config, err)
+		}
+		cfg.Auth.OIDC = v.Verify
+		log.Info("ID tokens of the OIDC issuer are accepted", "issuer", sc.OIDCIssuer, "user_claim", sc.OIDCUserClaim)
 	}
 	tokenFile := sc.JoinTokenFile
 	if cfg.JoinToken == "" {

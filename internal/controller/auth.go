@@ -31,7 +31,14 @@ type AuthConfig struct {
 	Skew time.Duration
 	// MaxTokenLifespan bounds what gefion token --lifespan may ask.
 	MaxTokenLifespan time.Duration
+	// OIDC, when set, checks bearer tokens that are not the controller's
+	// own: ID tokens of a centre's single sign-on (package oidcauth). It
+	// returns the user a token names and its subject.
+	OIDC func(ctx context.Context, raw string) (user, subject string, err error)
 }
+
+// maxIDToken bounds an ID token, refused before it is parsed.
+const maxIDToken = 16 << 10
 
 // DefaultTokenLifespan is a token's lifespan when its request names none.
 const DefaultTokenLifespan = 24 * time.Hour
@@ -154,6 +161,16 @@ func (a *authority) identify(r *http.Request, now time.Time) (Identity, error) {
 			return id, unauthorized("node credential refused: %v", err)
 		}
 		id = Identity{User: c.User, Via: fmt.Sprintf("node %s uid %d", c.Node, c.UID)}
+	case isBearer && a.cfg.OIDC != nil && !strings.HasPrefix(strings.TrimSpace(bearer), ident.TokenPrefix):
+		raw := strings.TrimSpace(bearer)
+		if len(raw) > maxIDToken {
+			return id, unauthorized("ID token refused: %d bytes, more than %d", len(raw), maxIDToken)
+		}
+		user, sub, err := a.cfg.OIDC(r.Context(), raw)
+		if err != nil {
+			return id, unauthorized("ID token refused: %v", err)
+		}
+		id = Identity{User: user, Via: "oidc sub " + sub}
 	case isBearer:
 		t, err := a.verifyToken(strings.TrimSpace(bearer), now)
 		if err != nil {
