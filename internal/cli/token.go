@@ -13,6 +13,7 @@ func init() {
 	register(&command{path: "token", summary: "issue a bearer token for you, for scripts and the REST API (scontrol token)", run: runToken})
 	register(&command{path: "token list", summary: "list your bearer tokens (an operator's: everyone's)", run: runTokenList})
 	register(&command{path: "token revoke", summary: "revoke a bearer token by ID", run: runTokenRevoke})
+	register(&command{path: "nodes forget-key", summary: "forget a node's enrolled key, for a reinstalled node (operators)", run: runForgetNodeKey})
 }
 
 func runToken(e *Env, args []string) error {
@@ -94,6 +95,29 @@ func runTokenRevoke(e *Env, args []string) error {
 			return explain(err, c.Base)
 		}
 		fmt.Fprintf(e.Stdout, "revoked token %s\n", id)
+	}
+	return nil
+}
+
+func runForgetNodeKey(e *Env, args []string) error {
+	fs := newFlags(e, "nodes forget-key")
+	var r remote
+	r.register(fs, false)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef("give the names of the nodes whose keys to forget")
+	}
+	c := r.client(e)
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	for _, n := range pos {
+		if err := c.ForgetNodeKey(ctx, n); err != nil {
+			return explain(err, c.Base)
+		}
+		fmt.Fprintf(e.Stdout, "forgot the key of node %s: its agent enrols anew when it next registers\n", n)
 	}
 	return nil
 }

@@ -164,3 +164,8 @@ func (c *Client) Tokens(ctx context.Context) ([]api.TokenInfo, error) {
 func (c *Client) RevokeToken(ctx context.Context, id string) error {
 	return c.do(ctx, "DELETE", "/v1/tokens/"+url.PathEscape(id), nil, nil, nil)
 }
+
+// ForgetNodeKey drops a node's enrolled key (operators).
+func (c *Client) ForgetNodeKey(ctx context.Context, node string) error {
+	return c.do(ctx, "DELETE", "/v1/nodes/"+url.PathEscape(node)+"/key", nil, nil, nil)
+}

@@ -125,7 +125,7 @@ func (a *authority) enroll(req api.EnrollRequest, now time.Time) ([]byte, error)
 	var mac []byte
 	for _, n := range req.Nodes {
 		if old, ok := a.keys[n]; ok && !old.Equal(key) {
-			return nil, forbidden("node %s is enrolled with another key; an agent may not speak for a node another agent holds (if %s was reinstalled, restart the controller to forget its old key)", n, n)
+			return nil, forbidden("node %s is enrolled with another key; an agent may not speak for a node another agent holds (if %s was reinstalled, an operator runs 'gefion nodes forget-key %s')", n, n, n)
 		} else if ok && mac == nil {
 			mac = a.macs[n]
 		}
@@ -311,4 +311,26 @@ func (c *Controller) Enroll(req api.EnrollRequest) (*api.EnrollResponse, error) 
 	}
 	c.log.Info("node key enrolled", "nodes", req.Nodes)
 	return &api.EnrollResponse{Verified: true, MACKey: ident.EncodeMACKey(mac)}, nil
+}
+
+// ForgetNodeKey drops a node's enrolled key and MAC key (operators only),
+// so that a reinstalled node may enrol a new key without a controller
+// restart. Credentials the node issued before are refused from then on.
+func (c *Controller) ForgetNodeKey(user, node string) error {
+	if !c.isOperator(user) {
+		return forbidden("only operators may forget a node's key")
+	}
+	if c.auth == nil {
+		return notFound("this controller enrols no node keys (gefion dev)")
+	}
+	c.auth.mu.Lock()
+	_, ok := c.auth.keys[node]
+	delete(c.auth.keys, node)
+	delete(c.auth.macs, node)
+	c.auth.mu.Unlock()
+	if !ok {
+		return notFound("node %s has enrolled no key", node)
+	}
+	c.log.Warn("node key forgotten", "node", node, "by", user)
+	return nil
 }

@@ -310,6 +310,21 @@ func TestEnrolmentAttacks(t *testing.T) {
 			t.Errorf("after the refused enrolments: %d %s; want %d", code, body, c.want)
 		}
 	}
+	// Only an operator may forget a node's key; then a new key may enrol,
+	// and the old key's credentials are refused.
+	admin := h.cred(h.login, "login1", "admin", 1002, now)
+	if code, body := h.send("DELETE", "/v1/nodes/dgx001/key", map[string]string{api.HeaderCredential: h.cred(h.login, "login1", "alice", 1000, now)}, ""); code != http.StatusForbidden {
+		t.Errorf("alice forgets dgx001's key: %d %s; want 403", code, body)
+	}
+	if code, body := h.send("DELETE", "/v1/nodes/dgx001/key", map[string]string{api.HeaderCredential: admin}, ""); code != http.StatusOK {
+		t.Fatalf("operator forgets dgx001's key: %d %s", code, body)
+	}
+	if code, _ := h.send("GET", "/v1/jobs", map[string]string{api.HeaderCredential: h.cred(h.dgx, "dgx001", "alice", 1000, now)}, ""); code != http.StatusUnauthorized {
+		t.Errorf("a credential of the forgotten key: %d; want 401", code)
+	}
+	if code, body := h.enroll("dgx001", key(8), h.ctl.JoinToken()); code != http.StatusOK {
+		t.Errorf("enrol dgx001's new key: %d %s", code, body)
+	}
 	// Enrolling the same key again (an agent re-registering) is fine,
 	// and keeps the node's MAC key.
 	code, body := h.enroll("login1", h.login, h.ctl.JoinToken())

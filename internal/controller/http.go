@@ -56,6 +56,9 @@ func (c *Controller) Handler() http.Handler {
 	route("GET /v1/projects", func(r *http.Request, _ string) (any, error) { return c.Projects(r.Context()) })
 	route("POST /v1/projects", c.hProject(true))
 	route("PATCH /v1/projects/{name}", c.hProject(false))
+	route("DELETE /v1/nodes/{name}/key", func(r *http.Request, user string) (any, error) {
+		return nil, c.ForgetNodeKey(user, r.PathValue("name"))
+	})
 	route("POST /v1/tokens", c.hIssueToken)
 	route("GET /v1/tokens", func(r *http.Request, user string) (any, error) { return c.Tokens(r.Context(), user) })
 	route("DELETE /v1/tokens/{id}", func(r *http.Request, user string) (any, error) {
