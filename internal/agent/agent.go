@@ -50,6 +50,9 @@ type Agent struct {
 	Exec   Executor
 	Clock  clock.Clock
 	Log    *slog.Logger
+	// Enroll, when set, enrols the node key before each registration
+	// (an *api.Error refusal stops Run; other errors are retried).
+	Enroll func(ctx context.Context) error
 
 	mu      sync.Mutex
 	seq     uint64
@@ -135,7 +138,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		hb, err := a.register(ctx)
 		if err != nil {
 			var ae *api.Error
-			if errors.As(err, &ae) && (ae.Code == api.CodeVersion || ae.Code == api.CodeUnauthorized || ae.Code == api.CodeInvalid) {
+			if errors.As(err, &ae) && (ae.Code == api.CodeVersion || ae.Code == api.CodeUnauthorized || ae.Code == api.CodeInvalid || ae.Code == api.CodeForbidden) {
 				return err // retrying cannot help
 			}
 			a.Log.Warn("cannot register; retrying", "err", err, "in", backoff)
@@ -153,6 +156,13 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func (a *Agent) register(ctx context.Context) (time.Duration, error) {
+	// The node key is enrolled again with every session: a restarted
+	// controller has forgotten it.
+	if a.Enroll != nil {
+		if err := a.Enroll(ctx); err != nil {
+			return 0, err
+		}
+	}
 	resp, err := a.Client.Register(ctx, api.RegisterRequest{Version: api.Version, AgentID: a.ID, Nodes: a.Nodes, Running: a.Exec.Running()})
 	if err != nil {
 		return 0, err

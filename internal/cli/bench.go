@@ -106,6 +106,7 @@ func runBenchSubmit(e *Env, args []string) error {
 	n := fs.Int("jobs", 10000, "submissions to make")
 	conc := fs.Int("concurrency", 64, "concurrent clients")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load generator to this file")
+	compareAuth := fs.Int("compare-auth", 0, "run N rounds against two controllers in this process, credentials off (plain HTTP, stated user) and on (TLS, a node credential per request), and compare their medians")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -116,6 +117,12 @@ func runBenchSubmit(e *Env, args []string) error {
 	defer stopProfile()
 	if *n <= 0 || *conc <= 0 {
 		return usagef("--jobs and --concurrency must be positive")
+	}
+	if *compareAuth < 0 {
+		return usagef("--compare-auth=%d: give a number of rounds", *compareAuth)
+	}
+	if *compareAuth > 0 {
+		return benchAuthCompare(e, *n, *conc, *compareAuth, r.asJSON)
 	}
 	c := r.client(e)
 	ctx := context.Background()

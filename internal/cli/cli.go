@@ -29,6 +29,9 @@ type Env struct {
 	Getenv func(string) string
 	// Environ lists the environment; nil means os.Environ.
 	Environ func() []string
+
+	// link is the node agent's credential service, looked up once.
+	link *agentLink
 }
 
 func (e *Env) getenv(k string) string {

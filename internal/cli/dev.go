@@ -91,7 +91,7 @@ func runDev(e *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s (%v): is another gefion running? choose another --listen", *listen, err)
 	}
-	return serveController(ctl, ln, peercred.ConnContext, web.Options{Output: devOutput}, func(ctx context.Context, errc chan<- error) error {
+	return serveController(ctl, ln, nil, peercred.ConnContext, web.Options{Output: devOutput}, func(ctx context.Context, errc chan<- error) error {
 		addr := "http://" + ln.Addr().String()
 		var inv api.NodeInventory
 		for _, name := range names {

@@ -70,21 +70,21 @@ func TestDevIdentify(t *testing.T) {
 
 func TestLoadOrCreateToken(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "join-token")
-	tok, err := loadOrCreateToken(file)
+	tok, err := loadOrCreateToken(file, "")
 	if err != nil || len(tok) < 32 {
 		t.Fatalf("loadOrCreateToken = %q, %v; want a new token", tok, err)
 	}
 	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("token file mode = %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
-	again, err := loadOrCreateToken(file)
+	again, err := loadOrCreateToken(file, "")
 	if err != nil || again != tok {
 		t.Errorf("second loadOrCreateToken = %q, %v; want the same %q", again, err, tok)
 	}
 	if err := os.WriteFile(file, []byte("\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadOrCreateToken(file); err == nil {
+	if _, err := loadOrCreateToken(file, ""); err == nil {
 		t.Error("an empty token file was accepted")
 	}
 }

@@ -38,6 +38,9 @@ func resolveAddr(e *Env, flagAddr string) string {
 	if a := e.getenv("GEFION_ADDR"); a != "" {
 		return a
 	}
+	if a := e.agentAddr(); a != "" {
+		return a
+	}
 	return client.DefaultAddr
 }
 
@@ -57,7 +60,7 @@ func currentUser(e *Env) string {
 }
 
 func (r *remote) client(e *Env) *client.Client {
-	return client.New(resolveAddr(e, r.addr), currentUser(e))
+	return newClient(e, resolveAddr(e, r.addr))
 }
 
 // explain turns client errors into messages that say what to do.
@@ -124,7 +127,7 @@ func newKey() string {
 // controller is unreachable or restarting, so a submission is never lost
 // and never doubled.
 func submitRemote(e *Env, addr string, spec *job.Spec) (*api.SubmitResponse, error) {
-	c := client.New(addr, currentUser(e))
+	c := newClient(e, addr)
 	key := newKey()
 	var err error
 	for attempt, wait := 0, 200*time.Millisecond; attempt < 6; attempt, wait = attempt+1, wait*2 {

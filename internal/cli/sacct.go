@@ -95,7 +95,7 @@ func runSacct(e *Env, args []string) error {
 		// of -E (now, typically) is in it; the API's bound is exclusive.
 		q.UntilS = t.Unix() + 1
 	}
-	c := client.New(resolveAddr(e, addr), currentUser(e))
+	c := newClient(e, resolveAddr(e, addr))
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	if err := checkCluster(ctx, c, clusters); err != nil {

@@ -88,7 +88,7 @@ func runSacctmgr(e *Env, args []string) error {
 	if err != nil {
 		return &UsageError{Msg: err.Error()}
 	}
-	c := client.New(resolveAddr(e, addr), currentUser(e))
+	c := newClient(e, resolveAddr(e, addr))
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	cfg, err := c.Config(ctx)

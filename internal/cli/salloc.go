@@ -71,7 +71,7 @@ func runSalloc(e *Env, args []string) error {
 		spec.SubmitDir = wd
 	}
 	addr = resolveAddr(e, addr)
-	c := client.New(addr, currentUser(e))
+	c := newClient(e, addr)
 
 	// Ctrl-C while waiting gives the request up.
 	ctx, cancel := context.WithCancel(context.Background())

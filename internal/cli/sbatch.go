@@ -110,7 +110,7 @@ var submitJob = func(e *Env, addr string, spec *job.Spec) (job.ID, error) {
 // controllerEstimate asks the controller at addr to check the job and
 // estimate its start without submitting it; tests replace it.
 var controllerEstimate = func(e *Env, addr string, spec *job.Spec) (*api.SubmitResponse, error) {
-	c := client.New(addr, currentUser(e))
+	c := newClient(e, addr)
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	return c.Submit(ctx, api.SubmitRequest{Spec: *spec, TestOnly: true}, "")

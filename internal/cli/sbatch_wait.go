@@ -22,7 +22,7 @@ var (
 // largest of an array's; a job that did not complete (cancelled, timed
 // out, failed without a code) ends the wait with status 1 at least.
 func waitJob(e *Env, addr string, id job.ID) error {
-	c := client.New(addr, currentUser(e))
+	c := newClient(e, addr)
 	wait := waitPoll
 	for {
 		ctx, cancel := ctxTimeout()

@@ -92,7 +92,7 @@ func runScontrol(e *Env, args []string) error {
 		fmt.Fprintln(e.Stdout, list)
 		return nil
 	}
-	c := client.New(resolveAddr(e, addr), currentUser(e))
+	c := newClient(e, resolveAddr(e, addr))
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	env := slurmEnv()

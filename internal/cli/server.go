@@ -5,6 +5,7 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,8 +21,11 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/controller"
+	"github.com/gefion-hpc/gefion/internal/ident"
+	"github.com/gefion-hpc/gefion/internal/oidcauth"
 	"github.com/gefion-hpc/gefion/internal/store/sqlite"
 	"github.com/gefion-hpc/gefion/internal/web"
 )
@@ -69,6 +73,33 @@ type serverConfig struct {
 	// UsageHalfLife and LostAfter are Go durations ("168h", "30s").
 	UsageHalfLife string `toml:"usage_half_life"`
 	LostAfter     string `toml:"lost_after"`
+	// Auth is how users are identified: "credentials" (the default, and
+	// the only choice: node agents' credentials and bearer tokens).
+	Auth string `toml:"auth"`
+	// TLSCert and TLSKey are the API's certificate and key (PEM), TLSCA
+	// the CA that signed it (agents pin it). Unset: the controller makes
+	// a CA and a certificate in DataDir/tls on first start, for the
+	// listen address, this host's name, loopback and TLSNames.
+	TLSCert  string   `toml:"tls_cert"`
+	TLSKey   string   `toml:"tls_key"`
+	TLSCA    string   `toml:"tls_ca"`
+	TLSNames []string `toml:"tls_names"`
+	// Plaintext serves plain HTTP: on loopback only, unless the server
+	// is started with --insecure-plaintext-i-know.
+	Plaintext bool `toml:"plaintext"`
+	// TokenKeyFile holds the key that signs bearer tokens (default
+	// DataDir/token.key, drawn on first start).
+	TokenKeyFile string `toml:"token_key_file"`
+	// CredentialSkew is the clock difference tolerated between nodes and
+	// controller (a Go duration, default "30s").
+	CredentialSkew string `toml:"credential_skew"`
+	// OIDCIssuer, OIDCClientID and OIDCUserClaim admit ID tokens of a
+	// centre's single sign-on as bearer tokens: the issuer's URL, the
+	// audience its tokens carry for Gefion, and the claim that names the
+	// Unix user (default "preferred_username").
+	OIDCIssuer    string `toml:"oidc_issuer"`
+	OIDCClientID  string `toml:"oidc_client_id"`
+	OIDCUserClaim string `toml:"oidc_user_claim"`
 }
 
 func loadServerConfig(path string) (*serverConfig, error) {
@@ -134,12 +165,24 @@ func (sc *serverConfig) controllerConfig(path string) (controller.Config, error)
 	if _, _, err := net.SplitHostPort(sc.Listen); err != nil {
 		return cfg, fmt.Errorf("%s: listen=%q: give host:port", path, sc.Listen)
 	}
+	switch sc.Auth {
+	case "", "credentials":
+	default:
+		return cfg, fmt.Errorf("%s: auth=%q: gefion server identifies users by node credentials and tokens only (auth = \"credentials\"); a controller that trusts stated names is gefion dev, on loopback, for one user", path, sc.Auth)
+	}
+	cfg.Auth = &controller.AuthConfig{}
+	if sc.CredentialSkew != "" {
+		if cfg.Auth.Skew, err = time.ParseDuration(sc.CredentialSkew); err != nil || cfg.Auth.Skew <= 0 || cfg.Auth.Skew > 10*time.Minute {
+			return cfg, fmt.Errorf("%s: credential_skew=%q: give a duration up to 10m, e.g. \"30s\"", path, sc.CredentialSkew)
+		}
+	}
 	return cfg, nil
 }
 
 func runServer(e *Env, args []string) error {
 	fs := newFlags(e, "server")
 	config := fs.String("config", "", "controller configuration file (TOML)")
+	plainOK := fs.Bool("insecure-plaintext-i-know", false, "with plaintext = true, serve plain HTTP on a non-loopback address: credentials and tokens then cross the network readable")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -154,16 +197,59 @@ func runServer(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if sc.Plaintext && !*plainOK && !loopbackHost(sc.Listen) {
+		return usagef("listen=%s with plaintext = true: plain HTTP off loopback shows every credential and token to the network; serve TLS (remove plaintext), or pass --insecure-plaintext-i-know", sc.Listen)
+	}
 	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(e.Stderr, nil))
-	if cfg.JoinToken == "" {
-		tokenFile := filepath.Join(sc.DataDir, "join-token")
-		if cfg.JoinToken, err = loadOrCreateToken(tokenFile); err != nil {
+	var tlsSetup *serverTLS
+	if !sc.Plaintext {
+		if tlsSetup, err = loadServerTLS(sc); err != nil {
 			return err
 		}
-		log.Info("agents join with the token in "+tokenFile+" (set join_token_file to choose another)", "file", tokenFile)
+	}
+	keyFile := sc.TokenKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(sc.DataDir, "token.key")
+	}
+	if cfg.Auth.TokenKey, err = ident.LoadOrCreateKey(keyFile); err != nil {
+		return fmt.Errorf("token key: %w", err)
+	}
+	if sc.OIDCIssuer != "" || sc.OIDCClientID != "" {
+		v, err := oidcauth.New(context.Background(), oidcauth.Config{Issuer: sc.OIDCIssuer, ClientID: sc.OIDCClientID, UserClaim: sc.OIDCUserClaim})
+		if err != nil {
+			return fmt.Errorf("%s: %w", *config, err)
+		}
+		cfg.Auth.OIDC = v.Verify
+		log.Info("ID tokens of the OIDC issuer are accepted", "issuer", sc.OIDCIssuer, "user_claim", sc.OIDCUserClaim)
+	}
+	tokenFile := sc.JoinTokenFile
+	if cfg.JoinToken == "" {
+		tokenFile = filepath.Join(sc.DataDir, "join-token")
+		fp := ""
+		if tlsSetup != nil {
+			fp = tlsSetup.caFingerprint
+		}
+		if cfg.JoinToken, err = loadOrCreateToken(tokenFile, fp); err != nil {
+			return err
+		}
+	}
+	secret, fp, err := client.ParseJoinToken(cfg.JoinToken)
+	if err != nil {
+		return fmt.Errorf("%s: %w", tokenFile, err)
+	}
+	cfg.JoinToken = secret
+	switch {
+	case tlsSetup == nil:
+		log.Info("agents join with the token in "+tokenFile, "file", tokenFile)
+	case fp != "" && fp != tlsSetup.caFingerprint:
+		return fmt.Errorf("the join token in %s pins another CA than the controller's (%s): remove the file to have a new token drawn, and give agents the new one", tokenFile, tlsSetup.caFile)
+	case fp != "":
+		log.Info("agents join with the token in "+tokenFile+", which pins the controller's CA", "file", tokenFile, "ca_sha256", fp)
+	default:
+		log.Info("agents join with the token in "+tokenFile+" and trust the controller's CA with --ca-file", "file", tokenFile, "ca", tlsSetup.caFile)
 	}
 	st, err := sqlite.Open(filepath.Join(sc.DataDir, "gefion.db"))
 	if err != nil {
@@ -178,8 +264,13 @@ func runServer(e *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", sc.Listen, err)
 	}
-	return serveController(ctl, ln, nil, web.Options{}, func(context.Context, chan<- error) error {
-		log.Info("controller serving", "listen", ln.Addr().String())
+	var tlsCfg *tls.Config
+	scheme := "http"
+	if tlsSetup != nil {
+		tlsCfg, scheme = tlsSetup.config, "https"
+	}
+	return serveController(ctl, ln, tlsCfg, nil, web.Options{}, func(context.Context, chan<- error) error {
+		log.Info("controller serving", "listen", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String())
 		return nil
 	})
 }
@@ -188,7 +279,7 @@ func runServer(e *Env, args []string) error {
 // SIGINT or SIGTERM, or until the loop, the server or something started
 // by started (which may send its own failures on errc) fails. connContext,
 // when set, annotates each connection (gefion dev records the peer's uid).
-func serveController(ctl *controller.Controller, ln net.Listener, connContext func(context.Context, net.Conn) context.Context, wopts web.Options, started func(ctx context.Context, errc chan<- error) error) error {
+func serveController(ctl *controller.Controller, ln net.Listener, tlsCfg *tls.Config, connContext func(context.Context, net.Conn) context.Context, wopts web.Options, started func(ctx context.Context, errc chan<- error) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The web view shares the API's address (package web); its live
@@ -199,6 +290,11 @@ func serveController(ctl *controller.Controller, ln net.Listener, connContext fu
 	srv := controller.NewHTTPServer(web.Handler(ctl, wopts), controller.HTTPConfig{})
 	srv.ConnContext = connContext
 	ln = controller.LimitListener(ln, controller.DefaultMaxConnsPerIP)
+	if tlsCfg != nil {
+		// TLS wraps the bounded listener, so that http.Server sees
+		// *tls.Conn connections.
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	errc := make(chan error, 4)
 	go func() { errc <- ctl.Run(ctx) }()
 	go func() {
@@ -226,8 +322,9 @@ func serveController(ctl *controller.Controller, ln net.Listener, connContext fu
 
 // loadOrCreateToken reads the join token in file, or draws one and writes it
 // there, readable by its owner only, so that agents can be given it and a
-// restarted controller keeps it.
-func loadOrCreateToken(file string) (string, error) {
+// restarted controller keeps it. A token drawn with the CA's fingerprint
+// carries it (client.ParseJoinToken), for agents to pin.
+func loadOrCreateToken(file, caFingerprint string) (string, error) {
 	if b, err := os.ReadFile(file); err == nil {
 		if tok := strings.TrimSpace(string(b)); tok != "" {
 			return tok, nil
@@ -241,6 +338,9 @@ func loadOrCreateToken(file string) (string, error) {
 		return "", fmt.Errorf("drawing a join token: %w", err)
 	}
 	tok := hex.EncodeToString(b[:])
+	if caFingerprint != "" {
+		tok = client.JoinTokenPrefix + caFingerprint + "." + tok
+	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("writing the join token: %w", err)
@@ -250,4 +350,17 @@ func loadOrCreateToken(file string) (string, error) {
 		return "", fmt.Errorf("writing the join token: %w", err)
 	}
 	return tok, f.Close()
+}
+
+// loopbackHost reports whether a host:port names a loopback address.
+func loopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -64,7 +64,7 @@ func runSinfo(e *Env, args []string) error {
 			want[n] = true
 		}
 	}
-	c := client.New(resolveAddr(e, addr), currentUser(e))
+	c := newClient(e, resolveAddr(e, addr))
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	cfg, err := c.Config(ctx)

@@ -97,7 +97,7 @@ func runSqueue(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c := client.New(resolveAddr(e, addr), currentUser(e))
+	c := newClient(e, resolveAddr(e, addr))
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	if err := checkCluster(ctx, c, clusters); err != nil {

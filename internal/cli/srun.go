@@ -366,7 +366,7 @@ func runSrun(e *Env, args []string) error {
 	}
 	if o.jobID == 0 {
 		// Outside an allocation: one of srun's own, for this step.
-		c := client.New(resolveAddr(e, ""), currentUser(e))
+		c := newClient(e, resolveAddr(e, ""))
 		id, rel, err := allocateForSrun(e, c, o)
 		if err != nil {
 			return err
@@ -419,7 +419,7 @@ func runSrun(e *Env, args []string) error {
 	}
 
 	addr := resolveAddr(e, "")
-	c := client.New(addr, currentUser(e))
+	c := newClient(e, addr)
 	ln, err := listenForTasks(addr)
 	if err != nil {
 		return err

@@ -43,7 +43,7 @@ func runSshare(e *Env, args []string) error {
 	if err != nil {
 		return &UsageError{Msg: err.Error()}
 	}
-	c := client.New(resolveAddr(e, addr), currentUser(e))
+	c := newClient(e, resolveAddr(e, addr))
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	projects, err := c.Projects(ctx)

@@ -33,6 +33,11 @@ type Client struct {
 	User string
 	// Token is an agent's join token.
 	Token string
+	// Credential, when set, gives a fresh node credential for each
+	// request (a credential is good for one request); Bearer is a bearer
+	// token sent with each. Either replaces User as the identity.
+	Credential func(ctx context.Context) (string, error)
+	Bearer     string
 	// HTTP, when set, sends the requests through net/http (NewPooled
 	// sets it). When nil, they go over the client's own HTTP/1.1
 	// connection (New), which a command that makes one request and
@@ -149,6 +154,9 @@ func (c *Client) send(ctx context.Context, method, path string, hdr []string, bo
 		data   []byte
 		err    error
 	)
+	if hdr, err = c.authenticate(ctx, hdr); err != nil {
+		return nil, err
+	}
 	if c.HTTP == nil && c.light != nil {
 		var resp Response
 		resp, err = c.light.roundTrip(ctx, method, path, hdr, body)
@@ -196,7 +204,7 @@ func (c *Client) sendHTTP(ctx context.Context, method, path string, hdr []string
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Base, err)
+		return 0, nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, c.Base, err)
 	}
 	defer resp.Body.Close()
 	var data []byte

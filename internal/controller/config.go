@@ -39,6 +39,9 @@ type Config struct {
 	// name the client states in the X-Gefion-User header: only for a
 	// controller whose users are trusted until user authentication exists.
 	Identify func(r *http.Request) (Identity, error)
+	// Auth, when set, admits only requests with a node credential or a
+	// bearer token (auth.go); Identify is then not asked.
+	Auth *AuthConfig
 	// MpiDefault is the MPI wire-up of steps whose srun names none
 	// (Slurm's MpiDefault): "none" (the default) or "pmi2".
 	MpiDefault string

@@ -30,6 +30,8 @@ type Controller struct {
 	fc forecaster
 	// limits is the per-user submission rate (authz.go).
 	limits limiter
+	// auth verifies credentials and tokens when Config.Auth is set.
+	auth *authority
 
 	// Everything below is owned by the loop goroutine.
 	core *core
@@ -101,6 +103,11 @@ func New(cfg Config, st store.Store, clk clock.Clock, log *slog.Logger) (*Contro
 		stopped: make(chan struct{}),
 	}
 	c.limits.rate, c.limits.burst = cfg.SubmitRate, float64(cfg.SubmitBurst)
+	if cfg.Auth != nil {
+		if c.auth, err = newAuthority(*cfg.Auth, st); err != nil {
+			return nil, err
+		}
+	}
 	snap, err := st.Load(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("loading state: %w", err)

@@ -46,6 +46,13 @@ func (c *Controller) Handler() http.Handler {
 		}
 		return c.Register(r.Context(), req)
 	}))
+	mux.Handle("POST /v1/agent/enroll", c.adaptAgent("enroll", func(r *http.Request) (any, error) {
+		var req api.EnrollRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return c.Enroll(req)
+	}))
 	mux.Handle("POST /v1/agent/sync", c.adaptAgent("sync", func(r *http.Request) (any, error) {
 		var req api.SyncRequest
 		if err := decode(r, &req); err != nil {
@@ -91,6 +98,14 @@ func (c *Controller) apiRoutes() []apiRoute {
 		{"POST /v1/projects", c.hProject(true)},
 		{"PATCH /v1/projects/{name}", c.hProject(false)},
 		{"GET /v1/audit", c.hAudit},
+		{"DELETE /v1/nodes/{name}/key", func(r *http.Request, user string) (any, error) {
+			return nil, c.ForgetNodeKey(user, r.PathValue("name"))
+		}},
+		{"POST /v1/tokens", c.hIssueToken},
+		{"GET /v1/tokens", func(r *http.Request, user string) (any, error) { return c.Tokens(r.Context(), user) }},
+		{"DELETE /v1/tokens/{id}", func(r *http.Request, user string) (any, error) {
+			return nil, c.RevokeToken(r.Context(), user, r.PathValue("id"))
+		}},
 		{"GET /v1/health", func(r *http.Request, _ string) (any, error) {
 			return map[string]any{"ok": true, "version": api.Version}, nil
 		}},
@@ -166,6 +181,16 @@ func IdentityOf(ctx context.Context) (Identity, bool) {
 // identify returns the verified user of a request (Config.Identify), or the
 // stated one where the controller is configured to trust it.
 func (c *Controller) identify(r *http.Request) (Identity, error) {
+	if c.auth != nil {
+		id, err := c.auth.identify(r, c.clk.Now())
+		if err == nil && !validName(id.User) {
+			err = &api.Error{Code: api.CodeUnauthorized, Message: fmt.Sprintf("the caller's user name %q is not a valid account name", id.User)}
+		}
+		if err != nil {
+			c.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+		}
+		return id, err
+	}
 	if c.cfg.Identify != nil {
 		id, err := c.cfg.Identify(r)
 		if err == nil && !validName(id.User) {
@@ -309,6 +334,14 @@ func pathRef(r *http.Request) (job.Ref, error) {
 		return job.Ref{}, &api.Error{Code: api.CodeInvalid, Message: err.Error()}
 	}
 	return ref, nil
+}
+
+func (c *Controller) hIssueToken(r *http.Request, user string) (any, error) {
+	var req api.TokenRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return c.IssueToken(r.Context(), user, req)
 }
 
 func (c *Controller) hSubmit(r *http.Request, user string) (any, error) {

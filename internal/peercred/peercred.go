@@ -67,3 +67,15 @@ func UID(c net.Conn) (uint32, error) {
 	}
 	return 0, ErrUnknown
 }
+
+// Cred is the identity of a Unix socket's peer as the kernel recorded it
+// when the peer connected: its uid, gid and supplementary groups.
+type Cred struct {
+	UID    uint32
+	GID    uint32
+	Groups []uint32
+}
+
+// UnixCred returns the kernel's record of c's peer (SO_PEERCRED and
+// SO_PEERGROUPS). Nothing the peer sends can change it.
+func UnixCred(c *net.UnixConn) (Cred, error) { return unixCred(c) }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -162,4 +163,45 @@ func procAddr6(a *net.TCPAddr) string {
 	}
 	fmt.Fprintf(&b, ":%04X", a.Port)
 	return b.String()
+}
+
+func unixCred(c *net.UnixConn) (Cred, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return Cred{}, err
+	}
+	var cred Cred
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		var u *unix.Ucred
+		if u, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); serr != nil {
+			serr = fmt.Errorf("%w: SO_PEERCRED: %v", ErrUnknown, serr)
+			return
+		}
+		cred.UID, cred.GID = u.Uid, u.Gid
+		cred.Groups, serr = peerGroups(int(fd))
+	}); err != nil {
+		return Cred{}, err
+	}
+	return cred, serr
+}
+
+// peerGroups reads SO_PEERGROUPS (Linux 4.13 and later): the peer's
+// supplementary groups as an array of gid_t.
+func peerGroups(fd int) ([]uint32, error) {
+	buf := make([]uint32, 64)
+	for range 2 {
+		size := uint32(len(buf) * 4)
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&size)), 0)
+		switch errno {
+		case 0:
+			return buf[:size/4], nil
+		case unix.ERANGE:
+			buf = make([]uint32, size/4+1)
+			continue
+		}
+		return nil, fmt.Errorf("%w: SO_PEERGROUPS: %v", ErrUnknown, errno)
+	}
+	return nil, fmt.Errorf("%w: SO_PEERGROUPS: the group list keeps growing", ErrUnknown)
 }

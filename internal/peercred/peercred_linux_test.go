@@ -192,3 +192,33 @@ func TestUnknown(t *testing.T) {
 		t.Errorf("tcpPeer(no such socket): err = %v; want ErrUnknown", err)
 	}
 }
+
+func TestUnixCredIsTheCallersOwn(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cred, err := UnixCred(s.(*net.UnixConn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred.UID != uint32(os.Getuid()) || cred.GID != uint32(os.Getgid()) {
+		t.Errorf("UnixCred = uid %d gid %d; want %d %d", cred.UID, cred.GID, os.Getuid(), os.Getgid())
+	}
+	groups, _ := os.Getgroups()
+	if len(cred.Groups) != len(groups) {
+		t.Errorf("UnixCred groups = %v; want %v", cred.Groups, groups)
+	}
+}

@@ -44,6 +44,8 @@ type Memory struct {
 	steps map[job.ID][]*StepRecord
 	// audit is the audit trail, in Seq order.
 	audit []AuditRecord
+	// tokens holds bearer tokens by ID.
+	tokens map[string]TokenRecord
 }
 
 var _ Store = (*Memory)(nil)
@@ -471,6 +473,58 @@ func (m *Memory) ScanJobs(ctx context.Context, q JobQuery, fn func(r *JobRecord)
 		if err := fn(&recs[i]); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+var _ TokenStore = (*Memory)(nil)
+
+// PutToken implements TokenStore.
+func (m *Memory) PutToken(ctx context.Context, t *TokenRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errClosed
+	}
+	if m.tokens == nil {
+		m.tokens = make(map[string]TokenRecord)
+	}
+	if _, ok := m.tokens[t.ID]; ok {
+		return ErrConflict
+	}
+	m.tokens[t.ID] = *t
+	return nil
+}
+
+// Tokens implements TokenStore.
+func (m *Memory) Tokens(ctx context.Context) ([]TokenRecord, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, errClosed
+	}
+	out := make([]TokenRecord, 0, len(m.tokens))
+	for _, t := range m.tokens {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// RevokeToken implements TokenStore.
+func (m *Memory) RevokeToken(ctx context.Context, id string, atS int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errClosed
+	}
+	t, ok := m.tokens[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if t.RevokedS == 0 {
+		t.RevokedS = atS
+		m.tokens[id] = t
 	}
 	return nil
 }

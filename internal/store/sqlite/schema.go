@@ -106,6 +106,8 @@ var migrations = [][]string{
 	acctMigration,
 	// Version 5: project managers and the audit trail (audit.go).
 	auditMigration,
+	// Version 6: bearer tokens (token.go).
+	tokensMigration,
 }
 
 // acctMigration replaces the indexes of finished jobs by end time and by

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentReaders", testConcurrentReaders},
 		{"ArrayScriptStoredOnce", testArrayScript},
 		{"Close", testClose},
+		{"Tokens", testTokens},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
