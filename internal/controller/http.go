@@ -209,7 +209,16 @@ func (c *Controller) identify(r *http.Request) (Identity, error) {
 // for the web view. Unlike the API it never takes a stated name: any site a
 // user visits can make the browser send requests, and a browser cannot be
 // made to prove a header, so without Config.Identify it admits no one.
+//
+// With authentication configured (gefion server), the web takes what the
+// API takes but stated names: a bearer token or an OIDC ID token in the
+// Authorization header (which a browser never adds on its own, so another
+// site cannot borrow it), as a single-sign-on proxy in front of the
+// controller sends it.
 func (c *Controller) Verify(r *http.Request) (Identity, error) {
+	if c.auth != nil {
+		return c.identify(r)
+	}
 	if c.cfg.Identify == nil {
 		return Identity{}, &api.Error{Code: api.CodeUnauthorized, Message: "this controller has no user authentication configured, so its web view serves no one; use gefion dev, or the API through the gefion commands"}
 	}
