@@ -100,17 +100,17 @@ var (
 
 // jobRows are job records as column arrays, in jobColumns' order.
 type jobRows struct {
-	id, arrayJob, arrayTask                  []int64
-	name, user, project, partition, qos      []string
-	state                                    []string
-	active                                   []bool
-	reason                                   []string
-	submit, eligible, start, end, exit       []int64
-	signal                                   []string
-	restarts                                 []int64
-	gpuSeconds, energy                       []float64
-	measured                                 []bool
-	idem, spec, req, allocs, scriptHash      []string
+	id, arrayJob, arrayTask             []int64
+	name, user, project, partition, qos []string
+	state                               []string
+	active                              []bool
+	reason                              []string
+	submit, eligible, start, end, exit  []int64
+	signal                              []string
+	restarts                            []int64
+	gpuSeconds, energy                  []float64
+	measured                            []bool
+	idem, spec, req, allocs, scriptHash []string
 }
 
 func (r *jobRows) args() []any {
