@@ -230,4 +230,3 @@ func leaderHandler(h http.Handler, lc leaseConfig, leader *atomic.Pointer[postgr
 		h.ServeHTTP(w, r)
 	})
 }
-

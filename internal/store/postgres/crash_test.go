@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-		"reflect"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
