@@ -44,6 +44,10 @@ const (
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Leader is the leading controller's URL, on a standby's answer
+	// (code unavailable): clients that know several controllers send
+	// there instead.
+	Leader string `json:"leader,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -87,7 +87,14 @@ func serveLeader(st *postgres.Store, lc leaseConfig, cfg controller.Config, ln n
 			errc <- err
 		}
 	}()
+	graceful := true
 	defer func() {
+		if !graceful {
+			// A controller that lost the lease holds stale state: it
+			// drops its connections rather than finish answering them.
+			srv.Close()
+			return
+		}
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shut)
@@ -96,7 +103,9 @@ func serveLeader(st *postgres.Store, lc leaseConfig, cfg controller.Config, ln n
 	poll := time.NewTicker(max(lc.ttl/8, 50*time.Millisecond))
 	defer poll.Stop()
 	for {
-		l, ok, err := st.Acquire(ctx, lc.name, lc.addr, lc.ttl)
+		actx, acancel := context.WithTimeout(ctx, lc.ttl)
+		l, ok, err := st.Acquire(actx, lc.name, lc.addr, lc.ttl)
+		acancel()
 		if err != nil && ctx.Err() == nil {
 			log.Warn("could not read the leader lease", "err", err.Error())
 		}
@@ -144,6 +153,18 @@ func serveLeader(st *postgres.Store, lc leaseConfig, cfg controller.Config, ln n
 	if err := <-runDone; failed == nil && err != nil && sig.Err() == nil {
 		failed = err
 	}
+	if failed != nil {
+		graceful = false
+		// Say so when the failure is a takeover: the new leader ended
+		// this one's connection, or its fence refused a commit.
+		lctx, lcancel := context.WithTimeout(context.Background(), lc.ttl)
+		if l, err := st.Leader(lctx); err == nil && l.Epoch != st.Epoch() {
+			failed = fmt.Errorf("lost the leader lease to %s (epoch %d); stepping down: %w", l.Holder, l.Epoch, failed)
+		} else if errors.Is(failed, postgres.ErrFenced) {
+			failed = fmt.Errorf("lost the leader lease; stepping down: %w", failed)
+		}
+		lcancel()
+	}
 	if failed == nil {
 		// A clean stop hands the lease over at once.
 		st.Release(context.Background())
@@ -186,15 +207,16 @@ func renewLease(ctx context.Context, st *postgres.Store, lc leaseConfig, log *sl
 func standbyHandler(lc leaseConfig, leader *atomic.Pointer[postgres.Leader]) http.Handler {
 	return leaderHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l := leader.Load()
-		msg := "this controller (" + lc.name + ") is a standby and no controller leads yet; retry shortly"
-		if l != nil && l.Addr != "" {
-			msg = "this controller (" + lc.name + ") is a standby; the leader is " + l.Holder + " at " + l.Addr
+		e := api.Error{Code: api.CodeUnavailable, Message: "this controller (" + lc.name + ") is a standby and no controller leads yet; retry shortly"}
+		if l != nil && l.Addr != "" && l.Live {
+			e.Message = "this controller (" + lc.name + ") is a standby; the leader is " + l.Holder + " at " + l.Addr
+			e.Leader = l.Addr
 			w.Header().Set(HeaderLeader, l.Addr)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: api.Error{Code: api.CodeUnavailable, Message: msg}})
+		_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: e})
 	}), lc, leader, false)
 }
 

@@ -29,10 +29,22 @@ func (s *Store) Acquire(ctx context.Context, holder, addr string, ttl time.Durat
 	if s.closed.Load() {
 		return Leader{}, false, ErrClosed
 	}
+	// The lease's lock waits for a commit in flight; a commit the lapsed
+	// leader stopped sending half-way would hold it for ever, so its
+	// writer connection is ended first (its transaction rolls back).
+	if _, err := s.r.Exec(ctx, `SELECT pg_terminate_backend(a.pid) FROM leader l JOIN pg_stat_activity a
+		ON a.pid = l.writer_pid AND a.backend_start = l.writer_start
+		WHERE l.id = 1 AND l.expires_at < now() AND a.pid <> pg_backend_pid()`); err != nil {
+		return Leader{}, false, fmt.Errorf("store %s: end the lapsed leader's connection: %w", s.where, err)
+	}
+	pid, start, err := s.writerID(ctx)
+	if err != nil {
+		return Leader{}, false, err
+	}
 	var epoch int64
-	err := s.r.QueryRow(ctx, `UPDATE leader SET epoch = epoch + 1, holder = $1, addr = $2,
-			expires_at = now() + $3 * interval '1 microsecond'
-		WHERE id = 1 AND expires_at < now() RETURNING epoch`, holder, addr, ttl.Microseconds()).Scan(&epoch)
+	err = s.r.QueryRow(ctx, `UPDATE leader SET epoch = epoch + 1, holder = $1, addr = $2,
+			expires_at = now() + $3 * interval '1 microsecond', writer_pid = $4, writer_start = $5
+		WHERE id = 1 AND expires_at < now() RETURNING epoch`, holder, addr, ttl.Microseconds(), pid, start).Scan(&epoch)
 	if errors.Is(err, pgx.ErrNoRows) {
 		l, err := s.Leader(ctx)
 		return l, false, err
@@ -55,8 +67,13 @@ func (s *Store) Renew(ctx context.Context, ttl time.Duration) error {
 	if e == 0 {
 		return fmt.Errorf("store %s: renew: this controller holds no lease", s.where)
 	}
-	tag, err := s.r.Exec(ctx, `UPDATE leader SET expires_at = now() + $2 * interval '1 microsecond'
-		WHERE id = 1 AND epoch = $1`, e, ttl.Microseconds())
+	pid, start, err := s.writerID(ctx)
+	if err != nil {
+		return err
+	}
+	tag, err := s.r.Exec(ctx, `UPDATE leader SET expires_at = now() + $2 * interval '1 microsecond',
+			writer_pid = $3, writer_start = $4
+		WHERE id = 1 AND epoch = $1`, e, ttl.Microseconds(), pid, start)
 	if err != nil {
 		return fmt.Errorf("store %s: renew the leader lease: %w", s.where, err)
 	}
@@ -64,6 +81,30 @@ func (s *Store) Renew(ctx context.Context, ttl time.Duration) error {
 		return fmt.Errorf("renew epoch %d: %w", e, ErrFenced)
 	}
 	return nil
+}
+
+// writerID returns the server process of the writer connection and when
+// it started, which identify it in pg_stat_activity.
+func (s *Store) writerID(ctx context.Context) (int32, time.Time, error) {
+	if !s.mu.TryLock() {
+		// A commit is in flight on the writer: its identity was recorded
+		// when it connected.
+		return s.writerPID, s.writerStart, nil
+	}
+	defer s.mu.Unlock()
+	if s.writerPID == 0 || s.w.IsClosed() {
+		if s.w.IsClosed() {
+			w, err := connect(ctx, s.cfg, s.where)
+			if err != nil {
+				return 0, time.Time{}, err
+			}
+			s.w = w
+		}
+		if err := s.w.QueryRow(ctx, `SELECT pg_backend_pid(), backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()`).Scan(&s.writerPID, &s.writerStart); err != nil {
+			return 0, time.Time{}, fmt.Errorf("store %s: identify the writer connection: %w", s.where, err)
+		}
+	}
+	return s.writerPID, s.writerStart, nil
 }
 
 // Release gives up the lease this store holds, so that a standby takes

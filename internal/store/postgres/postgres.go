@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -42,6 +43,10 @@ type Store struct {
 	// keeps every prepared statement warm.
 	mu sync.Mutex
 	w  *pgx.Conn
+	// writerPID and writerStart identify w's server process (lease.go);
+	// zero until the lease first needs them, and again when w is replaced.
+	writerPID   int32
+	writerStart time.Time
 	// r is the pool for reads and the lease.
 	r *pgxpool.Pool
 	// epoch, when non-zero, is the lease epoch every commit is fenced by.
@@ -161,7 +166,7 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) error {
 		if err != nil {
 			return err
 		}
-		s.w = w
+		s.w, s.writerPID = w, 0
 	}
 	br := s.w.SendBatch(ctx, q)
 	var err error

@@ -110,14 +110,20 @@ var migrations = [][]string{
 		)`,
 		// The leader lease: one row. epoch only grows; expires_at is in
 		// the database's clock, so the controllers' clocks need not agree.
+		// writer_pid and writer_start name the leader's writer connection
+		// (its server process), which a controller taking over ends: a
+		// leader paused in the middle of sending a commit holds the row's
+		// lock until its connection goes.
 		`CREATE TABLE leader (
-			id         INTEGER PRIMARY KEY CHECK (id = 1),
-			epoch      BIGINT      NOT NULL,
-			holder     TEXT        NOT NULL,
-			addr       TEXT        NOT NULL,
-			expires_at TIMESTAMPTZ NOT NULL
+			id           INTEGER PRIMARY KEY CHECK (id = 1),
+			epoch        BIGINT      NOT NULL,
+			holder       TEXT        NOT NULL,
+			addr         TEXT        NOT NULL,
+			expires_at   TIMESTAMPTZ NOT NULL,
+			writer_pid   INTEGER     NOT NULL,
+			writer_start TIMESTAMPTZ NOT NULL
 		)`,
-		`INSERT INTO leader (id, epoch, holder, addr, expires_at) VALUES (1, 0, '', '', '-infinity')`,
+		`INSERT INTO leader (id, epoch, holder, addr, expires_at, writer_pid, writer_start) VALUES (1, 0, '', '', '-infinity', 0, '-infinity')`,
 		// gefion_fence aborts the transaction unless epoch e still holds
 		// the lease. FOR SHARE makes a takeover (which updates the row)
 		// wait for a commit that passed the fence, and a commit that
@@ -152,9 +158,6 @@ var ErrNewerSchema = errors.New("database schema is newer than this gefion")
 // both run a step: the second waits, then reads the version the first
 // wrote.
 func migrate(ctx context.Context, conn *pgx.Conn, where string) error {
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("open %s: create schema_version: %w", where, err)
-	}
 	for {
 		done, err := migrateStep(ctx, conn, where)
 		if err != nil || done {
@@ -173,6 +176,11 @@ func migrateStep(ctx context.Context, conn *pgx.Conn, where string) (done bool, 
 	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('gefion-migrate ' || current_schema()))`); err != nil {
 		return false, fmt.Errorf("open %s: lock for migration: %w", where, err)
+	}
+	// Under the lock: CREATE ... IF NOT EXISTS is not safe against a
+	// concurrent CREATE of the same table.
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return false, fmt.Errorf("open %s: create schema_version: %w", where, err)
 	}
 	v, err := version(ctx, tx)
 	if err != nil {
