@@ -31,6 +31,10 @@ import (
 // leader (default 3, to keep CI short; the figure is 20).
 const failoverRoundsEnv = "GEFION_FAILOVER_ROUNDS"
 
+// failoverLeaseEnv sets the controllers' lease in TestFailoverKillLeader
+// (default 1s, to keep CI short; the server's default is 3s).
+const failoverLeaseEnv = "GEFION_FAILOVER_LEASE"
+
 // haCluster is two or more gefion server processes sharing one
 // PostgreSQL schema.
 type haCluster struct {
@@ -245,7 +249,13 @@ func TestFailoverKillLeader(t *testing.T) {
 			t.Fatalf("%s=%q: give a positive number", failoverRoundsEnv, v)
 		}
 	}
-	const ttl = time.Second
+	ttl := time.Second
+	if v := os.Getenv(failoverLeaseEnv); v != "" {
+		var err error
+		if ttl, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("%s=%q: %v", failoverLeaseEnv, v, err)
+		}
+	}
 	h := newHACluster(t, 2, ttl.String())
 	h.leader(20 * time.Second)
 	c := client.NewPooled(strings.Join(h.addrs, ","), "alice")
