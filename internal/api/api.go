@@ -40,6 +40,16 @@ const (
 	CodeVersion      = "version"      // 400: protocol version mismatch
 )
 
+// Leader is GET /v1/leader's answer, from a controller on a shared
+// store: who answered, whether it leads, and who does.
+type Leader struct {
+	Self       string `json:"self"`
+	Leading    bool   `json:"leading"`
+	Leader     string `json:"leader"`
+	LeaderAddr string `json:"leader_addr"`
+	Epoch      int64  `json:"epoch"`
+}
+
 // Error is the body of every error response.
 type Error struct {
 	Code    string `json:"code"`

@@ -231,7 +231,7 @@ func leaderHandler(h http.Handler, lc leaseConfig, leader *atomic.Pointer[postgr
 		}
 		if r.Method == http.MethodGet && r.URL.Path == "/v1/leader" {
 			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(map[string]any{"self": lc.name, "leading": leading, "leader": l.Holder, "leader_addr": l.Addr, "epoch": l.Epoch})
+			_ = json.NewEncoder(w).Encode(api.Leader{Self: lc.name, Leading: leading, Leader: l.Holder, LeaderAddr: l.Addr, Epoch: l.Epoch})
 			return
 		}
 		if r.Method == http.MethodGet && r.URL.Path == "/metrics" {

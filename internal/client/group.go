@@ -132,3 +132,20 @@ func (g *group) send(ctx context.Context, c *Client, method, path string, hdr []
 		}
 	}
 }
+
+// Controllers returns the controllers the client knows: one, or each of
+// a group.
+func (c *Client) Controllers() []string {
+	if c.group == nil {
+		return []string{c.Base}
+	}
+	return c.group.bases
+}
+
+// LeaderOf asks the controller at base who leads (GET /v1/leader, which
+// only controllers on a shared store answer).
+func (c *Client) LeaderOf(ctx context.Context, base string) (*api.Leader, error) {
+	one := NewPooled(base, c.User)
+	var out api.Leader
+	return &out, one.do(ctx, "GET", "/v1/leader", nil, nil, &out)
+}
