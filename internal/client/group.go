@@ -28,8 +28,9 @@ var AttemptTimeout = 15 * time.Second
 // answer names the leader, which the request is sent to instead, and an
 // unreachable controller passes the request to the next one. A request
 // that may change state is passed on only where that cannot apply it
-// twice: a standby applies nothing, and a keyed request (Idempotency-Key)
-// is answered once however often it is sent.
+// twice: a standby applies nothing, a keyed request (Idempotency-Key)
+// is answered once however often it is sent, and an agent's requests are
+// resent by the agent anyway.
 type group struct {
 	mu    sync.Mutex
 	bases []string
@@ -97,7 +98,10 @@ func (g *group) send(ctx context.Context, c *Client, method, path string, hdr []
 			keyed = true
 		}
 	}
-	safe := method == "GET" || method == "HEAD" || keyed
+	// An agent (it carries the join token) resends its registrations and
+	// syncs itself until one is answered, so passing one on repeats
+	// nothing it would not.
+	safe := method == "GET" || method == "HEAD" || keyed || c.Token != ""
 	deadline := time.Now().Add(FailoverWait)
 	for tries := 1; ; tries++ {
 		i, base, light := g.current()

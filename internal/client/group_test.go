@@ -116,3 +116,13 @@ func TestGroupGivesUp(t *testing.T) {
 		t.Errorf("gave up after %s; want it to keep trying for %s", d, FailoverWait)
 	}
 }
+
+// TestGroupAgentPassedOn: an agent's sync, which carries no key but which
+// the agent resends itself, moves on from a controller that is down.
+func TestGroupAgentPassedOn(t *testing.T) {
+	leader, _, submits := fakeControllers(t)
+	c := NewAgent(closedAddr(t)+","+leader.URL, "token")
+	if _, err := c.Sync(context.Background(), api.SyncRequest{}); err != nil || submits.Load() != 1 {
+		t.Errorf("agent Sync with the first controller down = %v, leader saw %d; want it sent to the leader", err, submits.Load())
+	}
+}
