@@ -36,7 +36,7 @@ func isPostgresURL(s string) bool {
 func openPostgres(ctx context.Context, url string, log *slog.Logger) (*postgres.Store, error) {
 	wait := time.Second
 	for {
-		st, err := postgres.Open(ctx, url)
+		st, err := postgres.OpenStandby(ctx, url)
 		if err == nil {
 			return st, nil
 		}
@@ -124,6 +124,12 @@ func serveLeader(st *postgres.Store, lc leaseConfig, cfg controller.Config, ln n
 		}
 	}
 	acquired := time.Now()
+	// Upgrades run here, by the leader, once: a standby never changes the
+	// schema under a leader of another version.
+	if err := st.Migrate(ctx); err != nil {
+		st.Release(context.Background())
+		return err
+	}
 	log.Info("took the leader lease; loading the state", "name", lc.name, "epoch", st.Epoch())
 	ctl, err := controller.New(cfg, st, nil, log)
 	if err != nil {

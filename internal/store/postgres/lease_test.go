@@ -26,7 +26,7 @@ func newJobs(first job.ID, n int) *store.Batch {
 // one's commits and renewals are refused and change nothing.
 func TestLeaseTakeoverAndFence(t *testing.T) {
 	url := pgtest.Schema(t)
-	a, b := open(t, url), open(t, url)
+	a, b := openStore(t, url), openStore(t, url)
 	ctx := context.Background()
 	const ttl = 300 * time.Millisecond
 	la, ok, err := a.Acquire(ctx, "a", "http://a:8420", ttl)
@@ -84,7 +84,7 @@ func TestLeaseTakeoverAndFence(t *testing.T) {
 // that snapshot's jobs. Without the fence the old leader keeps writing.
 func TestFenceUnderConcurrentTakeover(t *testing.T) {
 	url := pgtest.Schema(t)
-	a, b := open(t, url), open(t, url)
+	a, b := openStore(t, url), openStore(t, url)
 	ctx := context.Background()
 	const ttl = 200 * time.Millisecond
 	if _, ok, err := a.Acquire(ctx, "a", "", ttl); err != nil || !ok {

@@ -79,6 +79,30 @@ func Describe(rawURL string) string {
 // wrapping ErrUnreachable; a schema written by a newer gefion one wrapping
 // ErrNewerSchema.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
+	return open(ctx, rawURL, true)
+}
+
+// OpenStandby is Open for a controller that may stand by: it creates the
+// schema of an empty database, but leaves an existing schema at its
+// version, which the controller that leads is using, until Migrate is
+// called once this one has taken the lease. Upgrades are thus run by the
+// leader only, once. A schema newer than this gefion is refused as by
+// Open.
+func OpenStandby(ctx context.Context, rawURL string) (*Store, error) {
+	return open(ctx, rawURL, false)
+}
+
+// Migrate brings the schema to this gefion's version (see OpenStandby).
+func (s *Store) Migrate(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return migrate(ctx, s.w, s.where, len(migrations))
+}
+
+func open(ctx context.Context, rawURL string, upgrade bool) (*Store, error) {
 	desc := Describe(rawURL)
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
@@ -88,7 +112,13 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if s.w, err = connect(ctx, cfg, desc); err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, s.w, desc); err != nil {
+	// Without upgrade, only an empty schema is created (version 0 to 1);
+	// later steps wait for Migrate.
+	upTo := len(migrations)
+	if !upgrade {
+		upTo = 1
+	}
+	if err := migrate(ctx, s.w, desc, upTo); err != nil {
 		s.w.Close(context.Background())
 		return nil, err
 	}

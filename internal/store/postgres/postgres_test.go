@@ -18,7 +18,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/store/storetest"
 )
 
-func open(t *testing.T, url string) *Store {
+func openStore(t *testing.T, url string) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), url)
 	if err != nil {
@@ -28,7 +28,7 @@ func open(t *testing.T, url string) *Store {
 	return s
 }
 
-func openTemp(t *testing.T) *Store { return open(t, pgtest.Schema(t)) }
+func openTemp(t *testing.T) *Store { return openStore(t, pgtest.Schema(t)) }
 
 func TestConformance(t *testing.T) {
 	pgtest.ServerURL(t)
@@ -130,7 +130,7 @@ func TestDuplicatesInBatchApplyInOrder(t *testing.T) {
 // the same schema recovers.
 func TestReopen(t *testing.T) {
 	url := pgtest.Schema(t)
-	s := open(t, url)
+	s := openStore(t, url)
 	ctx := context.Background()
 	full := storetest.FullJob(1, job.Running, "x")
 	full.SubmitS = storetest.T0
@@ -149,7 +149,7 @@ func TestReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := open(t, url).Load(ctx)
+	got, err := openStore(t, url).Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestOpenErrors(t *testing.T) {
 // TestNewerSchemaRefused opens a schema that a newer gefion migrated.
 func TestNewerSchemaRefused(t *testing.T) {
 	url := pgtest.Schema(t)
-	s := open(t, url)
+	s := openStore(t, url)
 	if _, err := s.r.Exec(context.Background(), `UPDATE schema_version SET version = $1`, len(migrations)+1); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 // schema at the version before it.
 func TestMigrations(t *testing.T) {
 	url := pgtest.Schema(t)
-	s := open(t, url)
+	s := openStore(t, url)
 	ctx := context.Background()
 	if err := s.Apply(ctx, &store.Batch{NewJobs: []store.JobRecord{storetest.Job(1, "alice", "p1", job.Pending, storetest.T0, 0)}}); err != nil {
 		t.Fatal(err)
@@ -245,7 +245,7 @@ func TestMigrations(t *testing.T) {
 		t.Fatalf("after a failed step: version %d; want %d", v, base+1)
 	}
 	migrations[base+1] = []string{`ALTER TABLE jobs ADD COLUMN note TEXT NOT NULL DEFAULT ''`}
-	s2 := open(t, url)
+	s2 := openStore(t, url)
 	if v := versionOf(); v != base+2 {
 		t.Errorf("version %d; want %d", v, base+2)
 	}
@@ -256,5 +256,50 @@ func TestMigrations(t *testing.T) {
 	var note string
 	if err := s2.r.QueryRow(ctx, `SELECT note FROM jobs WHERE id = 1`).Scan(&note); err != nil {
 		t.Errorf("new column: %v", err)
+	}
+}
+
+// TestStandbyDoesNotMigrate: a standby leaves an existing schema at its
+// version, for the leader in use; it migrates once Migrate is called
+// (after it took the lease). An empty schema is created all the same.
+func TestStandbyDoesNotMigrate(t *testing.T) {
+	url := pgtest.Schema(t)
+	ctx := context.Background()
+	s, err := OpenStandby(ctx, url)
+	if err != nil {
+		t.Fatalf("OpenStandby of an empty schema: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	versionOf := func() int {
+		var v int
+		if err := s.r.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := versionOf(); v != 1 {
+		t.Fatalf("an empty schema opened by a standby is at version %d; want 1", v)
+	}
+	base := len(migrations)
+	saved := migrations
+	t.Cleanup(func() { migrations = saved })
+	migrations = append(saved[:base:base], []string{`CREATE TABLE extra (x INTEGER)`})
+	sb, err := OpenStandby(ctx, url)
+	if err != nil {
+		t.Fatalf("OpenStandby of an older schema: %v", err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	if v := versionOf(); v != base {
+		t.Errorf("after a standby opened it: version %d; want %d, unchanged", v, base)
+	}
+	if err := sb.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v := versionOf(); v != base+1 {
+		t.Errorf("after Migrate: version %d; want %d", v, base+1)
+	}
+	migrations = saved
+	if _, err := OpenStandby(ctx, url); !errors.Is(err, ErrNewerSchema) {
+		t.Errorf("OpenStandby of a newer schema = %v; want ErrNewerSchema", err)
 	}
 }

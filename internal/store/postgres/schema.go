@@ -152,14 +152,15 @@ var migrations = [][]string{
 // ErrNewerSchema means the schema was written by a newer gefion.
 var ErrNewerSchema = errors.New("database schema is newer than this gefion")
 
-// migrate brings the schema to the newest version, len(migrations), one
-// transaction per step. Each step holds a transaction-scoped advisory lock
+// migrate brings the schema to version upTo (at most len(migrations)), or
+// leaves it where it is if it is there or past it, one transaction per
+// step; a version past len(migrations) is refused either way. Each step holds a transaction-scoped advisory lock
 // named after the schema, so that two controllers starting together never
 // both run a step: the second waits, then reads the version the first
 // wrote.
-func migrate(ctx context.Context, conn *pgx.Conn, where string) error {
+func migrate(ctx context.Context, conn *pgx.Conn, where string, upTo int) error {
 	for {
-		done, err := migrateStep(ctx, conn, where)
+		done, err := migrateStep(ctx, conn, where, upTo)
 		if err != nil || done {
 			return err
 		}
@@ -168,7 +169,7 @@ func migrate(ctx context.Context, conn *pgx.Conn, where string) error {
 
 // migrateStep applies the next pending migration, if any, and reports
 // whether the schema is current.
-func migrateStep(ctx context.Context, conn *pgx.Conn, where string) (done bool, err error) {
+func migrateStep(ctx context.Context, conn *pgx.Conn, where string, upTo int) (done bool, err error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("open %s: %w", where, err)
@@ -189,7 +190,7 @@ func migrateStep(ctx context.Context, conn *pgx.Conn, where string) (done bool, 
 	if v > len(migrations) {
 		return false, fmt.Errorf("open %s: schema version %d, but this gefion knows versions up to %d: %w; run a gefion at least as new as the one that wrote it", where, v, len(migrations), ErrNewerSchema)
 	}
-	if v == len(migrations) {
+	if v >= upTo {
 		return true, nil
 	}
 	for i, stmt := range migrations[v] {
