@@ -27,11 +27,11 @@ import (
 	"github.com/gefion-hpc/gefion/internal/store/postgres/pgtest"
 )
 
-// failoverRoundsEnv sets how many times TestFailoverKillLeader kills the
+// failoverRoundsEnv sets how many times TestFailover/KillLeader kills the
 // leader (default 3, to keep CI short; the figure is 20).
 const failoverRoundsEnv = "GEFION_FAILOVER_ROUNDS"
 
-// failoverLeaseEnv sets the controllers' lease in TestFailoverKillLeader
+// failoverLeaseEnv sets the controllers' lease in TestFailover/KillLeader
 // (default 1s, to keep CI short; the server's default is 3s).
 const failoverLeaseEnv = "GEFION_FAILOVER_LEASE"
 
@@ -57,17 +57,31 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newHACluster(t *testing.T, n int, ttl string) *haCluster {
+// buildGefion builds the gefion binary for the fail-over tests.
+func buildGefion(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds gefion and runs controllers against PostgreSQL; skipped in -short")
 	}
-	url := pgtest.Schema(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "gefion")
+	pgtest.ServerURL(t)
+	bin := filepath.Join(t.TempDir(), "gefion")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/gefion").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// TestFailover runs the fail-over tests on one build of gefion.
+func TestFailover(t *testing.T) {
+	bin := buildGefion(t)
+	t.Run("KillLeader", func(t *testing.T) { testFailoverKillLeader(t, bin) })
+	t.Run("PausedLeader", func(t *testing.T) { testFailoverPausedLeader(t, bin) })
+}
+
+func newHACluster(t *testing.T, bin string, n int, ttl string) *haCluster {
+	t.Helper()
+	url := pgtest.Schema(t)
+	dir := t.TempDir()
 	h := &haCluster{t: t, bin: bin, dir: dir, url: url}
 	for i := range n {
 		listen := freePort(t)
@@ -235,13 +249,13 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	return s[min(len(s)-1, int(p*float64(len(s))))]
 }
 
-// TestFailoverKillLeader runs two controllers on one PostgreSQL, submits
+// testFailoverKillLeader runs two controllers on one PostgreSQL, submits
 // jobs through a client that knows both, and kills the leader with
 // SIGKILL at a random moment of each burst, restarting it as a standby.
 // Every acknowledged submission must be stored exactly once under the ID
 // it was acknowledged with; the time from the kill to the next
 // acknowledgement (the standby's takeover) is reported.
-func TestFailoverKillLeader(t *testing.T) {
+func testFailoverKillLeader(t *testing.T, bin string) {
 	rounds := 3
 	if v := os.Getenv(failoverRoundsEnv); v != "" {
 		var err error
@@ -256,7 +270,7 @@ func TestFailoverKillLeader(t *testing.T) {
 			t.Fatalf("%s=%q: %v", failoverLeaseEnv, v, err)
 		}
 	}
-	h := newHACluster(t, 2, ttl.String())
+	h := newHACluster(t, bin, 2, ttl.String())
 	h.leader(20 * time.Second)
 	c := client.NewPooled(strings.Join(h.addrs, ","), "alice")
 	sub := &submitter{acked: map[string]job.ID{}}
@@ -308,14 +322,14 @@ func TestFailoverKillLeader(t *testing.T) {
 		slices.Max(takeovers).Round(time.Millisecond))
 }
 
-// TestFailoverPausedLeader pauses the leader (SIGSTOP) past its lease, so
+// testFailoverPausedLeader pauses the leader (SIGSTOP) past its lease, so
 // that the standby takes over, then resumes it (SIGCONT) and at once sends
 // it submissions directly. Its commits must be refused by the fence: what
 // it acknowledges (nothing, if the fence works) must be in the store, no
 // ID may be given twice, and it must step down and exit.
-func TestFailoverPausedLeader(t *testing.T) {
+func testFailoverPausedLeader(t *testing.T, bin string) {
 	const ttl = time.Second
-	h := newHACluster(t, 2, ttl.String())
+	h := newHACluster(t, bin, 2, ttl.String())
 	old := h.leader(20 * time.Second)
 	// A request to the paused leader goes unanswered; the client moves on
 	// after this long.
