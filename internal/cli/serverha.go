@@ -124,6 +124,9 @@ func serveLeader(st *postgres.Store, lc leaseConfig, cfg controller.Config, ln n
 		}
 	}
 	acquired := time.Now()
+	// Renew from now on: migrating and loading a large state may take
+	// longer than the lease.
+	go func() { errc <- renewLease(ctx, st, lc, log) }()
 	// Upgrades run here, by the leader, once: a standby never changes the
 	// schema under a leader of another version.
 	if err := st.Migrate(ctx); err != nil {
@@ -141,7 +144,6 @@ func serveLeader(st *postgres.Store, lc leaseConfig, cfg controller.Config, ln n
 	h.Store(&lh)
 	runDone := make(chan error, 1)
 	go func() { runDone <- ctl.Run(ctx) }()
-	go func() { errc <- renewLease(ctx, st, lc, log) }()
 	log.Info("leading", "name", lc.name, "epoch", st.Epoch(), "listen", ln.Addr().String(), "took", time.Since(acquired).String())
 	var failed error
 	select {

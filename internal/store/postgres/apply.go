@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/jackc/pgx/v5"
@@ -75,28 +76,36 @@ var projectColumns = []column{
 
 var nodeColumns = []column{{"name", "text"}, {"state", "text"}, {"reason", "text"}, {"since_s", "bigint"}}
 
-// The statements of a commit, in the order queueBatch sends them. Their
-// text never changes, so each is prepared once per connection.
-var (
-	insertScriptsSQL = `INSERT INTO scripts (hash, body) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT (hash) DO NOTHING`
-	insertJobsSQL    = `INSERT INTO jobs (` + names(jobColumns) + `) SELECT * FROM ` + unnest(jobColumns)
-	// An update of a job that does not exist aborts the transaction.
-	updateJobsSQL = `WITH u AS (UPDATE jobs SET ` + setFrom(jobColumns, 1, "v") + ` FROM ` + unnest(jobColumns) +
-		` WHERE jobs.id = v.id RETURNING jobs.id)
-		SELECT gefion_all_found('update of job', $1::bigint[]::text[], array(SELECT id::text FROM u))`
-	upsertProjectsSQL = `INSERT INTO projects (` + names(projectColumns) + `) SELECT * FROM ` + unnest(projectColumns) +
-		` ON CONFLICT (name) DO UPDATE SET ` + setFrom(projectColumns, 1, "excluded")
-	deleteProjectsSQL = `DELETE FROM projects WHERE name = ANY ($1::text[])`
-	upsertNodesSQL    = `INSERT INTO nodes (` + names(nodeColumns) + `) SELECT * FROM ` + unnest(nodeColumns) +
-		` ON CONFLICT (name) DO UPDATE SET ` + setFrom(nodeColumns, 1, "excluded")
-	// A step of a job that does not exist inserts nothing, which aborts
-	// the transaction.
-	upsertStepsSQL = `WITH u AS (INSERT INTO steps (` + names(stepColumns) + `) SELECT * FROM ` + unnest(stepColumns) +
-		` WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = v.job_id)
-		ON CONFLICT (job_id, step_id) DO UPDATE SET ` + setFrom(stepColumns, 2, "excluded") + ` RETURNING job_id, step_id)
-		SELECT gefion_all_found('step (its job)', array(SELECT j || '.' || s FROM unnest($1::bigint[], $2::bigint[]) AS x(j, s)),
-			array(SELECT job_id || '.' || step_id FROM u))`
-)
+// statements are the statements of a commit, in the order queueBatch
+// sends them. Their text never changes, so each is prepared once per
+// connection; it is built on first use, not at package initialisation,
+// which every gefion command pays for.
+type statements struct {
+	insertScripts, insertJobs, updateJobs, upsertProjects, deleteProjects, upsertNodes, upsertSteps string
+}
+
+var stmts = sync.OnceValue(func() *statements {
+	return &statements{
+		insertScripts: `INSERT INTO scripts (hash, body) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT (hash) DO NOTHING`,
+		insertJobs:    `INSERT INTO jobs (` + names(jobColumns) + `) SELECT * FROM ` + unnest(jobColumns),
+		// An update of a job that does not exist aborts the transaction.
+		updateJobs: `WITH u AS (UPDATE jobs SET ` + setFrom(jobColumns, 1, "v") + ` FROM ` + unnest(jobColumns) +
+			` WHERE jobs.id = v.id RETURNING jobs.id)
+			SELECT gefion_all_found('update of job', $1::bigint[]::text[], array(SELECT id::text FROM u))`,
+		upsertProjects: `INSERT INTO projects (` + names(projectColumns) + `) SELECT * FROM ` + unnest(projectColumns) +
+			` ON CONFLICT (name) DO UPDATE SET ` + setFrom(projectColumns, 1, "excluded"),
+		deleteProjects: `DELETE FROM projects WHERE name = ANY ($1::text[])`,
+		upsertNodes: `INSERT INTO nodes (` + names(nodeColumns) + `) SELECT * FROM ` + unnest(nodeColumns) +
+			` ON CONFLICT (name) DO UPDATE SET ` + setFrom(nodeColumns, 1, "excluded"),
+		// A step of a job that does not exist inserts nothing, which
+		// aborts the transaction.
+		upsertSteps: `WITH u AS (INSERT INTO steps (` + names(stepColumns) + `) SELECT * FROM ` + unnest(stepColumns) +
+			` WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = v.job_id)
+			ON CONFLICT (job_id, step_id) DO UPDATE SET ` + setFrom(stepColumns, 2, "excluded") + ` RETURNING job_id, step_id)
+			SELECT gefion_all_found('step (its job)', array(SELECT j || '.' || s FROM unnest($1::bigint[], $2::bigint[]) AS x(j, s)),
+				array(SELECT job_id || '.' || step_id FROM u))`,
+	}
+})
 
 // jobRows are job records as column arrays, in jobColumns' order.
 type jobRows struct {
@@ -219,6 +228,7 @@ func lastIndex(n int, key func(i int) any) []bool {
 // batch apply: scripts, new jobs, updated jobs, projects, deleted
 // projects, nodes, steps.
 func queueBatch(q *pgx.Batch, b *store.Batch, enc *encoded) error {
+	st := stmts()
 	if len(enc.scripts.pending) > 0 {
 		hashes := make([]string, len(enc.scripts.pending))
 		bodies := make([][]byte, len(enc.scripts.pending))
@@ -226,13 +236,13 @@ func queueBatch(q *pgx.Batch, b *store.Batch, enc *encoded) error {
 			// Read only, while the batch is sent: no copy of up to 4 MiB.
 			hashes[i], bodies[i] = sc.hash, unsafe.Slice(unsafe.StringData(sc.body), len(sc.body))
 		}
-		q.Queue(insertScriptsSQL, hashes, bodies)
+		q.Queue(st.insertScripts, hashes, bodies)
 	}
 	if enc.newJobs.len() > 0 {
-		q.Queue(insertJobsSQL, enc.newJobs.args()...)
+		q.Queue(st.insertJobs, enc.newJobs.args()...)
 	}
 	if enc.jobs.len() > 0 {
-		q.Queue(updateJobsSQL, enc.jobs.args()...)
+		q.Queue(st.updateJobs, enc.jobs.args()...)
 	}
 	if len(b.Projects) > 0 {
 		last := lastIndex(len(b.Projects), func(i int) any { return b.Projects[i].Name })
@@ -252,10 +262,10 @@ func queueBatch(q *pgx.Batch, b *store.Batch, enc *encoded) error {
 			grant, period, used = append(grant, p.GrantGPUHours), append(period, p.PeriodStartS), append(used, p.UsedGPUSeconds)
 			usage, usageAt, maxGPUs = append(usage, p.UsageGPUS), append(usageAt, p.UsageAtS), append(maxGPUs, int64(p.MaxGPUs))
 		}
-		q.Queue(upsertProjectsSQL, name, parent, users, grant, period, used, usage, usageAt, maxGPUs)
+		q.Queue(st.upsertProjects, name, parent, users, grant, period, used, usage, usageAt, maxGPUs)
 	}
 	if len(b.DeleteProjects) > 0 {
-		q.Queue(deleteProjectsSQL, b.DeleteProjects)
+		q.Queue(st.deleteProjects, b.DeleteProjects)
 	}
 	if len(b.Nodes) > 0 {
 		last := lastIndex(len(b.Nodes), func(i int) any { return b.Nodes[i].Name })
@@ -267,7 +277,7 @@ func queueBatch(q *pgx.Batch, b *store.Batch, enc *encoded) error {
 				name, state, reason, since = append(name, n.Name), append(state, n.State), append(reason, n.Reason), append(since, n.SinceS)
 			}
 		}
-		q.Queue(upsertNodesSQL, name, state, reason, since)
+		q.Queue(st.upsertNodes, name, state, reason, since)
 	}
 	if len(b.Steps) > 0 {
 		type key struct {
@@ -296,7 +306,7 @@ func queueBatch(q *pgx.Batch, b *store.Batch, enc *encoded) error {
 			limit, start, end, exit = append(limit, r.TimeLimitS), append(start, r.StartS), append(end, r.EndS), append(exit, int64(r.ExitCode))
 			signal, overlap, exclusive = append(signal, r.Signal), append(overlap, r.Overlap), append(exclusive, r.Exclusive)
 		}
-		q.Queue(upsertStepsSQL, jobID, stepID, name, state, nodes, tasks, layout, argv, limit, start, end, exit, signal, overlap, exclusive)
+		q.Queue(st.upsertSteps, jobID, stepID, name, state, nodes, tasks, layout, argv, limit, start, end, exit, signal, overlap, exclusive)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/store"
@@ -121,6 +122,12 @@ func TestKillDuringBurst(t *testing.T) {
 		t.Skip("kills child processes; skipped in -short")
 	}
 	path := pgtest.Schema(t)
+	// The child's connections carry a name of their own, so that the
+	// parent can wait for the server to finish with them: a pipeline the
+	// child sent before it died may still commit (unacknowledged, which
+	// is allowed) after the kill.
+	app := fmt.Sprintf("gefion_crash_%d", os.Getpid())
+	childURL := path + "&application_name=" + app
 	var acked job.ID
 	// Acknowledgements to read before the kill, and a delay after it so
 	// that the kill lands at different points within a batch, including
@@ -129,7 +136,7 @@ func TestKillDuringBurst(t *testing.T) {
 		delay time.Duration
 	}{{1, 0}, {5, 300 * time.Microsecond}, {40, time.Millisecond}, {150, 700 * time.Microsecond}} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashEnv+"="+path)
+		cmd.Env = append(os.Environ(), crashEnv+"="+childURL)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.StdoutPipe()
@@ -178,6 +185,7 @@ func TestKillDuringBurst(t *testing.T) {
 		for read() {
 		}
 		cmd.Wait()
+		waitGone(t, path, app)
 		checkCrashDB(t, round, path, acked)
 	}
 	t.Logf("%d jobs acknowledged over all rounds", acked)
@@ -254,4 +262,27 @@ func countDone(rs []store.JobRecord) int {
 		}
 	}
 	return n
+}
+
+// waitGone waits until no server process serves a connection named app.
+func waitGone(t *testing.T, url, app string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var n int
+		if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed child's connections still open after 10 s")
+		}
+	}
 }
