@@ -45,10 +45,24 @@ const (
 	CodeRateLimited  = "rate_limited"
 )
 
+// Leader is GET /v1/leader's answer, from a controller on a shared
+// store: who answered, whether it leads, and who does.
+type Leader struct {
+	Self       string `json:"self"`
+	Leading    bool   `json:"leading"`
+	Leader     string `json:"leader"`
+	LeaderAddr string `json:"leader_addr"`
+	Epoch      int64  `json:"epoch"`
+}
+
 // Error is the body of every error response.
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Leader is the leading controller's URL, on a standby's answer
+	// (code unavailable): clients that know several controllers send
+	// there instead.
+	Leader string `json:"leader,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }

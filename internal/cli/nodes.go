@@ -33,11 +33,36 @@ func runNodes(e *Env, args []string) error {
 	if err != nil {
 		return explain(err, c.Base)
 	}
+	// Given several controllers, say who leads and who stands by.
+	var ctls []controllerState
+	if addrs := c.Controllers(); len(addrs) > 1 {
+		for _, a := range addrs {
+			cs := controllerState{Addr: a, Role: "unreachable"}
+			if l, err := c.LeaderOf(ctx, a); err == nil {
+				cs.Name, cs.Role, cs.Epoch = l.Self, "standby", l.Epoch
+				if l.Leading {
+					cs.Role = "leader"
+				}
+			}
+			ctls = append(ctls, cs)
+		}
+	}
 	if r.asJSON {
 		if nodes == nil {
 			nodes = []api.Node{}
 		}
-		return writeJSON(e.Stdout, map[string]any{"nodes": nodes})
+		out := map[string]any{"nodes": nodes}
+		if ctls != nil {
+			out["controllers"] = ctls
+		}
+		return writeJSON(e.Stdout, out)
+	}
+	if ctls != nil {
+		defer func() {
+			for _, cs := range ctls {
+				fmt.Fprintf(e.Stdout, "controller %s %s: %s (epoch %d)\n", textsafe.Field(cs.Name), textsafe.Field(cs.Addr), cs.Role, cs.Epoch)
+			}
+		}()
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
 	if *long {
@@ -122,4 +147,12 @@ func runDrain(e *Env, args []string, drain bool) error {
 		return explain(err, c.Base)
 	}
 	return nil
+}
+
+// controllerState is one controller of several, as gefion nodes shows it.
+type controllerState struct {
+	Name  string `json:"name"`
+	Addr  string `json:"addr"`
+	Role  string `json:"role"` // leader, standby or unreachable
+	Epoch int64  `json:"epoch"`
 }

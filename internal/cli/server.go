@@ -26,6 +26,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/controller"
 	"github.com/gefion-hpc/gefion/internal/ident"
 	"github.com/gefion-hpc/gefion/internal/oidcauth"
+	"github.com/gefion-hpc/gefion/internal/store/postgres"
 	"github.com/gefion-hpc/gefion/internal/store/sqlite"
 	"github.com/gefion-hpc/gefion/internal/web"
 )
@@ -41,6 +42,17 @@ type serverConfig struct {
 	Listen string `toml:"listen"`
 	// DataDir holds the SQLite database (default /var/lib/gefion).
 	DataDir string `toml:"data_dir"`
+	// Store is where the state lives: empty for SQLite in DataDir, or a
+	// PostgreSQL URL (postgres://USER@HOST:PORT/DB), which several
+	// controllers may share, one leading at a time.
+	Store string `toml:"store"`
+	// Name names this controller in the leader lease (default: host name
+	// and listen port); Advertise is the URL clients reach it at (default
+	// http://LISTEN). LeaseTTL is the lease's length (default 3s): a
+	// standby takes over this long after the leader stops renewing it.
+	Name      string `toml:"name"`
+	Advertise string `toml:"advertise"`
+	LeaseTTL  string `toml:"lease_ttl"`
 	// Cluster is a cluster description file; Preset a built-in machine.
 	// Neither: nodes join as agents register.
 	Cluster string `toml:"cluster"`
@@ -183,6 +195,7 @@ func runServer(e *Env, args []string) error {
 	fs := newFlags(e, "server")
 	config := fs.String("config", "", "controller configuration file (TOML)")
 	plainOK := fs.Bool("insecure-plaintext-i-know", false, "with plaintext = true, serve plain HTTP on a non-loopback address: credentials and tokens then cross the network readable")
+	storeURL := fs.String("store", "", "the store: a PostgreSQL URL (postgres://USER@HOST:PORT/DB), overriding the configuration's store; default SQLite in data_dir")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -251,6 +264,16 @@ func runServer(e *Env, args []string) error {
 	default:
 		log.Info("agents join with the token in "+tokenFile+" and trust the controller's CA with --ca-file", "file", tokenFile, "ca", tlsSetup.caFile)
 	}
+	if *storeURL != "" {
+		sc.Store = *storeURL
+	}
+	if sc.Store != "" {
+		var tlsCfg *tls.Config
+		if tlsSetup != nil {
+			tlsCfg = tlsSetup.config
+		}
+		return runServerPostgres(sc, cfg, tlsCfg, log)
+	}
 	st, err := sqlite.Open(filepath.Join(sc.DataDir, "gefion.db"))
 	if err != nil {
 		return err
@@ -273,6 +296,45 @@ func runServer(e *Env, args []string) error {
 		log.Info("controller serving", "listen", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String())
 		return nil
 	})
+}
+
+// runServerPostgres runs a controller on a PostgreSQL store, as the leader
+// or a standby (see serveLeader).
+func runServerPostgres(sc *serverConfig, cfg controller.Config, tlsCfg *tls.Config, log *slog.Logger) error {
+	if !isPostgresURL(sc.Store) {
+		return fmt.Errorf("store=%q: give a PostgreSQL URL (postgres://USER@HOST:PORT/DB), or leave it out for SQLite in data_dir", postgres.Describe(sc.Store))
+	}
+	lc := leaseConfig{name: sc.Name, addr: sc.Advertise, ttl: 3 * time.Second}
+	if sc.LeaseTTL != "" {
+		d, err := time.ParseDuration(sc.LeaseTTL)
+		if err != nil || d < 300*time.Millisecond {
+			return fmt.Errorf("lease_ttl=%q: give a duration of at least 300ms, such as \"3s\"", sc.LeaseTTL)
+		}
+		lc.ttl = d
+	}
+	if lc.addr == "" {
+		lc.addr = "http://" + sc.Listen
+		if tlsCfg != nil {
+			lc.addr = "https://" + sc.Listen
+		}
+	}
+	if lc.name == "" {
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(sc.Listen)
+		lc.name = host + ":" + port
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	st, err := openPostgres(ctx, sc.Store, log)
+	stop()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ln, err := net.Listen("tcp", sc.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", sc.Listen, err)
+	}
+	return serveLeader(st, lc, cfg, ln, tlsCfg, log)
 }
 
 // serveController runs the controller's loop and its API on ln until

@@ -45,13 +45,23 @@ type Client struct {
 	HTTP *http.Client
 
 	light *conn1
+	// group, when New was given several controllers, follows the leader.
+	group *group
 }
 
 // New returns a client for a command: its requests go over one kept
 // HTTP/1.1 connection at a time, not through net/http's Transport, whose
 // set-up and code a short-lived command would page in for one request.
 // An address that is not plain http:// gets net/http, as NewPooled.
+//
+// addr may name several controllers, separated by commas (a controller and
+// its standbys): the client then sends to the one that leads (see group).
 func New(addr, user string) *Client {
+	if first, g := newGroup(addr); g != nil {
+		c := New(first, user)
+		c.group = g
+		return c
+	}
 	base := baseURL(addr)
 	host, prefix, ok := splitHTTP(base)
 	if !ok {
@@ -64,6 +74,11 @@ func New(addr, user string) *Client {
 // for many concurrent requests: for agents and load tools, which live
 // long and send in parallel.
 func NewPooled(addr, user string) *Client {
+	if first, g := newGroup(addr); g != nil {
+		c := NewPooled(first, user)
+		c.group = g
+		return c
+	}
 	tr := &http.Transport{
 		Proxy:               nil, // the controller is never behind a proxy
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -147,8 +162,16 @@ func (c *Client) do(ctx context.Context, method, path string, hdr map[string]str
 
 // send sends a request and returns the answer's body, or the controller's
 // error. hdr holds header names and values in turn; empty values are not
-// sent.
+// sent. With several controllers it follows the leader (see group).
 func (c *Client) send(ctx context.Context, method, path string, hdr []string, body []byte) ([]byte, error) {
+	if c.group == nil {
+		return c.send1(ctx, c.light, c.Base, method, path, hdr, body)
+	}
+	return c.group.send(ctx, c, method, path, hdr, body)
+}
+
+// send1 sends a request to one controller.
+func (c *Client) send1(ctx context.Context, light *conn1, base, method, path string, hdr []string, body []byte) ([]byte, error) {
 	var (
 		status int
 		data   []byte
@@ -157,15 +180,15 @@ func (c *Client) send(ctx context.Context, method, path string, hdr []string, bo
 	if hdr, err = c.authenticate(ctx, hdr); err != nil {
 		return nil, err
 	}
-	if c.HTTP == nil && c.light != nil {
+	if c.HTTP == nil && light != nil {
 		var resp Response
-		resp, err = c.light.roundTrip(ctx, method, path, hdr, body)
+		resp, err = light.roundTrip(ctx, method, path, hdr, body)
 		if err != nil && ctx.Err() == nil {
-			err = fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Base, err)
+			err = fmt.Errorf("%w at %s: %v", ErrUnreachable, base, err)
 		}
 		status, data = resp.Status, resp.Body
 	} else {
-		status, data, err = c.sendHTTP(ctx, method, path, hdr, body)
+		status, data, err = c.sendHTTP(ctx, base, method, path, hdr, body)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -184,12 +207,12 @@ func (c *Client) send(ctx context.Context, method, path string, hdr []string, bo
 }
 
 // sendHTTP is send through c.HTTP.
-func (c *Client) sendHTTP(ctx context.Context, method, path string, hdr []string, body []byte) (int, []byte, error) {
+func (c *Client) sendHTTP(ctx context.Context, base, method, path string, hdr []string, body []byte) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -204,7 +227,7 @@ func (c *Client) sendHTTP(ctx context.Context, method, path string, hdr []string
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, c.Base, err)
+		return 0, nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, base, err)
 	}
 	defer resp.Body.Close()
 	var data []byte

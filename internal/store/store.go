@@ -3,9 +3,10 @@
 // The controller is the only writer; it commits a Batch before it replies
 // to a user or tells an agent anything (DESIGN.md rule 3).
 //
-// Implementations: Memory (tests and benchmarks, not durable) and SQLite
-// (the embedded default, durable, WAL). PostgreSQL will implement the same
-// interface and pass the same conformance suite (storetest).
+// Implementations: Memory (tests and benchmarks, not durable), SQLite
+// (the embedded default, durable, WAL) and PostgreSQL (production, shared
+// by controllers that lead in turn); all pass one conformance suite
+// (storetest).
 //
 // Only the controller and tools that read accounting import this package.
 package store

@@ -1,0 +1,101 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gefion-hpc/gefion/internal/store"
+)
+
+var _ store.TokenStore = (*Store)(nil)
+
+// PutToken implements store.TokenStore. Like a commit, it is fenced by
+// the lease: a deposed leader issues no tokens.
+func (s *Store) PutToken(ctx context.Context, t *store.TokenRecord) error {
+	err := s.exec(ctx, `INSERT INTO tokens (id, user_name, hash, created_s, expires_s, revoked_s) VALUES ($1, $2, $3, $4, $5, $6)`,
+		t.ID, t.User, t.Hash, t.CreatedS, t.ExpiresS, t.RevokedS)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return fmt.Errorf("token %s: %w", t.ID, store.ErrConflict)
+	}
+	return err
+}
+
+// Tokens implements store.TokenStore.
+func (s *Store) Tokens(ctx context.Context) ([]store.TokenRecord, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	rows, err := s.r.Query(ctx, `SELECT id, user_name, hash, created_s, expires_s, revoked_s FROM tokens ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: query tokens: %w", s.where, err)
+	}
+	var out []store.TokenRecord
+	var t store.TokenRecord
+	_, err = pgx.ForEachRow(rows, []any{&t.ID, &t.User, &t.Hash, &t.CreatedS, &t.ExpiresS, &t.RevokedS}, func() error {
+		out = append(out, t)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: query tokens: %w", s.where, err)
+	}
+	return out, nil
+}
+
+// RevokeToken implements store.TokenStore; revoking twice keeps the
+// first time.
+func (s *Store) RevokeToken(ctx context.Context, id string, atS int64) error {
+	err := s.exec(ctx, `WITH u AS (UPDATE tokens SET revoked_s = CASE WHEN revoked_s = 0 THEN $1 ELSE revoked_s END WHERE id = $2 RETURNING id)
+		SELECT gefion_all_found('token', ARRAY[$2::text], array(SELECT id FROM u))`, atS, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("token %s: %w", id, store.ErrNotFound)
+	}
+	return err
+}
+
+// exec runs one statement on the writer connection, fenced by the lease
+// epoch as commits are.
+func (s *Store) exec(ctx context.Context, sql string, args ...any) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	q := &pgx.Batch{}
+	if e := s.epoch.Load(); e != 0 {
+		q.Queue(`SELECT gefion_fence($1)`, e)
+	}
+	q.Queue(sql, args...)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if s.w.IsClosed() {
+		w, err := connect(ctx, s.cfg, s.where)
+		if err != nil {
+			return err
+		}
+		s.w, s.writerPID = w, 0
+	}
+	br := s.w.SendBatch(ctx, q)
+	var err error
+	for range q.Len() {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" {
+			return err
+		}
+		return s.commitError(err)
+	}
+	return nil
+}
