@@ -90,6 +90,7 @@ func TestFailover(t *testing.T) {
 	bin := buildGefion(t)
 	t.Run("KillLeader", func(t *testing.T) { testFailoverKillLeader(t, bin) })
 	t.Run("PausedLeader", func(t *testing.T) { testFailoverPausedLeader(t, bin) })
+	t.Run("AgentsFollow", func(t *testing.T) { testFailoverAgents(t, bin) })
 }
 
 func newHACluster(t *testing.T, bin string, n int, ttl string) *haCluster {
@@ -207,7 +208,7 @@ func (h *haCluster) logs() string {
 type submitter struct {
 	mu     sync.Mutex
 	acked  map[string]job.ID // key -> ID
-	ackAt  []time.Time
+	acks   []ack
 	errors []error
 }
 
@@ -220,11 +221,12 @@ func (s *submitter) run(ctx context.Context, c *client.Client, prefix string, wo
 			for n := 0; ctx.Err() == nil; n++ {
 				key := fmt.Sprintf("%s-w%d-%d", prefix, w, n)
 				spec := job.Spec{Name: key, NTasks: 1, TimeLimitS: 60, Hold: true, Script: "#!/bin/sh\ntrue\n"}
+				sent := time.Now()
 				resp, err := c.Submit(ctx, api.SubmitRequest{Spec: spec}, key)
 				s.mu.Lock()
 				if err == nil {
 					s.acked[key] = resp.ID
-					s.ackAt = append(s.ackAt, time.Now())
+					s.acks = append(s.acks, ack{sent, time.Now()})
 				} else if ctx.Err() == nil {
 					s.errors = append(s.errors, err)
 				}
@@ -235,13 +237,17 @@ func (s *submitter) run(ctx context.Context, c *client.Client, prefix string, wo
 	wg.Wait()
 }
 
-// firstAckAfter returns the first acknowledgement after t.
+// ack is when an acknowledged submission was sent and answered.
+type ack struct{ sent, at time.Time }
+
+// firstAckAfter returns the first acknowledgement of a submission sent
+// after t (one sent before may have been answered by the old leader).
 func (s *submitter) firstAckAfter(t time.Time) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, a := range s.ackAt {
-		if a.After(t) {
-			return a, true
+	for _, a := range s.acks {
+		if a.sent.After(t) {
+			return a.at, true
 		}
 	}
 	return time.Time{}, false
@@ -296,7 +302,8 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // SIGKILL at a random moment of each burst, restarting it as a standby.
 // Every acknowledged submission must be stored exactly once under the ID
 // it was acknowledged with; the time from the kill to the next
-// acknowledgement (the standby's takeover) is reported.
+// acknowledgement of a submission sent after it (the standby's takeover)
+// is reported.
 func testFailoverKillLeader(t *testing.T, bin string) {
 	rounds := 3
 	if v := os.Getenv(failoverRoundsEnv); v != "" {
@@ -452,4 +459,102 @@ func testFailoverPausedLeader(t *testing.T, bin string) {
 	}
 	checkStore(t, h.url, acked)
 	t.Logf("the resumed leader refused %d of 10 direct submissions", refused)
+}
+
+// testFailoverAgents runs jobs on virtual nodes whose agent knows both
+// controllers, and kills the leader while they run. The agent must
+// follow the new leader, which reconciles the running jobs from it: every
+// job ends completed, once, never started a second time (Restarts 0).
+func testFailoverAgents(t *testing.T, bin string) {
+	const ttl = time.Second
+	h := newHACluster(t, bin, 2, ttl.String())
+	l := h.leader(20 * time.Second)
+	agent := exec.Command(bin, "agent", "--controller", strings.Join(h.addrs, ","), "--token-file", filepath.Join(h.dir, "token"), "--virtual", "4")
+	logf, err := os.Create(filepath.Join(h.dir, "agent.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	agent.Stdout, agent.Stderr = logf, logf
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		agent.Process.Kill()
+		agent.Wait()
+	})
+	c := client.NewPooled(strings.Join(h.addrs, ","), "alice")
+	ctx := context.Background()
+	const jobs = 12
+	var ids []job.ID
+	for i := range jobs {
+		key := fmt.Sprintf("run-%d", i)
+		// Each job takes one GPU for 2 s: 32 GPUs run them all at once.
+		spec := job.Spec{Name: key, NTasks: 1, GPUsPerNode: 1, TimeLimitS: 60, Comment: "duration=2", Script: "#!/bin/sh\ntrue\n"}
+		resp, err := c.Submit(ctx, api.SubmitRequest{Spec: spec}, key)
+		if err != nil {
+			t.Fatalf("submit: %v\n%s", err, h.logs())
+		}
+		ids = append(ids, resp.ID)
+	}
+	// Kill the leader once the jobs run.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		all, err := c.Jobs(ctx, true)
+		running := 0
+		for _, j := range all {
+			if j.State == job.Running {
+				running++
+			}
+		}
+		if err == nil && running == jobs {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d jobs running after 20 s (%v)\n%s", running, jobs, err, h.logs())
+		}
+	}
+	h.procs[l].Process.Kill()
+	<-h.exits[l]
+	h.procs[l] = nil
+	// The new leader sees every job end, once.
+	var last []api.Job
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		all, err := c.Jobs(ctx, true)
+		done := 0
+		for _, j := range all {
+			if j.State.Final() {
+				done++
+			}
+		}
+		last = all
+		if err == nil && done == jobs {
+			break
+		}
+		if time.Now().After(deadline) {
+			agentLog, _ := os.ReadFile(filepath.Join(h.dir, "agent.log"))
+			t.Fatalf("%d of %d jobs ended 30 s after the leader was killed (%v)\n%s--- agent:\n%s", done, jobs, err, h.logs(), agentLog)
+		}
+	}
+	for _, j := range last {
+		if j.State != job.Completed {
+			t.Errorf("job %d ended %s; want COMPLETED", j.ID, j.State)
+		}
+	}
+	st, err := postgres.Open(ctx, h.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.Jobs(ctx, store.JobQuery{IDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Restarts != 0 || r.State != job.Completed {
+			t.Errorf("job %d: %s after %d restarts; want completed, never restarted", r.ID, r.State, r.Restarts)
+		}
+	}
+	if len(recs) != jobs {
+		t.Errorf("%d jobs stored; want %d", len(recs), jobs)
+	}
 }

@@ -109,12 +109,15 @@ func serveLeader(st *postgres.Store, lc leaseConfig, cfg controller.Config, ln n
 	log.Info("standing by for the leader lease", "name", lc.name, "listen", ln.Addr().String())
 	poll := time.NewTicker(max(lc.ttl/8, 50*time.Millisecond))
 	defer poll.Stop()
+	var warned time.Time
 	for {
 		actx, acancel := context.WithTimeout(ctx, lc.ttl)
 		l, ok, err := st.Acquire(actx, lc.name, lc.addr, lc.ttl)
 		acancel()
-		if err != nil && ctx.Err() == nil {
-			log.Warn("could not read the leader lease", "err", err.Error())
+		if err != nil && ctx.Err() == nil && time.Since(warned) > 30*time.Second {
+			// Polled several times a second: say it twice a minute.
+			log.Warn("could not read the leader lease; still trying", "err", err.Error())
+			warned = time.Now()
 		}
 		if ok {
 			break
