@@ -469,7 +469,8 @@ func testFailoverAgents(t *testing.T, bin string) {
 	const ttl = time.Second
 	h := newHACluster(t, bin, 2, ttl.String())
 	l := h.leader(20 * time.Second)
-	agent := exec.Command(bin, "agent", "--controller", strings.Join(h.addrs, ","), "--token-file", filepath.Join(h.dir, "token"), "--virtual", "4")
+	agent := exec.Command(bin, "agent", "--controller", strings.Join(h.addrs, ","), "--token-file", filepath.Join(h.dir, "token"), "--virtual", "4",
+		"--socket", filepath.Join(h.dir, "agent", "agent.sock"), "--key-file", filepath.Join(h.dir, "agent.key"))
 	logf, err := os.Create(filepath.Join(h.dir, "agent.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -483,7 +484,7 @@ func testFailoverAgents(t *testing.T, bin string) {
 		agent.Process.Kill()
 		agent.Wait()
 	})
-	c := client.NewPooled(strings.Join(h.addrs, ","), "alice")
+	c := h.client()
 	ctx := context.Background()
 	const jobs = 12
 	var ids []job.ID
