@@ -190,6 +190,27 @@ func (c *Controller) auditWrap(ctx context.Context, fn func(tx *txn) (any, error
 	}, n
 }
 
+// Audited prepares the audit record of a state-changing request that
+// reaches the controller through another front end (the web view) rather
+// than the API: ctx carries the identity and the record, so that the
+// change's transaction stages it, and finish, called with the request's
+// outcome, commits it on its own when nothing staged it (a refusal).
+// action names the request as the API's routes do ("POST /web/jobs/{id}/cancel").
+func (c *Controller) Audited(ctx context.Context, id Identity, action, target string) (context.Context, func(error)) {
+	note := &auditNote{rec: store.AuditRecord{User: id.User, Via: id.Via, Action: action, Target: target}}
+	ctx = context.WithValue(context.WithValue(ctx, identityKey{}, id), auditKey{}, note)
+	return ctx, func(err error) {
+		if note.staged.Load() {
+			return
+		}
+		note.mu.Lock()
+		rec := note.rec
+		note.mu.Unlock()
+		outcome(&rec, c.apiErr(err, false))
+		c.auditNow(ctx, rec)
+	}
+}
+
 // auditNow commits one audit record on its own and waits until it is
 // durable. A client that went away does not cancel it.
 func (c *Controller) auditNow(ctx context.Context, rec store.AuditRecord) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -139,7 +140,18 @@ type operatorsData struct {
 	// Warned are running jobs with something noticed about them (an
 	// allocated GPU idle for long), of those the viewer may see.
 	Warned []warnedJob
+	// Audit is the newest part of the audit trail, newest first; nil
+	// when the controller does not let the viewer read it.
+	Audit []auditRow
 }
+
+type auditRow struct {
+	Time, User, Via, Action, Target, Outcome, Detail string
+	Status                                           int
+}
+
+// auditRows is how much of the audit trail the Operators page shows.
+const auditRows = 50
 
 type warnedJob struct {
 	ID, User string
@@ -181,6 +193,16 @@ func (s *Server) operatorsPage(w http.ResponseWriter, r *http.Request, v *viewer
 			d.Warned = append(d.Warned, warnedJob{ID: jobRef(j), User: j.User, Warnings: w.Warnings})
 		}
 	}
+	// The controller decides who reads the trail (operators): for
+	// others the section is left out.
+	if recs, err := s.ctl.Audit(r.Context(), v.User, store.AuditQuery{Limit: auditRows}); err == nil {
+		d.Audit = []auditRow{}
+		for i := len(recs) - 1; i >= 0; i-- {
+			a := &recs[i]
+			d.Audit = append(d.Audit, auditRow{Time: time.Unix(a.TimeS, 0).UTC().Format("2006-01-02 15:04:05"), User: a.User, Via: a.Via,
+				Action: a.Action, Target: a.Target, Outcome: a.Outcome, Status: a.Status, Detail: a.Detail})
+		}
+	}
 	s.render(w, http.StatusOK, "operators", v, "Operators", d)
 	return nil
 }
@@ -196,7 +218,12 @@ func (s *Server) nodesPost(w http.ResponseWriter, r *http.Request, v *viewer) er
 	default:
 		return &api.Error{Code: api.CodeInvalid, Message: "choose drain or resume"}
 	}
-	names, err := s.ctl.SetNodes(r.Context(), v.User, act, drain)
+	var names []string
+	err := s.audited(r, v, "POST /operators/nodes ("+r.PostFormValue("action")+")", act.Nodes, func(ctx context.Context) error {
+		var err error
+		names, err = s.ctl.SetNodes(ctx, v.User, act, drain)
+		return err
+	})
 	if err != nil {
 		return err
 	}

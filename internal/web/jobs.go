@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -536,16 +537,23 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, v *viewer) err
 		return err
 	}
 	refs := []job.Ref{ref}
-	switch r.PathValue("action") {
-	case "cancel":
-		_, err = s.ctl.Cancel(r.Context(), v.User, refs, "")
-	case "hold":
-		err = s.ctl.Hold(r.Context(), v.User, refs, true)
-	case "release":
-		err = s.ctl.Hold(r.Context(), v.User, refs, false)
+	action := r.PathValue("action")
+	switch action {
+	case "cancel", "hold", "release":
 	default:
-		return &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no job action %q; a job can be cancelled, held or released", r.PathValue("action"))}
+		return &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no job action %q; a job can be cancelled, held or released", action)}
 	}
+	err = s.audited(r, v, "POST /jobs/{id}/"+action, ref.String(), func(ctx context.Context) error {
+		switch action {
+		case "cancel":
+			_, err := s.ctl.Cancel(ctx, v.User, refs, "")
+			return err
+		case "hold":
+			return s.ctl.Hold(ctx, v.User, refs, true)
+		default:
+			return s.ctl.Hold(ctx, v.User, refs, false)
+		}
+	})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -94,7 +95,17 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request, v *viewer) e
 		return nil
 	}
 	spec.SubmitDir = d.Dir
-	resp, err := s.ctl.Submit(r.Context(), v.User, d.Key, api.SubmitRequest{Spec: *spec, TestOnly: preview})
+	var resp *api.SubmitResponse
+	submit := func(ctx context.Context) error {
+		var err error
+		resp, err = s.ctl.Submit(ctx, v.User, d.Key, api.SubmitRequest{Spec: *spec, TestOnly: preview})
+		return err
+	}
+	if preview {
+		err = submit(r.Context()) // a preview changes nothing
+	} else {
+		err = s.audited(r, v, "POST /submit", "", submit)
+	}
 	if err != nil {
 		var ae *api.Error
 		if !errors.As(err, &ae) || statusOf(ae.Code) >= 500 {

@@ -144,6 +144,8 @@ func (s *Server) hostAllowed(host string) bool {
 // viewer is the verified user a page is rendered for.
 type viewer struct {
 	User string
+	// Via is what vouched for User, for the audit trail.
+	Via string
 	// CSRF is the token the viewer's forms carry.
 	CSRF string
 }
@@ -158,7 +160,7 @@ func (s *Server) page(pattern string, h pageFunc) {
 			s.fail(w, r, nil, err)
 			return
 		}
-		v := &viewer{User: id.User, CSRF: s.token(id.User)}
+		v := &viewer{User: id.User, Via: "web, " + id.Via, CSRF: s.token(id.User)}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			if err := r.ParseMultipartForm(maxForm); err != nil && !errors.Is(err, http.ErrNotMultipart) {
@@ -287,4 +289,14 @@ func fragment(name, tmpl string, data any) (string, error) {
 	var buf bytes.Buffer
 	err := pages()[name].ExecuteTemplate(&buf, tmpl, data)
 	return buf.String(), err
+}
+
+// audited runs a state-changing action of v's with the controller's audit
+// record (action as the web's route, target what it names), so that the
+// web's changes and refusals are in the trail as the API's are.
+func (s *Server) audited(r *http.Request, v *viewer, action, target string, do func(ctx context.Context) error) error {
+	ctx, finish := s.ctl.Audited(r.Context(), controller.Identity{User: v.User, Via: v.Via}, action, target)
+	err := do(ctx)
+	finish(err)
+	return err
 }

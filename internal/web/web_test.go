@@ -16,6 +16,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/store"
 )
 
 const secretScript = "#!/bin/sh\n#SBATCH --comment=duration=600\n#SBATCH --gpus-per-node=1\necho the-secret-of-alice\n"
@@ -168,6 +169,11 @@ func TestOtherUserCannotCancel(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "is not yours") || strings.Contains(body, "alice") {
 		t.Errorf("bob cancelling alice's job = %d; want 403 with the controller's reason:\n%s", resp.StatusCode, body)
 	}
+	// The refusal is in the audit trail, as the API's are.
+	recs, err := h.ctl.Audit(context.Background(), "admin", store.AuditQuery{User: "bob"})
+	if err != nil || len(recs) == 0 || recs[len(recs)-1].Action != "POST /jobs/{id}/cancel" || recs[len(recs)-1].Outcome == "ok" || !strings.HasPrefix(recs[len(recs)-1].Via, "web, ") {
+		t.Errorf("audit of bob's cancel from the web = %+v, %v; want a refusal recorded", recs, err)
+	}
 }
 
 func TestPreviewShowsLinesAndSubmitsNothing(t *testing.T) {
@@ -297,6 +303,11 @@ func TestOperatorsPage(t *testing.T) {
 	}
 	if _, body := h.get("admin", "/operators"); !strings.Contains(body, "<td>dgx002</td><td>drained</td><td>ECC errors (admin)</td>") {
 		t.Errorf("operators page after the drain lacks dgx002 drained with its reason:\n%s", body)
+	} else if !strings.Contains(body, "Audit trail") || !strings.Contains(body, "<td>admin</td>") {
+		t.Errorf("operators page lacks the audit trail with the admin's drain:\n%s", body)
+	}
+	if _, body := h.get("bob", "/operators"); strings.Contains(body, "Audit trail") {
+		t.Errorf("bob, no operator, sees the audit trail:\n%s", body)
 	}
 	form.Set("reason", "")
 	if resp, body := h.post("admin", "/operators/nodes", form, nil); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "reason") {
