@@ -3,7 +3,9 @@ package controller
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
@@ -56,6 +58,22 @@ type authority struct {
 	keys   map[string]ed25519.PublicKey
 	macs   map[string][]byte
 	tokens map[string]store.TokenRecord
+	// ks keeps the pins where the store can (nil: memory only).
+	ks store.NodeKeyStore
+}
+
+// A node's MAC key is derived from its public key and the controller's
+// token key (HMAC-SHA256 under the key's seed), not drawn at random: with
+// the pins in the store (public keys, no secret), a restarted controller,
+// or another one taking over with the same token key, derives the very
+// keys the agents already hold, and their credentials verify at once
+// rather than after each agent enrols again. The store never holds a MAC
+// key.
+func (a *authority) macFor(key ed25519.PublicKey) []byte {
+	m := hmac.New(sha256.New, a.cfg.TokenKey.Seed())
+	m.Write([]byte("gefion node MAC key v1\n"))
+	m.Write(key)
+	return m.Sum(nil)
 }
 
 func newAuthority(cfg AuthConfig, st store.Store) (*authority, error) {
@@ -82,6 +100,20 @@ func newAuthority(cfg AuthConfig, st store.Store) (*authority, error) {
 		}
 		for _, r := range recs {
 			a.tokens[r.ID] = r
+		}
+	}
+	if ks, ok := st.(store.NodeKeyStore); ok {
+		a.ks = ks
+		recs, err := ks.NodeKeys(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("loading node keys: %w", err)
+		}
+		for _, r := range recs {
+			k, err := ident.DecodePublicKey(r.Key)
+			if err != nil {
+				return nil, fmt.Errorf("node key of %s in the store: %w", r.Node, err)
+			}
+			a.keys[r.Node], a.macs[r.Node] = k, a.macFor(k)
 		}
 	}
 	return a, nil
@@ -122,17 +154,24 @@ func (a *authority) enroll(req api.EnrollRequest, now time.Time) ([]byte, error)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var mac []byte
+	var fresh []store.NodeKeyRecord
 	for _, n := range req.Nodes {
-		if old, ok := a.keys[n]; ok && !old.Equal(key) {
+		old, ok := a.keys[n]
+		if ok && !old.Equal(key) {
 			return nil, forbidden("node %s is enrolled with another key; an agent may not speak for a node another agent holds (if %s was reinstalled, an operator runs 'gefion nodes forget-key %s')", n, n, n)
-		} else if ok && mac == nil {
-			mac = a.macs[n]
+		}
+		if !ok {
+			fresh = append(fresh, store.NodeKeyRecord{Node: n, Key: req.Key, EnrolledS: now.Unix()})
 		}
 	}
-	if mac == nil {
-		mac = ident.NewMACKey()
+	// New pins are stored before they are used: a pin acknowledged to an
+	// agent outlives a restart.
+	if a.ks != nil && len(fresh) > 0 {
+		if err := a.ks.PutNodeKeys(context.Background(), fresh); err != nil {
+			return nil, &api.Error{Code: api.CodeUnavailable, Message: fmt.Sprintf("cannot store the node key (%v); enrol again", err)}
+		}
 	}
+	mac := a.macFor(key)
 	for _, n := range req.Nodes {
 		a.keys[n], a.macs[n] = key, mac
 	}
@@ -324,13 +363,17 @@ func (c *Controller) ForgetNodeKey(user, node string) error {
 		return notFound("this controller enrols no node keys (gefion dev)")
 	}
 	c.auth.mu.Lock()
-	_, ok := c.auth.keys[node]
-	delete(c.auth.keys, node)
-	delete(c.auth.macs, node)
-	c.auth.mu.Unlock()
-	if !ok {
+	defer c.auth.mu.Unlock()
+	if _, ok := c.auth.keys[node]; !ok {
 		return notFound("node %s has enrolled no key", node)
 	}
+	if c.auth.ks != nil {
+		if err := c.auth.ks.DeleteNodeKey(context.Background(), node); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return &api.Error{Code: api.CodeUnavailable, Message: fmt.Sprintf("cannot forget the stored key of %s (%v); nothing changed, try again", node, err)}
+		}
+	}
+	delete(c.auth.keys, node)
+	delete(c.auth.macs, node)
 	c.log.Warn("node key forgotten", "node", node, "by", user)
 	return nil
 }

@@ -397,3 +397,33 @@ func TestTokensListRevokeAndSurviveRestart(t *testing.T) {
 		t.Errorf("bob's revoked token after a restart: %d; want 401", code)
 	}
 }
+
+// TestNodeKeysSurviveRestart: node key pins are stored and MAC keys are
+// derived from them, so a restarted controller (or one taking over with
+// the same token key and store) verifies the credentials agents already
+// seal, before any agent enrols again, and keeps refusing another key for
+// a pinned node. Forgetting a key forgets the stored pin too.
+func TestNodeKeysSurviveRestart(t *testing.T) {
+	st := store.NewMemory()
+	tk := key(9)
+	h := newAuthHarness(t, st, tk)
+	mac := h.macs["login1"]
+	h.stop()
+
+	h2 := &authHarness{harness: newHarness(t, Config{Auth: &AuthConfig{TokenKey: tk}}, st, 0)}
+	code, body := h2.send("GET", "/v1/jobs", map[string]string{api.HeaderCredential: h.sealed(mac, "login1", "alice", 1000, time.Now())}, "")
+	if code != http.StatusOK {
+		t.Errorf("a credential sealed with the MAC key from before the restart: %d %s; want 200", code, body)
+	}
+	if code, body := h2.enroll("login1", key(7), h2.ctl.JoinToken()); code != http.StatusForbidden {
+		t.Errorf("another key for login1 after the restart: %d %s; want 403 (the pin is stored)", code, body)
+	}
+	code, body = h2.send("DELETE", "/v1/nodes/login1/key", map[string]string{api.HeaderCredential: h.sealed(mac, "login1", "admin", 1001, time.Now())}, "")
+	if code != http.StatusOK {
+		t.Fatalf("forget login1's key: %d %s", code, body)
+	}
+	pins, err := st.NodeKeys(context.Background())
+	if err != nil || len(pins) != 1 || pins[0].Node != "dgx001" {
+		t.Errorf("stored pins after forgetting login1 = %+v, %v; want only dgx001's", pins, err)
+	}
+}

@@ -46,6 +46,8 @@ type Memory struct {
 	audit []AuditRecord
 	// tokens holds bearer tokens by ID.
 	tokens map[string]TokenRecord
+	// nodeKeys holds node key pins by node.
+	nodeKeys map[string]NodeKeyRecord
 }
 
 var _ Store = (*Memory)(nil)
@@ -526,5 +528,52 @@ func (m *Memory) RevokeToken(ctx context.Context, id string, atS int64) error {
 		t.RevokedS = atS
 		m.tokens[id] = t
 	}
+	return nil
+}
+
+var _ NodeKeyStore = (*Memory)(nil)
+
+// PutNodeKeys implements NodeKeyStore.
+func (m *Memory) PutNodeKeys(ctx context.Context, recs []NodeKeyRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errClosed
+	}
+	if m.nodeKeys == nil {
+		m.nodeKeys = make(map[string]NodeKeyRecord)
+	}
+	for _, r := range recs {
+		m.nodeKeys[r.Node] = r
+	}
+	return nil
+}
+
+// NodeKeys implements NodeKeyStore.
+func (m *Memory) NodeKeys(ctx context.Context) ([]NodeKeyRecord, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, errClosed
+	}
+	out := make([]NodeKeyRecord, 0, len(m.nodeKeys))
+	for _, r := range m.nodeKeys {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out, nil
+}
+
+// DeleteNodeKey implements NodeKeyStore.
+func (m *Memory) DeleteNodeKey(ctx context.Context, node string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errClosed
+	}
+	if _, ok := m.nodeKeys[node]; !ok {
+		return ErrNotFound
+	}
+	delete(m.nodeKeys, node)
 	return nil
 }

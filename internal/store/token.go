@@ -26,3 +26,25 @@ type TokenStore interface {
 	// revoking a revoked token keeps the first time.
 	RevokeToken(ctx context.Context, id string, atS int64) error
 }
+
+// NodeKeyRecord pins a node's enrolled public key: the first key a node
+// name enrolled, kept so that a restarted or newly leading controller
+// still knows which key speaks for the node. Public keys are no secret.
+type NodeKeyRecord struct {
+	Node string `json:"node"`
+	// Key is the Ed25519 public key, as ident.EncodePublicKey writes it.
+	Key       string `json:"key"`
+	EnrolledS int64  `json:"enrolled_s"`
+}
+
+// NodeKeyStore is a Store that keeps node key pins. A controller whose
+// store is none keeps them in memory, and agents enrol again after a
+// restart.
+type NodeKeyStore interface {
+	// PutNodeKeys stores pins, replacing those of the same nodes.
+	PutNodeKeys(ctx context.Context, recs []NodeKeyRecord) error
+	// NodeKeys returns every pin, ordered by node.
+	NodeKeys(ctx context.Context) ([]NodeKeyRecord, error)
+	// DeleteNodeKey forgets a node's pin (ErrNotFound if absent).
+	DeleteNodeKey(ctx context.Context, node string) error
+}

@@ -174,6 +174,14 @@ var migrations = [][]string{
 			revoked_s BIGINT NOT NULL
 		)`,
 	},
+	// Version 3: node key pins (public keys; token.go).
+	{
+		`CREATE TABLE node_keys (
+			node       TEXT PRIMARY KEY,
+			key        TEXT   NOT NULL,
+			enrolled_s BIGINT NOT NULL
+		)`,
+	},
 }
 
 // ErrNewerSchema means the schema was written by a newer gefion.

@@ -99,3 +99,49 @@ func (s *Store) exec(ctx context.Context, sql string, args ...any) error {
 	}
 	return nil
 }
+
+var _ store.NodeKeyStore = (*Store)(nil)
+
+// PutNodeKeys implements store.NodeKeyStore, fenced by the lease.
+func (s *Store) PutNodeKeys(ctx context.Context, recs []store.NodeKeyRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	node, key, at := make([]string, len(recs)), make([]string, len(recs)), make([]int64, len(recs))
+	for i, r := range recs {
+		node[i], key[i], at[i] = r.Node, r.Key, r.EnrolledS
+	}
+	return s.exec(ctx, `INSERT INTO node_keys (node, key, enrolled_s) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+		ON CONFLICT (node) DO UPDATE SET key = excluded.key, enrolled_s = excluded.enrolled_s`, node, key, at)
+}
+
+// NodeKeys implements store.NodeKeyStore.
+func (s *Store) NodeKeys(ctx context.Context) ([]store.NodeKeyRecord, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	rows, err := s.r.Query(ctx, `SELECT node, key, enrolled_s FROM node_keys ORDER BY node`)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: query node keys: %w", s.where, err)
+	}
+	var out []store.NodeKeyRecord
+	var r store.NodeKeyRecord
+	_, err = pgx.ForEachRow(rows, []any{&r.Node, &r.Key, &r.EnrolledS}, func() error {
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: query node keys: %w", s.where, err)
+	}
+	return out, nil
+}
+
+// DeleteNodeKey implements store.NodeKeyStore, fenced by the lease.
+func (s *Store) DeleteNodeKey(ctx context.Context, node string) error {
+	err := s.exec(ctx, `WITH d AS (DELETE FROM node_keys WHERE node = $1 RETURNING node)
+		SELECT gefion_all_found('node key of', ARRAY[$1::text], array(SELECT node FROM d))`, node)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("node %s: %w", node, store.ErrNotFound)
+	}
+	return err
+}

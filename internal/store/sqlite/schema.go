@@ -108,6 +108,8 @@ var migrations = [][]string{
 	auditMigration,
 	// Version 6: bearer tokens (token.go).
 	tokensMigration,
+	// Version 7: node key pins (token.go).
+	nodeKeysMigration,
 }
 
 // acctMigration replaces the indexes of finished jobs by end time and by

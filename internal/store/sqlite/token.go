@@ -67,3 +67,62 @@ func (s *Store) RevokeToken(ctx context.Context, id string, atS int64) error {
 	}
 	return nil
 }
+
+// nodeKeysMigration keeps node key pins (public keys).
+var nodeKeysMigration = []string{
+	`CREATE TABLE node_keys (
+		node       TEXT PRIMARY KEY,
+		key        TEXT    NOT NULL,
+		enrolled_s INTEGER NOT NULL
+	) STRICT`,
+}
+
+var _ store.NodeKeyStore = (*Store)(nil)
+
+// PutNodeKeys implements store.NodeKeyStore.
+func (s *Store) PutNodeKeys(ctx context.Context, recs []store.NodeKeyRecord) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, r := range recs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO node_keys (node, key, enrolled_s) VALUES (?, ?, ?)
+			ON CONFLICT (node) DO UPDATE SET key = excluded.key, enrolled_s = excluded.enrolled_s`, r.Node, r.Key, r.EnrolledS); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// NodeKeys implements store.NodeKeyStore.
+func (s *Store) NodeKeys(ctx context.Context) ([]store.NodeKeyRecord, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT node, key, enrolled_s FROM node_keys ORDER BY node`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.NodeKeyRecord
+	for rows.Next() {
+		var r store.NodeKeyRecord
+		if err := rows.Scan(&r.Node, &r.Key, &r.EnrolledS); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// DeleteNodeKey implements store.NodeKeyStore.
+func (s *Store) DeleteNodeKey(ctx context.Context, node string) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM node_keys WHERE node = ?`, node)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("node %s: %w", node, store.ErrNotFound)
+	}
+	return nil
+}

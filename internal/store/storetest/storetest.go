@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ArrayScriptStoredOnce", testArrayScript},
 		{"Close", testClose},
 		{"Tokens", testTokens},
+		{"NodeKeys", testNodeKeys},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
