@@ -184,6 +184,12 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) error {
 	if err := queueBatch(q, b, enc); err != nil {
 		return err
 	}
+	return s.send(ctx, q)
+}
+
+// send runs q on the writer connection as one transaction (a pipeline
+// ending in one Sync) and turns a failure into a store error.
+func (s *Store) send(ctx context.Context, q *pgx.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {

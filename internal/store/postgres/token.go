@@ -68,36 +68,7 @@ func (s *Store) exec(ctx context.Context, sql string, args ...any) error {
 		q.Queue(`SELECT gefion_fence($1)`, e)
 	}
 	q.Queue(sql, args...)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	if s.w.IsClosed() {
-		w, err := connect(ctx, s.cfg, s.where)
-		if err != nil {
-			return err
-		}
-		s.w, s.writerPID = w, 0
-	}
-	br := s.w.SendBatch(ctx, q)
-	var err error
-	for range q.Len() {
-		if _, err = br.Exec(); err != nil {
-			break
-		}
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23505" {
-			return err
-		}
-		return s.commitError(err)
-	}
-	return nil
+	return s.send(ctx, q)
 }
 
 var _ store.NodeKeyStore = (*Store)(nil)
