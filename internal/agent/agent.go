@@ -240,13 +240,17 @@ func (a *Agent) sync(ctx context.Context, reports []api.Report, wait time.Durati
 	// The poller's calls carry the running steps' usage (a reports-only
 	// call none, which the controller tells apart).
 	var usage []api.StepUsage
+	var gpus []api.GPUStat
 	if ss, ok := a.Exec.(StepSampler); ok && wait >= 0 {
 		usage = ss.SampleSteps()
+	}
+	if gs, ok := a.Exec.(GPUSampler); ok && wait >= 0 {
+		gpus = gs.SampleGPUs(a.Nodes)
 	}
 	for {
 		a.cmdMu.Lock()
 		req := api.SyncRequest{Session: sess, Reports: reports, WaitMS: int(max(wait, 0).Milliseconds()),
-			AssignAck: a.assignDone, SignalAck: a.signalDone, StepAck: a.stepDone, ReportsOnly: wait < 0, Usage: usage}
+			AssignAck: a.assignDone, SignalAck: a.signalDone, StepAck: a.stepDone, ReportsOnly: wait < 0, Usage: usage, GPUs: gpus}
 		a.cmdMu.Unlock()
 		resp, err := a.Client.Sync(ctx, req)
 		if err == nil {

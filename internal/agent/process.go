@@ -90,6 +90,8 @@ func (c *ProcessConfig) defaults() {
 type Process struct {
 	cfg  ProcessConfig
 	gpus *GPUs
+	// power derives each GPU's draw from its energy counter (gpustat.go).
+	power gpuPower
 	// root: the agent runs as root, so jobs run as their users; otherwise
 	// every job runs as the agent's user (self).
 	root bool

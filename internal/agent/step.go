@@ -21,6 +21,13 @@ type StepSampler interface {
 	SampleSteps() []api.StepUsage
 }
 
+// GPUSampler is an Executor that measures its nodes' GPUs (utilisation
+// and power, for the web view's map and the nodes list). The agent sends
+// what it returns in SyncRequest.GPUs with each heartbeat.
+type GPUSampler interface {
+	SampleGPUs(nodes []api.NodeInventory) []api.GPUStat
+}
+
 // StepReport queues a report and returns a channel closed once the
 // controller has it (Agent.ReportDelivered).
 type StepReport func(api.Report) <-chan struct{}

@@ -169,3 +169,32 @@ func (v *Virtual) Running() []api.RunningOnNode {
 	}
 	return out
 }
+
+var _ GPUSampler = (*Virtual)(nil)
+
+// SampleGPUs reports the model's figures for every GPU of nodes: an
+// allocated GPU fully used at its TDP, a free one idle at its idle draw.
+func (v *Virtual) SampleGPUs(nodes []api.NodeInventory) []api.GPUStat {
+	v.mu.Lock()
+	busy := map[string]map[int]bool{}
+	for sh, j := range v.jobs {
+		if busy[sh.node] == nil {
+			busy[sh.node] = map[int]bool{}
+		}
+		for _, g := range j.a.GPUs {
+			busy[sh.node][g] = true
+		}
+	}
+	v.mu.Unlock()
+	var out []api.GPUStat
+	for _, n := range nodes {
+		for _, g := range n.GPUs {
+			util, power := 0.0, v.GPU.IdleWatts
+			if busy[n.Name][g.Index] {
+				util, power = 100, v.GPU.TDPWatts
+			}
+			out = append(out, api.GPUStat{Node: n.Name, Index: g.Index, UtilPct: &util, PowerW: &power})
+		}
+	}
+	return out
+}

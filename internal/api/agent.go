@@ -132,6 +132,22 @@ type SyncRequest struct {
 	// nodes (see StepUsage). It is optional: an agent that sends none
 	// leaves sstat's fields empty, so it needs no new protocol version.
 	Usage []StepUsage `json:"usage,omitempty"`
+	// GPUs is the latest measure of every GPU of the agent's nodes that
+	// the node meters (see GPUStat); optional like Usage.
+	GPUs []GPUStat `json:"gpus,omitempty"`
+}
+
+// GPUStat is one GPU's latest measure: utilisation (the share of the last
+// sample period in which a kernel ran) and power draw, each nil where the
+// node does not meter it, and the device memory in use. Virtual nodes
+// report the model's figures: full utilisation and TDP for an allocated
+// GPU, none and idle power for a free one.
+type GPUStat struct {
+	Node      string   `json:"node"`
+	Index     int      `json:"index"`
+	UtilPct   *float64 `json:"util_pct,omitempty"`
+	PowerW    *float64 `json:"power_w,omitempty"`
+	MemUsedMB int64    `json:"mem_used_mb,omitempty"`
 }
 
 // Assignment tells an agent to start its part of a job on one node.

@@ -187,6 +187,9 @@ type Node struct {
 	Agent      string   `json:"agent,omitempty"`
 	Virtual    bool     `json:"virtual,omitempty"`
 	LastSeen   int64    `json:"last_seen,omitempty"`
+	// GPUStats are the node's GPUs as last measured (utilisation, power),
+	// where its agent meters them.
+	GPUStats []GPUStat `json:"gpu_stats,omitempty"`
 }
 
 // NodeAction drains or resumes nodes.

@@ -54,6 +54,7 @@ func (c *Controller) Nodes(ctx context.Context) ([]api.Node, error) {
 				an.Agent = n.session.agentID
 				an.LastSeen = n.session.lastSeen.Unix()
 				an.Virtual = n.inv.Virtual
+				an.GPUStats = slices.Clone(cr.gpuStats[n.name])
 			}
 			busy := usedG[i] > 0 || usedC[i] > 0
 			full := (cn.Model.GPUs > 0 && usedG[i] >= cn.Model.GPUs) || usedC[i] >= cn.Model.CPUs

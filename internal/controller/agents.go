@@ -270,6 +270,7 @@ func (c *Controller) Sync(ctx context.Context, req api.SyncRequest) (*api.SyncRe
 			}
 			s.lastSeen = c.clk.Now()
 			c.noteUsage(cr, s, &req)
+			c.noteGPUs(cr, s, &req)
 			return s, nil
 		})
 	}
@@ -360,6 +361,7 @@ func (c *Controller) syncReports(tx *txn, req api.SyncRequest) (*session, error)
 	}
 	s.lastSeen = tx.now
 	c.noteUsage(cr, s, &req)
+	c.noteGPUs(cr, s, &req)
 	ack := cr.agentAck[s.agentID]
 	maxSeq := ack
 	reported := map[job.ID]bool{}

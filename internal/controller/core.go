@@ -84,6 +84,9 @@ type core struct {
 	// usage is the latest measure of the running steps, by node (a
 	// gauge for sstat, never stored; stepusage.go).
 	usage map[string][]api.StepUsage
+	// gpuStats is the latest measure of each node's GPUs (a gauge for the
+	// nodes list and the web's map, never stored).
+	gpuStats map[string][]api.GPUStat
 	// userActive counts each user's active jobs, for MaxSubmitJobs; kept
 	// only when that limit is set.
 	userActive map[string]int

@@ -37,6 +37,29 @@ func (c *Controller) noteUsage(cr *core, s *session, req *api.SyncRequest) {
 	}
 }
 
+// noteGPUs keeps the GPU measures an agent sent, replacing what its nodes
+// sent before; measures for nodes the agent does not serve, or for GPUs
+// a node does not have, are dropped. A reports-only sync changes nothing.
+// It runs on the loop.
+func (c *Controller) noteGPUs(cr *core, s *session, req *api.SyncRequest) {
+	if req.ReportsOnly || len(req.GPUs) == 0 && cr.gpuStats == nil {
+		return
+	}
+	if cr.gpuStats == nil {
+		cr.gpuStats = map[string][]api.GPUStat{}
+	}
+	for _, i := range s.nodes {
+		delete(cr.gpuStats, cr.nodes[i].name)
+	}
+	for _, g := range req.GPUs {
+		i, ok := cr.nodeByName[g.Node]
+		if !ok || !slices.Contains(s.nodes, i) || g.Index < 0 || g.Index >= cr.cluster.Nodes[i].Model.GPUs {
+			continue
+		}
+		cr.gpuStats[g.Node] = append(cr.gpuStats[g.Node], g)
+	}
+}
+
 // withUsage adds the latest usage samples to the running steps among
 // steps.
 func (c *Controller) withUsage(ctx context.Context, steps []api.Step) ([]api.Step, error) {

@@ -21,6 +21,9 @@ type clusterData struct {
 	// Queue is the depth of the queue the viewer may see, by partition
 	// and QOS.
 	Queue []queueDepth
+	// By is what the GPU cells are coloured by: "" (state), "util" or
+	// "power".
+	By string
 }
 
 type suView struct {
@@ -54,9 +57,19 @@ type queueDepth struct {
 	Running        int
 }
 
-// cellClasses are the GPU cell classes and what they mean.
-var cellClasses = [][2]string{
-	{"idle", "idle"}, {"alloc", "allocated"}, {"draining", "draining"}, {"drained", "drained"}, {"down", "down"},
+// cellClasses are the GPU cell classes and what they mean, by what the
+// cells are coloured by.
+var cellClasses = map[string][][2]string{
+	"": {{"idle", "idle"}, {"alloc", "allocated"}, {"draining", "draining"}, {"drained", "drained"}, {"down", "down"}},
+	"util": {{"l0", "under 20% busy"}, {"l1", "20-40%"}, {"l2", "40-60%"}, {"l3", "60-80%"}, {"l4", "80-100%"},
+		{"nodata", "not measured"}, {"down", "down or drained"}},
+	"power": {{"l0", "under 150 W"}, {"l1", "150-300 W"}, {"l2", "300-450 W"}, {"l3", "450-600 W"}, {"l4", "600 W or more"},
+		{"nodata", "not measured"}, {"down", "down or drained"}},
+}
+
+// level buckets a measure into l0..l4 over steps of step.
+func level(x, step float64) string {
+	return fmt.Sprintf("l%d", min(max(int(x/step), 0), 4))
 }
 
 // clusterView builds the map as v may see it: every node and GPU state
@@ -64,6 +77,13 @@ var cellClasses = [][2]string{
 // the controller lists that job to v.
 func (s *Server) clusterView(r *http.Request, v *viewer) (*clusterData, error) {
 	ctx := r.Context()
+	by := r.URL.Query().Get("by")
+	if by == "state" {
+		by = ""
+	}
+	if _, ok := cellClasses[by]; !ok {
+		return nil, &api.Error{Code: api.CodeInvalid, Message: fmt.Sprintf("by=%q: colour the map by state, util or power", by)}
+	}
 	nodes, err := s.ctl.Nodes(ctx)
 	if err != nil {
 		return nil, err
@@ -105,14 +125,14 @@ func (s *Server) clusterView(r *http.Request, v *viewer) (*clusterData, error) {
 			}
 		}
 	}
-	d := &clusterData{Count: map[string]int{}}
+	d := &clusterData{Count: map[string]int{}, By: by}
 	for _, k := range order {
 		d.Queue = append(d.Queue, *depth[k])
 	}
 	suAt := map[string]int{}
 	for i := range nodes {
 		n := &nodes[i]
-		nv := nodeCells(n, on[n.Name])
+		nv := nodeCells(n, on[n.Name], by)
 		for _, c := range nv.Cells {
 			d.Count[c.Class]++
 		}
@@ -126,7 +146,7 @@ func (s *Server) clusterView(r *http.Request, v *viewer) (*clusterData, error) {
 		d.Nodes++
 		d.GPUs += n.GPUs
 	}
-	for _, c := range cellClasses {
+	for _, c := range cellClasses[by] {
 		d.Legend = append(d.Legend, legendItem{Class: c[0], Label: c[1], Count: d.Count[c[0]]})
 	}
 	return d, nil
@@ -136,7 +156,15 @@ func (s *Server) clusterView(r *http.Request, v *viewer) (*clusterData, error) {
 // many GPUs are in use; where the viewer's own (or, for operators, any)
 // job holds a GPU the cell names it, and the other used GPUs are shown as
 // another user's, placed on the lowest indices the visible jobs leave.
-func nodeCells(n *api.Node, known map[int]owner) nodeView {
+//
+// Where the node's agent measures its GPUs, each cell's label gives the
+// utilisation and power, and with by "util" or "power" the cell is
+// coloured by that measure instead of its state.
+func nodeCells(n *api.Node, known map[int]owner, by string) nodeView {
+	stats := map[int]api.GPUStat{}
+	for _, g := range n.GPUStats {
+		stats[g.Index] = g
+	}
 	nv := nodeView{Name: n.Name, State: n.State, CPUs: n.CPUs, Reason: n.Reason}
 	nv.Label = fmt.Sprintf("%s: %s", n.Name, n.State)
 	if n.Reason != "" {
@@ -174,6 +202,25 @@ func nodeCells(n *api.Node, known map[int]owner) nodeView {
 		}
 		if n.Reason != "" && (n.State == "down" || n.State == "drained" || n.State == "draining") {
 			c.Label += " (" + n.Reason + ")"
+		}
+		st, measured := stats[g]
+		if measured && st.UtilPct != nil {
+			c.Label += fmt.Sprintf(", %.0f%% busy", *st.UtilPct)
+		}
+		if measured && st.PowerW != nil {
+			c.Label += fmt.Sprintf(", %.0f W", *st.PowerW)
+		}
+		if by != "" {
+			switch {
+			case n.State == "down" || n.State == "drained":
+				c.Class = "down"
+			case by == "util" && st.UtilPct != nil:
+				c.Class = level(*st.UtilPct, 20)
+			case by == "power" && st.PowerW != nil:
+				c.Class = level(*st.PowerW, 150)
+			default:
+				c.Class = "nodata"
+			}
 		}
 		nv.Cells = append(nv.Cells, c)
 	}

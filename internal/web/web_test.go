@@ -402,3 +402,28 @@ func TestStreamOutlivesReadTimeout(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 }
+
+// TestClusterByUtilisationAndPower: the map colours GPUs by their
+// measured utilisation or power on request (without JavaScript), each
+// cell's label gives the figures, and an unknown mode is refused.
+func TestClusterByUtilisationAndPower(t *testing.T) {
+	h := newHarness(t, 1)
+	submit(t, h, "alice", "#!/bin/sh\n#SBATCH --gpus-per-node=2\n#SBATCH --comment=duration=600\ntrue\n")
+	h.waitFor("the job's GPUs measured busy", func() bool {
+		_, body := h.get("alice", "/cluster?by=util")
+		return strings.Count(body, `class="g l4" role="img"`) == 2 && strings.Count(body, `class="g l0" role="img"`) == 6
+	})
+	_, body := h.get("alice", "/cluster?by=util")
+	if !strings.Contains(body, "100% busy, 700 W") || !strings.Contains(body, "0% busy, ") || !strings.Contains(body, "<strong>utilisation</strong>") {
+		t.Errorf("the utilisation map lacks the figures or the mode:\n%s", body)
+	}
+	if _, body := h.get("alice", "/cluster?by=power"); strings.Count(body, `class="g l4" role="img"`) != 2 || !strings.Contains(body, "600 W or more") {
+		t.Errorf("the power map: want the 2 busy GPUs at 600 W or more:\n%s", body)
+	}
+	if _, body := h.get("alice", "/cluster"); strings.Count(body, `class="g alloc" role="img"`) != 2 {
+		t.Errorf("the state map: want 2 allocated GPUs:\n%s", body)
+	}
+	if resp, body := h.get("alice", "/cluster?by=colour"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "state, util or power") {
+		t.Errorf("an unknown mode: %d; want 400 naming the modes:\n%s", resp.StatusCode, body)
+	}
+}
