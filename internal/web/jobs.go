@@ -386,6 +386,15 @@ type jobData struct {
 	Tail     string
 	TailNote string
 	Stream   string
+	// GPUs are the running job's GPUs as their nodes last measured them.
+	GPUs []jobGPU
+}
+
+type jobGPU struct {
+	Node         string
+	Index        int
+	Util, PowerW string // "" where not measured
+	MemUsedMB    int64
 }
 
 // tailBytes is how much of the output file a job's page shows.
@@ -404,6 +413,40 @@ func (s *Server) tail(j *api.Job) (text, note string) {
 		return "", err.Error()
 	}
 	return t, ""
+}
+
+// jobGPUs gives a running job's GPUs with what their nodes last measured.
+func (s *Server) jobGPUs(ctx context.Context, j *api.Job) ([]jobGPU, error) {
+	nodes, err := s.ctl.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stats := map[string]map[int]api.GPUStat{}
+	for _, n := range nodes {
+		for _, g := range n.GPUStats {
+			if stats[n.Name] == nil {
+				stats[n.Name] = map[int]api.GPUStat{}
+			}
+			stats[n.Name][g.Index] = g
+		}
+	}
+	var out []jobGPU
+	for _, a := range j.Allocs {
+		for _, g := range a.GPUs {
+			jg := jobGPU{Node: a.Node, Index: g}
+			if st, ok := stats[a.Node][g]; ok {
+				if st.UtilPct != nil {
+					jg.Util = fmt.Sprintf("%.0f%%", *st.UtilPct)
+				}
+				if st.PowerW != nil {
+					jg.PowerW = fmt.Sprintf("%.0f W", *st.PowerW)
+				}
+				jg.MemUsedMB = st.MemUsedMB
+			}
+			out = append(out, jg)
+		}
+	}
+	return out, nil
 }
 
 // jobPageEvents streams a job's state and output tail to its page.
@@ -451,6 +494,11 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request, v *viewer) erro
 	}
 	d := &jobData{J: j, Row: rowOf(j, time.Now()), Stream: "/events/job/" + r.PathValue("id")}
 	d.Tail, d.TailNote = s.tail(j)
+	if j.State == job.Running && len(j.Allocs) > 0 {
+		if d.GPUs, err = s.jobGPUs(ctx, j); err != nil {
+			return err
+		}
+	}
 	if !j.State.Final() {
 		// The controller explains the jobs it holds; an ended one has its
 		// state to say why.

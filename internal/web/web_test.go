@@ -427,3 +427,14 @@ func TestClusterByUtilisationAndPower(t *testing.T) {
 		t.Errorf("an unknown mode: %d; want 400 naming the modes:\n%s", resp.StatusCode, body)
 	}
 }
+
+// TestJobPageShowsItsGPUs: a running job's page gives each of its GPUs'
+// utilisation and power as the node measured them.
+func TestJobPageShowsItsGPUs(t *testing.T) {
+	h := newHarness(t, 1)
+	id := submit(t, h, "alice", "#!/bin/sh\n#SBATCH --gpus-per-node=2\n#SBATCH --comment=duration=600\ntrue\n")
+	h.waitFor("the job's GPUs on its page", func() bool {
+		_, body := h.get("alice", "/jobs/"+ids(id))
+		return strings.Count(body, "<td>100%</td><td>700 W</td>") == 2
+	})
+}
