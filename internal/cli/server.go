@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -52,7 +54,10 @@ type serverConfig struct {
 	// standby takes over this long after the leader stops renewing it.
 	Name      string `toml:"name"`
 	Advertise string `toml:"advertise"`
-	LeaseTTL  string `toml:"lease_ttl"`
+	// WebHosts are the host names the web view answers to besides
+	// loopback and Advertise's (a name users type that maps to this host).
+	WebHosts []string `toml:"web_hosts"`
+	LeaseTTL string   `toml:"lease_ttl"`
 	// Cluster is a cluster description file; Preset a built-in machine.
 	// Neither: nodes join as agents register.
 	Cluster string `toml:"cluster"`
@@ -292,7 +297,7 @@ func runServer(e *Env, args []string) error {
 	if tlsSetup != nil {
 		tlsCfg, scheme = tlsSetup.config, "https"
 	}
-	return serveController(ctl, ln, tlsCfg, nil, web.Options{}, func(context.Context, chan<- error) error {
+	return serveController(ctl, ln, tlsCfg, nil, web.Options{Hosts: sc.webHosts()}, func(context.Context, chan<- error) error {
 		log.Info("controller serving", "listen", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String())
 		return nil
 	})
@@ -300,11 +305,21 @@ func runServer(e *Env, args []string) error {
 
 // runServerPostgres runs a controller on a PostgreSQL store, as the leader
 // or a standby (see serveLeader).
+// webHosts are the names the web view answers to: the advertised URL's
+// host and web_hosts (loopback always).
+func (sc *serverConfig) webHosts() []string {
+	hosts := slices.Clone(sc.WebHosts)
+	if u, err := url.Parse(sc.Advertise); err == nil && u.Hostname() != "" {
+		hosts = append(hosts, u.Hostname())
+	}
+	return hosts
+}
+
 func runServerPostgres(sc *serverConfig, cfg controller.Config, tlsCfg *tls.Config, log *slog.Logger) error {
 	if !isPostgresURL(sc.Store) {
 		return fmt.Errorf("store=%q: give a PostgreSQL URL (postgres://USER@HOST:PORT/DB), or leave it out for SQLite in data_dir", postgres.Describe(sc.Store))
 	}
-	lc := leaseConfig{name: sc.Name, addr: sc.Advertise, ttl: 3 * time.Second}
+	lc := leaseConfig{name: sc.Name, addr: sc.Advertise, ttl: 3 * time.Second, webHosts: sc.webHosts()}
 	if sc.LeaseTTL != "" {
 		d, err := time.ParseDuration(sc.LeaseTTL)
 		if err != nil || d < 300*time.Millisecond {

@@ -62,6 +62,8 @@ func openPostgres(ctx context.Context, url string, log *slog.Logger) (*postgres.
 type leaseConfig struct {
 	name, addr string
 	ttl        time.Duration
+	// webHosts are the names the web view answers to (serverConfig.webHosts).
+	webHosts []string
 }
 
 // serveLeader runs a controller on a shared PostgreSQL store: it answers
@@ -150,7 +152,7 @@ func serveLeader(st *postgres.Store, lc leaseConfig, cfg controller.Config, ln n
 		return err
 	}
 	leader.Store(&postgres.Leader{Epoch: st.Epoch(), Holder: lc.name, Addr: lc.addr, Live: true})
-	lh := leaderHandler(web.Handler(ctl, web.Options{Done: ctx.Done()}), lc, &leader, true)
+	lh := leaderHandler(web.Handler(ctl, web.Options{Done: ctx.Done(), Hosts: lc.webHosts}), lc, &leader, true)
 	h.Store(&lh)
 	runDone := make(chan error, 1)
 	go func() { runDone <- ctl.Run(ctx) }()

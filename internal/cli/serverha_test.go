@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +78,15 @@ func TestOpenPostgresRetries(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "secret") {
 		t.Errorf("the log shows the password:\n%s", logs.String())
+	}
+}
+
+func TestServerWebHosts(t *testing.T) {
+	sc := serverConfig{Advertise: "https://ctl-a.example:8420", WebHosts: []string{"gefion.example"}}
+	if got := sc.webHosts(); !slices.Equal(got, []string{"gefion.example", "ctl-a.example"}) {
+		t.Errorf("webHosts = %v; want the configured name and the advertised host", got)
+	}
+	if got := (&serverConfig{}).webHosts(); len(got) != 0 {
+		t.Errorf("webHosts without names = %v; want none (loopback only)", got)
 	}
 }

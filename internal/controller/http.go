@@ -178,6 +178,14 @@ func IdentityOf(ctx context.Context) (Identity, bool) {
 	return id, ok
 }
 
+// TokenCookie is the cookie in which the web view keeps a signed-in
+// user's bearer token.
+const TokenCookie = "gefion_token"
+
+// Authenticates reports whether the controller verifies credentials and
+// tokens (gefion server), so that the web view offers a sign-in.
+func (c *Controller) Authenticates() bool { return c.auth != nil }
+
 // identify returns the verified user of a request (Config.Identify), or the
 // stated one where the controller is configured to trust it.
 func (c *Controller) identify(r *http.Request) (Identity, error) {
@@ -215,8 +223,18 @@ func (c *Controller) identify(r *http.Request) (Identity, error) {
 // Authorization header (which a browser never adds on its own, so another
 // site cannot borrow it), as a single-sign-on proxy in front of the
 // controller sends it.
+//
+// The web view's sign-in keeps such a token in the TokenCookie cookie
+// (HttpOnly, SameSite=Strict), which Verify takes as it takes the header;
+// the web's forms carry their own CSRF tokens beside it.
 func (c *Controller) Verify(r *http.Request) (Identity, error) {
 	if c.auth != nil {
+		if r.Header.Get("Authorization") == "" {
+			if ck, err := r.Cookie(TokenCookie); err == nil && ck.Value != "" {
+				r = r.Clone(r.Context())
+				r.Header.Set("Authorization", "Bearer "+ck.Value)
+			}
+		}
 		return c.identify(r)
 	}
 	if c.cfg.Identify == nil {

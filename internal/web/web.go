@@ -94,6 +94,9 @@ func New(ctl *controller.Controller, opts Options) *Server {
 	s.page("GET /operators", s.operatorsPage)
 	s.page("POST /operators/nodes", s.nodesPost)
 	s.page("GET /whatif", s.whatIfPage)
+	s.mux.HandleFunc("GET /signin", s.signinPage)
+	s.mux.HandleFunc("POST /signin", s.signinPost)
+	s.mux.HandleFunc("POST /signout", s.signout)
 	s.page("/", func(w http.ResponseWriter, r *http.Request, v *viewer) error {
 		return &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no page %s; start from My jobs", r.URL.Path)}
 	})
@@ -148,6 +151,9 @@ type viewer struct {
 	Via string
 	// CSRF is the token the viewer's forms carry.
 	CSRF string
+	// SignedIn says the viewer signed in with a token (the web's
+	// cookie), and may sign out.
+	SignedIn bool
 }
 
 // pageFunc renders a page for v, or returns an error for the error page.
@@ -161,6 +167,9 @@ func (s *Server) page(pattern string, h pageFunc) {
 			return
 		}
 		v := &viewer{User: id.User, Via: "web, " + id.Via, CSRF: s.token(id.User)}
+		if ck, err := r.Cookie(controller.TokenCookie); err == nil && ck.Value != "" && s.ctl.Authenticates() {
+			v.SignedIn = true
+		}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			if err := r.ParseMultipartForm(maxForm); err != nil && !errors.Is(err, http.ErrNotMultipart) {
@@ -201,6 +210,8 @@ func (s *Server) token(user string) string {
 type errorPage struct {
 	Status  int
 	Message string
+	// SignIn offers the sign-in page (a controller that authenticates).
+	SignIn bool
 }
 
 // fail renders err as an error page with its status. Errors that are not
@@ -221,7 +232,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, v *viewer, err err
 		http.Error(w, ae.Message, code)
 		return
 	}
-	s.render(w, code, "error", v, http.StatusText(code), errorPage{Status: code, Message: ae.Message})
+	s.render(w, code, "error", v, http.StatusText(code), errorPage{Status: code, Message: ae.Message,
+		SignIn: code == http.StatusUnauthorized && s.ctl.Authenticates()})
 }
 
 func statusOf(code string) int {
