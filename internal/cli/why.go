@@ -48,10 +48,15 @@ func runWhy(e *Env, args []string) error {
 		at := time.Unix(w.Forecast, 0)
 		span := ""
 		if w.ForecastLow != 0 && w.ForecastHigh != 0 {
-			span = fmt.Sprintf(", likely %s-%s", time.Unix(w.ForecastLow, 0).Format("15:04"), time.Unix(w.ForecastHigh, 0).Format("15:04"))
-			if time.Unix(w.ForecastLow, 0).YearDay() != time.Unix(w.ForecastHigh, 0).YearDay() {
-				span = fmt.Sprintf(", likely %s to %s", time.Unix(w.ForecastLow, 0).Format("Jan 2 15:04"), time.Unix(w.ForecastHigh, 0).Format("Jan 2 15:04"))
+			lo, hi := time.Unix(w.ForecastLow, 0), time.Unix(w.ForecastHigh, 0)
+			layout := "15:04"
+			switch {
+			case lo.YearDay() != hi.YearDay() || lo.Year() != hi.Year():
+				layout = "Jan 2 15:04"
+			case lo.Format(layout) == hi.Format(layout):
+				layout = "15:04:05" // a range within one minute
 			}
+			span = fmt.Sprintf(", likely %s to %s", lo.Format(layout), hi.Format(layout))
 		}
 		fmt.Fprintf(e.Stdout, "  forecast start  %s (the digital twin, with every job ahead of it and run times predicted from its users' recent jobs%s)\n", at.Format("2006-01-02 15:04:05 MST"), span)
 	}
