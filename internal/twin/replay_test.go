@@ -69,4 +69,3 @@ func BenchmarkReplayGefionScale(b *testing.B) {
 		}
 	}
 }
-

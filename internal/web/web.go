@@ -94,6 +94,7 @@ func New(ctl *controller.Controller, opts Options) *Server {
 	s.page("GET /operators", s.operatorsPage)
 	s.page("POST /operators/nodes", s.nodesPost)
 	s.page("GET /whatif", s.whatIfPage)
+	s.page("GET /whatif/report", s.whatIfReport)
 	s.page("/", func(w http.ResponseWriter, r *http.Request, v *viewer) error {
 		return &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no page %s; start from My jobs", r.URL.Path)}
 	})
