@@ -91,11 +91,11 @@ func (c *Controller) WhatIf(ctx context.Context, user, policy string) (*WhatIf, 
 	return w, nil
 }
 
-// MaxWhatIfJobs bounds the live queue (running and pending jobs) that
+// maxWhatIfJobs bounds the live queue (running and pending jobs) that
 // WhatIfReport replays: a replay of 10,000 pending jobs on 191 busy nodes
 // takes about 3 s on one core (BenchmarkReplayGefionScale), and the report
 // replays once per policy.
-const MaxWhatIfJobs = 5000
+var maxWhatIfJobs = 5000 // a variable so that tests can lower it
 
 // WhatIfReport writes the twin's HTML report (as `gefion sim --report`
 // writes it) of the live queue replayed from now to the end of every job
@@ -125,10 +125,10 @@ func (c *Controller) WhatIfReport(ctx context.Context, user string, policies []s
 		return err
 	}
 	snap := v.(*sched.Snapshot)
-	if n := len(snap.Running) + len(snap.Pending); n > MaxWhatIfJobs {
+	if n := len(snap.Running) + len(snap.Pending); n > maxWhatIfJobs {
 		return &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf(
 			"the live queue holds %d jobs (%d running, %d pending); the report replays at most %d, to answer within seconds: compare on the What if page's table, or replay a trace with gefion sim --report",
-			n, len(snap.Running), len(snap.Pending), MaxWhatIfJobs)}
+			n, len(snap.Running), len(snap.Pending), maxWhatIfJobs)}
 	}
 	opt := twin.ForecastOptions{SchedIntervalS: 1, HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds())}
 	runs := make([]twin.ReportRun, 0, len(ps))
