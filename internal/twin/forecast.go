@@ -34,6 +34,27 @@ type ForecastOptions struct {
 // expected run times. Jobs that do not start within the horizon get
 // sched.Never. The snapshot is not modified.
 func Forecast(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (map[job.ID]sched.Time, error) {
+	e, err := forecastEngine(s, p, opt)
+	if err != nil {
+		return nil, err
+	}
+	e.loop()
+	out := make(map[job.ID]sched.Time, len(s.Pending))
+	for k := range s.Pending {
+		i := e.idIndex[s.Pending[k].ID]
+		st := e.outcome[i].FirstStartS
+		if st < 0 || st > e.stopAt {
+			st = sched.Never
+		}
+		out[s.Pending[k].ID] = st
+	}
+	return out, nil
+}
+
+// forecastEngine sets up the twin at a live snapshot's state: its running
+// jobs hold their nodes until their expected ends and its pending jobs wait
+// with their expected run times. Forecast and Replay run it forward.
+func forecastEngine(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (*engine, error) {
 	if s == nil || s.Cluster == nil {
 		return nil, fmt.Errorf("%w: forecast needs a snapshot with a cluster", ErrConfig)
 	}
@@ -143,17 +164,7 @@ func Forecast(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (map[job.I
 	// pass is now.
 	e.passAt = s.Now
 	e.unstarted = len(s.Pending)
-	e.loop()
-	out := make(map[job.ID]sched.Time, len(s.Pending))
-	for k := range s.Pending {
-		i := e.idIndex[s.Pending[k].ID]
-		st := e.outcome[i].FirstStartS
-		if st < 0 || st > e.stopAt {
-			st = sched.Never
-		}
-		out[s.Pending[k].ID] = st
-	}
-	return out, nil
+	return e, nil
 }
 
 // requestOf rebuilds a running job's pending entry from its allocation, so

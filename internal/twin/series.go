@@ -12,6 +12,9 @@ type Series struct {
 	// end is the replay's end, for the last bucket's length.
 	end        int64
 	maxBuckets int
+	// origin is the time bucket 0 starts at (a snapshot's Now in replays
+	// of a live queue; 0 in trace replays).
+	origin int64
 }
 
 // init sizes the buckets so that the arrival window spans about n of them.
@@ -25,6 +28,7 @@ func (s *Series) init(span int64, n int) {
 
 // add spreads the constant values over [a, b).
 func (s *Series) add(a, b int64, busy, queue float64) {
+	a, b = a-s.origin, b-s.origin
 	if busy == 0 && queue == 0 {
 		// Leave trailing buckets implicit; finish pads them.
 		return
@@ -65,6 +69,7 @@ func (s *Series) coarsen() {
 
 // finish turns integrals into means and pads to the end.
 func (s *Series) finish(end int64) {
+	end -= s.origin
 	s.end = end
 	n := int((end + s.StepS - 1) / s.StepS)
 	for len(s.BusyGPUs) < n {

@@ -269,6 +269,7 @@ type engine struct {
 
 	stopAt    int64 // forecasts stop after this time; 0: never
 	unstarted int   // forecasts: pending jobs of the snapshot not yet started
+	untilEnd  bool  // replays of a snapshot: run to the last end, not the last start
 	passAt    int64 // next pass time, -1: none due
 	lastPass  int64
 	passes    int
@@ -401,7 +402,7 @@ func (e *engine) loop() {
 		if e.passAt >= 0 {
 			t = min(t, e.passAt)
 		}
-		if e.stopAt > 0 && (t > e.stopAt || e.unstarted == 0) {
+		if e.stopAt > 0 && (t > e.stopAt || e.unstarted == 0 && !e.untilEnd) {
 			// A forecast is done at its horizon or once every job it
 			// was asked about has started.
 			break

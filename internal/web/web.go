@@ -97,6 +97,7 @@ func New(ctl *controller.Controller, opts Options) *Server {
 	s.mux.HandleFunc("GET /signin", s.signinPage)
 	s.mux.HandleFunc("POST /signin", s.signinPost)
 	s.mux.HandleFunc("POST /signout", s.signout)
+	s.page("GET /whatif/report", s.whatIfReport)
 	s.page("/", func(w http.ResponseWriter, r *http.Request, v *viewer) error {
 		return &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no page %s; start from My jobs", r.URL.Path)}
 	})

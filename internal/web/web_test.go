@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -437,4 +439,48 @@ func TestJobPageShowsItsGPUs(t *testing.T) {
 		_, body := h.get("alice", "/jobs/"+ids(id))
 		return strings.Count(body, "<td>100%</td><td>700 W</td>") == 2
 	})
+}
+// TestWhatIfReport: an operator's one click gets the twin's report of the
+// live queue (a running job and two pending) under both policies, inline,
+// with a Content Security Policy that allows its one style element by hash
+// and no script; others get 403 and no report; an unknown policy 400.
+func TestWhatIfReport(t *testing.T) {
+	h := newHarness(t, 1)
+	first := submit(t, h, "alice", "#!/bin/sh\n#SBATCH --gpus-per-node=8\n#SBATCH --time=2:00:00\n#SBATCH --comment=duration=600\necho\n")
+	h.waitFor("job running", func() bool {
+		j, err := h.ctl.Job(context.Background(), "alice", job.Ref{ID: first})
+		return err == nil && j.State == job.Running
+	})
+	for _, tl := range []string{"10:00:00", "0:10:00"} {
+		submit(t, h, "alice", "#!/bin/sh\n#SBATCH --gpus-per-node=8\n#SBATCH --time="+tl+"\necho\n")
+	}
+	if resp, body := h.get("alice", "/whatif/report?policy=fifo"); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "only operators") || strings.Contains(body, "<svg") {
+		t.Errorf("alice's what-if report = %d; want 403 and no report:\n%s", resp.StatusCode, body)
+	}
+	if resp, body := h.get("admin", "/whatif/report?policy=lottery"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "choose one of") || !strings.Contains(body, "fifo") {
+		t.Errorf("what-if report under an unknown policy = %d; want 400 naming the policies:\n%s", resp.StatusCode, body)
+	}
+	if _, body := h.get("admin", "/whatif"); !strings.Contains(body, `formaction="/whatif/report"`) {
+		t.Error("the What if page has no button for the report")
+	}
+	resp, body := h.get("admin", "/whatif/report?policy=fifo")
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("what-if report = %d %s:\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	for _, want := range []string{"<td>gefion</td>", "<td>fifo</td>", "<svg", "2 pending jobs replayed", "behind the 1 running"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the report lacks %q:\n%s", want, body)
+		}
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	_, rest, _ := strings.Cut(body, "<style>")
+	css, _, _ := strings.Cut(rest, "</style>")
+	sum := sha256.Sum256([]byte(css))
+	if !strings.Contains(csp, "style-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'") ||
+		!strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "unsafe") || strings.Contains(csp, "script-src") {
+		t.Errorf("the report's CSP %q must allow its style element by hash and nothing inline else", csp)
+	}
+	if strings.Contains(body, "<script") || strings.Contains(body, " style=") {
+		t.Error("the report holds script or style attributes its CSP would block")
+	}
 }
