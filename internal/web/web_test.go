@@ -440,6 +440,7 @@ func TestJobPageShowsItsGPUs(t *testing.T) {
 		return strings.Count(body, "<td>100%</td><td>700 W</td>") == 2
 	})
 }
+
 // TestWhatIfReport: an operator's one click gets the twin's report of the
 // live queue (a running job and two pending) under both policies, inline,
 // with a Content Security Policy that allows its one style element by hash
