@@ -163,7 +163,7 @@ func outcome(rec *store.AuditRecord, ae *api.Error) {
 		rec.Outcome, rec.Status, rec.Detail = "ok", http.StatusOK, ""
 		return
 	}
-	rec.Outcome, rec.Status, rec.Detail = ae.Code, statusOf(ae.Code), ae.Message
+	rec.Outcome, rec.Status, rec.Detail = ae.Code, api.HTTPStatus(ae.Code), ae.Message
 	if len(rec.Detail) > 512 {
 		rec.Detail = rec.Detail[:512] + "..."
 	}

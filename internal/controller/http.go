@@ -303,32 +303,8 @@ func (c *Controller) respond(w http.ResponseWriter, v any, err error) int {
 	return http.StatusOK
 }
 
-func statusOf(code string) int {
-	switch code {
-	case api.CodeInvalid, api.CodeVersion:
-		return http.StatusBadRequest
-	case api.CodeNotFound:
-		return http.StatusNotFound
-	case api.CodeForbidden:
-		return http.StatusForbidden
-	case api.CodeUnauthorized:
-		return http.StatusUnauthorized
-	case api.CodeConflict, api.CodeBusy:
-		return http.StatusConflict
-	case api.CodeTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case api.CodeHeadTooLarge:
-		return http.StatusRequestHeaderFieldsTooLarge
-	case api.CodeRateLimited:
-		return http.StatusTooManyRequests
-	case api.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 func writeError(w http.ResponseWriter, e *api.Error) int {
-	code := statusOf(e.Code)
+	code := api.HTTPStatus(e.Code)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: *e})

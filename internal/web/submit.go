@@ -108,12 +108,12 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request, v *viewer) e
 	}
 	if err != nil {
 		var ae *api.Error
-		if !errors.As(err, &ae) || statusOf(ae.Code) >= 500 {
+		if !errors.As(err, &ae) || api.HTTPStatus(ae.Code) >= 500 {
 			return err
 		}
 		// A refusal is the answer to show beside the script.
 		d.Previewed, d.Problem = true, ae.Message
-		s.render(w, statusOf(ae.Code), "submit", v, "Submit", d)
+		s.render(w, api.HTTPStatus(ae.Code), "submit", v, "Submit", d)
 		return nil
 	}
 	if !preview {

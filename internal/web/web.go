@@ -228,33 +228,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, v *viewer, err err
 			ae = &api.Error{Code: api.CodeInternal, Message: "internal error; see the controller's log"}
 		}
 	}
-	code := statusOf(ae.Code)
+	code := api.HTTPStatus(ae.Code)
 	if strings.HasPrefix(r.URL.Path, "/events/") {
 		http.Error(w, ae.Message, code)
 		return
 	}
 	s.render(w, code, "error", v, http.StatusText(code), errorPage{Status: code, Message: ae.Message,
 		SignIn: code == http.StatusUnauthorized && s.ctl.Authenticates()})
-}
-
-func statusOf(code string) int {
-	switch code {
-	case api.CodeInvalid, api.CodeVersion:
-		return http.StatusBadRequest
-	case api.CodeNotFound:
-		return http.StatusNotFound
-	case api.CodeForbidden:
-		return http.StatusForbidden
-	case api.CodeUnauthorized:
-		return http.StatusUnauthorized
-	case api.CodeConflict, api.CodeBusy:
-		return http.StatusConflict
-	case api.CodeTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case api.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }
 
 // pages are the page templates, each the layout plus its own file, parsed
