@@ -52,6 +52,12 @@ type ProcessConfig struct {
 	// DrainXIDs are the XID errors that drain the node (default
 	// DrainXIDs).
 	DrainXIDs map[uint64]string
+	// Images gives container jobs their images (nil: the node runs no
+	// containers).
+	Images ImageStore
+	// ContainerRuntime is the OCI runtime's name or path (default runc,
+	// looked up in PATH).
+	ContainerRuntime string
 	// Log receives the executor's messages (default: discarded).
 	Log *slog.Logger
 }
@@ -97,6 +103,8 @@ type Process struct {
 	root bool
 	self JobUser
 	cg   *cgroupRoot
+	// ctrs is what the node can do with containers (container_linux.go).
+	ctrs containerSupport
 
 	// controllerAddr is the controller's URL as this node reaches it,
 	// given to jobs as GEFION_ADDR so that their srun finds it.
@@ -128,6 +136,12 @@ type pjob struct {
 
 	mu     sync.Mutex
 	pid    int // the batch shell; its process group has the same ID
+	// ctr is the batch script's container, or nil; named are the job's
+	// named containers on this node (--container-name).
+	ctr    *ctrProc
+	named  map[string]*ctrRootfs
+	// cancelStart stops the preparation of the batch script's container.
+	cancelStart func()
 	cg     *jobCgroup
 	use    []*gpuUse
 	timers []*time.Timer
@@ -182,6 +196,10 @@ func NewProcess(cfg ProcessConfig, gpus *GPUs) (*Process, error) {
 				cfg.Log.Info("jobs run in cgroups", "cgroup", r.dir)
 			}
 		}
+	}
+	p.ctrs = probeContainers(cfg, p.root)
+	if p.ctrs.runc == "" {
+		cfg.Log.Info("this node runs no containers", "why", p.ctrs.why)
 	}
 	return p, nil
 }
@@ -308,6 +326,7 @@ func (p *Process) finish(k share, j *pjob, end api.Report) {
 			p.cfg.Log.Warn("job cgroup not removed", "job", k.id, "err", err)
 		}
 	}
+	p.removeContainers(j)
 	_ = os.RemoveAll(p.spoolDir(k.id))
 	p.mu.Lock()
 	delete(p.jobs, k)
@@ -368,6 +387,11 @@ func (j *pjob) after(d time.Duration, f func()) {
 // terminate sends sig to the whole job (with SIGCONT, so that a stopped
 // job can handle it) and kills it grace later.
 func (p *Process) terminate(j *pjob, sig syscall.Signal, grace time.Duration) {
+	j.mu.Lock()
+	if j.cancelStart != nil {
+		j.cancelStart()
+	}
+	j.mu.Unlock()
 	if sig == syscall.SIGKILL {
 		j.mu.Lock()
 		p.killAll(j)
@@ -397,6 +421,10 @@ func (p *Process) signalAll(j *pjob, sig syscall.Signal) {
 	switch {
 	case j.cg != nil:
 		j.cg.signal(sig)
+	case j.ctr != nil:
+		// The batch script's container leads a process group of its
+		// own; runc passes on what reaches it before.
+		j.ctr.signal(sig)
 	case j.pid > 0:
 		_ = syscall.Kill(-j.pid, sig)
 	}
@@ -406,6 +434,9 @@ func (p *Process) signalAll(j *pjob, sig syscall.Signal) {
 func (p *Process) killAll(j *pjob) {
 	if j.cg != nil {
 		j.cg.kill()
+	}
+	if j.ctr != nil {
+		j.ctr.signal(syscall.SIGKILL)
 	}
 	if j.pid > 0 {
 		_ = syscall.Kill(-j.pid, syscall.SIGKILL)
