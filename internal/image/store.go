@@ -704,7 +704,10 @@ func (s *Store) fetchAndUnpack(ctx context.Context, src *source, canon, rootfs s
 	defer u.Close()
 	// Grow the reservation as the unpack writes: a full cache stops it
 	// before the disk fills, and the work directory is then removed.
-	const step = 64 << 20
+	step := int64(64 << 20)
+	if s.opt.MaxBytes > 0 {
+		step = min(step, max(s.opt.MaxBytes/64, 64<<10))
+	}
 	var granted int64
 	u.check = func(written int64) error {
 		if err := ctx.Err(); err != nil {
@@ -727,6 +730,12 @@ func (s *Store) fetchAndUnpack(ctx context.Context, src *source, canon, rootfs s
 		r := <-ready[i]
 		if r.fetched {
 			fetched = append(fetched, l.digest)
+			// Now on disk, the layer counts in the total: its
+			// reservation ends.
+			if l.size > 0 {
+				s.unreserve(l.size)
+				*reserved -= l.size
+			}
 		}
 		if firstErr != nil {
 			continue
