@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -25,7 +26,7 @@ type tent struct {
 	link string
 }
 
-func dir(name string, mode int64) tent       { return tent{name: name, typ: tar.TypeDir, mode: mode} }
+func dir(name string, mode int64) tent        { return tent{name: name, typ: tar.TypeDir, mode: mode} }
 func file(name, body string, mode int64) tent { return tent{name: name, body: body, mode: mode} }
 func symlink(name, target string) tent        { return tent{name: name, typ: tar.TypeSymlink, link: target} }
 func whiteout(name string) tent               { return tent{name: name} }
@@ -179,3 +180,7 @@ func tmpEmpty(t testing.TB, s *Store) {
 }
 
 var _ = io.EOF
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}

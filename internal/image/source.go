@@ -402,4 +402,3 @@ func envFile(b []byte) []string {
 	}
 	return env
 }
-

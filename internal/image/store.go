@@ -807,7 +807,6 @@ func (s *Store) fetchBlob(ctx context.Context, l layerSrc) (bool, error) {
 	return true, nil
 }
 
-
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader

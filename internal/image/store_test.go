@@ -174,6 +174,9 @@ func TestLayerCannotWriteOutsideRootfs(t *testing.T) {
 				}
 				return
 			}
+			if !errors.Is(err, ErrUnsafeLayer) {
+				t.Errorf("Get = %v; want ErrUnsafeLayer", err)
+			}
 			if es, _ := s.List(); len(es) != 0 {
 				t.Errorf("List after a refused layer = %v; want empty", es)
 			}
