@@ -421,7 +421,8 @@ func (p *Process) containerSpec(r *ctrRootfs, u JobUser, c *job.Container, t ctr
 		uidMap = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uid, Size: 1}}
 		gidMap = []specs.LinuxIDMapping{{ContainerID: 0, HostID: gid, Size: 1}}
 		proc.User = specs.User{UID: 0, GID: 0}
-	case c.RemapRoot:
+	case c.RemapRoot || uid == 0:
+		// Root inside is the user (and root's jobs are root's).
 		uidMap = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uid, Size: 1}}
 		gidMap = []specs.LinuxIDMapping{{ContainerID: 0, HostID: gid, Size: 1}}
 		proc.User = specs.User{UID: 0, GID: 0}
@@ -435,6 +436,9 @@ func (p *Process) containerSpec(r *ctrRootfs, u JobUser, c *job.Container, t ctr
 		}
 		uidMap = []specs.LinuxIDMapping{{ContainerID: 0, HostID: ovu, Size: 1}, {ContainerID: uid, HostID: uid, Size: 1}}
 		gidMap = []specs.LinuxIDMapping{{ContainerID: 0, HostID: ovg, Size: 1}, {ContainerID: gid, HostID: gid, Size: 1}}
+		if gid == 0 {
+			gidMap = gidMap[1:]
+		}
 		// The user's groups stay theirs inside, so that group-readable
 		// mounts stay readable (the kernel takes up to 340 lines).
 		seen := map[uint32]bool{0: true, gid: true, ovg: true}

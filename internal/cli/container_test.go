@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/client"
 	"github.com/gefion-hpc/gefion/internal/controller"
+	"github.com/gefion-hpc/gefion/internal/image"
 	"github.com/gefion-hpc/gefion/internal/job"
 )
 
@@ -78,6 +77,8 @@ func busyboxImage(t testing.TB) string {
 	run("umoci", "repack", "--image", layout+":latest", bundle)
 	run("umoci", "config", "--image", layout+":latest", "--config.env=PATH=/bin", "--config.env=FROM_SRUN=image",
 		"--config.env=IMG_ONLY=1", "--config.workingdir=/")
+	// The job's user reads the image with their own rights.
+	run("chmod", "-R", "a+rX", layout)
 	return layout
 }
 
@@ -107,49 +108,14 @@ func userDir(t testing.TB) string {
 	return dir
 }
 
-// umociStore is an agent.ImageStore for OCI layout directories, unpacked
-// once each with umoci.
-type umociStore struct {
-	dir string
-	mu  sync.Mutex
-	got map[string]*agent.ContainerImage
-}
-
-func (s *umociStore) Get(ctx context.Context, ref string, acc agent.ImageAccess) (*agent.ContainerImage, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if img := s.got[ref]; img != nil {
-		return img, nil
-	}
-	if !filepath.IsAbs(ref) {
-		return nil, fmt.Errorf("this test store holds local OCI layouts only")
-	}
-	if _, err := os.Stat(filepath.Join(ref, "index.json")); err != nil {
-		return nil, fmt.Errorf("%s is not an OCI layout directory: %v", ref, err)
-	}
-	bundle := filepath.Join(s.dir, strconv.Itoa(len(s.got)))
-	if out, err := exec.CommandContext(ctx, "umoci", "unpack", "--rootless", "--image", ref+":latest", bundle).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("umoci unpack: %v: %s", err, out)
-	}
-	var cfg struct {
-		Process struct {
-			Env []string `json:"env"`
-			Cwd string   `json:"cwd"`
-		} `json:"process"`
-	}
-	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+// testImages is the node's image store (package image) in dir.
+func testImages(t testing.TB, dir string) agent.ImageStore {
+	t.Helper()
+	s, err := image.Open(dir, image.Options{})
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, err
-	}
-	img := &agent.ContainerImage{Digest: ref, Rootfs: filepath.Join(bundle, "rootfs"), Env: cfg.Process.Env, WorkingDir: cfg.Process.Cwd, Release: func() {}}
-	if s.got == nil {
-		s.got = map[string]*agent.ContainerImage{}
-	}
-	s.got[ref] = img
-	return img, nil
+	return imageStore{s}
 }
 
 // containerUser is the user container jobs run as: an ordinary account
@@ -185,7 +151,7 @@ func newContainerCluster(t *testing.T, alloc bool) (*stepCluster, *user.User, st
 	layout := busyboxImage(t)
 	u := containerUser(t)
 	state := openDir(t)
-	sc := newStepNodesOpts(t, controller.Config{}, nodeOpts{images: &umociStore{dir: filepath.Join(state, "images")}, stateDir: state})
+	sc := newStepNodesOpts(t, controller.Config{}, nodeOpts{images: testImages(t, filepath.Join(state, "images")), stateDir: state})
 	sc.user = u.Username
 	if alloc {
 		submit := userDir(t)
@@ -378,7 +344,7 @@ func TestContainerBatchJob(t *testing.T) {
 // TestContainerWithoutARuntime: where no node has runc, a container job
 // is refused at submission with what is missing, never run bare.
 func TestContainerWithoutARuntime(t *testing.T) {
-	sc := newStepNodesOpts(t, controller.Config{}, nodeOpts{images: &umociStore{dir: t.TempDir()}, runtime: "/nonexistent/runc"})
+	sc := newStepNodesOpts(t, controller.Config{}, nodeOpts{images: testImages(t, t.TempDir()), runtime: "/nonexistent/runc"})
 	c := client.New(sc.addr, sc.user)
 	spec := job.Spec{Name: "ctr", TimeLimitS: 60, SubmitDir: t.TempDir(), Script: "#!/bin/sh\ntrue\n",
 		Container: &job.Container{Image: "/some/image"}}

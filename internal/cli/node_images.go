@@ -3,13 +3,46 @@
 package cli
 
 import (
+	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/gefion-hpc/gefion/internal/agent"
+	"github.com/gefion-hpc/gefion/internal/image"
 )
 
-// nodeImages opens the node's image store. Until the image store is
-// part of the build, nodes report that they run no containers.
+// nodeImages opens the node's image store: $GEFION_IMAGE_DIR, else the
+// images directory of the agent's state directory (of the parent one
+// for the nodes of gefion dev --nodes N, which share it).
 func nodeImages(stateDir, sub string, log *slog.Logger) (agent.ImageStore, error) {
-	return nil, nil
+	dir := os.Getenv("GEFION_IMAGE_DIR")
+	if dir == "" {
+		base := stateDir
+		if sub != "" {
+			base = filepath.Dir(stateDir)
+		}
+		if base == "" {
+			base = filepath.Join(os.TempDir(), "gefion-agent")
+		}
+		dir = filepath.Join(base, "images")
+	}
+	s, err := image.Open(dir, image.Options{Log: log})
+	if err != nil {
+		return nil, err
+	}
+	return imageStore{s}, nil
+}
+
+// imageStore is package image's Store as the agent uses it.
+type imageStore struct{ s *image.Store }
+
+func (st imageStore) Get(ctx context.Context, ref string, acc agent.ImageAccess) (*agent.ContainerImage, error) {
+	img, err := st.s.Get(ctx, ref, image.Access{Home: acc.Home, Open: acc.Open})
+	if err != nil {
+		return nil, err
+	}
+	c := img.Config
+	return &agent.ContainerImage{Digest: img.Digest, Rootfs: img.Rootfs, Env: c.Env, Entrypoint: c.Entrypoint, Cmd: c.Cmd,
+		WorkingDir: c.WorkingDir, User: c.User, Size: img.Size, Release: img.Release}, nil
 }

@@ -6,12 +6,26 @@ import (
 	"strings"
 
 	"github.com/gefion-hpc/gefion/internal/hostlist"
+	"github.com/gefion-hpc/gefion/internal/image"
+	"github.com/gefion-hpc/gefion/internal/job"
 )
 
 // Container jobs run only on nodes whose agent reported an OCI runtime it
 // can use (api.NodeInventory.ContainerRuntime). A submission that no node
 // could run is refused with what the nodes lack, rather than queued to
 // fail, or worse to run bare.
+
+// checkImageRef checks a container request's image reference as the
+// nodes' image stores will read it.
+func checkImageRef(c *job.Container) error {
+	if c == nil || c.Image == "" {
+		return nil
+	}
+	if _, err := image.ParseRef(c.Image); err != nil {
+		return invalid("--container-image: %v", err)
+	}
+	return nil
+}
 
 // noContainers returns nil when one of names (every node, when names is
 // empty) can run containers, else an error naming what the nodes lack.

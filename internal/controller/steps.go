@@ -240,6 +240,8 @@ func (c *Controller) CreateStep(ctx context.Context, user string, id job.ID, req
 		req.Container = nil
 	} else if err := req.Container.Validate(); err != nil {
 		return nil, invalid("%v", err)
+	} else if err := checkImageRef(req.Container); err != nil {
+		return nil, err
 	}
 	var key [32]byte
 	if _, err := rand.Read(key[:]); err != nil {
