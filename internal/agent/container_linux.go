@@ -383,7 +383,9 @@ func (p *Process) containerCommand(r *ctrRootfs, u JobUser, c *job.Container, t 
 	cleanup := func() {
 		// runc run deletes what it made; one that was killed leaves its
 		// state behind.
-		_ = exec.Command(p.ctrs.runc, "--root", state, "delete", "--force", t.id).Run()
+		if _, err := os.Lstat(filepath.Join(state, t.id)); err == nil {
+			_ = exec.Command(p.ctrs.runc, "--root", state, "delete", "--force", t.id).Run()
+		}
 		_ = os.RemoveAll(bundle)
 	}
 	return cmd, pidFile, cleanup, nil
