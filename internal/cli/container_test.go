@@ -20,6 +20,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/controller"
 	"github.com/gefion-hpc/gefion/internal/image"
 	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/testdev"
 )
 
 // needContainers skips a test without what containers need here: runc,
@@ -356,5 +357,74 @@ func TestContainerWithoutARuntime(t *testing.T) {
 	sc.allocate(nil)
 	if _, errs, code := sc.srun("", "-n", "1", "--container-image=/some/image", "true"); code == 0 || !strings.Contains(errs, "runc is not installed") {
 		t.Errorf("srun --container-image where no node has runc: exit %d, %q; want it refused, naming runc", code, errs)
+	}
+}
+
+// TestContainerOnGefionDev runs the commands a user types, as new
+// processes, against gefion dev --nodes 2: an sbatch script whose #SBATCH
+// lines put it in an image, and a 2-node srun step in the image.
+func TestContainerOnGefionDev(t *testing.T) {
+	layout := busyboxImage(t)
+	data := openDir(t) // also opens the test's directories to the containers
+	if err := os.WriteFile(filepath.Join(data, "f"), []byte("data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := testdev.Start(t, "--nodes", "2", "--gpus", "2")
+	bin := d.Commands(t)
+	work := userDir(t)
+	env := append(os.Environ(), "GEFION_ADDR="+d.Addr, "PATH="+bin+":"+os.Getenv("PATH"))
+	run := func(name string, args ...string) (string, string, int) {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		cmd.Env, cmd.Dir = env, work
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), code
+	}
+
+	script := fmt.Sprintf(`#!/bin/sh
+#SBATCH --container-image=%s
+#SBATCH --container-mounts=%s:/data:ro
+#SBATCH --gpus=1 --output=batch.out
+echo "$(id -u) $SLURM_JOB_ID $CUDA_VISIBLE_DEVICES $SLURM_JOB_NUM_NODES"
+cat /data/f
+test -x /bin/busybox && echo in-image
+`, layout, data)
+	if err := os.WriteFile(filepath.Join(work, "job.sh"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := run("sbatch", "--wait", "--parsable", "job.sh")
+	if code != 0 {
+		t.Fatalf("sbatch --wait job.sh: exit %d: %s%s", code, out, errs)
+	}
+	id := strings.TrimSpace(out)
+	got, _ := os.ReadFile(filepath.Join(work, "batch.out"))
+	if want := fmt.Sprintf("%d %s 0 1\ndata\nin-image\n", os.Getuid(), id); string(got) != want {
+		t.Errorf("the batch script's output in the image:\n%s\nwant:\n%s", got, want)
+	}
+
+	out, errs, code = run("srun", "-N", "2", "-n", "2", "-l", "--container-image="+layout, "sh", "-c", `echo $SLURMD_NODENAME $(id -u)`)
+	if code != 0 {
+		t.Fatalf("srun -N 2 --container-image: exit %d: %s%s", code, out, errs)
+	}
+	uid := strconv.Itoa(os.Getuid())
+	for _, want := range []string{"0: dev1 " + uid, "1: dev2 " + uid} {
+		if !strings.Contains(out, want) {
+			t.Errorf("srun -N 2 in the image printed:\n%s\nwant a line %q", out, want)
+		}
+	}
+	// Bad input at submission: a clear error, nothing submitted.
+	if _, errs, code := run("sbatch", "--container-mounts=rel:/x", "--container-image="+layout, "--wrap=true"); code == 0 || !strings.Contains(errs, "relative path") {
+		t.Errorf("sbatch --container-mounts=rel:/x: exit %d, %q; want an error about the relative path", code, errs)
+	}
+	if _, errs, code := run("sbatch", "--container-image=nvcr.io#a#b", "--wrap=true"); code == 0 || !strings.Contains(errs, "registry#image:tag") {
+		t.Errorf("sbatch --container-image=nvcr.io#a#b: exit %d, %q; want the image store's syntax error", code, errs)
 	}
 }
