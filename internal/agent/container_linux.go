@@ -370,7 +370,9 @@ func (p *Process) containerCommand(r *ctrRootfs, u JobUser, c *job.Container, t 
 		return nil, "", nil, fmt.Errorf("creating runc's state directory: %w", err)
 	}
 	pidFile := filepath.Join(bundle, "pid")
-	args := []string{p.ctrs.runc, "--root", state}
+	// runc's own messages go to a file, not to the task's stderr; what
+	// stopped a container from starting is read from it (startFailure).
+	args := []string{p.ctrs.runc, "--root", state, "--log", filepath.Join(bundle, "runc.log")}
 	if !p.root {
 		args = append(args, "--rootless", "true")
 	}
@@ -731,6 +733,43 @@ func (c *ctrProc) exited() {
 		_ = syscall.Kill(-c.pid, syscall.SIGKILL)
 	}
 	c.done = true
+}
+
+// startFailure is why runc could not start a container, from its log,
+// or "" when the container started (or nothing was logged).
+func (c *ctrProc) startFailure(logFile string) string {
+	c.mu.Lock()
+	started := c.pid > 0
+	c.mu.Unlock()
+	if started {
+		return ""
+	}
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		return ""
+	}
+	var msgs []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, "level=fatal") && !strings.Contains(line, "level=error") {
+			continue
+		}
+		_, m, ok := strings.Cut(line, `msg="`)
+		if !ok {
+			continue
+		}
+		m = strings.TrimSuffix(m, `"`)
+		if i := strings.Index(m, "]: "); strings.HasPrefix(m, "nsexec") && i > 0 {
+			m = m[i+3:]
+		}
+		if strings.Contains(m, "failed to receive fd") || strings.Contains(m, "final child's PID") {
+			continue // what followed the first failure
+		}
+		msgs = append(msgs, m)
+	}
+	if len(msgs) == 0 {
+		return ""
+	}
+	return "the container did not start: " + strings.Join(msgs, "; ")
 }
 
 // ctrExit turns runc's exit status into the task's: runc exits 128+N when

@@ -298,6 +298,9 @@ func (p *Process) run(k share, j *pjob) {
 	p.arm(j)
 	code, sig := cmd.wait()
 	end := api.Report{ExitCode: code, Signal: sig}
+	if cmd.failure != "" {
+		end.State, end.Message = job.Failed, cmd.failure
+	}
 	if j.timedOut.Load() {
 		end.State = job.Timeout
 	}

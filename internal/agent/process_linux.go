@@ -27,6 +27,8 @@ type launched struct {
 	// done, for a container, turns runc's exit into the script's and
 	// cleans up.
 	done func(code int, sig string) (int, string)
+	// failure is why the container did not start, once waited for.
+	failure string
 }
 
 // wait waits for the batch shell and returns its exit code, or the name
@@ -236,6 +238,9 @@ func (p *Process) launch(j *pjob) (*launched, error) {
 		j.mu.Unlock()
 		l.done = func(code int, sig string) (int, string) {
 			ctr.exited()
+			if code != 0 {
+				l.failure = ctr.startFailure(filepath.Join(filepath.Dir(pidFile), "runc.log"))
+			}
 			ctrCleanup()
 			ctrRelease()
 			return ctrExit(code, sig)

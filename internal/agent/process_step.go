@@ -526,6 +526,7 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 	}
 	var ctr *ctrProc
 	var ctrCleanup func()
+	var ctrPidFile string
 	if st.ctr != nil {
 		t := ctrTask{id: ctrID(l.Node, l.JobID, "step"+strconv.Itoa(l.StepID), rank), argv: l.Argv,
 			env: containerEnv(cmd.Env, st.ctr.img.Env, l.Container.Env), hostWD: wd, gpus: taskGPUs(l, rank),
@@ -548,7 +549,7 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 		// runc starts as root and makes the user's namespace itself.
 		cmd.Path, cmd.Args, cmd.Env, cmd.Dir = rc.Path, rc.Args, rc.Env, rc.Dir
 		cmd.SysProcAttr.Credential = nil
-		ctr, ctrCleanup = &ctrProc{}, cleanup
+		ctr, ctrCleanup, ctrPidFile = &ctrProc{}, cleanup, pidFile
 		defer func() {
 			if ctr.runc == 0 {
 				cleanup() // not started
@@ -655,6 +656,11 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 		code, sig := l.wait()
 		if ctr != nil {
 			ctr.exited()
+			if code != 0 {
+				if msg := ctr.startFailure(filepath.Join(filepath.Dir(ctrPidFile), "runc.log")); msg != "" {
+					_ = fw.Write(FrameError, 0, []byte(st.l.Node+": task "+strconv.Itoa(rank)+": "+msg))
+				}
+			}
 			ctrCleanup()
 			code, sig = ctrExit(code, sig)
 		}

@@ -261,6 +261,11 @@ func TestContainerSteps(t *testing.T) {
 			t.Errorf("srun with a mount of a directory the user may not read: exit %d, %q; want a failure saying so", code, errs)
 		}
 	}
+	// runc refuses to start the container (a file mounted over a
+	// directory): its reason reaches srun, not its log lines.
+	if _, errs, code := sc.srun("", "-n", "1", img, "--container-mounts="+filepath.Join(data, "f")+":/bin", "true"); code == 0 || !strings.Contains(errs, "the container did not start") || strings.Contains(errs, "level=") {
+		t.Errorf("srun mounting a file over /bin: exit %d, %q; want the reason runc gave, without runc's log lines", code, errs)
+	}
 	if _, errs, code := sc.srun("", "-n", "1", "--container-name=nosuch", "true"); code == 0 || !strings.Contains(errs, "no container named nosuch") {
 		t.Errorf("srun --container-name=nosuch: exit %d, %q; want a failure saying there is no such container", code, errs)
 	}
