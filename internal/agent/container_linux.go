@@ -628,13 +628,14 @@ func containerEnv(task, image, keep []string) []string {
 		if kept[k] {
 			return true
 		}
-		for _, pre := range []string{"SLURM_", "SLURMD_", "GEFION_", "PMI_", "PMIX_", "OMPI_", "CUDA_", "NVIDIA_VISIBLE_", "NCCL_"} {
+		for _, pre := range []string{"SLURM_", "SLURMD_", "GEFION_", "PMI_", "PMIX_"} {
 			if strings.HasPrefix(k, pre) {
 				return true
 			}
 		}
 		switch k {
-		case "HOME", "USER", "LOGNAME", "HOSTNAME", "PWD", "ENVIRONMENT", "TMPDIR":
+		case "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "NVIDIA_VISIBLE_DEVICES",
+			"HOME", "USER", "LOGNAME", "HOSTNAME", "PWD", "ENVIRONMENT", "TMPDIR":
 			return true
 		}
 		return false

@@ -1,0 +1,77 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/google/go-cmp/cmp"
+)
+
+// noImages is an image store that must not be asked.
+type noImages struct{ t *testing.T }
+
+func (s noImages) Get(context.Context, string, ImageAccess) (*ContainerImage, error) {
+	s.t.Error("the image store was asked on a node that cannot run containers")
+	return nil, context.Canceled
+}
+
+// TestContainerJobOnANodeWithoutRunc: a node that cannot run containers
+// fails a container job at start with what it lacks; the script never
+// runs bare.
+func TestContainerJobOnANodeWithoutRunc(t *testing.T) {
+	p := newTestProcess(t, ProcessConfig{Images: noImages{t}, ContainerRuntime: "/nonexistent/runc"}, nil)
+	if rt, why := p.ContainerSupport(); rt != "" || !strings.Contains(why, "runc is not installed") {
+		t.Fatalf("ContainerSupport() = %q, %q; want none, because runc is not installed", rt, why)
+	}
+	dir := t.TempDir()
+	a := assignment(p, 5, dir, "#!/bin/sh\ntouch "+dir+"/ran\n")
+	a.Spec.Container = &job.Container{Image: "/some/image"}
+	rec := newRecorder()
+	p.Start(a, rec.report)
+	end := rec.wait(t, api.ReportEnd, 5*time.Second)
+	if end.State != job.Failed || !strings.Contains(end.Message, "cannot run containers: runc is not installed") {
+		t.Errorf("end = %s %q; want FAILED naming the missing runc", end.State, end.Message)
+	}
+	if fileExists(dir + "/ran") {
+		t.Error("the script ran bare")
+	}
+}
+
+func TestContainerEnv(t *testing.T) {
+	task := []string{"PATH=/host/bin", "HOME=/home/u", "SLURM_JOB_ID=7", "CUDA_VISIBLE_DEVICES=1", "LANG=C", "KEEP=job", "ONLY_JOB=1"}
+	image := []string{"PATH=/usr/bin", "LANG=en_US.UTF-8", "KEEP=image", "SLURM_JOB_ID=0", "CUDA_VISIBLE_DEVICES=all", "ONLY_IMAGE=1"}
+	got := containerEnv(task, image, []string{"KEEP"})
+	want := []string{"PATH=/usr/bin", "HOME=/home/u", "SLURM_JOB_ID=7", "CUDA_VISIBLE_DEVICES=1", "LANG=en_US.UTF-8", "KEEP=job", "ONLY_JOB=1", "ONLY_IMAGE=1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("containerEnv (-want +got):\n%s", diff)
+	}
+	// An image without PATH gets the usual one, not the host's.
+	got = containerEnv([]string{"X=1"}, nil, nil)
+	if diff := cmp.Diff([]string{"X=1", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, got); diff != "" {
+		t.Errorf("containerEnv without an image PATH (-want +got):\n%s", diff)
+	}
+}
+
+func TestCtrExit(t *testing.T) {
+	for _, tc := range []struct {
+		code     int
+		wantCode int
+		wantSig  string
+	}{{0, 0, ""}, {3, 3, ""}, {137, 0, "KILL"}, {143, 0, "TERM"}, {255, 255, ""}} {
+		if c, s := ctrExit(tc.code, ""); c != tc.wantCode || s != tc.wantSig {
+			t.Errorf("ctrExit(%d) = %d, %q; want %d, %q", tc.code, c, s, tc.wantCode, tc.wantSig)
+		}
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
