@@ -5,6 +5,8 @@ package agent
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -74,4 +76,49 @@ func TestCtrExit(t *testing.T) {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// slowImages is a registry pull that never ends before its context.
+type slowImages struct{ asked chan struct{} }
+
+func (s slowImages) Get(ctx context.Context, _ string, _ ImageAccess) (*ContainerImage, error) {
+	close(s.asked)
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestContainerJobCancelledWhilePulling: a cancel during the image's
+// pull ends the job; its script never starts.
+func TestContainerJobCancelledWhilePulling(t *testing.T) {
+	if _, err := exec.LookPath("runc"); err != nil {
+		t.Skip("needs Debian's runc:", err)
+	}
+	images := slowImages{asked: make(chan struct{})}
+	// runc's user-namespace root must reach the state directory.
+	if err := os.Chmod(filepath.Dir(t.TempDir()), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestProcess(t, ProcessConfig{Images: images}, nil)
+	if rt, why := p.ContainerSupport(); rt == "" {
+		t.Skip("this node runs no containers:", why)
+	}
+	dir := t.TempDir()
+	a := assignment(p, 6, dir, "#!/bin/sh\ntouch "+dir+"/ran\n")
+	a.Spec.Container = &job.Container{Image: "nvcr.io#nvidia/pytorch:24.05-py3"}
+	rec := newRecorder()
+	p.Start(a, rec.report)
+	rec.wait(t, api.ReportStart, 5*time.Second)
+	select {
+	case <-images.asked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the image was not asked for")
+	}
+	p.Signal(api.Signal{JobID: 6, Node: a.Node, Signal: "TERM", GraceS: 5, Reason: "cancelled"}, rec.report)
+	end := rec.wait(t, api.ReportEnd, 5*time.Second)
+	if end.State != job.Failed || !strings.Contains(end.Message, "cancelled while its container image was prepared") {
+		t.Errorf("end = %s %q; want the job ended while its image was pulled", end.State, end.Message)
+	}
+	if fileExists(dir + "/ran") {
+		t.Error("the script ran")
+	}
 }

@@ -140,8 +140,10 @@ type pjob struct {
 	// named containers on this node (--container-name).
 	ctr    *ctrProc
 	named  map[string]*ctrRootfs
-	// cancelStart stops the preparation of the batch script's container.
+	// cancelStart stops the preparation of the batch script's container;
+	// ended says the job was told to end (its script must not start).
 	cancelStart func()
+	ended       bool
 	cg     *jobCgroup
 	use    []*gpuUse
 	timers []*time.Timer
@@ -287,15 +289,27 @@ func (p *Process) run(k share, j *pjob) {
 		p.finish(k, j, api.Report{})
 		return
 	}
+	// A container's image may take long to pull: its time counts
+	// against the job's limit, as under Pyxis.
+	container := !j.a.Spec.Container.IsZero()
+	if container {
+		p.arm(j)
+	}
 	cmd, err := p.launch(j)
 	if err != nil {
 		p.cfg.Log.Error("cannot start the job", "job", k.id, "err", err)
-		p.finish(k, j, api.Report{State: job.Failed, ExitCode: 1, Message: err.Error()})
+		end := api.Report{State: job.Failed, ExitCode: 1, Message: err.Error()}
+		if j.timedOut.Load() {
+			end.State = job.Timeout
+		}
+		p.finish(k, j, end)
 		return
 	}
 	p.cfg.Log.Info("job started", "job", k.id, "pid", cmd.pid, "gpus", j.a.GPUs, "cgroup", cmd.cgroup)
 	go p.sample(j)
-	p.arm(j)
+	if !container {
+		p.arm(j)
+	}
 	code, sig := cmd.wait()
 	end := api.Report{ExitCode: code, Signal: sig}
 	if cmd.failure != "" {
@@ -391,6 +405,7 @@ func (j *pjob) after(d time.Duration, f func()) {
 // job can handle it) and kills it grace later.
 func (p *Process) terminate(j *pjob, sig syscall.Signal, grace time.Duration) {
 	j.mu.Lock()
+	j.ended = true
 	if j.cancelStart != nil {
 		j.cancelStart()
 	}

@@ -156,11 +156,13 @@ func (p *Process) launch(j *pjob) (*launched, error) {
 		ctrRoot, ctrRelease, err = p.prepareContainer(ctx, j, u, c, "batch")
 		j.mu.Lock()
 		j.cancelStart = nil
+		cancelled := ctx.Err() != nil || j.ended
 		j.mu.Unlock()
-		cancelled := ctx.Err() != nil
 		cancel()
-		if err == nil && cancelled {
-			ctrRelease()
+		if cancelled {
+			if err == nil {
+				ctrRelease()
+			}
 			err = errors.New("the job was cancelled while its container image was prepared")
 		}
 		if err != nil {

@@ -274,8 +274,10 @@ func (p *Process) runStep(k stepKey, st *pstep, report StepReport) {
 		r, release, err := p.prepareContainer(ctx, j, u, c, "step"+strconv.Itoa(l.StepID))
 		cancelled := ctx.Err() != nil
 		cancel()
-		if err == nil && cancelled {
-			release()
+		if cancelled {
+			if err == nil {
+				release()
+			}
 			err = errors.New("the step was cancelled while its container image was prepared")
 		}
 		if err != nil {
