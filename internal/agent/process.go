@@ -134,19 +134,19 @@ type pjob struct {
 	releaseOnce sync.Once
 	timedOut    atomic.Bool
 
-	mu     sync.Mutex
-	pid    int // the batch shell; its process group has the same ID
+	mu  sync.Mutex
+	pid int // the batch shell; its process group has the same ID
 	// ctr is the batch script's container, or nil; named are the job's
 	// named containers on this node (--container-name).
-	ctr    *ctrProc
-	named  map[string]*ctrRootfs
+	ctr   *ctrProc
+	named map[string]*ctrRootfs
 	// cancelStart stops the preparation of the batch script's container;
 	// ended says the job was told to end (its script must not start).
 	cancelStart func()
 	ended       bool
-	cg     *jobCgroup
-	use    []*gpuUse
-	timers []*time.Timer
+	cg          *jobCgroup
+	use         []*gpuUse
+	timers      []*time.Timer
 }
 
 // NewProcess returns a process executor for a node with these GPUs (nil:
