@@ -491,16 +491,47 @@ func (p *Process) containerSpec(r *ctrRootfs, u JobUser, c *job.Container, t ctr
 		mounts = append(mounts, specs.Mount{Destination: dst, Type: "bind", Source: src, Options: opts})
 		return nil
 	}
-	// The job's GPUs, by their device nodes and the driver's libraries.
-	devs, libs := nvidiaFiles(t.gpus)
-	for _, d := range devs {
-		if err := bind(d, d, false, true); err != nil {
-			return nil, err
+	// The job's GPUs: what the NVIDIA Container Toolkit's CDI spec says
+	// for exactly them where one is installed, else their device nodes
+	// and the driver's libraries.
+	var hooks *specs.Hooks
+	if cdi, _ := nvidiaCDI(); cdi != nil {
+		e := cdi.edits(t.gpus)
+		for _, d := range e.devices {
+			if err := bind(d.src, d.dst, false, true); err != nil {
+				return nil, err
+			}
 		}
-	}
-	for _, l := range libs {
-		if err := bind(l.src, l.dst, true, true); err != nil {
-			return nil, err
+		for _, m := range e.mounts {
+			fi, err := os.Stat(m.Source)
+			if err != nil {
+				continue // a library of another driver version
+			}
+			if err := p.mountPoint(r, u, m.Destination, !fi.IsDir()); err != nil {
+				return nil, err
+			}
+			mounts = append(mounts, m)
+		}
+		for _, kv := range e.env {
+			k, _, _ := strings.Cut(kv, "=")
+			if envValue(proc.Env, k) == "" {
+				proc.Env = append(proc.Env, kv)
+			}
+		}
+		if h := e.hooks; len(h.CreateRuntime)+len(h.CreateContainer)+len(h.StartContainer)+len(h.Poststart)+len(h.Poststop) > 0 {
+			hooks = &h
+		}
+	} else {
+		devs, libs := nvidiaFiles(t.gpus)
+		for _, d := range devs {
+			if err := bind(d, d, false, true); err != nil {
+				return nil, err
+			}
+		}
+		for _, l := range libs {
+			if err := bind(l.src, l.dst, true, true); err != nil {
+				return nil, err
+			}
 		}
 	}
 	homeMounted := false
@@ -562,6 +593,7 @@ func (p *Process) containerSpec(r *ctrRootfs, u JobUser, c *job.Container, t ctr
 		Process: proc,
 		Root:    &specs.Root{Path: r.rootfs, Readonly: r.readOnly},
 		Mounts:  mounts,
+		Hooks:   hooks,
 		Linux: &specs.Linux{
 			UIDMappings: uidMap, GIDMappings: gidMap,
 			// No PID, network, IPC or UTS namespace (see above).

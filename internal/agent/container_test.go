@@ -122,3 +122,72 @@ func TestContainerJobCancelledWhilePulling(t *testing.T) {
 		t.Error("the script ran")
 	}
 }
+
+// cdiSample is the shape of what nvidia-ctk cdi generate writes.
+const cdiSample = `---
+cdiVersion: 0.5.0
+kind: nvidia.com/gpu
+devices:
+- name: "0"
+  containerEdits:
+    deviceNodes:
+    - path: /dev/nvidia0
+- name: "1"
+  containerEdits:
+    deviceNodes:
+    - path: /dev/nvidia1
+- name: all
+  containerEdits:
+    deviceNodes:
+    - path: /dev/nvidia0
+    - path: /dev/nvidia1
+containerEdits:
+  env:
+  - NVIDIA_VISIBLE_DEVICES=void
+  - NVIDIA_CTK_LIBCUDA_DIR=/usr/lib/x86_64-linux-gnu
+  deviceNodes:
+  - path: /dev/nvidiactl
+  - path: /dev/nvidia-uvm
+  hooks:
+  - hookName: createContainer
+    path: /usr/bin/nvidia-cdi-hook
+    args: [nvidia-cdi-hook, update-ldcache, --folder, /usr/lib/x86_64-linux-gnu]
+  mounts:
+  - hostPath: /usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15
+    containerPath: /usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15
+    options: [ro, nosuid, nodev, bind]
+`
+
+func TestCDIEditsOfTheJobsGPUsOnly(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "other.yaml"), []byte("kind: example.com/fpga\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nvidia.yaml"), []byte(cdiSample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, file := findCDI([]string{filepath.Join(dir, "missing"), dir})
+	if s == nil || file != filepath.Join(dir, "nvidia.yaml") {
+		t.Fatalf("findCDI = %v, %q; want the nvidia.com/gpu spec", s, file)
+	}
+	e := s.edits([]int{1})
+	var devs []string
+	for _, d := range e.devices {
+		devs = append(devs, d.src+">"+d.dst)
+	}
+	if diff := cmp.Diff([]string{"/dev/nvidiactl>/dev/nvidiactl", "/dev/nvidia-uvm>/dev/nvidia-uvm", "/dev/nvidia1>/dev/nvidia1"}, devs); diff != "" {
+		t.Errorf("device nodes for GPU 1 (-want +got):\n%s", diff)
+	}
+	if len(e.mounts) != 1 || strings.Join(e.mounts[0].Options, ",") != "rbind,ro,nosuid,nodev" || e.mounts[0].Type != "bind" {
+		t.Errorf("mounts = %+v; want the library bound read-only", e.mounts)
+	}
+	if diff := cmp.Diff([]string{"NVIDIA_CTK_LIBCUDA_DIR=/usr/lib/x86_64-linux-gnu"}, e.env); diff != "" {
+		t.Errorf("env (-want +got):\n%s", diff)
+	}
+	if len(e.hooks.CreateContainer) != 1 || e.hooks.CreateContainer[0].Path != "/usr/bin/nvidia-cdi-hook" {
+		t.Errorf("hooks = %+v; want the createContainer hook", e.hooks)
+	}
+	if e := s.edits(nil); len(e.devices)+len(e.mounts) != 0 {
+		t.Errorf("edits of no GPUs = %+v; want none: a job without GPUs sees none", e)
+	}
+}
