@@ -266,3 +266,30 @@ func (failing) RoundTrip(*http.Request) (*http.Response, error) {
 
 var _ = io.EOF
 var _ = bytes.MinRead
+
+func TestRegistryLayersAreSharedBetweenImages(t *testing.T) {
+	tr := newRegistry(t, "", "")
+	base := tarOf(t, file("base", strings.Repeat("b", 4096), 0o644))
+	tr.push(t, "a", "1", authn.Anonymous, base, tarOf(t, file("a", "a", 0o644)))
+	tr.push(t, "b", "1", authn.Anonymous, base, tarOf(t, file("b", "b", 0o644)))
+	s := openStore(t, Options{})
+	for _, r := range []string{tr.host + "/a:1", tr.host + "/b:1"} {
+		img, err := s.Get(ctx, r, Access{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		img.Release()
+	}
+	ents, _ := os.ReadDir(filepath.Join(s.dir, "blobs", "sha256"))
+	if len(ents) != 3 {
+		t.Errorf("%d layer blobs stored; want 3 (the base layer once)", len(ents))
+	}
+	// Removing one image keeps the layer the other needs.
+	if err := s.Remove(tr.host + "/a:1"); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ = os.ReadDir(filepath.Join(s.dir, "blobs", "sha256"))
+	if len(ents) != 2 {
+		t.Errorf("%d layer blobs after removing one image; want 2", len(ents))
+	}
+}

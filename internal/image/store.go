@@ -664,7 +664,7 @@ func (s *Store) fetchAndUnpack(ctx context.Context, src *source, canon, rootfs s
 	var want int64
 	for i, l := range src.layers {
 		ready[i] = make(chan result, 1)
-		if _, err := os.Stat(s.blobPath(l.digest)); err == nil {
+		if _, err := os.Stat(s.blobPath(l.digest)); err == nil || l.local {
 			ready[i] <- result{}
 			continue
 		}
@@ -745,15 +745,7 @@ func (s *Store) fetchAndUnpack(ctx context.Context, src *source, canon, rootfs s
 			cancel()
 			continue
 		}
-		f, err := os.Open(s.blobPath(l.digest))
-		if err != nil {
-			firstErr = fmt.Errorf("layer %s: %w", l.digest, err)
-			cancel()
-			continue
-		}
-		err = u.apply(f, layerName(l.digest))
-		f.Close()
-		if err != nil {
+		if err := s.applyLayer(u, l); err != nil {
 			firstErr = err
 			cancel()
 		}
@@ -765,6 +757,41 @@ func (s *Store) fetchAndUnpack(ctx context.Context, src *source, canon, rootfs s
 		s.log.Debug("device nodes and FIFOs skipped", "ref", canon, "count", u.skipped)
 	}
 	return u.written, fetched, nil
+}
+
+// applyLayer unpacks a layer from the store, or, for a local layer not in
+// it, from its source, verifying the digest as it reads: a mismatch fails
+// the pull, whose work directory is then removed.
+func (s *Store) applyLayer(u *unpacker, l layerSrc) error {
+	f, err := os.Open(s.blobPath(l.digest))
+	if err == nil {
+		defer f.Close()
+		return u.apply(f, layerName(l.digest))
+	}
+	if !l.local {
+		return fmt.Errorf("layer %s: %w", l.digest, err)
+	}
+	if !strings.HasPrefix(l.digest, "sha256:") || len(hexOf(l.digest)) != 64 {
+		return fmt.Errorf("%w: layer digest %q: only sha256 is supported", ErrUnsupported, l.digest)
+	}
+	rc, err := l.open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	tee := io.TeeReader(rc, h)
+	aerr := u.apply(tee, layerName(l.digest))
+	// The tar stream may end before the layer does (padding, trailing
+	// blocks): the digest covers every byte. When the unpack failed, a
+	// mismatch is the better explanation of why.
+	if _, err := io.CopyBuffer(io.Discard, tee, u.buf); err != nil {
+		return errors.Join(aerr, fmt.Errorf("layer %s: %w", l.digest, err))
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != l.digest {
+		return &DigestError{Layer: l.digest, Got: got}
+	}
+	return aerr
 }
 
 // fetchBlob copies a layer into the store, verifying its digest, and moves

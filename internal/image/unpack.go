@@ -70,7 +70,7 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 		}
 		return readAhead(zr, zr.Close), nil
 	}
-	return io.NopCloser(br), nil
+	return readAhead(br, func() {}), nil
 }
 
 // aheadReader hands out chunks that a goroutine has read from src.
