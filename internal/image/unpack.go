@@ -13,7 +13,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/klauspost/compress/gzip"
+	"compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
