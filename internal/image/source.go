@@ -76,6 +76,9 @@ type source struct {
 	config   ImageConfig
 	layers   []layerSrc
 	squashfs *os.File // for KindSquashfs: the open file (layers is empty)
+	// registry is set for images from a registry; anonymous when the
+	// registry gave it without credentials (a public image).
+	registry, anonymous bool
 }
 
 func (s *source) close() {
@@ -142,9 +145,10 @@ func (s *Store) resolveRemote(ctx context.Context, ref Ref, acc Access) (*source
 	if err != nil {
 		return nil, fmt.Errorf("%w %q: %v", ErrBadRef, ref.String(), err)
 	}
+	kc := &keychain{acc: acc}
 	ropts := []remote.Option{
 		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(keychain{acc}),
+		remote.WithAuthFromKeychain(kc),
 		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}),
 		remote.WithJobs(4),
 	}
@@ -167,7 +171,7 @@ func (s *Store) resolveRemote(ctx context.Context, ref Ref, acc Access) (*source
 	if err != nil {
 		return nil, remoteError(ref, err)
 	}
-	src := &source{digest: d.String(), config: configOf(cf)}
+	src := &source{digest: d.String(), config: configOf(cf), registry: true, anonymous: !kc.used.Load()}
 	for _, l := range m.Layers {
 		if err := layerMediaOK(l.MediaType); err != nil {
 			return nil, fmt.Errorf("%s: layer %s: %w", ref, l.Digest, err)
