@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -529,4 +530,40 @@ func TestSquashfsWithoutUnsquashfs(t *testing.T) {
 		t.Errorf("Get(squashfs) without unsquashfs = %v; want ErrNoUnsquashfs naming squashfs-tools", err)
 	}
 	tmpEmpty(t, s)
+}
+
+// TestRootfsUsableByOtherUsers runs a program as another user (nobody)
+// against a root file system unpacked by root: jobs of every user share it.
+func TestRootfsUsableByOtherUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run a check as another user")
+	}
+	base, err := os.MkdirTemp("", "gefion-image-users-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	os.Chmod(base, 0o755)
+	lay := filepath.Join(base, "layout")
+	writeLayout(t, lay, "latest", nil, tarOf(t,
+		dir("root/", 0o700),
+		file("root/secret", "in the image only", 0o600),
+		file("bin/prog", "#!/bin/sh\n", 0o700),
+	))
+	s, err := Open(filepath.Join(base, "cache"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	img, err := s.Get(ctx, lay, Access{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Release()
+	cmd := exec.Command("/bin/sh", "-c", `cat "$1"/root/secret && ls "$1"/root >/dev/null && test -x "$1"/bin/prog && ! touch "$1"/root/new 2>/dev/null`, "sh", img.Rootfs)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "in the image only" {
+		t.Errorf("as nobody: %v, %q; want the files readable, the program executable, nothing writable", err, out)
+	}
 }
