@@ -12,11 +12,12 @@ import (
 	"github.com/gefion-hpc/gefion/internal/image"
 )
 
-// nodeImages opens the node's image store: $GEFION_IMAGE_DIR, else the
-// images directory of the agent's state directory (of the parent one
-// for the nodes of gefion dev --nodes N, which share it).
+// nodeImages opens the node's image store where gefion image ls looks
+// for it (defaultImageDir): $GEFION_IMAGE_CACHE_DIR, else the images
+// directory of the agent's state directory (the one the nodes of gefion
+// dev --nodes N share).
 func nodeImages(stateDir, sub string, log *slog.Logger) (agent.ImageStore, error) {
-	dir := os.Getenv("GEFION_IMAGE_DIR")
+	dir := os.Getenv(envImageDir)
 	if dir == "" {
 		base := stateDir
 		if sub != "" {

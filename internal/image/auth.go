@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 )
@@ -48,11 +49,17 @@ func (a Access) readFile(p string) ([]byte, error) {
 // keychain resolves a registry's credentials from the user's files. It reads
 // them on each Resolve: they are small, and a user who fixes a wrong key
 // expects the next job to use it.
-type keychain struct{ acc Access }
+// It records whether it gave any credentials: an image pulled with them
+// may be private, and is then given from the cache only to users who have
+// shown the registry their own right to it.
+type keychain struct {
+	acc  Access
+	used atomic.Bool
+}
 
-var _ authn.Keychain = keychain{}
+var _ authn.Keychain = (*keychain)(nil)
 
-func (k keychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
+func (k *keychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
 	if k.acc.Home == "" {
 		return authn.Anonymous, nil
 	}
@@ -60,17 +67,19 @@ func (k keychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
 	if c, err := k.enroot(host); err != nil {
 		return nil, err
 	} else if c != nil {
+		k.used.Store(true)
 		return authn.FromConfig(*c), nil
 	}
 	if c, err := k.docker(host); err != nil {
 		return nil, err
 	} else if c != nil {
+		k.used.Store(true)
 		return authn.FromConfig(*c), nil
 	}
 	return authn.Anonymous, nil
 }
 
-func (k keychain) enroot(host string) (*authn.AuthConfig, error) {
+func (k *keychain) enroot(host string) (*authn.AuthConfig, error) {
 	p := filepath.Join(k.acc.Home, ".config", "enroot", ".credentials")
 	b, err := k.acc.readFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -140,7 +149,7 @@ func parseNetrc(b []byte, host, file string) (*authn.AuthConfig, error) {
 	return nil, nil
 }
 
-func (k keychain) docker(host string) (*authn.AuthConfig, error) {
+func (k *keychain) docker(host string) (*authn.AuthConfig, error) {
 	p := filepath.Join(k.acc.Home, ".docker", "config.json")
 	b, err := k.acc.readFile(p)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -266,3 +266,86 @@ func (failing) RoundTrip(*http.Request) (*http.Response, error) {
 
 var _ = io.EOF
 var _ = bytes.MinRead
+
+func TestRegistryLayersAreSharedBetweenImages(t *testing.T) {
+	tr := newRegistry(t, "", "")
+	base := tarOf(t, file("base", strings.Repeat("b", 4096), 0o644))
+	tr.push(t, "a", "1", authn.Anonymous, base, tarOf(t, file("a", "a", 0o644)))
+	tr.push(t, "b", "1", authn.Anonymous, base, tarOf(t, file("b", "b", 0o644)))
+	s := openStore(t, Options{})
+	for _, r := range []string{tr.host + "/a:1", tr.host + "/b:1"} {
+		img, err := s.Get(ctx, r, Access{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		img.Release()
+	}
+	ents, _ := os.ReadDir(filepath.Join(s.dir, "blobs", "sha256"))
+	if len(ents) != 3 {
+		t.Errorf("%d layer blobs stored; want 3 (the base layer once)", len(ents))
+	}
+	// Removing one image keeps the layer the other needs.
+	if err := s.Remove(tr.host + "/a:1"); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ = os.ReadDir(filepath.Join(s.dir, "blobs", "sha256"))
+	if len(ents) != 2 {
+		t.Errorf("%d layer blobs after removing one image; want 2", len(ents))
+	}
+}
+
+func TestRegistryPrivateImageNeedsEachUsersRight(t *testing.T) {
+	const user, pass = "alice", "pw"
+	tr := newRegistry(t, user, pass)
+	pushed := tr.push(t, "private/img", "1", &authn.Basic{Username: user, Password: pass}, tarOf(t, file("x", "private", 0o644)))
+	d, _ := pushed.Digest()
+	alice, bob := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(alice, ".docker"), 0o700)
+	os.WriteFile(filepath.Join(alice, ".docker", "config.json"), []byte(`{"auths":{"`+tr.host+`":{"username":"alice","password":"pw"}}}`), 0o600)
+	s := openStore(t, Options{})
+	ref := tr.host + "/private/img:1"
+	img, err := s.Get(ctx, ref, Access{Home: alice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img.Release()
+	// Bob has no credentials: neither the cached tag nor the digest gives
+	// him alice's private image.
+	for _, r := range []string{ref, tr.host + "/private/img@" + d.String()} {
+		if _, err := s.Get(ctx, r, Access{Home: bob}); !errors.Is(err, ErrUnauthorized) {
+			t.Errorf("Get(%s) by a user without credentials = %v; want ErrUnauthorized", r, err)
+		}
+	}
+	// Once bob has his own, the cached image is his without a new unpack.
+	os.MkdirAll(filepath.Join(bob, ".config", "enroot"), 0o700)
+	os.WriteFile(filepath.Join(bob, ".config", "enroot", ".credentials"), []byte("machine "+tr.host+" login alice password pw\n"), 0o600)
+	img, err = s.Get(ctx, ref, Access{Home: bob})
+	if err != nil {
+		t.Fatalf("Get with credentials = %v", err)
+	}
+	img.Release()
+	if n := s.unpacks.Load(); n != 1 {
+		t.Errorf("unpacked %d times; want 1", n)
+	}
+}
+
+func TestRegistryPublicImageIsShared(t *testing.T) {
+	tr := newRegistry(t, "", "")
+	tr.push(t, "public/img", "1", authn.Anonymous, tarOf(t, file("x", "x", 0o644)))
+	s := openStore(t, Options{})
+	ref := tr.host + "/public/img:1"
+	img, err := s.Get(ctx, ref, Access{Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img.Release()
+	n := tr.requests.Load()
+	img, err = s.Get(ctx, ref, Access{Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img.Release()
+	if got := tr.requests.Load() - n; got != 0 {
+		t.Errorf("another user's Get of a cached public image made %d requests; want 0", got)
+	}
+}

@@ -64,6 +64,10 @@ type layerSrc struct {
 	digest string
 	size   int64
 	open   func() (io.ReadCloser, error)
+	// local layers (of layout directories and save tars) are read in
+	// place, verified as they are unpacked, and not copied into the store:
+	// a copy would double the writes of a cold start and save nothing.
+	local bool
 }
 
 // source is a resolved image: its identity and how to get its content.
@@ -72,6 +76,9 @@ type source struct {
 	config   ImageConfig
 	layers   []layerSrc
 	squashfs *os.File // for KindSquashfs: the open file (layers is empty)
+	// registry is set for images from a registry; anonymous when the
+	// registry gave it without credentials (a public image).
+	registry, anonymous bool
 }
 
 func (s *source) close() {
@@ -138,9 +145,10 @@ func (s *Store) resolveRemote(ctx context.Context, ref Ref, acc Access) (*source
 	if err != nil {
 		return nil, fmt.Errorf("%w %q: %v", ErrBadRef, ref.String(), err)
 	}
+	kc := &keychain{acc: acc}
 	ropts := []remote.Option{
 		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(keychain{acc}),
+		remote.WithAuthFromKeychain(kc),
 		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}),
 		remote.WithJobs(4),
 	}
@@ -163,7 +171,7 @@ func (s *Store) resolveRemote(ctx context.Context, ref Ref, acc Access) (*source
 	if err != nil {
 		return nil, remoteError(ref, err)
 	}
-	src := &source{digest: d.String(), config: configOf(cf)}
+	src := &source{digest: d.String(), config: configOf(cf), registry: true, anonymous: !kc.used.Load()}
 	for _, l := range m.Layers {
 		if err := layerMediaOK(l.MediaType); err != nil {
 			return nil, fmt.Errorf("%s: layer %s: %w", ref, l.Digest, err)
@@ -315,7 +323,7 @@ func resolveLayout(dir, tag string, acc Access) (*source, error) {
 			return nil, fmt.Errorf("OCI layout %s: layer %s: %w", dir, l.Digest, err)
 		}
 		p := filepath.Join(dir, blob(l.Digest))
-		src.layers = append(src.layers, layerSrc{digest: l.Digest.String(), size: l.Size, open: func() (io.ReadCloser, error) {
+		src.layers = append(src.layers, layerSrc{digest: l.Digest.String(), size: l.Size, local: true, open: func() (io.ReadCloser, error) {
 			f, err := acc.open(p)
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("%w: OCI layout %s lacks the blob of layer %s", ErrNotFound, dir, l.Digest)
@@ -345,7 +353,7 @@ func resolveTarball(p string, acc Access) (*source, error) {
 	}
 	src := &source{digest: cfgName.String(), config: configOf(cf)}
 	for _, d := range cf.RootFS.DiffIDs {
-		src.layers = append(src.layers, layerSrc{digest: d.String(), size: -1, open: func() (io.ReadCloser, error) {
+		src.layers = append(src.layers, layerSrc{digest: d.String(), size: -1, local: true, open: func() (io.ReadCloser, error) {
 			l, err := img.LayerByDiffID(d)
 			if err != nil {
 				return nil, fmt.Errorf("%s: layer %s: %w", p, d, err)

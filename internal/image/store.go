@@ -112,6 +112,19 @@ type record struct {
 	RootfsSize int64       `json:"rootfs_size"`
 	LastUsed   time.Time   `json:"last_used"`
 	Config     ImageConfig `json:"config"`
+	// Registry images pulled with credentials are given from the cache
+	// only to the users (by home directory) whom the registry gave them;
+	// Public ones, pulled anonymously, to everyone. Local images are
+	// opened with the user's rights at each Get instead.
+	Registry bool     `json:"registry,omitempty"`
+	Public   bool     `json:"public,omitempty"`
+	Users    []string `json:"users,omitempty"`
+}
+
+// allows says whether the user (by home directory) may have r from the
+// cache without asking the registry.
+func (r *record) allows(user string) bool {
+	return !r.Registry || r.Public || slices.Contains(r.Users, user)
 }
 
 // refRecord remembers what a reference resolved to and when.
@@ -261,14 +274,14 @@ func (s *Store) Get(ctx context.Context, refStr string, acc Access) (*Image, err
 	defer func() { src.close() }()
 	for {
 		if digest != "" {
-			img, err := s.acquire(digest, canon, stamp)
+			img, err := s.acquire(digest, canon, stamp, acc.Home, src)
 			if err != nil || img != nil {
 				return img, err
 			}
 		}
 		if src == nil {
 			if src, err = s.resolve(ctx, ref, acc); err != nil {
-				if d := s.fallback(ref, canon, err); d != "" {
+				if d := s.fallback(ref, canon, acc.Home, err); d != "" {
 					digest = d
 					continue
 				}
@@ -348,13 +361,13 @@ func (s *Store) known(ref Ref, canon string, acc Access) (digest, stamp string) 
 // fallback gives the cached resolution of a registry tag when the registry
 // could not be reached (not when it answered that the image is gone or
 // access is refused).
-func (s *Store) fallback(ref Ref, canon string, err error) string {
+func (s *Store) fallback(ref Ref, canon, user string, err error) string {
 	if ref.Kind != KindRegistry || errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrBadRef) {
 		return ""
 	}
 	var d string
 	s.withIndex(func(ix *index) (bool, error) {
-		if r, ok := ix.Refs[canon]; ok && ix.Images[r.Digest] != nil {
+		if r, ok := ix.Refs[canon]; ok && ix.Images[r.Digest] != nil && ix.Images[r.Digest].allows(user) {
 			d = r.Digest
 		}
 		return false, nil
@@ -366,12 +379,24 @@ func (s *Store) fallback(ref Ref, canon string, err error) string {
 }
 
 // acquire returns the cached image digest, held for use, or nil if it is
-// not (completely) here.
-func (s *Store) acquire(digest, canon, stamp string) (*Image, error) {
+// not (completely) here or the user must first show the registry a right
+// to it. granted, when set, is what the registry has just given the user.
+func (s *Store) acquire(digest, canon, stamp, user string, granted *source) (*Image, error) {
 	var img *Image
 	err := s.withIndex(func(ix *index) (bool, error) {
 		r := ix.Images[digest]
 		if r == nil {
+			return false, nil
+		}
+		if granted != nil && granted.registry && granted.digest == digest {
+			switch {
+			case granted.anonymous:
+				r.Public = true
+			case !slices.Contains(r.Users, user):
+				r.Users = append(r.Users, user)
+			}
+		}
+		if !r.allows(user) {
 			return false, nil
 		}
 		if _, err := os.Stat(s.rootfsDir(digest)); err != nil {
@@ -639,7 +664,7 @@ func (s *Store) pull(ctx context.Context, src *source, canon string) (err error)
 	s.unpacks.Add(1)
 	err = s.withIndex(func(ix *index) (bool, error) {
 		if ix.Images[src.digest] == nil {
-			ix.Images[src.digest] = &record{Digest: src.digest, Refs: []string{canon}, Layers: layers, RootfsSize: size, LastUsed: time.Now(), Config: src.config}
+			ix.Images[src.digest] = &record{Digest: src.digest, Refs: []string{canon}, Layers: layers, RootfsSize: size, LastUsed: time.Now(), Config: src.config, Registry: src.registry}
 		}
 		return true, nil
 	})
@@ -664,7 +689,7 @@ func (s *Store) fetchAndUnpack(ctx context.Context, src *source, canon, rootfs s
 	var want int64
 	for i, l := range src.layers {
 		ready[i] = make(chan result, 1)
-		if _, err := os.Stat(s.blobPath(l.digest)); err == nil {
+		if _, err := os.Stat(s.blobPath(l.digest)); err == nil || l.local {
 			ready[i] <- result{}
 			continue
 		}
@@ -745,15 +770,7 @@ func (s *Store) fetchAndUnpack(ctx context.Context, src *source, canon, rootfs s
 			cancel()
 			continue
 		}
-		f, err := os.Open(s.blobPath(l.digest))
-		if err != nil {
-			firstErr = fmt.Errorf("layer %s: %w", l.digest, err)
-			cancel()
-			continue
-		}
-		err = u.apply(f, layerName(l.digest))
-		f.Close()
-		if err != nil {
+		if err := s.applyLayer(u, l); err != nil {
 			firstErr = err
 			cancel()
 		}
@@ -765,6 +782,41 @@ func (s *Store) fetchAndUnpack(ctx context.Context, src *source, canon, rootfs s
 		s.log.Debug("device nodes and FIFOs skipped", "ref", canon, "count", u.skipped)
 	}
 	return u.written, fetched, nil
+}
+
+// applyLayer unpacks a layer from the store, or, for a local layer not in
+// it, from its source, verifying the digest as it reads: a mismatch fails
+// the pull, whose work directory is then removed.
+func (s *Store) applyLayer(u *unpacker, l layerSrc) error {
+	f, err := os.Open(s.blobPath(l.digest))
+	if err == nil {
+		defer f.Close()
+		return u.apply(f, layerName(l.digest))
+	}
+	if !l.local {
+		return fmt.Errorf("layer %s: %w", l.digest, err)
+	}
+	if !strings.HasPrefix(l.digest, "sha256:") || len(hexOf(l.digest)) != 64 {
+		return fmt.Errorf("%w: layer digest %q: only sha256 is supported", ErrUnsupported, l.digest)
+	}
+	rc, err := l.open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	tee := io.TeeReader(rc, h)
+	aerr := u.apply(tee, layerName(l.digest))
+	// The tar stream may end before the layer does (padding, trailing
+	// blocks): the digest covers every byte. When the unpack failed, a
+	// mismatch is the better explanation of why.
+	if _, err := io.CopyBuffer(io.Discard, tee, u.buf); err != nil {
+		return errors.Join(aerr, fmt.Errorf("layer %s: %w", l.digest, err))
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != l.digest {
+		return &DigestError{Layer: l.digest, Got: got}
+	}
+	return aerr
 }
 
 // fetchBlob copies a layer into the store, verifying its digest, and moves

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/klauspost/compress/gzip"
+	"compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -70,7 +70,7 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 		}
 		return readAhead(zr, zr.Close), nil
 	}
-	return io.NopCloser(br), nil
+	return readAhead(br, func() {}), nil
 }
 
 // aheadReader hands out chunks that a goroutine has read from src.
