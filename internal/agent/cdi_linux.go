@@ -3,6 +3,8 @@
 package agent
 
 import (
+	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +13,6 @@ import (
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"go.yaml.in/yaml/v2"
 )
 
 // The Container Device Interface (CDI) spec that NVIDIA's Container
@@ -21,38 +22,44 @@ import (
 // linker cache. Where one is installed the agent applies the common edits
 // and those of exactly the job's GPUs; elsewhere it binds the device
 // nodes and the driver's libraries it finds itself (nvidiaFiles).
+//
+// Specs are read in their JSON form (nvidia-ctk cdi generate
+// --format=json --output=/etc/cdi/nvidia.json): a YAML library would add
+// its start-up cost to every gefion command, client ones included
+// (DESIGN: client commands start fast). A node with a YAML spec only says
+// so in its log and binds the files itself.
 
 // cdiDirs are where CDI specs are looked for, in order.
 var cdiDirs = []string{"/etc/cdi", "/var/run/cdi"}
 
 // cdiSpec is the part of a CDI spec the agent uses.
 type cdiSpec struct {
-	Kind    string `yaml:"kind"`
+	Kind    string `json:"kind"`
 	Devices []struct {
-		Name           string   `yaml:"name"`
-		ContainerEdits cdiEdits `yaml:"containerEdits"`
-	} `yaml:"devices"`
-	ContainerEdits cdiEdits `yaml:"containerEdits"`
+		Name           string   `json:"name"`
+		ContainerEdits cdiEdits `json:"containerEdits"`
+	} `json:"devices"`
+	ContainerEdits cdiEdits `json:"containerEdits"`
 }
 
 // cdiEdits are CDI's container edits.
 type cdiEdits struct {
-	Env         []string `yaml:"env"`
+	Env         []string `json:"env"`
 	DeviceNodes []struct {
-		Path     string `yaml:"path"`
-		HostPath string `yaml:"hostPath"`
-	} `yaml:"deviceNodes"`
+		Path     string `json:"path"`
+		HostPath string `json:"hostPath"`
+	} `json:"deviceNodes"`
 	Mounts []struct {
-		HostPath      string   `yaml:"hostPath"`
-		ContainerPath string   `yaml:"containerPath"`
-		Options       []string `yaml:"options"`
-	} `yaml:"mounts"`
+		HostPath      string   `json:"hostPath"`
+		ContainerPath string   `json:"containerPath"`
+		Options       []string `json:"options"`
+	} `json:"mounts"`
 	Hooks []struct {
-		HookName string   `yaml:"hookName"`
-		Path     string   `yaml:"path"`
-		Args     []string `yaml:"args"`
-		Env      []string `yaml:"env"`
-	} `yaml:"hooks"`
+		HookName string   `json:"hookName"`
+		Path     string   `json:"path"`
+		Args     []string `json:"args"`
+		Env      []string `json:"env"`
+	} `json:"hooks"`
 }
 
 // gpuEdits is what the container of some GPUs gets.
@@ -72,13 +79,20 @@ var cdiCache = struct {
 }{}
 
 // nvidiaCDI returns the node's NVIDIA CDI spec, or nil.
-func nvidiaCDI() (*cdiSpec, string) {
-	cdiCache.once.Do(func() { cdiCache.spec, cdiCache.file = findCDI(cdiDirs) })
+func nvidiaCDI(log *slog.Logger) (*cdiSpec, string) {
+	cdiCache.once.Do(func() {
+		var yamlOnly string
+		cdiCache.spec, cdiCache.file, yamlOnly = findCDI(cdiDirs)
+		if cdiCache.spec == nil && yamlOnly != "" && log != nil {
+			log.Warn("the NVIDIA CDI spec is YAML, which the agent does not read: containers get the GPUs' device nodes and the driver's libraries instead; write a JSON one with nvidia-ctk cdi generate --format=json --output=/etc/cdi/nvidia.json", "spec", yamlOnly)
+		}
+	})
 	return cdiCache.spec, cdiCache.file
 }
 
-// findCDI reads the first spec of kind nvidia.com/gpu in dirs.
-func findCDI(dirs []string) (*cdiSpec, string) {
+// findCDI reads the first JSON spec of kind nvidia.com/gpu in dirs;
+// yamlOnly names a YAML spec seen when there is none.
+func findCDI(dirs []string) (spec *cdiSpec, file, yamlOnly string) {
 	for _, d := range dirs {
 		ents, err := os.ReadDir(d)
 		if err != nil {
@@ -86,7 +100,13 @@ func findCDI(dirs []string) (*cdiSpec, string) {
 		}
 		for _, e := range ents {
 			n := e.Name()
-			if !strings.HasSuffix(n, ".yaml") && !strings.HasSuffix(n, ".yml") && !strings.HasSuffix(n, ".json") {
+			if strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml") {
+				if yamlOnly == "" && strings.Contains(n, "nvidia") {
+					yamlOnly = filepath.Join(d, n)
+				}
+				continue
+			}
+			if !strings.HasSuffix(n, ".json") {
 				continue
 			}
 			b, err := os.ReadFile(filepath.Join(d, n))
@@ -94,12 +114,12 @@ func findCDI(dirs []string) (*cdiSpec, string) {
 				continue
 			}
 			var s cdiSpec
-			if yaml.Unmarshal(b, &s) == nil && s.Kind == "nvidia.com/gpu" {
-				return &s, filepath.Join(d, n)
+			if json.Unmarshal(b, &s) == nil && s.Kind == "nvidia.com/gpu" {
+				return &s, filepath.Join(d, n), ""
 			}
 		}
 	}
-	return nil, ""
+	return nil, "", yamlOnly
 }
 
 // edits are the spec's edits for the GPUs given by index: the common

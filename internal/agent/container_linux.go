@@ -495,7 +495,7 @@ func (p *Process) containerSpec(r *ctrRootfs, u JobUser, c *job.Container, t ctr
 	// for exactly them where one is installed, else their device nodes
 	// and the driver's libraries.
 	var hooks *specs.Hooks
-	if cdi, _ := nvidiaCDI(); cdi != nil {
+	if cdi, _ := nvidiaCDI(p.cfg.Log); cdi != nil {
 		e := cdi.edits(t.gpus)
 		for _, d := range e.devices {
 			if err := bind(d.src, d.dst, false, true); err != nil {

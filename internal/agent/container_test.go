@@ -123,51 +123,43 @@ func TestContainerJobCancelledWhilePulling(t *testing.T) {
 	}
 }
 
-// cdiSample is the shape of what nvidia-ctk cdi generate writes.
-const cdiSample = `---
-cdiVersion: 0.5.0
-kind: nvidia.com/gpu
-devices:
-- name: "0"
-  containerEdits:
-    deviceNodes:
-    - path: /dev/nvidia0
-- name: "1"
-  containerEdits:
-    deviceNodes:
-    - path: /dev/nvidia1
-- name: all
-  containerEdits:
-    deviceNodes:
-    - path: /dev/nvidia0
-    - path: /dev/nvidia1
-containerEdits:
-  env:
-  - NVIDIA_VISIBLE_DEVICES=void
-  - NVIDIA_CTK_LIBCUDA_DIR=/usr/lib/x86_64-linux-gnu
-  deviceNodes:
-  - path: /dev/nvidiactl
-  - path: /dev/nvidia-uvm
-  hooks:
-  - hookName: createContainer
-    path: /usr/bin/nvidia-cdi-hook
-    args: [nvidia-cdi-hook, update-ldcache, --folder, /usr/lib/x86_64-linux-gnu]
-  mounts:
-  - hostPath: /usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15
-    containerPath: /usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15
-    options: [ro, nosuid, nodev, bind]
-`
+// cdiSample is the shape of what nvidia-ctk cdi generate --format=json
+// writes.
+const cdiSample = `{
+  "cdiVersion": "0.5.0",
+  "kind": "nvidia.com/gpu",
+  "devices": [
+    {"name": "0", "containerEdits": {"deviceNodes": [{"path": "/dev/nvidia0"}]}},
+    {"name": "1", "containerEdits": {"deviceNodes": [{"path": "/dev/nvidia1"}]}},
+    {"name": "all", "containerEdits": {"deviceNodes": [{"path": "/dev/nvidia0"}, {"path": "/dev/nvidia1"}]}}
+  ],
+  "containerEdits": {
+    "env": ["NVIDIA_VISIBLE_DEVICES=void", "NVIDIA_CTK_LIBCUDA_DIR=/usr/lib/x86_64-linux-gnu"],
+    "deviceNodes": [{"path": "/dev/nvidiactl"}, {"path": "/dev/nvidia-uvm"}],
+    "hooks": [{"hookName": "createContainer", "path": "/usr/bin/nvidia-cdi-hook",
+      "args": ["nvidia-cdi-hook", "update-ldcache", "--folder", "/usr/lib/x86_64-linux-gnu"]}],
+    "mounts": [{"hostPath": "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15",
+      "containerPath": "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15", "options": ["ro", "nosuid", "nodev", "bind"]}]
+  }
+}`
 
 func TestCDIEditsOfTheJobsGPUsOnly(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "other.yaml"), []byte("kind: example.com/fpga\n"), 0o644); err != nil {
+	yamlDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(yamlDir, "nvidia.yaml"), []byte("kind: nvidia.com/gpu\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "nvidia.yaml"), []byte(cdiSample), 0o644); err != nil {
+	if s, _, y := findCDI([]string{yamlDir}); s != nil || y != filepath.Join(yamlDir, "nvidia.yaml") {
+		t.Errorf("findCDI of a YAML spec only = %v, %q; want none, naming the YAML spec", s, y)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "other.json"), []byte(`{"kind": "example.com/fpga"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, file := findCDI([]string{filepath.Join(dir, "missing"), dir})
-	if s == nil || file != filepath.Join(dir, "nvidia.yaml") {
+	if err := os.WriteFile(filepath.Join(dir, "nvidia.json"), []byte(cdiSample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, file, _ := findCDI([]string{filepath.Join(dir, "missing"), yamlDir, dir})
+	if s == nil || file != filepath.Join(dir, "nvidia.json") {
 		t.Fatalf("findCDI = %v, %q; want the nvidia.com/gpu spec", s, file)
 	}
 	e := s.edits([]int{1})
