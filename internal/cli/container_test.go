@@ -229,6 +229,13 @@ func TestContainerSteps(t *testing.T) {
 		t.Errorf("srun --container-remap-root --no-container-mount-home: exit %d, %q, %s; want uid 0 and no home", code, out, errs)
 	}
 
+	// MPI wire-up reaches the container: PMI on descriptor 3.
+	out, errs, code = sc.srun("", "-n", "2", "--mpi=pmi2", "-l", img, "sh", "-c",
+		`echo "cmd=init pmi_version=1 pmi_subversion=1" >&3; read -r reply <&3; echo "$PMI_RANK $PMI_SIZE $reply"`)
+	if code != 0 || !strings.Contains(out, "0: 0 2 cmd=response_to_init") || !strings.Contains(out, "1: 1 2 cmd=response_to_init") {
+		t.Errorf("srun --mpi=pmi2 in a container: exit %d, %q, %s; want each rank's PMI answer on descriptor 3", code, out, errs)
+	}
+
 	// The exit code, and a task killed by a signal.
 	if _, errs, code := sc.srun("", "-n", "2", img, "sh", "-c", "exit $((SLURM_PROCID + 2))"); code != 3 {
 		t.Errorf("srun of container tasks exiting 2 and 3: exit %d; want 3: %s", code, errs)
@@ -278,19 +285,19 @@ func TestContainerSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(steps) < 8 || steps[0].State != job.Completed || steps[0].Nodes != 2 || steps[3].ExitCode != 3 || steps[5].State != job.Timeout {
+	if len(steps) < 8 || steps[0].State != job.Completed || steps[0].Nodes != 2 || steps[4].ExitCode != 3 || steps[6].State != job.Timeout {
 		var desc []string
 		for _, s := range steps {
 			desc = append(desc, fmt.Sprintf("%d:%s/%d/%d", s.StepID, s.State, s.ExitCode, s.Nodes))
 		}
-		t.Errorf("steps %v; want step 0 COMPLETED on 2 nodes, step 3 exit 3, step 5 TIMEOUT", desc)
+		t.Errorf("steps %v; want step 0 COMPLETED on 2 nodes, step 4 exit 3, step 6 TIMEOUT", desc)
 	}
 	id := strconv.FormatInt(int64(sc.jobID), 10)
 	out, errs, code = sc.cli("acct", "-j", id)
 	if code != 0 {
 		t.Fatalf("acct -j %s: exit %d: %s", id, code, errs)
 	}
-	for _, want := range []string{id + ".0", id + ".3", id + ".5", "TIMEOUT"} {
+	for _, want := range []string{id + ".0", id + ".4", id + ".6", "TIMEOUT"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("acct -j %s does not show %s:\n%s", id, want, out)
 		}
