@@ -148,6 +148,13 @@ func containerUser(t testing.TB) *user.User {
 // newContainerCluster is the two-node cluster with runc and an image
 // store, holding a job of an ordinary user when alloc is set.
 func newContainerCluster(t *testing.T, alloc bool) (*stepCluster, *user.User, string) {
+	sc, u, layout, _ := newContainerClusterIn(t, alloc)
+	return sc, u, layout
+}
+
+// newContainerClusterIn is newContainerCluster, also returning the nodes'
+// state directory.
+func newContainerClusterIn(t *testing.T, alloc bool) (*stepCluster, *user.User, string, string) {
 	t.Helper()
 	layout := busyboxImage(t)
 	u := containerUser(t)
@@ -158,11 +165,11 @@ func newContainerCluster(t *testing.T, alloc bool) (*stepCluster, *user.User, st
 		submit := userDir(t)
 		sc.allocate(func(s *job.Spec) { s.SubmitDir = submit })
 	}
-	return sc, u, layout
+	return sc, u, layout, state
 }
 
 func TestContainerSteps(t *testing.T) {
-	sc, u, layout := newContainerCluster(t, true)
+	sc, u, layout, state := newContainerClusterIn(t, true)
 	c := client.New(sc.addr, sc.user)
 	img := "--container-image=" + layout
 
@@ -302,10 +309,23 @@ func TestContainerSteps(t *testing.T) {
 			t.Errorf("acct -j %s does not show %s:\n%s", id, want, out)
 		}
 	}
+
+	// The named container lives until the job ends, then goes.
+	named := filepath.Join(state, "dev1", "containers", "dev1.job"+id, "name-keep")
+	if _, err := os.Stat(named); err != nil {
+		t.Errorf("the named container while its job runs: %v", err)
+	}
+	if err := c.Cancel(context.Background(), sc.jobID, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the named container removed at the job's end", func() bool {
+		_, err := os.Stat(named)
+		return os.IsNotExist(err)
+	})
 }
 
 func TestContainerBatchJob(t *testing.T) {
-	sc, u, layout := newContainerCluster(t, false)
+	sc, u, layout, state := newContainerClusterIn(t, false)
 	c := client.New(sc.addr, sc.user)
 	submit := userDir(t)
 	data := openDir(t)
@@ -351,6 +371,19 @@ func TestContainerBatchJob(t *testing.T) {
 	}
 	if j.State != job.Timeout {
 		t.Errorf("job %d with --time=1 sleeping in a container: %s; want TIMEOUT", resp.ID, j.State)
+	}
+
+	// Nothing of the containers is left: no overlay mounted, no files.
+	waitUntil(t, "the containers' files removed", func() bool {
+		left, _ := filepath.Glob(filepath.Join(state, "*", "containers", "*"))
+		return len(left) == 0
+	})
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mi), state) {
+		t.Errorf("mounts left under the nodes' state directory %s:\n%s", state, mi)
 	}
 }
 
