@@ -257,3 +257,20 @@ func CheckImageRef(v string) error {
 	}
 	return nil
 }
+
+// Clone returns a copy of c that shares nothing with it (nil for nil).
+func (c *Container) Clone() *Container {
+	if c == nil {
+		return nil
+	}
+	d := *c
+	d.Mounts = append([]Mount(nil), c.Mounts...)
+	d.Env = append([]string(nil), c.Env...)
+	if c.Mounts == nil {
+		d.Mounts = nil
+	}
+	if c.Env == nil {
+		d.Env = nil
+	}
+	return &d
+}
