@@ -3,14 +3,18 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -473,3 +477,106 @@ test -x /bin/busybox && echo in-image
 		t.Errorf("sbatch --container-image=nvcr.io#a#b: exit %d, %q; want the image store's syntax error", code, errs)
 	}
 }
+
+// TestContainerRootlessAgent runs gefion dev as an ordinary user, as a
+// user tries Gefion on a workstation: its agent runs runc rootless, the
+// user is root inside the container, and what the container writes on
+// the host is the user's.
+func TestContainerRootlessAgent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("run as root to start gefion dev as another user (as that user, TestContainerOnGefionDev runs the agent rootless)")
+	}
+	layout := busyboxImage(t)
+	u := containerUser(t)
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	dir := userDir(t)
+	// The binary, where the user may run it.
+	data, err := os.ReadFile(testdev.Binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "gefion")
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"srun"} {
+		if err := os.Symlink("gefion", filepath.Join(dir, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asUser := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.HomeDir, "USER=" + u.Username, "GEFION_NO_CGROUPS=1",
+		"GEFION_AGENT_STATE_DIR=" + filepath.Join(dir, "state")}
+	dev := exec.Command(bin, "dev", "--nodes", "2", "--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0")
+	dev.Env, dev.Dir, dev.SysProcAttr = env, dir, asUser
+	stderr, err := dev.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	var logMu sync.Mutex
+	addr := make(chan string, 1)
+	exited := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logMu.Lock()
+			log.WriteString(sc.Text() + "\n")
+			logMu.Unlock()
+			if m := devAddrRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+		_ = dev.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = dev.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = dev.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			logMu.Lock()
+			t.Logf("gefion dev's log:\n%s", log.String())
+			logMu.Unlock()
+		}
+	})
+	var a string
+	select {
+	case a = <-addr:
+	case <-exited:
+		t.Fatal("gefion dev exited before it listened")
+	case <-time.After(60 * time.Second):
+		t.Fatal("gefion dev did not start within 60 s")
+	}
+	marker := filepath.Join(dir, "written-inside")
+	srun := exec.Command(filepath.Join(dir, "srun"), "-N", "2", "-n", "2", "-l", "--container-image="+layout,
+		"--container-mounts="+dir+":/work", "sh", "-c", `id -u; touch /work/written-inside`)
+	srun.Env, srun.Dir, srun.SysProcAttr = append(env, "GEFION_ADDR="+a), dir, asUser
+	out, err := srun.CombinedOutput()
+	if err != nil {
+		t.Fatalf("srun as %s on a rootless agent: %v\n%s", u.Username, err, out)
+	}
+	if !strings.Contains(string(out), "0: 0") || !strings.Contains(string(out), "1: 0") {
+		t.Errorf("srun on a rootless agent printed:\n%s\nwant uid 0 inside on both nodes", out)
+	}
+	fi, err := os.Stat(marker)
+	if err != nil {
+		t.Fatalf("the file the container wrote: %v", err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != uid {
+		t.Errorf("the file the container wrote is uid %d's on the host; want the user's (%d)", st.Uid, uid)
+	}
+}
+
+var devAddrRE = regexp.MustCompile(`controller at (http://127\.0\.0\.1:\d+)`)
