@@ -204,7 +204,7 @@ func (s *Spec) Validate() error {
 		}
 	}
 	list("env", s.Env, MaxEnvEntries, MaxEnvBytes, true)
-	if s.Container != nil {
+	if !s.Container.IsZero() {
 		if err := s.Container.Validate(); err != nil {
 			errs = append(errs, err)
 		}
