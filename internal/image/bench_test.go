@@ -68,7 +68,9 @@ func benchLayout(b *testing.B, total int64, nlayers int) (dir string, unpacked i
 	return dir, unpacked
 }
 
-func itoa(i int) string { return string(rune('0'+i%10)) + string(rune('a'+(i/10)%26)) + string(rune('a'+(i/260)%26)) + string(rune('a'+(i/6760)%26)) }
+func itoa(i int) string {
+	return string(rune('0'+i%10)) + string(rune('a'+(i/10)%26)) + string(rune('a'+(i/260)%26)) + string(rune('a'+(i/6760)%26))
+}
 
 var benchImage struct {
 	base     string // removed by TestMain
