@@ -25,6 +25,7 @@ const (
 	KindSquashfs
 )
 
+// String names the kind as errors and listings show it.
 func (k RefKind) String() string {
 	switch k {
 	case KindRegistry:

@@ -45,6 +45,7 @@ type DigestError struct {
 	Got   string // the digest of what was read
 }
 
+// Error names the layer and says that nothing of the image was kept.
 func (e *DigestError) Error() string {
 	return fmt.Sprintf("layer %s: its content has digest %s: the image is corrupt or was tampered with; nothing of it was kept", e.Layer, e.Got)
 }

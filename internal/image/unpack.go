@@ -232,28 +232,31 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header, rel string, mine map[s
 		return nil
 	}
 	mine[rel] = true
-	old, err := u.root.Lstat(rel)
-	switch {
-	case err == nil && old.IsDir() && hdr.Typeflag == tar.TypeDir:
-		return u.root.Chmod(rel, dirMode(hdr.Mode))
-	case err == nil:
-		if err := u.removeAll(rel); err != nil {
-			return err
-		}
-	case !errors.Is(err, fs.ErrNotExist):
-		return err
-	}
+	// Create first and look only when something is in the way: most
+	// entries are new, and a look costs a path walk.
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		return u.withParent(rel, func() error {
-			if err := u.root.Mkdir(rel, 0o700); err != nil {
-				return err
+		err := u.withParent(rel, func() error { return u.root.Mkdir(rel, 0o700) })
+		if errors.Is(err, fs.ErrExist) {
+			old, lerr := u.root.Lstat(rel)
+			switch {
+			case lerr != nil:
+				return lerr
+			case old.IsDir():
+				err = nil // merged with the lower layers' directory
+			default:
+				if err = u.removeAll(rel); err == nil {
+					err = u.root.Mkdir(rel, 0o700)
+				}
 			}
-			return u.root.Chmod(rel, dirMode(hdr.Mode))
-		})
+		}
+		if err != nil {
+			return err
+		}
+		return u.root.Chmod(rel, dirMode(hdr.Mode))
 	case tar.TypeReg, tar.TypeRegA:
 		var f *os.File
-		err := u.withParent(rel, func() (err error) {
+		err := u.replace(rel, func() (err error) {
 			f, err = u.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			return err
 		})
@@ -274,14 +277,18 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header, rel string, mine map[s
 		}
 		return err
 	case tar.TypeSymlink:
-		return u.withParent(rel, func() error { return u.root.Symlink(hdr.Linkname, rel) })
+		return u.replace(rel, func() error { return u.root.Symlink(hdr.Linkname, rel) })
 	case tar.TypeLink:
 		target, err := cleanEntry(hdr.Linkname)
 		if err != nil {
 			return fmt.Errorf("%w: hard link: %v", ErrUnsafeLayer, err)
 		}
-		return u.withParent(rel, func() error { return u.root.Link(target, rel) })
+		return u.replace(rel, func() error { return u.root.Link(target, rel) })
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		// What was there is gone in this layer all the same.
+		if err := u.removeAll(rel); err != nil {
+			return err
+		}
 		// A rootless container cannot use device nodes of its own; the
 		// runtime binds the ones a job may have.
 		u.skipped++
@@ -293,6 +300,19 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header, rel string, mine map[s
 // onlyWriter hides os.File's ReadFrom, so that io.CopyBuffer uses the big
 // buffer instead of os.File's small-chunked copy_file_range fallbacks.
 type onlyWriter struct{ io.Writer }
+
+// replace runs fn, which creates rel; if something is already there
+// (from a lower layer, or earlier in this one), it is removed first, as
+// tar does.
+func (u *unpacker) replace(rel string, fn func() error) error {
+	err := u.withParent(rel, fn)
+	if errors.Is(err, fs.ErrExist) {
+		if err = u.removeAll(rel); err == nil {
+			err = fn()
+		}
+	}
+	return err
+}
 
 // withParent runs fn, creating the missing parent directories of rel
 // (tar streams need not list them) if it fails for lack of them.
