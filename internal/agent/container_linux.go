@@ -178,7 +178,8 @@ func (p *Process) prepareContainer(ctx context.Context, j *pjob, u JobUser, c *j
 		imgRelease()
 		return nil, nil, e
 	}
-	_ = os.RemoveAll(r.dir) // left by an agent that stopped
+	unmountUnder(r.dir) // left by an agent that stopped
+	_ = os.RemoveAll(r.dir)
 	if err := os.MkdirAll(r.dir, 0o711); err != nil {
 		return fail(fmt.Errorf("creating the container's directory: %w", err))
 	}
@@ -261,7 +262,34 @@ func (p *Process) removeContainers(j *pjob) {
 		r.remove(p)
 	}
 	if p.ctrs.runc != "" {
-		_ = os.RemoveAll(p.containerDir(j.a.JobID, j.a.Node))
+		// A step still ending has its overlay mounted: detached first,
+		// so that removing the files never goes through it.
+		dir := p.containerDir(j.a.JobID, j.a.Node)
+		unmountUnder(dir)
+		_ = os.RemoveAll(dir)
+	}
+}
+
+// unmountUnder detaches every mount at or below dir, deepest first.
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		// The mount point, with spaces and the like octal-escaped.
+		mp := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(f[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			points = append(points, mp)
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		_ = syscall.Unmount(points[i], syscall.MNT_DETACH)
 	}
 }
 

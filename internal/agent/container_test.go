@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,5 +182,30 @@ func TestCDIEditsOfTheJobsGPUsOnly(t *testing.T) {
 	}
 	if e := s.edits(nil); len(e.devices)+len(e.mounts) != 0 {
 		t.Errorf("edits of no GPUs = %+v; want none: a job without GPUs sees none", e)
+	}
+}
+
+func TestUnmountUnder(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a b"), filepath.Join(dir, "a b", "c")
+	if err := os.MkdirAll(a, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", a, "tmpfs", 0, ""); err != nil {
+		t.Skip("cannot mount a tmpfs here:", err)
+	}
+	if err := os.Mkdir(b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", b, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	unmountUnder(dir)
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), filepath.Base(dir)) {
+		t.Fatalf("mounts left under %s:\n%s", dir, mi)
 	}
 }
