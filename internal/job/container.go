@@ -144,11 +144,16 @@ func (c *Container) Validate() error {
 	if c.Workdir != "" && !path.IsAbs(c.Workdir) {
 		bad("--container-workdir=%s: give an absolute path inside the container", c.Workdir)
 	}
+	if len(c.Workdir) > MaxPathLen || strings.IndexByte(c.Workdir, 0) >= 0 {
+		bad("--container-workdir: give a path of at most %d bytes, without NUL", MaxPathLen)
+	}
 	if len(c.Mounts) > MaxContainerMounts {
 		bad("--container-mounts: %d mounts is over the limit of %d", len(c.Mounts), MaxContainerMounts)
 	}
 	for _, m := range c.Mounts {
-		if err := checkMount(m); err != nil {
+		if len(m.Source) > MaxPathLen || len(m.Target) > MaxPathLen {
+			bad("--container-mounts: a path is over the limit of %d bytes", MaxPathLen)
+		} else if err := checkMount(m); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -156,7 +161,9 @@ func (c *Container) Validate() error {
 		bad("--container-env: %d names is over the limit of %d", len(c.Env), MaxContainerEnv)
 	}
 	for _, n := range c.Env {
-		if !validEnvName(n) {
+		if len(n) > MaxNameLen {
+			bad("--container-env: a name is over the limit of %d bytes", MaxNameLen)
+		} else if !validEnvName(n) {
 			bad("--container-env: %q is not a variable name", n)
 		}
 	}
