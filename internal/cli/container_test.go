@@ -398,7 +398,11 @@ func TestContainerWithoutARuntime(t *testing.T) {
 	c := client.New(sc.addr, sc.user)
 	spec := job.Spec{Name: "ctr", TimeLimitS: 60, SubmitDir: t.TempDir(), Script: "#!/bin/sh\ntrue\n",
 		Container: &job.Container{Image: "/some/image"}}
-	_, err := c.Submit(context.Background(), api.SubmitRequest{Spec: spec}, "")
+	ns, err := c.Nodes(context.Background())
+	if err != nil || len(ns) != 2 || ns[0].ContainerRuntime != "" || !strings.Contains(ns[0].NoContainers, "runc is not installed") {
+		t.Errorf("Nodes() = %+v, %v; want nodes that say they run no containers, and why", ns, err)
+	}
+	_, err = c.Submit(context.Background(), api.SubmitRequest{Spec: spec}, "")
 	if err == nil || !strings.Contains(err.Error(), "no node can run containers: runc is not installed") {
 		t.Fatalf("Submit of a container job where no node has runc = %v; want it refused, naming runc", err)
 	}
