@@ -149,6 +149,8 @@ func (p *Process) prepareContainer(ctx context.Context, j *pjob, u JobUser, c *j
 		return nil, nil, ctrErr("node %s cannot run containers: %s", p.cfg.Node, p.ctrs.why)
 	}
 	if c.Name != "" {
+		j.namedMu.Lock()
+		defer j.namedMu.Unlock()
 		j.mu.Lock()
 		r := j.named[c.Name]
 		j.mu.Unlock()
@@ -224,12 +226,6 @@ func (p *Process) prepareContainer(ctx context.Context, j *pjob, u JobUser, c *j
 		j.mu.Lock()
 		if j.named == nil {
 			j.named = map[string]*ctrRootfs{}
-		}
-		if old := j.named[c.Name]; old != nil {
-			// Another step made it meanwhile: use that one.
-			j.mu.Unlock()
-			fail(nil)
-			return old, func() {}, nil
 		}
 		j.named[c.Name] = r
 		j.mu.Unlock()

@@ -140,6 +140,9 @@ type pjob struct {
 	// named containers on this node (--container-name).
 	ctr   *ctrProc
 	named map[string]*ctrRootfs
+	// namedMu serializes the making of named containers: two steps
+	// asking for one name get one container.
+	namedMu sync.Mutex
 	// cancelStart stops the preparation of the batch script's container;
 	// ended says the job was told to end (its script must not start).
 	cancelStart func()
