@@ -270,6 +270,22 @@ func TestContainerSteps(t *testing.T) {
 		t.Errorf("srun --container-name=keep cat /state: exit %d, %q, %s; want the file of the step before", code, out, errs)
 	}
 
+	// Two steps asking at once for a new named container share one.
+	var wg sync.WaitGroup
+	for _, f := range []string{"a", "b"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out, errs, code := sc.srun("", "-n", "1", "-w", sc.nodes[0], "--overlap", img, "--container-name=shared", "touch", "/"+f); code != 0 {
+				t.Errorf("srun --container-name=shared touch /%s: exit %d, %q, %s", f, code, out, errs)
+			}
+		}()
+	}
+	wg.Wait()
+	if out, errs, code := sc.srun("", "-n", "1", "-w", sc.nodes[0], "--container-name=shared", "ls", "/a", "/b"); code != 0 {
+		t.Errorf("the files of two concurrent steps in one named container: exit %d, %q, %s; want both there", code, out, errs)
+	}
+
 	// Bad input: clear errors, the step fails, nothing runs bare.
 	if _, errs, code := sc.srun("", "-n", "1", "--container-image=/no/such/image", "true"); code == 0 || !strings.Contains(errs, "/no/such/image") {
 		t.Errorf("srun --container-image=/no/such/image: exit %d, %q; want a failure naming the image", code, errs)
