@@ -5,6 +5,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,21 +26,44 @@ func init() {
 	register(&command{path: "image prune", summary: "remove unused cached container images, oldest use first (operators)", run: runImagePrune})
 }
 
-// envImageDir overrides where the agent keeps its image cache.
-const envImageDir = "GEFION_IMAGE_CACHE_DIR"
+// Settings of the node's image cache, from the agent's environment:
+//
+//	GEFION_IMAGE_CACHE_DIR  where images are kept ($GEFION_AGENT_STATE_DIR/images)
+//	GEFION_IMAGE_CACHE_MAX  its size bound, such as 200G (none)
+const (
+	envImageDir = "GEFION_IMAGE_CACHE_DIR"
+	envImageMax = "GEFION_IMAGE_CACHE_MAX"
+)
 
-// defaultImageDir is where the agent keeps its image cache: $GEFION_IMAGE_CACHE_DIR,
-// else the images directory of its state directory ($GEFION_AGENT_STATE_DIR,
-// else $TMPDIR/gefion-agent, as agent.ProcessConfig).
-func defaultImageDir(e *Env) string {
-	if d := e.getenv(envImageDir); d != "" {
+// defaultImageDir is where the agent keeps its image cache.
+func defaultImageDir(e *Env) string { return imageDir(e.getenv) }
+
+// imageDir is $GEFION_IMAGE_CACHE_DIR, else the images directory of the
+// agent's state directory ($GEFION_AGENT_STATE_DIR, else
+// $TMPDIR/gefion-agent, as agent.ProcessConfig). One cache serves every
+// node that an agent process runs on this host.
+func imageDir(getenv func(string) string) string {
+	if d := getenv(envImageDir); d != "" {
 		return d
 	}
-	state := e.getenv(envStateDir)
+	state := getenv(envStateDir)
 	if state == "" {
 		state = filepath.Join(os.TempDir(), "gefion-agent")
 	}
 	return filepath.Join(state, "images")
+}
+
+// openAgentImages opens the agent's image cache as its environment says.
+func openAgentImages(getenv func(string) string, log *slog.Logger) (*image.Store, error) {
+	opt := image.Options{Log: log}
+	if v := getenv(envImageMax); v != "" {
+		n, err := parseByteSize(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s=%q: %v", envImageMax, v, err)
+		}
+		opt.MaxBytes = n
+	}
+	return image.Open(imageDir(getenv), opt)
 }
 
 // openImageCache opens an existing cache: an operator's typo must not

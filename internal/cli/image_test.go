@@ -119,3 +119,20 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenAgentImages(t *testing.T) {
+	state := t.TempDir()
+	env := map[string]string{envStateDir: state, envImageMax: "1G"}
+	s, err := openAgentImages(func(k string) string { return env[k] }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if want := filepath.Join(state, "images"); s.Dir() != want {
+		t.Errorf("cache in %s; want %s", s.Dir(), want)
+	}
+	env[envImageMax] = "lots"
+	if _, err := openAgentImages(func(k string) string { return env[k] }, nil); err == nil || !strings.Contains(err.Error(), envImageMax) {
+		t.Errorf("GEFION_IMAGE_CACHE_MAX=lots: %v; want an error naming the variable", err)
+	}
+}

@@ -171,8 +171,9 @@ func TestRegistryTamperedLayer(t *testing.T) {
 	tr.tamper.Store(bad.String())
 	s := openStore(t, Options{})
 	_, err := s.Get(ctx, tr.host+"/x:1", Access{})
-	if err == nil || !strings.Contains(err.Error(), bad.String()) {
-		t.Fatalf("Get with a tampered layer = %v; want an error naming layer %s", err, bad)
+	var de *DigestError
+	if !errors.As(err, &de) || de.Layer != bad.String() || !strings.Contains(err.Error(), bad.String()) {
+		t.Fatalf("Get with a tampered layer = %v; want a DigestError naming layer %s", err, bad)
 	}
 	if es, _ := s.List(); len(es) != 0 {
 		t.Errorf("List = %v; want nothing", es)

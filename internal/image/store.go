@@ -840,14 +840,20 @@ func (s *Store) fetchBlob(ctx context.Context, l layerSrc) (bool, error) {
 	}
 	defer os.Remove(f.Name())
 	h := sha256.New()
-	_, err = io.CopyBuffer(onlyWriter{io.MultiWriter(f, h)}, ctxReader{ctx, rc}, make([]byte, bufSize))
+	n, err := io.CopyBuffer(onlyWriter{io.MultiWriter(f, h)}, ctxReader{ctx, rc}, make([]byte, bufSize))
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if err != nil && n == l.size && got != l.digest {
+		// The registry client's own check failed on the whole layer:
+		// a mismatch, like ours.
+		return false, &DigestError{Layer: l.digest, Got: got}
 	}
 	if err != nil {
 		return false, fmt.Errorf("fetching layer %s: %w", l.digest, err)
 	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != l.digest {
+	if got != l.digest {
 		return false, &DigestError{Layer: l.digest, Got: got}
 	}
 	if err := os.Chmod(f.Name(), 0o644); err != nil {

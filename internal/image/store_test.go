@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -566,4 +567,58 @@ func TestRootfsUsableByOtherUsers(t *testing.T) {
 	if err != nil || string(out) != "in the image only" {
 		t.Errorf("as nobody: %v, %q; want the files readable, the program executable, nothing writable", err, out)
 	}
+}
+
+func TestTwoStoresOnOneDirectory(t *testing.T) {
+	lay := t.TempDir()
+	writeLayout(t, lay, "latest", nil, baseLayers(t)...)
+	dir := filepath.Join(t.TempDir(), "cache")
+	// Work left by a process that died mid-pull goes at the next Open;
+	// a live process's stays.
+	os.MkdirAll(filepath.Join(dir, "tmp", "99999999-dead-1"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "tmp", fmt.Sprintf("%d-live-1", os.Getppid())), 0o755)
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := os.Stat(filepath.Join(dir, "tmp", "99999999-dead-1")); err == nil {
+		t.Errorf("a dead process's work directory survived Open")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tmp", fmt.Sprintf("%d-live-1", os.Getppid()))); err != nil {
+		t.Errorf("a live process's work directory was removed: %v", err)
+	}
+	os.RemoveAll(filepath.Join(dir, "tmp", fmt.Sprintf("%d-live-1", os.Getppid())))
+	b, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var wg sync.WaitGroup
+	imgs := make([]*Image, 2)
+	errs := make([]error, 2)
+	for i, s := range []*Store{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			imgs[i], errs[i] = s.Get(ctx, lay, Access{})
+		}()
+	}
+	wg.Wait()
+	for i := range 2 {
+		if errs[i] != nil {
+			t.Fatalf("Get from store %d: %v", i, errs[i])
+		}
+		defer imgs[i].Release()
+	}
+	if imgs[0].Rootfs != imgs[1].Rootfs {
+		t.Errorf("two stores on one directory gave %s and %s", imgs[0].Rootfs, imgs[1].Rootfs)
+	}
+	if got := readFile(t, filepath.Join(imgs[0].Rootfs, "opq/new")); got != "upper" {
+		t.Errorf("opq/new = %q", got)
+	}
+	if es, _ := a.List(); len(es) != 1 || es[0].InUse != 1 {
+		t.Errorf("List = %+v; want one image, in use", es)
+	}
+	tmpEmpty(t, a)
 }
