@@ -118,7 +118,7 @@ func localNode(name string, gpus int, dev bool, stateSub string) (api.NodeInvent
 		}
 		cfg.StateDir = filepath.Join(base, stateSub)
 	}
-	images, err := nodeImages(cfg.StateDir, stateSub, log)
+	images, err := nodeImages(log.With("part", "images"))
 	if err != nil {
 		return inv, nil, err
 	}

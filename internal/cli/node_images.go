@@ -6,33 +6,30 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"path/filepath"
+	"sync"
 
 	"github.com/gefion-hpc/gefion/internal/agent"
 	"github.com/gefion-hpc/gefion/internal/image"
 )
 
-// nodeImages opens the node's image store where gefion image ls looks
-// for it (defaultImageDir): $GEFION_IMAGE_CACHE_DIR, else the images
-// directory of the agent's state directory (the one the nodes of gefion
-// dev --nodes N share).
-func nodeImages(stateDir, sub string, log *slog.Logger) (agent.ImageStore, error) {
-	dir := os.Getenv(envImageDir)
-	if dir == "" {
-		base := stateDir
-		if sub != "" {
-			base = filepath.Dir(stateDir)
-		}
-		if base == "" {
-			base = filepath.Join(os.TempDir(), "gefion-agent")
-		}
-		dir = filepath.Join(base, "images")
+// nodeStore is the image cache of this agent process, opened once for
+// all the nodes it runs (gefion dev --nodes N): concurrent starts of one
+// image on several nodes then share one pull and one unpack.
+var nodeStore struct {
+	once sync.Once
+	s    *image.Store
+	err  error
+}
+
+// nodeImages opens the node's image store as the agent's environment
+// says (openAgentImages: GEFION_IMAGE_CACHE_DIR, GEFION_IMAGE_CACHE_MAX),
+// where gefion image ls looks for it.
+func nodeImages(log *slog.Logger) (agent.ImageStore, error) {
+	nodeStore.once.Do(func() { nodeStore.s, nodeStore.err = openAgentImages(os.Getenv, log) })
+	if nodeStore.err != nil {
+		return nil, nodeStore.err
 	}
-	s, err := image.Open(dir, image.Options{Log: log})
-	if err != nil {
-		return nil, err
-	}
-	return imageStore{s}, nil
+	return imageStore{nodeStore.s}, nil
 }
 
 // imageStore is package image's Store as the agent uses it.
