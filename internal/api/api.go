@@ -206,8 +206,11 @@ type Project struct {
 	GrantGPUHours float64  `json:"grant_gpu_hours"`
 	UsedGPUHours  float64  `json:"used_gpu_hours"`
 	// UsedOfGrant is used/grant (0 when there is no grant).
-	UsedOfGrant    float64 `json:"used_of_grant"`
-	PeriodStart    int64   `json:"period_start"`
+	UsedOfGrant float64 `json:"used_of_grant"`
+	PeriodStart int64   `json:"period_start"`
+	// GrantEnd is when the grant ends (Unix seconds), 0 when not said:
+	// the grant runs from PeriodStart to GrantEnd.
+	GrantEnd       int64   `json:"grant_end,omitempty"`
 	FairShareUsage float64 `json:"fairshare_usage_gpu_hours"`
 	RunningGPUs    int     `json:"running_gpus"`
 	PendingJobs    int     `json:"pending_jobs"`
@@ -229,7 +232,11 @@ type ProjectChange struct {
 	AddManagers    []string `json:"add_managers,omitempty"`
 	RemoveManagers []string `json:"remove_managers,omitempty"`
 	GrantGPUHours  *float64 `json:"grant_gpu_hours,omitempty"`
-	MaxGPUs        *int     `json:"max_gpus,omitempty"`
+	// GrantEnd sets when the grant ends (Unix seconds; 0 clears it). It
+	// must come after the period's start: now, when a grant is given with
+	// it.
+	GrantEnd *int64 `json:"grant_end,omitempty"`
+	MaxGPUs  *int   `json:"max_gpus,omitempty"`
 }
 
 // AuditRecord is one entry of the audit trail (GET /v1/audit): a request
