@@ -97,6 +97,7 @@ func (c *Controller) apiRoutes() []apiRoute {
 		{"GET /v1/projects", func(r *http.Request, user string) (any, error) { return c.ProjectsFor(r.Context(), user) }},
 		{"POST /v1/projects", c.hProject(true)},
 		{"PATCH /v1/projects/{name}", c.hProject(false)},
+		{"GET /v1/projects/{name}/report", c.hProjectReport},
 		{"GET /v1/audit", c.hAudit},
 		{"DELETE /v1/nodes/{name}/key", func(r *http.Request, user string) (any, error) {
 			return nil, c.ForgetNodeKey(user, r.PathValue("name"))

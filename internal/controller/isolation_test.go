@@ -235,6 +235,23 @@ func TestIsolation(t *testing.T) {
 			t.Fatalf("GET /v1/projects as %s: no med in %s", user, body)
 			return false, code, ""
 		}},
+		// A project's report: its members, managers and operators read it;
+		// alice's own row only she, med's manager and operators see.
+		{route: "GET /v1/projects/{name}/report", may: mayProjects, try: get("/v1/projects/med/report")},
+		{route: "GET /v1/projects/{name}/report", may: mayAct, try: func(t *testing.T, f *isoFixture, user string) (bool, int, string) {
+			code, body := f.h.raw("GET", "/v1/projects/med/report?days=3", user, "")
+			if code != http.StatusOK {
+				return false, code, string(body)
+			}
+			var rep api.ProjectReport
+			if err := json.Unmarshal(body, &rep); err != nil {
+				t.Fatalf("GET /v1/projects/med/report as %s: %v in %s", user, err, body)
+			}
+			if rep.Total.Jobs == 0 {
+				t.Errorf("GET /v1/projects/med/report as %s: total %+v; want alice's running job counted for everyone who reads it", user, rep.Total)
+			}
+			return slices.ContainsFunc(rep.Users, func(u api.ProjectUse) bool { return u.User == "alice" }), code, string(body)
+		}},
 		{route: "GET /v1/config", may: everyone, try: get("/v1/config")},
 		{route: "GET /v1/health", may: everyone, try: get("/v1/health")},
 		{route: "GET /v1/audit", may: mayOperate, try: get("/v1/audit?limit=5")},
