@@ -84,6 +84,7 @@ func (c *Controller) apiRoutes() []apiRoute {
 		{"POST /v1/jobs/{id}/hold", c.hHold(true)},
 		{"POST /v1/jobs/{id}/release", c.hHold(false)},
 		{"GET /v1/jobs/{id}/why", c.hWhy},
+		{"GET /v1/jobs/{id}/output", c.hOutput},
 		{"POST /v1/jobs/{id}/steps", c.hCreateStep},
 		{"GET /v1/jobs/{id}/steps", c.hSteps},
 		{"POST /v1/jobs/{id}/steps/{step}/cancel", c.hCancelStep},

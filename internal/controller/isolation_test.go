@@ -189,6 +189,16 @@ func TestIsolation(t *testing.T) {
 		{route: "GET /v1/jobs", may: maySee, try: shows("/v1/jobs?all=1&fields=id,name,node_list,user")},
 		{route: "GET /v1/jobs/{id}", may: maySee, spec: true, try: get("/v1/jobs/RUN")},
 		{route: "GET /v1/jobs/{id}/why", may: maySee, try: get("/v1/jobs/RUN/why")},
+		// The output is read by the job's node: this test's virtual node
+		// keeps no files and says so (503); everyone else is refused
+		// before the node is asked.
+		{route: "GET /v1/jobs/{id}/output", may: maySpec, try: func(t *testing.T, f *isoFixture, user string) (bool, int, string) {
+			code, body := f.h.raw("GET", "/v1/jobs/"+run(f.run)+"/output", user, "")
+			if code == http.StatusServiceUnavailable && !strings.Contains(string(body), "keeps no output files") {
+				t.Errorf("GET output as %s = 503 %s; want the node's word that it keeps no files", user, body)
+			}
+			return code == http.StatusOK || code == http.StatusServiceUnavailable, code, string(body)
+		}},
 		{route: "GET /v1/jobs/{id}/steps", may: maySee, spec: true, try: get("/v1/jobs/RUN/steps")},
 		{route: "GET /v1/steps", may: maySee, spec: true, try: func(t *testing.T, f *isoFixture, user string) (bool, int, string) {
 			code, body := f.h.raw("GET", "/v1/steps?ids="+run(f.run), user, "")
