@@ -177,4 +177,3 @@ func (o devUser) identify(r *http.Request) (controller.Identity, error) {
 	}
 	return controller.Identity{User: o.name, Via: fmt.Sprintf("peer uid %d", uid)}, nil
 }
-
