@@ -20,6 +20,7 @@ func init() {
 	register(&command{path: "project remove-manager", summary: "take users' management of a project (admins)", run: projectUsers("remove-manager")})
 	register(&command{path: "project grant", summary: "set a project's GPU-hour grant (starts a new period) or its end (admins)", run: runProjectGrant})
 	register(&command{path: "project usage", summary: "projects' grants, use and fair-share usage", run: runProjectUsage})
+	register(&command{path: "project report", summary: "a project's burn-down, use per user and fair-share standing (its members, managers, operators)", run: runProjectReport})
 }
 
 func runProjectCreate(e *Env, args []string) error {
@@ -175,6 +176,62 @@ func runProjectUsage(e *Env, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t%.2f\t%d\t%d\t%s\n", textsafe.Field(p.Name), grant, p.UsedGPUHours, pct,
 			p.FairShareUsage, p.RunningGPUs, p.PendingJobs, textsafe.Field(strings.Join(p.Users, ",")))
+	}
+	return tw.Flush()
+}
+
+func runProjectReport(e *Env, args []string) error {
+	fs := newFlags(e, "project report")
+	var r remote
+	r.register(fs, true)
+	days := fs.Int("days", 0, "days back to report per day (default 14; the grant's period may reach further)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("give one project: gefion project report PROJECT [--days N] [--json]")
+	}
+	if *days < 0 || *days > api.MaxReportDays {
+		return usagef("--days=%d: give 1 to %d", *days, api.MaxReportDays)
+	}
+	c := r.client(e)
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	rep, err := c.ProjectReport(ctx, pos[0], *days)
+	if err != nil {
+		return explain(err, c.Base)
+	}
+	if r.asJSON {
+		return writeJSON(e.Stdout, rep)
+	}
+	p := &rep.Project
+	name := textsafe.Field(p.Name)
+	if p.GrantGPUHours > 0 {
+		end := "no end set"
+		if p.GrantEnd > 0 {
+			end = "ends " + time.Unix(p.GrantEnd, 0).UTC().Format(time.DateOnly)
+		}
+		fmt.Fprintf(e.Stdout, "Project %s: %.1f of %.1f GPU-hours used (%.1f%%) since %s, %s.\n", name, p.UsedGPUHours, p.GrantGPUHours,
+			100*p.UsedOfGrant, time.Unix(p.PeriodStart, 0).UTC().Format(time.DateOnly), end)
+		switch {
+		case rep.RunsOut > 0 && rep.RunsOut <= rep.AtS:
+			fmt.Fprintln(e.Stdout, "The grant is used up.")
+		case rep.RunsOut > 0:
+			fmt.Fprintf(e.Stdout, "At the last 7 days' rate (%.1f GPU-hours a day) it runs out on %s.\n", rep.RatePerDay, time.Unix(rep.RunsOut, 0).UTC().Format(time.DateOnly))
+		}
+	} else {
+		fmt.Fprintf(e.Stdout, "Project %s has no GPU-hour grant.\n", name)
+	}
+	fmt.Fprintf(e.Stdout, "Fair share: factor %.3f; %s.\n", rep.FairShare.Factor, textsafe.Field(rep.FairShare.Why))
+	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "USER\tJOBS\tGPU-h\tENERGY(kWh)\tCO2_LOC(kg)\tCO2_MKT(kg)\n")
+	for _, u := range append(rep.Users, rep.Total) {
+		who := textsafe.Field(u.User)
+		if who == "" {
+			who = "(all users)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.3f\t%.3f\t%.3f\n", who, u.Jobs, u.GPUHours, u.EnergyKWh, u.CO2LocationKg, u.CO2MarketKg)
 	}
 	return tw.Flush()
 }
