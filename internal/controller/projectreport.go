@@ -73,28 +73,38 @@ func (c *Controller) ProjectReport(ctx context.Context, user, name string, daysB
 	if err != nil {
 		return nil, err
 	}
-	v, err = c.doNow(ctx, func(cr *core) (any, error) {
-		var jobs []api.Job
-		seen := map[job.ID]bool{}
-		for i := range recs {
-			if !recs[i].State.Final() {
-				continue // the live record below is newer
-			}
-			r := &jobRec{JobRecord: recs[i]}
-			seen[r.ID] = true
-			jobs = append(jobs, c.apiJob(cr, r, false))
+	// Finished jobs are summed here, off the controller's loop; only the
+	// running ones, whose use grows, are read on it.
+	type use struct {
+		user string
+		endS int64
+		gpuS float64
+		kwh  float64
+	}
+	uses := make([]use, 0, len(recs))
+	seen := make(map[job.ID]bool, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		if !r.State.Final() {
+			continue // the live record below is newer
 		}
+		seen[r.ID] = true
+		uses = append(uses, use{r.User, r.EndS, r.GPUSeconds, r.EnergyJ / 3.6e6})
+	}
+	v, err = c.doNow(ctx, func(cr *core) (any, error) {
+		var live []use
 		for _, r := range cr.jobs {
 			if r.Project == name && r.State == job.Running && !seen[r.ID] {
-				jobs = append(jobs, c.apiJob(cr, r, false))
+				gs := r.GPUSeconds + float64(allocGPUs(r.Allocs))*float64(max(cr.planAt-r.StartS, 0))
+				live = append(live, use{r.User, h.nowS, gs, r.EnergyJ / 3.6e6})
 			}
 		}
-		return jobs, nil
+		return live, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	jobs := v.([]api.Job)
+	uses = append(uses, v.([]use)...)
 
 	out := &api.ProjectReport{AtS: h.nowS, Users: []api.ProjectUse{}, AllUsers: h.all, FairShare: h.fs}
 	ps, err := c.ProjectsFor(ctx, user)
@@ -113,34 +123,36 @@ func (c *Controller) ProjectReport(ctx context.Context, user, name string, daysB
 		out.Days[i] = api.ProjectDay{Day: d.Format(time.DateOnly), StartS: d.Unix()}
 	}
 	users := map[string]*api.ProjectUse{}
-	for i := range jobs {
-		j := &jobs[i]
-		t := j.EndTime
-		if t == 0 {
-			t = h.nowS
+	firstS := first.Unix()
+	add := func(pu *api.ProjectUse, u *use) {
+		pu.Jobs++
+		pu.GPUHours += u.gpuS / 3600
+		pu.EnergyKWh += u.kwh
+		pu.CO2LocationKg += u.kwh * c.cfg.CarbonGPerKWh / 1000
+		pu.CO2MarketKg += u.kwh * c.cfg.MarketGPerKWh / 1000
+	}
+	for i := range uses {
+		j := &uses[i]
+		if j.endS < firstS {
+			continue
 		}
-		k := int(time.Unix(t, 0).UTC().Sub(first).Hours() / 24)
-		if t < first.Unix() || k >= nDays {
+		k := int((j.endS - firstS) / 86400)
+		if k >= nDays {
 			continue
 		}
 		d := &out.Days[k]
 		d.Jobs++
-		d.GPUHours += j.GPUSeconds / 3600
-		d.EnergyKWh += j.EnergyKWh
-		d.CO2LocationKg += j.CO2LocationG / 1000
-		d.CO2MarketKg += j.CO2MarketG / 1000
-		u := users[j.User]
+		d.GPUHours += j.gpuS / 3600
+		d.EnergyKWh += j.kwh
+		d.CO2LocationKg += j.kwh * c.cfg.CarbonGPerKWh / 1000
+		d.CO2MarketKg += j.kwh * c.cfg.MarketGPerKWh / 1000
+		u := users[j.user]
 		if u == nil {
-			u = &api.ProjectUse{User: j.User}
-			users[j.User] = u
+			u = &api.ProjectUse{User: j.user}
+			users[j.user] = u
 		}
-		for _, pu := range []*api.ProjectUse{u, &out.Total} {
-			pu.Jobs++
-			pu.GPUHours += j.GPUSeconds / 3600
-			pu.EnergyKWh += j.EnergyKWh
-			pu.CO2LocationKg += j.CO2LocationG / 1000
-			pu.CO2MarketKg += j.CO2MarketG / 1000
-		}
+		add(u, j)
+		add(&out.Total, j)
 	}
 	if !h.all && users[user] == nil {
 		users[user] = &api.ProjectUse{User: user}

@@ -174,3 +174,40 @@ func TestGrantEnd(t *testing.T) {
 		t.Errorf("grant end by a manager = %d %s; want 403", code, body)
 	}
 }
+
+// BenchmarkProjectReport20k reads the report of a project whose members
+// finished 20,000 jobs over its grant's last 30 days, as the web view's
+// Projects page does on each load.
+func BenchmarkProjectReport20k(b *testing.B) {
+	now := time.Now().Unix()
+	st := store.NewMemory()
+	var recs []store.JobRecord
+	for i := range 20000 {
+		end := now - int64(i)*30*86400/20000
+		r := storetest.Job(job.ID(i+1), fmt.Sprintf("u%d", i%50), "med", job.Completed, end-3600, end)
+		r.GPUSeconds, r.EnergyJ = 8*3600, 8*700*3600
+		recs = append(recs, r)
+	}
+	err := st.Apply(context.Background(), &store.Batch{NewJobs: recs, Projects: []store.ProjectRecord{
+		{Name: "med", Users: []string{"u0"}, Managers: []string{"mia"}, GrantGPUHours: 1e6, PeriodStartS: now - 40*86400, GrantEndS: now + 300*86400},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctl, err := New(Config{DefaultProject: "default"}, st, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = ctl.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := ctl.ProjectReport(context.Background(), "mia", "med", defaultReportDays)
+		if err != nil || rep.Total.Jobs != 20000 || len(rep.Users) != 50 {
+			b.Fatalf("report: %v jobs, %d users, %v", rep.Total.Jobs, len(rep.Users), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/report")
+}
