@@ -257,7 +257,9 @@ type ProjectReport struct {
 const MaxReportDays = 800
 
 // ProjectDay is a project's use on one day; CumGPUHours is its use from the
-// report's first day to the end of this one.
+// grant's period start to the end of this day (0 before it). A running
+// job counts its use so far on today, which the grant is charged with only
+// when the job ends: today's figure may run ahead of the grant's.
 type ProjectDay struct {
 	Day           string  `json:"day"` // YYYY-MM-DD, UTC
 	StartS        int64   `json:"start_s"`
