@@ -318,9 +318,13 @@ func TestBrowserOtherUserSeesNoScript(t *testing.T) {
 func TestBrowserControlsHaveNames(t *testing.T) {
 	h := newHarness(t, 2)
 	id := submit(t, h, "alice", secretScript)
+	grant, end := 10.0, time.Now().Unix()+86400*30
+	if err := h.ctl.ChangeProject(context.Background(), "admin", api.ProjectChange{Name: "med", AddUsers: []string{"alice"}, GrantGPUHours: &grant, GrantEnd: &end}, true); err != nil {
+		t.Fatal(err)
+	}
 	ctx := tab(t, "alice")
 	controls := map[string]bool{"link": true, "button": true, "textbox": true, "combobox": true, "searchbox": true, "img": true, "image": true, "meter": true, "checkbox": true}
-	for _, p := range []string{"/", "/submit", "/cluster", "/projects", "/operators", "/whatif", fmt.Sprintf("/jobs/%d", id), fmt.Sprintf("/jobs/%d/cancel", id)} {
+	for _, p := range []string{"/", "/submit", "/cluster", "/projects", "/projects?p=med", "/operators", "/whatif", fmt.Sprintf("/jobs/%d", id), fmt.Sprintf("/jobs/%d/cancel", id)} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+p), chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
 			t.Fatal(err)
 		}
@@ -352,7 +356,7 @@ func TestBrowserControlsHaveNames(t *testing.T) {
 		if got := eval[string](t, ctx, "document.activeElement.innerText"); got != "My jobs" {
 			t.Errorf("%s: two Tabs focus %q; want the menu's My jobs", p, got)
 		}
-		name := strings.NewReplacer("/", "-", "-jobs-"+fmt.Sprint(id), "job").Replace(strings.Trim(p, "/"))
+		name := strings.NewReplacer("/", "-", "-jobs-"+fmt.Sprint(id), "job", "?p=", "-").Replace(strings.Trim(p, "/"))
 		if name == "" {
 			name = "my-jobs-empty"
 		}
