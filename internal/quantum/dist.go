@@ -1,0 +1,360 @@
+package quantum
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"unsafe"
+)
+
+// One state across many tasks.
+//
+// A distributed run splits the state vector of n qubits over 2^g tasks,
+// each holding 2^(n-g) amplitudes in an ordinary State: the low n-g bits
+// of an amplitude's index are its place in a task's slice (the local
+// qubits) and the top g bits are the task's rank (the global qubits).
+// Which circuit qubit sits at which bit is a permutation that changes as
+// the run goes:
+//
+//   - A gate whose targets are all local runs on every slice with the
+//     single-node engine (cache-blocked passes and all), its qubits
+//     renamed to their bit positions. A control on a global bit needs no
+//     data: a task whose rank has the bit clear skips the gate, the others
+//     apply it without that control.
+//   - A gate with a target on a global bit first swaps that bit with a
+//     local one: the local qubit chosen is the one whose next use is
+//     furthest ahead (Belady's rule), so that the next swaps come as late
+//     as possible. A swap exchanges half of each slice between the two
+//     tasks whose ranks differ in that bit, in chunks, both ways at once
+//     (Comm.Exchange). Nothing is ever swapped back: the permutation is
+//     carried to the end and applied to the outcomes.
+//   - A measurement or reset needs the probability of an outcome over the
+//     whole state: each task sums its slice and the sums are all-reduced,
+//     bit-identically on every task. Every task holds the same random
+//     source with the same seed and draws from it in the same order, so
+//     every task takes the same branch without asking task 0.
+//   - Sampling: each task sums its slice's weight; every task draws the
+//     same sorted uniform numbers and keeps those that fall in its own
+//     share of the running sum, then walks its slice as the single-node
+//     sampler does. The counts are gathered at task 0.
+//
+// The shots so drawn follow the same distribution as a single-node run's;
+// they are not the same shots, since the order in which the sampler walks
+// the amplitudes follows the permutation.
+
+// exchangeChunk is how many bytes of a half-slice travel in one round of
+// a swap: big enough that the network is kept busy, small enough that
+// the buffers cost nothing beside the state.
+const exchangeChunk = 4 << 20
+
+// distState is one task's part of a distributed state.
+type distState[F Float] struct {
+	s    *State[F] // the local slice, of n - g qubits
+	comm *Comm
+	n, g int
+	// pos[q] is the bit position of circuit qubit q (0..n-1; n-g and up
+	// are rank bits); qubit[p] is its inverse.
+	pos, qubit []int
+	// swaps counts the remaps, for tests and reports.
+	swaps int
+	// sbuf and rbuf are the exchange buffers.
+	sbuf, rbuf []byte
+}
+
+// newDistState returns n qubits in |0...0> spread over comm's tasks.
+func newDistState[F Float](n int, comm *Comm) (*distState[F], error) {
+	g := comm.Bits()
+	if n-g < 1 {
+		return nil, fmt.Errorf("%d qubits cannot be split over %d tasks: each task must hold at least one qubit", n, comm.Size)
+	}
+	s, err := NewState[F](n - g)
+	if err != nil {
+		return nil, err
+	}
+	if comm.Rank != 0 {
+		s.v[0] = 0
+	}
+	d := &distState[F]{s: s, comm: comm, n: n, g: g, pos: make([]int, n), qubit: make([]int, n)}
+	for q := range n {
+		d.pos[q], d.qubit[q] = q, q
+	}
+	return d, nil
+}
+
+// local is the number of local qubits.
+func (d *distState[F]) local() int { return d.n - d.g }
+
+// rankBit says whether this task's rank has global position p set.
+func (d *distState[F]) rankBit(p int) bool { return d.comm.Rank>>(p-d.local())&1 == 1 }
+
+// clone copies the task's slice and layout (the communicator is shared).
+func (d *distState[F]) clone() *distState[F] {
+	c := *d
+	c.s = d.s.Clone()
+	c.pos, c.qubit = append([]int(nil), d.pos...), append([]int(nil), d.qubit...)
+	c.sbuf, c.rbuf = nil, nil
+	return &c
+}
+
+// copyFrom makes d a copy of o, layout included.
+func (d *distState[F]) copyFrom(o *distState[F]) {
+	d.s.CopyFrom(o.s)
+	copy(d.pos, o.pos)
+	copy(d.qubit, o.qubit)
+}
+
+// applyGates applies gates in order, remapping qubits as it goes.
+func (d *distState[F]) applyGates(gates []*Gate) error {
+	var batch []*Gate
+	flush := func() {
+		if len(batch) == 1 {
+			d.s.Apply(batch[0])
+		} else if len(batch) > 1 {
+			d.s.ApplyGates(batch)
+		}
+		batch = batch[:0]
+	}
+	for i, g := range gates {
+		for _, t := range g.Targets {
+			if d.pos[t] >= d.local() {
+				flush()
+				if err := d.remap(t, g, gates[i+1:]); err != nil {
+					return err
+				}
+			}
+		}
+		lg, ok := d.localGate(g)
+		if ok {
+			batch = append(batch, lg)
+		}
+	}
+	flush()
+	return nil
+}
+
+// localGate renames g's qubits to their positions; false means this task
+// skips it (a global control is clear in its rank). Every target must be
+// local.
+func (d *distState[F]) localGate(g *Gate) (*Gate, bool) {
+	targets := make([]int, len(g.Targets))
+	same := true
+	for k, t := range g.Targets {
+		targets[k] = d.pos[t]
+		same = same && targets[k] == t
+	}
+	var controls []int
+	for _, c := range g.Controls {
+		p := d.pos[c]
+		if p >= d.local() {
+			if !d.rankBit(p) {
+				return nil, false
+			}
+			same = false
+			continue
+		}
+		controls = append(controls, p)
+		same = same && p == c
+	}
+	if same {
+		return g, true
+	}
+	return NewGate(g.Name, targets, controls, g.M), true
+}
+
+// remap moves circuit qubit q (on a global position) to a local position:
+// the one whose qubit is not in g and is used furthest ahead in rest.
+func (d *distState[F]) remap(q int, g *Gate, rest []*Gate) error {
+	busy := map[int]bool{}
+	for _, x := range g.Targets {
+		busy[x] = true
+	}
+	// next use of each local position's qubit; never used counts as far.
+	far := len(rest) + 1
+	best, bestAt := -1, -1
+	seen := map[int]int{}
+	for k, h := range rest {
+		for _, x := range h.Targets {
+			if _, ok := seen[x]; !ok {
+				seen[x] = k
+			}
+		}
+		for _, x := range h.Controls {
+			if _, ok := seen[x]; !ok {
+				seen[x] = k
+			}
+		}
+		if len(seen) >= d.n {
+			break
+		}
+	}
+	for p := d.local() - 1; p >= 0; p-- {
+		x := d.qubit[p]
+		if busy[x] {
+			continue
+		}
+		at, ok := seen[x]
+		if !ok {
+			at = far
+		}
+		if at > bestAt {
+			best, bestAt = p, at
+		}
+	}
+	if best < 0 {
+		return fmt.Errorf("gate %s needs more local qubits than the %d each task holds: use fewer tasks", g.Name, d.local())
+	}
+	return d.swap(best, d.pos[q])
+}
+
+// swap exchanges local position l with global position p: the tasks whose
+// ranks differ in p's bit trade the halves of their slices where bit l
+// differs from that rank bit.
+func (d *distState[F]) swap(l, p int) error {
+	j := p - d.local()
+	b := 0
+	if d.rankBit(p) {
+		b = 1
+	}
+	// The half to send: local bit l == 1-b. It is replaced, in the same
+	// places, by the partner's half where its bit l == b (its own rank bit
+	// is 1-b): the two are each other's missing amplitudes.
+	var f F
+	ampBytes := 2 * int(unsafe.Sizeof(f))
+	run := (1 << l) * ampBytes // contiguous bytes of one run of the half
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&d.s.v[0])), len(d.s.v)*int(unsafe.Sizeof(f)))
+	half := len(raw) / 2
+	chunk := min(exchangeChunk, half)
+	if len(d.sbuf) < chunk {
+		d.sbuf, d.rbuf = make([]byte, chunk), make([]byte, chunk)
+	}
+	// off walks the half's bytes in order; at(off) is where they lie.
+	at := func(off int) int {
+		k, r := off/run, off%run
+		return (2*k+1-b)*run + r
+	}
+	for off := 0; off < half; off += chunk {
+		m := min(chunk, half-off)
+		for done := 0; done < m; {
+			src := at(off + done)
+			n := min(m-done, run-(off+done)%run)
+			copy(d.sbuf[done:done+n], raw[src:src+n])
+			done += n
+		}
+		if err := d.comm.Exchange(j, d.sbuf[:m], d.rbuf[:m]); err != nil {
+			return err
+		}
+		for done := 0; done < m; {
+			dst := at(off + done)
+			n := min(m-done, run-(off+done)%run)
+			copy(raw[dst:dst+n], d.rbuf[done:done+n])
+			done += n
+		}
+	}
+	ql, qp := d.qubit[l], d.qubit[p]
+	d.qubit[l], d.qubit[p] = qp, ql
+	d.pos[qp], d.pos[ql] = l, p
+	d.swaps++
+	return nil
+}
+
+// probabilityOne is the probability that qubit q measures 1, the same on
+// every task.
+func (d *distState[F]) probabilityOne(q int) (float64, error) {
+	var mine float64
+	if p := d.pos[q]; p < d.local() {
+		mine = d.s.ProbabilityOne(p)
+	} else if d.rankBit(p) {
+		mine = d.s.Norm()
+	}
+	v := []float64{mine}
+	if err := d.comm.AllReduce(v); err != nil {
+		return 0, err
+	}
+	return v[0], nil
+}
+
+// collapse projects qubit q onto outcome, whose probability was p.
+func (d *distState[F]) collapse(q, outcome int, p float64) {
+	pp := d.pos[q]
+	if pp < d.local() {
+		d.s.Collapse(pp, outcome, p)
+		return
+	}
+	if d.rankBit(pp) == (outcome == 1) {
+		d.s.scale(complex(1/math.Sqrt(p), 0))
+	} else {
+		clear(d.s.v)
+	}
+}
+
+// flipAfterCollapse moves qubit q's |1> half onto |0>, as reset does after
+// a collapse to 1.
+func (d *distState[F]) flipAfterCollapse(q int) error {
+	if p := d.pos[q]; p < d.local() {
+		d.s.flipAfterCollapse(p)
+		return nil
+	}
+	return d.applyGates([]*Gate{NewGate("x", []int{q}, nil, xMatrix)})
+}
+
+// amplitude returns the amplitude of circuit basis state i if this task
+// holds it.
+func (d *distState[F]) amplitude(i uint64) (complex128, bool) {
+	var phys uint64
+	for q := range d.n {
+		phys |= (i >> q & 1) << d.pos[q]
+	}
+	if int(phys>>d.local()) != d.comm.Rank {
+		return 0, false
+	}
+	return d.s.Amplitude(int(phys & (1<<d.local() - 1))), true
+}
+
+// logical turns a local index of this task into the circuit's basis
+// state index.
+func (d *distState[F]) logical(local uint64) uint64 {
+	phys := local | uint64(d.comm.Rank)<<d.local()
+	var i uint64
+	for p := range d.n {
+		i |= (phys >> p & 1) << d.qubit[p]
+	}
+	return i
+}
+
+// distCheck is what the tests read back from a run: each task's layout.
+func (d *distState[F]) layout() []int { return append([]int(nil), d.pos...) }
+
+// DistMemoryBytes returns the memory one of tasks tasks needs for its
+// slices of c's state vectors in the given precision.
+func (c *Circuit) DistMemoryBytes(precision string, tasks int) (int64, error) {
+	total, err := c.MemoryBytes(precision)
+	if err != nil {
+		return 0, err
+	}
+	return total / int64(tasks), nil
+}
+
+// CheckDistributed says whether c can run split over tasks tasks: tasks a
+// power of two, and each task left with enough local qubits for the
+// widest gate.
+func (c *Circuit) CheckDistributed(tasks int) error {
+	if tasks < 1 || tasks&(tasks-1) != 0 {
+		return fmt.Errorf("--nodes must be a power of two (the top log2(N) qubits index the tasks), got %d", tasks)
+	}
+	g := bits.TrailingZeros(uint(tasks))
+	widest := 1
+	var walk func([]Op)
+	walk = func(ops []Op) {
+		for _, op := range ops {
+			if op.Kind == OpGate {
+				widest = max(widest, len(op.Gate.Targets))
+			}
+			walk(op.Then)
+		}
+	}
+	walk(c.Ops)
+	if c.Qubits-g < widest {
+		return fmt.Errorf("a %d-qubit circuit over %d tasks leaves %d qubits on each, fewer than its widest gate's %d targets: use at most %d tasks", c.Qubits, tasks, c.Qubits-g, widest, 1<<max(0, c.Qubits-widest))
+	}
+	return nil
+}
