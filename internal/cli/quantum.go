@@ -77,6 +77,11 @@ type quantumRunJSON struct {
 	Sampled       bool               `json:"sampled"`
 	Seed          uint64             `json:"seed"`
 	WallS         float64            `json:"wall_s"`
+	// Nodes, Remaps and ExchangedBytes describe a run split over tasks
+	// (--nodes N, N > 1): qubit remaps and the bytes task 0 sent.
+	Nodes          int   `json:"nodes,omitempty"`
+	Remaps         int   `json:"remaps,omitempty"`
+	ExchangedBytes int64 `json:"exchanged_bytes,omitempty"`
 }
 
 func runQuantumRun(e *Env, args []string) error {
@@ -86,6 +91,7 @@ func runQuantumRun(e *Env, args []string) error {
 	precision := fs.String("precision", quantum.Single, "single (complex64) or double (complex128)")
 	probs := fs.Bool("probabilities", false, "also print the exact outcome probabilities")
 	asJSON := fs.Bool("json", false, "print JSON")
+	nodes := fs.Int("nodes", 1, "split the state vector over N tasks of a job step, one per node (N a power of two; the tasks start with srun --mpi=pmi2)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -118,6 +124,10 @@ func runQuantumRun(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	opt := quantum.Options{Shots: *shots, Seed: *seed, Precision: *precision, Probabilities: *probs}
+	if *nodes != 1 {
+		return runQuantumNodes(e, args, file, circ, *nodes, opt, *asJSON)
+	}
 	need, err := circ.MemoryBytes(*precision)
 	if err != nil {
 		return err
@@ -127,17 +137,23 @@ func runQuantumRun(e *Env, args []string) error {
 			file, circ.Qubits, quantum.HumanBytes(need), *precision, quantum.HumanBytes(avail), circ.Qubits)
 	}
 	start := time.Now()
-	res, err := quantum.Run(circ, quantum.Options{Shots: *shots, Seed: *seed, Precision: *precision, Probabilities: *probs})
+	res, err := quantum.Run(circ, opt)
 	if err != nil {
 		return err
 	}
-	wall := time.Since(start).Seconds()
-	if *asJSON {
-		return writeJSON(e.Stdout, quantumRunJSON{
-			Qubits: res.Qubits, Shots: res.Shots, Counts: res.Counts, Probabilities: res.Probabilities,
-			Precision: res.Precision, Sampled: res.Sampled, Seed: *seed, WallS: wall,
-		})
+	out := quantumRunJSON{
+		Qubits: res.Qubits, Shots: res.Shots, Counts: res.Counts, Probabilities: res.Probabilities,
+		Precision: res.Precision, Sampled: res.Sampled, Seed: *seed, WallS: time.Since(start).Seconds(),
 	}
+	return printQuantumRun(e, file, out, *asJSON)
+}
+
+// printQuantumRun prints a run's result as JSON or as text.
+func printQuantumRun(e *Env, file string, res quantumRunJSON, asJSON bool) error {
+	if asJSON {
+		return writeJSON(e.Stdout, res)
+	}
+	wall := res.WallS
 	w := e.Stdout
 	fmt.Fprintf(w, "%s: %d qubits, %d shots, %s precision, %.3f s\n", file, res.Qubits, res.Shots, res.Precision, wall)
 	keys := make([]string, 0, len(res.Counts))

@@ -26,21 +26,21 @@ import (
 //     furthest ahead (Belady's rule), so that the next swaps come as late
 //     as possible. A swap exchanges half of each slice between the two
 //     tasks whose ranks differ in that bit, in chunks, both ways at once
-//     (Comm.Exchange). Nothing is ever swapped back: the permutation is
-//     carried to the end and applied to the outcomes.
+//     (Comm.Exchange). Nothing is swapped back between gates: the
+//     permutation is carried along.
 //   - A measurement or reset needs the probability of an outcome over the
 //     whole state: each task sums its slice and the sums are all-reduced,
 //     bit-identically on every task. Every task holds the same random
 //     source with the same seed and draws from it in the same order, so
 //     every task takes the same branch without asking task 0.
-//   - Sampling: each task sums its slice's weight; every task draws the
-//     same sorted uniform numbers and keeps those that fall in its own
-//     share of the running sum, then walks its slice as the single-node
-//     sampler does. The counts are gathered at task 0.
-//
-// The shots so drawn follow the same distribution as a single-node run's;
-// they are not the same shots, since the order in which the sampler walks
-// the amplitudes follows the permutation.
+//   - Sampling: the qubits are first put back in their own places
+//     (restoreLayout: at most two exchanges per misplaced rank bit, and
+//     one local pass), so the slices, in rank order, are the single
+//     state's amplitudes in order. Each task sums its slice's weight;
+//     every task draws the same sorted uniform numbers and keeps those
+//     that fall in its own share of the running sum, then walks its slice
+//     as the single-node sampler does. The counts are gathered at task 0.
+//     So the same seed gives the same shots as a single-node run.
 
 // exchangeChunk is how many bytes of a half-slice travel in one round of
 // a swap: big enough that the network is kept busy, small enough that
@@ -254,6 +254,54 @@ func (d *distState[F]) swap(l, p int) error {
 	d.qubit[l], d.qubit[p] = qp, ql
 	d.pos[qp], d.pos[ql] = l, p
 	d.swaps++
+	d.comm.Remaps++
+	return nil
+}
+
+// swapMatrix exchanges its two targets.
+var swapMatrix = []complex128{1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1}
+
+// restoreLayout puts every qubit back on its own bit position, so that
+// the slices lie in the order of a single state: task r holds amplitudes
+// r*2^(n-g) onwards. Each misplaced global position costs one or two
+// exchanges; the local positions are then sorted by swap gates in one
+// cache-blocked pass, with no exchange. Sampling afterwards walks the
+// amplitudes in the single-node order, so the same seed draws the same
+// shots.
+func (d *distState[F]) restoreLayout() error {
+	for p := d.local(); p < d.n; p++ {
+		x := d.pos[p]
+		if x == p {
+			continue
+		}
+		if x >= d.local() {
+			// Through a local position: global to global is no exchange
+			// between one pair of tasks.
+			if err := d.swap(0, x); err != nil {
+				return err
+			}
+			x = 0
+		}
+		if err := d.swap(x, p); err != nil {
+			return err
+		}
+	}
+	var gates []*Gate
+	for p := range d.local() {
+		x := d.pos[p]
+		if x == p {
+			continue
+		}
+		gates = append(gates, NewGate("swap", []int{p, x}, nil, swapMatrix))
+		qp := d.qubit[p]
+		d.qubit[p], d.qubit[x] = p, qp
+		d.pos[p], d.pos[qp] = p, x
+	}
+	if len(gates) == 1 {
+		d.s.Apply(gates[0])
+	} else if len(gates) > 1 {
+		d.s.ApplyGates(gates)
+	}
 	return nil
 }
 

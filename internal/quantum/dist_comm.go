@@ -28,6 +28,9 @@ type Comm struct {
 	peers []*peerConn
 	// Sent counts the bytes this task sent to its partners.
 	Sent int64
+	// Remaps counts the qubit remaps of the runs over this Comm, the same
+	// on every task.
+	Remaps int
 }
 
 type peerConn struct {

@@ -12,9 +12,11 @@ import (
 // RunDistributed simulates c with its state vector split over the tasks
 // of comm (see dist.go); every task calls it with the same circuit and
 // options. Task 0 returns the result, with the same fields as Run's; the
-// other tasks return nil once their part is done. The shots follow the
-// distribution a single-node Run draws from, and the exact probabilities
-// (Options.Probabilities) are the same.
+// other tasks return nil once their part is done. The same seed draws the
+// same shots as a single-node Run (up to rounding: amplitudes that differ
+// in the last bits can move a shot that falls on the edge between two
+// outcomes, which in double precision practically never happens), and
+// the exact probabilities (Options.Probabilities) are the same.
 func RunDistributed(c *Circuit, opt Options, comm *Comm) (*Result, error) {
 	if _, err := AmplitudeBytes(opt.Precision); err != nil {
 		return nil, err
@@ -22,13 +24,25 @@ func RunDistributed(c *Circuit, opt Options, comm *Comm) (*Result, error) {
 	if err := c.CheckDistributed(comm.Size); err != nil {
 		return nil, err
 	}
-	if opt.Probabilities && !c.terminal() {
-		return nil, fmt.Errorf("--probabilities for a circuit with mid-circuit measurement, reset or if runs on one node only: drop --nodes, or --probabilities")
+	if opt.Probabilities {
+		if err := CheckDistributedProbabilities(c); err != nil {
+			return nil, err
+		}
 	}
 	if canonPrecision(opt.Precision) == Single {
 		return runDistT[float32](c, opt, comm)
 	}
 	return runDistT[float64](c, opt, comm)
+}
+
+// CheckDistributedProbabilities says whether the exact probabilities of c
+// can be computed split over tasks: only for a circuit whose measurements
+// are all at the end.
+func CheckDistributedProbabilities(c *Circuit) error {
+	if !c.terminal() {
+		return fmt.Errorf("--probabilities for a circuit with mid-circuit measurement, reset or if runs on one node only: drop --nodes, or --probabilities")
+	}
+	return nil
 }
 
 // distRun is one task's run: its state, the shared random source and the
@@ -206,8 +220,12 @@ func gatherCounts(comm *Comm, counts map[uint64]int, overflow bool) (map[uint64]
 
 // drawShots draws shots from the whole state: every task draws the same
 // sorted uniform numbers, keeps those in its share of the running sum of
-// weights (tasks in rank order) and finds them in its slice.
+// weights (tasks in rank order) and finds them in its slice. The layout
+// is restored first, so the walk follows the single-node order.
 func (d *distState[F]) drawShots(shots int, rng *rand.Rand, key func(uint64) uint64, tally func(uint64, int)) error {
+	if err := d.restoreLayout(); err != nil {
+		return err
+	}
 	w := make([]float64, d.comm.Size)
 	w[d.comm.Rank] = d.s.Norm()
 	if err := d.comm.AllReduce(w); err != nil {

@@ -90,10 +90,22 @@ func TestDistributedMatchesSingleState(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				got.add(d, cl)
 				mu.Lock()
 				swaps = max(swaps, d.swaps)
 				mu.Unlock()
+				// Half the runs read the state back in place, half after
+				// the qubits are put back on their own positions.
+				if seed%2 == 1 {
+					if err := d.restoreLayout(); err != nil {
+						return err
+					}
+					for q, p := range d.pos {
+						if p != q || d.qubit[p] != q {
+							return fmt.Errorf("after restoreLayout qubit %d is at %d", q, p)
+						}
+					}
+				}
+				got.add(d, cl)
 				return nil
 			})
 			if swaps == 0 {
@@ -155,16 +167,16 @@ func TestDistributedSinglePrecision(t *testing.T) {
 }
 
 // TestRunDistributedProbabilities: a circuit measured at the end gives the
-// single-node run's exact probabilities over 2 and 4 tasks, and shots
-// that fall as those probabilities say.
+// single-node run's exact probabilities over 2 and 4 tasks, and, with the
+// same seed, the same shots.
 func TestRunDistributedProbabilities(t *testing.T) {
 	src := randomCircuit(10, 8, 3) + "creg c[4];\nmeasure q[9] -> c[0];\nmeasure q[8] -> c[1];\nmeasure q[2] -> c[2];\nmeasure q[5] -> c[3];\n"
 	c := mustCompile(t, src)
-	want, err := Run(c, Options{Shots: 10, Probabilities: true, Precision: Double})
+	const shots = 20000
+	want, err := Run(c, Options{Shots: shots, Seed: 7, Probabilities: true, Precision: Double})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const shots = 20000
 	for _, size := range []int{2, 4} {
 		var res *Result
 		onTasks(t, size, func(comm *Comm) error {
@@ -189,8 +201,11 @@ func TestRunDistributedProbabilities(t *testing.T) {
 				t.Errorf("%d tasks: %s came %d times in %d; want probability %.4f", size, k, res.Counts[k], shots, p)
 			}
 		}
-		for _, n := range res.Counts {
+		for k, n := range res.Counts {
 			total += n
+			if want.Counts[k] != n {
+				t.Errorf("%d tasks: %s came %d times; with the same seed one node draws it %d times", size, k, n, want.Counts[k])
+			}
 		}
 		if total != shots {
 			t.Errorf("%d tasks: %d shots counted; want %d", size, total, shots)
@@ -200,7 +215,8 @@ func TestRunDistributedProbabilities(t *testing.T) {
 
 // TestRunDistributedDynamicCircuits: circuits with mid-circuit
 // measurements, resets and conditionals, through the branch tree (with
-// copies, and one shot at a time), fall as the dense reference says.
+// copies, and one shot at a time), fall as the dense reference says and,
+// with the same seed, as a single-node run draws them.
 func TestRunDistributedDynamicCircuits(t *testing.T) {
 	defer func(b int64) { exactCopyBytes = b }(exactCopyBytes)
 	rng := rand.New(rand.NewPCG(8, 9))
@@ -212,9 +228,13 @@ func TestRunDistributedDynamicCircuits(t *testing.T) {
 		format := c.formatter()
 		for _, copyBytes := range []int64{1 << 30, 0} {
 			exactCopyBytes = copyBytes
+			one, err := Run(c, Options{Shots: shots, Seed: uint64(i), Precision: Double})
+			if err != nil {
+				t.Fatal(err)
+			}
 			var res *Result
 			onTasks(t, 4, func(comm *Comm) error {
-				r, err := RunDistributed(c, Options{Shots: shots, Seed: uint64(i)}, comm)
+				r, err := RunDistributed(c, Options{Shots: shots, Seed: uint64(i), Precision: Double}, comm)
 				if r != nil {
 					res = r
 				}
@@ -223,6 +243,9 @@ func TestRunDistributedDynamicCircuits(t *testing.T) {
 			total := 0
 			for k, n := range res.Counts {
 				total += n
+				if one.Counts[k] != n {
+					t.Errorf("circuit %d (copies up to %d bytes): %s came %d times; with the same seed one node draws it %d times", i, copyBytes, k, n, one.Counts[k])
+				}
 				found := false
 				for kk, p := range want {
 					found = found || (format(kk) == k && p > 0)
