@@ -1,0 +1,167 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gefion-hpc/gefion/internal/testdev"
+)
+
+// distCircuit writes an n-qubit circuit of rotation layers, CZ brick walls
+// and CX gates from the top qubit (a rank bit over 4 tasks) onto the low
+// ones, measuring the top four qubits and the bottom four.
+func distCircuit(t *testing.T, n int) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(3, 3))
+	var b strings.Builder
+	fmt.Fprintf(&b, "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[%d];\ncreg c[8];\n", n)
+	for l := range 8 {
+		for q := range n {
+			fmt.Fprintf(&b, "%s(%.6f) q[%d];\n", []string{"rx", "ry", "rz"}[rng.IntN(3)], rng.Float64()*2*math.Pi, q)
+		}
+		for q := l % 2; q+1 < n; q += 2 {
+			fmt.Fprintf(&b, "cz q[%d],q[%d];\n", q, q+1)
+		}
+		fmt.Fprintf(&b, "cx q[%d],q[%d];\n", n-1, l)
+	}
+	for i, q := range []int{n - 1, n - 2, n - 3, n - 4, 3, 2, 1, 0} {
+		fmt.Fprintf(&b, "measure q[%d] -> c[%d];\n", q, i)
+	}
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("c%d.qasm", n))
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func parseRun(t *testing.T, what string, out []byte) quantumRunJSON {
+	t.Helper()
+	var r quantumRunJSON
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, out)
+	}
+	return r
+}
+
+// sameRun checks that got (split over tasks) equals want (one node): the
+// same exact probabilities, and with the same seed the same counts.
+func sameRun(t *testing.T, what string, want, got quantumRunJSON) {
+	t.Helper()
+	if got.Nodes != 4 || got.Remaps == 0 || got.ExchangedBytes == 0 {
+		t.Errorf("%s: nodes %d, remaps %d, %d bytes exchanged; want a run over 4 tasks that exchanged amplitudes", what, got.Nodes, got.Remaps, got.ExchangedBytes)
+	}
+	if len(got.Probabilities) != len(want.Probabilities) || len(want.Probabilities) != 256 {
+		t.Errorf("%s: %d outcomes; one node gives %d (of 256)", what, len(got.Probabilities), len(want.Probabilities))
+	}
+	for k, p := range want.Probabilities {
+		if math.Abs(got.Probabilities[k]-p) > 1e-9 {
+			t.Errorf("%s: P(%s) = %g; one node gives %g", what, k, got.Probabilities[k], p)
+		}
+	}
+	total := 0
+	for k, n := range got.Counts {
+		total += n
+		if want.Counts[k] != n {
+			t.Errorf("%s: %s came %d times; with the same seed one node draws it %d times", what, k, n, want.Counts[k])
+		}
+	}
+	if total != want.Shots {
+		t.Errorf("%s: %d shots; want %d", what, total, want.Shots)
+	}
+}
+
+// TestQuantumRunOverFourNodes runs a 24-qubit circuit on `gefion dev
+// --nodes 4`, split over 4 tasks, two ways: "gefion quantum run --nodes 4"
+// outside any allocation (it starts the step with srun, which allocates
+// the nodes), and inside a 4-node batch job. Both give the single-node
+// run's exact probabilities and, with the same seed, its counts.
+func TestQuantumRunOverFourNodes(t *testing.T) {
+	d := testdev.Start(t, "--nodes", "4")
+	circ := distCircuit(t, 24)
+	args := []string{"quantum", "run", circ, "--precision", "double", "--seed", "5", "--shots", "20000", "--probabilities", "--json"}
+	run := func(extra ...string) ([]byte, error) {
+		cmd := exec.Command(d.Bin, append(args, extra...)...)
+		cmd.Env = append(os.Environ(), "GEFION_ADDR="+d.Addr)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		out, err := cmd.Output()
+		if err != nil {
+			return out, fmt.Errorf("%v: %s", err, errb.String())
+		}
+		return out, nil
+	}
+	out, err := run()
+	if err != nil {
+		t.Fatalf("one node: %v", err)
+	}
+	one := parseRun(t, "one node", out)
+	out, err = run("--nodes", "4")
+	if err != nil {
+		t.Fatalf("--nodes 4: %v", err)
+	}
+	sameRun(t, "--nodes 4", one, parseRun(t, "--nodes 4", out))
+
+	// Inside an allocation: a batch job of 4 nodes runs the same command.
+	dir := t.TempDir()
+	script := filepath.Join(dir, "q.sh")
+	body := fmt.Sprintf("#!/bin/sh\n#SBATCH -N 4 --time=10\nexec %s %s --nodes 4\n", d.Bin, strings.Join(args, " "))
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(d.Bin, "sbatch", "--wait", "-o", filepath.Join(dir, "out.json"), "-e", filepath.Join(dir, "err.txt"), script)
+	cmd.Env = append(os.Environ(), "GEFION_ADDR="+d.Addr)
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		e, _ := os.ReadFile(filepath.Join(dir, "err.txt"))
+		t.Fatalf("sbatch --wait: %v\n%s\n%s", err, b, e)
+	}
+	out, err = os.ReadFile(filepath.Join(dir, "out.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRun(t, "batch job", one, parseRun(t, "batch job", out))
+}
+
+func TestQuantumRunNodesRefusals(t *testing.T) {
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small.qasm")
+	big := filepath.Join(dir, "big.qasm")
+	if err := os.WriteFile(small, []byte("OPENQASM 2.0;\nqreg q[3];\ncreg c[1];\nU(1,0,0) q[0];\nmeasure q[0] -> c[0];\nreset q[0];\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(big, []byte("OPENQASM 2.0;\nqreg q[44];\nU(1,0,0) q[43];\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{small, "--nodes", "3"}, 2, []string{"power of two"}},
+		{[]string{small, "--nodes", "8"}, 2, []string{"at most 4 tasks"}},
+		{[]string{small, "--nodes", "2", "--probabilities"}, 2, []string{"one node only"}},
+		{[]string{big, "--nodes", "4"}, 1, []string{"140.7 TB", "35.2 TB on each of 4 nodes", "available", "use --nodes"}},
+	} {
+		code, _, errs := runCLI(t, append([]string{"quantum", "run"}, tc.args...)...)
+		ok := code == tc.code
+		for _, w := range tc.want {
+			ok = ok && strings.Contains(errs, w)
+		}
+		if !ok {
+			t.Errorf("quantum run %v: exit %d, %q; want exit %d saying %q", tc.args, code, errs, tc.code, tc.want)
+		}
+	}
+	// A task of a step whose size is not --nodes refuses.
+	t.Setenv("PMI_SIZE", "2")
+	if code, _, errs := runCLI(t, "quantum", "run", small, "--nodes", "4"); code != 1 || !strings.Contains(errs, "srun -n 4") {
+		t.Errorf("--nodes 4 in a step of 2 tasks: exit %d, %q; want a refusal naming srun -n 4", code, errs)
+	}
+}
