@@ -22,7 +22,7 @@ func init() {
 func runQuantumSize(e *Env, args []string) error {
 	fs := newFlags(e, "quantum size")
 	qubits := fs.Int("qubits", 0, "number of qubits (required)")
-	backend := fs.String("backend", quantum.BackendNVIDIA, "CUDA-Q backend: nvidia (one GPU), mgpu (state vector over a power-of-two number of GPUs) or tensornet")
+	backend := fs.String("backend", quantum.BackendNVIDIA, "CUDA-Q backend: nvidia (one GPU), mgpu (state vector over a power-of-two number of GPUs) or tensornet; or cpu (Gefion's simulator, the state vector over a power-of-two number of nodes' memory)")
 	precision := fs.String("precision", quantum.Single, "single (complex64, CUDA-Q fp32) or double (complex128, fp64)")
 	preset := fs.String("preset", "", "built-in cluster (default gefion)")
 	config := fs.String("config", "", "cluster description file (TOML)")
@@ -53,6 +53,15 @@ func runQuantumSize(e *Env, args []string) error {
 	}
 	w := e.Stdout
 	fmt.Fprintf(w, "%d qubits, %s backend, %s precision on %s\n", s.Qubits, s.Backend, s.Precision, c.Name)
+	if s.Backend == quantum.BackendCPU {
+		fmt.Fprintf(w, "  nodes         %d, one task each (gefion quantum run --nodes %d)\n", s.Nodes, s.Nodes)
+		fmt.Fprintf(w, "  state vector  %s, %s per node\n", quantum.HumanBytes(s.Bytes), quantum.HumanBytes(s.PerNodeBytes))
+		fmt.Fprintf(w, "  usable per node %s (%.0f%% reserved)\n", quantum.HumanBytes(s.UsableNodeBytes), quantum.CPUReserveFraction*100)
+		for _, kv := range s.Env() {
+			fmt.Fprintf(w, "  env           %s\n", kv)
+		}
+		return nil
+	}
 	fmt.Fprintf(w, "  GPUs          %d on %d node(s), %d per node\n", s.GPUs, s.Nodes, s.GPUsPerNode)
 	if s.Bytes > 0 {
 		fmt.Fprintf(w, "  state vector  %s, %s per GPU\n", quantum.HumanBytes(s.Bytes), quantum.HumanBytes(s.PerGPUBytes))
@@ -94,6 +103,9 @@ func runQuantumRun(e *Env, args []string) error {
 	nodes := fs.Int("nodes", 1, "split the state vector over N tasks of a job step, one per node (N a power of two; the tasks start with srun --mpi=pmi2)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := defaultQuantumNodes(e, fs, nodes); err != nil {
 		return err
 	}
 	if len(pos) != 1 {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -34,6 +35,27 @@ import (
 //
 // So "srun --mpi=pmi2 -n N gefion quantum run --nodes N ..." in a batch
 // script works too, as "mpirun -np N" does for a CUDA-Q mgpu program.
+
+// defaultQuantumNodes takes --nodes from GEFION_QUANTUM_NODES, which a
+// job sized for the cpu backend (#SBATCH --qubits=N --qpu-backend=cpu)
+// has, when the flag is not given.
+func defaultQuantumNodes(e *Env, fs *flag.FlagSet, nodes *int) error {
+	v := e.getenv("GEFION_QUANTUM_NODES")
+	if v == "" {
+		return nil
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "nodes" })
+	if given {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return usagef("GEFION_QUANTUM_NODES=%q is not a number of nodes: unset it or give --nodes", v)
+	}
+	*nodes = n
+	return nil
+}
 
 // pmiKeyAddr is the PMI key under which a task publishes its address (or
 // "!" when it cannot take part).

@@ -165,3 +165,46 @@ func TestQuantumRunNodesRefusals(t *testing.T) {
 		t.Errorf("--nodes 4 in a step of 2 tasks: exit %d, %q; want a refusal naming srun -n 4", code, errs)
 	}
 }
+
+// TestQuantumCPUBackend: "#SBATCH --qubits=40 --qpu-backend=cpu" sizes a
+// job of 8 whole nodes with one task each, and "quantum run" in such a job
+// takes --nodes from the job's environment.
+func TestQuantumCPUBackend(t *testing.T) {
+	code, out, errs := runCLI(t, "quantum", "size", "--qubits", "40", "--backend", "cpu", "--json")
+	if code != 0 {
+		t.Fatalf("quantum size --backend cpu: exit %d: %s", code, errs)
+	}
+	var sz struct {
+		Nodes, Tasks, GPUs int
+	}
+	if err := json.Unmarshal([]byte(out), &sz); err != nil || sz.Nodes != 8 || sz.Tasks != 8 || sz.GPUs != 0 {
+		t.Errorf("quantum size --qubits 40 --backend cpu = %s (%v); want 8 nodes, 8 tasks, no GPUs", out, err)
+	}
+	script := filepath.Join(t.TempDir(), "q.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n#SBATCH --qubits=40 --qpu-backend=cpu\ngefion quantum run c.qasm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runCLI(t, "sbatch", "--test-only", "--json", script)
+	if code != 0 {
+		t.Fatalf("sbatch --test-only: exit %d: %s", code, errs)
+	}
+	var spec struct {
+		NodesMin  *int `json:"nodes_min"`
+		NTasks    *int `json:"ntasks"`
+		Exclusive bool `json:"exclusive"`
+	}
+	if err := json.Unmarshal([]byte(out), &spec); err != nil || spec.NodesMin == nil || *spec.NodesMin != 8 || spec.NTasks == nil || *spec.NTasks != 8 || !spec.Exclusive {
+		t.Errorf("sbatch --test-only of a 40-qubit cpu job = %s (%v); want 8 exclusive nodes, 8 tasks", out, err)
+	}
+	small := filepath.Join(t.TempDir(), "small.qasm")
+	if err := os.WriteFile(small, []byte("OPENQASM 2.0;\nqreg q[3];\nU(1,0,0) q[0];\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GEFION_QUANTUM_NODES", "3")
+	if code, _, errs := runCLI(t, "quantum", "run", small); code != 2 || !strings.Contains(errs, "power of two") {
+		t.Errorf("quantum run with GEFION_QUANTUM_NODES=3: exit %d, %q; want --nodes 3 refused", code, errs)
+	}
+	if code, _, errs := runCLI(t, "quantum", "run", small, "--nodes", "1"); code != 0 {
+		t.Errorf("quantum run --nodes 1 with GEFION_QUANTUM_NODES=3: exit %d, %q; want the flag to win", code, errs)
+	}
+}
