@@ -115,6 +115,12 @@ func (d *distState[F]) applyGates(gates []*Gate) error {
 		batch = batch[:0]
 	}
 	for i, g := range gates {
+		if lg, ok, done := d.diagonalGate(g); done {
+			if ok {
+				batch = append(batch, lg)
+			}
+			continue
+		}
 		for _, t := range g.Targets {
 			if d.pos[t] >= d.local() {
 				flush()
@@ -159,6 +165,69 @@ func (d *distState[F]) localGate(g *Gate) (*Gate, bool) {
 		return g, true
 	}
 	return NewGate(g.Name, targets, controls, g.M), true
+}
+
+// diagonalGate handles a diagonal gate with a target on a global
+// position without moving data: on each task the rank bits fix those
+// targets, which leaves a smaller diagonal on the local targets, or a
+// phase (on the local controls, or on the whole slice). done is false
+// when g is not such a gate; ok false means this task skips it.
+func (d *distState[F]) diagonalGate(g *Gate) (lg *Gate, ok, done bool) {
+	dim := 1 << len(g.Targets)
+	fixed, fixedMask := 0, 0
+	var lt []int // local target positions
+	var ltBit []int
+	for j, t := range g.Targets {
+		if p := d.pos[t]; p >= d.local() {
+			fixedMask |= 1 << j
+			if d.rankBit(p) {
+				fixed |= 1 << j
+			}
+		} else {
+			lt = append(lt, p)
+			ltBit = append(ltBit, j)
+		}
+	}
+	if fixedMask == 0 {
+		return nil, false, false
+	}
+	for r := range dim {
+		for c := range dim {
+			if r != c && g.M[r*dim+c] != 0 {
+				return nil, false, false
+			}
+		}
+	}
+	var lc []int
+	for _, c := range g.Controls {
+		p := d.pos[c]
+		if p < d.local() {
+			lc = append(lc, p)
+		} else if !d.rankBit(p) {
+			return nil, false, true
+		}
+	}
+	if len(lt) > 0 {
+		k := 1 << len(lt)
+		m := make([]complex128, k*k)
+		for x := range k {
+			idx := fixed
+			for b, j := range ltBit {
+				idx |= (x >> b & 1) << j
+			}
+			m[x*k+x] = g.M[idx*dim+idx]
+		}
+		return NewGate(g.Name, lt, lc, m), true, true
+	}
+	ph := g.M[fixed*dim+fixed]
+	if ph == 1 {
+		return nil, false, true
+	}
+	if len(lc) > 0 {
+		return NewGate(g.Name, lc[:1], lc[1:], []complex128{1, 0, 0, ph}), true, true
+	}
+	// A phase on the whole slice, relative to the other tasks'.
+	return NewGate(g.Name, []int{0}, nil, []complex128{ph, 0, 0, ph}), true, true
 }
 
 // remap moves circuit qubit q (on a global position) to a local position:

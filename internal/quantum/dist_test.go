@@ -350,3 +350,48 @@ func BenchmarkExchange(b *testing.B) {
 		wg.Wait()
 	}
 }
+
+// BenchmarkDistributed24 runs the 24-qubit random circuit of depth 20
+// (BenchmarkRandomCircuit's shape, single precision) with 1024 shots on
+// one state and split over 2 and 4 in-process tasks connected over
+// loopback TCP, reporting the remaps and the bytes each task sent. The
+// tasks share the machine's cores, so this measures the cost of the
+// exchanges, not a speed-up.
+func BenchmarkDistributed24(b *testing.B) {
+	c := mustCompile(b, randomCircuit(24, 20, 1))
+	b.Run("tasks=1", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Run(c, Options{Shots: 1024, Seed: 1}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, size := range []int{2, 4} {
+		b.Run(fmt.Sprintf("tasks=%d", size), func(b *testing.B) {
+			comms, err := LocalComms(size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				for _, c := range comms {
+					c.Close()
+				}
+			}()
+			for b.Loop() {
+				var wg sync.WaitGroup
+				for _, comm := range comms {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						if _, err := RunDistributed(c, Options{Shots: 1024, Seed: 1}, comm); err != nil {
+							b.Error(err)
+						}
+					}()
+				}
+				wg.Wait()
+			}
+			b.ReportMetric(float64(comms[0].Remaps)/float64(b.N), "remaps/op")
+			b.ReportMetric(float64(comms[0].Sent)/float64(b.N)/1e6, "MB-sent/op")
+		})
+	}
+}
