@@ -287,37 +287,24 @@ func (d *distState[F]) swap(l, p int) error {
 	// The half to send: local bit l == 1-b. It is replaced, in the same
 	// places, by the partner's half where its bit l == b (its own rank bit
 	// is 1-b): the two are each other's missing amplitudes.
+	// Amplitudes move as 64-bit words: one complex64, half a complex128.
 	var f F
-	ampBytes := 2 * int(unsafe.Sizeof(f))
-	run := (1 << l) * ampBytes // contiguous bytes of one run of the half
-	raw := unsafe.Slice((*byte)(unsafe.Pointer(&d.s.v[0])), len(d.s.v)*int(unsafe.Sizeof(f)))
-	half := len(raw) / 2
-	chunk := min(exchangeChunk, half)
-	if len(d.sbuf) < chunk {
-		d.sbuf, d.rbuf = make([]byte, chunk), make([]byte, chunk)
+	words := unsafe.Slice((*uint64)(unsafe.Pointer(&d.s.v[0])), len(d.s.v)*int(unsafe.Sizeof(f))/8)
+	run := (1 << l) * 2 * int(unsafe.Sizeof(f)) / 8 // words in one run of the half
+	half := len(words) / 2
+	chunk := min(exchangeChunk/8, half)
+	if len(d.sbuf) < 8*chunk {
+		d.sbuf, d.rbuf = make([]byte, 8*chunk), make([]byte, 8*chunk)
 	}
-	// off walks the half's bytes in order; at(off) is where they lie.
-	at := func(off int) int {
-		k, r := off/run, off%run
-		return (2*k+1-b)*run + r
-	}
+	sw := unsafe.Slice((*uint64)(unsafe.Pointer(&d.sbuf[0])), chunk)
+	rw := unsafe.Slice((*uint64)(unsafe.Pointer(&d.rbuf[0])), chunk)
 	for off := 0; off < half; off += chunk {
 		m := min(chunk, half-off)
-		for done := 0; done < m; {
-			src := at(off + done)
-			n := min(m-done, run-(off+done)%run)
-			copy(d.sbuf[done:done+n], raw[src:src+n])
-			done += n
-		}
-		if err := d.comm.Exchange(j, d.sbuf[:m], d.rbuf[:m]); err != nil {
+		moveHalf(words, sw[:m], off, run, b, true)
+		if err := d.comm.Exchange(j, d.sbuf[:8*m], d.rbuf[:8*m]); err != nil {
 			return err
 		}
-		for done := 0; done < m; {
-			dst := at(off + done)
-			n := min(m-done, run-(off+done)%run)
-			copy(raw[dst:dst+n], d.rbuf[done:done+n])
-			done += n
-		}
+		moveHalf(words, rw[:m], off, run, b, false)
 	}
 	ql, qp := d.qubit[l], d.qubit[p]
 	d.qubit[l], d.qubit[p] = qp, ql
@@ -372,6 +359,35 @@ func (d *distState[F]) restoreLayout() error {
 		d.s.ApplyGates(gates)
 	}
 	return nil
+}
+
+// moveHalf copies between buf and the words of one half of a slice: the
+// runs of run words that start at (2k+1-b)*run, from word off of the half
+// on. out copies from the slice into buf, else back.
+func moveHalf(words, buf []uint64, off, run, b int, out bool) {
+	k, r := off/run, off%run
+	base := (2*k + 1 - b) * run
+	for i := 0; i < len(buf); {
+		n := min(len(buf)-i, run-r)
+		w, x := words[base+r:base+r+n], buf[i:i+n]
+		switch {
+		case n <= 4 && out:
+			for t := range x {
+				x[t] = w[t]
+			}
+		case n <= 4:
+			for t := range x {
+				w[t] = x[t]
+			}
+		case out:
+			copy(x, w)
+		default:
+			copy(w, x)
+		}
+		i += n
+		r = 0
+		base += 2 * run
+	}
 }
 
 // probabilityOne is the probability that qubit q measures 1, the same on
