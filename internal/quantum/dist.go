@@ -57,8 +57,6 @@ type distState[F Float] struct {
 	pos, qubit []int
 	// swaps counts the remaps, for tests and reports.
 	swaps int
-	// sbuf and rbuf are the exchange buffers.
-	sbuf, rbuf []byte
 }
 
 // newDistState returns n qubits in |0...0> spread over comm's tasks.
@@ -92,7 +90,6 @@ func (d *distState[F]) clone() *distState[F] {
 	c := *d
 	c.s = d.s.Clone()
 	c.pos, c.qubit = append([]int(nil), d.pos...), append([]int(nil), d.qubit...)
-	c.sbuf, c.rbuf = nil, nil
 	return &c
 }
 
@@ -292,19 +289,14 @@ func (d *distState[F]) swap(l, p int) error {
 	words := unsafe.Slice((*uint64)(unsafe.Pointer(&d.s.v[0])), len(d.s.v)*int(unsafe.Sizeof(f))/8)
 	run := (1 << l) * 2 * int(unsafe.Sizeof(f)) / 8 // words in one run of the half
 	half := len(words) / 2
-	chunk := min(exchangeChunk/8, half)
-	if len(d.sbuf) < 8*chunk {
-		d.sbuf, d.rbuf = make([]byte, 8*chunk), make([]byte, 8*chunk)
+	words8 := func(buf []byte) []uint64 {
+		return unsafe.Slice((*uint64)(unsafe.Pointer(&buf[0])), len(buf)/8)
 	}
-	sw := unsafe.Slice((*uint64)(unsafe.Pointer(&d.sbuf[0])), chunk)
-	rw := unsafe.Slice((*uint64)(unsafe.Pointer(&d.rbuf[0])), chunk)
-	for off := 0; off < half; off += chunk {
-		m := min(chunk, half-off)
-		moveHalf(words, sw[:m], off, run, b, true)
-		if err := d.comm.Exchange(j, d.sbuf[:8*m], d.rbuf[:8*m]); err != nil {
-			return err
-		}
-		moveHalf(words, rw[:m], off, run, b, false)
+	err := d.comm.ExchangeStream(j, 8*half, min(exchangeChunk, 8*half),
+		func(off int, buf []byte) { moveHalf(words, words8(buf), off/8, run, b, true) },
+		func(off int, buf []byte) { moveHalf(words, words8(buf), off/8, run, b, false) })
+	if err != nil {
+		return err
 	}
 	ql, qp := d.qubit[l], d.qubit[p]
 	d.qubit[l], d.qubit[p] = qp, ql

@@ -178,6 +178,53 @@ func (c *Comm) Exchange(j int, send, recv []byte) error {
 	return nil
 }
 
+// ExchangeStream trades total bytes with the partner across rank bit j in
+// chunks of at most chunk bytes, both ways at once and pipelined: a
+// goroutine packs chunk k (pack(off, buf) fills buf with the bytes from
+// offset off) and sends it while the caller receives chunk k-1 and
+// unpacks it (unpack(off, buf)). A chunk is unpacked only after it was
+// packed, so unpack may overwrite what pack read.
+func (c *Comm) ExchangeStream(j, total, chunk int, pack, unpack func(off int, buf []byte)) error {
+	p := c.peers[j]
+	packed := make(chan int, total/chunk+1)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(packed)
+		bufs := [2][]byte{make([]byte, chunk), make([]byte, chunk)}
+		for k, off := 0, 0; off < total; k, off = k+1, off+chunk {
+			b := bufs[k%2][:min(chunk, total-off)]
+			pack(off, b)
+			packed <- off
+			if _, err := p.w.Write(b); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- p.w.Flush()
+	}()
+	rbuf := make([]byte, chunk)
+	var rerr error
+	for off := 0; off < total && rerr == nil; off += chunk {
+		b := rbuf[:min(chunk, total-off)]
+		if _, rerr = io.ReadFull(p.r, b); rerr != nil {
+			break
+		}
+		if _, ok := <-packed; !ok {
+			break // the sender failed; its error follows
+		}
+		unpack(off, b)
+	}
+	werr := <-errc
+	c.Sent += int64(total)
+	if werr != nil {
+		return fmt.Errorf("task %d sending to task %d: %w", c.Rank, c.Rank^1<<j, werr)
+	}
+	if rerr != nil {
+		return fmt.Errorf("task %d receiving from task %d: %w", c.Rank, c.Rank^1<<j, rerr)
+	}
+	return nil
+}
+
 // AllReduce replaces vals with their sums over all tasks. Every task ends
 // with bit-identical sums: at each step the two partners add the same two
 // numbers (in either order, which addition does not notice), so random
