@@ -65,19 +65,25 @@ func runQuantumNodes(e *Env, args []string, file string, circ *quantum.Circuit, 
 	if nodes < 1 {
 		return usagef("--nodes must be a power of two, at least 1; got %d", nodes)
 	}
-	if err := circ.CheckDistributed(nodes); err != nil {
-		return &UsageError{Msg: err.Error()}
-	}
-	if opt.Probabilities {
-		if err := quantum.CheckDistributedProbabilities(circ); err != nil {
+	// Every check runs before anything is allocated; a task of the step
+	// that fails one still meets the others at the PMI barrier, so that
+	// they stop too instead of waiting for it.
+	check := func() error {
+		if err := circ.CheckDistributed(nodes); err != nil {
 			return &UsageError{Msg: err.Error()}
 		}
-	}
-	if err := checkSliceMemory(file, circ, nodes, opt.Precision); err != nil {
-		return err
+		if opt.Probabilities {
+			if err := quantum.CheckDistributedProbabilities(circ); err != nil {
+				return &UsageError{Msg: err.Error()}
+			}
+		}
+		return checkSliceMemory(file, circ, nodes, opt.Precision)
 	}
 	size := e.getenv("PMI_SIZE")
 	if size == "" {
+		if err := check(); err != nil {
+			return err
+		}
 		if n, _ := strconv.Atoi(e.getenv("SLURM_STEP_NUM_TASKS")); n > 1 {
 			return fmt.Errorf("this is one of %d tasks of a step without PMI: start the tasks with 'srun --mpi=pmi2 -n %d gefion quantum run --nodes %d ...', or run 'gefion quantum run --nodes %d' once, outside srun, and it starts them", n, nodes, nodes, nodes)
 		}
@@ -86,7 +92,7 @@ func runQuantumNodes(e *Env, args []string, file string, circ *quantum.Circuit, 
 	if n, err := strconv.Atoi(size); err != nil || n != nodes {
 		return fmt.Errorf("--nodes %d, but this step has %s tasks (PMI_SIZE): give srun -n %d, or --nodes %s", nodes, size, nodes, size)
 	}
-	return runQuantumTask(e, file, circ, opt, asJSON)
+	return runQuantumTask(e, file, circ, opt, asJSON, check())
 }
 
 // checkSliceMemory refuses a state whose slices do not fit this node's
@@ -135,11 +141,18 @@ func launchQuantumStep(e *Env, args []string, nodes int) error {
 }
 
 // runQuantumTask is one task of the step.
-func runQuantumTask(e *Env, file string, circ *quantum.Circuit, opt quantum.Options, asJSON bool) error {
+// checkErr is the task's own checks' verdict: a task that fails them
+// tells the others through PMI.
+func runQuantumTask(e *Env, file string, circ *quantum.Circuit, opt quantum.Options, asJSON bool, checkErr error) error {
 	start := time.Now()
 	pc, err := pmi.ClientFromEnv(e.getenv)
 	if err != nil {
-		return err
+		return errors.Join(checkErr, err)
+	}
+	if checkErr != nil {
+		_ = pc.Put(pmiKeyAddr+strconv.Itoa(pc.Rank), "!")
+		_ = pc.Barrier()
+		return checkErr
 	}
 	ip := taskIP(e.getenv("SLURM_LAUNCH_NODE_IPADDR"))
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
@@ -175,7 +188,7 @@ func runQuantumTask(e *Env, file string, circ *quantum.Circuit, opt quantum.Opti
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("task %s could not start (see its error): the run needs all %d tasks", strings.Join(missing, ","), pc.Size)
+		return fmt.Errorf("task %d: task %s could not start (see its error): the run needs all %d tasks", pc.Rank, strings.Join(missing, ","), pc.Size)
 	}
 	tok, err := pc.Get("gefion-quantum-token")
 	if err != nil {
