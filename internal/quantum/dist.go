@@ -40,7 +40,8 @@ import (
 //     every task draws the same sorted uniform numbers and keeps those
 //     that fall in its own share of the running sum, then walks its slice
 //     as the single-node sampler does. The counts are gathered at task 0.
-//     So the same seed gives the same shots as a single-node run.
+//     So the same seed gives the same shots as a single-node run, up to
+//     rounding (RunDistributed says how much).
 
 // exchangeChunk is how many bytes of a half-slice travel in one round of
 // a swap: big enough that the network is kept busy, small enough that
