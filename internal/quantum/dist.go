@@ -447,19 +447,6 @@ func (d *distState[F]) logical(local uint64) uint64 {
 	return i
 }
 
-// distCheck is what the tests read back from a run: each task's layout.
-func (d *distState[F]) layout() []int { return append([]int(nil), d.pos...) }
-
-// DistMemoryBytes returns the memory one of tasks tasks needs for its
-// slices of c's state vectors in the given precision.
-func (c *Circuit) DistMemoryBytes(precision string, tasks int) (int64, error) {
-	total, err := c.MemoryBytes(precision)
-	if err != nil {
-		return 0, err
-	}
-	return total / int64(tasks), nil
-}
-
 // CheckDistributed says whether c can run split over tasks tasks: tasks a
 // power of two, and each task left with enough local qubits for the
 // widest gate.
