@@ -2,16 +2,25 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/gefion-hpc/gefion/internal/pmi"
+	"github.com/gefion-hpc/gefion/internal/quantum"
 	"github.com/gefion-hpc/gefion/internal/testdev"
 )
 
@@ -207,4 +216,62 @@ func TestQuantumCPUBackend(t *testing.T) {
 	if code, _, errs := runCLI(t, "quantum", "run", small, "--nodes", "1"); code != 0 {
 		t.Errorf("quantum run --nodes 1 with GEFION_QUANTUM_NODES=3: exit %d, %q; want the flag to win", code, errs)
 	}
+}
+
+// TestQuantumTaskFailureStopsTheStep: when one task of the step fails its
+// checks, it still meets the others at the PMI barrier, and they stop
+// with a message naming it instead of waiting for it.
+func TestQuantumTaskFailureStopsTheStep(t *testing.T) {
+	const size = 2
+	srv := pmi.NewServer(pmi.Job{ID: "1.0", Size: size}, size, pmi.Local)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	circ, err := quantum.Compile(mustParseQASM(t, "OPENQASM 2.0;\nqreg q[4];\nU(1,0,0) q[3];\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, size)
+	var wg sync.WaitGroup
+	for r := range size {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		if err != nil {
+			t.Skip("needs Unix socket pairs:", err)
+		}
+		ours := os.NewFile(uintptr(fds[0]), "pmi")
+		defer ours.Close()
+		go func() { _ = srv.Serve(ctx, r, ours) }()
+		env := map[string]string{"PMI_FD": strconv.Itoa(fds[1]), "PMI_RANK": strconv.Itoa(r), "PMI_SIZE": strconv.Itoa(size)}
+		e := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
+		var checkErr error
+		if r == 1 {
+			checkErr = errors.New("not enough memory on this node")
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[r] = runQuantumTask(e, "c.qasm", circ, quantum.Options{Shots: 10}, true, checkErr)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the tasks did not stop within 30 s")
+	}
+	if errs[1] == nil || !strings.Contains(errs[1].Error(), "not enough memory") {
+		t.Errorf("task 1 = %v; want its own check's error", errs[1])
+	}
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "task 1 could not start") {
+		t.Errorf("task 0 = %v; want it to name task 1", errs[0])
+	}
+}
+
+func mustParseQASM(t *testing.T, src string) *quantum.Program {
+	t.Helper()
+	p, err := quantum.Parse("c.qasm", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
