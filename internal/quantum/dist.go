@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"unsafe"
 )
 
@@ -112,6 +113,7 @@ func (d *distState[F]) applyGates(gates []*Gate) error {
 		}
 		batch = batch[:0]
 	}
+	var uses [][]int32 // built at the first remap
 	for i, g := range gates {
 		if lg, ok, done := d.diagonalGate(g); done {
 			if ok {
@@ -122,7 +124,10 @@ func (d *distState[F]) applyGates(gates []*Gate) error {
 		for _, t := range g.Targets {
 			if d.pos[t] >= d.local() {
 				flush()
-				if err := d.remap(t, g, gates[i+1:]); err != nil {
+				if uses == nil {
+					uses = localUses(gates, d.n)
+				}
+				if err := d.remap(t, g, i, uses); err != nil {
 					return err
 				}
 			}
@@ -189,12 +194,8 @@ func (d *distState[F]) diagonalGate(g *Gate) (lg *Gate, ok, done bool) {
 	if fixedMask == 0 {
 		return nil, false, false
 	}
-	for r := range dim {
-		for c := range dim {
-			if r != c && g.M[r*dim+c] != 0 {
-				return nil, false, false
-			}
-		}
+	if !isDiagonalMatrix(g) {
+		return nil, false, false
 	}
 	var lc []int
 	for _, c := range g.Controls {
@@ -228,43 +229,54 @@ func (d *distState[F]) diagonalGate(g *Gate) (lg *Gate, ok, done bool) {
 	return NewGate(g.Name, []int{0}, nil, []complex128{ph, 0, 0, ph}), true, true
 }
 
-// remap moves circuit qubit q (on a global position) to a local position:
-// the one whose qubit is not in g and is used furthest ahead in rest.
-func (d *distState[F]) remap(q int, g *Gate, rest []*Gate) error {
-	busy := map[int]bool{}
-	for _, x := range g.Targets {
-		busy[x] = true
-	}
-	// next use of each local position's qubit; never used counts as far.
-	far := len(rest) + 1
-	best, bestAt := -1, -1
-	seen := map[int]int{}
-	for k, h := range rest {
-		for _, x := range h.Targets {
-			if _, ok := seen[x]; !ok {
-				seen[x] = k
-			}
-		}
-		for _, x := range h.Controls {
-			if _, ok := seen[x]; !ok {
-				seen[x] = k
-			}
-		}
-		if len(seen) >= d.n {
-			break
-		}
-	}
-	for p := d.local() - 1; p >= 0; p-- {
-		x := d.qubit[p]
-		if busy[x] {
+// localUses lists, for each circuit qubit, the indexes of the gates that
+// need it on a local position, in order: those it is a target of, unless
+// the gate is diagonal (a control, or a target of a diagonal gate, can
+// stay on a rank bit).
+func localUses(gates []*Gate, n int) [][]int32 {
+	uses := make([][]int32, n)
+	for i, g := range gates {
+		if isDiagonalMatrix(g) {
 			continue
 		}
-		at, ok := seen[x]
-		if !ok {
-			at = far
+		for _, t := range g.Targets {
+			uses[t] = append(uses[t], int32(i))
 		}
-		if at > bestAt {
-			best, bestAt = p, at
+	}
+	return uses
+}
+
+// isDiagonalMatrix reports whether g's target matrix is diagonal.
+func isDiagonalMatrix(g *Gate) bool {
+	dim := 1 << len(g.Targets)
+	for r := range dim {
+		for c := range dim {
+			if r != c && g.M[r*dim+c] != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// remap moves circuit qubit q (on a global position), a target of gate
+// number at, to a local position: the one whose qubit is not a target of
+// that gate and is next needed locally furthest ahead (Belady's rule).
+func (d *distState[F]) remap(q int, g *Gate, at int, uses [][]int32) error {
+	best, bestAt := -1, -1
+	for p := d.local() - 1; p >= 0; p-- {
+		x := d.qubit[p]
+		if slices.Contains(g.Targets, x) {
+			continue
+		}
+		u := uses[x]
+		k, _ := slices.BinarySearch(u, int32(at+1))
+		next := math.MaxInt32 // never again
+		if k < len(u) {
+			next = int(u[k])
+		}
+		if next > bestAt {
+			best, bestAt = p, next
 		}
 	}
 	if best < 0 {

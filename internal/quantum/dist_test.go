@@ -403,3 +403,44 @@ func BenchmarkDistributed24(b *testing.B) {
 		})
 	}
 }
+
+// TestRemapPolicy: a gate on a rank qubit swaps it with the local qubit
+// next needed furthest ahead; diagonal gates and controls on rank qubits
+// move nothing.
+func TestRemapPolicy(t *testing.T) {
+	h := UMatrix(math.Pi/2, 0, math.Pi)
+	hq := func(q int) *Gate { return NewGate("h", []int{q}, nil, h) }
+	rz := NewGate("rz", []int{3}, nil, []complex128{cmplx.Exp(-0.3i), 0, 0, cmplx.Exp(0.3i)})
+	cz := NewGate("cz", []int{0}, []int{3}, []complex128{1, 0, 0, -1})
+	cx := NewGate("cx", []int{1}, []int{3}, xMatrix)
+	for _, tc := range []struct {
+		name  string
+		gates []*Gate
+		swaps int
+		// where is the position of qubit 0 at the end, or -1
+		where int
+	}{
+		{"diagonal and controls on the rank qubit", []*Gate{hq(0), hq(1), rz, cz, cx}, 0, 0},
+		// q0 is needed last, so it goes to the rank bit; it comes back
+		// for the last gate.
+		{"furthest next use", []*Gate{hq(3), hq(2), hq(1), hq(2), hq(1), hq(0)}, 2, -1},
+		{"furthest next use, q0 never again", []*Gate{hq(0), hq(3), hq(2), hq(1), hq(2)}, 1, 3},
+	} {
+		var mu sync.Mutex
+		onTasks(t, 2, func(c *Comm) error {
+			d, err := newDistState[float64](4, c)
+			if err != nil {
+				return err
+			}
+			if err := d.applyGates(tc.gates); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if d.swaps != tc.swaps || (tc.where >= 0 && d.pos[0] != tc.where) {
+				t.Errorf("%s: task %d made %d swaps and left qubit 0 at %d; want %d swaps, qubit 0 at %d", tc.name, c.Rank, d.swaps, d.pos[0], tc.swaps, tc.where)
+			}
+			return nil
+		})
+	}
+}
