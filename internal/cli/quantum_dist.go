@@ -72,11 +72,6 @@ func runQuantumNodes(e *Env, args []string, file string, circ *quantum.Circuit, 
 		if err := circ.CheckDistributed(nodes); err != nil {
 			return &UsageError{Msg: err.Error()}
 		}
-		if opt.Probabilities {
-			if err := quantum.CheckDistributedProbabilities(circ); err != nil {
-				return &UsageError{Msg: err.Error()}
-			}
-		}
 		return checkSliceMemory(file, circ, nodes, opt.Precision)
 	}
 	size := e.getenv("PMI_SIZE")

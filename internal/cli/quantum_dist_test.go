@@ -156,7 +156,6 @@ func TestQuantumRunNodesRefusals(t *testing.T) {
 	}{
 		{[]string{small, "--nodes", "3"}, 2, []string{"power of two"}},
 		{[]string{small, "--nodes", "8"}, 2, []string{"at most 4 tasks"}},
-		{[]string{small, "--nodes", "2", "--probabilities"}, 2, []string{"one node only"}},
 		{[]string{big, "--nodes", "4"}, 1, []string{"140.7 TB", "35.2 TB on each of 4 nodes", "available", "use --nodes"}},
 	} {
 		code, _, errs := runCLI(t, append([]string{"quantum", "run"}, tc.args...)...)

@@ -81,6 +81,17 @@ func newDistState[F Float](n int, comm *Comm) (*distState[F], error) {
 	return d, nil
 }
 
+// reset puts the state back to |0...0> with every qubit in its place.
+func (d *distState[F]) reset() {
+	clear(d.s.v)
+	if d.comm.Rank == 0 {
+		d.s.v[0] = 1
+	}
+	for q := range d.n {
+		d.pos[q], d.qubit[q] = q, q
+	}
+}
+
 // local is the number of local qubits.
 func (d *distState[F]) local() int { return d.n - d.g }
 

@@ -26,25 +26,10 @@ func RunDistributed(c *Circuit, opt Options, comm *Comm) (*Result, error) {
 	if err := c.CheckDistributed(comm.Size); err != nil {
 		return nil, err
 	}
-	if opt.Probabilities {
-		if err := CheckDistributedProbabilities(c); err != nil {
-			return nil, err
-		}
-	}
 	if canonPrecision(opt.Precision) == Single {
 		return runDistT[float32](c, opt, comm)
 	}
 	return runDistT[float64](c, opt, comm)
-}
-
-// CheckDistributedProbabilities says whether the exact probabilities of c
-// can be computed split over tasks: only for a circuit whose measurements
-// are all at the end.
-func CheckDistributedProbabilities(c *Circuit) error {
-	if !c.terminal() {
-		return fmt.Errorf("--probabilities for a circuit with mid-circuit measurement, reset or if runs on one node only: drop --nodes, or --probabilities")
-	}
-	return nil
 }
 
 // distRun is one task's run: its state, the shared random source and the
@@ -117,6 +102,16 @@ func runDistT[F Float](c *Circuit, opt Options, comm *Comm) (*Result, error) {
 			return nil, err
 		}
 	} else {
+		if opt.Probabilities {
+			er := &exactRun{probs: map[uint64]float64{}, maxCopies: int(max(1, exactCopyBytes/d.s.bytes()))}
+			if err := distExact(d, nil, c.Ops, 0, 1, er); err != nil {
+				return nil, err
+			}
+			// Every task followed the same branches with the same
+			// all-reduced weights: task 0's sums are everyone's.
+			probs = er.probs
+			d.reset()
+		}
 		r.terminalFrom = make([]bool, len(c.Ops)+1)
 		r.terminalFrom[len(c.Ops)] = true
 		for i := len(c.Ops) - 1; i >= 0 && terminalOps(c.Ops[i:]); i-- {
@@ -142,7 +137,7 @@ func runDistT[F Float](c *Circuit, opt Options, comm *Comm) (*Result, error) {
 		res.Probabilities = map[string]float64{}
 		for k, p := range probs {
 			if p > 1e-12 {
-				res.Probabilities[format(k)] = p
+				res.Probabilities[format(k)] += p
 			}
 		}
 	}
@@ -376,6 +371,90 @@ func (r *distRun[F]) run(d *distState[F], front []Op, at int, cl uint64, shots i
 			return err
 		}
 	}
+}
+
+// distExact is exact (run.go) on a distributed state: it follows every
+// measurement outcome and adds the probability of each final classical
+// register to er.probs, the same on every task.
+func distExact[F Float](d *distState[F], front, ops []Op, cl uint64, w float64, er *exactRun) error {
+	for {
+		cur := &ops
+		if len(front) > 0 {
+			cur = &front
+		} else if len(ops) == 0 {
+			break
+		}
+		op := (*cur)[0]
+		switch op.Kind {
+		case OpGate:
+			n, err := d.applyGateRun(*cur)
+			if err != nil {
+				return err
+			}
+			*cur = (*cur)[n:]
+			continue
+		case OpIf:
+			*cur = (*cur)[1:]
+			if op.Cond.holds(cl) {
+				front = op.Then
+			}
+			continue
+		}
+		*cur = (*cur)[1:]
+		er.branches++
+		if er.branches > maxBranches {
+			return fmt.Errorf("%w: the exact distribution needs more than %d; sample shots instead", errTooManyBranches, maxBranches)
+		}
+		p1, err := d.probabilityOne(op.Qubit)
+		if err != nil {
+			return err
+		}
+		p1 = math.Min(1, math.Max(0, p1))
+		ps := [2]float64{1 - p1, p1}
+		outcome := func(st *distState[F], out int) (uint64, error) {
+			st.collapse(op.Qubit, out, ps[out])
+			if op.Kind == OpMeasure {
+				return cl&^(1<<op.Clbit) | uint64(out)<<op.Clbit, nil
+			}
+			if out == 1 {
+				return cl, st.flipAfterCollapse(op.Qubit)
+			}
+			return cl, nil
+		}
+		if ps[0] >= 1e-12 && ps[1] >= 1e-12 {
+			er.copies++
+			if er.copies > er.maxCopies {
+				return fmt.Errorf("%w: the exact distribution would hold more than %d copies of each task's slice at once (%s); sample shots instead", errTooManyBranches, er.maxCopies, HumanBytes(int64(er.maxCopies)*d.s.bytes()))
+			}
+			b := d.clone()
+			cl0, err := outcome(b, 0)
+			if err != nil {
+				return err
+			}
+			if err := distExact(b, front, ops, cl0, w*ps[0], er); err != nil {
+				return err
+			}
+			er.copies--
+			w *= ps[1]
+			if cl, err = outcome(d, 1); err != nil {
+				return err
+			}
+			continue
+		}
+		out := 0
+		if ps[0] < 1e-12 {
+			if ps[1] < 1e-12 {
+				return nil
+			}
+			out = 1
+		}
+		w *= ps[out]
+		if cl, err = outcome(d, out); err != nil {
+			return err
+		}
+	}
+	er.probs[cl] += w
+	return nil
 }
 
 // applyGateRun applies the gates at the start of ops and returns how many.
