@@ -22,12 +22,16 @@ import (
 //     renamed to their bit positions. A control on a global bit needs no
 //     data: a task whose rank has the bit clear skips the gate, the others
 //     apply it without that control.
-//   - A gate with a target on a global bit first swaps that bit with a
-//     local one: the local qubit chosen is the one whose next use is
-//     furthest ahead (Belady's rule), so that the next swaps come as late
-//     as possible. A swap exchanges half of each slice between the two
-//     tasks whose ranks differ in that bit, in chunks, both ways at once
-//     (Comm.Exchange). Nothing is swapped back between gates: the
+//   - A diagonal gate (rz, cz, phases) with a target on a global bit needs
+//     no data either: the rank fixes that bit, which leaves a smaller
+//     diagonal on the local targets, or a phase.
+//   - Any other gate with a target on a global bit first swaps that bit
+//     with a local one: the local qubit chosen is the one next needed on
+//     a local bit (as a target of a non-diagonal gate) furthest ahead
+//     (Belady's rule), so that the next swaps come as late as possible. A
+//     swap exchanges half of each slice between the two tasks whose ranks
+//     differ in that bit, in pipelined chunks, both ways at once
+//     (Comm.ExchangeStream). Nothing is swapped back between gates: the
 //     permutation is carried along.
 //   - A measurement or reset needs the probability of an outcome over the
 //     whole state: each task sums its slice and the sums are all-reduced,
