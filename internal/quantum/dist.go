@@ -385,6 +385,20 @@ func (d *distState[F]) restoreLayout() error {
 // runs of run words that start at (2k+1-b)*run, from word off of the half
 // on. out copies from the slice into buf, else back.
 func moveHalf(words, buf []uint64, off, run, b int, out bool) {
+	if run == 1 {
+		// Every other word: a strided loop, no runs to track.
+		w := words[2*off+1-b:]
+		if out {
+			for i := range buf {
+				buf[i] = w[2*i]
+			}
+		} else {
+			for i, x := range buf {
+				w[2*i] = x
+			}
+		}
+		return
+	}
 	k, r := off/run, off%run
 	base := (2*k + 1 - b) * run
 	for i := 0; i < len(buf); {

@@ -444,3 +444,45 @@ func TestRemapPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestSwapEveryPosition: swapping the rank qubit with each local position
+// in turn, in both precisions, leaves the state the same (only where its
+// amplitudes lie changes).
+func TestSwapEveryPosition(t *testing.T) {
+	const n = 7
+	rng := rand.New(rand.NewPCG(4, 4))
+	var gates []*Gate
+	for range 40 {
+		gates = append(gates, randomGate(rng, n))
+	}
+	t.Run("single", func(t *testing.T) { swapEveryPosition[float32](t, gates, n) })
+	t.Run("double", func(t *testing.T) { swapEveryPosition[float64](t, gates, n) })
+}
+
+func swapEveryPosition[F Float](t *testing.T, gates []*Gate, n int) {
+	want, _ := NewState[F](n)
+	for _, g := range gates {
+		want.Apply(g)
+	}
+	onTasks(t, 2, func(c *Comm) error {
+		d, err := newDistState[F](n, c)
+		if err != nil {
+			return err
+		}
+		for l := range n - 1 {
+			if err := d.applyGates(gates); err != nil {
+				return err
+			}
+			if err := d.swap(l, n-1); err != nil {
+				return err
+			}
+			for i := range 1 << n {
+				if a, ok := d.amplitude(uint64(i)); ok && cmplx.Abs(a-want.Amplitude(i)) > 1e-5 {
+					return fmt.Errorf("after swapping position %d with the rank bit, amplitude %d = %v; want %v", l, i, a, want.Amplitude(i))
+				}
+			}
+			d.reset()
+		}
+		return nil
+	})
+}
