@@ -109,7 +109,7 @@ func runQuantumRun(e *Env, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("give one OpenQASM 2.0 file: gefion quantum run FILE.qasm [--shots N] [--seed S] [--precision single|double] [--probabilities] [--json]")
+		return usagef("give one OpenQASM 2.0 file: gefion quantum run FILE.qasm [--shots N] [--seed S] [--precision single|double] [--probabilities] [--nodes N] [--json]")
 	}
 	if *shots <= 0 || *shots > quantum.MaxShots {
 		return usagef("--shots must be between 1 and %d, got %d", quantum.MaxShots, *shots)
