@@ -79,6 +79,10 @@ type Config struct {
 	// NoSkip calls the core after every batch of events even when no job
 	// could start (see engine.futile); the results are the same, slower.
 	NoSkip bool
+	// NoIndex makes every pass order the whole queue afresh instead of
+	// keeping its order in a sched.PendingIndex; the results are the
+	// same, slower on a deep queue.
+	NoIndex bool
 }
 
 // Outcome is what happened to one job in a replay.
@@ -287,12 +291,13 @@ type engine struct {
 	series    Series
 	acc       accum
 	suMax     int
-	qos       []sched.QOS       // from a forecast's snapshot
-	users     []sched.UserUsage // from a forecast's snapshot
-	scratch   sched.Scratch     // buffers the core reuses pass after pass
-	suIdle    []int             // wholly idle up nodes per SU
-	nodeJobs  []int32           // allocations held on each node
-	freeGPUs  []int32           // GPUs free on each node
+	qos       []sched.QOS        // from a forecast's snapshot
+	users     []sched.UserUsage  // from a forecast's snapshot
+	scratch   sched.Scratch      // buffers the core reuses pass after pass
+	ix        sched.PendingIndex // the queue's order, kept between passes
+	suIdle    []int              // wholly idle up nodes per SU
+	nodeJobs  []int32            // allocations held on each node
+	freeGPUs  []int32            // GPUs free on each node
 	res       Result
 	halfLife  float64
 	interval  int64
@@ -512,6 +517,7 @@ func (e *engine) addPending(i int32, p sched.Pending) {
 	}
 	e.jobs[i].pendIdx = int32(len(e.pend))
 	e.pend = append(e.pend, p)
+	e.ix.Append(&e.pend[len(e.pend)-1])
 }
 
 // unpend takes job i out of the queue, moving the last entry into its
@@ -522,6 +528,7 @@ func (e *engine) unpend(i int32) {
 	if e.pend[k].Req.GPUs() == 0 {
 		e.cpuPending--
 	}
+	req := e.pend[k].Req
 	if k != last {
 		e.pend[k] = e.pend[last]
 		e.jobs[e.index(e.pend[k].ID)].pendIdx = k
@@ -529,6 +536,7 @@ func (e *engine) unpend(i int32) {
 	e.pend[last] = sched.Pending{}
 	e.pend = e.pend[:last]
 	e.jobs[i].pendIdx = -1
+	e.ix.SwapRemove(int(k), &req)
 }
 
 // pendingOf is the core's view of a pending job.
@@ -577,7 +585,7 @@ func (e *engine) futile() bool {
 	if e.headsBlocked && (e.frees == e.blockedAt || !e.headMayFit()) {
 		return true
 	}
-	gpus, whole := sched.SmallestAsks(e.pend)
+	gpus, whole := e.ix.SmallestAsks()
 	idle := 0
 	for _, k := range e.suIdle {
 		idle += k
@@ -632,6 +640,9 @@ func (e *engine) pass() {
 		Now: e.now, Cluster: e.c, Nodes: e.nodes,
 		Running: e.run, Pending: e.pend, Projects: e.projects,
 		QOS: e.qos, Users: e.users, StartsOnly: true, Scratch: &e.scratch,
+	}
+	if !e.cfg.NoIndex {
+		snap.Index = &e.ix
 	}
 	if e.cfg.OnPass != nil {
 		e.cfg.OnPass(&snap)
