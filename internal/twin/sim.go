@@ -274,6 +274,8 @@ type engine struct {
 	stopAt    int64 // forecasts stop after this time; 0: never
 	unstarted int   // forecasts: pending jobs of the snapshot not yet started
 	untilEnd  bool  // replays of a snapshot: run to the last end, not the last start
+	watch     int32 // forecasts: stop once this job has started (-1: none)
+	finished  bool  // the loop ran to its end, not to a watched start
 	passAt    int64 // next pass time, -1: none due
 	lastPass  int64
 	passes    int
@@ -325,7 +327,7 @@ func newEngine(c *cluster.Cluster, cfg Config, nproj int) (*engine, error) {
 		return nil, err
 	}
 	e := &engine{
-		c: c, cfg: cfg, passAt: -1, lastPass: math.MinInt64 / 2,
+		c: c, cfg: cfg, passAt: -1, lastPass: math.MinInt64 / 2, watch: -1,
 		projects: make([]sched.Project, nproj),
 		projRun:  make([]int, nproj),
 		projT:    make([]int64, nproj),
@@ -388,9 +390,15 @@ func (e *engine) id(i int32) job.ID {
 	return e.ids[i]
 }
 
-// loop runs events until every job has ended or nothing more can happen.
+// loop runs events until every job has ended or nothing more can happen,
+// or until the watched job has started. It stops only between two event
+// times, so a loop stopped at a watched start and called again runs on
+// exactly as one that never stopped.
 func (e *engine) loop() {
 	for {
+		if e.watch >= 0 && e.outcome[e.watch].FirstStartS >= 0 {
+			return
+		}
 		t := int64(math.MaxInt64)
 		if e.w != nil && e.next < len(e.w.Jobs) {
 			t = e.w.Jobs[e.next].SubmitS
@@ -438,6 +446,7 @@ func (e *engine) loop() {
 			e.pass()
 		}
 	}
+	e.finished = true
 }
 
 // advance moves the clock to t, integrating usage, energy and series.
