@@ -34,6 +34,8 @@ type forecaster struct {
 	mu         sync.Mutex
 	cur        *forecastRun
 	refreshing bool
+	// refreshAfter is forecastRefresh unless a test sets it.
+	refreshAfter time.Duration
 	// building serialises the taking of new runs: concurrent questions
 	// that each need one wait for the first.
 	building sync.Mutex
@@ -129,7 +131,11 @@ func (f *forecaster) set(r *forecastRun) {
 func (c *Controller) refreshForecast(r *forecastRun) {
 	f := &c.fc
 	f.mu.Lock()
-	if f.refreshing || f.cur != r || time.Since(r.at) < forecastRefresh {
+	after := f.refreshAfter
+	if after == 0 {
+		after = forecastRefresh
+	}
+	if f.refreshing || f.cur != r || time.Since(r.at) < after {
 		f.mu.Unlock()
 		return
 	}

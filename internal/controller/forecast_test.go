@@ -172,6 +172,70 @@ func TestForecastNewJobTakesNewRun(t *testing.T) {
 	}
 }
 
+// TestForecastRefreshesInBackground: once the current run is older than
+// the refresh age, a question is answered from it at once and has a
+// complete run of a new snapshot made in the background, which then
+// answers every job without running a twin.
+func TestForecastRefreshesInBackground(t *testing.T) {
+	h := newHarness(t, Config{}, nil, 1)
+	ctx := context.Background()
+	alice := h.client("alice")
+	long := gpuSpec(8, "duration=1000")
+	long.TimeLimitS = 3000
+	first, err := alice.Submit(ctx, api.SubmitRequest{Spec: long}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("alice", first.ID, job.Running)
+	var ids []job.ID
+	for range 3 {
+		r, err := alice.Submit(ctx, api.SubmitRequest{Spec: gpuSpec(8, "duration=10")}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	h.waitFor("a forecast", func() bool {
+		w, err := alice.Why(ctx, ids[0])
+		return err == nil && w.Reason != "None" && w.Forecast != 0
+	})
+	f := &h.ctl.fc
+	r1 := f.fresh()
+	if r1 == nil {
+		t.Fatal("no run after a question")
+	}
+	r1.mu.Lock()
+	complete := r1.complete
+	r1.mu.Unlock()
+	if complete {
+		t.Fatal("one question completed the run; want it stopped at that job")
+	}
+	f.mu.Lock()
+	f.refreshAfter = time.Nanosecond
+	f.mu.Unlock()
+	w, err := alice.Why(ctx, ids[0])
+	if err != nil || w.Forecast == 0 {
+		t.Fatalf("why = %+v, %v; want the forecast of the current run", w, err)
+	}
+	h.waitFor("a complete run in the background", func() bool {
+		r := f.fresh()
+		if r == nil || r == r1 {
+			return false
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.complete
+	})
+	r := f.fresh()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		if fs, ok := r.starts[id]; !ok || fs.point == 0 {
+			t.Errorf("the background run has no forecast for job %d: %+v", id, fs)
+		}
+	}
+}
+
 // gefionScaleController is a controller on a loopback server with 191
 // virtual DGX H100 nodes (1,528 GPUs) all busy with one long job each, and
 // 10,000 pending jobs of mixed shapes and limits from 40 users; it
