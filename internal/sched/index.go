@@ -86,6 +86,10 @@ type ixClass struct {
 	list []int32
 	head int // no live entry before it
 	dead int
+	// rep is the first job classified here: what a priority reads of a
+	// job besides its eligible time and ID is the same for every job of
+	// the class, and reading it here keeps a pass off the pending list.
+	rep Pending
 }
 
 // ixMode is what a class key holds under a policy and snapshot.
@@ -288,6 +292,7 @@ func (x *PendingIndex) classify(h int32, p *Pending) {
 		} else {
 			x.cls = append(x.cls, ixClass{})
 		}
+		x.cls[ci].rep = *p
 	}
 	x.ents[h].cls = ci
 	c := &x.cls[ci]
@@ -380,14 +385,17 @@ func newMergeQueue(ps *pass, x *PendingIndex, tiers map[string]int8) *mergeQueue
 // item is handle h's queue entry, its priority computed as priorities
 // computes it.
 func (m *mergeQueue) item(h int32) qitem {
-	k := int(m.x.ents[h].pend)
-	j := &m.s.Pending[k]
-	it := baseItem(j, k, m.tiers)
+	e := &m.x.ents[h]
+	rep := &m.x.cls[e.cls].rep
+	it := qitem{elig: e.elig, id: e.id, idx: int(e.pend), fit: e.fit}
+	if m.tiers != nil {
+		it.tier = m.tiers[rep.QOS]
+	}
 	if m.fifo {
 		it.prio = -float64(it.elig)
 		return it
 	}
-	m.calc.factors(j, it.elig, &m.f)
+	m.calc.factors(rep, it.elig, &m.f)
 	it.prio = m.f.Priority()
 	return it
 }
