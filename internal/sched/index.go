@@ -171,6 +171,25 @@ func (x *PendingIndex) placeID(p *Pending) int32 {
 	return id
 }
 
+// anyPreemptor is pass.anyPreemptor over the classes: a class's jobs
+// share their QOS.
+func (x *PendingIndex) anyPreemptor(qos map[string]*QOS) bool {
+	some := false
+	for _, q := range qos {
+		some = some || len(q.Preempt) > 0
+	}
+	if !some {
+		return false
+	}
+	for i := range x.cls {
+		c := &x.cls[i]
+		if q := qos[c.rep.QOS]; q != nil && len(q.Preempt) > 0 && len(c.list) > c.dead {
+			return true
+		}
+	}
+	return false
+}
+
 // Len is the number of pending jobs recorded.
 func (x *PendingIndex) Len() int { return len(x.slot) }
 

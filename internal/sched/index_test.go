@@ -58,7 +58,7 @@ func TestIndexSamePlans(t *testing.T) {
 		}
 		now := Time(t0)
 		s := &Snapshot{Now: now, Cluster: c, StartsOnly: true,
-			QOS:      []QOS{{Name: "normal", Priority: 10}, {Name: "low", Priority: 1}},
+			QOS:      []QOS{{Name: "normal", Priority: 10}, {Name: "low", Priority: 1, GraceS: 60, Requeue: true}, {Name: "high", Priority: 100, Preempt: []string{"low"}}},
 			Projects: []Project{{Name: "a", Shares: 2, UsageGPUS: 5000}, {Name: "b", Shares: 1, UsageGPUS: 100}, {Name: "c", Shares: 1}},
 		}
 		if users {
@@ -73,7 +73,7 @@ func TestIndexSamePlans(t *testing.T) {
 				r.CPUsPerNode, r.MemPerNodeMB = cluster.DGXH100.CPUs, cluster.DGXH100.MemoryBytes>>20
 			}
 			j := Pending{ID: id, Req: r, User: fmt.Sprint("u", rapid.IntRange(0, 2).Draw(t, "user")),
-				Project: rapid.SampledFrom([]string{"a", "b", "c"}).Draw(t, "proj"), QOS: rapid.SampledFrom([]string{"normal", "low"}).Draw(t, "qos"),
+				Project: rapid.SampledFrom([]string{"a", "b", "c"}).Draw(t, "proj"), QOS: rapid.SampledFrom([]string{"normal", "low", "normal", "low", "normal", "low", "high"}).Draw(t, "qos"),
 				Nice:    rapid.SampledFrom([]int{0, 0, 100}).Draw(t, "nice"),
 				SubmitS: now - rapid.Int64Range(0, 4).Draw(t, "age")*1000, RuntimeEstimateS: rapid.SampledFrom([]int64{0, 300}).Draw(t, "est")}
 			if rapid.IntRange(0, 9).Draw(t, "held") == 0 {

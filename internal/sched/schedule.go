@@ -218,14 +218,14 @@ func (ps *pass) run() {
 	}
 	// A starts-only pass may stop once nothing can start any more: the
 	// jobs it never reaches would only wait.
-	lazy := s.StartsOnly && ps.p.Backfill != Conservative && !ps.anyPreemptor()
+	lazy := s.StartsOnly && ps.p.Backfill != Conservative
 	ix := s.Index
 	if ix != nil && lazy && indexable(ps.p) {
 		ix.sync(s, ps.p)
-		lazy = ix.cpuOnly == 0
+		lazy = ix.cpuOnly == 0 && !ix.anyPreemptor(ps.qos)
 	} else {
 		ix = nil
-		lazy = lazy && !ps.anyCPUOnly()
+		lazy = lazy && !ps.anyPreemptor() && !ps.anyCPUOnly()
 	}
 	var q interface {
 		next() (int, float64, bool)

@@ -149,6 +149,17 @@ func forecastEngine(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (*en
 		horizon = 366 * 86400
 	}
 	e.stopAt = s.Now + horizon
+	// QOS and user usage are carried as they are: the forecast looks
+	// ahead over a span where their changes matter little.
+	e.qos, e.users = s.QOS, s.Users
+	for _, q := range s.QOS {
+		if len(q.Preempt) > 0 {
+			if e.preemptors == nil {
+				e.preemptors = map[string]bool{}
+			}
+			e.preemptors[q.Name] = true
+		}
+	}
 	n := len(s.Running) + len(s.Pending)
 	e.jobs = make([]simJob, 0, n)
 	e.outcome = make([]Outcome, 0, n)
@@ -217,14 +228,6 @@ func forecastEngine(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (*en
 		e.idIndex[pd.ID] = i
 		e.ids = append(e.ids, pd.ID)
 		e.addPending(i, pd)
-	}
-	// QOS and user usage are carried as they are: the forecast looks
-	// ahead over a span where their changes matter little.
-	e.qos, e.users = s.QOS, s.Users
-	for _, q := range s.QOS {
-		if len(q.Preempt) > 0 {
-			e.canPreempt = true
-		}
 	}
 	// The controller asks for a forecast with the live state: the first
 	// pass is now.

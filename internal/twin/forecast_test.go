@@ -245,23 +245,45 @@ func seededQueue(tb testing.TB, seed uint64, pending int) *sched.Snapshot {
 	return s
 }
 
-// TestForecastIndexAndEarlyStop checks the two ways a forecast saves work
+// TestForecastIndexAndEarlyStop checks the ways a forecast saves work
 // against the plain full replay on seeded queues: the plain replay orders
-// the whole queue at every pass (Config.NoIndex); Forecast keeps the
-// order in an index; a Forecaster asked about one job at a time, in a
-// random order, runs only as far as each answer needs and goes on from
-// there. All three must give every job the same start.
+// the whole queue at every pass and runs every due pass (Config.NoIndex,
+// Config.NoSkip); Forecast keeps the order in an index and skips passes
+// that can start nothing; a Forecaster asked about one job at a time, in
+// a random order, runs only as far as each answer needs and goes on from
+// there. All three must give every job the same start. Seed 2 has the
+// controller's QOSes, one of which may preempt; seed 3 has pending jobs
+// in it, and running ones it may preempt.
 func TestForecastIndexAndEarlyStop(t *testing.T) {
 	for _, name := range []string{"default", "backfill", "fifo"} {
-		for seed := uint64(1); seed <= 2; seed++ {
+		for seed := uint64(1); seed <= 3; seed++ {
 			s := seededQueue(t, seed, 1500)
+			if seed >= 2 {
+				s.QOS = []sched.QOS{
+					{Name: "normal", Priority: 10},
+					{Name: "high", Priority: 100, Preempt: []string{"scavenger"}},
+					{Name: "scavenger", GraceS: 120, Requeue: true},
+				}
+			}
+			if seed == 3 {
+				for k := range s.Running {
+					if k%5 == 0 {
+						s.Running[k].QOS = "scavenger"
+					}
+				}
+				for k := range s.Pending {
+					if k%97 == 0 {
+						s.Pending[k].QOS = "high"
+					}
+				}
+			}
 			p := policy(t, name)
 			opt := ForecastOptions{SchedIntervalS: 1}
 			e, err := forecastEngine(s, p, opt)
 			if err != nil {
 				t.Fatal(err)
 			}
-			e.cfg.NoIndex = true
+			e.cfg.NoIndex, e.cfg.NoSkip = true, true
 			e.loop()
 			plain := map[job.ID]sched.Time{}
 			for _, pd := range s.Pending {

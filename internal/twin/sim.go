@@ -283,7 +283,10 @@ type engine struct {
 	// cpuPending counts pending jobs that ask for no GPU (see futile).
 	cpuPending int
 	skipped    int
-	canPreempt bool
+	// preemptors are the QOSes that may preempt, and preemptPending
+	// counts pending jobs in them (see futile).
+	preemptors     map[string]bool
+	preemptPending int
 
 	busy      int // GPUs held
 	busyW     float64
@@ -524,6 +527,9 @@ func (e *engine) addPending(i int32, p sched.Pending) {
 	if p.Req.GPUs() == 0 {
 		e.cpuPending++
 	}
+	if e.preemptors[p.QOS] {
+		e.preemptPending++
+	}
 	e.jobs[i].pendIdx = int32(len(e.pend))
 	e.pend = append(e.pend, p)
 	e.ix.Append(&e.pend[len(e.pend)-1])
@@ -536,6 +542,9 @@ func (e *engine) unpend(i int32) {
 	last := int32(len(e.pend) - 1)
 	if e.pend[k].Req.GPUs() == 0 {
 		e.cpuPending--
+	}
+	if e.preemptors[e.pend[k].QOS] {
+		e.preemptPending--
 	}
 	req := e.pend[k].Req
 	if k != last {
@@ -578,15 +587,15 @@ func (e *engine) pendingOf(i int32) sched.Pending {
 }
 
 // futile reports that a due pass cannot start or preempt anything, so the
-// core need not be called: no QOS may preempt, every pending job asks for a
-// GPU, and no up node has as many GPUs free as the smallest single-node
+// core need not be called: no pending job is of a QOS that may preempt,
+// every pending job asks for a GPU, and no up node has as many GPUs free as the smallest single-node
 // job asks for, nor are as many nodes idle as the smallest whole-node job
 // asks for. Every start needs one of those, so the pass would start nothing
 // whatever its priorities and reservations, and the twin applies nothing
 // else of a plan (reservations and estimates are recomputed by the next
 // pass). The pass still counts as run for the scheduling interval.
 func (e *engine) futile() bool {
-	if e.cfg.NoSkip || e.canPreempt || e.cpuPending > 0 {
+	if e.cfg.NoSkip || e.preemptPending > 0 || e.cpuPending > 0 {
 		return false
 	}
 	// Without backfill, a pass that found every queue's head blocked is
