@@ -165,6 +165,9 @@ func forecastEngine(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (*en
 	e.outcome = make([]Outcome, 0, n)
 	e.idIndex = make(map[job.ID]int32, n)
 	e.ids = make([]job.ID, 0, n)
+	e.pend = make([]sched.Pending, 0, len(s.Pending))
+	e.run = make([]sched.Running, 0, 2*len(s.Running)+16)
+	e.runJob = make([]int32, 0, 2*len(s.Running)+16)
 	proj := func(name string) int32 {
 		if i, ok := projIdx[name]; ok {
 			return i
