@@ -32,6 +32,13 @@ import (
 // (a starts-only pass that may stop early under a policy with finite
 // weights and age and slowdown weights not negative). The zero value is
 // an empty index; one index must not serve two passes at once.
+//
+// Once an EASY pass may add no more reservations, only the jobs that
+// start matter. The index also groups jobs by placement class (shape and
+// time limit): the pass then passes over, without computing their
+// priorities, the jobs that do not fit what was free and those whose
+// shape already failed at no longer a limit in this pass (the full pass
+// reaches them and skips them by shape). Stats.EarlyStop counts them.
 type PendingIndex struct {
 	ents []ixEnt // by handle; handles are not reused until a rebuild
 	slot []int32 // pending index -> handle
@@ -71,13 +78,14 @@ type placeKey struct {
 }
 
 type ixEnt struct {
-	id    job.ID
-	elig  Time
-	fit   int32
-	pend  int32 // index in Snapshot.Pending
-	cls   int32 // -1: not in a class yet
-	place int32 // placement class (placeKey)
-	dead  bool
+	id      job.ID
+	elig    Time
+	fit     int32
+	pend    int32 // index in Snapshot.Pending
+	cls     int32 // -1: not in a class yet
+	place   int32 // placement class (placeKey)
+	cpuOnly bool  // asks for no GPU per node
+	dead    bool
 }
 
 // ixClass is one priority class: handles sorted by eligible time, then ID,
@@ -108,14 +116,15 @@ type classKey struct {
 // Append records that p was appended to the pending jobs.
 func (x *PendingIndex) Append(p *Pending) {
 	h := int32(len(x.ents))
-	e := ixEnt{id: p.ID, elig: eligible(p), fit: fitOf(&p.Req), pend: int32(len(x.slot)), cls: -1, place: x.placeID(p)}
+	e := ixEnt{id: p.ID, elig: eligible(p), fit: fitOf(&p.Req), pend: int32(len(x.slot)), cls: -1, place: x.placeID(p),
+		cpuOnly: p.Req.GPUsPerNode == 0}
 	x.ents = append(x.ents, e)
 	x.slot = append(x.slot, h)
 	if x.fits == nil {
 		x.fits = map[int32]int{}
 	}
 	x.fits[e.fit]++
-	if p.Req.GPUsPerNode == 0 {
+	if e.cpuOnly {
 		x.cpuOnly++
 	}
 	if x.built {
@@ -124,15 +133,15 @@ func (x *PendingIndex) Append(p *Pending) {
 }
 
 // SwapRemove records that pending entry k was removed and the last entry
-// moved into its place; req is the removed entry's request.
-func (x *PendingIndex) SwapRemove(k int, req *job.Request) {
+// moved into its place.
+func (x *PendingIndex) SwapRemove(k int) {
 	h := x.slot[k]
 	e := &x.ents[h]
 	e.dead = true
 	if x.fits[e.fit]--; x.fits[e.fit] == 0 {
 		delete(x.fits, e.fit)
 	}
-	if req.GPUsPerNode == 0 {
+	if e.cpuOnly {
 		x.cpuOnly--
 	}
 	last := len(x.slot) - 1

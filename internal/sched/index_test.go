@@ -66,8 +66,8 @@ func TestIndexSamePlans(t *testing.T) {
 		}
 		id := job.ID(1)
 		newJob := func() Pending {
-			g := rapid.SampledFrom([]int{1, 2, 4, 8, 16}).Draw(t, "gpus")
-			r := job.Request{Nodes: 1, GPUsPerNode: g, CPUsPerNode: g * 10, TimeLimitS: rapid.SampledFrom([]int64{600, 3600, 7200}).Draw(t, "limit")}
+			g := rapid.SampledFrom([]int{1, 2, 4, 8, 16, 1, 2, 4, 8, 0}).Draw(t, "gpus")
+			r := job.Request{Nodes: 1, GPUsPerNode: g, CPUsPerNode: max(g, 1) * 10, TimeLimitS: rapid.SampledFrom([]int64{600, 3600, 7200}).Draw(t, "limit")}
 			if g > 8 {
 				r.Nodes, r.GPUsPerNode, r.WholeNodes = g/8, 8, true
 				r.CPUsPerNode, r.MemPerNodeMB = cluster.DGXH100.CPUs, cluster.DGXH100.MemoryBytes>>20
@@ -88,11 +88,10 @@ func TestIndexSamePlans(t *testing.T) {
 			ix.Append(&s.Pending[len(s.Pending)-1])
 		}
 		remove := func(k int) {
-			req := s.Pending[k].Req
 			last := len(s.Pending) - 1
 			s.Pending[k] = s.Pending[last]
 			s.Pending = s.Pending[:last]
-			ix.SwapRemove(k, &req)
+			ix.SwapRemove(k)
 		}
 		for range rapid.IntRange(0, 40).Draw(t, "queued") {
 			add(newJob())

@@ -546,7 +546,6 @@ func (e *engine) unpend(i int32) {
 	if e.preemptors[e.pend[k].QOS] {
 		e.preemptPending--
 	}
-	req := e.pend[k].Req
 	if k != last {
 		e.pend[k] = e.pend[last]
 		e.jobs[e.index(e.pend[k].ID)].pendIdx = k
@@ -554,7 +553,7 @@ func (e *engine) unpend(i int32) {
 	e.pend[last] = sched.Pending{}
 	e.pend = e.pend[:last]
 	e.jobs[i].pendIdx = -1
-	e.ix.SwapRemove(int(k), &req)
+	e.ix.SwapRemove(int(k))
 }
 
 // pendingOf is the core's view of a pending job.
