@@ -246,11 +246,9 @@ func (s *Store) Prune(keepBytes int64) (int64, error) {
 	}
 	var freed int64
 	err := s.withIndex(func(ix *index) (bool, error) {
-		over := s.total(ix) - keepBytes
-		if over <= 0 {
-			return false, nil
+		if over := s.total(ix) - keepBytes; over > 0 {
+			freed = s.evictLRU(ix, over)
 		}
-		freed = s.evictLRU(ix, over)
 		// Layers no image refers to (left by a crash) go too.
 		var orphans []string
 		ents, _ := os.ReadDir(filepath.Join(s.dir, "blobs", "sha256"))
@@ -258,6 +256,25 @@ func (s *Store) Prune(keepBytes int64) (int64, error) {
 			orphans = append(orphans, "sha256:"+e.Name())
 		}
 		freed += s.gcBlobs(ix, orphans)
+		// So do root file systems the index lost (a crash between their
+		// rename into place and the index's write; a Get would adopt
+		// them, but none may come).
+		imgs, _ := os.ReadDir(filepath.Join(s.dir, "images"))
+		for _, e := range imgs {
+			d := "sha256:" + e.Name()
+			if !e.IsDir() || ix.Images[d] != nil || s.inuse[d] > 0 || s.heldElsewhere(d) {
+				continue
+			}
+			s.fmu.Lock()
+			pulling := s.flights[d] != nil
+			s.fmu.Unlock()
+			if pulling {
+				continue
+			}
+			if err := os.RemoveAll(filepath.Join(s.dir, "images", e.Name())); err == nil {
+				os.Remove(s.imageLock(d))
+			}
+		}
 		return true, nil
 	})
 	return freed, err
