@@ -118,7 +118,10 @@ type Process struct {
 	drained  map[string]bool
 }
 
-var _ Executor = (*Process)(nil)
+var (
+	_ Executor = (*Process)(nil)
+	_ Tailer   = (*Process)(nil)
+)
 
 // pjob is one job's share of this node.
 type pjob struct {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/job"
 )
 
@@ -73,19 +75,7 @@ func (p *Process) launch(j *pjob) (*launched, error) {
 	if err != nil {
 		return nil, err
 	}
-	wd := a.Spec.Chdir
-	if wd != "" && !filepath.IsAbs(wd) && a.Spec.SubmitDir != "" {
-		wd = filepath.Join(a.Spec.SubmitDir, wd)
-	}
-	if wd == "" {
-		wd = a.Spec.SubmitDir
-	}
-	if wd == "" {
-		wd = u.Home
-	}
-	if wd == "" {
-		wd = "/"
-	}
+	wd := jobWorkDir(a, u.Home)
 
 	// The script, in a directory only the user can read.
 	dir := p.spoolDir(a.JobID)
@@ -356,4 +346,67 @@ func ownerOf(st *syscall.Stat_t) int64 {
 		return -1
 	}
 	return int64(st.Uid)
+}
+
+// jobWorkDir is the directory a job's batch script runs in: --chdir
+// (relative to the submission directory), else the submission directory,
+// else the user's home, else /.
+func jobWorkDir(a api.Assignment, home string) string {
+	wd := a.Spec.Chdir
+	if wd != "" && !filepath.IsAbs(wd) && a.Spec.SubmitDir != "" {
+		wd = filepath.Join(a.Spec.SubmitDir, wd)
+	}
+	if wd == "" {
+		wd = a.Spec.SubmitDir
+	}
+	if wd == "" {
+		wd = home
+	}
+	if wd == "" {
+		wd = "/"
+	}
+	return wd
+}
+
+// Tail reads the last max bytes of a job's output file, opened with the
+// job user's rights (as the file was written): a controller asks it for
+// the web view and never reads its users' files itself.
+func (p *Process) Tail(a api.Assignment, max int) (string, bool, error) {
+	u, err := p.jobUser(a)
+	if err != nil {
+		return "", false, err
+	}
+	out, _, _ := OutputPaths(a, jobWorkDir(a, u.Home), u.Name)
+	var text string
+	missing := false
+	err = p.asUser(u, func() error {
+		f, err := os.Open(out)
+		if errors.Is(err, fs.ErrNotExist) {
+			missing = true
+			return fmt.Errorf("no output file %s (yet)", out)
+		}
+		if err != nil {
+			return fmt.Errorf("cannot read the output file %s: %s", out, pathReason(out, err))
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("the output %s is not a regular file", out)
+		}
+		off := st.Size() - int64(max)
+		if off < 0 {
+			off = 0
+		}
+		buf := make([]byte, st.Size()-off)
+		n, err := f.ReadAt(buf, off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("reading %s: %w", out, err)
+		}
+		text = string(buf[:n])
+		return nil
+	})
+	return text, missing, err
 }

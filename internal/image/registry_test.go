@@ -350,3 +350,28 @@ func TestRegistryPublicImageIsShared(t *testing.T) {
 		t.Errorf("another user's Get of a cached public image made %d requests; want 0", got)
 	}
 }
+
+func TestRegistryPullIntoFullCache(t *testing.T) {
+	tr := newRegistry(t, "", "")
+	body := make([]byte, 1<<20)
+	x := uint32(7)
+	for i := range body {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		body[i] = byte(x)
+	}
+	tr.push(t, "big", "1", authn.Anonymous, tarOf(t, file("data", string(body), 0o644)))
+	s := openStore(t, Options{MaxBytes: 512 << 10})
+	_, err := s.Get(ctx, tr.host+"/big:1", Access{})
+	if !errors.Is(err, ErrCacheFull) {
+		t.Fatalf("Get of a 1 MiB image into a 512 KiB cache = %v; want ErrCacheFull", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.dir, "blobs", "sha256")); len(ents) != 0 {
+		t.Errorf("%d blobs written into a full cache", len(ents))
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.dir, "images")); len(ents) != 0 {
+		t.Errorf("%d images left in a full cache", len(ents))
+	}
+	tmpEmpty(t, s)
+}

@@ -437,6 +437,16 @@ func TestPrune(t *testing.T) {
 		t.Errorf("after Prune(0): %+v; want only a, which is in use", es)
 	}
 	ia.Release()
+	// A root file system the index lost goes too.
+	lost := filepath.Join(s.dir, "images", strings.Repeat("ab", 32), "rootfs")
+	os.MkdirAll(lost, 0o755)
+	os.WriteFile(filepath.Join(lost, "f"), []byte("x"), 0o644)
+	if _, err := s.Prune(1 << 40); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(lost)); err == nil {
+		t.Errorf("Prune kept a root file system that no image owns")
+	}
 	if _, err := s.Prune(-1); err == nil {
 		t.Errorf("Prune(-1) = nil error")
 	}

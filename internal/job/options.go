@@ -244,7 +244,7 @@ func baseOptions() []option {
 		// Gefion's own: quantum-circuit simulation jobs.
 		{long: "qubits", arg: requiredArg, set: setInt(func(s *Spec) *int { return &s.Qubits }, true)},
 		{long: "qpu-backend", arg: requiredArg, set: func(a *apply, v string, _ bool) error {
-			if err := checkEnum("nvidia", "mgpu", "tensornet")(v); err != nil {
+			if err := checkEnum("nvidia", "mgpu", "tensornet", "cpu")(v); err != nil {
 				return err
 			}
 			a.spec.QPUBackend = strings.ToLower(v)
