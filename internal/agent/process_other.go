@@ -12,8 +12,9 @@ import (
 
 // launched is a started batch script.
 type launched struct {
-	pid    int
-	cgroup string
+	pid     int
+	cgroup  string
+	failure string
 }
 
 func (l *launched) wait() (int, string) { return 1, "" }

@@ -36,6 +36,12 @@ type NodeInventory struct {
 	Model   string `json:"model,omitempty"`
 	Virtual bool   `json:"virtual,omitempty"`
 	Cgroups bool   `json:"cgroups,omitempty"`
+	// ContainerRuntime names the OCI runtime that runs container jobs on
+	// the node ("runc 1.1.5"); empty when it can run none, and then
+	// NoContainers says what is missing. An agent that sends neither
+	// (an older one) runs no containers.
+	ContainerRuntime string `json:"container_runtime,omitempty"`
+	NoContainers     string `json:"no_containers,omitempty"`
 }
 
 // RunningOnNode is a job an agent has running when it registers.

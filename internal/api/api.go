@@ -187,6 +187,10 @@ type Node struct {
 	Agent      string   `json:"agent,omitempty"`
 	Virtual    bool     `json:"virtual,omitempty"`
 	LastSeen   int64    `json:"last_seen,omitempty"`
+	// ContainerRuntime is the OCI runtime that runs container jobs on the
+	// node; empty when it can run none, NoContainers then says why.
+	ContainerRuntime string `json:"container_runtime,omitempty"`
+	NoContainers     string `json:"no_containers,omitempty"`
 	// GPUStats are the node's GPUs as last measured (utilisation, power),
 	// where its agent meters them.
 	GPUStats []GPUStat `json:"gpu_stats,omitempty"`

@@ -55,6 +55,7 @@ func (c *Controller) Nodes(ctx context.Context) ([]api.Node, error) {
 				an.Agent = n.session.agentID
 				an.LastSeen = n.session.lastSeen.Unix()
 				an.Virtual = n.inv.Virtual
+				an.ContainerRuntime, an.NoContainers = n.inv.ContainerRuntime, n.inv.NoContainers
 				an.GPUStats = slices.Clone(cr.gpuStats[n.name])
 			}
 			busy := usedG[i] > 0 || usedC[i] > 0
