@@ -92,7 +92,8 @@ func TestBlockedMatchesGateByGate(t *testing.T) {
 		haveSIMD = haveSIMD && simd
 		for _, tc := range []struct{ n, local, low int }{
 			{12, 6, 3}, {14, 8, 5}, {16, 10, 7}, {18, 10, 6}, {13, 5, 0},
-			{16, 14, 10}, {17, 13, 9}, // the shapes blockShape gives
+			{16, 14, 10}, {17, 13, 9}, // the shapes blockShape gives for 512 KiB of L2
+			{18, 16, 10}, {17, 15, 9}, // and for 2 MiB
 		} {
 			rng := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.local)))
 			gates := make([]*Gate, 300)
@@ -173,5 +174,25 @@ func TestPerShotRunsBlocked(t *testing.T) {
 		if p := r.Probabilities[want]; math.Abs(p-1) > 1e-3 {
 			t.Errorf("%s: P(%s) = %v; want 1", prec, want, p)
 		}
+	}
+}
+
+func TestParseCacheSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"48K", 48 << 10, true}, {"2048K", 2 << 20, true}, {"1M", 1 << 20, true},
+		{"512", 512, true}, {"", 0, false}, {"xK", 0, false}, {"-4K", 0, false},
+	} {
+		got, ok := parseCacheSize(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseCacheSize(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	local, low := blockShape[float32]()
+	if local < 10 || low < 1 || low >= local {
+		t.Errorf("blockShape = %d, %d: want at least 10 local qubits, 1 <= low < local", local, low)
 	}
 }
