@@ -196,3 +196,37 @@ func TestParseCacheSize(t *testing.T) {
 		t.Errorf("blockShape = %d, %d: want at least 10 local qubits, 1 <= low < local", local, low)
 	}
 }
+
+func TestBlockedCycleCircuitSignGroups(t *testing.T) {
+	// The comparison circuit's CZ brick walls fuse into groups of +-1
+	// phases, applied by flipping sign bits; blocked runs must agree
+	// with gate by gate, and the sign path must be the one taken.
+	const n = 17
+	c := mustCompile(t, cycleCircuit(n, 12, 3))
+	var gates []*Gate
+	for _, op := range c.Ops {
+		gates = append(gates, op.Gate)
+	}
+	signs := 0
+	for _, p := range planBlocks(gates, n, 12, 8) {
+		for _, op := range p.ops {
+			if op.diag != nil && op.diag.signs {
+				signs++
+			}
+		}
+	}
+	if signs == 0 {
+		t.Fatal("no CZ layer fused into a group of signs")
+	}
+	blockedAgrees[float64](t, n, 12, 8, gates, 1e-10)
+	blockedAgrees[float32](t, n, 12, 8, gates, 5e-5)
+	// A group of signs whose block also gets a phase from a gate
+	// reaching outside the pass (rz on a high qubit next to a CZ)
+	// takes the multiplying path for those rows.
+	c = mustCompile(t, cycleCircuit(n, 4, 5)+"rz(0.3) q[16];\ncz q[0],q[1];\ncz q[2],q[3];\nrz(0.7) q[15];\n")
+	gates = gates[:0]
+	for _, op := range c.Ops {
+		gates = append(gates, op.Gate)
+	}
+	blockedAgrees[float32](t, n, 12, 8, gates, 5e-5)
+}
