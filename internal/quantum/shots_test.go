@@ -271,6 +271,18 @@ func TestSampleAcrossPieces(t *testing.T) {
 			t.Errorf("index %d drawn %d of %d times; want about %.0f", i, counts[i], shots, shots*p)
 		}
 	}
+	// One shot at a time: the pieces before the one drawn, weight and
+	// all, are skipped unscanned.
+	rng := rand.New(rand.NewPCG(6, 6))
+	counts = map[int]int{}
+	for range shots / 4 {
+		counts[int(s.sampleSorted(1, rng)[0])]++
+	}
+	for i, p := range want {
+		if !binomialOK(counts[i], shots/4, p) {
+			t.Errorf("one shot at a time: index %d drawn %d of %d times; want about %.0f", i, counts[i], shots/4, shots/4*p)
+		}
+	}
 	// Only the last amplitude has weight: every shot lands on it.
 	s.Reset()
 	s.SetAmplitude(0, 0)
