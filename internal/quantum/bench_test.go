@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
+	"time"
 )
 
 // BenchmarkStateVector measures one gate on 26 qubits in single precision
@@ -120,6 +122,73 @@ func TestRandomCircuitSmallAgreesWithReference(t *testing.T) {
 	}
 	if d := maxDiff(s, ref); d > 1e-12 {
 		t.Errorf("random circuit off by %g", d)
+	}
+}
+
+// cycleCircuit writes the random circuit of the side-by-side comparison
+// with qsim: depth cycles, each one gate chosen at random among h, rx and
+// ry (with a random angle) on every qubit, then CZ on (i, i+1) for i even
+// in even cycles and odd in odd ones.
+func cycleCircuit(n, depth int, seed uint64) string {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	var b strings.Builder
+	fmt.Fprintf(&b, "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[%d];\n", n)
+	for l := 0; l < depth; l++ {
+		for q := 0; q < n; q++ {
+			switch k, a := rng.IntN(3), rng.Float64()*2*math.Pi; k {
+			case 0:
+				fmt.Fprintf(&b, "h q[%d];\n", q)
+			case 1:
+				fmt.Fprintf(&b, "rx(%.6f) q[%d];\n", a, q)
+			default:
+				fmt.Fprintf(&b, "ry(%.6f) q[%d];\n", a, q)
+			}
+		}
+		for q := l % 2; q+1 < n; q += 2 {
+			fmt.Fprintf(&b, "cz q[%d],q[%d];\n", q, q+1)
+		}
+	}
+	return b.String()
+}
+
+// BenchmarkRandomCircuit runs the comparison circuit (see cycleCircuit) in
+// single precision at 26 and 28 qubits, gates only (the state allocated
+// once), and copies a state of the same size in the same run: copy-GB/s
+// is the machine's memory bandwidth at that moment, sweeps the circuit's
+// time in units of one copy of the state.
+func BenchmarkRandomCircuit(b *testing.B) {
+	for _, n := range []int{26, 28} {
+		b.Run(fmt.Sprintf("q%d", n), func(b *testing.B) {
+			c := mustCompile(b, cycleCircuit(n, 20, 1))
+			var gs []*Gate
+			for _, op := range c.Ops {
+				gs = append(gs, op.Gate)
+			}
+			s, err := NewState[float32](n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			dst, _ := NewState[float32](n)
+			dst.CopyFrom(s)
+			var copyS, runS time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				dst.CopyFrom(s)
+				t1 := time.Now()
+				s.Reset()
+				s.ApplyGates(gs)
+				copyS += t1.Sub(t0)
+				runS += time.Since(t1)
+			}
+			if norm := s.Norm(); math.Abs(norm-1) > 1e-3 {
+				b.Fatalf("norm after the circuit is %v, want 1", norm)
+			}
+			bytes := float64(int64(8) << n)
+			b.ReportMetric(bytes*float64(b.N)/copyS.Seconds()/1e9, "copy-GB/s")
+			b.ReportMetric(runS.Seconds()/float64(b.N), "circuit-s")
+			b.ReportMetric(runS.Seconds()/copyS.Seconds(), "sweeps")
+			b.ReportMetric(float64(len(gs)), "gates")
+		})
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
-	"unsafe"
 )
 
 // Cache-blocked execution of gate sequences.
@@ -32,20 +31,6 @@ import (
 // the current pass blocks its qubits, and later gates on a blocked qubit
 // wait for a later pass, so gates that share a qubit keep their order
 // while gates on disjoint qubits (which commute) may move ahead.
-
-// blockShape returns the number of local qubits of a pass and how many of
-// them are the lowest qubits, for amplitudes of F: blocks of 128 KiB
-// (a quarter of the L2 cache of the cores this was tuned on, leaving room
-// for the lines being gathered), gathered in runs of 4 KiB. On a 25-qubit
-// random circuit, 14 local qubits with 9 low ones ran as fast as 15 with
-// 9 and 5-10% faster than 14 with 10 (fewer passes) or 15 with 10.
-func blockShape[F Float]() (local, low int) {
-	var f F
-	if unsafe.Sizeof(f) == 4 {
-		return 14, 9
-	}
-	return 13, 8
-}
 
 // blockOp is one gate of a pass, renumbered to local qubits.
 type blockOp struct {

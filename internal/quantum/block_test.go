@@ -92,7 +92,8 @@ func TestBlockedMatchesGateByGate(t *testing.T) {
 		haveSIMD = haveSIMD && simd
 		for _, tc := range []struct{ n, local, low int }{
 			{12, 6, 3}, {14, 8, 5}, {16, 10, 7}, {18, 10, 6}, {13, 5, 0},
-			{16, 14, 10}, {17, 13, 9}, // the shapes blockShape gives
+			{16, 14, 10}, {17, 13, 9}, // the shapes blockShape gives for 512 KiB of L2
+			{18, 16, 10}, {17, 15, 9}, // and for 2 MiB
 		} {
 			rng := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.local)))
 			gates := make([]*Gate, 300)
@@ -174,4 +175,58 @@ func TestPerShotRunsBlocked(t *testing.T) {
 			t.Errorf("%s: P(%s) = %v; want 1", prec, want, p)
 		}
 	}
+}
+
+func TestParseCacheSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"48K", 48 << 10, true}, {"2048K", 2 << 20, true}, {"1M", 1 << 20, true},
+		{"512", 512, true}, {"", 0, false}, {"xK", 0, false}, {"-4K", 0, false},
+	} {
+		got, ok := parseCacheSize(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseCacheSize(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	local, low := blockShape[float32]()
+	if local < 10 || low < 1 || low >= local {
+		t.Errorf("blockShape = %d, %d: want at least 10 local qubits, 1 <= low < local", local, low)
+	}
+}
+
+func TestBlockedCycleCircuitSignGroups(t *testing.T) {
+	// The comparison circuit's CZ brick walls fuse into groups of +-1
+	// phases, applied by flipping sign bits; blocked runs must agree
+	// with gate by gate, and the sign path must be the one taken.
+	const n = 17
+	c := mustCompile(t, cycleCircuit(n, 12, 3))
+	var gates []*Gate
+	for _, op := range c.Ops {
+		gates = append(gates, op.Gate)
+	}
+	signs := 0
+	for _, p := range planBlocks(gates, n, 12, 8) {
+		for _, op := range p.ops {
+			if op.diag != nil && op.diag.signs {
+				signs++
+			}
+		}
+	}
+	if signs == 0 {
+		t.Fatal("no CZ layer fused into a group of signs")
+	}
+	blockedAgrees[float64](t, n, 12, 8, gates, 1e-10)
+	blockedAgrees[float32](t, n, 12, 8, gates, 5e-5)
+	// A group of signs whose block also gets a phase from a gate
+	// reaching outside the pass (rz on a high qubit next to a CZ)
+	// takes the multiplying path for those rows.
+	c = mustCompile(t, cycleCircuit(n, 4, 5)+"rz(0.3) q[16];\ncz q[0],q[1];\ncz q[2],q[3];\nrz(0.7) q[15];\n")
+	gates = gates[:0]
+	for _, op := range c.Ops {
+		gates = append(gates, op.Gate)
+	}
+	blockedAgrees[float32](t, n, 12, 8, gates, 5e-5)
 }

@@ -32,6 +32,11 @@ type diagGroup struct {
 	a     [][]complex128 // per value of the cross bits: 2^diagHalf phases
 	r     []complex128   // 2^(local-diagHalf) phases of the static high gates
 	dyn   []blockOp      // block-dependent gates
+	// signs is set when every entry of the A tables is +1 or -1 (a
+	// group of CZ and Z gates, the brick walls of random circuits): rows
+	// whose R phase is +-1 too then flip signs by XOR instead of
+	// multiplying (see xorRowC64AVX), about 3x cheaper per amplitude.
+	signs bool
 }
 
 // diagAt returns the diagonal entry of the local diagonal gate g at local
@@ -158,6 +163,14 @@ func newDiagGroup(ops []blockOp, nl int) *diagGroup {
 		}
 		dg.a[s] = t
 	}
+	dg.signs = true
+	for _, t := range dg.a {
+		for _, e := range t {
+			if e != 1 && e != -1 {
+				dg.signs = false
+			}
+		}
+	}
 	for r := range dg.r {
 		e := complex128(1)
 		for _, g := range high {
@@ -173,6 +186,9 @@ func newDiagGroup(ops []blockOp, nl int) *diagGroup {
 type diagScratch[F Float] struct {
 	a   [][]F
 	row []complex128
+	// m holds the A tables as sign masks, one per float, when the group
+	// has signs set.
+	m [][]uint32
 }
 
 // applyDiag applies a fused group to the block s (whose outside qubits are
@@ -223,6 +239,19 @@ func (s *State[F]) applyDiag(dg *diagGroup, base uint64, sc *diagScratch[F]) {
 	var zero F
 	simd := haveSIMD
 	double := unsafe.Sizeof(zero) == 8
+	xor := simd && !double && dg.signs
+	if xor && sc.m == nil {
+		sc.m = make([][]uint32, len(dg.a))
+		for k, t := range dg.a {
+			m := make([]uint32, 2*len(t))
+			for x, e := range t {
+				if e == -1 {
+					m[2*x], m[2*x+1] = 1<<31, 1<<31
+				}
+			}
+			sc.m[k] = m
+		}
+	}
 	for r, c := range row {
 		hi := r << diagHalf
 		k := 0
@@ -231,6 +260,14 @@ func (s *State[F]) applyDiag(dg *diagGroup, base uint64, sc *diagScratch[F]) {
 		}
 		a := sc.a[k]
 		v := s.v[2*hi : 2*(hi+w)]
+		if xor && (c == 1 || c == -1) {
+			var rm uint32
+			if c == -1 {
+				rm = 1 << 31
+			}
+			xorRowC64AVX((*complex64)(unsafe.Pointer(&v[0])), &sc.m[k][0], w, rm)
+			continue
+		}
 		if simd && double {
 			cc := [2]float64{real(c), imag(c)}
 			mulRowC128AVX((*complex128)(unsafe.Pointer(&v[0])), (*complex128)(unsafe.Pointer(&a[0])), w, &cc)

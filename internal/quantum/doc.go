@@ -34,9 +34,12 @@
 // both precisions. A sequence of gates on a state larger than a cache-sized
 // block runs in cache-blocked passes (block.go): each pass gathers blocks
 // of amplitudes over a few chosen qubits into a buffer, applies every gate
-// of the pass there (diagonal gates fused into one multiplication,
-// diag.go) and scatters the block back, so a layer of a circuit costs
-// about one trip through memory instead of one per gate.
+// of the pass there (diagonal gates fused into one multiplication, or into
+// sign flips when every phase is +-1 as in CZ brick walls, diag.go) and
+// scatters the block back, so a layer of a circuit costs about one trip
+// through memory instead of one per gate. Blocks are a quarter of the
+// core's L2 cache, read from sysfs (cache.go), and large states ask the
+// kernel for transparent huge pages (huge_linux.go).
 //
 // # Limits
 //

@@ -452,9 +452,28 @@ func (s *State[F]) Sample(shots int, rng *rand.Rand) []uint64 {
 }
 
 // sampleSorted is Sample without the shuffle: the indexes come in
-// increasing order.
+// increasing order. The probabilities are summed per piece of
+// samplePiece amplitudes in parallel, and only the pieces that some of
+// the sorted numbers fall in are scanned amplitude by amplitude: a
+// thousand shots of a 28-qubit state scan a few million amplitudes on one
+// core instead of all 2^28 (about a second).
 func (s *State[F]) sampleSorted(shots int, rng *rand.Rand) []uint64 {
-	norm := s.Norm()
+	n := s.Len()
+	pieces := (n + samplePiece - 1) / samplePiece
+	sums := make([]float64, pieces)
+	s.parallel(pieces, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			var sum float64
+			for _, x := range s.v[2*c*samplePiece : 2*min(n, (c+1)*samplePiece)] {
+				sum += float64(x) * float64(x)
+			}
+			sums[c] = sum
+		}
+	})
+	var norm float64
+	for _, p := range sums {
+		norm += p
+	}
 	us := make([]float64, shots)
 	for i := range us {
 		us[i] = rng.Float64() * norm
@@ -463,23 +482,48 @@ func (s *State[F]) sampleSorted(shots int, rng *rand.Rand) []uint64 {
 	out := make([]uint64, 0, shots)
 	var cum float64
 	k := 0
-	last := 0
-	for i := 0; i < s.Len() && k < len(us); i++ {
-		p := s.Probability(i)
-		if p == 0 {
+	last := -1
+	for c := 0; c < pieces && k < len(us); c++ {
+		if us[k] >= cum+sums[c] {
+			cum += sums[c]
+			if sums[c] > 0 {
+				last = -(c + 2) // some amplitude of piece c has weight
+			}
 			continue
 		}
-		last = i
-		cum += p
-		for k < len(us) && us[k] < cum {
-			out = append(out, uint64(i))
-			k++
+		for i := c * samplePiece; i < min(n, (c+1)*samplePiece) && k < len(us); i++ {
+			p := s.Probability(i)
+			if p == 0 {
+				continue
+			}
+			last = i
+			cum += p
+			for k < len(us) && us[k] < cum {
+				out = append(out, uint64(i))
+				k++
+			}
 		}
 	}
 	// Rounding can leave the last few numbers just above the sum: they
 	// belong to the last outcome with weight.
-	for ; k < len(us); k++ {
-		out = append(out, uint64(last))
+	if k < len(us) {
+		if last < -1 {
+			// Find it in the last skipped piece with weight.
+			c := -last - 2
+			for i := min(n, (c+1)*samplePiece) - 1; i >= c*samplePiece; i-- {
+				if s.Probability(i) > 0 {
+					last = i
+					break
+				}
+			}
+		}
+		last = max(last, 0)
+		for ; k < len(us); k++ {
+			out = append(out, uint64(last))
+		}
 	}
 	return out
 }
+
+// samplePiece is the number of amplitudes sampleSorted sums as one.
+const samplePiece = 1 << 12

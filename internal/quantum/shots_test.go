@@ -240,3 +240,56 @@ func BenchmarkTeleportation(b *testing.B) {
 		}
 	}
 }
+
+func TestSampleAcrossPieces(t *testing.T) {
+	// Weight in a few amplitudes spread over several of sampleSorted's
+	// pieces, the last amplitude of the state among them, with pieces of
+	// no weight between: the counts follow the probabilities, and every
+	// index drawn has weight.
+	const n = 15
+	want := map[int]float64{5: 0.1, samplePiece + 7: 0.2, 3*samplePiece + 100: 0.3, 1<<n - 1: 0.4}
+	s, err := NewState[float32](n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetAmplitude(0, 0)
+	for i, p := range want {
+		s.SetAmplitude(i, complex(0, math.Sqrt(p)))
+	}
+	const shots = 40000
+	counts := map[int]int{}
+	for _, i := range s.sampleSorted(shots, rand.New(rand.NewPCG(4, 4))) {
+		counts[int(i)]++
+	}
+	for i, c := range counts {
+		if _, ok := want[i]; !ok {
+			t.Errorf("drew index %d, which has no weight, %d times", i, c)
+		}
+	}
+	for i, p := range want {
+		if !binomialOK(counts[i], shots, p) {
+			t.Errorf("index %d drawn %d of %d times; want about %.0f", i, counts[i], shots, shots*p)
+		}
+	}
+	// One shot at a time: the pieces before the one drawn, weight and
+	// all, are skipped unscanned.
+	rng := rand.New(rand.NewPCG(6, 6))
+	counts = map[int]int{}
+	for range shots / 4 {
+		counts[int(s.sampleSorted(1, rng)[0])]++
+	}
+	for i, p := range want {
+		if !binomialOK(counts[i], shots/4, p) {
+			t.Errorf("one shot at a time: index %d drawn %d of %d times; want about %.0f", i, counts[i], shots/4, shots/4*p)
+		}
+	}
+	// Only the last amplitude has weight: every shot lands on it.
+	s.Reset()
+	s.SetAmplitude(0, 0)
+	s.SetAmplitude(1<<n-1, 1)
+	for _, i := range s.sampleSorted(100, rand.New(rand.NewPCG(5, 5))) {
+		if i != 1<<n-1 {
+			t.Fatalf("drew %d from a state with all weight on %d", i, 1<<n-1)
+		}
+	}
+}

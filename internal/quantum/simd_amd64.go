@@ -37,3 +37,6 @@ func mat2c128T0AVX(v *complex128, n int, c *[16]float64)
 
 //go:noescape
 func mulRowC128AVX(v, a *complex128, n int, c *[2]float64)
+
+//go:noescape
+func xorRowC64AVX(v *complex64, m *uint32, n int, rowMask uint32)

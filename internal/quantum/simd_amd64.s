@@ -475,3 +475,31 @@ loop_rd:
 done_rd:
 	VZEROUPPER
 	RET
+
+// func xorRowC64AVX(v *complex64, m *uint32, n int, rowMask uint32)
+// Flips signs by XOR: the float bits of v[k] are XORed with m[2k], m[2k+1]
+// and rowMask, for k < n; n is a multiple of 4. With masks that are 0 or
+// the sign bit this multiplies each amplitude by +-1 (a diagonal of CZ
+// and Z gates) without arithmetic.
+TEXT ·xorRowC64AVX(SB), NOSPLIT, $0-28
+	MOVQ         v+0(FP), SI
+	MOVQ         m+8(FP), DI
+	MOVQ         n+16(FP), CX
+	MOVL         rowMask+24(FP), AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y0
+	SHRQ         $2, CX
+	JZ           donex
+
+loopx:
+	VXORPS  (DI), Y0, Y1
+	VXORPS  (SI), Y1, Y1
+	VMOVUPS Y1, (SI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     loopx
+
+donex:
+	VZEROUPPER
+	RET

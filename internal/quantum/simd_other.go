@@ -34,3 +34,5 @@ func mat2c128AVX(x0, x1 *complex128, runs, runLen, step int, c *[32]float64) {
 func mat2c128T0AVX(v *complex128, n int, c *[16]float64) { panic("quantum: no SIMD kernels") }
 
 func mulRowC128AVX(v, a *complex128, n int, c *[2]float64) { panic("quantum: no SIMD kernels") }
+
+func xorRowC64AVX(v *complex64, m *uint32, n int, rowMask uint32) { panic("quantum: no SIMD kernels") }
