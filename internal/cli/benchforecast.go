@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -120,7 +121,8 @@ func runBenchForecast(e *Env, args []string) error {
 	fs := newFlags(e, "bench forecast")
 	tracePath := fs.String("trace", "", "trace file (CSV), as gefion sim reads it")
 	format := fs.String("format", "csv", "trace format, as for gefion sim")
-	n := fs.Int("jobs", 1500, "jobs of the trace to replay, the first by submit time")
+	n := fs.Int("jobs", 1500, "jobs of the trace to replay, by submit time")
+	skip := fs.Int("skip", 0, "leave out this many of the trace's first jobs by submit time (a slice from later in the trace)")
 	preset := fs.String("preset", "gefion:16", "the machine: gefion, gefion:N (N nodes) or dgx-h100; a smaller machine makes queues")
 	load := fs.Float64("load", 0, "rescale arrivals to this offered load (0: the trace's own)")
 	speedup := fs.Float64("speedup", 0, "trace seconds per real second (0: chosen so that the replay takes about --wall)")
@@ -130,6 +132,7 @@ func runBenchForecast(e *Env, args []string) error {
 	seed := fs.Uint64("seed", 1, "random seed (time limits)")
 	minWait := fs.Duration("min-wait", 10*time.Minute, "score jobs that waited at least this long (trace time)")
 	report := fs.String("report", "", "write an HTML report with the error distributions to this file")
+	perJob := fs.String("csv", "", "write each job's times and forecasts (trace seconds) to this CSV file")
 	asJSON := fs.Bool("json", false, "print one JSON document")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -141,8 +144,8 @@ func runBenchForecast(e *Env, args []string) error {
 	if *tracePath == "" {
 		return usagef("give the trace with --trace FILE (and its --format)")
 	}
-	if *n <= 0 {
-		return usagef("--jobs %d: give a positive number of jobs", *n)
+	if *n <= 0 || *skip < 0 {
+		return usagef("--jobs %d --skip %d: give a positive number of jobs and a number >= 0 to skip", *n, *skip)
 	}
 	if !(*load >= 0) || math.IsInf(*load, 0) {
 		return usagef("--load %v: give an offered load > 0, or 0 for the trace's own", *load)
@@ -184,6 +187,13 @@ func runBenchForecast(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *skip > 0 {
+		if *skip >= len(recs) {
+			return usagef("--skip %d: the trace holds %d jobs", *skip, len(recs))
+		}
+		slices.SortStableFunc(recs, func(a, b trace.Record) int { return cmp.Compare(a.SubmitS, b.SubmitS) })
+		recs = recs[*skip:]
+	}
 	w, err := twin.MapRecords(recs, c, opt)
 	if err != nil {
 		return err
@@ -197,8 +207,11 @@ func runBenchForecast(e *Env, args []string) error {
 	}
 	// The report's file is checked before the replay: minutes of work
 	// should not end in a directory that cannot be written.
-	if *report != "" {
-		if err := checkWritableDir(*report); err != nil {
+	for _, out := range []string{*report, *perJob} {
+		if out == "" {
+			continue
+		}
+		if err := checkWritableDir(out); err != nil {
 			return err
 		}
 	}
@@ -226,6 +239,18 @@ func runBenchForecast(e *Env, args []string) error {
 			return err
 		}
 		res.Report = *report
+	}
+	if *perJob != "" {
+		var b strings.Builder
+		b.WriteString("id,user,project,gpus,limit_s,run_s,submit_s,asked_s,start_s,twin_s,twin_low_s,twin_high_s,reservation_s\n")
+		for i, fc := range fcs {
+			j := &w.Jobs[i]
+			fmt.Fprintf(&b, "%d,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d\n", fc.ID, j.User, w.Projects[j.Project].Name, j.GPUs, j.Req.TimeLimitS, j.RunS,
+				fc.SubmitS, fc.AskedS, fc.StartS, fc.Twin, fc.TwinLow, fc.TwinHigh, fc.Reservation)
+		}
+		if err := writeFileAtomic(*perJob, b.String()); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		return writeJSON(e.Stdout, res)
@@ -576,18 +601,24 @@ func writeForecastReport(path string, r *forecastBenchResult, fcs []jobForecast)
 	if err := twin.WriteForecastReport(&b, "Gefion start-time forecasts: "+r.Trace, note, rows, series); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".gefion-report-*")
+	return writeFileAtomic(path, b.String())
+}
+
+// writeFileAtomic writes a file through a temporary one in the same
+// directory, renamed into place: a failed write leaves no half file.
+func writeFileAtomic(path, data string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".gefion-write-*")
 	if err != nil {
-		return fmt.Errorf("writing the report: %w", err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if _, err := tmp.WriteString(b.String()); err != nil {
+	if _, err := tmp.WriteString(data); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
-		return fmt.Errorf("writing the report: %w", err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("writing the report: %w", err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		os.Remove(tmp.Name())
@@ -595,7 +626,7 @@ func writeForecastReport(path string, r *forecastBenchResult, fcs []jobForecast)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("writing the report: %w", err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
 }
