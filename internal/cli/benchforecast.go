@@ -282,7 +282,7 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 	// judged in real seconds.
 	ctl, err := controller.New(controller.Config{
 		Policy: o.Policy, DefaultProject: "default", Operators: []string{"bench"},
-		SchedInterval: max(time.Second, scaled(5*time.Millisecond)),
+		SchedInterval: max(time.Second, scaled(time.Millisecond)),
 		FullPassEvery: max(time.Minute, scaled(200*time.Millisecond)),
 		LostAfter:     scaled(time.Minute),
 	}, st, clk, nil)
@@ -366,8 +366,8 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 			// arrivals no longer replay the trace.
 			if lag > max(600, w.SpanS/50) {
 				cancel()
-				return nil, nil, fmt.Errorf("%w: after %d of %d jobs the submissions are %d trace seconds behind their arrivals, an achieved rate of %.0f trace seconds per second for --speedup %.0f: give a lower --speedup, or fewer --jobs",
-					errControllerBehind, i, len(w.Jobs), lag, float64(trace())/time.Since(realStart).Seconds(), S)
+				return nil, nil, fmt.Errorf("%w: after %d of %d jobs the submissions are %d trace seconds behind their arrivals: they kept a rate of %.0f trace seconds per second for --speedup %.0f: give a lower --speedup, or fewer --jobs",
+					errControllerBehind, i, len(w.Jobs), lag, float64(j.SubmitS)/time.Since(realStart).Seconds(), S)
 			}
 		}
 		spec := job.Spec{
@@ -472,6 +472,13 @@ func askForecasts(ctx context.Context, ctl *controller.Controller, ask <-chan jo
 		var again []job.ID
 		for _, id := range queue {
 			wy, err := ctl.Why(ctx, "bench", job.Ref{ID: id})
+			var ae *api.Error
+			if errors.As(err, &ae) && ae.Code == api.CodeNotFound {
+				// It ran and ended before it could be asked about, and
+				// the controller keeps only recent ended jobs at hand.
+				got(id, &api.Why{ID: id, State: job.Completed})
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("asking why of job %d: %w", id, err)
 			}
