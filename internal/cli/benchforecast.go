@@ -469,8 +469,22 @@ func askForecasts(ctx context.Context, ctl *controller.Controller, ask <-chan jo
 				break drain
 			}
 		}
+		// Which jobs are planned: asking why of one that is not would
+		// make the controller forecast the queue for nothing.
+		active, err := ctl.ListJobs(ctx, "bench", true, true)
+		if err != nil {
+			return err
+		}
+		state := make(map[job.ID]api.Job, len(active))
+		for _, j := range active {
+			state[j.ID] = j
+		}
 		var again []job.ID
 		for _, id := range queue {
+			if j, ok := state[id]; ok && j.State == job.Pending && (j.Reason == "" || j.Reason == "None") {
+				again = append(again, id)
+				continue
+			}
 			wy, err := ctl.Why(ctx, "bench", job.Ref{ID: id})
 			var ae *api.Error
 			if errors.As(err, &ae) && ae.Code == api.CodeNotFound {
