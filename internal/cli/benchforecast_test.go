@@ -149,3 +149,26 @@ func TestScoreForecasts(t *testing.T) {
 		t.Errorf("reservation = %+v; want median 0.5 (of 1 and 0), half within 10%%", *rs)
 	}
 }
+
+// TestBenchForecastRefusesSliceTooBig: a job larger than the machine is
+// refused before anything starts, and no report is written.
+func TestBenchForecastRefusesSliceTooBig(t *testing.T) {
+	dir := t.TempDir()
+	tr := filepath.Join(dir, "big.csv")
+	rows := "job_id,num_gpu,submit_time,iterations,model_name,duration,interval\n" +
+		"0,8,0,1,a,100,10\n" +
+		"1,16,10,1,b,100,0\n"
+	if err := os.WriteFile(tr, []byte(rows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(dir, "report.html")
+	var out, errb bytes.Buffer
+	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	code := RunEnv(e, []string{"gefion", "bench", "forecast", "--trace", tr, "--format", "tiresias", "--preset", "gefion:1", "--report", report})
+	if code != 1 || !strings.Contains(errb.String(), "do not fit") || !strings.Contains(errb.String(), "--preset gefion:N") {
+		t.Fatalf("exit %d, stderr %q; want 1 and a message that the slice does not fit and what to give", code, errb.String())
+	}
+	if _, err := os.Stat(report); !os.IsNotExist(err) {
+		t.Errorf("a report was written for a refused slice: %v", err)
+	}
+}
