@@ -42,6 +42,13 @@ type Executor interface {
 	Running() []api.RunningOnNode
 }
 
+// Tailer is an executor that can read the end of a job's output file for
+// the web view (api.TailRequest), with the job user's rights. Missing says
+// the file does not exist (yet).
+type Tailer interface {
+	Tail(a api.Assignment, max int) (text string, missing bool, err error)
+}
+
 // Agent connects an executor's nodes to a controller.
 type Agent struct {
 	Client *client.Client
@@ -74,6 +81,9 @@ type Agent struct {
 	assignDone uint64
 	signalDone uint64
 	stepDone   uint64 // the same for step commands
+
+	// tails are answers to tail requests not yet sent; guarded by mu.
+	tails []api.TailAnswer
 }
 
 // Report queues a report for delivery.
@@ -207,9 +217,11 @@ func (a *Agent) serve(ctx context.Context, hb time.Duration) {
 		for {
 			a.mu.Lock()
 			out := append([]api.Report(nil), a.outbox...)
+			tails := a.tails
+			a.tails = nil
 			a.mu.Unlock()
-			if len(out) > 0 {
-				if !a.sync(ctx, out, -1) {
+			if len(out) > 0 || len(tails) > 0 {
+				if !a.sync(ctx, out, -1, tails...) {
 					return
 				}
 				continue
@@ -229,7 +241,7 @@ func (a *Agent) serve(ctx context.Context, hb time.Duration) {
 // that fails on the way (no answer) is retried for up to half the time the
 // controller waits before declaring the agent lost: the commands in a lost
 // reply come again, since only acknowledged ones leave the controller.
-func (a *Agent) sync(ctx context.Context, reports []api.Report, wait time.Duration) bool {
+func (a *Agent) sync(ctx context.Context, reports []api.Report, wait time.Duration, tails ...api.TailAnswer) bool {
 	a.mu.Lock()
 	sess, lostAfter := a.session, a.lostAfter
 	a.mu.Unlock()
@@ -250,7 +262,7 @@ func (a *Agent) sync(ctx context.Context, reports []api.Report, wait time.Durati
 	for {
 		a.cmdMu.Lock()
 		req := api.SyncRequest{Session: sess, Reports: reports, WaitMS: int(max(wait, 0).Milliseconds()),
-			AssignAck: a.assignDone, SignalAck: a.signalDone, StepAck: a.stepDone, ReportsOnly: wait < 0, Usage: usage, GPUs: gpus}
+			AssignAck: a.assignDone, SignalAck: a.signalDone, StepAck: a.stepDone, ReportsOnly: wait < 0, Usage: usage, GPUs: gpus, Tails: tails}
 		a.cmdMu.Unlock()
 		resp, err := a.Client.Sync(ctx, req)
 		if err == nil {
@@ -304,5 +316,31 @@ func (a *Agent) handle(resp *api.SyncResponse) {
 			a.step(sc)
 			a.stepDone = seq
 		}
+	}
+	for _, t := range resp.Tails {
+		go a.tail(t)
+	}
+}
+
+// tail reads the end of a job's output file and queues the answer for the
+// reporter, which sends it at once.
+func (a *Agent) tail(t api.TailRequest) {
+	ans := api.TailAnswer{Seq: t.Seq}
+	tl, ok := a.Exec.(Tailer)
+	if !ok {
+		ans.Error = "node " + t.Job.Node + " keeps no output files (its jobs are simulated)"
+	} else {
+		text, missing, err := tl.Tail(t.Job, min(max(t.Max, 0), api.MaxTail))
+		ans.Text, ans.Missing = text, missing
+		if err != nil {
+			ans.Error = err.Error()
+		}
+	}
+	a.mu.Lock()
+	a.tails = append(a.tails, ans)
+	a.mu.Unlock()
+	select {
+	case a.pending <- struct{}{}:
+	default:
 	}
 }

@@ -52,6 +52,12 @@ type ProcessConfig struct {
 	// DrainXIDs are the XID errors that drain the node (default
 	// DrainXIDs).
 	DrainXIDs map[uint64]string
+	// Images gives container jobs their images (nil: the node runs no
+	// containers).
+	Images ImageStore
+	// ContainerRuntime is the OCI runtime's name or path (default runc,
+	// looked up in PATH).
+	ContainerRuntime string
 	// Log receives the executor's messages (default: discarded).
 	Log *slog.Logger
 }
@@ -97,6 +103,8 @@ type Process struct {
 	root bool
 	self JobUser
 	cg   *cgroupRoot
+	// ctrs is what the node can do with containers (container_linux.go).
+	ctrs containerSupport
 
 	// controllerAddr is the controller's URL as this node reaches it,
 	// given to jobs as GEFION_ADDR so that their srun finds it.
@@ -110,7 +118,10 @@ type Process struct {
 	drained  map[string]bool
 }
 
-var _ Executor = (*Process)(nil)
+var (
+	_ Executor = (*Process)(nil)
+	_ Tailer   = (*Process)(nil)
+)
 
 // pjob is one job's share of this node.
 type pjob struct {
@@ -126,11 +137,22 @@ type pjob struct {
 	releaseOnce sync.Once
 	timedOut    atomic.Bool
 
-	mu     sync.Mutex
-	pid    int // the batch shell; its process group has the same ID
-	cg     *jobCgroup
-	use    []*gpuUse
-	timers []*time.Timer
+	mu  sync.Mutex
+	pid int // the batch shell; its process group has the same ID
+	// ctr is the batch script's container, or nil; named are the job's
+	// named containers on this node (--container-name).
+	ctr   *ctrProc
+	named map[string]*ctrRootfs
+	// namedMu serializes the making of named containers: two steps
+	// asking for one name get one container.
+	namedMu sync.Mutex
+	// cancelStart stops the preparation of the batch script's container;
+	// ended says the job was told to end (its script must not start).
+	cancelStart func()
+	ended       bool
+	cg          *jobCgroup
+	use         []*gpuUse
+	timers      []*time.Timer
 }
 
 // NewProcess returns a process executor for a node with these GPUs (nil:
@@ -182,6 +204,10 @@ func NewProcess(cfg ProcessConfig, gpus *GPUs) (*Process, error) {
 				cfg.Log.Info("jobs run in cgroups", "cgroup", r.dir)
 			}
 		}
+	}
+	p.ctrs = probeContainers(cfg, p.root)
+	if p.ctrs.runc == "" {
+		cfg.Log.Info("this node runs no containers", "why", p.ctrs.why)
 	}
 	return p, nil
 }
@@ -269,17 +295,32 @@ func (p *Process) run(k share, j *pjob) {
 		p.finish(k, j, api.Report{})
 		return
 	}
+	// A container's image may take long to pull: its time counts
+	// against the job's limit, as under Pyxis.
+	container := !j.a.Spec.Container.IsZero()
+	if container {
+		p.arm(j)
+	}
 	cmd, err := p.launch(j)
 	if err != nil {
 		p.cfg.Log.Error("cannot start the job", "job", k.id, "err", err)
-		p.finish(k, j, api.Report{State: job.Failed, ExitCode: 1, Message: err.Error()})
+		end := api.Report{State: job.Failed, ExitCode: 1, Message: err.Error()}
+		if j.timedOut.Load() {
+			end.State = job.Timeout
+		}
+		p.finish(k, j, end)
 		return
 	}
 	p.cfg.Log.Info("job started", "job", k.id, "pid", cmd.pid, "gpus", j.a.GPUs, "cgroup", cmd.cgroup)
 	go p.sample(j)
-	p.arm(j)
+	if !container {
+		p.arm(j)
+	}
 	code, sig := cmd.wait()
 	end := api.Report{ExitCode: code, Signal: sig}
+	if cmd.failure != "" {
+		end.State, end.Message = job.Failed, cmd.failure
+	}
 	if j.timedOut.Load() {
 		end.State = job.Timeout
 	}
@@ -308,6 +349,7 @@ func (p *Process) finish(k share, j *pjob, end api.Report) {
 			p.cfg.Log.Warn("job cgroup not removed", "job", k.id, "err", err)
 		}
 	}
+	p.removeContainers(j)
 	_ = os.RemoveAll(p.spoolDir(k.id))
 	p.mu.Lock()
 	delete(p.jobs, k)
@@ -368,6 +410,12 @@ func (j *pjob) after(d time.Duration, f func()) {
 // terminate sends sig to the whole job (with SIGCONT, so that a stopped
 // job can handle it) and kills it grace later.
 func (p *Process) terminate(j *pjob, sig syscall.Signal, grace time.Duration) {
+	j.mu.Lock()
+	j.ended = true
+	if j.cancelStart != nil {
+		j.cancelStart()
+	}
+	j.mu.Unlock()
 	if sig == syscall.SIGKILL {
 		j.mu.Lock()
 		p.killAll(j)
@@ -397,6 +445,10 @@ func (p *Process) signalAll(j *pjob, sig syscall.Signal) {
 	switch {
 	case j.cg != nil:
 		j.cg.signal(sig)
+	case j.ctr != nil:
+		// The batch script's container leads a process group of its
+		// own; runc passes on what reaches it before.
+		j.ctr.signal(sig)
 	case j.pid > 0:
 		_ = syscall.Kill(-j.pid, sig)
 	}
@@ -406,6 +458,9 @@ func (p *Process) signalAll(j *pjob, sig syscall.Signal) {
 func (p *Process) killAll(j *pjob) {
 	if j.cg != nil {
 		j.cg.kill()
+	}
+	if j.ctr != nil {
+		j.ctr.signal(syscall.SIGKILL)
 	}
 	if j.pid > 0 {
 		_ = syscall.Kill(-j.pid, syscall.SIGKILL)

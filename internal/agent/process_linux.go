@@ -3,8 +3,10 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -15,6 +17,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/job"
 )
 
@@ -23,11 +26,24 @@ type launched struct {
 	cmd    *exec.Cmd
 	pid    int
 	cgroup string
+	// done, for a container, turns runc's exit into the script's and
+	// cleans up.
+	done func(code int, sig string) (int, string)
+	// failure is why the container did not start, once waited for.
+	failure string
 }
 
 // wait waits for the batch shell and returns its exit code, or the name
 // (or number) of the signal that ended it.
 func (l *launched) wait() (code int, sig string) {
+	code, sig = l.waitProcess()
+	if l.done != nil {
+		code, sig = l.done(code, sig)
+	}
+	return code, sig
+}
+
+func (l *launched) waitProcess() (code int, sig string) {
 	err := l.cmd.Wait()
 	if l.cmd.ProcessState == nil {
 		return 1, ""
@@ -59,19 +75,7 @@ func (p *Process) launch(j *pjob) (*launched, error) {
 	if err != nil {
 		return nil, err
 	}
-	wd := a.Spec.Chdir
-	if wd != "" && !filepath.IsAbs(wd) && a.Spec.SubmitDir != "" {
-		wd = filepath.Join(a.Spec.SubmitDir, wd)
-	}
-	if wd == "" {
-		wd = a.Spec.SubmitDir
-	}
-	if wd == "" {
-		wd = u.Home
-	}
-	if wd == "" {
-		wd = "/"
-	}
+	wd := jobWorkDir(a, u.Home)
 
 	// The script, in a directory only the user can read.
 	dir := p.spoolDir(a.JobID)
@@ -130,7 +134,35 @@ func (p *Process) launch(j *pjob) (*launched, error) {
 		return nil, err
 	}
 
+	// In a container, the image is pulled or unpacked first: the job
+	// is running meanwhile, as under Pyxis, and a cancel stops the pull.
+	var ctrRoot *ctrRootfs
+	var ctrRelease func()
+	if c := a.Spec.Container; !c.IsZero() {
+		ctx, cancel := context.WithCancel(context.Background())
+		j.mu.Lock()
+		j.cancelStart = cancel
+		j.mu.Unlock()
+		ctrRoot, ctrRelease, err = p.prepareContainer(ctx, j, u, c, "batch")
+		j.mu.Lock()
+		j.cancelStart = nil
+		cancelled := ctx.Err() != nil || j.ended
+		j.mu.Unlock()
+		cancel()
+		if cancelled {
+			if err == nil {
+				ctrRelease()
+			}
+			err = errors.New("the job was cancelled while its container image was prepared")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	argv := append([]string{script}, a.Spec.Argv...)
+	if ctrRoot != nil {
+		argv = append([]string{ctrSpool + "/slurm_script"}, a.Spec.Argv...)
+	}
 	if !strings.HasPrefix(a.Spec.Script, "#!") {
 		// Slurm refuses such scripts at submission; one that got here
 		// anyway runs under the POSIX shell, as a file, not a string.
@@ -156,13 +188,56 @@ func (p *Process) launch(j *pjob) (*launched, error) {
 			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cg.fd()
 		}
 	}
+	var ctrCleanup func()
+	var pidFile string
+	if ctrRoot != nil {
+		c := a.Spec.Container
+		t := ctrTask{id: ctrID(a.Node, a.JobID, "batch", 0), argv: argv, env: containerEnv(cmd.Env, ctrRoot.img.Env, c.Env),
+			hostWD: wd, gpus: a.GPUs, spool: dir}
+		cgPath := ""
+		if cg != nil {
+			cgPath = cg.path
+		}
+		var rc *exec.Cmd
+		rc, pidFile, ctrCleanup, err = p.containerCommand(ctrRoot, u, c, t, cgPath)
+		if err != nil {
+			if cg != nil {
+				_ = cg.remove(0)
+			}
+			ctrRelease()
+			return nil, err
+		}
+		// runc starts as root and makes the user's namespace itself.
+		cmd.Path, cmd.Args, cmd.Env, cmd.Dir = rc.Path, rc.Args, rc.Env, rc.Dir
+		cmd.SysProcAttr.Credential = nil
+	}
 	if err := cmd.Start(); err != nil {
 		if cg != nil {
 			_ = cg.remove(0)
 		}
+		if ctrRoot != nil {
+			ctrCleanup()
+			ctrRelease()
+		}
 		return nil, fmt.Errorf("starting the batch script as %s: %w", u.Name, err)
 	}
 	l := &launched{cmd: cmd, pid: cmd.Process.Pid}
+	if ctrRoot != nil {
+		ctr := &ctrProc{runc: l.pid}
+		ctr.watchPid(pidFile)
+		j.mu.Lock()
+		j.ctr = ctr
+		j.mu.Unlock()
+		l.done = func(code int, sig string) (int, string) {
+			ctr.exited()
+			if code != 0 {
+				l.failure = ctr.startFailure(filepath.Join(filepath.Dir(pidFile), "runc.log"))
+			}
+			ctrCleanup()
+			ctrRelease()
+			return ctrExit(code, sig)
+		}
+	}
 	if cg != nil {
 		l.cgroup = cg.path
 	}
@@ -271,4 +346,67 @@ func ownerOf(st *syscall.Stat_t) int64 {
 		return -1
 	}
 	return int64(st.Uid)
+}
+
+// jobWorkDir is the directory a job's batch script runs in: --chdir
+// (relative to the submission directory), else the submission directory,
+// else the user's home, else /.
+func jobWorkDir(a api.Assignment, home string) string {
+	wd := a.Spec.Chdir
+	if wd != "" && !filepath.IsAbs(wd) && a.Spec.SubmitDir != "" {
+		wd = filepath.Join(a.Spec.SubmitDir, wd)
+	}
+	if wd == "" {
+		wd = a.Spec.SubmitDir
+	}
+	if wd == "" {
+		wd = home
+	}
+	if wd == "" {
+		wd = "/"
+	}
+	return wd
+}
+
+// Tail reads the last max bytes of a job's output file, opened with the
+// job user's rights (as the file was written): a controller asks it for
+// the web view and never reads its users' files itself.
+func (p *Process) Tail(a api.Assignment, max int) (string, bool, error) {
+	u, err := p.jobUser(a)
+	if err != nil {
+		return "", false, err
+	}
+	out, _, _ := OutputPaths(a, jobWorkDir(a, u.Home), u.Name)
+	var text string
+	missing := false
+	err = p.asUser(u, func() error {
+		f, err := os.Open(out)
+		if errors.Is(err, fs.ErrNotExist) {
+			missing = true
+			return fmt.Errorf("no output file %s (yet)", out)
+		}
+		if err != nil {
+			return fmt.Errorf("cannot read the output file %s: %s", out, pathReason(out, err))
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("the output %s is not a regular file", out)
+		}
+		off := st.Size() - int64(max)
+		if off < 0 {
+			off = 0
+		}
+		buf := make([]byte, st.Size()-off)
+		n, err := f.ReadAt(buf, off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("reading %s: %w", out, err)
+		}
+		text = string(buf[:n])
+		return nil
+	})
+	return text, missing, err
 }

@@ -4,14 +4,17 @@ package agent
 
 import (
 	"errors"
+
+	"github.com/gefion-hpc/gefion/internal/api"
 	"syscall"
 	"time"
 )
 
 // launched is a started batch script.
 type launched struct {
-	pid    int
-	cgroup string
+	pid     int
+	cgroup  string
+	failure string
 }
 
 func (l *launched) wait() (int, string) { return 1, "" }
@@ -20,6 +23,11 @@ func (l *launched) wait() (int, string) { return 1, "" }
 // switching and cgroups.
 func (p *Process) launch(j *pjob) (*launched, error) {
 	return nil, errors.New("the process executor runs jobs on Linux only; use a virtual node here")
+}
+
+// Tail fails: no job ran here to leave an output file.
+func (p *Process) Tail(a api.Assignment, max int) (string, bool, error) {
+	return "", false, errors.New("the process executor runs jobs on Linux only; this node has no output files")
 }
 
 // jobCgroup is a job's cgroup; there are none outside Linux.

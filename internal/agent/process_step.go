@@ -55,6 +55,10 @@ type pstep struct {
 	// pmiCtx ends with the node's part of the step.
 	pmi    *stepPMI
 	pmiCtx context.Context
+	// ctr is the root file system of the step's containers, or nil;
+	// cancelStart stops its preparation.
+	ctr         *ctrRootfs
+	cancelStart func()
 }
 
 // ptask is one started task.
@@ -68,6 +72,8 @@ type ptask struct {
 	// exited is set once the task's main process has been waited for:
 	// its PID may then name another process.
 	exited atomic.Bool
+	// ctr is the task's container, or nil.
+	ctr *ctrProc
 	// The largest memory sizes sampled (stepusage_linux.go), under the
 	// step's mu.
 	maxRSSKB, maxVMKB int64
@@ -121,6 +127,9 @@ func (p *Process) Step(cmd api.StepCommand, report StepReport) {
 // KILL after KillWait, as for a job.
 func (p *Process) stepTerminate(st *pstep, sig syscall.Signal) {
 	st.mu.Lock()
+	if st.cancelStart != nil {
+		st.cancelStart()
+	}
 	if st.stopSig != syscall.SIGKILL {
 		st.stopSig = sig
 	}
@@ -139,7 +148,10 @@ func (st *pstep) signal(sig syscall.Signal) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, t := range st.tasks {
-		if t.pid > 0 {
+		switch {
+		case t.ctr != nil:
+			t.ctr.signal(sig)
+		case t.pid > 0:
 			_ = syscall.Kill(-t.pid, sig)
 		}
 	}
@@ -250,6 +262,31 @@ func (p *Process) runStep(k stepKey, st *pstep, report StepReport) {
 	}
 	if wd == "" {
 		wd = "/"
+	}
+
+	// A container's image is pulled or unpacked once per node for the
+	// step (a named one once for the job), before any task starts.
+	if c := l.Container; !c.IsZero() {
+		ctx, cancel := context.WithCancel(context.Background())
+		st.mu.Lock()
+		st.cancelStart = cancel
+		st.mu.Unlock()
+		r, release, err := p.prepareContainer(ctx, j, u, c, "step"+strconv.Itoa(l.StepID))
+		cancelled := ctx.Err() != nil
+		cancel()
+		if cancelled {
+			if err == nil {
+				release()
+			}
+			err = errors.New("the step was cancelled while its container image was prepared")
+		}
+		if err != nil {
+			log.Info("step's container cannot start", "err", err)
+			refuse(err.Error())
+			return
+		}
+		defer release()
+		st.ctr = r
 	}
 
 	// The tasks start side by side: a fork and exec each, which on a
@@ -410,9 +447,12 @@ func (st *pstep) closeStdin(rank int) {
 // sends its end on ends.
 func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []string, rank int, fw *FrameWriter, ends chan<- taskEnd) error {
 	l := st.l
-	path, err := lookPathIn(l.Argv[0], envValue(env, "PATH"), wd)
-	if err != nil {
-		return err
+	path := ""
+	if st.ctr == nil {
+		var err error
+		if path, err = lookPathIn(l.Argv[0], envValue(env, "PATH"), wd); err != nil {
+			return err
+		}
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -486,6 +526,40 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 	if p.root {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: u.Groups}
 	}
+	var ctr *ctrProc
+	var ctrCleanup func()
+	var ctrPidFile string
+	if st.ctr != nil {
+		t := ctrTask{id: ctrID(l.Node, l.JobID, "step"+strconv.Itoa(l.StepID), rank), argv: l.Argv,
+			env: containerEnv(cmd.Env, st.ctr.img.Env, l.Container.Env), hostWD: wd, gpus: taskGPUs(l, rank),
+			extraFDs: len(cmd.ExtraFiles)}
+		j.mu.Lock()
+		cgPath := ""
+		if j.cg != nil {
+			cgPath = j.cg.path
+		}
+		j.mu.Unlock()
+		rc, pidFile, cleanup, cerr := p.containerCommand(st.ctr, u, l.Container, t, cgPath)
+		if cerr != nil {
+			for _, f := range []*os.File{outR, outW, errR, errW, inR, inW, pmiOurs, pmiTheirs, ptyMaster, ptySlave} {
+				if f != nil {
+					f.Close()
+				}
+			}
+			return cerr
+		}
+		// runc starts as root and makes the user's namespace itself.
+		cmd.Path, cmd.Args, cmd.Env, cmd.Dir = rc.Path, rc.Args, rc.Env, rc.Dir
+		cmd.SysProcAttr.Credential = nil
+		ctr, ctrCleanup, ctrPidFile = &ctrProc{}, cleanup, pidFile
+		defer func() {
+			if ctr.runc == 0 {
+				cleanup() // not started
+			} else {
+				ctr.watchPid(pidFile)
+			}
+		}()
+	}
 	// The job's cgroup must stay open while a task starts in it; a job
 	// without one lets its tasks start at once.
 	j.mu.Lock()
@@ -535,6 +609,9 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 		}()
 	}
 	t := &ptask{rank: rank, pid: cmd.Process.Pid, stdin: inW, pty: ptyMaster}
+	if ctr != nil {
+		ctr.runc, t.ctr = t.pid, ctr
+	}
 	st.mu.Lock()
 	st.tasks = append(st.tasks, t)
 	if st.stopSig != 0 {
@@ -579,6 +656,16 @@ func (p *Process) startTask(st *pstep, j *pjob, u JobUser, wd string, env []stri
 	go func() {
 		l := &launched{cmd: cmd, pid: t.pid}
 		code, sig := l.wait()
+		if ctr != nil {
+			ctr.exited()
+			if code != 0 {
+				if msg := ctr.startFailure(filepath.Join(filepath.Dir(ctrPidFile), "runc.log")); msg != "" {
+					_ = fw.Write(FrameError, 0, []byte(st.l.Node+": task "+strconv.Itoa(rank)+": "+msg))
+				}
+			}
+			ctrCleanup()
+			code, sig = ctrExit(code, sig)
+		}
 		t.exited.Store(true)
 		// What the task left behind in its group ends with it.
 		_ = syscall.Kill(-t.pid, syscall.SIGKILL)

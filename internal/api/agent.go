@@ -36,6 +36,12 @@ type NodeInventory struct {
 	Model   string `json:"model,omitempty"`
 	Virtual bool   `json:"virtual,omitempty"`
 	Cgroups bool   `json:"cgroups,omitempty"`
+	// ContainerRuntime names the OCI runtime that runs container jobs on
+	// the node ("runc 1.1.5"); empty when it can run none, and then
+	// NoContainers says what is missing. An agent that sends neither
+	// (an older one) runs no containers.
+	ContainerRuntime string `json:"container_runtime,omitempty"`
+	NoContainers     string `json:"no_containers,omitempty"`
 }
 
 // RunningOnNode is a job an agent has running when it registers.
@@ -135,7 +141,48 @@ type SyncRequest struct {
 	// GPUs is the latest measure of every GPU of the agent's nodes that
 	// the node meters (see GPUStat); optional like Usage.
 	GPUs []GPUStat `json:"gpus,omitempty"`
+	// Tails answer the tail requests of earlier replies (see
+	// TailRequest); optional: an agent that sends none leaves the web
+	// view's live output empty.
+	Tails []TailAnswer `json:"tails,omitempty"`
 }
+
+// TailRequest asks an agent for the end of a job's output file, for the
+// web view's live tail. The controller never reads its users' files: the
+// node that runs (or ran) the batch script reads the file with the job
+// user's rights and answers in its next sync. Requests are not durable:
+// one lost with a reply is asked again by the page's next refresh.
+type TailRequest struct {
+	// Seq numbers the request; the answer carries it back.
+	Seq uint64 `json:"seq"`
+	// Job names the job and the parts of its spec that name its output
+	// file (Node, the batch host; the spec's user, output, error, name,
+	// working and submission directories): no script, no environment.
+	Job Assignment `json:"job"`
+	// Max is how many bytes from the file's end to send at most.
+	Max int `json:"max"`
+}
+
+// TailAnswer is an agent's answer to a TailRequest: the end of the file,
+// or why it could not be read.
+type TailAnswer struct {
+	Seq   uint64 `json:"seq"`
+	Text  string `json:"text,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Missing says the file does not exist (yet).
+	Missing bool `json:"missing,omitempty"`
+}
+
+// Output is the end of a job's output file (GET /v1/jobs/{id}/output), as
+// the node that ran its batch script read it.
+type Output struct {
+	JobID job.ID `json:"job_id"`
+	Node  string `json:"node"`
+	Text  string `json:"text"`
+}
+
+// MaxTail bounds the output an agent sends for one tail request.
+const MaxTail = 64 << 10
 
 // GPUStat is one GPU's latest measure: utilisation (the share of the last
 // sample period in which a kernel ran) and power draw, each nil where the
@@ -211,4 +258,7 @@ type SyncResponse struct {
 	// Reregister asks the agent to register again (the controller
 	// restarted or declared it lost).
 	Reregister bool `json:"reregister,omitempty"`
+	// Tails ask for the ends of output files (see TailRequest); they
+	// are sent once, never resent.
+	Tails []TailRequest `json:"tails,omitempty"`
 }

@@ -187,6 +187,10 @@ type Node struct {
 	Agent      string   `json:"agent,omitempty"`
 	Virtual    bool     `json:"virtual,omitempty"`
 	LastSeen   int64    `json:"last_seen,omitempty"`
+	// ContainerRuntime is the OCI runtime that runs container jobs on the
+	// node; empty when it can run none, NoContainers then says why.
+	ContainerRuntime string `json:"container_runtime,omitempty"`
+	NoContainers     string `json:"no_containers,omitempty"`
 	// GPUStats are the node's GPUs as last measured (utilisation, power),
 	// where its agent meters them.
 	GPUStats []GPUStat `json:"gpu_stats,omitempty"`
@@ -206,8 +210,11 @@ type Project struct {
 	GrantGPUHours float64  `json:"grant_gpu_hours"`
 	UsedGPUHours  float64  `json:"used_gpu_hours"`
 	// UsedOfGrant is used/grant (0 when there is no grant).
-	UsedOfGrant    float64 `json:"used_of_grant"`
-	PeriodStart    int64   `json:"period_start"`
+	UsedOfGrant float64 `json:"used_of_grant"`
+	PeriodStart int64   `json:"period_start"`
+	// GrantEnd is when the grant ends (Unix seconds), 0 when not said:
+	// the grant runs from PeriodStart to GrantEnd.
+	GrantEnd       int64   `json:"grant_end,omitempty"`
 	FairShareUsage float64 `json:"fairshare_usage_gpu_hours"`
 	RunningGPUs    int     `json:"running_gpus"`
 	PendingJobs    int     `json:"pending_jobs"`
@@ -217,6 +224,87 @@ type Project struct {
 	// cancel its jobs and read its usage. Users and Managers are shown
 	// only to the project's members and managers, operators and admins.
 	Managers []string `json:"managers,omitempty"`
+}
+
+// ProjectReport is a project's use over its grant's period and the last
+// days (GET /v1/projects/{name}/report): the burn-down, the use per day and
+// per user, and where the project stands in fair share. Its members, its
+// managers and operators may read it; the per-user rows hold only the
+// reader's own unless the reader manages the project or is an operator.
+type ProjectReport struct {
+	Project Project `json:"project"`
+	// AtS is when the report was made (Unix seconds).
+	AtS int64 `json:"at_s"`
+	// Days are the project's use per calendar day (UTC), from the
+	// period's start (or DaysBack days ago, whichever is earlier, and at
+	// most MaxReportDays) to today. A job counts on the day it ended; a
+	// running job on today.
+	Days []ProjectDay `json:"days"`
+	// Users are the use per user over the same days, as far as the reader
+	// may see it; Total is the whole project's.
+	Users []ProjectUse `json:"users"`
+	Total ProjectUse   `json:"total"`
+	// AllUsers says Users holds every user's row (the reader manages the
+	// project or is an operator).
+	AllUsers bool `json:"all_users"`
+	// RatePerDay is the GPU-hours used per day over the last 7 days (or
+	// the period so far, if shorter); RunsOut when the grant is used up at
+	// that rate (Unix seconds; 0 when there is no grant or no use, and
+	// the time it ran out, or now, when it is used up).
+	RatePerDay float64 `json:"rate_gpu_hours_per_day"`
+	RunsOut    int64   `json:"runs_out,omitempty"`
+	// FairShare is the project's standing in the Fair Tree.
+	FairShare FairShareStanding `json:"fair_share"`
+}
+
+// MaxReportDays bounds the days a project report covers.
+const MaxReportDays = 800
+
+// ProjectDay is a project's use on one day; CumGPUHours is its use from the
+// grant's period start to the end of this day (0 before it). A running
+// job counts its use so far on today, which the grant is charged with only
+// when the job ends: today's figure may run ahead of the grant's.
+type ProjectDay struct {
+	Day           string  `json:"day"` // YYYY-MM-DD, UTC
+	StartS        int64   `json:"start_s"`
+	Jobs          int     `json:"jobs"`
+	GPUHours      float64 `json:"gpu_hours"`
+	CumGPUHours   float64 `json:"cum_gpu_hours"`
+	EnergyKWh     float64 `json:"energy_kwh"`
+	CO2LocationKg float64 `json:"co2_location_kg"`
+	CO2MarketKg   float64 `json:"co2_market_kg"`
+}
+
+// ProjectUse is one user's (or the whole project's) use over a report.
+type ProjectUse struct {
+	User          string  `json:"user,omitempty"`
+	Jobs          int     `json:"jobs"`
+	GPUHours      float64 `json:"gpu_hours"`
+	EnergyKWh     float64 `json:"energy_kwh"`
+	CO2LocationKg float64 `json:"co2_location_kg"`
+	CO2MarketKg   float64 `json:"co2_market_kg"`
+}
+
+// FairShareStanding is where a project stands in the Fair Tree among its
+// siblings, as the scheduler ranks it, and why, in a sentence.
+type FairShareStanding struct {
+	// Factor is the normalised fair-share factor (0..1) of the project's
+	// jobs; Weight the policy's fair-share weight it is multiplied by.
+	Factor float64 `json:"factor"`
+	Weight float64 `json:"weight"`
+	// ShareFrac and UsageFrac are the project's shares and decayed usage
+	// over its siblings'; Level their quotient (above 1: less used than
+	// its share), -1 for infinite (no usage).
+	ShareFrac float64 `json:"share_fraction"`
+	UsageFrac float64 `json:"usage_fraction"`
+	Level     float64 `json:"level_fair_share"`
+	// HalfLifeS is the usage decay's half-life.
+	HalfLifeS int64 `json:"half_life_s"`
+	// Above are the sibling projects whose jobs rank above this one's.
+	Above []string `json:"above,omitempty"`
+	// Users says how the project's users rank among themselves.
+	Users string `json:"users"`
+	Why   string `json:"why"`
 }
 
 // ProjectChange creates or changes a project. Admins may change every
@@ -229,7 +317,11 @@ type ProjectChange struct {
 	AddManagers    []string `json:"add_managers,omitempty"`
 	RemoveManagers []string `json:"remove_managers,omitempty"`
 	GrantGPUHours  *float64 `json:"grant_gpu_hours,omitempty"`
-	MaxGPUs        *int     `json:"max_gpus,omitempty"`
+	// GrantEnd sets when the grant ends (Unix seconds; 0 clears it). It
+	// must come after the period's start: now, when a grant is given with
+	// it.
+	GrantEnd *int64 `json:"grant_end,omitempty"`
+	MaxGPUs  *int   `json:"max_gpus,omitempty"`
 }
 
 // AuditRecord is one entry of the audit trail (GET /v1/audit): a request

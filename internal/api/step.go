@@ -66,6 +66,9 @@ type StepRequest struct {
 	// PTY runs task 0 on a pseudo-terminal (srun --pty): an interactive
 	// shell gets a terminal, job control and the window size.
 	PTY bool `json:"pty,omitempty"`
+	// Container runs the tasks in a container image (srun
+	// --container-image and Pyxis's other options); nil: bare.
+	Container *job.Container `json:"container,omitempty"`
 }
 
 // StepNode is one node's part of a step.
@@ -146,6 +149,8 @@ type StepLaunch struct {
 	PMIMapping string `json:"pmi_mapping,omitempty"`
 	// PTY runs task 0 on a pseudo-terminal.
 	PTY bool `json:"pty,omitempty"`
+	// Container runs the tasks in a container image; nil: bare.
+	Container *job.Container `json:"container,omitempty"`
 }
 
 // StepCommand is one step command for an agent: a launch or a signal.

@@ -4,9 +4,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -91,7 +89,7 @@ func runDev(e *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s (%v): is another gefion running? choose another --listen", *listen, err)
 	}
-	return serveController(ctl, ln, nil, peercred.ConnContext, web.Options{Output: devOutput}, func(ctx context.Context, errc chan<- error) error {
+	return serveController(ctl, ln, nil, peercred.ConnContext, web.Options{}, func(ctx context.Context, errc chan<- error) error {
 		addr := "http://" + ln.Addr().String()
 		var inv api.NodeInventory
 		for _, name := range names {
@@ -178,51 +176,4 @@ func (o devUser) identify(r *http.Request) (controller.Identity, error) {
 		return controller.Identity{}, &api.Error{Code: api.CodeForbidden, Message: fmt.Sprintf("the request claims to come from %q, but the kernel says you are %s: gefion dev takes no claimed names (unset GEFION_USER)", claimed, o.name)}
 	}
 	return controller.Identity{User: o.name, Via: fmt.Sprintf("peer uid %d", uid)}, nil
-}
-
-// devOutput reads the end of a job's output file for the web view. Dev's
-// nodes are this computer and dev serves only the user who runs it, so it
-// reads what that user may read, and nothing a real controller could not
-// ask the node for.
-func devOutput(j *api.Job, limit int) (string, error) {
-	if j.Spec == nil {
-		return "", fmt.Errorf("job %d has no stored spec", j.ID)
-	}
-	a := api.Assignment{JobID: j.ID, ArrayJob: j.ArrayJobID, ArrayTask: j.ArrayTaskID, Spec: *j.Spec}
-	if len(j.Allocs) > 0 {
-		a.Node = j.Allocs[0].Node
-	}
-	// The working directory as the node chose it (agent.Process.launch).
-	wd := j.Spec.Chdir
-	if wd != "" && !filepath.IsAbs(wd) && j.Spec.SubmitDir != "" {
-		wd = filepath.Join(j.Spec.SubmitDir, wd)
-	}
-	if wd == "" {
-		wd = j.Spec.SubmitDir
-	}
-	if wd == "" {
-		if u, err := user.Lookup(j.User); err == nil {
-			wd = u.HomeDir
-		}
-	}
-	out, _, _ := agent.OutputPaths(a, wd, j.User)
-	f, err := os.Open(out)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("no output file %s (yet)", out)
-	}
-	if err != nil {
-		return "", fmt.Errorf("cannot read the output file: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	off := max(st.Size()-int64(limit), 0)
-	buf := make([]byte, st.Size()-off)
-	n, err := f.ReadAt(buf, off)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("reading %s: %w", out, err)
-	}
-	return string(buf[:n]), nil
 }

@@ -118,12 +118,18 @@ func localNode(name string, gpus int, dev bool, stateSub string) (api.NodeInvent
 		}
 		cfg.StateDir = filepath.Join(base, stateSub)
 	}
+	images, err := nodeImages(log.With("part", "images"))
+	if err != nil {
+		return inv, nil, err
+	}
+	cfg.Images = images
 	p, err := agent.NewProcess(cfg, g)
 	if err != nil {
 		return inv, nil, err
 	}
 	inv.Cgroups = p.Cgroups()
-	log.Info("local node", "gpus", len(g.Inventory), "gpu_source", g.Driver, "cgroups", inv.Cgroups)
+	inv.ContainerRuntime, inv.NoContainers = p.ContainerSupport()
+	log.Info("local node", "gpus", len(g.Inventory), "gpu_source", g.Driver, "cgroups", inv.Cgroups, "containers", inv.ContainerRuntime)
 	return inv, p, nil
 }
 

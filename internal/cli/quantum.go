@@ -22,7 +22,7 @@ func init() {
 func runQuantumSize(e *Env, args []string) error {
 	fs := newFlags(e, "quantum size")
 	qubits := fs.Int("qubits", 0, "number of qubits (required)")
-	backend := fs.String("backend", quantum.BackendNVIDIA, "CUDA-Q backend: nvidia (one GPU), mgpu (state vector over a power-of-two number of GPUs) or tensornet")
+	backend := fs.String("backend", quantum.BackendNVIDIA, "CUDA-Q backend: nvidia (one GPU), mgpu (state vector over a power-of-two number of GPUs) or tensornet; or cpu (Gefion's simulator, the state vector over a power-of-two number of nodes' memory)")
 	precision := fs.String("precision", quantum.Single, "single (complex64, CUDA-Q fp32) or double (complex128, fp64)")
 	preset := fs.String("preset", "", "built-in cluster (default gefion)")
 	config := fs.String("config", "", "cluster description file (TOML)")
@@ -53,6 +53,15 @@ func runQuantumSize(e *Env, args []string) error {
 	}
 	w := e.Stdout
 	fmt.Fprintf(w, "%d qubits, %s backend, %s precision on %s\n", s.Qubits, s.Backend, s.Precision, c.Name)
+	if s.Backend == quantum.BackendCPU {
+		fmt.Fprintf(w, "  nodes         %d, one task each (gefion quantum run --nodes %d)\n", s.Nodes, s.Nodes)
+		fmt.Fprintf(w, "  state vector  %s, %s per node\n", quantum.HumanBytes(s.Bytes), quantum.HumanBytes(s.PerNodeBytes))
+		fmt.Fprintf(w, "  usable per node %s (%.0f%% reserved)\n", quantum.HumanBytes(s.UsableNodeBytes), quantum.CPUReserveFraction*100)
+		for _, kv := range s.Env() {
+			fmt.Fprintf(w, "  env           %s\n", kv)
+		}
+		return nil
+	}
 	fmt.Fprintf(w, "  GPUs          %d on %d node(s), %d per node\n", s.GPUs, s.Nodes, s.GPUsPerNode)
 	if s.Bytes > 0 {
 		fmt.Fprintf(w, "  state vector  %s, %s per GPU\n", quantum.HumanBytes(s.Bytes), quantum.HumanBytes(s.PerGPUBytes))
@@ -77,6 +86,11 @@ type quantumRunJSON struct {
 	Sampled       bool               `json:"sampled"`
 	Seed          uint64             `json:"seed"`
 	WallS         float64            `json:"wall_s"`
+	// Nodes, Remaps and ExchangedBytes describe a run split over tasks
+	// (--nodes N, N > 1): qubit remaps and the bytes task 0 sent.
+	Nodes          int   `json:"nodes,omitempty"`
+	Remaps         int   `json:"remaps,omitempty"`
+	ExchangedBytes int64 `json:"exchanged_bytes,omitempty"`
 }
 
 func runQuantumRun(e *Env, args []string) error {
@@ -86,12 +100,16 @@ func runQuantumRun(e *Env, args []string) error {
 	precision := fs.String("precision", quantum.Single, "single (complex64) or double (complex128)")
 	probs := fs.Bool("probabilities", false, "also print the exact outcome probabilities")
 	asJSON := fs.Bool("json", false, "print JSON")
+	nodes := fs.Int("nodes", 1, "split the state vector over N tasks of a job step, one per node (N a power of two; the tasks start with srun --mpi=pmi2)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
+	if err := defaultQuantumNodes(e, fs, nodes); err != nil {
+		return err
+	}
 	if len(pos) != 1 {
-		return usagef("give one OpenQASM 2.0 file: gefion quantum run FILE.qasm [--shots N] [--seed S] [--precision single|double] [--probabilities] [--json]")
+		return usagef("give one OpenQASM 2.0 file: gefion quantum run FILE.qasm [--shots N] [--seed S] [--precision single|double] [--probabilities] [--nodes N] [--json]")
 	}
 	if *shots <= 0 || *shots > quantum.MaxShots {
 		return usagef("--shots must be between 1 and %d, got %d", quantum.MaxShots, *shots)
@@ -118,6 +136,10 @@ func runQuantumRun(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	opt := quantum.Options{Shots: *shots, Seed: *seed, Precision: *precision, Probabilities: *probs}
+	if *nodes != 1 {
+		return runQuantumNodes(e, args, file, circ, *nodes, opt, *asJSON)
+	}
 	need, err := circ.MemoryBytes(*precision)
 	if err != nil {
 		return err
@@ -127,17 +149,23 @@ func runQuantumRun(e *Env, args []string) error {
 			file, circ.Qubits, quantum.HumanBytes(need), *precision, quantum.HumanBytes(avail), circ.Qubits)
 	}
 	start := time.Now()
-	res, err := quantum.Run(circ, quantum.Options{Shots: *shots, Seed: *seed, Precision: *precision, Probabilities: *probs})
+	res, err := quantum.Run(circ, opt)
 	if err != nil {
 		return err
 	}
-	wall := time.Since(start).Seconds()
-	if *asJSON {
-		return writeJSON(e.Stdout, quantumRunJSON{
-			Qubits: res.Qubits, Shots: res.Shots, Counts: res.Counts, Probabilities: res.Probabilities,
-			Precision: res.Precision, Sampled: res.Sampled, Seed: *seed, WallS: wall,
-		})
+	out := quantumRunJSON{
+		Qubits: res.Qubits, Shots: res.Shots, Counts: res.Counts, Probabilities: res.Probabilities,
+		Precision: res.Precision, Sampled: res.Sampled, Seed: *seed, WallS: time.Since(start).Seconds(),
 	}
+	return printQuantumRun(e, file, out, *asJSON)
+}
+
+// printQuantumRun prints a run's result as JSON or as text.
+func printQuantumRun(e *Env, file string, res quantumRunJSON, asJSON bool) error {
+	if asJSON {
+		return writeJSON(e.Stdout, res)
+	}
+	wall := res.WallS
 	w := e.Stdout
 	fmt.Fprintf(w, "%s: %d qubits, %d shots, %s precision, %.3f s\n", file, res.Qubits, res.Shots, res.Precision, wall)
 	keys := make([]string, 0, len(res.Counts))

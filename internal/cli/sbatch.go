@@ -462,7 +462,10 @@ Common options:
   --requeue, --no-requeue    --signal=[{R|B}:]SIG[@SECS]
   -b, --begin=TIME           -H, --hold                 --nice[=N]
   -o, --output=PATTERN       -e, --error=PATTERN        -D, --chdir=DIR
-  --qubits=N --qpu-backend=nvidia|mgpu|tensornet --qpu-precision=single|double
+  --qubits=N --qpu-backend=nvidia|mgpu|tensornet|cpu --qpu-precision=single|double
+  --container-image=IMAGE    --container-mounts=SRC:DST[:ro],...  (NVIDIA Pyxis's;
+  --container-workdir=DIR    --container-name=NAME      --container-env=VARS
+  --container-remap-root     --no-container-mount-home  --container-writable)
   --test-only                --parsable                 --wrap=COMMAND
 
 Gefion's own:

@@ -212,6 +212,19 @@ func srunTable() []srunOption {
 		{"quiet", 'Q', 0, func(o *srunOpts, v string) error { o.quiet = true; return nil }},
 		{"verbose", 'v', 0, func(o *srunOpts, v string) error { o.verbose = true; return nil }},
 	}
+	// NVIDIA Pyxis's container options, as sbatch takes them.
+	for _, co := range job.ContainerOptions() {
+		arg := 0
+		if co.Arg {
+			arg = 1
+		}
+		srunOptions = append(srunOptions, srunOption{co.Long, 0, arg, func(o *srunOpts, v string) error {
+			if o.req.Container == nil {
+				o.req.Container = &job.Container{}
+			}
+			return co.Set(o.req.Container, v)
+		}})
+	}
 	return srunOptions
 }
 
@@ -339,6 +352,17 @@ first gets an allocation of its own for the step and ends it afterwards.
                             for srun's own allocation, outside a job
       --mpi=pmi2|none           serve PMI-1/PMI-2 to MPICH-family ranks (default: SLURM_MPI_TYPE, else the controller's MpiDefault)
       --cpu-bind=none           accepted for MPI launchers
+
+Containers (NVIDIA Pyxis's options):
+      --container-image=IMG     run the tasks in IMG: registry#image:tag, registry/image:tag,
+                                or the absolute path of an OCI layout, docker-save tar or squashfs
+      --container-mounts=SRC:DST[:ro],...  bind node paths into the container
+      --container-workdir=DIR   the tasks' directory inside
+      --container-name=NAME     keep the container for the job's later steps (writable)
+      --container-env=VARS      variables whose job value wins over the image's
+      --container-remap-root    be root inside (--no-container-remap-root: yourself, the default)
+      --no-container-mount-home leave the home directory out (--container-mount-home: bind it, the default)
+      --container-writable      a writable copy of the image (--container-readonly: the default)
 `
 
 func runSrun(e *Env, args []string) error {

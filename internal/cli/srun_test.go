@@ -84,6 +84,20 @@ func newStepNodes(t testing.TB) *stepCluster {
 // newStepNodesWith is newStepNodes with a controller configuration.
 func newStepNodesWith(t testing.TB, cfg controller.Config) *stepCluster {
 	t.Helper()
+	return newStepNodesOpts(t, cfg, nodeOpts{})
+}
+
+// nodeOpts are the test nodes' container settings.
+type nodeOpts struct {
+	images  agent.ImageStore
+	runtime string
+	// stateDir is where the nodes keep their state (default: a test
+	// directory).
+	stateDir string
+}
+
+func newStepNodesOpts(t testing.TB, cfg controller.Config, no nodeOpts) *stepCluster {
+	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("job steps run tasks on Linux only")
 	}
@@ -100,16 +114,21 @@ func newStepNodesWith(t testing.TB, cfg controller.Config) *stepCluster {
 	done := make(chan struct{})
 	go func() { _ = ctl.Run(ctx); close(done) }()
 	srv := httptest.NewServer(ctl.Handler())
-	dir := t.TempDir()
+	dir := no.stateDir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	stop := map[string]context.CancelFunc{}
 	for _, name := range []string{"dev1", "dev2"} {
 		g := agent.DeclaredGPUs(8, cluster.H100SXM)
 		exec, err := agent.NewProcess(agent.ProcessConfig{Node: name, StateDir: filepath.Join(dir, name), NoCgroups: true, KillWait: time.Second, AllowSystemUsers: true,
+			Images: no.images, ContainerRuntime: no.runtime,
 			Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}, g)
 		if err != nil {
 			t.Fatal(err)
 		}
 		inv := api.NodeInventory{Name: name, SU: "su1", CPUs: 8, MemoryMB: 4096, GPUs: g.Inventory}
+		inv.ContainerRuntime, inv.NoContainers = exec.ContainerSupport()
 		ag := &agent.Agent{Client: client.NewAgent(srv.URL, ctl.JoinToken()), ID: "test-" + name, Nodes: []api.NodeInventory{inv}, Exec: exec}
 		agentCtx, stopIt := context.WithCancel(ctx)
 		stop[name] = stopIt

@@ -514,6 +514,28 @@ func (c *Client) Projects(ctx context.Context) ([]api.Project, error) {
 	return out, c.do(ctx, "GET", "/v1/projects", nil, nil, &out)
 }
 
+// ProjectReport reads a project's report over its grant's period and the
+// last days days (0: the controller's default).
+func (c *Client) ProjectReport(ctx context.Context, name string, days int) (*api.ProjectReport, error) {
+	path := "/v1/projects/" + url.PathEscape(name) + "/report"
+	if days > 0 {
+		path += "?days=" + strconv.Itoa(days)
+	}
+	var out api.ProjectReport
+	return &out, c.do(ctx, "GET", path, nil, nil, &out)
+}
+
+// Output reads the end of a job's output file, at most max bytes (0: the
+// controller's bound), as the job's node read it.
+func (c *Client) Output(ctx context.Context, ref string, max int) (*api.Output, error) {
+	path := "/v1/jobs/" + url.PathEscape(ref) + "/output"
+	if max > 0 {
+		path += "?max=" + strconv.Itoa(max)
+	}
+	var out api.Output
+	return &out, c.do(ctx, "GET", path, nil, nil, &out)
+}
+
 // Audit reads the audit trail (operators): records at or after sinceS,
 // of user when not empty, oldest first.
 func (c *Client) Audit(ctx context.Context, sinceS int64, user string) ([]api.AuditRecord, error) {

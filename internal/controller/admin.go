@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/hostlist"
@@ -54,6 +55,7 @@ func (c *Controller) Nodes(ctx context.Context) ([]api.Node, error) {
 				an.Agent = n.session.agentID
 				an.LastSeen = n.session.lastSeen.Unix()
 				an.Virtual = n.inv.Virtual
+				an.ContainerRuntime, an.NoContainers = n.inv.ContainerRuntime, n.inv.NoContainers
 				an.GPUStats = slices.Clone(cr.gpuStats[n.name])
 			}
 			busy := usedG[i] > 0 || usedC[i] > 0
@@ -174,7 +176,7 @@ func (c *Controller) Projects(ctx context.Context) ([]api.Project, error) {
 			}
 			ap := api.Project{
 				Name: p.Name, Parent: p.Parent, Users: users, GrantGPUHours: p.GrantGPUHours,
-				UsedGPUHours: p.UsedGPUSeconds / 3600, PeriodStart: p.PeriodStartS, MaxGPUs: p.MaxGPUs,
+				UsedGPUHours: p.UsedGPUSeconds / 3600, PeriodStart: p.PeriodStartS, GrantEnd: p.GrantEndS, MaxGPUs: p.MaxGPUs,
 				FairShareUsage: cr.decay(p.UsageGPUS, p.UsageAtS, tx.nowS) / 3600,
 				RunningGPUs:    run[p.Name], PendingJobs: pend[p.Name], Managers: slices.Clone(p.Managers),
 			}
@@ -220,11 +222,11 @@ func (c *Controller) ProjectsFor(ctx context.Context, user string) ([]api.Projec
 // ChangeProject creates a project or changes it. Admins may do anything;
 // a project's managers may add and remove its users.
 func (c *Controller) ChangeProject(ctx context.Context, user string, ch api.ProjectChange, create bool) error {
-	onlyUsers := !create && ch.Parent == "" && ch.GrantGPUHours == nil && ch.MaxGPUs == nil &&
+	onlyUsers := !create && ch.Parent == "" && ch.GrantGPUHours == nil && ch.GrantEnd == nil && ch.MaxGPUs == nil &&
 		len(ch.AddManagers) == 0 && len(ch.RemoveManagers) == 0
 	admin := c.isAdmin(user)
 	if !admin && !onlyUsers {
-		return forbidden("only admins create projects or change their parent, grant, limits or managers (you are %s)", user)
+		return forbidden("only admins create projects or change their parent, grant, grant's end, limits or managers (you are %s)", user)
 	}
 	if err := checkProjectChange(ch); err != nil {
 		return err
@@ -268,6 +270,16 @@ func (c *Controller) ChangeProject(ctx context.Context, user string, ch api.Proj
 				}
 			}
 		}
+		if e := ch.GrantEnd; e != nil && *e != 0 {
+			start := tx.nowS
+			if old := tx.project(ch.Name); old != nil && ch.GrantGPUHours == nil {
+				start = old.PeriodStartS
+			}
+			if *e <= start {
+				return nil, invalid("grant_end=%s: the grant's period starts %s; give an end after that (or 0 for none)",
+					time.Unix(*e, 0).UTC().Format(time.DateOnly), time.Unix(start, 0).UTC().Format(time.DateOnly))
+			}
+		}
 		p := tx.editProject(ch.Name)
 		p.Managers = slices.Clone(p.Managers)
 		if ch.Parent != "" {
@@ -291,6 +303,9 @@ func (c *Controller) ChangeProject(ctx context.Context, user string, ch api.Proj
 			// A new grant starts a new period.
 			p.GrantGPUHours, p.PeriodStartS, p.UsedGPUSeconds = *ch.GrantGPUHours, tx.nowS, 0
 		}
+		if ch.GrantEnd != nil {
+			p.GrantEndS = *ch.GrantEnd
+		}
 		if ch.MaxGPUs != nil {
 			p.MaxGPUs = *ch.MaxGPUs
 		}
@@ -303,6 +318,9 @@ func (c *Controller) ChangeProject(ctx context.Context, user string, ch api.Proj
 // times Gefion's size, far above any real grant yet small enough that
 // usage arithmetic stays exact enough to print.
 const MaxGrantGPUHours = 1e11
+
+// maxGrantEnd is the latest end a grant may have (the year 3000).
+const maxGrantEnd = 32503680000
 
 // checkProjectChange checks what a project change says on its own,
 // reporting every problem at once.
@@ -320,6 +338,9 @@ func checkProjectChange(ch api.ProjectChange) error {
 	}
 	if g := ch.GrantGPUHours; g != nil && (math.IsNaN(*g) || *g < 0 || *g > MaxGrantGPUHours) {
 		errs = append(errs, fmt.Errorf("grant_gpu_hours=%g: give GPU-hours from 0 (no grant limit) to %g", *g, MaxGrantGPUHours))
+	}
+	if e := ch.GrantEnd; e != nil && (*e < 0 || *e > maxGrantEnd) {
+		errs = append(errs, fmt.Errorf("grant_end=%d: give a time in Unix seconds before the year 3000, or 0 for none", *e))
 	}
 	if m := ch.MaxGPUs; m != nil && (*m < 0 || *m > job.MaxCount) {
 		errs = append(errs, fmt.Errorf("max_gpus=%d: give 0 (no limit) or a number of GPUs up to %d", *m, job.MaxCount))

@@ -42,6 +42,8 @@ type session struct {
 	// sequence number of the first.
 	steps    []api.StepCommand
 	stepBase uint64
+	// tails are tail requests to send with the next reply (output.go).
+	tails []api.TailRequest
 }
 
 func (s *session) poke() {
@@ -271,6 +273,7 @@ func (c *Controller) Sync(ctx context.Context, req api.SyncRequest) (*api.SyncRe
 			s.lastSeen = c.clk.Now()
 			c.noteUsage(cr, s, &req)
 			c.noteGPUs(cr, s, &req)
+			noteTails(cr, s, &req)
 			return s, nil
 		})
 	}
@@ -292,7 +295,7 @@ func (c *Controller) Sync(ctx context.Context, req api.SyncRequest) (*api.SyncRe
 		if err != nil {
 			return nil, err
 		}
-		if resp.Reregister || len(resp.Assign) > 0 || len(resp.Signals) > 0 || len(resp.Steps) > 0 || wait <= 0 {
+		if resp.Reregister || len(resp.Assign) > 0 || len(resp.Signals) > 0 || len(resp.Steps) > 0 || len(resp.Tails) > 0 || wait <= 0 {
 			return resp, nil
 		}
 		select {
@@ -332,6 +335,8 @@ func (c *Controller) takeCommands(ctx context.Context, s *session, req api.SyncR
 		if len(s.steps) > 0 {
 			r.Steps, r.StepFrom = slices.Clone(s.steps), s.stepBase
 		}
+		// Tail requests go once: a lost one is asked again.
+		r.Tails, s.tails = s.tails, nil
 		return r, nil
 	})
 	if err != nil {
@@ -362,6 +367,7 @@ func (c *Controller) syncReports(tx *txn, req api.SyncRequest) (*session, error)
 	s.lastSeen = tx.now
 	c.noteUsage(cr, s, &req)
 	c.noteGPUs(cr, s, &req)
+	noteTails(cr, s, &req)
 	ack := cr.agentAck[s.agentID]
 	maxSeq := ack
 	reported := map[job.ID]bool{}

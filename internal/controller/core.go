@@ -54,6 +54,11 @@ type nodeRec struct {
 }
 
 type core struct {
+	// tails are the web view's tail requests waiting for an agent's
+	// answer, by sequence number (output.go).
+	tails   map[uint64]*tailWait
+	tailSeq uint64
+
 	cfg     *Config
 	cluster *cluster.Cluster
 	jobs    map[job.ID]*jobRec // active: pending or running

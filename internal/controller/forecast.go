@@ -20,14 +20,39 @@ import (
 // second lowest and second highest of five: about the 20th and 80th
 // percentiles).
 
-// forecaster caches the twin's start forecasts for pending jobs: a forecast
-// replays the whole queue, so one serves every "why" for a few seconds.
+// forecaster keeps the twin's forecasts of the live state between
+// questions. A run (forecastRun) holds the twin as it stopped after the
+// last question about its snapshot: a question about a job it has not yet
+// started runs it on only until that job starts, and an answered one costs
+// a map look-up. A run serves for forecastTTL; a question about an older
+// run, or about a job submitted since, takes a new snapshot and a new run,
+// stopped at that job. While questions come, a run older than
+// forecastRefresh is replaced in the background by a complete one, off the
+// scheduling loop and off the question's path, so that `why` and the web
+// are answered from it.
 type forecaster struct {
-	mu     sync.Mutex
-	at     time.Time
-	starts map[job.ID]forecastStart
-	// running serialises forecasts: concurrent callers wait for one.
-	running sync.Mutex
+	mu         sync.Mutex
+	cur        *forecastRun
+	refreshing bool
+	// refreshAfter is forecastRefresh unless a test sets it.
+	refreshAfter time.Duration
+	// building serialises the taking of new runs: concurrent questions
+	// that each need one wait for the first.
+	building sync.Mutex
+}
+
+// forecastRun is the twin's forecasts from one snapshot of the live
+// state: the point forecast and, for a short enough queue, the sampled
+// runs that give the range.
+type forecastRun struct {
+	at time.Time
+	// mu serialises the questions that run the twins on.
+	mu      sync.Mutex
+	point   *twin.Forecaster
+	samples []*twin.Forecaster
+	starts  map[job.ID]forecastStart // the answers so far
+	// complete: every pending job of the snapshot is in starts.
+	complete bool
 }
 
 // forecastStart is one job's forecast: the start with median run times,
@@ -38,8 +63,10 @@ type forecastStart struct {
 }
 
 const (
-	// forecastTTL is how long a forecast is reused.
-	forecastTTL = 10 * time.Second
+	// forecastTTL is how long a run is used, and forecastRefresh the age
+	// at which a question has it replaced in the background.
+	forecastTTL     = 10 * time.Second
+	forecastRefresh = 3 * time.Second
 	// forecastSamples is how many sampled runs give the range, and
 	// forecastRangeMaxPending the queue length above which the range is
 	// not computed (each run replays the whole queue).
@@ -57,23 +84,81 @@ type forecastInput struct {
 // forecast returns the twin's predicted start of a pending job.
 func (c *Controller) forecast(ctx context.Context, id job.ID) forecastStart {
 	f := &c.fc
-	get := func() (forecastStart, bool) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if f.starts == nil || time.Since(f.at) > forecastTTL {
-			return forecastStart{}, false
+	if r := f.fresh(); r != nil {
+		if fs, ok := r.answer(id); ok {
+			c.refreshForecast(r)
+			return fs
 		}
-		t, ok := f.starts[id]
-		return t, ok
 	}
-	if t, ok := get(); ok {
-		return t
+	// No fresh run, or the job is newer than its snapshot.
+	f.building.Lock()
+	defer f.building.Unlock()
+	if r := f.fresh(); r != nil {
+		if fs, ok := r.answer(id); ok {
+			return fs
+		}
 	}
-	f.running.Lock()
-	defer f.running.Unlock()
-	if t, ok := get(); ok {
-		return t
+	r, err := c.newForecastRun(ctx)
+	if err != nil {
+		return forecastStart{}
 	}
+	f.set(r)
+	fs, _ := r.answer(id)
+	return fs
+}
+
+// fresh returns the current run if it is young enough to answer from.
+func (f *forecaster) fresh() *forecastRun {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur == nil || time.Since(f.cur.at) > forecastTTL {
+		return nil
+	}
+	return f.cur
+}
+
+// set makes r the current run unless a newer one is.
+func (f *forecaster) set(r *forecastRun) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur == nil || !f.cur.at.After(r.at) {
+		f.cur = r
+	}
+}
+
+// refreshForecast replaces run r, once it is older than forecastRefresh,
+// by a complete run of a new snapshot, in the background; one at a time.
+func (c *Controller) refreshForecast(r *forecastRun) {
+	f := &c.fc
+	f.mu.Lock()
+	after := f.refreshAfter
+	if after == 0 {
+		after = forecastRefresh
+	}
+	if f.refreshing || f.cur != r || time.Since(r.at) < after {
+		f.mu.Unlock()
+		return
+	}
+	f.refreshing = true
+	f.mu.Unlock()
+	go func() {
+		defer func() {
+			f.mu.Lock()
+			f.refreshing = false
+			f.mu.Unlock()
+		}()
+		nr, err := c.newForecastRun(context.Background())
+		if err != nil {
+			return // the controller is stopping, or the next question says why
+		}
+		nr.all()
+		f.set(nr)
+	}()
+}
+
+// newForecastRun takes a snapshot of the live state on the loop and sets
+// the twins up at it; they run only when asked.
+func (c *Controller) newForecastRun(ctx context.Context) (*forecastRun, error) {
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
 		in := &forecastInput{snap: c.snapshot(tx.c, tx.nowS, nil), ratios: map[job.ID][]float64{}}
 		byUser := map[[2]string][]float64{}
@@ -97,23 +182,107 @@ func (c *Controller) forecast(ctx context.Context, id job.ID) forecastStart {
 		return in, nil
 	})
 	if err != nil {
-		return forecastStart{}
+		return nil, err
 	}
-	starts, err := c.runForecasts(v.(*forecastInput))
+	at := time.Now()
+	r, err := c.forecastTwins(v.(*forecastInput))
 	if err != nil {
 		c.log.Warn("forecast failed", "err", err)
-		return forecastStart{}
+		return nil, err
 	}
-	f.mu.Lock()
-	f.at, f.starts = time.Now(), starts
-	f.mu.Unlock()
-	return starts[id]
+	r.at = at
+	return r, nil
+}
+
+// answer returns job id's forecast, running the twins on as far as it
+// needs; ok is false when the job was not pending in the run's snapshot.
+func (r *forecastRun) answer(id job.ID) (forecastStart, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if fs, ok := r.starts[id]; ok {
+		return fs, true
+	}
+	if r.complete {
+		return forecastStart{}, false
+	}
+	results := make([]sched.Time, 1+len(r.samples))
+	oks := make([]bool, len(results))
+	r.each(func(k int, f *twin.Forecaster) { results[k], oks[k] = f.Start(id) })
+	if !oks[0] {
+		return forecastStart{}, false
+	}
+	fs := r.combine(results)
+	r.starts[id] = fs
+	return fs, true
+}
+
+// all runs the twins to their ends and records every job's forecast.
+func (r *forecastRun) all() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	maps := make([]map[job.ID]sched.Time, 1+len(r.samples))
+	r.each(func(k int, f *twin.Forecaster) { maps[k] = f.All() })
+	results := make([]sched.Time, len(maps))
+	for id, t := range maps[0] {
+		results[0] = t
+		for k := 1; k < len(maps); k++ {
+			results[k] = maps[k][id]
+		}
+		r.starts[id] = r.combine(results)
+	}
+	r.complete = true
+}
+
+// each runs fn on the point twin (k 0) and every sampled one, in
+// parallel.
+func (r *forecastRun) each(fn func(k int, f *twin.Forecaster)) {
+	var wg sync.WaitGroup
+	for k := range 1 + len(r.samples) {
+		f := r.point
+		if k > 0 {
+			f = r.samples[k-1]
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(k, f)
+		}()
+	}
+	wg.Wait()
+}
+
+// combine makes one job's forecast of its point start and sampled starts.
+func (r *forecastRun) combine(results []sched.Time) forecastStart {
+	fs := forecastStart{point: startOrZero(results[0])}
+	samples := len(results) - 1
+	if samples > 0 {
+		draws := make([]int64, samples)
+		for k := range draws {
+			draws[k] = startOrZero(results[k+1])
+		}
+		slices.Sort(draws)
+		if draws[0] != 0 { // every sampled run started it
+			fs.low, fs.high = draws[1], draws[samples-2]
+		}
+	}
+	return fs
 }
 
 // runForecasts runs the point forecast and, for a small enough queue, the
 // sampled ones, off the loop (the snapshot is a copy, and the twin does
-// not change it).
+// not change it), to their ends.
 func (c *Controller) runForecasts(in *forecastInput) (map[job.ID]forecastStart, error) {
+	r, err := c.forecastTwins(in)
+	if err != nil {
+		return nil, err
+	}
+	r.all()
+	return r.starts, nil
+}
+
+// forecastTwins sets up the point twin and, for a small enough queue, the
+// sampled ones at the snapshot; they run when asked (forecastRun).
+func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 	s := in.snap
 	type span struct{ start, limit int64 }
 	running := make(map[job.ID]span, len(s.Running))
@@ -126,8 +295,8 @@ func (c *Controller) runForecasts(in *forecastInput) (map[job.ID]forecastStart, 
 	}
 	// quantile gives a job's run-time quantile in one run: 0.5 for the
 	// point forecast, drawn for the sampled ones.
-	run := func(quantile func(job.ID) float64) (map[job.ID]sched.Time, error) {
-		return twin.Forecast(s, c.policy, twin.ForecastOptions{
+	run := func(quantile func(job.ID) float64) (*twin.Forecaster, error) {
+		return twin.NewForecaster(s, c.policy, twin.ForecastOptions{
 			SchedIntervalS: 1, HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
 			RunningEndS: func(id job.ID) (sched.Time, bool) {
 				r, ok := in.ratios[id]
@@ -150,47 +319,22 @@ func (c *Controller) runForecasts(in *forecastInput) (map[job.ID]forecastStart, 
 	if len(s.Pending) <= forecastRangeMaxPending {
 		samples = forecastSamples
 	}
-	results := make([]map[job.ID]sched.Time, 1+samples)
-	errs := make([]error, 1+samples)
-	var wg sync.WaitGroup
-	for k := range results {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if k == 0 {
-				results[k], errs[k] = run(func(job.ID) float64 { return 0.5 })
-				return
-			}
-			// Each job draws its own quantile, the same whichever
-			// order the twin asks in.
-			seed := uint64(s.Now)*31 + uint64(k)
-			results[k], errs[k] = run(func(id job.ID) float64 {
-				return rand.New(rand.NewPCG(seed, uint64(id))).Float64()
-			})
-		}()
+	fr := &forecastRun{starts: make(map[job.ID]forecastStart), samples: make([]*twin.Forecaster, samples)}
+	var err error
+	if fr.point, err = run(func(job.ID) float64 { return 0.5 }); err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
+	for k := range fr.samples {
+		// Each job draws its own quantile, the same whichever order
+		// the twin asks in.
+		seed := uint64(s.Now)*31 + uint64(k+1)
+		if fr.samples[k], err = run(func(id job.ID) float64 {
+			return rand.New(rand.NewPCG(seed, uint64(id))).Float64()
+		}); err != nil {
 			return nil, err
 		}
 	}
-	out := make(map[job.ID]forecastStart, len(results[0]))
-	draws := make([]int64, samples)
-	for id, t := range results[0] {
-		fs := forecastStart{point: startOrZero(t)}
-		if samples > 0 {
-			for k := range draws {
-				draws[k] = startOrZero(results[k+1][id])
-			}
-			slices.Sort(draws)
-			if draws[0] != 0 { // every sampled run started it
-				fs.low, fs.high = draws[1], draws[samples-2]
-			}
-		}
-		out[id] = fs
-	}
-	return out, nil
+	return fr, nil
 }
 
 func startOrZero(t sched.Time) int64 {

@@ -84,6 +84,7 @@ func (c *Controller) apiRoutes() []apiRoute {
 		{"POST /v1/jobs/{id}/hold", c.hHold(true)},
 		{"POST /v1/jobs/{id}/release", c.hHold(false)},
 		{"GET /v1/jobs/{id}/why", c.hWhy},
+		{"GET /v1/jobs/{id}/output", c.hOutput},
 		{"POST /v1/jobs/{id}/steps", c.hCreateStep},
 		{"GET /v1/jobs/{id}/steps", c.hSteps},
 		{"POST /v1/jobs/{id}/steps/{step}/cancel", c.hCancelStep},
@@ -97,6 +98,7 @@ func (c *Controller) apiRoutes() []apiRoute {
 		{"GET /v1/projects", func(r *http.Request, user string) (any, error) { return c.ProjectsFor(r.Context(), user) }},
 		{"POST /v1/projects", c.hProject(true)},
 		{"PATCH /v1/projects/{name}", c.hProject(false)},
+		{"GET /v1/projects/{name}/report", c.hProjectReport},
 		{"GET /v1/audit", c.hAudit},
 		{"DELETE /v1/nodes/{name}/key", func(r *http.Request, user string) (any, error) {
 			return nil, c.ForgetNodeKey(user, r.PathValue("name"))

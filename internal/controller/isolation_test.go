@@ -189,6 +189,16 @@ func TestIsolation(t *testing.T) {
 		{route: "GET /v1/jobs", may: maySee, try: shows("/v1/jobs?all=1&fields=id,name,node_list,user")},
 		{route: "GET /v1/jobs/{id}", may: maySee, spec: true, try: get("/v1/jobs/RUN")},
 		{route: "GET /v1/jobs/{id}/why", may: maySee, try: get("/v1/jobs/RUN/why")},
+		// The output is read by the job's node: this test's virtual node
+		// keeps no files and says so (503); everyone else is refused
+		// before the node is asked.
+		{route: "GET /v1/jobs/{id}/output", may: maySpec, try: func(t *testing.T, f *isoFixture, user string) (bool, int, string) {
+			code, body := f.h.raw("GET", "/v1/jobs/"+run(f.run)+"/output", user, "")
+			if code == http.StatusServiceUnavailable && !strings.Contains(string(body), "keeps no output files") {
+				t.Errorf("GET output as %s = 503 %s; want the node's word that it keeps no files", user, body)
+			}
+			return code == http.StatusOK || code == http.StatusServiceUnavailable, code, string(body)
+		}},
 		{route: "GET /v1/jobs/{id}/steps", may: maySee, spec: true, try: get("/v1/jobs/RUN/steps")},
 		{route: "GET /v1/steps", may: maySee, spec: true, try: func(t *testing.T, f *isoFixture, user string) (bool, int, string) {
 			code, body := f.h.raw("GET", "/v1/steps?ids="+run(f.run), user, "")
@@ -234,6 +244,23 @@ func TestIsolation(t *testing.T) {
 			}
 			t.Fatalf("GET /v1/projects as %s: no med in %s", user, body)
 			return false, code, ""
+		}},
+		// A project's report: its members, managers and operators read it;
+		// alice's own row only she, med's manager and operators see.
+		{route: "GET /v1/projects/{name}/report", may: mayProjects, try: get("/v1/projects/med/report")},
+		{route: "GET /v1/projects/{name}/report", may: mayAct, try: func(t *testing.T, f *isoFixture, user string) (bool, int, string) {
+			code, body := f.h.raw("GET", "/v1/projects/med/report?days=3", user, "")
+			if code != http.StatusOK {
+				return false, code, string(body)
+			}
+			var rep api.ProjectReport
+			if err := json.Unmarshal(body, &rep); err != nil {
+				t.Fatalf("GET /v1/projects/med/report as %s: %v in %s", user, err, body)
+			}
+			if rep.Total.Jobs == 0 {
+				t.Errorf("GET /v1/projects/med/report as %s: total %+v; want alice's running job counted for everyone who reads it", user, rep.Total)
+			}
+			return slices.ContainsFunc(rep.Users, func(u api.ProjectUse) bool { return u.User == "alice" }), code, string(body)
 		}},
 		{route: "GET /v1/config", may: everyone, try: get("/v1/config")},
 		{route: "GET /v1/health", may: everyone, try: get("/v1/health")},

@@ -105,6 +105,14 @@ func (c *Controller) submit(tx *txn, user, key string, spec job.Spec, testOnly b
 	if len(errs) > 0 {
 		return nil, &api.Error{Code: api.CodeInvalid, Message: strings.TrimPrefix(errors.Join(errs...).Error(), "invalid job: ")}
 	}
+	if !spec.Container.IsZero() {
+		if err := checkImageRef(spec.Container); err != nil {
+			return nil, err
+		}
+		if err := tx.c.noContainers(nil); err != nil {
+			return nil, err
+		}
+	}
 	if spec.Name == "" {
 		spec.Name = "sbatch"
 	}

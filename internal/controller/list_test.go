@@ -6,12 +6,14 @@ import (
 	"net/http/httptest"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/gefion-hpc/gefion/internal/api"
 	"github.com/gefion-hpc/gefion/internal/client"
+	"github.com/gefion-hpc/gefion/internal/clock"
 	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/store"
@@ -25,7 +27,9 @@ func listServer(t *testing.T) (string, func(user string) *client.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := New(Config{Cluster: c, DefaultProject: "default", Operators: []string{"ops"}}, store.NewMemory(), nil, nil)
+	// A clock that stands still: a pass between two reads must not age
+	// the pending jobs' priorities.
+	ctl, err := New(Config{Cluster: c, DefaultProject: "default", Operators: []string{"ops"}}, store.NewMemory(), clock.NewFake(time.Now()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

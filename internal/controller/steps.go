@@ -236,6 +236,13 @@ func (c *Controller) CreateStep(ctx context.Context, user string, id job.ID, req
 	if req.MPI == "none" {
 		req.MPI = ""
 	}
+	if req.Container.IsZero() {
+		req.Container = nil
+	} else if err := req.Container.Validate(); err != nil {
+		return nil, invalid("%v", err)
+	} else if err := checkImageRef(req.Container); err != nil {
+		return nil, err
+	}
 	var key [32]byte
 	if _, err := rand.Read(key[:]); err != nil {
 		return nil, err
@@ -294,6 +301,15 @@ func (c *Controller) createStep(tx *txn, user string, id job.ID, req api.StepReq
 	if req.Stdin >= tasks {
 		return nil, invalid("stdin goes to task %d, but the step has %d task(s)", req.Stdin, tasks)
 	}
+	if req.Container != nil {
+		names := make([]string, len(layout))
+		for k, sn := range layout {
+			names[k] = sn.Node
+		}
+		if err := tx.c.noContainers(names); err != nil {
+			return nil, err
+		}
+	}
 	n := tx.nextStep(id)
 	if tx.stepTx.next == nil {
 		tx.stepTx.next = map[job.ID]int{}
@@ -340,7 +356,7 @@ func (c *Controller) createStep(tx *txn, user string, id job.ID, req api.StepReq
 			CPUsPerTask: req.CPUsPerTask, GPUBind: req.GPUBind, Name: name, User: j.User,
 			Argv: req.Argv, Env: req.Env, Cwd: req.Cwd, TimeLimitS: req.TimeLimitS,
 			IOAddr: req.IOAddr, IOKey: key, Stdin: req.Stdin, KillOnBadExit: req.KillOnBadExit,
-			MPI: req.MPI, PMIMapping: mapping, PTY: req.PTY,
+			MPI: req.MPI, PMIMapping: mapping, PTY: req.PTY, Container: req.Container,
 		}
 		tx.after(func() { c.core.queueStep(l.Node, api.StepCommand{Launch: l}) })
 	}

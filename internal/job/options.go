@@ -68,6 +68,28 @@ const (
 // (setString, check), which would otherwise run at package
 // initialisation in every gefion command.
 var optionTable = sync.OnceValue(func() []option {
+	return append(baseOptions(), containerOptions()...)
+})
+
+// containerOptions are Pyxis's container options as sbatch options.
+func containerOptions() []option {
+	var out []option
+	for _, co := range ContainerOptions() {
+		arg := noArg
+		if co.Arg {
+			arg = requiredArg
+		}
+		out = append(out, option{long: co.Long, arg: arg, set: func(a *apply, v string, _ bool) error {
+			if a.spec.Container == nil {
+				a.spec.Container = &Container{}
+			}
+			return co.Set(a.spec.Container, v)
+		}})
+	}
+	return out
+}
+
+func baseOptions() []option {
 	return []option{
 		// Identity, accounting and queue placement.
 		{long: "account", short: 'A', arg: requiredArg, set: setString(func(s *Spec) *string { return &s.Account })},
@@ -222,7 +244,7 @@ var optionTable = sync.OnceValue(func() []option {
 		// Gefion's own: quantum-circuit simulation jobs.
 		{long: "qubits", arg: requiredArg, set: setInt(func(s *Spec) *int { return &s.Qubits }, true)},
 		{long: "qpu-backend", arg: requiredArg, set: func(a *apply, v string, _ bool) error {
-			if err := checkEnum("nvidia", "mgpu", "tensornet")(v); err != nil {
+			if err := checkEnum("nvidia", "mgpu", "tensornet", "cpu")(v); err != nil {
 				return err
 			}
 			a.spec.QPUBackend = strings.ToLower(v)
@@ -236,7 +258,7 @@ var optionTable = sync.OnceValue(func() []option {
 			return nil
 		}},
 	}
-})
+}
 
 // OptionNames returns the long names of all sbatch options accepted, for
 // documentation and tests.

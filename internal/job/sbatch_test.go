@@ -414,6 +414,11 @@ var slurmOptions = map[string]string{
 	"wait-all-nodes": "1", "wckey": "w", "wrap": "hostname",
 	// Hidden or second names Slurm also accepts.
 	"cluster": "c1", "tasks-per-node": "4", "context": "x", "external": "", "autocomplete": "x",
+	// NVIDIA Pyxis's options, which Slurm takes with its SPANK plugin.
+	"container-image": "nvcr.io#nvidia/pytorch:24.05-py3", "container-mounts": "/data:/data:ro",
+	"container-workdir": "/work", "container-name": "c1", "container-env": "A,B",
+	"container-remap-root": "", "no-container-remap-root": "", "container-mount-home": "",
+	"no-container-mount-home": "", "container-writable": "", "container-readonly": "",
 }
 
 func TestEverySlurmOptionIsAccepted(t *testing.T) {
@@ -462,7 +467,10 @@ func TestNoEffectOptionsWarn(t *testing.T) {
 		"hold", "input", "job-name", "mem", "mem-per-cpu", "mem-per-gpu", "nice", "no-kill", "no-requeue",
 		"nodes", "ntasks", "ntasks-per-node", "open-mode", "output", "parsable", "partition", "qos",
 		"quiet", "requeue", "signal", "switches", "tasks-per-node", "test-only", "time", "time-min",
-		"usage", "verbose", "version", "wait", "wrap"}
+		"usage", "verbose", "version", "wait", "wrap",
+		"container-image", "container-mounts", "container-workdir", "container-name", "container-env",
+		"container-remap-root", "no-container-remap-root", "container-mount-home", "no-container-mount-home",
+		"container-writable", "container-readonly"}
 	for _, n := range want {
 		if !honoured[n] {
 			t.Errorf("--%s warned; it is honoured", n)

@@ -79,6 +79,10 @@ type Spec struct {
 	QPUBackend   string `json:"qpu_backend,omitempty"`
 	QPUPrecision string `json:"qpu_precision,omitempty"`
 
+	// Container runs the batch script in a container image
+	// (--container-image and the other Pyxis options); nil: bare.
+	Container *Container `json:"container,omitempty"`
+
 	// Script is the batch script text; Argv its arguments.
 	Script     string   `json:"script,omitempty"`
 	Argv       []string `json:"argv,omitempty"`

@@ -204,6 +204,14 @@ func (s *Spec) Validate() error {
 		}
 	}
 	list("env", s.Env, MaxEnvEntries, MaxEnvBytes, true)
+	if !s.Container.IsZero() {
+		if err := s.Container.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if s.Container.Name != "" && s.Container.Image == "" {
+			bad("--container-name=%s without --container-image: a batch job has no earlier step whose container it could use; give the image", s.Container.Name)
+		}
+	}
 	list("argv", s.Argv, MaxArgs, MaxArgvBytes, false)
 
 	// Every task stores its own spec, the script aside (one copy per

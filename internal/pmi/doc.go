@@ -23,6 +23,8 @@
 // connection) and returns the whole step's key-value space. The controller
 // never sees this traffic, as DESIGN.md asks.
 //
-// Imported by the agent (which serves its local ranks) and the CLI's srun
-// (which joins the nodes' fences); it imports only the standard library.
+// Imported by the agent (which serves its local ranks), the CLI's srun
+// (which joins the nodes' fences) and Gefion's own tasks that wire up
+// without an MPI library ("gefion quantum run --nodes N" uses Client, the
+// rank's side of PMI-1); it imports only the standard library.
 package pmi

@@ -5,8 +5,10 @@
 // precision (State, Circuit, Run), and Pauli-string expectation values for
 // hybrid loops (Hamiltonian).
 //
-// It is pure computation: no network, no clock other than the wall time Run
-// reports. Any package may import it; internal/cli uses it for
+// It is pure computation: no clock other than the wall time Run reports,
+// and no network but the TCP connections between the tasks of one
+// distributed run (RunDistributed over a Comm; dist.go says how a state
+// is split over tasks). Any package may import it; internal/cli uses it for
 // "gefion quantum run" and "gefion quantum size", and the job layer uses
 // Size and Sizing.Env to turn "#SBATCH --qubits=N --qpu-backend=B
 // --qpu-precision=P" into a GPU request and the environment CUDA-Q reads.

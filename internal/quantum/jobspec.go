@@ -18,6 +18,16 @@ func ApplyToSpec(s *job.Spec, c *cluster.Cluster) error {
 		return err
 	}
 	s.GPUs, s.GPUsPerTask = 0, 0
+	if sz.Backend == BackendCPU {
+		// One task per whole node, with all of its memory.
+		s.GPUsPerNode = 0
+		s.NodesMin, s.NodesMax = sz.Nodes, sz.Nodes
+		s.NTasks, s.NTasksPerNode = sz.Tasks, 1
+		s.Exclusive = true
+		s.Mem, s.MemPerNodeMB, s.MemPerCPUMB, s.MemPerGPUMB = "0", -1, 0, 0
+		s.Env = append(s.Env, sz.Env()...)
+		return nil
+	}
 	s.NodesMin, s.NodesMax = sz.Nodes, sz.Nodes
 	s.GPUsPerNode = sz.GPUsPerNode
 	s.NTasks = sz.GPUs

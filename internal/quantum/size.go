@@ -69,6 +69,12 @@ type Sizing struct {
 	MachineNodes int `json:"machine_nodes"`
 	// Note explains a sizing that is not plain arithmetic (tensornet).
 	Note string `json:"note,omitempty"`
+	// Tasks, PerNodeBytes and UsableNodeBytes size the cpu backend (one
+	// task per node, each holding PerNodeBytes of the state, of a node's
+	// memory less the reserve).
+	Tasks           int   `json:"tasks,omitempty"`
+	PerNodeBytes    int64 `json:"per_node_bytes,omitempty"`
+	UsableNodeBytes int64 `json:"usable_node_bytes,omitempty"`
 }
 
 // ErrTooLarge is wrapped by every error that says a simulation does not fit
@@ -158,6 +164,9 @@ func Size(qubits int, backend, precision string, c *cluster.Cluster) (Sizing, er
 	if backend == "" {
 		backend = BackendNVIDIA
 	}
+	if backend == BackendCPU {
+		return sizeCPU(qubits, ab, precision, c)
+	}
 	gpuMem, perNode, totalGPUs, gpuNodes := machineGPUs(c)
 	if totalGPUs == 0 {
 		return Sizing{}, fmt.Errorf("cluster %s has no GPUs: quantum simulation backends need GPU nodes", c.Name)
@@ -177,7 +186,7 @@ func Size(qubits int, backend, precision string, c *cluster.Cluster) (Sizing, er
 		return s, nil
 	case BackendNVIDIA, BackendMGPU:
 	default:
-		return Sizing{}, fmt.Errorf("unknown backend %q: use nvidia (one GPU), mgpu (state vector over many GPUs) or tensornet", backend)
+		return Sizing{}, fmt.Errorf("unknown backend %q: use nvidia (one GPU), mgpu (state vector over many GPUs), tensornet, or cpu (state vector over many nodes' memory)", backend)
 	}
 	s.Bytes = bytes
 	need := ceilPow2(ceilDiv(bytes, usable))
@@ -259,6 +268,9 @@ func ceilPow2(n int64) int {
 // reach each other over NVLink, here one node's) and CUDAQ_GPU_FABRIC=NVL.
 // Each entry is KEY=VALUE, as os/exec wants.
 func (s Sizing) Env() []string {
+	if s.Backend == BackendCPU {
+		return s.cpuEnv()
+	}
 	opt := "fp32"
 	if s.Precision == Double {
 		opt = "fp64"

@@ -69,7 +69,7 @@ func TestSize(t *testing.T) {
 	for _, bad := range []struct {
 		q    int
 		b, p string
-	}{{0, "mgpu", ""}, {70, "mgpu", ""}, {10, "cpu", ""}, {10, "mgpu", "half"}} {
+	}{{0, "mgpu", ""}, {70, "mgpu", ""}, {10, "quantum-annealer", ""}, {10, "mgpu", "half"}} {
 		if _, err := Size(bad.q, bad.b, bad.p, gefion); err == nil || errors.Is(err, ErrTooLarge) {
 			t.Errorf("Size(%d, %q, %q) = %v; want an input error", bad.q, bad.b, bad.p, err)
 		}

@@ -14,6 +14,10 @@
 // A pass, in order:
 //  1. Fair Tree fair-share factors from the project tree and decayed usage.
 //  2. Priority of every pending job under the policy, then a stable sort.
+//     A driver that schedules the same deep queue pass after pass (the
+//     twin) may hand a PendingIndex that keeps the order between passes;
+//     a starts-only pass then computes one priority per class of jobs
+//     that differ only in eligible time, and decides the same.
 //  3. In priority order: jobs held back by dependencies, begin time, holds,
 //     quotas or array throttles get their reason. Each other job is started
 //     now if a placement exists that delays no reservation; otherwise it

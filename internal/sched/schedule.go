@@ -212,21 +212,50 @@ type estReq struct{ waiting, pending int }
 
 func (ps *pass) run() {
 	s := ps.s
-	items := priorities(s, ps.p, ps.qos, ps.sc.items)
-	ps.sc.items = items
-	ps.plan.Stats.Pending = len(items)
+	ps.plan.Stats.Pending = len(s.Pending)
 	if !s.StartsOnly {
-		ps.plan.Waiting = make([]Waiting, 0, len(items))
+		ps.plan.Waiting = make([]Waiting, 0, len(s.Pending))
 	}
 	// A starts-only pass may stop once nothing can start any more: the
 	// jobs it never reaches would only wait.
-	lazy := s.StartsOnly && ps.p.Backfill != Conservative && !ps.anyPreemptor() && !ps.anyCPUOnly()
-	q := newQueue(items, lazy)
-	var minGPUs, minWhole int
-	anyFits, fitsAt := true, -1
-	if lazy {
-		minGPUs, minWhole = smallestAsks(items)
+	lazy := s.StartsOnly && ps.p.Backfill != Conservative
+	ix := s.Index
+	if ix != nil && lazy && indexable(ps.p) {
+		ix.sync(s, ps.p)
+		lazy = ix.cpuOnly == 0 && !ix.anyPreemptor(ps.qos)
+	} else {
+		ix = nil
+		lazy = lazy && !ps.anyPreemptor() && !ps.anyCPUOnly()
 	}
+	var q interface {
+		next() (int, float64, bool)
+		narrow(maxFree, idle int) int
+		left() int
+	}
+	var minGPUs, minWhole int
+	var mq *mergeQueue
+	if ix != nil && lazy {
+		mq = newMergeQueue(ps, ix, preemptTiers(s))
+		q = mq
+		minGPUs, minWhole = ix.SmallestAsks()
+	} else {
+		ix = nil
+		items := priorities(s, ps.p, ps.qos, ps.sc.items)
+		ps.sc.items = items
+		q = newQueue(items, lazy)
+		if lazy {
+			minGPUs, minWhole = smallestAsks(items)
+		}
+	}
+	// processed counts the jobs the loop below looked at: a pass over an
+	// index did not reach the others (EarlyStop).
+	processed := 0
+	defer func() {
+		if ix != nil {
+			ps.plan.Stats.EarlyStop = len(s.Pending) - processed
+		}
+	}()
+	anyFits, fitsAt := true, -1
 	// Once an EASY pass may add no more reservations, a job that cannot
 	// start now changes nothing: a lazy pass then keeps only the jobs that
 	// fit what is free (which only shrinks) and skips ordering the rest.
@@ -263,6 +292,7 @@ func (ps *pass) run() {
 			ps.plan.Stats.EarlyStop += q.left() + 1
 			break
 		}
+		processed++
 		j := &s.Pending[pi]
 		sh := ps.shapeOf(j)
 		w := Waiting{
@@ -280,6 +310,9 @@ func (ps *pass) run() {
 		}
 		e := ps.eligible(sh.part, sh.gtype)
 		if e.usable < sh.nodes || (!sh.nd.whole && (e.maxGPU < sh.nd.gpus || e.maxCPU < sh.nd.cpus || e.maxMem < sh.nd.mem)) {
+			if mq != nil {
+				mq.failed(pi, 0)
+			}
 			w.Reason = ReasonReqNodeNotAvail
 			ps.addWaiting(w)
 			continue
@@ -301,6 +334,9 @@ func (ps *pass) run() {
 			continue
 		} else if !ok || limit < failed {
 			ps.failNow[sh] = limit
+		}
+		if mq != nil {
+			mq.failed(pi, ps.failNow[sh])
 		}
 		// Blocked on resources.
 		w.Reason = ReasonPriority

@@ -125,6 +125,8 @@ type Scratch struct {
 	cand   []uint64
 	byFree []bitset
 	bits   []uint64
+	// cursors are a pass's positions in a PendingIndex's classes.
+	cursors []int32
 }
 
 // reuse returns buf resized to n and zeroed, reallocating only if needed.

@@ -178,6 +178,10 @@ type Snapshot struct {
 	StartsOnly bool
 	// Scratch, if set, lends the pass buffers to reuse (see Scratch).
 	Scratch *Scratch
+	// Index, if set, holds Pending's order from earlier passes (see
+	// PendingIndex); a starts-only pass then costs about the number of
+	// priority classes, not of pending jobs. The plan is the same.
+	Index *PendingIndex
 }
 
 // Start is a job to start now on exactly these resources.
@@ -275,7 +279,9 @@ type Stats struct {
 	EstimateRuns int // distinct earliest-start computations
 	// EarlyStop counts the jobs a starts-only pass did not reach because
 	// nothing more could start, or could not start and could no longer
-	// take a reservation.
+	// take a reservation. A pass over a PendingIndex passes over, unseen,
+	// jobs that a pass without one would reach and skip by shape: they
+	// count here, not in ShapeSkips.
 	EarlyStop int
 	// HeadsBlocked says a starts-only pass without backfill stopped
 	// because the head of every partition's queue was blocked on

@@ -446,6 +446,7 @@ func cloneJob(r *JobRecord) *JobRecord {
 		v := *r.Spec.Requeue
 		c.Spec.Requeue = &v
 	}
+	c.Spec.Container = r.Spec.Container.Clone()
 	if r.Allocs != nil {
 		c.Allocs = make([]Alloc, len(r.Allocs))
 		for i, a := range r.Allocs {

@@ -70,6 +70,10 @@ type ProjectRecord struct {
 	// limit. PeriodStartS is when the current period began.
 	GrantGPUHours float64 `json:"grant_gpu_hours"`
 	PeriodStartS  int64   `json:"period_start_s"`
+	// GrantEndS is when the grant ends, as the allocation committee set
+	// it; 0 is not said. The grant runs from PeriodStartS to GrantEndS,
+	// which the web view's burn-down draws.
+	GrantEndS int64 `json:"grant_end_s,omitempty"`
 	// UsedGPUSeconds is this period's use; UsageGPUS the decayed usage that
 	// feeds fair share, as of UsageAtS.
 	UsedGPUSeconds float64 `json:"used_gpu_seconds"`

@@ -14,7 +14,15 @@
 // Flow: trace.Reader -> Map (records onto the machine: requests, projects,
 // time limits, load) -> Run (the simulation, under one policy) -> Summarize
 // (Metrics) -> WriteReport (HTML). Forecast runs the same simulation from a
-// live snapshot to predict start times.
+// live snapshot to predict start times; a Forecaster runs it only until
+// the job asked about starts and goes on from there for the next
+// question, with the same answers.
+//
+// Speed: a pass over a deep queue would order every pending job; the twin
+// keeps the queue's order between passes in a sched.PendingIndex, so a
+// pass costs about the number of priority classes (Config.NoIndex turns
+// it off; the results are the same), and skips passes that cannot start
+// anything (Config.NoSkip).
 //
 // Same workload, configuration and seed give the same result, byte for
 // byte. The package may import cluster, job, sched and its subpackage

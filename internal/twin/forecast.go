@@ -34,21 +34,87 @@ type ForecastOptions struct {
 // expected run times. Jobs that do not start within the horizon get
 // sched.Never. The snapshot is not modified.
 func Forecast(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (map[job.ID]sched.Time, error) {
+	f, err := NewForecaster(s, p, opt)
+	if err != nil {
+		return nil, err
+	}
+	return f.All(), nil
+}
+
+// A Forecaster answers Forecast's question one job at a time: it runs the
+// twin forward from the snapshot only until the job asked about has
+// started (or the horizon), and keeps the twin where it stopped, so that
+// the next question goes on from there. Every answer is the one Forecast
+// gives: the twin's run is the same however often it stops. A
+// Forecaster is not safe for concurrent use.
+type Forecaster struct {
+	e *engine
+	// pending is the snapshot's pending jobs' IDs, in its order.
+	pending []job.ID
+}
+
+// NewForecaster sets the twin up at the snapshot, as Forecast does; it
+// keeps no reference to the snapshot's slices but the cluster's.
+func NewForecaster(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (*Forecaster, error) {
 	e, err := forecastEngine(s, p, opt)
 	if err != nil {
 		return nil, err
 	}
-	e.loop()
-	out := make(map[job.ID]sched.Time, len(s.Pending))
+	f := &Forecaster{e: e, pending: make([]job.ID, len(s.Pending))}
 	for k := range s.Pending {
-		i := e.idIndex[s.Pending[k].ID]
-		st := e.outcome[i].FirstStartS
-		if st < 0 || st > e.stopAt {
-			st = sched.Never
-		}
-		out[s.Pending[k].ID] = st
+		f.pending[k] = s.Pending[k].ID
 	}
-	return out, nil
+	return f, nil
+}
+
+// Start returns when pending job id starts (sched.Never: not within the
+// horizon), running the twin as far as that needs; ok is false when the
+// job was not pending in the snapshot.
+func (f *Forecaster) Start(id job.ID) (t sched.Time, ok bool) {
+	e := f.e
+	i, ok := e.idIndex[id]
+	if !ok || int(i) < len(e.jobs)-len(f.pending) {
+		return 0, false // unknown, or running in the snapshot
+	}
+	if e.outcome[i].FirstStartS < 0 {
+		e.watch = i
+		e.loop()
+		e.watch = -1
+	}
+	return f.startOf(i), true
+}
+
+// All runs the twin to the end and returns every pending job's start.
+func (f *Forecaster) All() map[job.ID]sched.Time {
+	f.e.loop()
+	out := make(map[job.ID]sched.Time, len(f.pending))
+	for _, id := range f.pending {
+		out[id] = f.startOf(f.e.idIndex[id])
+	}
+	return out
+}
+
+// Started returns the starts known so far without running the twin: the
+// jobs started before where it stopped.
+func (f *Forecaster) Started() map[job.ID]sched.Time {
+	out := map[job.ID]sched.Time{}
+	for _, id := range f.pending {
+		if i := f.e.idIndex[id]; f.e.outcome[i].FirstStartS >= 0 {
+			out[id] = f.startOf(i)
+		}
+	}
+	return out
+}
+
+// Done says whether the twin has run to its end: every start is known.
+func (f *Forecaster) Done() bool { return f.e.finished }
+
+func (f *Forecaster) startOf(i int32) sched.Time {
+	st := f.e.outcome[i].FirstStartS
+	if st < 0 || st > f.e.stopAt {
+		st = sched.Never
+	}
+	return st
 }
 
 // forecastEngine sets up the twin at a live snapshot's state: its running
@@ -83,11 +149,25 @@ func forecastEngine(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (*en
 		horizon = 366 * 86400
 	}
 	e.stopAt = s.Now + horizon
+	// QOS and user usage are carried as they are: the forecast looks
+	// ahead over a span where their changes matter little.
+	e.qos, e.users = s.QOS, s.Users
+	for _, q := range s.QOS {
+		if len(q.Preempt) > 0 {
+			if e.preemptors == nil {
+				e.preemptors = map[string]bool{}
+			}
+			e.preemptors[q.Name] = true
+		}
+	}
 	n := len(s.Running) + len(s.Pending)
 	e.jobs = make([]simJob, 0, n)
 	e.outcome = make([]Outcome, 0, n)
 	e.idIndex = make(map[job.ID]int32, n)
 	e.ids = make([]job.ID, 0, n)
+	e.pend = make([]sched.Pending, 0, len(s.Pending))
+	e.run = make([]sched.Running, 0, 2*len(s.Running)+16)
+	e.runJob = make([]int32, 0, 2*len(s.Running)+16)
 	proj := func(name string) int32 {
 		if i, ok := projIdx[name]; ok {
 			return i
@@ -151,14 +231,6 @@ func forecastEngine(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (*en
 		e.idIndex[pd.ID] = i
 		e.ids = append(e.ids, pd.ID)
 		e.addPending(i, pd)
-	}
-	// QOS and user usage are carried as they are: the forecast looks
-	// ahead over a span where their changes matter little.
-	e.qos, e.users = s.QOS, s.Users
-	for _, q := range s.QOS {
-		if len(q.Preempt) > 0 {
-			e.canPreempt = true
-		}
 	}
 	// The controller asks for a forecast with the live state: the first
 	// pass is now.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/gefion-hpc/gefion/internal/cluster"
 	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/sched"
@@ -212,9 +214,15 @@ func TestForecastDuringReplay(t *testing.T) {
 // gefion preset with every GPU busy (one job per node) and 10,000 pending
 // jobs of mixed sizes and limits over ten projects.
 func gefionScaleSnapshot(tb testing.TB) *sched.Snapshot {
+	return seededQueue(tb, 1, 10_000)
+}
+
+// seededQueue is gefionScaleSnapshot's machine with a queue of the given
+// length drawn from seed.
+func seededQueue(tb testing.TB, seed uint64, pending int) *sched.Snapshot {
 	c := preset(tb, "gefion")
 	mem := c.Nodes[0].Model.MemoryBytes >> 20
-	rng := rand.New(rand.NewPCG(1, 1))
+	rng := rand.New(rand.NewPCG(seed, 1))
 	s := &sched.Snapshot{Now: 100_000, Cluster: c}
 	for p := range 10 {
 		s.Projects = append(s.Projects, sched.Project{Name: fmt.Sprint("p", p), Shares: 1})
@@ -224,7 +232,7 @@ func gefionScaleSnapshot(tb testing.TB) *sched.Snapshot {
 			StartS: 90_000, EndS: 100_000 + int64(rng.IntN(86400)),
 			Allocs: []sched.Alloc{{Node: n, GPUs: 0xff, CPUs: 16, MemMB: mem / 8}}})
 	}
-	for i := range 10_000 {
+	for i := range pending {
 		g, nodes := []int{1, 1, 1, 2, 4, 8, 8}[rng.IntN(7)], 1
 		if rng.IntN(50) == 0 {
 			nodes = 2 + rng.IntN(8)
@@ -237,6 +245,94 @@ func gefionScaleSnapshot(tb testing.TB) *sched.Snapshot {
 	return s
 }
 
+// TestForecastIndexAndEarlyStop checks the ways a forecast saves work
+// against the plain full replay on seeded queues: the plain replay orders
+// the whole queue at every pass and runs every due pass (Config.NoIndex,
+// Config.NoSkip); Forecast keeps the order in an index and skips passes
+// that can start nothing; a Forecaster asked about one job at a time, in
+// a random order, runs only as far as each answer needs and goes on from
+// there. All three must give every job the same start. Seed 2 has the
+// controller's QOSes, one of which may preempt; seed 3 has pending jobs
+// in it, and running ones it may preempt.
+func TestForecastIndexAndEarlyStop(t *testing.T) {
+	for _, name := range []string{"default", "backfill", "fifo"} {
+		for seed := uint64(1); seed <= 3; seed++ {
+			s := seededQueue(t, seed, 1500)
+			if seed >= 2 {
+				s.QOS = []sched.QOS{
+					{Name: "normal", Priority: 10},
+					{Name: "high", Priority: 100, Preempt: []string{"scavenger"}},
+					{Name: "scavenger", GraceS: 120, Requeue: true},
+				}
+			}
+			if seed == 3 {
+				for k := range s.Running {
+					if k%5 == 0 {
+						s.Running[k].QOS = "scavenger"
+					}
+				}
+				for k := range s.Pending {
+					if k%97 == 0 {
+						s.Pending[k].QOS = "high"
+					}
+				}
+			}
+			p := policy(t, name)
+			opt := ForecastOptions{SchedIntervalS: 1}
+			e, err := forecastEngine(s, p, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.cfg.NoIndex, e.cfg.NoSkip = true, true
+			e.loop()
+			plain := map[job.ID]sched.Time{}
+			for _, pd := range s.Pending {
+				i := e.idIndex[pd.ID]
+				st := e.outcome[i].FirstStartS
+				if st < 0 || st > e.stopAt {
+					st = sched.Never
+				}
+				plain[pd.ID] = st
+			}
+			full, err := Forecast(s, p, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(plain, full); d != "" {
+				t.Fatalf("%s seed %d: the indexed forecast differs from the plain replay (-plain +indexed):\n%s", name, seed, d)
+			}
+			f, err := NewForecaster(s, p, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(seed, 7))
+			asked := 0
+			for _, k := range rng.Perm(len(s.Pending))[:200] {
+				id := s.Pending[k].ID
+				got, ok := f.Start(id)
+				if !ok || got != plain[id] {
+					t.Fatalf("%s seed %d: Start(%d) = %d, %v after %d questions; the full replay says %d", name, seed, id, got, ok, asked, plain[id])
+				}
+				asked++
+			}
+			for id, st := range f.Started() {
+				if st != plain[id] {
+					t.Fatalf("%s seed %d: Started()[%d] = %d; want %d", name, seed, id, st, plain[id])
+				}
+			}
+			if d := cmp.Diff(plain, f.All()); d != "" {
+				t.Fatalf("%s seed %d: All after early stops differs (-plain +forecaster):\n%s", name, seed, d)
+			}
+			if _, ok := f.Start(s.Running[0].ID); ok {
+				t.Errorf("%s: Start of a running job = ok; want not ok", name)
+			}
+			if _, ok := f.Start(1 << 40); ok {
+				t.Errorf("%s: Start of an unknown job = ok; want not ok", name)
+			}
+		}
+	}
+}
+
 // BenchmarkForecastGefionScale forecasts every pending job of
 // gefionScaleSnapshot once.
 func BenchmarkForecastGefionScale(b *testing.B) {
@@ -246,5 +342,20 @@ func BenchmarkForecastGefionScale(b *testing.B) {
 		if _, err := Forecast(s, p, ForecastOptions{SchedIntervalS: 1}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkForecastOneJob forecasts one job of gefionScaleSnapshot from a
+// fresh Forecaster: the job halfway down the queue's submission order.
+func BenchmarkForecastOneJob(b *testing.B) {
+	s := gefionScaleSnapshot(b)
+	p := policy(b, "default")
+	id := s.Pending[len(s.Pending)/2].ID
+	for b.Loop() {
+		f, err := NewForecaster(s, p, ForecastOptions{SchedIntervalS: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Start(id)
 	}
 }

@@ -79,6 +79,10 @@ type Config struct {
 	// NoSkip calls the core after every batch of events even when no job
 	// could start (see engine.futile); the results are the same, slower.
 	NoSkip bool
+	// NoIndex makes every pass order the whole queue afresh instead of
+	// keeping its order in a sched.PendingIndex; the results are the
+	// same, slower on a deep queue.
+	NoIndex bool
 }
 
 // Outcome is what happened to one job in a replay.
@@ -270,6 +274,8 @@ type engine struct {
 	stopAt    int64 // forecasts stop after this time; 0: never
 	unstarted int   // forecasts: pending jobs of the snapshot not yet started
 	untilEnd  bool  // replays of a snapshot: run to the last end, not the last start
+	watch     int32 // forecasts: stop once this job has started (-1: none)
+	finished  bool  // the loop ran to its end, not to a watched start
 	passAt    int64 // next pass time, -1: none due
 	lastPass  int64
 	passes    int
@@ -277,7 +283,10 @@ type engine struct {
 	// cpuPending counts pending jobs that ask for no GPU (see futile).
 	cpuPending int
 	skipped    int
-	canPreempt bool
+	// preemptors are the QOSes that may preempt, and preemptPending
+	// counts pending jobs in them (see futile).
+	preemptors     map[string]bool
+	preemptPending int
 
 	busy      int // GPUs held
 	busyW     float64
@@ -287,12 +296,13 @@ type engine struct {
 	series    Series
 	acc       accum
 	suMax     int
-	qos       []sched.QOS       // from a forecast's snapshot
-	users     []sched.UserUsage // from a forecast's snapshot
-	scratch   sched.Scratch     // buffers the core reuses pass after pass
-	suIdle    []int             // wholly idle up nodes per SU
-	nodeJobs  []int32           // allocations held on each node
-	freeGPUs  []int32           // GPUs free on each node
+	qos       []sched.QOS        // from a forecast's snapshot
+	users     []sched.UserUsage  // from a forecast's snapshot
+	scratch   sched.Scratch      // buffers the core reuses pass after pass
+	ix        sched.PendingIndex // the queue's order, kept between passes
+	suIdle    []int              // wholly idle up nodes per SU
+	nodeJobs  []int32            // allocations held on each node
+	freeGPUs  []int32            // GPUs free on each node
 	res       Result
 	halfLife  float64
 	interval  int64
@@ -320,7 +330,7 @@ func newEngine(c *cluster.Cluster, cfg Config, nproj int) (*engine, error) {
 		return nil, err
 	}
 	e := &engine{
-		c: c, cfg: cfg, passAt: -1, lastPass: math.MinInt64 / 2,
+		c: c, cfg: cfg, passAt: -1, lastPass: math.MinInt64 / 2, watch: -1,
 		projects: make([]sched.Project, nproj),
 		projRun:  make([]int, nproj),
 		projT:    make([]int64, nproj),
@@ -383,9 +393,15 @@ func (e *engine) id(i int32) job.ID {
 	return e.ids[i]
 }
 
-// loop runs events until every job has ended or nothing more can happen.
+// loop runs events until every job has ended or nothing more can happen,
+// or until the watched job has started. It stops only between two event
+// times, so a loop stopped at a watched start and called again runs on
+// exactly as one that never stopped.
 func (e *engine) loop() {
 	for {
+		if e.watch >= 0 && e.outcome[e.watch].FirstStartS >= 0 {
+			return
+		}
 		t := int64(math.MaxInt64)
 		if e.w != nil && e.next < len(e.w.Jobs) {
 			t = e.w.Jobs[e.next].SubmitS
@@ -433,6 +449,7 @@ func (e *engine) loop() {
 			e.pass()
 		}
 	}
+	e.finished = true
 }
 
 // advance moves the clock to t, integrating usage, energy and series.
@@ -510,8 +527,12 @@ func (e *engine) addPending(i int32, p sched.Pending) {
 	if p.Req.GPUs() == 0 {
 		e.cpuPending++
 	}
+	if e.preemptors[p.QOS] {
+		e.preemptPending++
+	}
 	e.jobs[i].pendIdx = int32(len(e.pend))
 	e.pend = append(e.pend, p)
+	e.ix.Append(&e.pend[len(e.pend)-1])
 }
 
 // unpend takes job i out of the queue, moving the last entry into its
@@ -522,6 +543,9 @@ func (e *engine) unpend(i int32) {
 	if e.pend[k].Req.GPUs() == 0 {
 		e.cpuPending--
 	}
+	if e.preemptors[e.pend[k].QOS] {
+		e.preemptPending--
+	}
 	if k != last {
 		e.pend[k] = e.pend[last]
 		e.jobs[e.index(e.pend[k].ID)].pendIdx = k
@@ -529,6 +553,7 @@ func (e *engine) unpend(i int32) {
 	e.pend[last] = sched.Pending{}
 	e.pend = e.pend[:last]
 	e.jobs[i].pendIdx = -1
+	e.ix.SwapRemove(int(k))
 }
 
 // pendingOf is the core's view of a pending job.
@@ -561,15 +586,15 @@ func (e *engine) pendingOf(i int32) sched.Pending {
 }
 
 // futile reports that a due pass cannot start or preempt anything, so the
-// core need not be called: no QOS may preempt, every pending job asks for a
-// GPU, and no up node has as many GPUs free as the smallest single-node
+// core need not be called: no pending job is of a QOS that may preempt,
+// every pending job asks for a GPU, and no up node has as many GPUs free as the smallest single-node
 // job asks for, nor are as many nodes idle as the smallest whole-node job
 // asks for. Every start needs one of those, so the pass would start nothing
 // whatever its priorities and reservations, and the twin applies nothing
 // else of a plan (reservations and estimates are recomputed by the next
 // pass). The pass still counts as run for the scheduling interval.
 func (e *engine) futile() bool {
-	if e.cfg.NoSkip || e.canPreempt || e.cpuPending > 0 {
+	if e.cfg.NoSkip || e.preemptPending > 0 || e.cpuPending > 0 {
 		return false
 	}
 	// Without backfill, a pass that found every queue's head blocked is
@@ -577,7 +602,7 @@ func (e *engine) futile() bool {
 	if e.headsBlocked && (e.frees == e.blockedAt || !e.headMayFit()) {
 		return true
 	}
-	gpus, whole := sched.SmallestAsks(e.pend)
+	gpus, whole := e.ix.SmallestAsks()
 	idle := 0
 	for _, k := range e.suIdle {
 		idle += k
@@ -632,6 +657,9 @@ func (e *engine) pass() {
 		Now: e.now, Cluster: e.c, Nodes: e.nodes,
 		Running: e.run, Pending: e.pend, Projects: e.projects,
 		QOS: e.qos, Users: e.users, StartsOnly: true, Scratch: &e.scratch,
+	}
+	if !e.cfg.NoIndex {
+		snap.Index = &e.ix
 	}
 	if e.cfg.OnPass != nil {
 		e.cfg.OnPass(&snap)

@@ -71,6 +71,8 @@ type chart struct {
 	barWidth   float64 // in SVG units
 	marks      []point
 	markName   string
+	// title, where set, is the figure's accessible name (role="img").
+	title string
 }
 
 func fixed(v float64) *float64 { return &v }
@@ -163,8 +165,12 @@ func (c *chart) svg() string {
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%g" height="%g" viewBox="0 0 %g %g" font-family="sans-serif" font-size="%g">`+"\n",
-		chartW, chartH, chartW, chartH, fontSize)
+	a11y := ""
+	if c.title != "" {
+		a11y = ` role="img" aria-label="` + html.EscapeString(c.title) + `"`
+	}
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%g" height="%g" viewBox="0 0 %g %g" font-family="sans-serif" font-size="%g"%s>`+"\n",
+		chartW, chartH, chartW, chartH, fontSize, a11y)
 	b.WriteString(`<rect width="100%" height="100%" fill="#fff"/>` + "\n")
 
 	// Grid and ticks.
@@ -329,4 +335,58 @@ func tickLabel(v float64) string {
 		return strconv.FormatFloat(v, 'g', 10, 64)
 	}
 	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+// Chart is a figure drawn as the report draws its own, for other views
+// (the web view's Projects page): lines over a linear x axis, or grouped
+// bars over named categories, with a legend. The zero value is an empty
+// chart.
+type Chart struct {
+	// Title is the figure's accessible name; say what it shows.
+	Title          string
+	XLabel, YLabel string
+	// Lines are drawn over a linear x axis; Categories name the x
+	// positions of Bars (one value per category in each series).
+	Lines      []ChartLine
+	Categories []string
+	Bars       []ChartBars
+	// YMin fixes the y axis's lower end (bars start at zero anyway).
+	YMin *float64
+}
+
+// ChartLine is one line; Dashed draws it dashed (a projection, a target).
+type ChartLine struct {
+	Name   string
+	X, Y   []float64
+	Dashed bool
+}
+
+// ChartBars is one series of bars.
+type ChartBars struct {
+	Name   string
+	Values []float64
+}
+
+// SVG renders the chart as one <svg> element.
+func (c *Chart) SVG() string {
+	ch := &chart{xLabel: c.XLabel, yLabel: c.YLabel, yMin: c.YMin, categories: c.Categories, title: c.Title,
+		rotateX: len(c.Categories) > 16}
+	for i, l := range c.Lines {
+		pts := make([]point, 0, len(l.X))
+		for k := range min(len(l.X), len(l.Y)) {
+			pts = append(pts, point{l.X[k], l.Y[k]})
+		}
+		dash := ""
+		if l.Dashed {
+			dash = "6,3"
+		}
+		ch.lines = append(ch.lines, chartLine{name: l.Name, pts: pts, color: runColor(i + 2), dash: dash})
+	}
+	for i, b := range c.Bars {
+		ch.bars = append(ch.bars, barSeries{name: b.Name, vals: b.Values, color: runColor(i + 2)})
+	}
+	if n := len(c.Categories); n > 0 && len(c.Bars) > 0 {
+		ch.barWidth = 0.8 * (chartW - chartLeft - chartRight) / float64(n) / float64(len(c.Bars))
+	}
+	return ch.svg()
 }

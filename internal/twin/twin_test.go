@@ -378,6 +378,48 @@ func TestSkipIsExactBusy(t *testing.T) {
 	}
 }
 
+// TestIndexIsExact replays an overloaded synthetic mix (deep queues, many
+// jobs per priority class) and the Philly slice with the queue's order
+// kept in an index and without (Config.NoIndex), under every built-in
+// policy that may use the index (conservative backfill never does), with
+// and without node failures (which requeue jobs): the outcomes and pass
+// counts must be equal.
+func TestIndexIsExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	var recs []trace.Record
+	at := 0.0
+	for k := 0; k < 800; k++ {
+		at += rng.ExpFloat64() * 100
+		g := []int{1, 1, 2, 4, 8, 8, 16, 32}[rng.IntN(8)]
+		recs = append(recs, trace.Record{SubmitS: at, DurationS: 300 + rng.Float64()*20000, GPUs: g, Tenant: fmt.Sprint("p", rng.IntN(4))})
+	}
+	c, err := cluster.SuperPOD("mini", 8, &cluster.DGXH100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := MapRecords(recs, c, MapOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for wname, w := range map[string]*Workload{"busy": busy, "philly": replaySlice(t, 3, 2)} {
+		for _, name := range []string{"fifo", "backfill", "gefion"} {
+			for _, f := range []FailureModel{{}, {NodeMTBFHours: 48, RepairS: 3600}} {
+				cfg := Config{Policy: policy(t, name), Seed: 3, Failures: f}
+				a, err := Run(w, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg.NoIndex = true
+				b, _ := Run(w, cfg)
+				if !reflect.DeepEqual(a.Jobs, b.Jobs) || a.Passes != b.Passes || a.SkippedPasses != b.SkippedPasses {
+					t.Errorf("%s, %s, failures %v: the index changed the outcome (passes %d/%d, skipped %d/%d)",
+						wname, name, f.NodeMTBFHours > 0, a.Passes, b.Passes, a.SkippedPasses, b.SkippedPasses)
+				}
+			}
+		}
+	}
+}
+
 func TestNodeFailuresRequeue(t *testing.T) {
 	w := tiny(t, []trace.Record{{SubmitS: 0, DurationS: 36000, GPUs: 8, Tenant: "p"}})
 	res, err := Run(w, Config{Policy: policy(t, "fifo"), Seed: 1, Failures: FailureModel{NodeMTBFHours: 4, RepairS: 600}})

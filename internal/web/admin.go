@@ -28,6 +28,8 @@ type projectsData struct {
 	Chart chart
 	// Whose says whose jobs Days counts.
 	Whose string
+	// Report is the chosen project's report; nil when none is chosen.
+	Report *projectView
 }
 
 // dayUse is one day's use.
@@ -68,11 +70,16 @@ type projectRow struct {
 }
 
 func (s *Server) projectsPage(w http.ResponseWriter, r *http.Request, v *viewer) error {
-	ps, err := s.ctl.Projects(r.Context())
+	ps, err := s.ctl.ProjectsFor(r.Context(), v.User)
 	if err != nil {
 		return err
 	}
 	d := &projectsData{}
+	if name := chosenProject(r, v, ps); name != "" {
+		if d.Report, err = s.reportFor(r, v, name); err != nil {
+			return err
+		}
+	}
 	for _, p := range ps {
 		d.Projects = append(d.Projects, projectRow{Project: p, Used: min(p.UsedOfGrant, 1), Over: p.GrantGPUHours > 0 && p.UsedOfGrant >= 1})
 	}

@@ -6,12 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/accessibility"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -316,9 +318,13 @@ func TestBrowserOtherUserSeesNoScript(t *testing.T) {
 func TestBrowserControlsHaveNames(t *testing.T) {
 	h := newHarness(t, 2)
 	id := submit(t, h, "alice", secretScript)
+	grant, end := 10.0, time.Now().Unix()+86400*30
+	if err := h.ctl.ChangeProject(context.Background(), "admin", api.ProjectChange{Name: "med", AddUsers: []string{"alice"}, GrantGPUHours: &grant, GrantEnd: &end}, true); err != nil {
+		t.Fatal(err)
+	}
 	ctx := tab(t, "alice")
-	controls := map[string]bool{"link": true, "button": true, "textbox": true, "combobox": true, "searchbox": true, "img": true, "meter": true, "checkbox": true}
-	for _, p := range []string{"/", "/submit", "/cluster", "/projects", "/operators", "/whatif", fmt.Sprintf("/jobs/%d", id), fmt.Sprintf("/jobs/%d/cancel", id)} {
+	controls := map[string]bool{"link": true, "button": true, "textbox": true, "combobox": true, "searchbox": true, "img": true, "image": true, "meter": true, "checkbox": true}
+	for _, p := range []string{"/", "/submit", "/cluster", "/projects", "/projects?p=med", "/operators", "/whatif", fmt.Sprintf("/jobs/%d", id), fmt.Sprintf("/jobs/%d/cancel", id)} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+p), chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
 			t.Fatal(err)
 		}
@@ -350,7 +356,7 @@ func TestBrowserControlsHaveNames(t *testing.T) {
 		if got := eval[string](t, ctx, "document.activeElement.innerText"); got != "My jobs" {
 			t.Errorf("%s: two Tabs focus %q; want the menu's My jobs", p, got)
 		}
-		name := strings.NewReplacer("/", "-", "-jobs-"+fmt.Sprint(id), "job").Replace(strings.Trim(p, "/"))
+		name := strings.NewReplacer("/", "-", "-jobs-"+fmt.Sprint(id), "job", "?p=", "-").Replace(strings.Trim(p, "/"))
 		if name == "" {
 			name = "my-jobs-empty"
 		}
@@ -393,4 +399,68 @@ func TestBrowserJobPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll(t, ctx, "CANCELLED", "document.getElementById('jstate').innerText.includes('CANCELLED')", 5*time.Second)
+}
+
+// TestBrowserProjectReport opens a project's report with JavaScript off
+// (the charts are drawn by the server) and reads, from the accessibility
+// tree, that the burn-down and the energy and CO2 charts are there with
+// their names, and that a member sees only their own row of the per-user
+// split while the project's manager sees every member's.
+func TestBrowserProjectReport(t *testing.T) {
+	h := newHarness(t, 2)
+	projectFixture(t, h)
+	for _, c := range []struct {
+		user     string
+		rows     []string
+		notRows  []string
+		shotName string
+	}{
+		{"alice", []string{"alice"}, []string{"amy"}, "projects-report-member"},
+		{"mia", []string{"alice", "amy"}, nil, "projects-report-manager"},
+	} {
+		ctx := tab(t, c.user)
+		if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+"/projects?p=med"), chromedp.WaitReady(chromedp.CSS("#report"))); err != nil {
+			t.Fatal(err)
+		}
+		tree, err := chromedp.Call(ctx, accessibility.GetFullAXTree, accessibility.GetFullAXTreeParams{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var imgs, cells []string
+		for _, n := range tree.Nodes {
+			if n.Ignored || n.Role == nil || n.Name == nil {
+				continue
+			}
+			name := strings.Trim(string(n.Name.Value), `"`)
+			switch strings.Trim(string(n.Role.Value), `"`) {
+			case "img", "image":
+				imgs = append(imgs, name)
+			case "cell", "gridcell":
+				cells = append(cells, name)
+			}
+		}
+		for _, want := range []string{"Burn-down of project med's grant", "Energy of project med's jobs per day", "CO2 of project med's jobs per day, location- and market-based"} {
+			found := false
+			for _, n := range imgs {
+				found = found || strings.HasPrefix(n, want)
+			}
+			if !found {
+				t.Errorf("%s: no chart named %q among the page's images %q", c.user, want, imgs)
+			}
+		}
+		for _, u := range c.rows {
+			if !slices.Contains(cells, u) {
+				t.Errorf("%s: no row of %s in the per-user split (cells %q)", c.user, u, cells)
+			}
+		}
+		for _, u := range c.notRows {
+			if slices.Contains(cells, u) {
+				t.Errorf("%s sees %s's row of the per-user split; want only their own", c.user, u)
+			}
+		}
+		screenshot(t, ctx, c.shotName)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -400,19 +401,31 @@ type jobGPU struct {
 // tailBytes is how much of the output file a job's page shows.
 const tailBytes = 16 << 10
 
-// tail reads the end of a job's output where the web view is given a way.
-func (s *Server) tail(j *api.Job) (text, note string) {
+// tail reads the end of a job's output: the node that runs (or ran) its
+// batch script reads it for the controller (Controller.Output), unless the
+// web view is given its own way (Options.Output).
+func (s *Server) tail(ctx context.Context, v *viewer, j *api.Job) (text, note string) {
 	switch {
-	case s.opts.Output == nil:
-		return "", "This controller does not read output files; read it on the node."
-	case j.Spec == nil || j.StartTime == 0:
+	case j.Spec == nil:
+		return "", "The output is for the job's owner, its project's managers and admins."
+	case j.StartTime == 0 || len(j.Allocs) == 0:
 		return "", "The job has not started."
+	case s.opts.Output != nil:
+		t, err := s.opts.Output(j, tailBytes)
+		if err != nil {
+			return "", err.Error()
+		}
+		return t, ""
 	}
-	t, err := s.opts.Output(j, tailBytes)
+	out, err := s.ctl.Output(ctx, v.User, job.Ref{ID: j.ID}, tailBytes)
 	if err != nil {
-		return "", err.Error()
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			return "", ae.Message
+		}
+		return "", "The output cannot be read now."
 	}
-	return t, ""
+	return out.Text, ""
 }
 
 // jobGPUs gives a running job's GPUs with what their nodes last measured.
@@ -462,7 +475,7 @@ func (s *Server) jobPageEvents(w http.ResponseWriter, r *http.Request, v *viewer
 			return "", "", err
 		}
 		row := rowOf(j, time.Now())
-		tail, note := s.tail(j)
+		tail, note := s.tail(r.Context(), v, j)
 		// An ended job's page has nothing more to wait for: "final" tells
 		// the script to close the stream once the output is read.
 		b, err := json.Marshal(map[string]any{"state": row.State, "class": row.StateClass, "time": row.Time, "tail": tail, "note": note, "final": j.State.Final()})
@@ -493,7 +506,7 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request, v *viewer) erro
 		return err
 	}
 	d := &jobData{J: j, Row: rowOf(j, time.Now()), Stream: "/events/job/" + r.PathValue("id")}
-	d.Tail, d.TailNote = s.tail(j)
+	d.Tail, d.TailNote = s.tail(ctx, v, j)
 	if j.State == job.Running && len(j.Allocs) > 0 {
 		if d.GPUs, err = s.jobGPUs(ctx, j); err != nil {
 			return err

@@ -39,10 +39,11 @@ type Options struct {
 	Hosts []string
 	// Log receives internal errors; nil discards them.
 	Log *slog.Logger
-	// Output returns the end of a job's output file, at most max bytes,
-	// where this controller can read it: gefion dev, whose one node is
-	// this computer and whose one user runs it. Nil shows no output (a
-	// controller must not read files on its users' behalf).
+	// Output, when set, returns the end of a job's output file, at most
+	// max bytes, instead of the node that ran the job's batch script
+	// (tests set it). Nil asks that node's agent through the controller
+	// (Controller.Output), which reads the file with the job user's
+	// rights: the controller never reads its users' files itself.
 	Output func(j *api.Job, max int) (string, error)
 	// Done, when closed, ends the live event streams, so that a server
 	// shutting down does not wait for open pages to go.

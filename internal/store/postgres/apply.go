@@ -71,7 +71,7 @@ var stepColumns = []column{
 var projectColumns = []column{
 	{"name", "text"}, {"parent", "text"}, {"users", "text"}, {"grant_gpu_hours", "float8"},
 	{"period_start_s", "bigint"}, {"used_gpu_seconds", "float8"}, {"usage_gpus", "float8"},
-	{"usage_at_s", "bigint"}, {"max_gpus", "bigint"}, {"managers", "text"},
+	{"usage_at_s", "bigint"}, {"max_gpus", "bigint"}, {"managers", "text"}, {"grant_end_s", "bigint"},
 }
 
 var auditColumns = []column{
@@ -254,7 +254,7 @@ func queueBatch(q *pgx.Batch, b *store.Batch, enc *encoded) error {
 		last := lastIndex(len(b.Projects), func(i int) any { return b.Projects[i].Name })
 		name, parent, users, managers := []string{}, []string{}, []string{}, []string{}
 		grant, used, usage := []float64{}, []float64{}, []float64{}
-		period, usageAt, maxGPUs := []int64{}, []int64{}, []int64{}
+		period, usageAt, maxGPUs, end := []int64{}, []int64{}, []int64{}, []int64{}
 		for i := range b.Projects {
 			if !last[i] {
 				continue
@@ -275,8 +275,9 @@ func queueBatch(q *pgx.Batch, b *store.Batch, enc *encoded) error {
 			managers = append(managers, string(m))
 			grant, period, used = append(grant, p.GrantGPUHours), append(period, p.PeriodStartS), append(used, p.UsedGPUSeconds)
 			usage, usageAt, maxGPUs = append(usage, p.UsageGPUS), append(usageAt, p.UsageAtS), append(maxGPUs, int64(p.MaxGPUs))
+			end = append(end, p.GrantEndS)
 		}
-		q.Queue(st.upsertProjects, name, parent, users, grant, period, used, usage, usageAt, maxGPUs, managers)
+		q.Queue(st.upsertProjects, name, parent, users, grant, period, used, usage, usageAt, maxGPUs, managers, end)
 	}
 	if len(b.DeleteProjects) > 0 {
 		q.Queue(st.deleteProjects, b.DeleteProjects)

@@ -64,7 +64,7 @@ func (s *Store) Load(ctx context.Context) (*store.Snapshot, error) {
 	var p store.ProjectRecord
 	var users, managers []byte
 	_, err = pgx.ForEachRow(rows, []any{&p.Name, &p.Parent, &users, &p.GrantGPUHours, &p.PeriodStartS,
-		&p.UsedGPUSeconds, &p.UsageGPUS, &p.UsageAtS, &p.MaxGPUs, &managers}, func() error {
+		&p.UsedGPUSeconds, &p.UsageGPUS, &p.UsageAtS, &p.MaxGPUs, &managers, &p.GrantEndS}, func() error {
 		c := p
 		c.Users, c.Managers = nil, nil
 		if err := json.Unmarshal(users, &c.Users); err != nil {

@@ -182,6 +182,8 @@ var migrations = [][]string{
 			enrolled_s BIGINT NOT NULL
 		)`,
 	},
+	// Version 4: the end of a project's grant.
+	{`ALTER TABLE projects ADD COLUMN grant_end_s BIGINT NOT NULL DEFAULT 0`},
 }
 
 // ErrNewerSchema means the schema was written by a newer gefion.

@@ -55,7 +55,7 @@ func (s *Store) Load(ctx context.Context) (*store.Snapshot, error) {
 	}
 
 	rows, err = tx.QueryContext(ctx, `SELECT name, parent, users, grant_gpu_hours, period_start_s,
-		used_gpu_seconds, usage_gpus, usage_at_s, max_gpus, managers FROM projects ORDER BY name`)
+		used_gpu_seconds, usage_gpus, usage_at_s, max_gpus, managers, grant_end_s FROM projects ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: load projects: %w", s.path, err)
 	}
@@ -63,7 +63,7 @@ func (s *Store) Load(ctx context.Context) (*store.Snapshot, error) {
 		var p store.ProjectRecord
 		var users, managers []byte
 		if err := rows.Scan(&p.Name, &p.Parent, &users, &p.GrantGPUHours, &p.PeriodStartS,
-			&p.UsedGPUSeconds, &p.UsageGPUS, &p.UsageAtS, &p.MaxGPUs, &managers); err != nil {
+			&p.UsedGPUSeconds, &p.UsageGPUS, &p.UsageAtS, &p.MaxGPUs, &managers, &p.GrantEndS); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store %s: load projects: %w", s.path, err)
 		}

@@ -110,6 +110,8 @@ var migrations = [][]string{
 	tokensMigration,
 	// Version 7: node key pins (token.go).
 	nodeKeysMigration,
+	// Version 8: the end of a project's grant.
+	{`ALTER TABLE projects ADD COLUMN grant_end_s INTEGER NOT NULL DEFAULT 0`},
 }
 
 // acctMigration replaces the indexes of finished jobs by end time and by

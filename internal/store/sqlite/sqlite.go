@@ -228,12 +228,13 @@ func (s *Store) closeStmts() {
 }
 
 // upsertProjectSQL writes a project whole.
-const upsertProjectSQL = `INSERT INTO projects (name, parent, users, grant_gpu_hours, period_start_s, used_gpu_seconds, usage_gpus, usage_at_s, max_gpus, managers)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+const upsertProjectSQL = `INSERT INTO projects (name, parent, users, grant_gpu_hours, period_start_s, used_gpu_seconds, usage_gpus, usage_at_s, max_gpus, managers, grant_end_s)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET parent = excluded.parent, users = excluded.users,
 				grant_gpu_hours = excluded.grant_gpu_hours, period_start_s = excluded.period_start_s,
 				used_gpu_seconds = excluded.used_gpu_seconds, usage_gpus = excluded.usage_gpus,
-				usage_at_s = excluded.usage_at_s, max_gpus = excluded.max_gpus, managers = excluded.managers`
+				usage_at_s = excluded.usage_at_s, max_gpus = excluded.max_gpus, managers = excluded.managers,
+				grant_end_s = excluded.grant_end_s`
 
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
@@ -345,7 +346,7 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) (err error) {
 				}
 			}
 			if _, err := st.ExecContext(ctx, p.Name, p.Parent, string(users), p.GrantGPUHours, p.PeriodStartS,
-				p.UsedGPUSeconds, p.UsageGPUS, p.UsageAtS, p.MaxGPUs, string(managers)); err != nil {
+				p.UsedGPUSeconds, p.UsageGPUS, p.UsageAtS, p.MaxGPUs, string(managers), p.GrantEndS); err != nil {
 				return fmt.Errorf("project %q: %w", p.Name, err)
 			}
 		}

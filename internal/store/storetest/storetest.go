@@ -505,7 +505,7 @@ func testProjectsAndNodes(t *testing.T, s store.Store) {
 	check("after insert", []store.ProjectRecord{p1, p2}, []store.NodeRecord{n1, n2})
 
 	// Upsert replaces the whole record.
-	p1b := store.ProjectRecord{Name: "p1", Users: []string{"alice", "dave"}, Managers: []string{"dave", "erin"}, GrantGPUHours: 2000, PeriodStartS: T0 + 86400, UsedGPUSeconds: 3600.5, UsageGPUS: 1.25, UsageAtS: T0 + 90000}
+	p1b := store.ProjectRecord{Name: "p1", Users: []string{"alice", "dave"}, Managers: []string{"dave", "erin"}, GrantGPUHours: 2000, PeriodStartS: T0 + 86400, GrantEndS: T0 + 400*86400, UsedGPUSeconds: 3600.5, UsageGPUS: 1.25, UsageAtS: T0 + 90000}
 	n2b := store.NodeRecord{Name: "n2", State: "drained", Reason: "xid 79", SinceS: T0 + 60}
 	apply(t, s, &store.Batch{Projects: []store.ProjectRecord{p1b}, Nodes: []store.NodeRecord{n2b}})
 	check("after upsert", []store.ProjectRecord{p1b, p2}, []store.NodeRecord{n1, n2b})
