@@ -31,3 +31,20 @@ func TestFakeAdvanceFiresDueTimers(t *testing.T) {
 		t.Errorf("Now = %d; want 1020", f.Now().Unix())
 	}
 }
+
+func TestScaledRunsFaster(t *testing.T) {
+	start := time.Unix(1_000_000, 0)
+	s := NewScaled(start, 1000)
+	t0 := time.Now()
+	at := <-s.After(2 * time.Second) // 2 ms of real time
+	real := time.Since(t0)
+	if real > time.Second {
+		t.Fatalf("After(2s) at speed 1000 took %v of real time; want about 2 ms", real)
+	}
+	if got := at.Sub(start); got < 2*time.Second {
+		t.Fatalf("After(2s) fired at start+%v; want at least start+2s", got)
+	}
+	if now := s.Now(); now.Before(at) {
+		t.Fatalf("Now() = %v went back before the timer's %v", now, at)
+	}
+}

@@ -1,0 +1,653 @@
+//go:build !client
+
+package cli
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gefion-hpc/gefion/internal/agent"
+	"github.com/gefion-hpc/gefion/internal/api"
+	"github.com/gefion-hpc/gefion/internal/client"
+	"github.com/gefion-hpc/gefion/internal/clock"
+	"github.com/gefion-hpc/gefion/internal/cluster"
+	"github.com/gefion-hpc/gefion/internal/controller"
+	"github.com/gefion-hpc/gefion/internal/job"
+	"github.com/gefion-hpc/gefion/internal/sched"
+	"github.com/gefion-hpc/gefion/internal/store"
+	"github.com/gefion-hpc/gefion/internal/twin"
+	"github.com/gefion-hpc/gefion/internal/twin/trace"
+)
+
+func init() {
+	register(&command{path: "bench forecast", summary: "load tool: replay a trace slice through a live controller on virtual nodes and score start-time forecasts against real starts", run: runBenchForecast})
+}
+
+// The forecast bench replays a slice of a trace through a live controller
+// (in this process, on a clock that runs --speedup times faster than real
+// time) and an agent with virtual nodes over loopback HTTP. Each job is
+// submitted at its scaled arrival with its time limit and runs for its
+// true run time (the virtual executor's duration=). As soon as the
+// controller has planned a job, the bench asks `why` for it and keeps
+// both answers: the twin's forecast start and the plan's estimated start
+// (the reservation, as squeue --start shows it). When every job has ended,
+// each answer is scored against the job's real start.
+
+// forecastMethods are the scored methods, in the order they print.
+var forecastMethods = []string{"twin", "reservation"}
+
+// forecastStats scores one method over the jobs that waited.
+type forecastStats struct {
+	// Forecasts is how many of the jobs that waited got a forecast from
+	// this method (the others are left out of the figures below).
+	Forecasts int `json:"forecasts"`
+	// Errors are forecast minus real start: positive is a forecast later
+	// than the real start. Fractions are of each job's real wait.
+	MedianAbsErrFrac float64 `json:"median_abs_err_frac"`
+	P90AbsErrFrac    float64 `json:"p90_abs_err_frac"`
+	MedianErrFrac    float64 `json:"median_err_frac"`
+	MedianAbsErrS    float64 `json:"median_abs_err_s"`
+	// Within10Pct and Within30Min are the shares of forecasts within 10%
+	// of the real wait and within 30 minutes (trace time) of the start.
+	Within10Pct float64 `json:"within_10pct"`
+	Within30Min float64 `json:"within_30min"`
+}
+
+// forecastBenchResult is what bench forecast prints.
+type forecastBenchResult struct {
+	Trace   string `json:"trace"`
+	Format  string `json:"format"`
+	Cluster string `json:"cluster"`
+	GPUs    int    `json:"gpus"`
+	Jobs    int    `json:"jobs"`
+	// Waited counts jobs that waited at least MinWaitS (trace seconds).
+	Waited   int     `json:"waited"`
+	MinWaitS int64   `json:"min_wait_s"`
+	Load     float64 `json:"load"`
+	// Speedup is the asked trace seconds per real second; Achieved the
+	// rate the replay kept.
+	Speedup  float64                   `json:"speedup"`
+	Achieved float64                   `json:"achieved_speedup"`
+	WallS    float64                   `json:"wall_s"`
+	AvgWaitS float64                   `json:"avg_wait_s"`
+	Methods  map[string]*forecastStats `json:"methods"`
+	Report   string                    `json:"report,omitempty"`
+}
+
+// forecastBenchOptions configure one replay; the zero value is not valid
+// (it needs a workload and a speed-up).
+type forecastBenchOptions struct {
+	W        *twin.Workload
+	Policy   string
+	Speedup  float64
+	MinWaitS int64
+	// Progress, when set, gets a line now and then.
+	Progress io.Writer
+}
+
+// jobForecast is one job's answers and outcome, in trace seconds from
+// the replay's start (the controller's clock reads epoch + trace time).
+type jobForecast struct {
+	ID                  job.ID
+	SubmitS, StartS     int64
+	AskedS              int64 // when the forecast was given
+	Twin, Reservation   int64 // 0: none
+	TwinLow, TwinHigh   int64
+	startedBeforeAsking bool
+}
+
+// forecastEpoch is the controller clock's reading at trace time 0: a fixed
+// date, so that runs print the same times.
+var forecastEpoch = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+
+// errControllerBehind marks a replay the controller could not keep pace
+// with.
+var errControllerBehind = errors.New("the controller cannot keep up with this speed-up")
+
+func runBenchForecast(e *Env, args []string) error {
+	fs := newFlags(e, "bench forecast")
+	tracePath := fs.String("trace", "", "trace file (CSV), as gefion sim reads it")
+	format := fs.String("format", "csv", "trace format, as for gefion sim")
+	n := fs.Int("jobs", 1500, "jobs of the trace to replay, by submit time")
+	skip := fs.Int("skip", 0, "leave out this many of the trace's first jobs by submit time (a slice from later in the trace)")
+	preset := fs.String("preset", "gefion:16", "the machine: gefion, gefion:N (N nodes) or dgx-h100; a smaller machine makes queues")
+	load := fs.Float64("load", 0, "rescale arrivals to this offered load (0: the trace's own)")
+	speedup := fs.Float64("speedup", 0, "trace seconds per real second (0: chosen so that the replay takes about --wall)")
+	wall := fs.Duration("wall", 3*time.Minute, "real time the automatic speed-up aims at")
+	policy := fs.String("policy", "default", "scheduling policy: "+strings.Join(sched.PolicyNames(), ", "))
+	tlm := fs.String("time-limit-model", "user", "time limits from run times, as for gefion sim: exact, user, trace, factor:F, uniform:F")
+	seed := fs.Uint64("seed", 1, "random seed (time limits)")
+	minWait := fs.Duration("min-wait", 10*time.Minute, "score jobs that waited at least this long (trace time)")
+	report := fs.String("report", "", "write an HTML report with the error distributions to this file")
+	perJob := fs.String("csv", "", "write each job's times and forecasts (trace seconds) to this CSV file")
+	asJSON := fs.Bool("json", false, "print one JSON document")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if *tracePath == "" {
+		return usagef("give the trace with --trace FILE (and its --format)")
+	}
+	if *n <= 0 || *skip < 0 {
+		return usagef("--jobs %d --skip %d: give a positive number of jobs and a number >= 0 to skip", *n, *skip)
+	}
+	if !(*load >= 0) || math.IsInf(*load, 0) {
+		return usagef("--load %v: give an offered load > 0, or 0 for the trace's own", *load)
+	}
+	if !(*speedup >= 0) || math.IsInf(*speedup, 0) {
+		return usagef("--speedup %v: give trace seconds per real second (> 0), or 0 to choose one", *speedup)
+	}
+	if *wall <= 0 {
+		return usagef("--wall %v: give a positive duration such as 3m", *wall)
+	}
+	if *minWait < 0 {
+		return usagef("--min-wait %v: give a duration >= 0", *minWait)
+	}
+	pol, err := sched.PolicyByName(*policy)
+	if err != nil {
+		return &UsageError{Msg: err.Error()}
+	}
+	c, err := loadCluster(*preset, "")
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(*preset, "gefion") && *preset != "dgx-h100" {
+		return usagef("--preset %s: the bench runs virtual DGX H100 nodes; give gefion, gefion:N or dgx-h100", *preset)
+	}
+	opt := twin.MapOptions{Seed: *seed, MaxJobs: *n, Load: *load, MaxTimeS: cluster.DefaultMaxTimeS}
+	if opt.TimeLimit, err = twin.ParseTimeLimitModel(*tlm); err != nil {
+		return &UsageError{Msg: err.Error()}
+	}
+	f, err := os.Open(*tracePath)
+	if err != nil {
+		return fmt.Errorf("opening the trace: %w", err)
+	}
+	defer f.Close()
+	r, err := trace.Open(f, trace.Options{Format: trace.Format(*format), Name: *tracePath})
+	if err != nil {
+		return err
+	}
+	recs, err := trace.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if *skip > 0 {
+		if *skip >= len(recs) {
+			return usagef("--skip %d: the trace holds %d jobs", *skip, len(recs))
+		}
+		slices.SortStableFunc(recs, func(a, b trace.Record) int { return cmp.Compare(a.SubmitS, b.SubmitS) })
+		recs = recs[*skip:]
+	}
+	w, err := twin.MapRecords(recs, c, opt)
+	if err != nil {
+		return err
+	}
+	if w.Oversized > 0 {
+		return fmt.Errorf("%d jobs of the slice do not fit %s (%d nodes), for example %s: give a larger --preset gefion:N",
+			w.Oversized, c.Name, len(c.Nodes), strings.Join(w.OversizedNotes, "; "))
+	}
+	if len(w.Jobs) < *n {
+		fmt.Fprintf(e.Stderr, "bench forecast: the trace holds %d jobs; replaying them all\n", len(w.Jobs))
+	}
+	// The report's file is checked before the replay: minutes of work
+	// should not end in a directory that cannot be written.
+	for _, out := range []string{*report, *perJob} {
+		if out == "" {
+			continue
+		}
+		if err := checkWritableDir(out); err != nil {
+			return err
+		}
+	}
+	s := *speedup
+	if s == 0 {
+		// The twin replays the slice in a moment and says how long it
+		// spans; the live replay is then paced to take about --wall.
+		res, err := twin.Run(w, twin.Config{Policy: pol, Seed: *seed})
+		if err != nil {
+			return err
+		}
+		s = max(1, math.Ceil(twin.Summarize(res).MakespanS/wall.Seconds()))
+	}
+	var progress io.Writer
+	if !*asJSON {
+		progress = e.Stderr
+	}
+	res, fcs, err := benchForecast(context.Background(), forecastBenchOptions{W: w, Policy: pol.Name, Speedup: s, MinWaitS: int64(minWait.Seconds()), Progress: progress})
+	if err != nil {
+		return err
+	}
+	res.Trace, res.Format, res.Cluster = *tracePath, *format, c.Name
+	if *report != "" {
+		if err := writeForecastReport(*report, res, fcs); err != nil {
+			return err
+		}
+		res.Report = *report
+	}
+	if *perJob != "" {
+		var b strings.Builder
+		b.WriteString("id,user,project,gpus,limit_s,run_s,submit_s,asked_s,start_s,twin_s,twin_low_s,twin_high_s,reservation_s\n")
+		for i, fc := range fcs {
+			j := &w.Jobs[i]
+			fmt.Fprintf(&b, "%d,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d\n", fc.ID, j.User, w.Projects[j.Project].Name, j.GPUs, j.Req.TimeLimitS, j.RunS,
+				fc.SubmitS, fc.AskedS, fc.StartS, fc.Twin, fc.TwinLow, fc.TwinHigh, fc.Reservation)
+		}
+		if err := writeFileAtomic(*perJob, b.String()); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		return writeJSON(e.Stdout, res)
+	}
+	printForecastBench(e.Stdout, res)
+	return nil
+}
+
+// checkWritableDir fails unless path's directory exists and takes files.
+func checkWritableDir(path string) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".gefion-check-*")
+	if err != nil {
+		return fmt.Errorf("--report %s: cannot write in %s: %w", path, dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// benchForecast runs the replay and scores it.
+func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchResult, []jobForecast, error) {
+	w, S := o.W, o.Speedup
+	nodes := len(w.Cluster.Nodes)
+	clk := clock.NewScaled(forecastEpoch, S)
+	scaled := func(real time.Duration) time.Duration { return time.Duration(float64(real) * S) }
+	st := store.NewMemory()
+	// Intervals are on the scaled clock: a pass at most every few real
+	// milliseconds (and at least every trace second), agents' silence
+	// judged in real seconds.
+	ctl, err := controller.New(controller.Config{
+		Policy: o.Policy, DefaultProject: "default", Operators: []string{"bench"},
+		SchedInterval: max(time.Second, scaled(time.Millisecond)),
+		FullPassEvery: max(time.Minute, scaled(200*time.Millisecond)),
+		LostAfter:     scaled(time.Minute),
+	}, st, clk, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := controller.NewHTTPServer(ctl.Handler(), controller.HTTPConfig{})
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); _ = ctl.Run(ctx) }()
+	go func() { defer bg.Done(); _ = srv.Serve(ln) }()
+	defer func() { srv.Close(); cancel(); bg.Wait() }()
+	addr := "http://" + ln.Addr().String()
+	m := cluster.DGXH100
+	ag := &agent.Agent{Client: client.NewAgent(addr, ctl.JoinToken()), ID: "bench", Clock: clk,
+		Nodes: agent.VirtualNodes("dgx", nodes, &m, 1), Exec: &agent.Virtual{Clock: clk, GPU: m.GPU}}
+	bg.Add(1)
+	go func() { defer bg.Done(); _ = ag.Run(ctx) }()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		ns, err := ctl.Nodes(ctx)
+		if err == nil && len(ns) == nodes && !slices.ContainsFunc(ns, func(n api.Node) bool { return n.State == "down" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, errors.New("the virtual nodes did not come up within 30 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Each tenant of the trace is a project of its users.
+	members := make([][]string, len(w.Projects))
+	for _, j := range w.Jobs {
+		if !slices.Contains(members[j.Project], j.User) {
+			members[j.Project] = append(members[j.Project], j.User)
+		}
+	}
+	for i, p := range w.Projects {
+		// The controller's default project exists already.
+		if err := ctl.ChangeProject(ctx, "bench", api.ProjectChange{Name: p.Name, AddUsers: members[i]}, p.Name != "default"); err != nil {
+			return nil, nil, fmt.Errorf("creating project %s: %w", p.Name, err)
+		}
+	}
+
+	// The trace's time 0 is now on the controller's clock.
+	t0 := clk.Now().Unix() - forecastEpoch.Unix()
+	trace := func() int64 { return clk.Now().Unix() - forecastEpoch.Unix() - t0 }
+	realStart := time.Now()
+	ask := make(chan job.ID, len(w.Jobs))
+	fcs := make([]jobForecast, len(w.Jobs))
+	byID := make(map[job.ID]int, len(w.Jobs))
+	var mu sync.Mutex
+	askerDone := make(chan error, 1)
+	go func() {
+		askerDone <- askForecasts(ctx, ctl, ask, func(id job.ID, wy *api.Why) {
+			mu.Lock()
+			defer mu.Unlock()
+			fc := &fcs[byID[id]]
+			fc.AskedS = trace()
+			if wy.State != job.Pending {
+				fc.startedBeforeAsking = true
+				return
+			}
+			fc.Twin, fc.TwinLow, fc.TwinHigh = rel(wy.Forecast, t0), rel(wy.ForecastLow, t0), rel(wy.ForecastHigh, t0)
+			fc.Reservation = rel(wy.EstimatedStart, t0)
+		})
+	}()
+	var maxLag int64
+	lastReport := time.Now()
+	for i, j := range w.Jobs {
+		if d := time.Until(realStart.Add(time.Duration(float64(j.SubmitS) / S * float64(time.Second)))); d > 0 {
+			time.Sleep(d)
+		}
+		if lag := trace() - j.SubmitS; lag > maxLag {
+			maxLag = lag
+			// Submissions that fall minutes of trace time behind their
+			// arrivals no longer replay the trace.
+			if lag > max(600, w.SpanS/50) {
+				cancel()
+				return nil, nil, fmt.Errorf("%w: after %d of %d jobs the submissions are %d trace seconds behind their arrivals: they kept a rate of %.0f trace seconds per second for --speedup %.0f: give a lower --speedup, or fewer --jobs",
+					errControllerBehind, i, len(w.Jobs), lag, float64(j.SubmitS)/time.Since(realStart).Seconds(), S)
+			}
+		}
+		spec := job.Spec{
+			Name: fmt.Sprintf("trace-%d", j.ID), Account: w.Projects[j.Project].Name,
+			NodesMin: j.Req.Nodes, NodesMax: j.Req.Nodes, NTasksPerNode: 1, CPUsPerTask: j.Req.CPUsPerNode,
+			GPUsPerNode: j.Req.GPUsPerNode, MemPerNodeMB: j.Req.MemPerNodeMB, Exclusive: j.Req.WholeNodes,
+			TimeLimitS: j.Req.TimeLimitS, Comment: fmt.Sprintf("duration=%d", j.RunS), Script: "#!/bin/sh\ntrue\n",
+		}
+		resp, err := ctl.Submit(ctx, j.User, "", api.SubmitRequest{Spec: spec})
+		if err != nil {
+			return nil, nil, fmt.Errorf("submitting job %d of the slice (%d GPUs, limit %ds): %w", j.ID, j.GPUs, j.Req.TimeLimitS, err)
+		}
+		mu.Lock()
+		byID[resp.ID] = i
+		fcs[i].ID = resp.ID
+		mu.Unlock()
+		ask <- resp.ID
+		if o.Progress != nil && time.Since(lastReport) > 10*time.Second {
+			lastReport = time.Now()
+			fmt.Fprintf(o.Progress, "bench forecast: %d/%d jobs submitted, trace time %s, %.0f s\n", i+1, len(w.Jobs), hms(float64(trace())), time.Since(realStart).Seconds())
+		}
+	}
+	close(ask)
+	if err := <-askerDone; err != nil {
+		return nil, nil, err
+	}
+	// Wait for every job to end: the longest can take the trace's tail.
+	for {
+		active, err := ctl.ListJobs(ctx, "bench", true, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(active) == 0 {
+			break
+		}
+		if o.Progress != nil && time.Since(lastReport) > 10*time.Second {
+			lastReport = time.Now()
+			fmt.Fprintf(o.Progress, "bench forecast: %d jobs still active, trace time %s, %.0f s\n", len(active), hms(float64(trace())), time.Since(realStart).Seconds())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wallS := time.Since(realStart).Seconds()
+	recs, err := st.Jobs(ctx, store.JobQuery{})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, rec := range recs {
+		i, ok := byID[rec.ID]
+		if !ok {
+			continue
+		}
+		if rec.StartS == 0 {
+			return nil, nil, fmt.Errorf("job %d ended %s without starting: %s", rec.ID, rec.State, rec.Reason)
+		}
+		fcs[i].SubmitS, fcs[i].StartS = rel(rec.SubmitS, t0), rel(rec.StartS, t0)
+	}
+	res := scoreForecasts(fcs, o.MinWaitS)
+	res.GPUs, res.Load, res.Speedup, res.WallS = w.Cluster.TotalGPUs(), w.Load, S, wallS
+	res.Achieved = float64(trace()) / wallS
+	return res, fcs, nil
+}
+
+// rel converts a Unix time of the controller's clock to trace seconds; 0
+// stays 0 (no answer).
+func rel(unix, t0 int64) int64 {
+	if unix == 0 {
+		return 0
+	}
+	return unix - forecastEpoch.Unix() - t0
+}
+
+// askForecasts asks why for each submitted job as soon as the controller
+// has planned it (a job not yet in a plan is asked again a moment later)
+// and hands the answer to got. Jobs are asked in batches: the first
+// question of a batch makes the controller forecast the whole queue, and
+// the rest read that forecast.
+func askForecasts(ctx context.Context, ctl *controller.Controller, ask <-chan job.ID, got func(job.ID, *api.Why)) error {
+	var queue []job.ID
+	open := true
+	for open || len(queue) > 0 {
+		// Take what has arrived; wait for more only when idle.
+		if len(queue) == 0 {
+			id, ok := <-ask
+			if !ok {
+				break
+			}
+			queue = append(queue, id)
+		}
+	drain:
+		for open {
+			select {
+			case id, ok := <-ask:
+				if !ok {
+					open = false
+					break drain
+				}
+				queue = append(queue, id)
+			default:
+				break drain
+			}
+		}
+		// Which jobs are planned: asking why of one that is not would
+		// make the controller forecast the queue for nothing.
+		active, err := ctl.ListJobs(ctx, "bench", true, true)
+		if err != nil {
+			return err
+		}
+		state := make(map[job.ID]api.Job, len(active))
+		for _, j := range active {
+			state[j.ID] = j
+		}
+		var again []job.ID
+		for _, id := range queue {
+			if j, ok := state[id]; ok && j.State == job.Pending && (j.Reason == "" || j.Reason == "None") {
+				again = append(again, id)
+				continue
+			}
+			wy, err := ctl.Why(ctx, "bench", job.Ref{ID: id})
+			var ae *api.Error
+			if errors.As(err, &ae) && ae.Code == api.CodeNotFound {
+				// It ran and ended before it could be asked about, and
+				// the controller keeps only recent ended jobs at hand.
+				got(id, &api.Why{ID: id, State: job.Completed})
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("asking why of job %d: %w", id, err)
+			}
+			if wy.State == job.Pending && wy.Reason == "None" {
+				again = append(again, id) // not in a plan yet
+				continue
+			}
+			got(id, wy)
+		}
+		queue = again
+		if len(again) > 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// scoreForecasts computes each method's figures over the jobs that waited
+// at least minWaitS; waits and errors come from the real starts.
+func scoreForecasts(fcs []jobForecast, minWaitS int64) *forecastBenchResult {
+	res := &forecastBenchResult{Jobs: len(fcs), MinWaitS: minWaitS, Methods: map[string]*forecastStats{}}
+	var sumWait float64
+	for _, fc := range fcs {
+		sumWait += float64(fc.StartS - fc.SubmitS)
+	}
+	if len(fcs) > 0 {
+		res.AvgWaitS = sumWait / float64(len(fcs))
+	}
+	for _, m := range forecastMethods {
+		var abs, signed, absS []float64
+		var in10, in30 int
+		for _, fc := range fcs {
+			wait := fc.StartS - fc.SubmitS
+			if wait < max(minWaitS, 1) {
+				continue
+			}
+			if m == forecastMethods[0] {
+				res.Waited++
+			}
+			f := fc.forecast(m)
+			if f == 0 {
+				continue
+			}
+			e := float64(f - fc.StartS)
+			abs = append(abs, math.Abs(e)/float64(wait))
+			signed = append(signed, e/float64(wait))
+			absS = append(absS, math.Abs(e))
+			if math.Abs(e) <= 0.1*float64(wait) {
+				in10++
+			}
+			if math.Abs(e) <= 1800 {
+				in30++
+			}
+		}
+		s := &forecastStats{Forecasts: len(abs)}
+		if len(abs) > 0 {
+			s.MedianAbsErrFrac, s.P90AbsErrFrac = quantile(abs, 0.5), quantile(abs, 0.9)
+			s.MedianErrFrac, s.MedianAbsErrS = quantile(signed, 0.5), quantile(absS, 0.5)
+			s.Within10Pct, s.Within30Min = float64(in10)/float64(len(abs)), float64(in30)/float64(len(abs))
+		}
+		res.Methods[m] = s
+	}
+	return res
+}
+
+// forecast returns a method's answer for the job (0: none).
+func (fc *jobForecast) forecast(method string) int64 {
+	if method == "twin" {
+		return fc.Twin
+	}
+	return fc.Reservation
+}
+
+// quantile returns the q-quantile of v (sorted in place), interpolated.
+func quantile(v []float64, q float64) float64 {
+	sort.Float64s(v)
+	x := q * float64(len(v)-1)
+	i := int(x)
+	if i+1 >= len(v) {
+		return v[len(v)-1]
+	}
+	return v[i] + (x-float64(i))*(v[i+1]-v[i])
+}
+
+func printForecastBench(out io.Writer, r *forecastBenchResult) {
+	fmt.Fprintf(out, "%d jobs of %s on %s (%d GPUs), offered load %.2f, speed-up %.0fx (achieved %.0fx), %.0f s\n",
+		r.Jobs, r.Trace, r.Cluster, r.GPUs, r.Load, r.Speedup, r.Achieved, r.WallS)
+	fmt.Fprintf(out, "%d jobs waited at least %s (average wait of all jobs %s); forecasts at submission against real starts:\n\n",
+		r.Waited, hms(float64(r.MinWaitS)), hms(r.AvgWaitS))
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "method\tforecasts\tmedian |err|/wait\tp90 |err|/wait\tmedian err/wait\tmedian |err|\twithin 10%\twithin 30 min\t")
+	for _, m := range forecastMethods {
+		s := r.Methods[m]
+		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%.1f%%\t%+.1f%%\t%s\t%.1f%%\t%.1f%%\t\n", m, s.Forecasts, 100*s.MedianAbsErrFrac, 100*s.P90AbsErrFrac,
+			100*s.MedianErrFrac, hms(s.MedianAbsErrS), 100*s.Within10Pct, 100*s.Within30Min)
+	}
+	tw.Flush()
+	if r.Report != "" {
+		fmt.Fprintf(out, "\nReport written to %s\n", r.Report)
+	}
+}
+
+// writeForecastReport writes the HTML report through a temporary file in
+// the same directory, renamed into place: a failed write leaves no half
+// report.
+func writeForecastReport(path string, r *forecastBenchResult, fcs []jobForecast) error {
+	series := make([]twin.NamedValues, 0, len(forecastMethods))
+	for _, m := range forecastMethods {
+		var v []float64
+		for _, fc := range fcs {
+			wait := fc.StartS - fc.SubmitS
+			if f := fc.forecast(m); f != 0 && wait >= max(r.MinWaitS, 1) {
+				v = append(v, math.Abs(float64(f-fc.StartS))/float64(wait))
+			}
+		}
+		series = append(series, twin.NamedValues{Name: m, Values: v})
+	}
+	var b strings.Builder
+	rows := make([]twin.ForecastReportRow, 0, len(forecastMethods))
+	for _, m := range forecastMethods {
+		s := r.Methods[m]
+		rows = append(rows, twin.ForecastReportRow{Method: m, Forecasts: s.Forecasts, MedianAbsErrFrac: s.MedianAbsErrFrac,
+			P90AbsErrFrac: s.P90AbsErrFrac, MedianErrFrac: s.MedianErrFrac, Within10Pct: s.Within10Pct, Within30Min: s.Within30Min})
+	}
+	note := fmt.Sprintf("%d jobs of %s on %s (%d GPUs), offered load %.2f, replayed through a live controller at %.0fx (achieved %.0fx) in %.0f s; %d jobs waited at least %s.",
+		r.Jobs, r.Trace, r.Cluster, r.GPUs, r.Load, r.Speedup, r.Achieved, r.WallS, r.Waited, hms(float64(r.MinWaitS)))
+	if err := twin.WriteForecastReport(&b, "Gefion start-time forecasts: "+r.Trace, note, rows, series); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b.String())
+}
+
+// writeFileAtomic writes a file through a temporary one in the same
+// directory, renamed into place: a failed write leaves no half file.
+func writeFileAtomic(path, data string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".gefion-write-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := tmp.WriteString(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+//go:build !client
+
+package cli
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestBenchForecastTinySlice replays four jobs on one 8-GPU node through
+// the live controller under FIFO: the first holds the node for 1,200 s, so
+// the others wait for it (and the last two for the second too). With exact
+// time limits and no job overtaking, the twin knows every start; the
+// figures must come from the real starts.
+func TestBenchForecastTinySlice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a trace through a live controller for a few seconds")
+	}
+	dir := t.TempDir()
+	tr := filepath.Join(dir, "tiny.csv")
+	rows := "job_id,num_gpu,submit_time,iterations,model_name,duration,interval\n" +
+		"0,8,0,1,a,1200,10\n" +
+		"1,8,10,1,b,600,10\n" +
+		"2,4,20,1,c,900,10\n" +
+		"3,4,30,1,d,300,0\n"
+	if err := os.WriteFile(tr, []byte(rows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	perJob := filepath.Join(dir, "jobs.csv")
+	report := filepath.Join(dir, "report.html")
+	var out, errb bytes.Buffer
+	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	code := RunEnv(e, []string{"gefion", "bench", "forecast", "--trace", tr, "--format", "tiresias", "--preset", "gefion:1",
+		"--time-limit-model", "exact", "--policy", "fifo", "--speedup", "400", "--min-wait", "5m", "--json", "--csv", perJob, "--report", report})
+	if code != 0 {
+		t.Fatalf("bench forecast exited %d: %s", code, errb.String())
+	}
+	var res struct {
+		Jobs    int `json:"jobs"`
+		Waited  int `json:"waited"`
+		Methods map[string]map[string]float64
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	if res.Jobs != 4 {
+		t.Errorf("jobs = %d; want 4", res.Jobs)
+	}
+	for _, m := range []string{"twin", "reservation"} {
+		for _, k := range []string{"median_abs_err_frac", "p90_abs_err_frac", "within_10pct", "within_30min", "forecasts"} {
+			if _, ok := res.Methods[m][k]; !ok {
+				t.Errorf("methods.%s has no %s: %v", m, k, res.Methods[m])
+			}
+		}
+	}
+
+	// The per-job file holds the real starts; recompute from it.
+	f, err := os.Open(perJob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	get := func(r []string, k string) int64 {
+		v, err := strconv.ParseInt(r[col[k]], 10, 64)
+		if err != nil {
+			t.Fatalf("%s = %q: %v", k, r[col[k]], err)
+		}
+		return v
+	}
+	waited := 0
+	var errs []float64
+	for _, r := range recs[1:] {
+		sub, start := get(r, "submit_s"), get(r, "start_s")
+		if start < sub {
+			t.Errorf("job %s started at %d, before its submission at %d", r[0], start, sub)
+		}
+		if start-sub >= 300 {
+			waited++
+			if tw := get(r, "twin_s"); tw != 0 {
+				errs = append(errs, math.Abs(float64(tw-start))/float64(start-sub))
+			}
+		}
+	}
+	// Jobs 2 to 4 wait for the first (1,200 s) and the 4-GPU ones for
+	// the second too; a scheduling pass takes a few trace seconds here.
+	first := recs[1]
+	if w := get(first, "start_s") - get(first, "submit_s"); w > 60 {
+		t.Errorf("the first job waited %d s on an idle node; want at most a pass", w)
+	}
+	second := recs[2]
+	if w := get(second, "start_s") - get(second, "submit_s"); w < 1100 || w > 1300 {
+		t.Errorf("the second job waited %d s; want about 1,190 (the first job's run)", w)
+	}
+	if waited != 3 || res.Waited != 3 {
+		t.Fatalf("waited = %d in the JSON, %d from the per-job starts; want 3", res.Waited, waited)
+	}
+	if int(res.Methods["twin"]["forecasts"]) != len(errs) {
+		t.Fatalf("twin forecasts = %v; the per-job file has %d", res.Methods["twin"]["forecasts"], len(errs))
+	}
+	if len(errs) > 0 {
+		want := quantile(errs, 0.5)
+		if got := res.Methods["twin"]["median_abs_err_frac"]; math.Abs(got-want) > 1e-9 {
+			t.Errorf("twin median_abs_err_frac = %v; the real starts give %v", got, want)
+		}
+		// Exact limits and an empty machine ahead: the twin knows.
+		if want > 0.1 {
+			t.Errorf("twin median error %.1f%% of the wait with exact limits; want at most 10%%", 100*want)
+		}
+	}
+	if b, err := os.ReadFile(report); err != nil || !bytes.Contains(b, []byte("<svg")) {
+		t.Errorf("report: %v; want an HTML page with a chart", err)
+	}
+}
+
+func TestScoreForecasts(t *testing.T) {
+	fcs := []jobForecast{
+		{SubmitS: 0, StartS: 1000, Twin: 1100, Reservation: 2000}, // +10%, +100%
+		{SubmitS: 0, StartS: 2000, Twin: 1000, Reservation: 0},    // -50%, none
+		{SubmitS: 0, StartS: 4000, Twin: 4000, Reservation: 4000}, // exact
+		{SubmitS: 100, StartS: 110, Twin: 500, Reservation: 500},  // waited too little
+	}
+	r := scoreForecasts(fcs, 600)
+	if r.Jobs != 4 || r.Waited != 3 {
+		t.Fatalf("jobs, waited = %d, %d; want 4, 3", r.Jobs, r.Waited)
+	}
+	tw, rs := r.Methods["twin"], r.Methods["reservation"]
+	if tw.Forecasts != 3 || rs.Forecasts != 2 {
+		t.Fatalf("forecasts = %d, %d; want 3, 2", tw.Forecasts, rs.Forecasts)
+	}
+	if math.Abs(tw.MedianAbsErrFrac-0.1) > 1e-9 || math.Abs(tw.Within10Pct-2.0/3) > 1e-9 || tw.Within30Min != 1 {
+		t.Errorf("twin = %+v; want median 0.1, 2/3 within 10%%, all within 30 min", *tw)
+	}
+	if math.Abs(rs.MedianAbsErrFrac-0.5) > 1e-9 || rs.Within10Pct != 0.5 {
+		t.Errorf("reservation = %+v; want median 0.5 (of 1 and 0), half within 10%%", *rs)
+	}
+}
+
+// TestBenchForecastRefusesSliceTooBig: a job larger than the machine is
+// refused before anything starts, and no report is written.
+func TestBenchForecastRefusesSliceTooBig(t *testing.T) {
+	dir := t.TempDir()
+	tr := filepath.Join(dir, "big.csv")
+	rows := "job_id,num_gpu,submit_time,iterations,model_name,duration,interval\n" +
+		"0,8,0,1,a,100,10\n" +
+		"1,16,10,1,b,100,0\n"
+	if err := os.WriteFile(tr, []byte(rows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(dir, "report.html")
+	var out, errb bytes.Buffer
+	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	code := RunEnv(e, []string{"gefion", "bench", "forecast", "--trace", tr, "--format", "tiresias", "--preset", "gefion:1", "--report", report})
+	if code != 1 || !strings.Contains(errb.String(), "do not fit") || !strings.Contains(errb.String(), "--preset gefion:N") {
+		t.Fatalf("exit %d, stderr %q; want 1 and a message that the slice does not fit and what to give", code, errb.String())
+	}
+	if _, err := os.Stat(report); !os.IsNotExist(err) {
+		t.Errorf("a report was written for a refused slice: %v", err)
+	}
+}
