@@ -218,17 +218,27 @@ func TestAcctExportReplays(t *testing.T) {
 		Jobs []struct {
 			SubmitTime int64 `json:"submit_time"`
 			StartTime  int64 `json:"start_time"`
+			EndTime    int64 `json:"end_time"`
+			GPUs       int   `json:"gpus"`
 		} `json:"jobs"`
 	}
 	out, _, _ := lc.cli("ops", "acct", "--json", "-X", "-S", start)
 	if err := json.Unmarshal([]byte(out), &a); err != nil || len(a.Jobs) != len(ids) {
 		t.Fatalf("acct --json: %v, %d jobs", err, len(a.Jobs))
 	}
-	var liveWait float64
+	// The live run's average wait and its utilisation over the makespan
+	// (GPU-seconds held over the 16 GPUs of the two nodes times the time
+	// from the first submission to the last end), as the twin defines it.
+	var liveWait, busy float64
+	first, last := a.Jobs[0].SubmitTime, int64(0)
 	for _, j := range a.Jobs {
 		liveWait += float64(j.StartTime - j.SubmitTime)
+		busy += float64(j.GPUs) * float64(j.EndTime-j.StartTime)
+		first, last = min(first, j.SubmitTime), max(last, j.EndTime)
 	}
 	liveWait /= float64(len(a.Jobs))
+	span := float64(last - first)
+	liveUtil := busy / (16 * span)
 
 	out, errs, code := lc.cli("ops", "sim", "--preset", "gefion:2", "--format", "gefion", "--trace", path,
 		"--time-limit-model", "trace", "--sched-interval", "1", "--no-progress", "--json")
@@ -238,6 +248,7 @@ func TestAcctExportReplays(t *testing.T) {
 	var res struct {
 		Completed int     `json:"completed"`
 		AvgWaitS  float64 `json:"avg_wait_s"`
+		Util      float64 `json:"utilization_makespan"`
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("sim --json: %v\n%s", err, out)
@@ -248,7 +259,12 @@ func TestAcctExportReplays(t *testing.T) {
 	if d := res.AvgWaitS - liveWait; d > 0.05*liveWait+1 || d < -(0.05*liveWait+1) {
 		t.Errorf("replay average wait %.2f s; the live run's %.2f s", res.AvgWaitS, liveWait)
 	}
-	t.Logf("average wait: live %.2f s, replay %.2f s", liveWait, res.AvgWaitS)
+	// Times are whole seconds: a second of the makespan is the slack
+	// beside the 5%.
+	if d := res.Util - liveUtil; d > 0.05*liveUtil+liveUtil/span || d < -(0.05*liveUtil+liveUtil/span) {
+		t.Errorf("replay utilisation %.3f; the live run's %.3f (makespan %.0f s)", res.Util, liveUtil, span)
+	}
+	t.Logf("average wait: live %.2f s, replay %.2f s; utilisation: live %.3f, replay %.3f", liveWait, res.AvgWaitS, liveUtil, res.Util)
 }
 
 func (lc *liveCluster) waitFor30(ok func() bool) {
