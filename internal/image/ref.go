@@ -125,6 +125,12 @@ func ParseRef(s string) (Ref, error) {
 	case name.Digest:
 		r.Digest = v.DigestStr()
 	}
+	// A short name gains its registry and library/ prefix, which can
+	// take it past the 255 characters a repository may have: what is
+	// accepted must stay valid in its full form.
+	if _, err := name.ParseReference(r.String(), name.WithDefaultRegistry(DefaultRegistry)); err != nil {
+		return bad("in its full form %s: %v", r.String(), err)
+	}
 	return r, nil
 }
 
