@@ -53,6 +53,8 @@ type Gate struct {
 	// lanesD and low0D are lanes and low0 for complex128 amplitudes.
 	lanesD *[32]float64
 	low0D  *[16]float64
+	// lanes4 lays out a dense two-target gate for mat4c64AVX.
+	lanes4 *[256]float32
 }
 
 // NewGate returns a gate with matrix m on targets, controlled by controls.
@@ -209,6 +211,9 @@ func (g *Gate) classify() {
 		g.kind = kPermK
 	default:
 		g.kind = kDenseK
+		if len(g.Targets) == 2 && len(g.Controls) == 0 {
+			g.lanes4 = dense2Lanes(g)
+		}
 	}
 }
 
