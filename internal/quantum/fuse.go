@@ -38,9 +38,9 @@ import (
 const (
 	costOne      = 1.0
 	costOneDiag  = 0.5
-	costTwoDiag  = 0.3
+	costTwoDiag  = 0.5
 	costTwoDense = 2.0
-	costDense4   = 2.0
+	costDense4   = 2.3
 	// fuseMargin is how much more the replaced gates must cost than the
 	// dense kernel for a group to be fused.
 	fuseMargin = 1.25
@@ -85,6 +85,7 @@ func fuseGates(gates []*Gate, minQ int) []*Gate {
 			n = max(n, q+1)
 		}
 	}
+	gates = asapOrder(gates, n)
 	out := make([]*Gate, 0, len(gates))
 	pend := make([][]*Gate, n)
 	open := make([]*fuseGroup, n)
@@ -174,6 +175,43 @@ func fuseGates(gates []*Gate, minQ int) []*Gate {
 	return out
 }
 
+// asapOrder returns gates sorted stably by their layer when each gate is
+// placed as early as the gates before it on its qubits allow: an order
+// that keeps every qubit's gates in sequence (so the result is the same)
+// and that puts a cycle's one-qubit gates before the two-qubit gates after
+// them whatever order the compiler emitted them in, which is the order the
+// greedy grouping of fuseGates needs to see.
+func asapOrder(gates []*Gate, n int) []*Gate {
+	depth := make([]int, n)
+	layer := make([]int, len(gates))
+	for i, g := range gates {
+		l := 0
+		for _, q := range g.Targets {
+			l = max(l, depth[q])
+		}
+		for _, q := range g.Controls {
+			l = max(l, depth[q])
+		}
+		for _, q := range g.Targets {
+			depth[q] = l + 1
+		}
+		for _, q := range g.Controls {
+			depth[q] = l + 1
+		}
+		layer[i] = l
+	}
+	idx := make([]int, len(gates))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return layer[a] - layer[b] })
+	out := make([]*Gate, len(gates))
+	for i, j := range idx {
+		out[i] = gates[j]
+	}
+	return out
+}
+
 // matMul returns a*b for d x d matrices.
 func matMul(a, b []complex128, d int) []complex128 {
 	c := make([]complex128, d*d)
@@ -240,6 +278,9 @@ func dense2Lanes(g *Gate) *[256]float32 {
 			for l := 0; l < 8; l++ {
 				c[64*r+16*k+l] = float32(real(x))
 				c[64*r+16*k+8+l] = float32(imag(x))
+				if l%2 == 0 {
+					c[64*r+16*k+8+l] = -float32(imag(x))
+				}
 			}
 		}
 	}
@@ -259,6 +300,10 @@ func (s *State[F]) simdDense2(g *Gate) bool {
 		return false
 	}
 	c := unsafe.Slice((*complex64)(unsafe.Pointer(unsafe.SliceData(s.v))), len(s.v)/2)
-	mat4c64AVX(&c[0], len(c)/4, 1<<t0, 1<<t1, g.lanes4)
+	if g.real4 {
+		mat4RealC64AVX(&c[0], len(c)/4, 1<<t0, 1<<t1, g.lanes4)
+	} else {
+		mat4c64AVX(&c[0], len(c)/4, 1<<t0, 1<<t1, g.lanes4)
+	}
 	return true
 }

@@ -94,9 +94,12 @@ func TestFuseGroupsHalveBrickWallWork(t *testing.T) {
 		gs = append(gs, op.Gate)
 	}
 	fused := fuseGates(gs, 2)
-	// Pairs (2,3), (4,5) ... (10,11) in cycles 0, 2, 4, 6: 5 per cycle.
-	if k := countFused(fused); k != 5*depth/2 {
-		t.Errorf("%d groups fused, want %d", k, 5*depth/2)
+	// Pairs (2,3), (4,5) ... (10,11) in cycles 0, 2, 4, 6: 5 per cycle,
+	// but for the top pair every other time (its top qubit has no CZ in
+	// odd cycles, so the compiler merges its gates of two cycles, and the
+	// group that takes them leaves the next group nothing on that qubit).
+	if k := countFused(fused); k < 5*depth/2-depth/4 {
+		t.Errorf("%d groups fused, want at least %d", k, 5*depth/2-depth/4)
 	}
 	if len(fused) >= len(gs)*3/4 {
 		t.Errorf("%d gates fused into %d", len(gs), len(fused))
@@ -131,26 +134,39 @@ func TestDense2KernelEveryStride(t *testing.T) {
 	}
 	const n = 9
 	rng := rand.New(rand.NewPCG(1, 2))
+	cz := NewGate("cz", []int{1}, []int{0}, []complex128{1, 0, 0, -1}).gateMatrix2()
 	u := kron(UMatrix(1, 2, 3), UMatrix(0.5, 0.1, 0.2))
-	u = matMul(NewGate("cz", []int{1}, []int{0}, []complex128{1, 0, 0, -1}).gateMatrix2(), u, 4)
+	u = matMul(cz, u, 4)
 	u = matMul(kron(UMatrix(0.3, 0.7, 1.1), UMatrix(2, 0.4, 0.9)), u, 4)
-	for a := 2; a < n; a++ {
-		for b := 2; b < n; b++ {
-			if a == b {
-				continue
-			}
-			g := NewGate("fused", []int{a, b}, nil, u)
-			if g.kind != kDenseK || g.lanes4 == nil {
-				t.Fatalf("gate on %d,%d is %s without lanes", a, b, g.Kind())
-			}
-			psi := randomState(rng, n)
-			want := denseApply(psi, n, g)
-			s := loadState[float32](psi)
-			if !s.simdDense2(g) {
-				t.Fatalf("dense kernel refused targets %d,%d", a, b)
-			}
-			if d := maxDiff(s, want); d > 1e-5 {
-				t.Errorf("targets %d,%d: off by %g", a, b, d)
+	// h and ry are real, and so is their product with cz.
+	r := matMul(cz, kron(UMatrix(0.4, 0, 0), UMatrix(math.Pi/2, 0, math.Pi)), 4)
+	r = matMul(kron(UMatrix(1.3, 0, 0), UMatrix(2.2, 0, 0)), r, 4)
+	for _, tc := range []struct {
+		u    []complex128
+		real bool
+	}{{u, false}, {r, true}} {
+		u := tc.u
+		for a := 2; a < n; a++ {
+			for b := 2; b < n; b++ {
+				if a == b {
+					continue
+				}
+				g := NewGate("fused", []int{a, b}, nil, u)
+				if g.kind != kDenseK || g.lanes4 == nil {
+					t.Fatalf("gate on %d,%d is %s without lanes", a, b, g.Kind())
+				}
+				psi := randomState(rng, n)
+				want := denseApply(psi, n, g)
+				s := loadState[float32](psi)
+				if g.real4 != tc.real {
+					t.Fatalf("gate on %d,%d: real %v, want %v", a, b, g.real4, tc.real)
+				}
+				if !s.simdDense2(g) {
+					t.Fatalf("dense kernel refused targets %d,%d", a, b)
+				}
+				if d := maxDiff(s, want); d > 1e-5 {
+					t.Errorf("targets %d,%d (real %v): off by %g", a, b, tc.real, d)
+				}
 			}
 		}
 	}
@@ -209,6 +225,7 @@ func BenchmarkFuseKernels(b *testing.B) {
 		{"ry", NewGate("ry", []int{12}, nil, UMatrix(1, 0, 0))},
 		{"cz", NewGate("cz", []int{13}, []int{12}, []complex128{1, 0, 0, -1})},
 		{"dense4x4", NewGate("fused", []int{12, 13}, nil, u)},
+		{"real4x4", NewGate("fused", []int{12, 13}, nil, kron(UMatrix(1, 0, 0), UMatrix(0.5, 0, 0)))},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {

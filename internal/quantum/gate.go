@@ -55,6 +55,7 @@ type Gate struct {
 	low0D  *[16]float64
 	// lanes4 lays out a dense two-target gate for mat4c64AVX.
 	lanes4 *[256]float32
+	real4  bool
 }
 
 // NewGate returns a gate with matrix m on targets, controlled by controls.
@@ -213,6 +214,7 @@ func (g *Gate) classify() {
 		g.kind = kDenseK
 		if len(g.Targets) == 2 && len(g.Controls) == 0 {
 			g.lanes4 = dense2Lanes(g)
+			g.real4 = !slices.ContainsFunc(m, func(x complex128) bool { return imag(x) != 0 })
 		}
 	}
 }

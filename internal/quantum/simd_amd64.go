@@ -43,3 +43,6 @@ func xorRowC64AVX(v *complex64, m *uint32, n int, rowMask uint32)
 
 //go:noescape
 func mat4c64AVX(v *complex64, bases, s0, s1 int, c *[256]float32)
+
+//go:noescape
+func mat4RealC64AVX(v *complex64, bases, s0, s1 int, c *[256]float32)
