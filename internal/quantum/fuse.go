@@ -31,10 +31,11 @@ import (
 
 // Relative cost per amplitude of the kernels a fused group replaces and of
 // the dense 4x4 kernel, the one-qubit complex kernel being 1. Measured
-// with BenchmarkFuseKernels (one block in cache, complex64, AVX2):
-// the 4x4 kernel costs about twice a one-qubit gate, as its arithmetic
-// per amplitude is twice as much; diagonal gates folded into a pass
-// (diag.go) cost a fraction of a one-qubit gate.
+// with BenchmarkFuseKernels (a 16-qubit block in the L2 cache, complex64,
+// AVX2, high target qubits): one-qubit complex 0.17 ns per amplitude, real
+// (ry) 0.14, CZ 0.09, dense complex 4x4 0.37-0.40, real 4x4 0.22. The
+// dense kernel's arithmetic is twice a one-qubit gate's and both run at
+// the FMA units' rate, so the ratio holds across machines with AVX2.
 const (
 	costOne      = 1.0
 	costOneDiag  = 0.5
