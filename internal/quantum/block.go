@@ -79,6 +79,9 @@ func (s *State[F]) applyBlocked(gates []*Gate, local, low int) {
 		}
 		return
 	}
+	if fuseEnabled {
+		gates = fuseGates(gates, 2)
+	}
 	for _, p := range planBlocks(gates, s.n, local, low) {
 		if p.direct != nil {
 			s.Apply(p.direct)
@@ -370,6 +373,9 @@ func (s *State[F]) applyLocal(g *Gate) {
 	if len(g.Targets) == 1 && len(g.Controls) == 0 && g.kind != kIdentity {
 		stride := 1 << g.Targets[0]
 		runKernel1(g, s.v, 0, 1<<s.n, 2*stride, stride, stride)
+		return
+	}
+	if g.kind == kDenseK && len(g.Targets) == 2 && s.simdDense2(g) {
 		return
 	}
 	s.Apply(g)

@@ -53,6 +53,9 @@ type Gate struct {
 	// lanesD and low0D are lanes and low0 for complex128 amplitudes.
 	lanesD *[32]float64
 	low0D  *[16]float64
+	// lanes4 lays out a dense two-target gate for mat4c64AVX.
+	lanes4 *[256]float32
+	real4  bool
 }
 
 // NewGate returns a gate with matrix m on targets, controlled by controls.
@@ -209,6 +212,10 @@ func (g *Gate) classify() {
 		g.kind = kPermK
 	default:
 		g.kind = kDenseK
+		if len(g.Targets) == 2 && len(g.Controls) == 0 {
+			g.lanes4 = dense2Lanes(g)
+			g.real4 = !slices.ContainsFunc(m, func(x complex128) bool { return imag(x) != 0 })
+		}
 	}
 }
 

@@ -40,3 +40,9 @@ func mulRowC128AVX(v, a *complex128, n int, c *[2]float64)
 
 //go:noescape
 func xorRowC64AVX(v *complex64, m *uint32, n int, rowMask uint32)
+
+//go:noescape
+func mat4c64AVX(v *complex64, bases, s0, s1 int, c *[256]float32)
+
+//go:noescape
+func mat4RealC64AVX(v *complex64, bases, s0, s1 int, c *[256]float32)

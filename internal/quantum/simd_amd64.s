@@ -503,3 +503,158 @@ loopx:
 donex:
 	VZEROUPPER
 	RET
+
+// func mat4c64AVX(v *complex64, bases, s0, s1 int, c *[256]float32)
+// A dense complex 4x4 matrix on the two qubits of strides s0 < s1 (in
+// amplitudes, powers of two, both at least 4): for each base index i with
+// both qubits 0 (the bases/4 groups of four consecutive such indexes), the
+// amplitudes x_k at i, i+s0, i+s1, i+s0+s1 become y_r = sum_k m[r][k] x_k.
+// bases (the number of base indexes, a quarter of the amplitudes) is a
+// multiple of 4. c holds, at float offset 64r+16k for row r and column k,
+// the real part of m[r][k] in eight lanes, then its imaginary part with
+// the sign of the even lanes flipped, so that m x = re(m) x + im'(m)
+// swap(x) with no add-subtract.
+TEXT ·mat4c64AVX(SB), NOSPLIT, $0-40
+	MOVQ v+0(FP), SI
+	MOVQ bases+8(FP), BX
+	MOVQ s0+16(FP), R8
+	MOVQ s1+24(FP), R9
+	MOVQ c+32(FP), AX
+	LEAQ -1(R8), R10
+	LEAQ -1(R9), R11
+	SHLQ $3, R8
+	SHLQ $3, R9
+	XORQ CX, CX
+	TESTQ BX, BX
+	JZ    done_mat4c64AVX
+
+loop_mat4c64AVX:
+	MOVQ CX, DX
+	MOVQ DX, DI
+	ANDQ R10, DI
+	XORQ DI, DX
+	SHLQ $1, DX
+	ORQ  DI, DX
+	MOVQ DX, DI
+	ANDQ R11, DI
+	XORQ DI, DX
+	SHLQ $1, DX
+	ORQ  DI, DX
+	LEAQ (SI)(DX*8), R12
+	LEAQ (R12)(R8*1), R13
+	LEAQ (R12)(R9*1), R14
+	VMOVUPS (R12), Y0
+	VMOVUPS (R13), Y1
+	VMOVUPS (R14), Y2
+	VMOVUPS (R14)(R8*1), Y3
+	VPERMILPS $0xB1, Y0, Y4
+	VPERMILPS $0xB1, Y1, Y5
+	VPERMILPS $0xB1, Y2, Y6
+	VPERMILPS $0xB1, Y3, Y7
+	VMULPS      0(AX), Y0, Y8
+	VFMADD231PS 32(AX), Y4, Y8
+	VFMADD231PS 64(AX), Y1, Y8
+	VFMADD231PS 96(AX), Y5, Y8
+	VFMADD231PS 128(AX), Y2, Y8
+	VFMADD231PS 160(AX), Y6, Y8
+	VFMADD231PS 192(AX), Y3, Y8
+	VFMADD231PS 224(AX), Y7, Y8
+	VMULPS      256(AX), Y0, Y9
+	VFMADD231PS 288(AX), Y4, Y9
+	VFMADD231PS 320(AX), Y1, Y9
+	VFMADD231PS 352(AX), Y5, Y9
+	VFMADD231PS 384(AX), Y2, Y9
+	VFMADD231PS 416(AX), Y6, Y9
+	VFMADD231PS 448(AX), Y3, Y9
+	VFMADD231PS 480(AX), Y7, Y9
+	VMULPS      512(AX), Y0, Y10
+	VFMADD231PS 544(AX), Y4, Y10
+	VFMADD231PS 576(AX), Y1, Y10
+	VFMADD231PS 608(AX), Y5, Y10
+	VFMADD231PS 640(AX), Y2, Y10
+	VFMADD231PS 672(AX), Y6, Y10
+	VFMADD231PS 704(AX), Y3, Y10
+	VFMADD231PS 736(AX), Y7, Y10
+	VMULPS      768(AX), Y0, Y11
+	VFMADD231PS 800(AX), Y4, Y11
+	VFMADD231PS 832(AX), Y1, Y11
+	VFMADD231PS 864(AX), Y5, Y11
+	VFMADD231PS 896(AX), Y2, Y11
+	VFMADD231PS 928(AX), Y6, Y11
+	VFMADD231PS 960(AX), Y3, Y11
+	VFMADD231PS 992(AX), Y7, Y11
+	VMOVUPS Y8, (R12)
+	VMOVUPS Y9, (R13)
+	VMOVUPS Y10, (R14)
+	VMOVUPS Y11, (R14)(R8*1)
+	ADDQ $4, CX
+	CMPQ CX, BX
+	JLT  loop_mat4c64AVX
+
+done_mat4c64AVX:
+	VZEROUPPER
+	RET
+
+// func mat4RealC64AVX(v *complex64, bases, s0, s1 int, c *[256]float32)
+// mat4c64AVX for a real matrix (the imaginary parts in c are not read):
+// half the arithmetic.
+TEXT ·mat4RealC64AVX(SB), NOSPLIT, $0-40
+	MOVQ v+0(FP), SI
+	MOVQ bases+8(FP), BX
+	MOVQ s0+16(FP), R8
+	MOVQ s1+24(FP), R9
+	MOVQ c+32(FP), AX
+	LEAQ -1(R8), R10
+	LEAQ -1(R9), R11
+	SHLQ $3, R8
+	SHLQ $3, R9
+	XORQ CX, CX
+	TESTQ BX, BX
+	JZ    done_mat4RealC64AVX
+
+loop_mat4RealC64AVX:
+	MOVQ CX, DX
+	MOVQ DX, DI
+	ANDQ R10, DI
+	XORQ DI, DX
+	SHLQ $1, DX
+	ORQ  DI, DX
+	MOVQ DX, DI
+	ANDQ R11, DI
+	XORQ DI, DX
+	SHLQ $1, DX
+	ORQ  DI, DX
+	LEAQ (SI)(DX*8), R12
+	LEAQ (R12)(R8*1), R13
+	LEAQ (R12)(R9*1), R14
+	VMOVUPS (R12), Y0
+	VMOVUPS (R13), Y1
+	VMOVUPS (R14), Y2
+	VMOVUPS (R14)(R8*1), Y3
+	VMULPS      0(AX), Y0, Y8
+	VFMADD231PS 64(AX), Y1, Y8
+	VFMADD231PS 128(AX), Y2, Y8
+	VFMADD231PS 192(AX), Y3, Y8
+	VMULPS      256(AX), Y0, Y9
+	VFMADD231PS 320(AX), Y1, Y9
+	VFMADD231PS 384(AX), Y2, Y9
+	VFMADD231PS 448(AX), Y3, Y9
+	VMULPS      512(AX), Y0, Y10
+	VFMADD231PS 576(AX), Y1, Y10
+	VFMADD231PS 640(AX), Y2, Y10
+	VFMADD231PS 704(AX), Y3, Y10
+	VMULPS      768(AX), Y0, Y11
+	VFMADD231PS 832(AX), Y1, Y11
+	VFMADD231PS 896(AX), Y2, Y11
+	VFMADD231PS 960(AX), Y3, Y11
+	VMOVUPS Y8, (R12)
+	VMOVUPS Y9, (R13)
+	VMOVUPS Y10, (R14)
+	VMOVUPS Y11, (R14)(R8*1)
+	ADDQ $4, CX
+	CMPQ CX, BX
+	JLT  loop_mat4RealC64AVX
+
+done_mat4RealC64AVX:
+	VZEROUPPER
+	RET

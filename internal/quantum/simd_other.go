@@ -36,3 +36,9 @@ func mat2c128T0AVX(v *complex128, n int, c *[16]float64) { panic("quantum: no SI
 func mulRowC128AVX(v, a *complex128, n int, c *[2]float64) { panic("quantum: no SIMD kernels") }
 
 func xorRowC64AVX(v *complex64, m *uint32, n int, rowMask uint32) { panic("quantum: no SIMD kernels") }
+
+func mat4c64AVX(v *complex64, bases, s0, s1 int, c *[256]float32) { panic("quantum: no SIMD kernels") }
+
+func mat4RealC64AVX(v *complex64, bases, s0, s1 int, c *[256]float32) {
+	panic("quantum: no SIMD kernels")
+}
