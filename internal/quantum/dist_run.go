@@ -475,26 +475,11 @@ func (d *distState[F]) applyGateRun(ops []Op) (int, error) {
 
 // sampleRest applies the gates of a terminal rest and draws shots.
 func (r *distRun[F]) sampleRest(d *distState[F], rest []Op, cl uint64, shots int) error {
-	var gates []*Gate
-	var meas []measurement
-	for _, op := range rest {
-		switch op.Kind {
-		case OpGate:
-			gates = append(gates, op.Gate)
-		case OpMeasure:
-			meas = append(meas, measurement{uint64(op.Qubit), uint64(op.Clbit)})
-		}
-	}
+	gates, register := terminalRest(rest, cl)
 	if err := d.applyGates(gates); err != nil {
 		return err
 	}
-	return d.drawShots(shots, r.rng, func(i uint64) uint64 {
-		k := cl
-		for _, m := range meas {
-			k = k&^(1<<m.clbit) | (i>>m.qubit&1)<<m.clbit
-		}
-		return k
-	}, r.tally)
+	return d.drawShots(shots, r.rng, register, r.tally)
 }
 
 // oneByOne simulates each shot separately from d, which is about to

@@ -169,6 +169,15 @@ func (t *shotTree[F]) run(s *State[F], front []Op, at int, cl uint64, shots int)
 // sampleRest applies the gates of a terminal rest and draws shots from
 // the state, setting each shot's measured bits on top of cl.
 func (t *shotTree[F]) sampleRest(s *State[F], rest []Op, cl uint64, shots int) error {
+	gates, register := terminalRest(rest, cl)
+	s.ApplyGates(gates)
+	return drawShots(s, shots, t.rng, register, t.tally)
+}
+
+// terminalRest splits a terminal rest (gates, then final measurements)
+// into its gates and the map from a sampled basis state to the classical
+// register: the measured bits set on top of cl.
+func terminalRest(rest []Op, cl uint64) ([]*Gate, func(uint64) uint64) {
 	var gates []*Gate
 	var meas []measurement
 	for _, op := range rest {
@@ -179,14 +188,13 @@ func (t *shotTree[F]) sampleRest(s *State[F], rest []Op, cl uint64, shots int) e
 			meas = append(meas, measurement{uint64(op.Qubit), uint64(op.Clbit)})
 		}
 	}
-	s.ApplyGates(gates)
-	return drawShots(s, shots, t.rng, func(i uint64) uint64 {
+	return gates, func(i uint64) uint64 {
 		k := cl
 		for _, m := range meas {
 			k = k&^(1<<m.clbit) | (i>>m.qubit&1)<<m.clbit
 		}
 		return k
-	}, t.tally)
+	}
 }
 
 // oneByOne simulates each of shots separately from state s, which is
