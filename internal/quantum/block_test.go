@@ -87,9 +87,8 @@ func blockedAgrees[F Float](t *testing.T, n, local, low int, gates []*Gate, tol 
 }
 
 func TestBlockedMatchesGateByGate(t *testing.T) {
-	for _, simd := range []bool{true, false} {
-		old := haveSIMD
-		haveSIMD = haveSIMD && simd
+	for _, k := range kernelSets() {
+		restore := useKernels(k)
 		for _, tc := range []struct{ n, local, low int }{
 			{12, 6, 3}, {14, 8, 5}, {16, 10, 7}, {18, 10, 6}, {13, 5, 0},
 			{16, 14, 10}, {17, 13, 9}, // the shapes blockShape gives for 512 KiB of L2
@@ -100,11 +99,11 @@ func TestBlockedMatchesGateByGate(t *testing.T) {
 			for i := range gates {
 				gates[i] = randomGate(rng, tc.n)
 			}
-			name := fmt.Sprintf("n%d-local%d-low%d-simd%v", tc.n, tc.local, tc.low, haveSIMD)
+			name := fmt.Sprintf("n%d-local%d-low%d-%s", tc.n, tc.local, tc.low, k.name)
 			t.Run(name+"-double", func(t *testing.T) { blockedAgrees[float64](t, tc.n, tc.local, tc.low, gates, 1e-10) })
 			t.Run(name+"-single", func(t *testing.T) { blockedAgrees[float32](t, tc.n, tc.local, tc.low, gates, 5e-5) })
 		}
-		haveSIMD = old
+		restore()
 	}
 }
 

@@ -12,9 +12,10 @@ import (
 
 // Cache sizes of the core the simulator runs on, which set the shape of
 // the blocked passes (see blockShape). Linux publishes them under
-// /sys/devices/system/cpu/cpu0/cache; elsewhere, or when they cannot be
-// read, the sizes of the AMD Zen cores the kernels were first tuned on
-// (32 KiB L1 data, 512 KiB L2) stand in.
+// /sys/devices/system/cpu/cpu0/cache; where it does not, x86 processors
+// answer CPUID; elsewhere, or when neither can be read, the sizes of the
+// AMD Zen cores the kernels were first tuned on (32 KiB L1 data, 512 KiB
+// L2) stand in.
 const (
 	defaultL1Bytes = 32 << 10
 	defaultL2Bytes = 512 << 10
@@ -25,6 +26,14 @@ const (
 
 var cacheSizes = sync.OnceValues(func() (l1, l2 int) {
 	l1, l2 = defaultL1Bytes, defaultL2Bytes
+	// Virtual machines often publish no cache directory; the processor
+	// itself still tells (see cpuidCaches).
+	if c1, c2 := cpuidCaches(); c2 > 0 {
+		l2 = min(c2, maxL2Bytes)
+		if c1 > 0 {
+			l1 = c1
+		}
+	}
 	dirs, _ := filepath.Glob("/sys/devices/system/cpu/cpu0/cache/index*")
 	for _, d := range dirs {
 		level := readSysfs(filepath.Join(d, "level"))

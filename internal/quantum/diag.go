@@ -91,9 +91,9 @@ func (p *blockPass) groupDiagonals() {
 	var openMask uint64
 	flush := func() {
 		switch {
-		case len(open) == 1:
+		case len(open) == 1 && !onLowQubits(&open[0]):
 			out = append(out, open[0])
-		case len(open) > 1:
+		case len(open) >= 1:
 			out = append(out, blockOp{diag: newDiagGroup(open, nl)})
 		}
 		open, openMask = nil, 0
@@ -111,6 +111,14 @@ func (p *blockPass) groupDiagonals() {
 	}
 	flush()
 	p.ops = out
+}
+
+// onLowQubits reports whether op is a local diagonal gate on qubit 0 or
+// 1: applied alone it would take the scalar path (controls there cut the
+// amplitudes into runs too short for the vector kernels), which costs
+// more than a group of one (a sign flip or phase per amplitude).
+func onLowQubits(op *blockOp) bool {
+	return op.g != nil && op.ctrl == 0 && (maskOf(op.g.Targets)|maskOf(op.g.Controls))&3 != 0
 }
 
 // newDiagGroup builds the tables of a group of diagonal ops on nl local
@@ -265,7 +273,11 @@ func (s *State[F]) applyDiag(dg *diagGroup, base uint64, sc *diagScratch[F]) {
 			if c == -1 {
 				rm = 1 << 31
 			}
-			xorRowC64AVX((*complex64)(unsafe.Pointer(&v[0])), &sc.m[k][0], w, rm)
+			if have512 {
+				xorRowC64AVX512((*complex64)(unsafe.Pointer(&v[0])), &sc.m[k][0], w, rm)
+			} else {
+				xorRowC64AVX((*complex64)(unsafe.Pointer(&v[0])), &sc.m[k][0], w, rm)
+			}
 			continue
 		}
 		if simd && double {

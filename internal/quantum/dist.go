@@ -427,17 +427,22 @@ func moveHalf(words, buf []uint64, off, run, b int, out bool) {
 // probabilityOne is the probability that qubit q measures 1, the same on
 // every task.
 func (d *distState[F]) probabilityOne(q int) (float64, error) {
-	var mine float64
+	// v is this task's part of the probability and of the norm (see
+	// State.outcomeOne).
+	norm := d.s.Norm()
+	v := []float64{0, norm}
 	if p := d.pos[q]; p < d.local() {
-		mine = d.s.ProbabilityOne(p)
+		v[0] = d.s.ProbabilityOne(p)
 	} else if d.rankBit(p) {
-		mine = d.s.Norm()
+		v[0] = norm
 	}
-	v := []float64{mine}
 	if err := d.comm.AllReduce(v); err != nil {
 		return 0, err
 	}
-	return v[0], nil
+	if v[1] > 0 {
+		v[0] /= v[1]
+	}
+	return min(1, max(0, v[0])), nil
 }
 
 // collapse projects qubit q onto outcome, whose probability was p.

@@ -288,6 +288,18 @@ func dense2Lanes(g *Gate) *[256]float32 {
 	return &c
 }
 
+// widenLanes spreads the 8-lane coefficients of mat4c64AVX over the 16
+// lanes of mat4c64AVX512 (each coefficient's pattern repeats every two
+// lanes, so the second eight lanes copy the first).
+func widenLanes(c *[256]float32) *[512]float32 {
+	var z [512]float32
+	for v := 0; v < 32; v++ {
+		copy(z[16*v:16*v+8], c[8*v:8*v+8])
+		copy(z[16*v+8:16*v+16], c[8*v:8*v+8])
+	}
+	return &z
+}
+
 // simdDense2 applies a dense two-target gate without controls with
 // mat4c64AVX when both targets have strides of four amplitudes or more;
 // it reports whether it did.
@@ -301,9 +313,14 @@ func (s *State[F]) simdDense2(g *Gate) bool {
 		return false
 	}
 	c := unsafe.Slice((*complex64)(unsafe.Pointer(unsafe.SliceData(s.v))), len(s.v)/2)
-	if g.real4 {
+	switch {
+	case have512 && t0 >= 3 && g.lanes4z != nil && g.real4:
+		mat4RealC64AVX512(&c[0], len(c)/4, 1<<t0, 1<<t1, g.lanes4z)
+	case have512 && t0 >= 3 && g.lanes4z != nil:
+		mat4c64AVX512(&c[0], len(c)/4, 1<<t0, 1<<t1, g.lanes4z)
+	case g.real4:
 		mat4RealC64AVX(&c[0], len(c)/4, 1<<t0, 1<<t1, g.lanes4)
-	} else {
+	default:
 		mat4c64AVX(&c[0], len(c)/4, 1<<t0, 1<<t1, g.lanes4)
 	}
 	return true

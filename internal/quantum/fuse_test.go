@@ -109,29 +109,38 @@ func TestFuseGroupsHalveBrickWallWork(t *testing.T) {
 func TestFusedBlockedMatchesGateByGate(t *testing.T) {
 	// The dense kernel inside blocked passes, with the vector kernels and
 	// without, against gate by gate in double precision.
-	for _, simd := range []bool{true, false} {
-		old := haveSIMD
-		haveSIMD = haveSIMD && simd
+	for _, k := range kernelSets() {
+		restore := useKernels(k)
 		for _, tc := range []struct{ n, local, low int }{{14, 8, 5}, {16, 10, 4}, {17, 15, 9}} {
 			rng := rand.New(rand.NewPCG(uint64(tc.n), 11))
 			gs := brickGates(rng, tc.n, 12)
 			if countFused(fuseGates(gs, 2)) == 0 {
 				t.Fatal("no group fused")
 			}
-			name := fmt.Sprintf("n%d-local%d-simd%v", tc.n, tc.local, haveSIMD)
+			name := fmt.Sprintf("n%d-local%d-%s", tc.n, tc.local, k.name)
 			t.Run(name+"-single", func(t *testing.T) { blockedAgrees[float32](t, tc.n, tc.local, tc.low, gs, 1e-5) })
 			t.Run(name+"-double", func(t *testing.T) { blockedAgrees[float64](t, tc.n, tc.local, tc.low, gs, 1e-10) })
 		}
-		haveSIMD = old
+		restore()
 	}
 }
 
 func TestDense2KernelEveryStride(t *testing.T) {
-	// mat4c64AVX on every pair of target qubits of a 9-qubit state, both
-	// orders, against the portable multi-target kernel.
+	// mat4c64AVX (and mat4c64AVX512 where it runs) on every pair of
+	// target qubits of a 9-qubit state, both orders, against the portable
+	// multi-target kernel.
 	if !haveSIMD {
 		t.Skip("needs AVX2 and FMA")
 	}
+	for _, k := range kernelSets()[1:] {
+		t.Run(k.name, func(t *testing.T) {
+			defer useKernels(k)()
+			testDense2KernelEveryStride(t)
+		})
+	}
+}
+
+func testDense2KernelEveryStride(t *testing.T) {
 	const n = 9
 	rng := rand.New(rand.NewPCG(1, 2))
 	cz := NewGate("cz", []int{1}, []int{0}, []complex128{1, 0, 0, -1}).gateMatrix2()
@@ -208,7 +217,8 @@ func TestFusionStopsAtMeasurements(t *testing.T) {
 // BenchmarkFuseKernels measures the cost model of fuseGates: ns per
 // amplitude of a one-qubit complex kernel, a diagonal two-qubit gate and
 // the dense 4x4 kernel on a 16-qubit single-precision state (one block in
-// the L2 cache), on high qubits as in a blocked pass.
+// the L2 cache), on high qubits as in a blocked pass, with each set of
+// vector kernels the machine has.
 func BenchmarkFuseKernels(b *testing.B) {
 	const n = 16
 	s, err := NewState[float32](n)
@@ -227,12 +237,16 @@ func BenchmarkFuseKernels(b *testing.B) {
 		{"dense4x4", NewGate("fused", []int{12, 13}, nil, u)},
 		{"real4x4", NewGate("fused", []int{12, 13}, nil, kron(UMatrix(1, 0, 0), UMatrix(0.5, 0, 0)))},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			for b.Loop() {
-				s.applyLocal(tc.g)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(int(1)<<n), "ns/amp")
-		})
+		for _, k := range kernelSets()[1:] {
+			b.Run(tc.name+"/"+k.name, func(b *testing.B) {
+				defer useKernels(k)()
+				g := NewGate(tc.g.Name, tc.g.Targets, tc.g.Controls, tc.g.M)
+				for b.Loop() {
+					s.applyLocal(g)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(int(1)<<n), "ns/amp")
+			})
+		}
 	}
 }
 

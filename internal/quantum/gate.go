@@ -55,7 +55,9 @@ type Gate struct {
 	low0D  *[16]float64
 	// lanes4 lays out a dense two-target gate for mat4c64AVX.
 	lanes4 *[256]float32
-	real4  bool
+	// lanes4z is lanes4 spread over 16 lanes for mat4c64AVX512.
+	lanes4z *[512]float32
+	real4   bool
 }
 
 // NewGate returns a gate with matrix m on targets, controlled by controls.
@@ -214,6 +216,9 @@ func (g *Gate) classify() {
 		g.kind = kDenseK
 		if len(g.Targets) == 2 && len(g.Controls) == 0 {
 			g.lanes4 = dense2Lanes(g)
+			if have512 {
+				g.lanes4z = widenLanes(g.lanes4)
+			}
 			g.real4 = !slices.ContainsFunc(m, func(x complex128) bool { return imag(x) != 0 })
 		}
 	}

@@ -3,7 +3,6 @@ package quantum
 import (
 	"errors"
 	"fmt"
-	"math"
 	"math/bits"
 	"math/rand/v2"
 	"slices"
@@ -281,7 +280,7 @@ func (c *Circuit) formatter() func(uint64) string {
 
 // measure measures qubit q with the random source and returns the outcome.
 func (s *State[F]) measure(q int, rng *rand.Rand) int {
-	p1 := s.ProbabilityOne(q)
+	p1 := s.outcomeOne(q)
 	out := 0
 	if rng.Float64() < p1 {
 		out = 1
@@ -396,8 +395,7 @@ func exact[F Float](s *State[F], front, ops []Op, cl uint64, w float64, er *exac
 		if er.branches > maxBranches {
 			return fmt.Errorf("%w: the exact distribution needs more than %d; sample shots instead", errTooManyBranches, maxBranches)
 		}
-		p1 := s.ProbabilityOne(op.Qubit)
-		p1 = math.Min(1, math.Max(0, p1))
+		p1 := s.outcomeOne(op.Qubit)
 		ps := [2]float64{1 - p1, p1}
 		outcome := func(st *State[F], out int) uint64 {
 			st.Collapse(op.Qubit, out, ps[out])

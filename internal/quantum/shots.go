@@ -1,7 +1,6 @@
 package quantum
 
 import (
-	"math"
 	"math/rand/v2"
 )
 
@@ -124,7 +123,7 @@ func (t *shotTree[F]) run(s *State[F], front []Op, at int, cl uint64, shots int)
 			}
 			continue
 		}
-		p1 := math.Min(1, math.Max(0, s.ProbabilityOne(op.Qubit)))
+		p1 := s.outcomeOne(op.Qubit)
 		ps := [2]float64{1 - p1, p1}
 		outcome := func(st *State[F], out int) uint64 {
 			st.Collapse(op.Qubit, out, ps[out])

@@ -8,6 +8,20 @@ import "golang.org/x/sys/cpu"
 // run; tests turn it off to check the portable kernels.
 var haveSIMD = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// have512 reports whether the AVX-512 kernels of simd512_amd64.s may run
+// (where they apply; the AVX2 ones run elsewhere). Tests turn it off to
+// compare the two.
+var have512 = haveSIMD && cpu.X86.HasAVX512F
+
+//go:noescape
+func mat4c64AVX512(v *complex64, bases, s0, s1 int, c *[512]float32)
+
+//go:noescape
+func mat4RealC64AVX512(v *complex64, bases, s0, s1 int, c *[512]float32)
+
+//go:noescape
+func xorRowC64AVX512(v *complex64, m *uint32, n int, rowMask uint32)
+
 //go:noescape
 func mat2c64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32)
 

@@ -5,6 +5,9 @@ package quantum
 // haveSIMD is false off amd64: the portable kernels run.
 var haveSIMD = false
 
+// have512 is false off amd64.
+var have512 = false
+
 func mat2c64AVX(x0, x1 *complex64, runs, runLen, step int, c *[64]float32) {
 	panic("quantum: no SIMD kernels")
 }
@@ -40,5 +43,17 @@ func xorRowC64AVX(v *complex64, m *uint32, n int, rowMask uint32) { panic("quant
 func mat4c64AVX(v *complex64, bases, s0, s1 int, c *[256]float32) { panic("quantum: no SIMD kernels") }
 
 func mat4RealC64AVX(v *complex64, bases, s0, s1 int, c *[256]float32) {
+	panic("quantum: no SIMD kernels")
+}
+
+func mat4c64AVX512(v *complex64, bases, s0, s1 int, c *[512]float32) {
+	panic("quantum: no SIMD kernels")
+}
+
+func mat4RealC64AVX512(v *complex64, bases, s0, s1 int, c *[512]float32) {
+	panic("quantum: no SIMD kernels")
+}
+
+func xorRowC64AVX512(v *complex64, m *uint32, n int, rowMask uint32) {
 	panic("quantum: no SIMD kernels")
 }

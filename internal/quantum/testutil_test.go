@@ -141,3 +141,29 @@ func binomialOK(k, n int, p float64) bool {
 	sd := math.Sqrt(float64(n) * p * (1 - p))
 	return math.Abs(float64(k)-float64(n)*p) <= 5*sd+1e-9
 }
+
+// kernelSet is one choice of vector kernels for tests that compare them:
+// the AVX-512 ones where they apply, AVX2 only, or the portable ones.
+type kernelSet struct {
+	name         string
+	simd, avx512 bool
+}
+
+// kernelSets returns the sets this machine can run, and useKernels
+// switches to one, returning the function that switches back.
+func kernelSets() []kernelSet {
+	sets := []kernelSet{{name: "portable"}}
+	if haveSIMD {
+		sets = append(sets, kernelSet{name: "avx2", simd: true})
+	}
+	if have512 {
+		sets = append(sets, kernelSet{name: "avx512", simd: true, avx512: true})
+	}
+	return sets
+}
+
+func useKernels(k kernelSet) (restore func()) {
+	simd, avx512 := haveSIMD, have512
+	haveSIMD, have512 = k.simd, k.avx512
+	return func() { haveSIMD, have512 = simd, avx512 }
+}

@@ -1,0 +1,180 @@
+#include "textflag.h"
+
+// AVX-512 forms of the hottest kernels of simd_amd64.s: the same
+// arithmetic on eight complex64 amplitudes per register instead of four.
+// On cores with full-width 512-bit units (AMD Zen 5, Intel server cores)
+// they do the work of two AVX2 instructions in one; see simd512.go for
+// when they run.
+
+// func mat4c64AVX512(v *complex64, bases, s0, s1 int, c *[512]float32)
+// mat4c64AVX with 16 lanes per coefficient (c at float offset 128r+32k:
+// the real part of m[r][k] in 16 lanes, then the imaginary part with the
+// sign of the even lanes flipped) and groups of eight consecutive base
+// indexes: s0 and s1 are at least 8 and bases is a multiple of 8.
+TEXT ·mat4c64AVX512(SB), NOSPLIT, $0-40
+	MOVQ v+0(FP), SI
+	MOVQ bases+8(FP), BX
+	MOVQ s0+16(FP), R8
+	MOVQ s1+24(FP), R9
+	MOVQ c+32(FP), AX
+	LEAQ -1(R8), R10
+	LEAQ -1(R9), R11
+	SHLQ $3, R8
+	SHLQ $3, R9
+	XORQ CX, CX
+	TESTQ BX, BX
+	JZ    done_mat4c64AVX512
+
+loop_mat4c64AVX512:
+	MOVQ CX, DX
+	MOVQ DX, DI
+	ANDQ R10, DI
+	XORQ DI, DX
+	SHLQ $1, DX
+	ORQ  DI, DX
+	MOVQ DX, DI
+	ANDQ R11, DI
+	XORQ DI, DX
+	SHLQ $1, DX
+	ORQ  DI, DX
+	LEAQ (SI)(DX*8), R12
+	LEAQ (R12)(R8*1), R13
+	LEAQ (R12)(R9*1), R14
+	VMOVUPS (R12), Z0
+	VMOVUPS (R13), Z1
+	VMOVUPS (R14), Z2
+	VMOVUPS (R14)(R8*1), Z3
+	VPERMILPS $0xB1, Z0, Z4
+	VPERMILPS $0xB1, Z1, Z5
+	VPERMILPS $0xB1, Z2, Z6
+	VPERMILPS $0xB1, Z3, Z7
+	VMULPS      0(AX), Z0, Z8
+	VFMADD231PS 64(AX), Z4, Z8
+	VFMADD231PS 128(AX), Z1, Z8
+	VFMADD231PS 192(AX), Z5, Z8
+	VFMADD231PS 256(AX), Z2, Z8
+	VFMADD231PS 320(AX), Z6, Z8
+	VFMADD231PS 384(AX), Z3, Z8
+	VFMADD231PS 448(AX), Z7, Z8
+	VMULPS      512(AX), Z0, Z9
+	VFMADD231PS 576(AX), Z4, Z9
+	VFMADD231PS 640(AX), Z1, Z9
+	VFMADD231PS 704(AX), Z5, Z9
+	VFMADD231PS 768(AX), Z2, Z9
+	VFMADD231PS 832(AX), Z6, Z9
+	VFMADD231PS 896(AX), Z3, Z9
+	VFMADD231PS 960(AX), Z7, Z9
+	VMULPS      1024(AX), Z0, Z10
+	VFMADD231PS 1088(AX), Z4, Z10
+	VFMADD231PS 1152(AX), Z1, Z10
+	VFMADD231PS 1216(AX), Z5, Z10
+	VFMADD231PS 1280(AX), Z2, Z10
+	VFMADD231PS 1344(AX), Z6, Z10
+	VFMADD231PS 1408(AX), Z3, Z10
+	VFMADD231PS 1472(AX), Z7, Z10
+	VMULPS      1536(AX), Z0, Z11
+	VFMADD231PS 1600(AX), Z4, Z11
+	VFMADD231PS 1664(AX), Z1, Z11
+	VFMADD231PS 1728(AX), Z5, Z11
+	VFMADD231PS 1792(AX), Z2, Z11
+	VFMADD231PS 1856(AX), Z6, Z11
+	VFMADD231PS 1920(AX), Z3, Z11
+	VFMADD231PS 1984(AX), Z7, Z11
+	VMOVUPS Z8, (R12)
+	VMOVUPS Z9, (R13)
+	VMOVUPS Z10, (R14)
+	VMOVUPS Z11, (R14)(R8*1)
+	ADDQ $8, CX
+	CMPQ CX, BX
+	JLT  loop_mat4c64AVX512
+
+done_mat4c64AVX512:
+	VZEROUPPER
+	RET
+
+// func mat4RealC64AVX512(v *complex64, bases, s0, s1 int, c *[512]float32)
+// mat4c64AVX512 for a real matrix (the imaginary parts are not read).
+TEXT ·mat4RealC64AVX512(SB), NOSPLIT, $0-40
+	MOVQ v+0(FP), SI
+	MOVQ bases+8(FP), BX
+	MOVQ s0+16(FP), R8
+	MOVQ s1+24(FP), R9
+	MOVQ c+32(FP), AX
+	LEAQ -1(R8), R10
+	LEAQ -1(R9), R11
+	SHLQ $3, R8
+	SHLQ $3, R9
+	XORQ CX, CX
+	TESTQ BX, BX
+	JZ    done_mat4RealC64AVX512
+
+loop_mat4RealC64AVX512:
+	MOVQ CX, DX
+	MOVQ DX, DI
+	ANDQ R10, DI
+	XORQ DI, DX
+	SHLQ $1, DX
+	ORQ  DI, DX
+	MOVQ DX, DI
+	ANDQ R11, DI
+	XORQ DI, DX
+	SHLQ $1, DX
+	ORQ  DI, DX
+	LEAQ (SI)(DX*8), R12
+	LEAQ (R12)(R8*1), R13
+	LEAQ (R12)(R9*1), R14
+	VMOVUPS (R12), Z0
+	VMOVUPS (R13), Z1
+	VMOVUPS (R14), Z2
+	VMOVUPS (R14)(R8*1), Z3
+	VMULPS      0(AX), Z0, Z8
+	VFMADD231PS 128(AX), Z1, Z8
+	VFMADD231PS 256(AX), Z2, Z8
+	VFMADD231PS 384(AX), Z3, Z8
+	VMULPS      512(AX), Z0, Z9
+	VFMADD231PS 640(AX), Z1, Z9
+	VFMADD231PS 768(AX), Z2, Z9
+	VFMADD231PS 896(AX), Z3, Z9
+	VMULPS      1024(AX), Z0, Z10
+	VFMADD231PS 1152(AX), Z1, Z10
+	VFMADD231PS 1280(AX), Z2, Z10
+	VFMADD231PS 1408(AX), Z3, Z10
+	VMULPS      1536(AX), Z0, Z11
+	VFMADD231PS 1664(AX), Z1, Z11
+	VFMADD231PS 1792(AX), Z2, Z11
+	VFMADD231PS 1920(AX), Z3, Z11
+	VMOVUPS Z8, (R12)
+	VMOVUPS Z9, (R13)
+	VMOVUPS Z10, (R14)
+	VMOVUPS Z11, (R14)(R8*1)
+	ADDQ $8, CX
+	CMPQ CX, BX
+	JLT  loop_mat4RealC64AVX512
+
+done_mat4RealC64AVX512:
+	VZEROUPPER
+	RET
+
+// func xorRowC64AVX512(v *complex64, m *uint32, n int, rowMask uint32)
+// xorRowC64AVX on eight amplitudes per register; n is a multiple of 8.
+TEXT ·xorRowC64AVX512(SB), NOSPLIT, $0-28
+	MOVQ         v+0(FP), SI
+	MOVQ         m+8(FP), DI
+	MOVQ         n+16(FP), CX
+	MOVL         rowMask+24(FP), AX
+	VPBROADCASTD AX, Z0
+	SHRQ         $3, CX
+	JZ           donex512
+
+loopx512:
+	VPXORD  (DI), Z0, Z1
+	VPXORD  (SI), Z1, Z1
+	VMOVDQU32 Z1, (SI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     loopx512
+
+donex512:
+	VZEROUPPER
+	RET
