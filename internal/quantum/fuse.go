@@ -42,6 +42,9 @@ const (
 	costTwoDiag  = 0.5
 	costTwoDense = 2.0
 	costDense4   = 2.3
+	// costDense4Z is the dense kernel's cost with AVX-512 (0.21 ns per
+	// amplitude against 0.16 for the one-qubit kernel, on AMD Zen 5).
+	costDense4Z = 1.3
 	// fuseMargin is how much more the replaced gates must cost than the
 	// dense kernel for a group to be fused.
 	fuseMargin = 1.25
@@ -50,6 +53,14 @@ const (
 // fuseEnabled turns fusion off for tests that compare with the unfused
 // result.
 var fuseEnabled = true
+
+// dense4Cost is the cost of the dense 4x4 kernel that will run.
+func dense4Cost() float64 {
+	if have512 {
+		return costDense4Z
+	}
+	return costDense4
+}
 
 func gateCost(g *Gate) float64 {
 	nq := len(g.Targets) + len(g.Controls)
@@ -112,7 +123,7 @@ func fuseGates(gates []*Gate, minQ int) []*Gate {
 			return
 		}
 		open[gr.a], open[gr.b] = nil, nil
-		if gr.cost > costDense4*fuseMargin {
+		if gr.cost > dense4Cost()*fuseMargin {
 			out = append(out, NewGate("fused", []int{gr.a, gr.b}, nil, gr.u))
 		} else {
 			out = append(out, gr.members...)

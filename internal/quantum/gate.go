@@ -50,6 +50,8 @@ type Gate struct {
 	// low0 and low1 lay it out for the in-register kernels of targets 0
 	// and 1 (see laneCoeffs).
 	low0, low1 *[32]float32
+	// low0z and low1z are low0 and low1 for the AVX-512 kernels.
+	low0z, low1z *[64]float32
 	// lanesD and low0D are lanes and low0 for complex128 amplitudes.
 	lanesD *[32]float64
 	low0D  *[16]float64
@@ -179,6 +181,9 @@ func (g *Gate) classify() {
 		low0 := laneCoeffs(m[0], m[3], m[0], m[3], m[1], m[2], m[1], m[2])
 		low1 := laneCoeffs(m[0], m[0], m[3], m[3], m[1], m[1], m[2], m[2])
 		g.lanes, g.low0, g.low1 = &lanes, &low0, &low1
+		if have512 {
+			g.low0z, g.low1z = widenLowLanes(&low0), widenLowLanes(&low1)
+		}
 		lanesD := laneMatrixD(m, 0)
 		low0D := [16]float64{
 			real(m[0]), real(m[0]), real(m[3]), real(m[3]),

@@ -339,33 +339,39 @@ func TestKernelsAgainstDenseReference(t *testing.T) {
 		"realimag": UMatrix(0.7, -math.Pi/2, math.Pi/2),
 		"general":  UMatrix(0.7, 0.2, 1.9),
 	}
-	for name, m := range mats {
-		for _, tgt := range []int{0, 1, 5, n - 1} {
-			for _, ctrls := range [][]int{nil, {3}, {n - 2, 2}, {1}, {0, 9}, {1, 0}} {
-				skip := false
-				for _, c := range ctrls {
-					skip = skip || c == tgt
-				}
-				if skip {
-					continue
-				}
-				g := NewGate(name, []int{tgt}, ctrls, m)
-				if g.Kind() != name {
-					t.Errorf("%s classified as %s", name, g.Kind())
-				}
-				psi := randomState(rng, n)
-				want := denseApply(psi, n, g)
-				s64, s32 := loadState[float64](psi), loadState[float32](psi)
-				s64.Apply(g)
-				s32.Apply(g)
-				if d := maxDiff(s64, want); d > 1e-12 {
-					t.Errorf("%s on %d controls %v (double): off by %g", name, tgt, ctrls, d)
-				}
-				if d := maxDiff(s32, want); d > 1e-5 {
-					t.Errorf("%s on %d controls %v (single): off by %g", name, tgt, ctrls, d)
+	// Every one-target kind on low, middle and top targets, with each set
+	// of vector kernels the machine has.
+	for _, k := range kernelSets() {
+		restore := useKernels(k)
+		for name, m := range mats {
+			for _, tgt := range []int{0, 1, 5, n - 1} {
+				for _, ctrls := range [][]int{nil, {3}, {n - 2, 2}, {1}, {0, 9}, {1, 0}} {
+					skip := false
+					for _, c := range ctrls {
+						skip = skip || c == tgt
+					}
+					if skip {
+						continue
+					}
+					g := NewGate(name, []int{tgt}, ctrls, m)
+					if g.Kind() != name {
+						t.Errorf("%s classified as %s", name, g.Kind())
+					}
+					psi := randomState(rng, n)
+					want := denseApply(psi, n, g)
+					s64, s32 := loadState[float64](psi), loadState[float32](psi)
+					s64.Apply(g)
+					s32.Apply(g)
+					if d := maxDiff(s64, want); d > 1e-12 {
+						t.Errorf("%s on %d controls %v (double, %s kernels): off by %g", name, tgt, ctrls, k.name, d)
+					}
+					if d := maxDiff(s32, want); d > 1e-5 {
+						t.Errorf("%s on %d controls %v (single, %s kernels): off by %g", name, tgt, ctrls, k.name, d)
+					}
 				}
 			}
 		}
+		restore()
 	}
 	// Several targets: diagonal, permutation, dense.
 	for _, tc := range []struct {

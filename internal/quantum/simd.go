@@ -34,6 +34,13 @@ func simd1[F Float](g *Gate, v []F, lo, hi, step, runLen, stride int) bool {
 			panic("quantum: kernel run past the state")
 		}
 		mat2For(g.kind)(&c[lo], &c[lo+stride], runs, runLen, step, g.lanes)
+	case stride <= 2 && runLen == stride && step == 2*stride && lo%4 == 0 && (hi-lo)%8 == 0 && hi > lo && have512 && g.low0z != nil:
+		w := c[lo:hi]
+		if stride == 1 {
+			mat2c64T0AVX512(&w[0], len(w), g.low0z)
+		} else {
+			mat2c64T1AVX512(&w[0], len(w), g.low1z)
+		}
 	case stride == 1 && runLen == 1 && step == 2 && lo%4 == 0 && (hi-lo)%4 == 0 && hi > lo:
 		w := c[lo:hi]
 		mat2c64T0AVX(&w[0], len(w), g.low0)
@@ -61,6 +68,24 @@ func laneCoeffs(a0, a1, a2, a3, b0, b1, b2, b3 complex128) [32]float32 {
 		cc[24+2*p], cc[24+2*p+1] = float32(imag(x)), float32(imag(x))
 	}
 	return cc
+}
+
+// widenLowLanes lays the coefficients of the in-register kernels out for
+// their AVX-512 forms: each of the four vectors over 16 lanes (the pattern
+// of eight repeated), the imaginary parts with the sign of the even lanes
+// flipped (see mat2c64T0AVX512).
+func widenLowLanes(c *[32]float32) *[64]float32 {
+	var z [64]float32
+	for v := 0; v < 4; v++ {
+		for l := 0; l < 16; l++ {
+			x := c[8*v+l%8]
+			if v%2 == 1 && l%2 == 0 {
+				x = -x
+			}
+			z[16*v+l] = x
+		}
+	}
+	return &z
 }
 
 // laneMatrix lays out the coefficients of mat2c64AVX: matrix m in the

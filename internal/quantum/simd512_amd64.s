@@ -178,3 +178,69 @@ loopx512:
 donex512:
 	VZEROUPPER
 	RET
+
+// func mat2c64T0AVX512(v *complex64, n int, c *[64]float32)
+// mat2c64T0AVX on two groups of four amplitudes per register; n is a
+// multiple of 8. AVX-512 has no add-subtract, so c holds C1's real part,
+// C1's imaginary part with the sign of the even lanes flipped, then the
+// same for C2, 16 lanes each: C v = re(C) v + im'(C) swap(v).
+TEXT ·mat2c64T0AVX512(SB), NOSPLIT, $0-24
+	MOVQ v+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ c+16(FP), AX
+	VMOVUPS 0(AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVUPS 128(AX), Z2
+	VMOVUPS 192(AX), Z3
+	SHRQ $3, CX
+	JZ   done0z
+
+loop0z:
+	VMOVUPS     (SI), Z8
+	VPERMILPS   $0x4E, Z8, Z9
+	VPERMILPS   $0xB1, Z8, Z10
+	VPERMILPS   $0xB1, Z9, Z11
+	VMULPS      Z0, Z8, Z12
+	VFMADD231PS Z1, Z10, Z12
+	VFMADD231PS Z2, Z9, Z12
+	VFMADD231PS Z3, Z11, Z12
+	VMOVUPS     Z12, (SI)
+	ADDQ        $64, SI
+	DECQ        CX
+	JNZ         loop0z
+
+done0z:
+	VZEROUPPER
+	RET
+
+// func mat2c64T1AVX512(v *complex64, n int, c *[64]float32)
+// mat2c64T0AVX512 for target qubit 1: p swaps the 128-bit halves of each
+// group of four amplitudes.
+TEXT ·mat2c64T1AVX512(SB), NOSPLIT, $0-24
+	MOVQ v+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ c+16(FP), AX
+	VMOVUPS 0(AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVUPS 128(AX), Z2
+	VMOVUPS 192(AX), Z3
+	SHRQ $3, CX
+	JZ   done1z
+
+loop1z:
+	VMOVUPS     (SI), Z8
+	VSHUFF32X4  $0xB1, Z8, Z8, Z9
+	VPERMILPS   $0xB1, Z8, Z10
+	VPERMILPS   $0xB1, Z9, Z11
+	VMULPS      Z0, Z8, Z12
+	VFMADD231PS Z1, Z10, Z12
+	VFMADD231PS Z2, Z9, Z12
+	VFMADD231PS Z3, Z11, Z12
+	VMOVUPS     Z12, (SI)
+	ADDQ        $64, SI
+	DECQ        CX
+	JNZ         loop1z
+
+done1z:
+	VZEROUPPER
+	RET

@@ -60,3 +60,9 @@ func mat4c64AVX(v *complex64, bases, s0, s1 int, c *[256]float32)
 
 //go:noescape
 func mat4RealC64AVX(v *complex64, bases, s0, s1 int, c *[256]float32)
+
+//go:noescape
+func mat2c64T0AVX512(v *complex64, n int, c *[64]float32)
+
+//go:noescape
+func mat2c64T1AVX512(v *complex64, n int, c *[64]float32)

@@ -57,3 +57,7 @@ func mat4RealC64AVX512(v *complex64, bases, s0, s1 int, c *[512]float32) {
 func xorRowC64AVX512(v *complex64, m *uint32, n int, rowMask uint32) {
 	panic("quantum: no SIMD kernels")
 }
+
+func mat2c64T0AVX512(v *complex64, n int, c *[64]float32) { panic("quantum: no SIMD kernels") }
+
+func mat2c64T1AVX512(v *complex64, n int, c *[64]float32) { panic("quantum: no SIMD kernels") }
