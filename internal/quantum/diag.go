@@ -21,7 +21,7 @@ import (
 // their own otherwise.
 
 // diagHalf is the number of low local qubits indexing a group's A table.
-var diagHalf = 7
+const diagHalf = 7
 
 // maxCrossBits bounds the high bits the A tables may depend on.
 const maxCrossBits = 3
@@ -243,7 +243,7 @@ func (s *State[F]) applyDiag(dg *diagGroup, base uint64, sc *diagScratch[F]) {
 			sc.a[k] = f
 		}
 	}
-	w := 1 << diagHalf
+	const w = 1 << diagHalf
 	var zero F
 	simd := haveSIMD
 	double := unsafe.Sizeof(zero) == 8
