@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/cmplx"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -193,6 +194,49 @@ func TestParseCacheSize(t *testing.T) {
 	local, low := blockShape[float32]()
 	if local < 10 || low < 1 || low >= local {
 		t.Errorf("blockShape = %d, %d: want at least 10 local qubits, 1 <= low < local", local, low)
+	}
+}
+
+func TestCPUIDCachesAgreeWithSysfs(t *testing.T) {
+	l1, l2 := cpuidCaches()
+	if runtime.GOARCH != "amd64" {
+		if l1 != 0 || l2 != 0 {
+			t.Errorf("cpuidCaches = %d, %d off amd64; want 0, 0", l1, l2)
+		}
+		return
+	}
+	// Every x86 processor of the last fifteen years reports its L2 in
+	// leaf 0x80000006, between 64 KiB and 64 MiB and a multiple of 64 KiB.
+	if l2 < 64<<10 || l2 > 64<<20 || l2%(64<<10) != 0 {
+		t.Errorf("CPUID L2 = %d bytes; want a multiple of 64 KiB between 64 KiB and 64 MiB", l2)
+	}
+	// Where Linux publishes the L2 as well, the two agree.
+	size, ok := parseCacheSize(readSysfs("/sys/devices/system/cpu/cpu0/cache/index2/size"))
+	if ok && readSysfs("/sys/devices/system/cpu/cpu0/cache/index2/level") == "2" && size != l2 {
+		t.Errorf("CPUID L2 = %d bytes, sysfs says %d", l2, size)
+	}
+}
+
+func TestCertainOutcomeDespiteNormDrift(t *testing.T) {
+	// A single-precision state whose norm drifted a few units in the last
+	// place below 1 (as after a long circuit): qubit 1 is certainly 1 and
+	// must measure so, within 1e-12, and nothing branches.
+	s, err := NewState[float32](3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range s.v {
+		s.v[k] = 0
+	}
+	s.v[2*2] = 1 - 1.0/(1<<22) // |010>, one unit in the last place below 1
+	if p := s.ProbabilityOne(1); 1-p < 1e-7 {
+		t.Fatalf("set-up: raw probability %v should show the drift", p)
+	}
+	if p := s.outcomeOne(1); p != 1 {
+		t.Errorf("outcomeOne(1) = %v, want exactly 1", p)
+	}
+	if p := s.outcomeOne(0); p != 0 {
+		t.Errorf("outcomeOne(0) = %v, want 0", p)
 	}
 }
 
