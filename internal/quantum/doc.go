@@ -35,7 +35,7 @@
 // single-precision kernels (the dense 4x4, the sign flips of CZ walls and
 // the in-register kernels of qubits 0 and 1) run in their 512-bit forms
 // (simd512_amd64.s), which on cores with full-width units (AMD Zen 5)
-// take about 0.55x the time per amplitude. A sequence of gates on a state larger than a cache-sized
+// take 0.4-0.6x the time per amplitude. A sequence of gates on a state larger than a cache-sized
 // block runs in cache-blocked passes (block.go): each pass gathers blocks
 // of amplitudes over a few chosen qubits into a buffer, applies every gate
 // of the pass there (diagonal gates fused into one multiplication, or into
