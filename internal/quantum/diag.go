@@ -189,14 +189,53 @@ func newDiagGroup(ops []blockOp, nl int) *diagGroup {
 	return dg
 }
 
+// xorRows applies a sign group with one call of xorRowsC64AVX512 when
+// every row's phase is +-1, and reports whether it did.
+func (s *State[F]) xorRows(dg *diagGroup, row []complex128, sc *diagScratch[F]) bool {
+	const w = 1 << diagHalf
+	if sc.rows == nil {
+		sc.rows = make([]uint32, len(row))
+		sc.kOf = make([]uint32, len(row))
+		for r := range row {
+			hi := r << diagHalf
+			k := 0
+			for j, q := range dg.cross {
+				k |= (hi >> q & 1) << j
+			}
+			sc.kOf[r] = uint32(k)
+		}
+		for _, m := range sc.m {
+			sc.mAll = append(sc.mAll, m...)
+		}
+	}
+	for r, c := range row {
+		switch c {
+		case 1:
+			sc.rows[r] = sc.kOf[r] << 1
+		case -1:
+			sc.rows[r] = sc.kOf[r]<<1 | 1
+		default:
+			return false
+		}
+	}
+	if len(s.v) < 2*w*len(row) {
+		panic("quantum: sign rows past the block")
+	}
+	xorRowsC64AVX512((*complex64)(unsafe.Pointer(&s.v[0])), &sc.mAll[0], &sc.rows[0], len(row), w)
+	return true
+}
+
 // diagScratch holds one goroutine's copies of a group's tables in the
 // state's precision.
 type diagScratch[F Float] struct {
 	a   [][]F
 	row []complex128
 	// m holds the A tables as sign masks, one per float, when the group
-	// has signs set.
-	m [][]uint32
+	// has signs set; mAll is them end to end, kOf each row's table and
+	// rows the per-row words of xorRowsC64AVX512.
+	m         [][]uint32
+	mAll      []uint32
+	kOf, rows []uint32
 }
 
 // applyDiag applies a fused group to the block s (whose outside qubits are
@@ -259,6 +298,9 @@ func (s *State[F]) applyDiag(dg *diagGroup, base uint64, sc *diagScratch[F]) {
 			}
 			sc.m[k] = m
 		}
+	}
+	if xor && have512 && s.xorRows(dg, row, sc) {
+		return
 	}
 	for r, c := range row {
 		hi := r << diagHalf

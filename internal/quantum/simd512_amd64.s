@@ -280,3 +280,49 @@ loop1z:
 done1z:
 	VZEROUPPER
 	RET
+
+// func xorRowsC64AVX512(v *complex64, tabs, rows *uint32, n, w int)
+// xorRowC64AVX512 over n consecutive rows of w amplitudes (w a multiple of
+// 8): row r uses the sign table at tabs + (rows[r]>>1)*2w and flips every
+// sign of the row besides when bit 0 of rows[r] is set. One call per
+// block instead of one per row.
+TEXT ·xorRowsC64AVX512(SB), NOSPLIT, $0-40
+	MOVQ v+0(FP), SI
+	MOVQ tabs+8(FP), DI
+	MOVQ rows+16(FP), R8
+	MOVQ n+24(FP), BX
+	MOVQ w+32(FP), R10
+	MOVQ R10, R11
+	SHLQ $3, R11
+	SHRQ $3, R10
+	TESTQ BX, BX
+	JZ    donexr
+	TESTQ R10, R10
+	JZ    donexr
+
+rowxr:
+	MOVL         (R8), AX
+	MOVL         AX, DX
+	ANDL         $1, DX
+	SHLL         $31, DX
+	VPBROADCASTD DX, Z0
+	SHRQ         $1, AX
+	IMULQ        R11, AX
+	LEAQ         (DI)(AX*1), R9
+	MOVQ         R10, CX
+
+loopxr:
+	VPXORD    (R9), Z0, Z1
+	VPXORD    (SI), Z1, Z1
+	VMOVDQU32 Z1, (SI)
+	ADDQ      $64, SI
+	ADDQ      $64, R9
+	DECQ      CX
+	JNZ       loopxr
+	ADDQ      $4, R8
+	DECQ      BX
+	JNZ       rowxr
+
+donexr:
+	VZEROUPPER
+	RET

@@ -66,3 +66,6 @@ func mat2c64T0AVX512(v *complex64, n int, c *[64]float32)
 
 //go:noescape
 func mat2c64T1AVX512(v *complex64, n int, c *[64]float32)
+
+//go:noescape
+func xorRowsC64AVX512(v *complex64, tabs, rows *uint32, n, w int)

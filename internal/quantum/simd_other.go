@@ -61,3 +61,5 @@ func xorRowC64AVX512(v *complex64, m *uint32, n int, rowMask uint32) {
 func mat2c64T0AVX512(v *complex64, n int, c *[64]float32) { panic("quantum: no SIMD kernels") }
 
 func mat2c64T1AVX512(v *complex64, n int, c *[64]float32) { panic("quantum: no SIMD kernels") }
+
+func xorRowsC64AVX512(v *complex64, tabs, rows *uint32, n, w int) { panic("quantum: no SIMD kernels") }
