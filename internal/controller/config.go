@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gefion-hpc/gefion/internal/cluster"
+	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/sched"
 )
 
@@ -96,6 +97,14 @@ type Config struct {
 	// and dependency answers (default 10 min); older ones are read from
 	// the store.
 	RecentKeep time.Duration
+	// ForecastKnownRunS, when set, is a diagnostic for load tools that know
+	// every job's true run time (gefion bench forecast): each forecast run
+	// then also runs the twin with the run times it returns, for running
+	// and pending jobs alike, beside the forecast from predicted run times
+	// (KnownRuntimeForecast reads it). It is a bound on what run-time
+	// prediction can gain, never an answer for users; nil (the default)
+	// runs no such twin.
+	ForecastKnownRunS func(id job.ID) (int64, bool)
 }
 
 func (c *Config) setDefaults() {

@@ -50,16 +50,21 @@ type forecastRun struct {
 	mu      sync.Mutex
 	point   *twin.Forecaster
 	samples []*twin.Forecaster
-	starts  map[job.ID]forecastStart // the answers so far
+	// known is the diagnostic twin run with true run times
+	// (Config.ForecastKnownRunS); nil without it.
+	known  *twin.Forecaster
+	starts map[job.ID]forecastStart // the answers so far
 	// complete: every pending job of the snapshot is in starts.
 	complete bool
 }
 
 // forecastStart is one job's forecast: the start with median run times,
-// and the range from sampled ones (zero when not computed). Times are
-// Unix seconds; 0 is "not within the horizon".
+// and the range from sampled ones (zero when not computed), and, for the
+// diagnostic of Config.ForecastKnownRunS, the start with true run times.
+// Times are Unix seconds; 0 is "not within the horizon".
 type forecastStart struct {
 	point, low, high int64
+	known            int64
 }
 
 const (
@@ -105,6 +110,18 @@ func (c *Controller) forecast(ctx context.Context, id job.ID) forecastStart {
 	f.set(r)
 	fs, _ := r.answer(id)
 	return fs
+}
+
+// KnownRuntimeForecast returns the start (Unix seconds) that the twin
+// forecasts for pending job id with the true run times of
+// Config.ForecastKnownRunS, from the same snapshot as the forecast that
+// why gives; 0 without that diagnostic, for a job not pending, or beyond
+// the horizon. It is for load tools that score forecasts.
+func (c *Controller) KnownRuntimeForecast(ctx context.Context, id job.ID) int64 {
+	if c.cfg.ForecastKnownRunS == nil {
+		return 0
+	}
+	return c.forecast(ctx, id).known
 }
 
 // fresh returns the current run if it is young enough to answer from.
@@ -205,7 +222,7 @@ func (r *forecastRun) answer(id job.ID) (forecastStart, bool) {
 	if r.complete {
 		return forecastStart{}, false
 	}
-	results := make([]sched.Time, 1+len(r.samples))
+	results := make([]sched.Time, r.twins())
 	oks := make([]bool, len(results))
 	r.each(func(k int, f *twin.Forecaster) { results[k], oks[k] = f.Start(id) })
 	if !oks[0] {
@@ -220,7 +237,7 @@ func (r *forecastRun) answer(id job.ID) (forecastStart, bool) {
 func (r *forecastRun) all() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	maps := make([]map[job.ID]sched.Time, 1+len(r.samples))
+	maps := make([]map[job.ID]sched.Time, r.twins())
 	r.each(func(k int, f *twin.Forecaster) { maps[k] = f.All() })
 	results := make([]sched.Time, len(maps))
 	for id, t := range maps[0] {
@@ -233,13 +250,25 @@ func (r *forecastRun) all() {
 	r.complete = true
 }
 
-// each runs fn on the point twin (k 0) and every sampled one, in
-// parallel.
+// twins is how many twins the run holds: the point one, the sampled
+// ones and the known-run-time one if any.
+func (r *forecastRun) twins() int {
+	n := 1 + len(r.samples)
+	if r.known != nil {
+		n++
+	}
+	return n
+}
+
+// each runs fn on the point twin (k 0), every sampled one (k 1 to
+// len(samples)) and the known-run-time one (last), in parallel.
 func (r *forecastRun) each(fn func(k int, f *twin.Forecaster)) {
 	var wg sync.WaitGroup
-	for k := range 1 + len(r.samples) {
+	for k := range r.twins() {
 		f := r.point
-		if k > 0 {
+		if k > len(r.samples) {
+			f = r.known
+		} else if k > 0 {
 			f = r.samples[k-1]
 		}
 		wg.Add(1)
@@ -251,9 +280,14 @@ func (r *forecastRun) each(fn func(k int, f *twin.Forecaster)) {
 	wg.Wait()
 }
 
-// combine makes one job's forecast of its point start and sampled starts.
+// combine makes one job's forecast of its point start, sampled starts
+// and known-run-time start, in each's order.
 func (r *forecastRun) combine(results []sched.Time) forecastStart {
 	fs := forecastStart{point: startOrZero(results[0])}
+	if r.known != nil {
+		fs.known = startOrZero(results[len(results)-1])
+		results = results[:len(results)-1]
+	}
 	samples := len(results) - 1
 	if samples > 0 {
 		draws := make([]int64, samples)
@@ -330,6 +364,23 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 		seed := uint64(s.Now)*31 + uint64(k+1)
 		if fr.samples[k], err = run(func(id job.ID) float64 {
 			return rand.New(rand.NewPCG(seed, uint64(id))).Float64()
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if known := c.cfg.ForecastKnownRunS; known != nil {
+		// The same twin with the true run times: running jobs end at
+		// their start plus theirs, pending ones run for theirs.
+		if fr.known, err = twin.NewForecaster(s, c.policy, twin.ForecastOptions{
+			SchedIntervalS: 1, HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
+			RunningEndS: func(id job.ID) (sched.Time, bool) {
+				run, ok := known(id)
+				if !ok {
+					return 0, false
+				}
+				return running[id].start + run, true
+			},
+			RunS: known,
 		}); err != nil {
 			return nil, err
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/sched"
 	"github.com/gefion-hpc/gefion/internal/store"
+	"github.com/gefion-hpc/gefion/internal/twin"
 )
 
 // seededForecastInput is a live state drawn from seed: every node of the
@@ -388,5 +389,78 @@ func BenchmarkWhyGefionScale(b *testing.B) {
 				why(b)
 			}
 		})
+	}
+}
+
+// TestForecastKnownRunTimes: with Config.ForecastKnownRunS the run also
+// holds the twin with true run times. Its answers, asked one job at a
+// time, must be the twin's complete forecast with those run times
+// (running jobs ending at their start plus theirs), and the forecast users
+// get must be the same as without the diagnostic.
+func TestForecastKnownRunTimes(t *testing.T) {
+	p, err := sched.PolicyByName("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := seededForecastInput(t, 7, 600)
+	trueRun := func(id job.ID) (int64, bool) {
+		if id%13 == 0 {
+			return 0, false // unknown: the twin keeps its own guess
+		}
+		return 60 + int64(rand.New(rand.NewPCG(uint64(id), 9)).IntN(40_000)), true
+	}
+	cfg := Config{UsageHalfLife: 7 * 24 * time.Hour}
+	plain := &Controller{policy: p, cfg: cfg}
+	cfg.ForecastKnownRunS = trueRun
+	diag := &Controller{policy: p, cfg: cfg}
+
+	starts := map[job.ID]sched.Time{}
+	for i := range in.snap.Running {
+		r := &in.snap.Running[i]
+		starts[r.ID] = r.StartS
+	}
+	want, err := twin.Forecast(in.snap, p, twin.ForecastOptions{
+		SchedIntervalS: 1, HalfLifeS: int64(cfg.UsageHalfLife.Seconds()),
+		RunningEndS: func(id job.ID) (sched.Time, bool) {
+			run, ok := trueRun(id)
+			return starts[id] + run, ok
+		},
+		RunS: trueRun,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := diag.forecastTwins(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	differs := 0
+	for _, k := range rng.Perm(len(in.snap.Pending))[:100] {
+		id := in.snap.Pending[k].ID
+		got, ok := r.answer(id)
+		if !ok || got.known != startOrZero(want[id]) {
+			t.Fatalf("job %d: known = %d (ok %v); the twin with true run times says %d", id, got.known, ok, want[id])
+		}
+		if got.known != got.point {
+			differs++
+		}
+	}
+	if differs == 0 {
+		t.Fatal("every known-run-time forecast equals the predicted one; the test needs run times that differ")
+	}
+	r.all()
+	plainStarts, err := plain.runForecasts(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, fs := range r.starts {
+		if fs.known != startOrZero(want[id]) {
+			t.Fatalf("after all: job %d known = %d; want %d", id, fs.known, want[id])
+		}
+		pf := plainStarts[id]
+		if fs.point != pf.point || fs.low != pf.low || fs.high != pf.high || pf.known != 0 {
+			t.Fatalf("job %d: forecast %+v with the diagnostic, %+v without; want the same, and no known start without it", id, fs, pf)
+		}
 	}
 }
