@@ -25,8 +25,12 @@ const (
 	arrivalHistoryLen = 4096
 	arrivalWindowS    = 86400
 	minArrivals       = 8
-	// arrivalHorizonS is how far after now expected arrivals reach.
-	arrivalHorizonS = 7 * 86400
+	// arrivalHorizonS is how far after now expected arrivals reach, and
+	// maxArrivals the most a forecast takes: each costs the twin as much
+	// as a pending job, and arrivals far ahead matter only to jobs that
+	// wait that long.
+	arrivalHorizonS = 86400
+	maxArrivals     = 2048
 	// arrivalIDBase numbers the expected arrivals far above any real
 	// job ID, so that they never answer for one.
 	arrivalIDBase job.ID = 1 << 40
@@ -78,7 +82,7 @@ func expectedArrivals(recent []sched.Pending, now int64, runS func(p *sched.Pend
 			if at <= now {
 				continue
 			}
-			if at > now+arrivalHorizonS {
+			if at > now+arrivalHorizonS || len(out) == maxArrivals {
 				return out
 			}
 			run := runS(&p)
