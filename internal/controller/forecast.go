@@ -82,12 +82,8 @@ const (
 // forecastInput is what a forecast reads of the live state.
 type forecastInput struct {
 	snap *sched.Snapshot
-	// ratios are each job's predicted used/limit ratios (sorted), the
-	// recent submissions' included.
+	// ratios are each job's predicted used/limit ratios (sorted).
 	ratios map[job.ID][]float64
-	// recent are the submissions that expected arrivals replay
-	// (arrivals.go), oldest first.
-	recent []sched.Pending
 }
 
 // forecast returns the twin's predicted start of a pending job.
@@ -199,10 +195,6 @@ func (c *Controller) newForecastRun(ctx context.Context) (*forecastRun, error) {
 		}
 		for i := range in.snap.Pending {
 			look(in.snap.Pending[i].ID, in.snap.Pending[i].User, in.snap.Pending[i].Project)
-		}
-		in.recent = tx.c.arrivals.recent(tx.nowS)
-		for i := range in.recent {
-			look(in.recent[i].ID, in.recent[i].User, in.recent[i].Project)
 		}
 		return in, nil
 	})
@@ -337,16 +329,8 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 	}
 	// quantile gives a job's run-time quantile in one run: 0.5 for the
 	// point forecast, drawn for the sampled ones.
-	// arrivals are the expected submissions, each running for its
-	// predicted run time at the same quantile as the twin's jobs.
-	arrivals := func(quantile func(job.ID) float64) []twin.Arrival {
-		return expectedArrivals(in.recent, s.Now, func(p *sched.Pending) int64 {
-			return runFor(in.ratios[p.ID], p.Req.TimeLimitS, 0, quantile(p.ID))
-		})
-	}
 	run := func(quantile func(job.ID) float64) (*twin.Forecaster, error) {
 		return twin.NewForecaster(s, c.policy, twin.ForecastOptions{
-			Arrivals:       arrivals(quantile),
 			SchedIntervalS: 1, HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
 			RunningEndS: func(id job.ID) (sched.Time, bool) {
 				r, ok := in.ratios[id]
@@ -387,10 +371,7 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 	if known := c.cfg.ForecastKnownRunS; known != nil {
 		// The same twin with the true run times: running jobs end at
 		// their start plus theirs, pending ones run for theirs.
-		// Expected arrivals are not jobs yet and have no true run
-		// times: they run for their predicted ones.
 		if fr.known, err = twin.NewForecaster(s, c.policy, twin.ForecastOptions{
-			Arrivals:       arrivals(func(job.ID) float64 { return 0.5 }),
 			SchedIntervalS: 1, HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
 			RunningEndS: func(id job.ID) (sched.Time, bool) {
 				run, ok := known(id)
