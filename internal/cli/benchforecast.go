@@ -54,20 +54,29 @@ func init() {
 // prediction can gain, and what error remains with it comes from the rest:
 // jobs submitted later that overtake under the policy, and the live
 // controller's timing. To split those two, --known-runtimes also scores
-// twin-hindsight: the twin's own replay of the whole slice, every arrival
-// and run time known, as a "forecast" of each start. What error it keeps is
-// the live controller's timing at the speed-up (passes and agents' reports
-// on a scaled clock), which no forecast can remove.
+// twin-known-arrivals: the same twin, from the same snapshot, with the
+// true run times and every job the bench will submit later, at its
+// arrival. What error that keeps is the live controller's timing at the
+// speed-up (passes and agents' reports on a scaled clock) and where the
+// twin's model of the live controller differs, which no forecast input
+// can remove. And twin-hindsight is the twin's own replay of the whole
+// slice, every arrival and run time known, as a "forecast" of each start:
+// it shows how far the twin and the live controller drift apart over the
+// slice.
 
 // forecastMethods are the scored methods, in the order they print;
-// knownMethod and hindsightMethod are the diagnostics, scored only with
-// --known-runtimes.
+// the diagnostics are scored only with --known-runtimes.
 var forecastMethods = []string{"twin", "reservation"}
 
 const (
 	knownMethod     = "twin-known-runtimes"
+	clairMethod     = "twin-known-arrivals"
 	hindsightMethod = "twin-hindsight"
 )
+
+// benchArrivalIDBase numbers the known later submissions of the
+// twin-known-arrivals diagnostic far above real job IDs.
+const benchArrivalIDBase job.ID = 1 << 40
 
 // forecastStats scores one method over the jobs that waited.
 type forecastStats struct {
@@ -128,6 +137,7 @@ type jobForecast struct {
 	AskedS              int64 // when the forecast was given
 	Twin, Reservation   int64 // 0: none
 	Known               int64 // knownMethod's forecast; 0: none
+	Clair               int64 // clairMethod's forecast; 0: none
 	Hindsight           int64 // hindsightMethod's start; 0: none
 	TwinLow, TwinHigh   int64
 	startedBeforeAsking bool
@@ -267,11 +277,11 @@ func runBenchForecast(e *Env, args []string) error {
 	}
 	if *perJob != "" {
 		var b strings.Builder
-		b.WriteString("id,user,project,gpus,limit_s,run_s,submit_s,asked_s,start_s,twin_s,twin_low_s,twin_high_s,reservation_s,known_runtimes_s,hindsight_s\n")
+		b.WriteString("id,user,project,gpus,limit_s,run_s,submit_s,asked_s,start_s,twin_s,twin_low_s,twin_high_s,reservation_s,known_runtimes_s,known_arrivals_s,hindsight_s\n")
 		for i, fc := range fcs {
 			j := &w.Jobs[i]
-			fmt.Fprintf(&b, "%d,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d\n", fc.ID, j.User, w.Projects[j.Project].Name, j.GPUs, j.Req.TimeLimitS, j.RunS,
-				fc.SubmitS, fc.AskedS, fc.StartS, fc.Twin, fc.TwinLow, fc.TwinHigh, fc.Reservation, fc.Known, fc.Hindsight)
+			fmt.Fprintf(&b, "%d,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d\n", fc.ID, j.User, w.Projects[j.Project].Name, j.GPUs, j.Req.TimeLimitS, j.RunS,
+				fc.SubmitS, fc.AskedS, fc.StartS, fc.Twin, fc.TwinLow, fc.TwinHigh, fc.Reservation, fc.Known, fc.Clair, fc.Hindsight)
 		}
 		if err := writeFileAtomic(*perJob, b.String()); err != nil {
 			return err
@@ -306,9 +316,14 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 	// known-run-time diagnostic; a job is entered under the write lock
 	// held across its submission, so that a forecast whose snapshot holds
 	// it finds it.
+	// submitted counts the jobs submitted, under the same lock, so that
+	// the rest are the later arrivals.
 	var runMu sync.RWMutex
 	runS := make(map[job.ID]int64, len(w.Jobs))
+	submitted := 0
+	var t0 int64 // the trace's time 0 on the controller's clock, set below
 	var knownRunS func(job.ID) (int64, bool)
+	var knownLater func(int64) []twin.Arrival
 	if o.KnownRuntimes {
 		knownRunS = func(id job.ID) (int64, bool) {
 			runMu.RLock()
@@ -316,16 +331,30 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 			r, ok := runS[id]
 			return r, ok
 		}
+		knownLater = func(now int64) []twin.Arrival {
+			runMu.RLock()
+			defer runMu.RUnlock()
+			out := make([]twin.Arrival, 0, len(w.Jobs)-submitted)
+			for i := submitted; i < len(w.Jobs); i++ {
+				j := &w.Jobs[i]
+				// A submission running late comes just after the snapshot.
+				at := max(forecastEpoch.Unix()+t0+j.SubmitS, now+1)
+				out = append(out, twin.Arrival{RunS: j.RunS, Job: sched.Pending{ID: benchArrivalIDBase + job.ID(i), Req: j.Req,
+					User: j.User, Project: w.Projects[j.Project].Name, SubmitS: at}})
+			}
+			return out
+		}
 	}
 	// Intervals are on the scaled clock: a pass at most every few real
 	// milliseconds (and at least every trace second), agents' silence
 	// judged in real seconds.
 	ctl, err := controller.New(controller.Config{
 		Policy: o.Policy, DefaultProject: "default", Operators: []string{"bench"},
-		SchedInterval:     max(time.Second, scaled(time.Millisecond)),
-		FullPassEvery:     max(time.Minute, scaled(200*time.Millisecond)),
-		LostAfter:         scaled(time.Minute),
-		ForecastKnownRunS: knownRunS,
+		SchedInterval:         max(time.Second, scaled(time.Millisecond)),
+		FullPassEvery:         max(time.Minute, scaled(200*time.Millisecond)),
+		LostAfter:             scaled(time.Minute),
+		ForecastKnownRunS:     knownRunS,
+		ForecastKnownArrivals: knownLater,
 	}, st, clk, nil)
 	if err != nil {
 		return nil, nil, err
@@ -373,7 +402,7 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 	}
 
 	// The trace's time 0 is now on the controller's clock.
-	t0 := clk.Now().Unix() - forecastEpoch.Unix()
+	t0 = clk.Now().Unix() - forecastEpoch.Unix()
 	trace := func() int64 { return clk.Now().Unix() - forecastEpoch.Unix() - t0 }
 	realStart := time.Now()
 	ask := make(chan job.ID, len(w.Jobs))
@@ -395,7 +424,8 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 			fc.Reservation = rel(wy.EstimatedStart, t0)
 			if o.KnownRuntimes {
 				// Read from the run that gave the twin's answer.
-				fc.Known = rel(ctl.KnownRuntimeForecast(ctx, id), t0)
+				k, all := ctl.DiagnosticForecast(ctx, id)
+				fc.Known, fc.Clair = rel(k, t0), rel(all, t0)
 			}
 		})
 	}()
@@ -425,6 +455,7 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 		resp, err := ctl.Submit(ctx, j.User, "", api.SubmitRequest{Spec: spec})
 		if err == nil {
 			runS[resp.ID] = j.RunS
+			submitted = i + 1
 		}
 		runMu.Unlock()
 		if err != nil {
@@ -629,7 +660,7 @@ func scoreForecasts(fcs []jobForecast, minWaitS int64, known bool) *forecastBenc
 // scoredMethods returns the methods scored, in the order they print.
 func scoredMethods(known bool) []string {
 	if known {
-		return []string{forecastMethods[0], knownMethod, hindsightMethod, forecastMethods[1]}
+		return []string{forecastMethods[0], knownMethod, clairMethod, hindsightMethod, forecastMethods[1]}
 	}
 	return forecastMethods
 }
@@ -641,6 +672,8 @@ func (fc *jobForecast) forecast(method string) int64 {
 		return fc.Twin
 	case knownMethod:
 		return fc.Known
+	case clairMethod:
+		return fc.Clair
 	case hindsightMethod:
 		return fc.Hindsight
 	}
@@ -672,7 +705,7 @@ func printForecastBench(out io.Writer, r *forecastBenchResult) {
 	}
 	tw.Flush()
 	if r.Methods[knownMethod] != nil {
-		fmt.Fprintf(out, "\n%s and %s are diagnostics that no live forecast can give: the twin forecast given every job's true run time,\nand the twin's replay of the whole slice with every arrival and run time known (its error is the live controller's timing).\n", knownMethod, hindsightMethod)
+		fmt.Fprintf(out, "\n%s, %s and %s are diagnostics that no live forecast can give: the twin forecast given every job's\ntrue run time, the same given also every later submission (what error remains is the live controller's timing and\nthe twin's model), and the twin's replay of the whole slice with everything known.\n", knownMethod, clairMethod, hindsightMethod)
 	}
 	if r.Report != "" {
 		fmt.Fprintf(out, "\nReport written to %s\n", r.Report)

@@ -51,20 +51,23 @@ type forecastRun struct {
 	point   *twin.Forecaster
 	samples []*twin.Forecaster
 	// known is the diagnostic twin run with true run times
-	// (Config.ForecastKnownRunS); nil without it.
-	known  *twin.Forecaster
-	starts map[job.ID]forecastStart // the answers so far
+	// (Config.ForecastKnownRunS), and clair the one with true run times
+	// and the true later submissions (Config.ForecastKnownArrivals); nil
+	// without them.
+	known, clair *twin.Forecaster
+	starts       map[job.ID]forecastStart // the answers so far
 	// complete: every pending job of the snapshot is in starts.
 	complete bool
 }
 
 // forecastStart is one job's forecast: the start with median run times,
 // and the range from sampled ones (zero when not computed), and, for the
-// diagnostic of Config.ForecastKnownRunS, the start with true run times.
-// Times are Unix seconds; 0 is "not within the horizon".
+// diagnostics of Config.ForecastKnownRunS and ForecastKnownArrivals, the
+// start with true run times and with true later submissions too. Times
+// are Unix seconds; 0 is "not within the horizon".
 type forecastStart struct {
 	point, low, high int64
-	known            int64
+	known, clair     int64
 }
 
 const (
@@ -112,16 +115,19 @@ func (c *Controller) forecast(ctx context.Context, id job.ID) forecastStart {
 	return fs
 }
 
-// KnownRuntimeForecast returns the start (Unix seconds) that the twin
-// forecasts for pending job id with the true run times of
-// Config.ForecastKnownRunS, from the same snapshot as the forecast that
-// why gives; 0 without that diagnostic, for a job not pending, or beyond
-// the horizon. It is for load tools that score forecasts.
-func (c *Controller) KnownRuntimeForecast(ctx context.Context, id job.ID) int64 {
+// DiagnosticForecast returns the starts (Unix seconds) that the twin
+// forecasts for pending job id, from the same snapshot as the forecast
+// that why gives, with the true run times of Config.ForecastKnownRunS
+// (knownRuns) and with the true later submissions of
+// ForecastKnownArrivals too (knownAll); 0 without that diagnostic, for a
+// job not pending, or beyond the horizon. It is for load tools that score
+// forecasts.
+func (c *Controller) DiagnosticForecast(ctx context.Context, id job.ID) (knownRuns, knownAll int64) {
 	if c.cfg.ForecastKnownRunS == nil {
-		return 0
+		return 0, 0
 	}
-	return c.forecast(ctx, id).known
+	fs := c.forecast(ctx, id)
+	return fs.known, fs.clair
 }
 
 // fresh returns the current run if it is young enough to answer from.
@@ -250,24 +256,32 @@ func (r *forecastRun) all() {
 	r.complete = true
 }
 
-// twins is how many twins the run holds: the point one, the sampled
-// ones and the known-run-time one if any.
-func (r *forecastRun) twins() int {
-	n := 1 + len(r.samples)
-	if r.known != nil {
-		n++
+// diagnostics returns the diagnostic twins the run holds, in order.
+func (r *forecastRun) diagnostics() []*twin.Forecaster {
+	var d []*twin.Forecaster
+	for _, f := range []*twin.Forecaster{r.known, r.clair} {
+		if f != nil {
+			d = append(d, f)
+		}
 	}
-	return n
+	return d
+}
+
+// twins is how many twins the run holds: the point one, the sampled
+// ones and the diagnostic ones.
+func (r *forecastRun) twins() int {
+	return 1 + len(r.samples) + len(r.diagnostics())
 }
 
 // each runs fn on the point twin (k 0), every sampled one (k 1 to
-// len(samples)) and the known-run-time one (last), in parallel.
+// len(samples)) and the diagnostic ones (after), in parallel.
 func (r *forecastRun) each(fn func(k int, f *twin.Forecaster)) {
 	var wg sync.WaitGroup
+	diag := r.diagnostics()
 	for k := range r.twins() {
 		f := r.point
 		if k > len(r.samples) {
-			f = r.known
+			f = diag[k-1-len(r.samples)]
 		} else if k > 0 {
 			f = r.samples[k-1]
 		}
@@ -284,6 +298,10 @@ func (r *forecastRun) each(fn func(k int, f *twin.Forecaster)) {
 // and known-run-time start, in each's order.
 func (r *forecastRun) combine(results []sched.Time) forecastStart {
 	fs := forecastStart{point: startOrZero(results[0])}
+	if r.clair != nil {
+		fs.clair = startOrZero(results[len(results)-1])
+		results = results[:len(results)-1]
+	}
 	if r.known != nil {
 		fs.known = startOrZero(results[len(results)-1])
 		results = results[:len(results)-1]
@@ -371,7 +389,7 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 	if known := c.cfg.ForecastKnownRunS; known != nil {
 		// The same twin with the true run times: running jobs end at
 		// their start plus theirs, pending ones run for theirs.
-		if fr.known, err = twin.NewForecaster(s, c.policy, twin.ForecastOptions{
+		opt := twin.ForecastOptions{
 			SchedIntervalS: 1, HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
 			RunningEndS: func(id job.ID) (sched.Time, bool) {
 				run, ok := known(id)
@@ -381,8 +399,22 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 				return running[id].start + run, true
 			},
 			RunS: known,
-		}); err != nil {
+		}
+		if fr.known, err = twin.NewForecaster(s, c.policy, opt); err != nil {
 			return nil, err
+		}
+		if later := c.cfg.ForecastKnownArrivals; later != nil {
+			// And with the jobs that will be submitted after the
+			// snapshot, as they will be.
+			opt.Arrivals = later(s.Now)
+			for k := range opt.Arrivals {
+				if opt.Arrivals[k].Job.QOS == "" {
+					opt.Arrivals[k].Job.QOS = c.cfg.DefaultQOS
+				}
+			}
+			if fr.clair, err = twin.NewForecaster(s, c.policy, opt); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return fr, nil

@@ -412,6 +412,19 @@ func TestForecastKnownRunTimes(t *testing.T) {
 	cfg := Config{UsageHalfLife: 7 * 24 * time.Hour}
 	plain := &Controller{policy: p, cfg: cfg}
 	cfg.ForecastKnownRunS = trueRun
+	// Later submissions: short jobs that the policy lets overtake.
+	var later []twin.Arrival
+	for k := range 200 {
+		later = append(later, twin.Arrival{RunS: 300, Job: sched.Pending{ID: 1<<40 + job.ID(k), User: "late", Project: "p0",
+			SubmitS: in.snap.Now + 60*int64(k+1), Req: job.Request{Nodes: 1, GPUsPerNode: 8, CPUsPerNode: 16, TimeLimitS: 600}}})
+	}
+	cfg.ForecastKnownArrivals = func(now int64) []twin.Arrival {
+		if now != in.snap.Now {
+			t.Errorf("known arrivals asked at %d; want the snapshot's time %d", now, in.snap.Now)
+		}
+		return slices.Clone(later)
+	}
+	cfg.DefaultQOS = "normal"
 	diag := &Controller{policy: p, cfg: cfg}
 
 	starts := map[job.ID]sched.Time{}
@@ -430,12 +443,29 @@ func TestForecastKnownRunTimes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	withLater := make([]twin.Arrival, len(later))
+	for k, a := range later {
+		a.Job.QOS = "normal" // the controller's default, as submissions get
+		withLater[k] = a
+	}
+	wantAll, err := twin.Forecast(in.snap, p, twin.ForecastOptions{
+		SchedIntervalS: 1, HalfLifeS: int64(cfg.UsageHalfLife.Seconds()),
+		RunningEndS: func(id job.ID) (sched.Time, bool) {
+			run, ok := trueRun(id)
+			return starts[id] + run, ok
+		},
+		RunS:     trueRun,
+		Arrivals: withLater,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, err := diag.forecastTwins(in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(3, 3))
-	differs := 0
+	differs, later1 := 0, 0
 	for _, k := range rng.Perm(len(in.snap.Pending))[:100] {
 		id := in.snap.Pending[k].ID
 		got, ok := r.answer(id)
@@ -445,9 +475,15 @@ func TestForecastKnownRunTimes(t *testing.T) {
 		if got.known != got.point {
 			differs++
 		}
+		if got.clair != startOrZero(wantAll[id]) {
+			t.Fatalf("job %d: with known arrivals %d; the twin with true run times and arrivals says %d", id, got.clair, wantAll[id])
+		}
+		if got.clair != got.known {
+			later1++
+		}
 	}
-	if differs == 0 {
-		t.Fatal("every known-run-time forecast equals the predicted one; the test needs run times that differ")
+	if differs == 0 || later1 == 0 {
+		t.Fatalf("%d known-run-time forecasts differ from the predicted ones, %d change with the arrivals; the test needs both", differs, later1)
 	}
 	r.all()
 	plainStarts, err := plain.runForecasts(in)
@@ -455,11 +491,11 @@ func TestForecastKnownRunTimes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id, fs := range r.starts {
-		if fs.known != startOrZero(want[id]) {
-			t.Fatalf("after all: job %d known = %d; want %d", id, fs.known, want[id])
+		if fs.known != startOrZero(want[id]) || fs.clair != startOrZero(wantAll[id]) {
+			t.Fatalf("after all: job %d known = %d, with arrivals %d; want %d, %d", id, fs.known, fs.clair, want[id], wantAll[id])
 		}
 		pf := plainStarts[id]
-		if fs.point != pf.point || fs.low != pf.low || fs.high != pf.high || pf.known != 0 {
+		if fs.point != pf.point || fs.low != pf.low || fs.high != pf.high || pf.known != 0 || pf.clair != 0 {
 			t.Fatalf("job %d: forecast %+v with the diagnostic, %+v without; want the same, and no known start without it", id, fs, pf)
 		}
 	}

@@ -277,13 +277,13 @@ type engine struct {
 	// submit order, each past the snapshot's jobs); nextArr the next.
 	arrivals []int32
 	nextArr  int
-	untilEnd  bool  // replays of a snapshot: run to the last end, not the last start
-	watch     int32 // forecasts: stop once this job has started (-1: none)
-	finished  bool  // the loop ran to its end, not to a watched start
-	passAt    int64 // next pass time, -1: none due
-	lastPass  int64
-	passes    int
-	dirty     bool
+	untilEnd bool  // replays of a snapshot: run to the last end, not the last start
+	watch    int32 // forecasts: stop once this job has started (-1: none)
+	finished bool  // the loop ran to its end, not to a watched start
+	passAt   int64 // next pass time, -1: none due
+	lastPass int64
+	passes   int
+	dirty    bool
 	// cpuPending counts pending jobs that ask for no GPU (see futile).
 	cpuPending int
 	skipped    int
