@@ -184,12 +184,16 @@ func (c *Controller) refreshForecast(r *forecastRun) {
 func (c *Controller) newForecastRun(ctx context.Context) (*forecastRun, error) {
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
 		in := &forecastInput{snap: c.snapshot(tx.c, tx.nowS, nil), ratios: map[job.ID][]float64{}}
-		byUser := map[[2]string][]float64{}
-		look := func(id job.ID, user, project string) {
-			k := [2]string{user, project}
+		type key struct {
+			user, project string
+			limitS        int64
+		}
+		byUser := map[key][]float64{}
+		look := func(id job.ID, user, project string, limitS int64) {
+			k := key{user, project, limitS}
 			r, ok := byUser[k]
 			if !ok {
-				r = tx.c.runtimes.ratios(user, project)
+				r = tx.c.runtimes.ratios(user, project, limitS)
 				byUser[k] = r
 			}
 			if r != nil {
@@ -197,10 +201,12 @@ func (c *Controller) newForecastRun(ctx context.Context) (*forecastRun, error) {
 			}
 		}
 		for i := range in.snap.Running {
-			look(in.snap.Running[i].ID, in.snap.Running[i].User, in.snap.Running[i].Project)
+			r := &in.snap.Running[i]
+			look(r.ID, r.User, r.Project, r.EndS-r.StartS)
 		}
 		for i := range in.snap.Pending {
-			look(in.snap.Pending[i].ID, in.snap.Pending[i].User, in.snap.Pending[i].Project)
+			p := &in.snap.Pending[i]
+			look(p.ID, p.User, p.Project, p.Req.TimeLimitS)
 		}
 		return in, nil
 	})
