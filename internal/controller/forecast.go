@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -355,7 +356,7 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 	// point forecast, drawn for the sampled ones.
 	run := func(quantile func(job.ID) float64) (*twin.Forecaster, error) {
 		return twin.NewForecaster(s, c.policy, twin.ForecastOptions{
-			SchedIntervalS: 1, HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
+			SchedIntervalS: c.passIntervalS(), HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
 			RunningEndS: func(id job.ID) (sched.Time, bool) {
 				r, ok := in.ratios[id]
 				sp := running[id]
@@ -396,7 +397,7 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 		// The same twin with the true run times: running jobs end at
 		// their start plus theirs, pending ones run for theirs.
 		opt := twin.ForecastOptions{
-			SchedIntervalS: 1, HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
+			SchedIntervalS: c.passIntervalS(), HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
 			RunningEndS: func(id job.ID) (sched.Time, bool) {
 				run, ok := known(id)
 				if !ok {
@@ -424,6 +425,15 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 		}
 	}
 	return fr, nil
+}
+
+// passIntervalS is the least time between two of the controller's passes,
+// in whole seconds, which its twins keep too: a forecast that schedules
+// every second is early on a controller that passes less often (a load
+// tool on a clock running thousands of times faster passes every few
+// seconds of its time).
+func (c *Controller) passIntervalS() int64 {
+	return max(1, int64(math.Round(c.cfg.SchedInterval.Seconds())))
 }
 
 func startOrZero(t sched.Time) int64 {

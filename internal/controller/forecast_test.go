@@ -500,3 +500,51 @@ func TestForecastKnownRunTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestForecastKeepsPassInterval: the forecast's twins pass no more often
+// than the controller does, so that on a controller passing every 30 s
+// the forecast starts come at least 30 s apart, not the second a running
+// job ends.
+func TestForecastKeepsPassInterval(t *testing.T) {
+	for _, c := range []struct {
+		every time.Duration
+		want  int64
+	}{{0, 1}, {10 * time.Millisecond, 1}, {8863 * time.Millisecond, 9}, {30 * time.Second, 30}} {
+		ctl := &Controller{cfg: Config{SchedInterval: c.every}}
+		if got := ctl.passIntervalS(); got != c.want {
+			t.Errorf("SchedInterval %v: twins pass every %d s; want %d", c.every, got, c.want)
+		}
+	}
+	p, err := sched.PolicyByName("fifo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := seededForecastInput(t, 11, 300)
+	for _, every := range []time.Duration{time.Second, 30 * time.Second} {
+		ctl := &Controller{policy: p, cfg: Config{SchedInterval: every, UsageHalfLife: 7 * 24 * time.Hour}}
+		got, err := ctl.runForecasts(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts []int64
+		for _, fs := range got {
+			if fs.point != 0 {
+				ts = append(ts, fs.point)
+			}
+		}
+		slices.Sort(ts)
+		ts = slices.Compact(ts)
+		close := 0
+		for k := 1; k < len(ts); k++ {
+			if ts[k]-ts[k-1] < 30 {
+				close++
+			}
+		}
+		if every == 30*time.Second && close > 0 {
+			t.Errorf("passing every 30 s, %d of %d forecast start times come less than 30 s after the last", close, len(ts))
+		}
+		if every == time.Second && close == 0 {
+			t.Errorf("passing every second, no forecast start times come less than 30 s apart; the test needs them")
+		}
+	}
+}
