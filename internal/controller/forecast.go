@@ -427,13 +427,16 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 	return fr, nil
 }
 
-// passIntervalS is the least time between two of the controller's passes,
-// in whole seconds, which its twins keep too: a forecast that schedules
-// every second is early on a controller that passes less often (a load
-// tool on a clock running thousands of times faster passes every few
-// seconds of its time).
+// passIntervalS is the time between two of the controller's passes, in
+// whole seconds, which its twins keep too: SchedInterval, or twice the
+// recent cost of a pass if that is more (the loop spaces passes so). A
+// forecast that schedules every second is early on a controller that
+// passes less often: a load tool on a clock running thousands of times
+// faster than real time passes every few seconds of its time or less
+// often, where a live machine passes many times a second.
 func (c *Controller) passIntervalS() int64 {
-	return max(1, int64(math.Round(c.cfg.SchedInterval.Seconds())))
+	every := max(c.cfg.SchedInterval, 2*time.Duration(c.passCost.Load()))
+	return max(1, int64(math.Round(every.Seconds())))
 }
 
 func startOrZero(t sched.Time) int64 {

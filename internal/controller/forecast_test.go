@@ -507,12 +507,16 @@ func TestForecastKnownRunTimes(t *testing.T) {
 // job ends.
 func TestForecastKeepsPassInterval(t *testing.T) {
 	for _, c := range []struct {
-		every time.Duration
-		want  int64
-	}{{0, 1}, {10 * time.Millisecond, 1}, {8863 * time.Millisecond, 9}, {30 * time.Second, 30}} {
+		every, cost time.Duration
+		want        int64
+	}{
+		{0, 0, 1}, {10 * time.Millisecond, 3 * time.Millisecond, 1}, {8863 * time.Millisecond, 0, 9},
+		{30 * time.Second, 0, 30}, {time.Second, 40 * time.Second, 80}, // passes costing 40 s come every 80 s
+	} {
 		ctl := &Controller{cfg: Config{SchedInterval: c.every}}
+		ctl.passCost.Store(int64(c.cost))
 		if got := ctl.passIntervalS(); got != c.want {
-			t.Errorf("SchedInterval %v: twins pass every %d s; want %d", c.every, got, c.want)
+			t.Errorf("SchedInterval %v, passes costing %v: twins pass every %d s; want %d", c.every, c.cost, got, c.want)
 		}
 	}
 	p, err := sched.PolicyByName("fifo")
