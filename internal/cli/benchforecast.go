@@ -348,10 +348,9 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 	// Intervals are on the scaled clock: a pass at most every few real
 	// milliseconds (and at least every trace second), agents' silence
 	// judged in real seconds.
-	passEvery := max(time.Second, scaled(time.Millisecond))
 	ctl, err := controller.New(controller.Config{
 		Policy: o.Policy, DefaultProject: "default", Operators: []string{"bench"},
-		SchedInterval:         passEvery,
+		SchedInterval:         max(time.Second, scaled(time.Millisecond)),
 		FullPassEvery:         max(time.Minute, scaled(200*time.Millisecond)),
 		LostAfter:             scaled(time.Minute),
 		ForecastKnownRunS:     knownRunS,
@@ -513,7 +512,7 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 		if err != nil {
 			return nil, nil, err
 		}
-		hs, err := twin.Run(w, twin.Config{Policy: pol, SchedIntervalS: max(1, int64(math.Round(passEvery.Seconds()))), Estimates: twin.EstimateNone,
+		hs, err := twin.Run(w, twin.Config{Policy: pol, SchedIntervalS: 1, Estimates: twin.EstimateNone,
 			HalfLifeS: int64((7 * 24 * time.Hour).Seconds())})
 		if err != nil {
 			return nil, nil, err

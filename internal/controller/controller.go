@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gefion-hpc/gefion/internal/api"
@@ -29,10 +28,6 @@ type Controller struct {
 	m      *metrics
 
 	fc forecaster
-	// passCost is a moving average of a scheduling pass's cost on the
-	// controller's clock (nanoseconds), which spaces passes as much as
-	// SchedInterval does and which forecasts keep (passIntervalS).
-	passCost atomic.Int64
 	// limits is the per-user submission rate (authz.go).
 	limits limiter
 	// auth verifies credentials and tokens when Config.Auth is set.
@@ -263,11 +258,6 @@ func (c *Controller) Run(ctx context.Context) error {
 			// (a replay), a pass costs more of it.
 			c.schedule(ctx)
 			passCost = c.clk.Now().Sub(lastPass)
-			if old := c.passCost.Load(); old == 0 {
-				c.passCost.Store(int64(passCost))
-			} else {
-				c.passCost.Store(old + (int64(passCost)-old)/8)
-			}
 		case <-full:
 			full = c.clk.After(c.cfg.FullPassEvery)
 			c.core.dirty = true

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -356,7 +355,7 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 	// point forecast, drawn for the sampled ones.
 	run := func(quantile func(job.ID) float64) (*twin.Forecaster, error) {
 		return twin.NewForecaster(s, c.policy, twin.ForecastOptions{
-			SchedIntervalS: c.passIntervalS(), HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
+			SchedIntervalS: 1, HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
 			RunningEndS: func(id job.ID) (sched.Time, bool) {
 				r, ok := in.ratios[id]
 				sp := running[id]
@@ -397,7 +396,7 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 		// The same twin with the true run times: running jobs end at
 		// their start plus theirs, pending ones run for theirs.
 		opt := twin.ForecastOptions{
-			SchedIntervalS: c.passIntervalS(), HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
+			SchedIntervalS: 1, HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
 			RunningEndS: func(id job.ID) (sched.Time, bool) {
 				run, ok := known(id)
 				if !ok {
@@ -425,18 +424,6 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 		}
 	}
 	return fr, nil
-}
-
-// passIntervalS is the time between two of the controller's passes, in
-// whole seconds, which its twins keep too: SchedInterval, or twice the
-// recent cost of a pass if that is more (the loop spaces passes so). A
-// forecast that schedules every second is early on a controller that
-// passes less often: a load tool on a clock running thousands of times
-// faster than real time passes every few seconds of its time or less
-// often, where a live machine passes many times a second.
-func (c *Controller) passIntervalS() int64 {
-	every := max(c.cfg.SchedInterval, 2*time.Duration(c.passCost.Load()))
-	return max(1, int64(math.Round(every.Seconds())))
 }
 
 func startOrZero(t sched.Time) int64 {
