@@ -46,8 +46,37 @@ func init() {
 // (the reservation, as squeue --start shows it). When every job has ended,
 // each answer is scored against the job's real start.
 
-// forecastMethods are the scored methods, in the order they print.
+// With --known-runtimes the bench also scores a diagnostic method,
+// twin-known-runtimes: the same twin forecast, from the same snapshot, but
+// with every running and pending job's true run time (which the bench
+// knows: it submits each job with it) instead of the predicted one. No
+// live system can give that forecast; it bounds what better run-time
+// prediction can gain, and what error remains with it comes from the rest:
+// jobs submitted later that overtake under the policy, and the live
+// controller's timing. To split those two, --known-runtimes also scores
+// twin-known-arrivals: the same twin, from the same snapshot, with the
+// true run times and every job the bench will submit later, at its
+// arrival. What error that keeps is the live controller's timing at the
+// speed-up (passes and agents' reports on a scaled clock) and where the
+// twin's model of the live controller differs, which no forecast input
+// can remove. And twin-hindsight is the twin's own replay of the whole
+// slice, every arrival and run time known, as a "forecast" of each start:
+// it shows how far the twin and the live controller drift apart over the
+// slice.
+
+// forecastMethods are the scored methods, in the order they print;
+// the diagnostics are scored only with --known-runtimes.
 var forecastMethods = []string{"twin", "reservation"}
+
+const (
+	knownMethod     = "twin-known-runtimes"
+	clairMethod     = "twin-known-arrivals"
+	hindsightMethod = "twin-hindsight"
+)
+
+// benchArrivalIDBase numbers the known later submissions of the
+// twin-known-arrivals diagnostic far above real job IDs.
+const benchArrivalIDBase job.ID = 1 << 40
 
 // forecastStats scores one method over the jobs that waited.
 type forecastStats struct {
@@ -94,6 +123,8 @@ type forecastBenchOptions struct {
 	Policy   string
 	Speedup  float64
 	MinWaitS int64
+	// KnownRuntimes also scores knownMethod.
+	KnownRuntimes bool
 	// Progress, when set, gets a line now and then.
 	Progress io.Writer
 }
@@ -105,6 +136,9 @@ type jobForecast struct {
 	SubmitS, StartS     int64
 	AskedS              int64 // when the forecast was given
 	Twin, Reservation   int64 // 0: none
+	Known               int64 // knownMethod's forecast; 0: none
+	Clair               int64 // clairMethod's forecast; 0: none
+	Hindsight           int64 // hindsightMethod's start; 0: none
 	TwinLow, TwinHigh   int64
 	startedBeforeAsking bool
 }
@@ -134,6 +168,7 @@ func runBenchForecast(e *Env, args []string) error {
 	report := fs.String("report", "", "write an HTML report with the error distributions to this file")
 	perJob := fs.String("csv", "", "write each job's times and forecasts (trace seconds) to this CSV file")
 	asJSON := fs.Bool("json", false, "print one JSON document")
+	known := fs.Bool("known-runtimes", false, "diagnostic: also score "+knownMethod+", the twin forecast given every job's true run time (a bound on what run-time prediction can gain)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -229,7 +264,7 @@ func runBenchForecast(e *Env, args []string) error {
 	if !*asJSON {
 		progress = e.Stderr
 	}
-	res, fcs, err := benchForecast(context.Background(), forecastBenchOptions{W: w, Policy: pol.Name, Speedup: s, MinWaitS: int64(minWait.Seconds()), Progress: progress})
+	res, fcs, err := benchForecast(context.Background(), forecastBenchOptions{W: w, Policy: pol.Name, Speedup: s, MinWaitS: int64(minWait.Seconds()), KnownRuntimes: *known, Progress: progress})
 	if err != nil {
 		return err
 	}
@@ -242,11 +277,11 @@ func runBenchForecast(e *Env, args []string) error {
 	}
 	if *perJob != "" {
 		var b strings.Builder
-		b.WriteString("id,user,project,gpus,limit_s,run_s,submit_s,asked_s,start_s,twin_s,twin_low_s,twin_high_s,reservation_s\n")
+		b.WriteString("id,user,project,gpus,limit_s,run_s,submit_s,asked_s,start_s,twin_s,twin_low_s,twin_high_s,reservation_s,known_runtimes_s,known_arrivals_s,hindsight_s\n")
 		for i, fc := range fcs {
 			j := &w.Jobs[i]
-			fmt.Fprintf(&b, "%d,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d\n", fc.ID, j.User, w.Projects[j.Project].Name, j.GPUs, j.Req.TimeLimitS, j.RunS,
-				fc.SubmitS, fc.AskedS, fc.StartS, fc.Twin, fc.TwinLow, fc.TwinHigh, fc.Reservation)
+			fmt.Fprintf(&b, "%d,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d\n", fc.ID, j.User, w.Projects[j.Project].Name, j.GPUs, j.Req.TimeLimitS, j.RunS,
+				fc.SubmitS, fc.AskedS, fc.StartS, fc.Twin, fc.TwinLow, fc.TwinHigh, fc.Reservation, fc.Known, fc.Clair, fc.Hindsight)
 		}
 		if err := writeFileAtomic(*perJob, b.String()); err != nil {
 			return err
@@ -277,14 +312,49 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 	clk := clock.NewScaled(forecastEpoch, S)
 	scaled := func(real time.Duration) time.Duration { return time.Duration(float64(real) * S) }
 	st := store.NewMemory()
+	// runS holds the true run time of each submitted job for the
+	// known-run-time diagnostic; a job is entered under the write lock
+	// held across its submission, so that a forecast whose snapshot holds
+	// it finds it.
+	// submitted counts the jobs submitted, under the same lock, so that
+	// the rest are the later arrivals.
+	var runMu sync.RWMutex
+	runS := make(map[job.ID]int64, len(w.Jobs))
+	submitted := 0
+	var t0 int64 // the trace's time 0 on the controller's clock, set below
+	var knownRunS func(job.ID) (int64, bool)
+	var knownLater func(int64) []twin.Arrival
+	if o.KnownRuntimes {
+		knownRunS = func(id job.ID) (int64, bool) {
+			runMu.RLock()
+			defer runMu.RUnlock()
+			r, ok := runS[id]
+			return r, ok
+		}
+		knownLater = func(now int64) []twin.Arrival {
+			runMu.RLock()
+			defer runMu.RUnlock()
+			out := make([]twin.Arrival, 0, len(w.Jobs)-submitted)
+			for i := submitted; i < len(w.Jobs); i++ {
+				j := &w.Jobs[i]
+				// A submission running late comes just after the snapshot.
+				at := max(forecastEpoch.Unix()+t0+j.SubmitS, now+1)
+				out = append(out, twin.Arrival{RunS: j.RunS, Job: sched.Pending{ID: benchArrivalIDBase + job.ID(i), Req: j.Req,
+					User: j.User, Project: w.Projects[j.Project].Name, SubmitS: at}})
+			}
+			return out
+		}
+	}
 	// Intervals are on the scaled clock: a pass at most every few real
 	// milliseconds (and at least every trace second), agents' silence
 	// judged in real seconds.
 	ctl, err := controller.New(controller.Config{
 		Policy: o.Policy, DefaultProject: "default", Operators: []string{"bench"},
-		SchedInterval: max(time.Second, scaled(time.Millisecond)),
-		FullPassEvery: max(time.Minute, scaled(200*time.Millisecond)),
-		LostAfter:     scaled(time.Minute),
+		SchedInterval:         max(time.Second, scaled(time.Millisecond)),
+		FullPassEvery:         max(time.Minute, scaled(200*time.Millisecond)),
+		LostAfter:             scaled(time.Minute),
+		ForecastKnownRunS:     knownRunS,
+		ForecastKnownArrivals: knownLater,
 	}, st, clk, nil)
 	if err != nil {
 		return nil, nil, err
@@ -332,7 +402,7 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 	}
 
 	// The trace's time 0 is now on the controller's clock.
-	t0 := clk.Now().Unix() - forecastEpoch.Unix()
+	t0 = clk.Now().Unix() - forecastEpoch.Unix()
 	trace := func() int64 { return clk.Now().Unix() - forecastEpoch.Unix() - t0 }
 	realStart := time.Now()
 	ask := make(chan job.ID, len(w.Jobs))
@@ -352,6 +422,11 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 			}
 			fc.Twin, fc.TwinLow, fc.TwinHigh = rel(wy.Forecast, t0), rel(wy.ForecastLow, t0), rel(wy.ForecastHigh, t0)
 			fc.Reservation = rel(wy.EstimatedStart, t0)
+			if o.KnownRuntimes {
+				// Read from the run that gave the twin's answer.
+				k, all := ctl.DiagnosticForecast(ctx, id)
+				fc.Known, fc.Clair = rel(k, t0), rel(all, t0)
+			}
 		})
 	}()
 	var maxLag int64
@@ -376,7 +451,13 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 			GPUsPerNode: j.Req.GPUsPerNode, MemPerNodeMB: j.Req.MemPerNodeMB, Exclusive: j.Req.WholeNodes,
 			TimeLimitS: j.Req.TimeLimitS, Comment: fmt.Sprintf("duration=%d", j.RunS), Script: "#!/bin/sh\ntrue\n",
 		}
+		runMu.Lock()
 		resp, err := ctl.Submit(ctx, j.User, "", api.SubmitRequest{Spec: spec})
+		if err == nil {
+			runS[resp.ID] = j.RunS
+			submitted = i + 1
+		}
+		runMu.Unlock()
 		if err != nil {
 			return nil, nil, fmt.Errorf("submitting job %d of the slice (%d GPUs, limit %ds): %w", j.ID, j.GPUs, j.Req.TimeLimitS, err)
 		}
@@ -424,7 +505,25 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 		}
 		fcs[i].SubmitS, fcs[i].StartS = rel(rec.SubmitS, t0), rel(rec.StartS, t0)
 	}
-	res := scoreForecasts(fcs, o.MinWaitS)
+	if o.KnownRuntimes {
+		// The twin replays the slice as it was submitted, with the
+		// controller's pass interval, policy and half-life.
+		pol, err := sched.PolicyByName(o.Policy)
+		if err != nil {
+			return nil, nil, err
+		}
+		hs, err := twin.Run(w, twin.Config{Policy: pol, SchedIntervalS: 1, Estimates: twin.EstimateNone,
+			HalfLifeS: int64((7 * 24 * time.Hour).Seconds())})
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := range fcs {
+			if st := hs.Jobs[i].FirstStartS; st >= 0 {
+				fcs[i].Hindsight = max(st, 1) // 0 is "none"
+			}
+		}
+	}
+	res := scoreForecasts(fcs, o.MinWaitS, o.KnownRuntimes)
 	res.GPUs, res.Load, res.Speedup, res.WallS = w.Cluster.TotalGPUs(), w.Load, S, wallS
 	res.Achieved = float64(trace()) / wallS
 	return res, fcs, nil
@@ -512,7 +611,7 @@ func askForecasts(ctx context.Context, ctl *controller.Controller, ask <-chan jo
 
 // scoreForecasts computes each method's figures over the jobs that waited
 // at least minWaitS; waits and errors come from the real starts.
-func scoreForecasts(fcs []jobForecast, minWaitS int64) *forecastBenchResult {
+func scoreForecasts(fcs []jobForecast, minWaitS int64, known bool) *forecastBenchResult {
 	res := &forecastBenchResult{Jobs: len(fcs), MinWaitS: minWaitS, Methods: map[string]*forecastStats{}}
 	var sumWait float64
 	for _, fc := range fcs {
@@ -521,7 +620,7 @@ func scoreForecasts(fcs []jobForecast, minWaitS int64) *forecastBenchResult {
 	if len(fcs) > 0 {
 		res.AvgWaitS = sumWait / float64(len(fcs))
 	}
-	for _, m := range forecastMethods {
+	for _, m := range scoredMethods(known) {
 		var abs, signed, absS []float64
 		var in10, in30 int
 		for _, fc := range fcs {
@@ -558,10 +657,25 @@ func scoreForecasts(fcs []jobForecast, minWaitS int64) *forecastBenchResult {
 	return res
 }
 
+// scoredMethods returns the methods scored, in the order they print.
+func scoredMethods(known bool) []string {
+	if known {
+		return []string{forecastMethods[0], knownMethod, clairMethod, hindsightMethod, forecastMethods[1]}
+	}
+	return forecastMethods
+}
+
 // forecast returns a method's answer for the job (0: none).
 func (fc *jobForecast) forecast(method string) int64 {
-	if method == "twin" {
+	switch method {
+	case "twin":
 		return fc.Twin
+	case knownMethod:
+		return fc.Known
+	case clairMethod:
+		return fc.Clair
+	case hindsightMethod:
+		return fc.Hindsight
 	}
 	return fc.Reservation
 }
@@ -584,12 +698,15 @@ func printForecastBench(out io.Writer, r *forecastBenchResult) {
 		r.Waited, hms(float64(r.MinWaitS)), hms(r.AvgWaitS))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "method\tforecasts\tmedian |err|/wait\tp90 |err|/wait\tmedian err/wait\tmedian |err|\twithin 10%\twithin 30 min\t")
-	for _, m := range forecastMethods {
+	for _, m := range scoredMethods(r.Methods[knownMethod] != nil) {
 		s := r.Methods[m]
 		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%.1f%%\t%+.1f%%\t%s\t%.1f%%\t%.1f%%\t\n", m, s.Forecasts, 100*s.MedianAbsErrFrac, 100*s.P90AbsErrFrac,
 			100*s.MedianErrFrac, hms(s.MedianAbsErrS), 100*s.Within10Pct, 100*s.Within30Min)
 	}
 	tw.Flush()
+	if r.Methods[knownMethod] != nil {
+		fmt.Fprintf(out, "\n%s, %s and %s are diagnostics that no live forecast can give: the twin forecast given every job's\ntrue run time, the same given also every later submission (what error remains is the live controller's timing and\nthe twin's model), and the twin's replay of the whole slice with everything known.\n", knownMethod, clairMethod, hindsightMethod)
+	}
 	if r.Report != "" {
 		fmt.Fprintf(out, "\nReport written to %s\n", r.Report)
 	}
@@ -599,8 +716,9 @@ func printForecastBench(out io.Writer, r *forecastBenchResult) {
 // the same directory, renamed into place: a failed write leaves no half
 // report.
 func writeForecastReport(path string, r *forecastBenchResult, fcs []jobForecast) error {
-	series := make([]twin.NamedValues, 0, len(forecastMethods))
-	for _, m := range forecastMethods {
+	methods := scoredMethods(r.Methods[knownMethod] != nil)
+	series := make([]twin.NamedValues, 0, len(methods))
+	for _, m := range methods {
 		var v []float64
 		for _, fc := range fcs {
 			wait := fc.StartS - fc.SubmitS
@@ -611,8 +729,8 @@ func writeForecastReport(path string, r *forecastBenchResult, fcs []jobForecast)
 		series = append(series, twin.NamedValues{Name: m, Values: v})
 	}
 	var b strings.Builder
-	rows := make([]twin.ForecastReportRow, 0, len(forecastMethods))
-	for _, m := range forecastMethods {
+	rows := make([]twin.ForecastReportRow, 0, len(methods))
+	for _, m := range methods {
 		s := r.Methods[m]
 		rows = append(rows, twin.ForecastReportRow{Method: m, Forecasts: s.Forecasts, MedianAbsErrFrac: s.MedianAbsErrFrac,
 			P90AbsErrFrac: s.P90AbsErrFrac, MedianErrFrac: s.MedianErrFrac, Within10Pct: s.Within10Pct, Within30Min: s.Within30Min})

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestBenchForecastTinySlice replays four jobs on one 8-GPU node through
@@ -134,7 +136,10 @@ func TestScoreForecasts(t *testing.T) {
 		{SubmitS: 0, StartS: 4000, Twin: 4000, Reservation: 4000}, // exact
 		{SubmitS: 100, StartS: 110, Twin: 500, Reservation: 500},  // waited too little
 	}
-	r := scoreForecasts(fcs, 600)
+	r := scoreForecasts(fcs, 600, false)
+	if _, ok := r.Methods[knownMethod]; ok {
+		t.Errorf("%s scored without --known-runtimes", knownMethod)
+	}
 	if r.Jobs != 4 || r.Waited != 3 {
 		t.Fatalf("jobs, waited = %d, %d; want 4, 3", r.Jobs, r.Waited)
 	}
@@ -147,6 +152,96 @@ func TestScoreForecasts(t *testing.T) {
 	}
 	if math.Abs(rs.MedianAbsErrFrac-0.5) > 1e-9 || rs.Within10Pct != 0.5 {
 		t.Errorf("reservation = %+v; want median 0.5 (of 1 and 0), half within 10%%", *rs)
+	}
+}
+
+// TestScoreForecastsKnownRuntimes: the diagnostic is scored like the
+// others, over the same jobs, from its own forecasts.
+func TestScoreForecastsKnownRuntimes(t *testing.T) {
+	fcs := []jobForecast{
+		{SubmitS: 0, StartS: 1000, Twin: 1500, Known: 1050, Reservation: 2000}, // known +5%
+		{SubmitS: 0, StartS: 2000, Twin: 1000, Known: 0, Reservation: 3000},    // known none
+		{SubmitS: 0, StartS: 4000, Twin: 4000, Known: 2000, Reservation: 4000}, // known -50%
+		{SubmitS: 0, StartS: 5000, Twin: 4000, Known: 5000, Reservation: 4000}, // known exact
+	}
+	r := scoreForecasts(fcs, 600, true)
+	if d := cmp.Diff([]string{"twin", knownMethod, clairMethod, hindsightMethod, "reservation"}, scoredMethods(true)); d != "" {
+		t.Errorf("scoredMethods(true) (-want +got):\n%s", d)
+	}
+	k := r.Methods[knownMethod]
+	if k == nil {
+		t.Fatalf("methods = %v; want %s", r.Methods, knownMethod)
+	}
+	if k.Forecasts != 3 || math.Abs(k.MedianAbsErrFrac-0.05) > 1e-9 || math.Abs(k.Within10Pct-2.0/3) > 1e-9 || math.Abs(k.MedianErrFrac-0) > 1e-9 {
+		t.Errorf("%s = %+v; want 3 forecasts, median |err| 5%%, 2/3 within 10%%, median signed 0", knownMethod, *k)
+	}
+	if tw := r.Methods["twin"]; tw.Forecasts != 4 || math.Abs(tw.MedianAbsErrFrac-0.35) > 1e-9 {
+		t.Errorf("twin = %+v; want 4 forecasts, median |err| 35%% (of 0.5, 0.5, 0, 0.2)", *tw)
+	}
+}
+
+// TestBenchForecastKnownRuntimes replays a slice whose limits are three
+// times the run times under FIFO. Too few jobs end early enough to teach
+// the run-time model, so the twin's forecast runs each job to its limit
+// and is late; the diagnostic knows the run times and must be close to
+// the real starts, and is labelled as a diagnostic.
+func TestBenchForecastKnownRuntimes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a trace through a live controller for a few seconds")
+	}
+	dir := t.TempDir()
+	tr := filepath.Join(dir, "tiny.csv")
+	rows := "job_id,num_gpu,submit_time,iterations,model_name,duration,interval\n" +
+		"0,8,0,1,a,1200,10\n" +
+		"1,8,10,1,b,600,10\n" +
+		"2,8,20,1,c,900,10\n" +
+		"3,8,30,1,d,300,0\n"
+	if err := os.WriteFile(tr, []byte(rows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"gefion", "bench", "forecast", "--trace", tr, "--format", "tiresias", "--preset", "gefion:1",
+		"--time-limit-model", "factor:3", "--policy", "fifo", "--speedup", "400", "--min-wait", "5m", "--known-runtimes"}
+	var out, errb bytes.Buffer
+	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	if code := RunEnv(e, append(args, "--json")); code != 0 {
+		t.Fatalf("bench forecast exited %d: %s", code, errb.String())
+	}
+	var res struct {
+		Waited  int                       `json:"waited"`
+		Methods map[string]*forecastStats `json:"methods"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	k, tw, hs := res.Methods[knownMethod], res.Methods["twin"], res.Methods[hindsightMethod]
+	if k == nil || tw == nil || hs == nil || res.Methods["reservation"] == nil {
+		t.Fatalf("methods = %v; want twin, %s, %s and reservation", res.Methods, knownMethod, hindsightMethod)
+	}
+	// The twin's replay of these four jobs under FIFO, and its forecast
+	// with the later jobs known too, are what the live controller does
+	// but for its pass timing.
+	for m, s := range map[string]*forecastStats{hindsightMethod: hs, clairMethod: res.Methods[clairMethod]} {
+		if s == nil || s.Forecasts != 3 || s.MedianAbsErrFrac > 0.1 {
+			t.Errorf("%s: %+v; want 3 forecasts, median error within 10%%", m, s)
+		}
+	}
+	if res.Waited != 3 || k.Forecasts != 3 {
+		t.Fatalf("waited %d, %s forecasts %d; want 3 and 3", res.Waited, knownMethod, k.Forecasts)
+	}
+	if k.MedianAbsErrFrac > 0.1 {
+		t.Errorf("%s median error %.1f%% with true run times and FIFO; want at most 10%%", knownMethod, 100*k.MedianAbsErrFrac)
+	}
+	if tw.MedianErrFrac < 0.5 {
+		t.Errorf("twin median signed error %+.1f%% with limits three times the run times and no history; want late by more than 50%%", 100*tw.MedianErrFrac)
+	}
+
+	// The table says what the diagnostic is.
+	out.Reset()
+	if code := RunEnv(e, args); code != 0 {
+		t.Fatalf("bench forecast exited %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), knownMethod) || !strings.Contains(out.String(), hindsightMethod) || !strings.Contains(out.String(), clairMethod) || !strings.Contains(out.String(), "are diagnostics") {
+		t.Errorf("table does not show and explain %s:\n%s", knownMethod, out.String())
 	}
 }
 

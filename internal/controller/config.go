@@ -5,7 +5,9 @@ import (
 	"time"
 
 	"github.com/gefion-hpc/gefion/internal/cluster"
+	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/sched"
+	"github.com/gefion-hpc/gefion/internal/twin"
 )
 
 // Config configures a controller. The zero value is valid: an empty cluster
@@ -96,6 +98,22 @@ type Config struct {
 	// and dependency answers (default 10 min); older ones are read from
 	// the store.
 	RecentKeep time.Duration
+	// ForecastKnownRunS, when set, is a diagnostic for load tools that know
+	// every job's true run time (gefion bench forecast): each forecast run
+	// then also runs the twin with the run times it returns, for running
+	// and pending jobs alike, beside the forecast from predicted run times
+	// (KnownRuntimeForecast reads it). It is a bound on what run-time
+	// prediction can gain, never an answer for users; nil (the default)
+	// runs no such twin.
+	ForecastKnownRunS func(id job.ID) (int64, bool)
+	// ForecastKnownArrivals, with ForecastKnownRunS, is the further
+	// diagnostic of a load tool that also knows what will be submitted:
+	// given a snapshot's time (Unix seconds) it returns the jobs to be
+	// submitted after it, with their true run times, and each forecast run
+	// also runs the twin with those arrivals. What error that twin keeps
+	// is the live controller's timing and the twin's model, not the
+	// forecast's inputs.
+	ForecastKnownArrivals func(now int64) []twin.Arrival
 }
 
 func (c *Config) setDefaults() {

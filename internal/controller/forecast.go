@@ -50,16 +50,24 @@ type forecastRun struct {
 	mu      sync.Mutex
 	point   *twin.Forecaster
 	samples []*twin.Forecaster
-	starts  map[job.ID]forecastStart // the answers so far
+	// known is the diagnostic twin run with true run times
+	// (Config.ForecastKnownRunS), and clair the one with true run times
+	// and the true later submissions (Config.ForecastKnownArrivals); nil
+	// without them.
+	known, clair *twin.Forecaster
+	starts       map[job.ID]forecastStart // the answers so far
 	// complete: every pending job of the snapshot is in starts.
 	complete bool
 }
 
 // forecastStart is one job's forecast: the start with median run times,
-// and the range from sampled ones (zero when not computed). Times are
-// Unix seconds; 0 is "not within the horizon".
+// and the range from sampled ones (zero when not computed), and, for the
+// diagnostics of Config.ForecastKnownRunS and ForecastKnownArrivals, the
+// start with true run times and with true later submissions too. Times
+// are Unix seconds; 0 is "not within the horizon".
 type forecastStart struct {
 	point, low, high int64
+	known, clair     int64
 }
 
 const (
@@ -105,6 +113,21 @@ func (c *Controller) forecast(ctx context.Context, id job.ID) forecastStart {
 	f.set(r)
 	fs, _ := r.answer(id)
 	return fs
+}
+
+// DiagnosticForecast returns the starts (Unix seconds) that the twin
+// forecasts for pending job id, from the same snapshot as the forecast
+// that why gives, with the true run times of Config.ForecastKnownRunS
+// (knownRuns) and with the true later submissions of
+// ForecastKnownArrivals too (knownAll); 0 without that diagnostic, for a
+// job not pending, or beyond the horizon. It is for load tools that score
+// forecasts.
+func (c *Controller) DiagnosticForecast(ctx context.Context, id job.ID) (knownRuns, knownAll int64) {
+	if c.cfg.ForecastKnownRunS == nil {
+		return 0, 0
+	}
+	fs := c.forecast(ctx, id)
+	return fs.known, fs.clair
 }
 
 // fresh returns the current run if it is young enough to answer from.
@@ -161,12 +184,16 @@ func (c *Controller) refreshForecast(r *forecastRun) {
 func (c *Controller) newForecastRun(ctx context.Context) (*forecastRun, error) {
 	v, err := c.do(ctx, func(tx *txn) (any, error) {
 		in := &forecastInput{snap: c.snapshot(tx.c, tx.nowS, nil), ratios: map[job.ID][]float64{}}
-		byUser := map[[2]string][]float64{}
-		look := func(id job.ID, user, project string) {
-			k := [2]string{user, project}
+		type key struct {
+			user, project string
+			limitS        int64
+		}
+		byUser := map[key][]float64{}
+		look := func(id job.ID, user, project string, limitS int64) {
+			k := key{user, project, limitS}
 			r, ok := byUser[k]
 			if !ok {
-				r = tx.c.runtimes.ratios(user, project)
+				r = tx.c.runtimes.ratios(user, project, limitS)
 				byUser[k] = r
 			}
 			if r != nil {
@@ -174,10 +201,12 @@ func (c *Controller) newForecastRun(ctx context.Context) (*forecastRun, error) {
 			}
 		}
 		for i := range in.snap.Running {
-			look(in.snap.Running[i].ID, in.snap.Running[i].User, in.snap.Running[i].Project)
+			r := &in.snap.Running[i]
+			look(r.ID, r.User, r.Project, r.EndS-r.StartS)
 		}
 		for i := range in.snap.Pending {
-			look(in.snap.Pending[i].ID, in.snap.Pending[i].User, in.snap.Pending[i].Project)
+			p := &in.snap.Pending[i]
+			look(p.ID, p.User, p.Project, p.Req.TimeLimitS)
 		}
 		return in, nil
 	})
@@ -205,7 +234,7 @@ func (r *forecastRun) answer(id job.ID) (forecastStart, bool) {
 	if r.complete {
 		return forecastStart{}, false
 	}
-	results := make([]sched.Time, 1+len(r.samples))
+	results := make([]sched.Time, r.twins())
 	oks := make([]bool, len(results))
 	r.each(func(k int, f *twin.Forecaster) { results[k], oks[k] = f.Start(id) })
 	if !oks[0] {
@@ -220,7 +249,7 @@ func (r *forecastRun) answer(id job.ID) (forecastStart, bool) {
 func (r *forecastRun) all() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	maps := make([]map[job.ID]sched.Time, 1+len(r.samples))
+	maps := make([]map[job.ID]sched.Time, r.twins())
 	r.each(func(k int, f *twin.Forecaster) { maps[k] = f.All() })
 	results := make([]sched.Time, len(maps))
 	for id, t := range maps[0] {
@@ -233,13 +262,33 @@ func (r *forecastRun) all() {
 	r.complete = true
 }
 
-// each runs fn on the point twin (k 0) and every sampled one, in
-// parallel.
+// diagnostics returns the diagnostic twins the run holds, in order.
+func (r *forecastRun) diagnostics() []*twin.Forecaster {
+	var d []*twin.Forecaster
+	for _, f := range []*twin.Forecaster{r.known, r.clair} {
+		if f != nil {
+			d = append(d, f)
+		}
+	}
+	return d
+}
+
+// twins is how many twins the run holds: the point one, the sampled
+// ones and the diagnostic ones.
+func (r *forecastRun) twins() int {
+	return 1 + len(r.samples) + len(r.diagnostics())
+}
+
+// each runs fn on the point twin (k 0), every sampled one (k 1 to
+// len(samples)) and the diagnostic ones (after), in parallel.
 func (r *forecastRun) each(fn func(k int, f *twin.Forecaster)) {
 	var wg sync.WaitGroup
-	for k := range 1 + len(r.samples) {
+	diag := r.diagnostics()
+	for k := range r.twins() {
 		f := r.point
-		if k > 0 {
+		if k > len(r.samples) {
+			f = diag[k-1-len(r.samples)]
+		} else if k > 0 {
 			f = r.samples[k-1]
 		}
 		wg.Add(1)
@@ -251,9 +300,18 @@ func (r *forecastRun) each(fn func(k int, f *twin.Forecaster)) {
 	wg.Wait()
 }
 
-// combine makes one job's forecast of its point start and sampled starts.
+// combine makes one job's forecast of its point start, sampled starts
+// and known-run-time start, in each's order.
 func (r *forecastRun) combine(results []sched.Time) forecastStart {
 	fs := forecastStart{point: startOrZero(results[0])}
+	if r.clair != nil {
+		fs.clair = startOrZero(results[len(results)-1])
+		results = results[:len(results)-1]
+	}
+	if r.known != nil {
+		fs.known = startOrZero(results[len(results)-1])
+		results = results[:len(results)-1]
+	}
 	samples := len(results) - 1
 	if samples > 0 {
 		draws := make([]int64, samples)
@@ -332,6 +390,37 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 			return rand.New(rand.NewPCG(seed, uint64(id))).Float64()
 		}); err != nil {
 			return nil, err
+		}
+	}
+	if known := c.cfg.ForecastKnownRunS; known != nil {
+		// The same twin with the true run times: running jobs end at
+		// their start plus theirs, pending ones run for theirs.
+		opt := twin.ForecastOptions{
+			SchedIntervalS: 1, HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
+			RunningEndS: func(id job.ID) (sched.Time, bool) {
+				run, ok := known(id)
+				if !ok {
+					return 0, false
+				}
+				return running[id].start + run, true
+			},
+			RunS: known,
+		}
+		if fr.known, err = twin.NewForecaster(s, c.policy, opt); err != nil {
+			return nil, err
+		}
+		if later := c.cfg.ForecastKnownArrivals; later != nil {
+			// And with the jobs that will be submitted after the
+			// snapshot, as they will be.
+			opt.Arrivals = later(s.Now)
+			for k := range opt.Arrivals {
+				if opt.Arrivals[k].Job.QOS == "" {
+					opt.Arrivals[k].Job.QOS = c.cfg.DefaultQOS
+				}
+			}
+			if fr.clair, err = twin.NewForecaster(s, c.policy, opt); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return fr, nil

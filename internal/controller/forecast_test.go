@@ -19,6 +19,7 @@ import (
 	"github.com/gefion-hpc/gefion/internal/job"
 	"github.com/gefion-hpc/gefion/internal/sched"
 	"github.com/gefion-hpc/gefion/internal/store"
+	"github.com/gefion-hpc/gefion/internal/twin"
 )
 
 // seededForecastInput is a live state drawn from seed: every node of the
@@ -388,5 +389,114 @@ func BenchmarkWhyGefionScale(b *testing.B) {
 				why(b)
 			}
 		})
+	}
+}
+
+// TestForecastKnownRunTimes: with Config.ForecastKnownRunS the run also
+// holds the twin with true run times. Its answers, asked one job at a
+// time, must be the twin's complete forecast with those run times
+// (running jobs ending at their start plus theirs), and the forecast users
+// get must be the same as without the diagnostic.
+func TestForecastKnownRunTimes(t *testing.T) {
+	p, err := sched.PolicyByName("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := seededForecastInput(t, 7, 600)
+	trueRun := func(id job.ID) (int64, bool) {
+		if id%13 == 0 {
+			return 0, false // unknown: the twin keeps its own guess
+		}
+		return 60 + int64(rand.New(rand.NewPCG(uint64(id), 9)).IntN(40_000)), true
+	}
+	cfg := Config{UsageHalfLife: 7 * 24 * time.Hour}
+	plain := &Controller{policy: p, cfg: cfg}
+	cfg.ForecastKnownRunS = trueRun
+	// Later submissions: short jobs that the policy lets overtake.
+	var later []twin.Arrival
+	for k := range 200 {
+		later = append(later, twin.Arrival{RunS: 300, Job: sched.Pending{ID: 1<<40 + job.ID(k), User: "late", Project: "p0",
+			SubmitS: in.snap.Now + 60*int64(k+1), Req: job.Request{Nodes: 1, GPUsPerNode: 8, CPUsPerNode: 16, TimeLimitS: 600}}})
+	}
+	cfg.ForecastKnownArrivals = func(now int64) []twin.Arrival {
+		if now != in.snap.Now {
+			t.Errorf("known arrivals asked at %d; want the snapshot's time %d", now, in.snap.Now)
+		}
+		return slices.Clone(later)
+	}
+	cfg.DefaultQOS = "normal"
+	diag := &Controller{policy: p, cfg: cfg}
+
+	starts := map[job.ID]sched.Time{}
+	for i := range in.snap.Running {
+		r := &in.snap.Running[i]
+		starts[r.ID] = r.StartS
+	}
+	want, err := twin.Forecast(in.snap, p, twin.ForecastOptions{
+		SchedIntervalS: 1, HalfLifeS: int64(cfg.UsageHalfLife.Seconds()),
+		RunningEndS: func(id job.ID) (sched.Time, bool) {
+			run, ok := trueRun(id)
+			return starts[id] + run, ok
+		},
+		RunS: trueRun,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withLater := make([]twin.Arrival, len(later))
+	for k, a := range later {
+		a.Job.QOS = "normal" // the controller's default, as submissions get
+		withLater[k] = a
+	}
+	wantAll, err := twin.Forecast(in.snap, p, twin.ForecastOptions{
+		SchedIntervalS: 1, HalfLifeS: int64(cfg.UsageHalfLife.Seconds()),
+		RunningEndS: func(id job.ID) (sched.Time, bool) {
+			run, ok := trueRun(id)
+			return starts[id] + run, ok
+		},
+		RunS:     trueRun,
+		Arrivals: withLater,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := diag.forecastTwins(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	differs, later1 := 0, 0
+	for _, k := range rng.Perm(len(in.snap.Pending))[:100] {
+		id := in.snap.Pending[k].ID
+		got, ok := r.answer(id)
+		if !ok || got.known != startOrZero(want[id]) {
+			t.Fatalf("job %d: known = %d (ok %v); the twin with true run times says %d", id, got.known, ok, want[id])
+		}
+		if got.known != got.point {
+			differs++
+		}
+		if got.clair != startOrZero(wantAll[id]) {
+			t.Fatalf("job %d: with known arrivals %d; the twin with true run times and arrivals says %d", id, got.clair, wantAll[id])
+		}
+		if got.clair != got.known {
+			later1++
+		}
+	}
+	if differs == 0 || later1 == 0 {
+		t.Fatalf("%d known-run-time forecasts differ from the predicted ones, %d change with the arrivals; the test needs both", differs, later1)
+	}
+	r.all()
+	plainStarts, err := plain.runForecasts(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, fs := range r.starts {
+		if fs.known != startOrZero(want[id]) || fs.clair != startOrZero(wantAll[id]) {
+			t.Fatalf("after all: job %d known = %d, with arrivals %d; want %d, %d", id, fs.known, fs.clair, want[id], wantAll[id])
+		}
+		pf := plainStarts[id]
+		if fs.point != pf.point || fs.low != pf.low || fs.high != pf.high || pf.known != 0 || pf.clair != 0 {
+			t.Fatalf("job %d: forecast %+v with the diagnostic, %+v without; want the same, and no known start without it", id, fs, pf)
+		}
 	}
 }

@@ -9,32 +9,40 @@ import (
 	"github.com/gefion-hpc/gefion/internal/job"
 )
 
-func TestRuntimeModelFallsBackFromUserToProjectToAll(t *testing.T) {
+// TestRuntimeModelFallsBack: a prediction rests on the user's jobs with
+// the same limit, else everyone's with it, else the user's, the project's
+// and everyone's at any limit.
+func TestRuntimeModelFallsBack(t *testing.T) {
 	var m runtimeModel
-	if m.ratios("alice", "p") != nil {
+	if m.ratios("alice", "p", 1000) != nil {
 		t.Error("an empty model predicts; want nil (the limit stands)")
 	}
 	for _, used := range []int64{100, 200, 300} {
 		m.observe("bob", "p", 1000, used)
 	}
 	m.observe("alice", "p", 1000, 900)
-	if got := m.ratios("alice", "p"); !slices.Equal(got, []float64{0.1, 0.2, 0.3, 0.9}) {
-		t.Errorf("alice with one job: ratios %v; want the project's four", got)
+	check := func(what, user, project string, limitS int64, want []float64) {
+		t.Helper()
+		if got := m.ratios(user, project, limitS); !slices.Equal(got, want) {
+			t.Errorf("%s: ratios(%s, %s, %d) = %v; want %v", what, user, project, limitS, got, want)
+		}
 	}
+	check("alice with one job", "alice", "p", 1000, []float64{0.1, 0.2, 0.3, 0.9})  // everyone's with 1,000 s
+	check("a limit nobody used", "alice", "p", 7200, []float64{0.1, 0.2, 0.3, 0.9}) // the project's
 	m.observe("alice", "p", 1000, 800)
-	m.observe("alice", "p", 2000, 5000) // past the limit counts as the limit
-	if got := m.ratios("alice", "p"); !slices.Equal(got, []float64{0.8, 0.9, 1}) {
-		t.Errorf("alice with three jobs: ratios %v; want her own", got)
-	}
-	if got := m.ratios("carol", "q"); len(got) != 6 {
-		t.Errorf("carol in a new project: %v; want everyone's six", got)
-	}
+	m.observe("alice", "p", 1000, 5000) // past the limit counts as the limit
+	m.observe("dave", "r", 2000, 1000)
+	check("alice with three jobs of 1,000 s", "alice", "p", 1000, []float64{0.8, 0.9, 1})
+	check("alice at another limit", "alice", "p", 7200, []float64{0.8, 0.9, 1})
+	check("a new user at 1,000 s", "carol", "q", 1000, []float64{0.1, 0.2, 0.3, 0.8, 0.9, 1})
+	check("a new user at a limit one job used", "carol", "q", 2000, []float64{0.1, 0.2, 0.3, 0.5, 0.8, 0.9, 1})
 	for range 40 {
 		m.observe("bob", "p", 100, 50)
 	}
-	if got := m.ratios("bob", "p"); len(got) != ratioHistory || got[0] != 0.5 {
-		t.Errorf("bob after 43 jobs: %v; want his last %d", got, ratioHistory)
+	if got := m.ratios("bob", "p", 100); len(got) != ratioHistory || got[0] != 0.5 || got[ratioHistory-1] != 0.5 {
+		t.Errorf("bob after 40 jobs of 100 s: %v; want his last %d", got, ratioHistory)
 	}
+	check("bob at 1,000 s: his own with that limit", "bob", "p", 1000, []float64{0.1, 0.2, 0.3})
 }
 
 func TestRunFor(t *testing.T) {

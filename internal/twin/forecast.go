@@ -25,10 +25,23 @@ type ForecastOptions struct {
 	// HorizonS is how far past Now to look (0: 366 days); jobs not started
 	// by then are forecast to start at sched.Never.
 	HorizonS int64
+	// Arrivals are jobs the forecast expects to be submitted after the
+	// snapshot, in SubmitS order, each after Now and with an ID that no
+	// job of the snapshot has. They queue and run as the snapshot's jobs
+	// do, so that a forecast sees the later jobs that the policy lets
+	// overtake; they get no forecast of their own.
+	Arrivals []Arrival
+}
+
+// Arrival is a job a forecast expects to be submitted at Job.SubmitS; once
+// started it runs for RunS (its time limit when RunS <= 0).
+type Arrival struct {
+	Job  sched.Pending
+	RunS int64
 }
 
 // Forecast predicts when each pending job of a live snapshot starts if
-// nothing more is submitted: it runs the twin forward from the snapshot,
+// nothing more is submitted than opt.Arrivals: it runs the twin forward from the snapshot,
 // scheduling with the same core and policy as the controller, with running
 // jobs ending at their expected ends and started jobs running for their
 // expected run times. Jobs that do not start within the horizon get
@@ -49,8 +62,10 @@ func Forecast(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (map[job.I
 // Forecaster is not safe for concurrent use.
 type Forecaster struct {
 	e *engine
-	// pending is the snapshot's pending jobs' IDs, in its order.
+	// pending is the snapshot's pending jobs' IDs, in its order, and
+	// from the engine index of the first.
 	pending []job.ID
+	from    int32
 }
 
 // NewForecaster sets the twin up at the snapshot, as Forecast does; it
@@ -60,7 +75,7 @@ func NewForecaster(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (*For
 	if err != nil {
 		return nil, err
 	}
-	f := &Forecaster{e: e, pending: make([]job.ID, len(s.Pending))}
+	f := &Forecaster{e: e, pending: make([]job.ID, len(s.Pending)), from: int32(len(s.Running))}
 	for k := range s.Pending {
 		f.pending[k] = s.Pending[k].ID
 	}
@@ -73,8 +88,8 @@ func NewForecaster(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (*For
 func (f *Forecaster) Start(id job.ID) (t sched.Time, ok bool) {
 	e := f.e
 	i, ok := e.idIndex[id]
-	if !ok || int(i) < len(e.jobs)-len(f.pending) {
-		return 0, false // unknown, or running in the snapshot
+	if !ok || i < f.from || int(i-f.from) >= len(f.pending) {
+		return 0, false // unknown, running in the snapshot, or an arrival
 	}
 	if e.outcome[i].FirstStartS < 0 {
 		e.watch = i
@@ -231,6 +246,35 @@ func forecastEngine(s *sched.Snapshot, p sched.Policy, opt ForecastOptions) (*en
 		e.idIndex[pd.ID] = i
 		e.ids = append(e.ids, pd.ID)
 		e.addPending(i, pd)
+	}
+	if len(opt.Arrivals) > 0 {
+		e.arrivals = make([]int32, 0, len(opt.Arrivals))
+		last := s.Now
+		for k := range opt.Arrivals {
+			a := &opt.Arrivals[k]
+			if a.Job.SubmitS < last || a.Job.SubmitS <= s.Now {
+				return nil, fmt.Errorf("%w: arrival %d (job %d) at %d: arrivals must come after the snapshot (%d), in submit order", ErrConfig, k, a.Job.ID, a.Job.SubmitS, s.Now)
+			}
+			last = a.Job.SubmitS
+			if _, dup := e.idIndex[a.Job.ID]; dup {
+				return nil, fmt.Errorf("%w: arrival %d has ID %d, which the snapshot or an earlier arrival has", ErrConfig, k, a.Job.ID)
+			}
+			i := int32(len(e.jobs))
+			run := a.RunS
+			if run <= 0 {
+				run = a.Job.Req.TimeLimitS
+			}
+			if run <= 0 {
+				run = horizon
+			}
+			tpl := a.Job
+			tpl.EligibleS = 0
+			e.jobs = append(e.jobs, simJob{state: stFuture, project: proj(tpl.Project), runS: run, runIdx: -1, pendIdx: -1, tpl: &tpl, eligibleS: tpl.SubmitS})
+			e.outcome = append(e.outcome, Outcome{StartS: -1, FirstStartS: -1, EndS: -1, State: job.Pending})
+			e.idIndex[tpl.ID] = i
+			e.ids = append(e.ids, tpl.ID)
+			e.arrivals = append(e.arrivals, i)
+		}
 	}
 	// The controller asks for a forecast with the live state: the first
 	// pass is now.

@@ -1,6 +1,7 @@
 package twin
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -71,6 +72,93 @@ func TestForecastMatchesReplay(t *testing.T) {
 				t.Errorf("%s: job %d forecast to start at %d; the replay started it at %d", name, p.ID, got[p.ID], want)
 			}
 		}
+	}
+}
+
+// TestForecastArrivalsMatchReplay takes a live snapshot halfway through
+// the arrivals and forecasts with the true run times and, as Arrivals,
+// every job the replay submitted after it: the forecast must be exactly
+// what the replay did, later jobs that overtake included. Without the
+// arrivals, the same forecast must differ (the test needs overtaking), and
+// an arrival gets no forecast of its own.
+func TestForecastArrivalsMatchReplay(t *testing.T) {
+	w := replaySlice(t, 3, 2)
+	mid := w.Jobs[len(w.Jobs)/2].SubmitS
+	for _, name := range []string{"fifo", "backfill", "gefion"} {
+		cfg := Config{Policy: policy(t, name)}
+		snap, res := captureAfter(t, w, cfg, mid)
+		var arr []Arrival
+		for _, wj := range w.Jobs {
+			if wj.SubmitS > snap.Now {
+				arr = append(arr, Arrival{RunS: wj.RunS, Job: sched.Pending{ID: wj.ID, Req: wj.Req, User: wj.User,
+					Project: w.Projects[wj.Project].Name, SubmitS: wj.SubmitS}})
+			}
+		}
+		if len(arr) == 0 {
+			t.Fatalf("%s: no job arrives after the snapshot at %d s", name, snap.Now)
+		}
+		opt := ForecastOptions{
+			RunningEndS: func(id job.ID) (sched.Time, bool) { return res.Jobs[id-1].EndS, true },
+			RunS:        func(id job.ID) (int64, bool) { return w.Jobs[id-1].RunS, true },
+		}
+		without, err := Forecast(snap, cfg.Policy, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt.Arrivals = arr
+		f, err := NewForecaster(snap, cfg.Policy, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := f.Start(arr[0].Job.ID); ok {
+			t.Errorf("%s: arrival %d got a forecast", name, arr[0].Job.ID)
+		}
+		got := f.All()
+		if len(got) != len(snap.Pending) {
+			t.Fatalf("%s: %d forecasts for %d pending jobs", name, len(got), len(snap.Pending))
+		}
+		changed := 0
+		for _, p := range snap.Pending {
+			if want := res.Jobs[p.ID-1].StartS; got[p.ID] != want {
+				t.Errorf("%s: job %d forecast to start at %d with the arrivals; the replay started it at %d", name, p.ID, got[p.ID], want)
+			}
+			if without[p.ID] != got[p.ID] {
+				changed++
+			}
+		}
+		t.Logf("%s: %d pending at %d s, %d arrivals after; %d forecasts changed by them", name, len(snap.Pending), snap.Now, len(arr), changed)
+		if name != "fifo" && changed == 0 {
+			t.Errorf("%s: the arrivals changed no forecast; the test needs jobs that overtake", name)
+		}
+	}
+}
+
+// TestForecastArrivalsRefused: arrivals not after the snapshot, out of
+// order, or with a snapshot job's ID are configuration errors.
+func TestForecastArrivalsRefused(t *testing.T) {
+	s := seededQueue(t, 1, 20)
+	p := policy(t, "gefion")
+	a := func(id job.ID, at int64) Arrival {
+		return Arrival{RunS: 60, Job: sched.Pending{ID: id, Req: s.Pending[0].Req, User: "u", SubmitS: at}}
+	}
+	for _, c := range []struct {
+		name string
+		arr  []Arrival
+	}{
+		{"at now", []Arrival{a(1<<40, s.Now)}},
+		{"out of order", []Arrival{a(1<<40, s.Now+20), a(1<<40+1, s.Now+10)}},
+		{"a pending job's ID", []Arrival{a(s.Pending[3].ID, s.Now+10)}},
+		{"twice the same ID", []Arrival{a(1<<40, s.Now+10), a(1<<40, s.Now+10)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := NewForecaster(s, p, ForecastOptions{Arrivals: c.arr})
+			if !errors.Is(err, ErrConfig) {
+				t.Errorf("NewForecaster = %v; want ErrConfig", err)
+			}
+		})
+	}
+	if _, err := NewForecaster(s, p, ForecastOptions{Arrivals: []Arrival{a(1<<40, s.Now+10), a(1<<40+1, s.Now+10)}}); err != nil {
+		t.Errorf("two arrivals at the same time: %v; want them taken", err)
 	}
 }
 

@@ -273,13 +273,17 @@ type engine struct {
 
 	stopAt    int64 // forecasts stop after this time; 0: never
 	unstarted int   // forecasts: pending jobs of the snapshot not yet started
-	untilEnd  bool  // replays of a snapshot: run to the last end, not the last start
-	watch     int32 // forecasts: stop once this job has started (-1: none)
-	finished  bool  // the loop ran to its end, not to a watched start
-	passAt    int64 // next pass time, -1: none due
-	lastPass  int64
-	passes    int
-	dirty     bool
+	// arrivals are a forecast's expected submissions (job indices, in
+	// submit order, each past the snapshot's jobs); nextArr the next.
+	arrivals []int32
+	nextArr  int
+	untilEnd bool  // replays of a snapshot: run to the last end, not the last start
+	watch    int32 // forecasts: stop once this job has started (-1: none)
+	finished bool  // the loop ran to its end, not to a watched start
+	passAt   int64 // next pass time, -1: none due
+	lastPass int64
+	passes   int
+	dirty    bool
 	// cpuPending counts pending jobs that ask for no GPU (see futile).
 	cpuPending int
 	skipped    int
@@ -406,6 +410,9 @@ func (e *engine) loop() {
 		if e.w != nil && e.next < len(e.w.Jobs) {
 			t = e.w.Jobs[e.next].SubmitS
 		}
+		if e.nextArr < len(e.arrivals) {
+			t = min(t, e.jobs[e.arrivals[e.nextArr]].eligibleS)
+		}
 		if e.live == 0 && e.passAt < 0 && t == math.MaxInt64 {
 			// Nothing runs (a running job has a live end event), nothing
 			// arrives and no pass is due: what still waits can never
@@ -436,6 +443,13 @@ func (e *engine) loop() {
 				e.submit(int32(e.next))
 				e.next++
 			}
+		}
+		for e.nextArr < len(e.arrivals) && e.jobs[e.arrivals[e.nextArr]].eligibleS == t {
+			i := e.arrivals[e.nextArr]
+			e.jobs[i].state = stPending
+			e.addPending(i, e.pendingOf(i))
+			e.dirty = true
+			e.nextArr++
 		}
 		if e.dirty && e.passAt < 0 {
 			e.passAt = max(t, e.lastPass+e.interval)
@@ -689,7 +703,9 @@ func (e *engine) start(st *sched.Start) {
 	o.StartS = e.now
 	if o.FirstStartS < 0 {
 		o.FirstStartS = e.now
-		e.unstarted--
+		if len(e.arrivals) == 0 || i < e.arrivals[0] {
+			e.unstarted--
+		}
 	}
 	o.State = job.Running
 	gpus := 0
