@@ -93,6 +93,13 @@ type forecastStats struct {
 	// of the real wait and within 30 minutes (trace time) of the start.
 	Within10Pct float64 `json:"within_10pct"`
 	Within30Min float64 `json:"within_30min"`
+	// Ranges counts the forecasts that came with a likely range (the twin
+	// method, for queues short enough for the sampled runs), and InRange
+	// the share of those whose real start fell inside it. The range is
+	// the second lowest to the second highest of five sampled runs, about
+	// the 20th to the 80th percentile: calibrated, it holds about 60%.
+	Ranges  int     `json:"ranges,omitempty"`
+	InRange float64 `json:"in_range,omitempty"`
 }
 
 // forecastBenchResult is what bench forecast prints.
@@ -622,7 +629,7 @@ func scoreForecasts(fcs []jobForecast, minWaitS int64, known bool) *forecastBenc
 	}
 	for _, m := range scoredMethods(known) {
 		var abs, signed, absS []float64
-		var in10, in30 int
+		var in10, in30, ranges, inRange int
 		for _, fc := range fcs {
 			wait := fc.StartS - fc.SubmitS
 			if wait < max(minWaitS, 1) {
@@ -645,12 +652,21 @@ func scoreForecasts(fcs []jobForecast, minWaitS int64, known bool) *forecastBenc
 			if math.Abs(e) <= 1800 {
 				in30++
 			}
+			if m == "twin" && fc.TwinLow > 0 && fc.TwinHigh > 0 {
+				ranges++
+				if fc.TwinLow <= fc.StartS && fc.StartS <= fc.TwinHigh {
+					inRange++
+				}
+			}
 		}
 		s := &forecastStats{Forecasts: len(abs)}
 		if len(abs) > 0 {
 			s.MedianAbsErrFrac, s.P90AbsErrFrac = quantile(abs, 0.5), quantile(abs, 0.9)
 			s.MedianErrFrac, s.MedianAbsErrS = quantile(signed, 0.5), quantile(absS, 0.5)
 			s.Within10Pct, s.Within30Min = float64(in10)/float64(len(abs)), float64(in30)/float64(len(abs))
+		}
+		if ranges > 0 {
+			s.Ranges, s.InRange = ranges, float64(inRange)/float64(ranges)
 		}
 		res.Methods[m] = s
 	}
@@ -704,6 +720,9 @@ func printForecastBench(out io.Writer, r *forecastBenchResult) {
 			100*s.MedianErrFrac, hms(s.MedianAbsErrS), 100*s.Within10Pct, 100*s.Within30Min)
 	}
 	tw.Flush()
+	if t := r.Methods["twin"]; t != nil && t.Ranges > 0 {
+		fmt.Fprintf(out, "\nThe twin's likely range (about the 20th-80th percentile) held the real start for %.1f%% of the %d forecasts that had one.\n", 100*t.InRange, t.Ranges)
+	}
 	if r.Methods[knownMethod] != nil {
 		fmt.Fprintf(out, "\n%s, %s and %s are diagnostics that no live forecast can give: the twin forecast given every job's\ntrue run time, the same given also every later submission (what error remains is the live controller's timing and\nthe twin's model), and the twin's replay of the whole slice with everything known.\n", knownMethod, clairMethod, hindsightMethod)
 	}

@@ -131,10 +131,10 @@ func TestBenchForecastTinySlice(t *testing.T) {
 
 func TestScoreForecasts(t *testing.T) {
 	fcs := []jobForecast{
-		{SubmitS: 0, StartS: 1000, Twin: 1100, Reservation: 2000}, // +10%, +100%
-		{SubmitS: 0, StartS: 2000, Twin: 1000, Reservation: 0},    // -50%, none
-		{SubmitS: 0, StartS: 4000, Twin: 4000, Reservation: 4000}, // exact
-		{SubmitS: 100, StartS: 110, Twin: 500, Reservation: 500},  // waited too little
+		{SubmitS: 0, StartS: 1000, Twin: 1100, TwinLow: 900, TwinHigh: 1200, Reservation: 2000}, // +10%, +100%, in range
+		{SubmitS: 0, StartS: 2000, Twin: 1000, TwinLow: 800, TwinHigh: 1500, Reservation: 0},    // -50%, none, outside
+		{SubmitS: 0, StartS: 4000, Twin: 4000, Reservation: 4000},                               // exact, no range
+		{SubmitS: 100, StartS: 110, Twin: 500, TwinLow: 100, TwinHigh: 900, Reservation: 500},   // waited too little
 	}
 	r := scoreForecasts(fcs, 600, false)
 	if _, ok := r.Methods[knownMethod]; ok {
@@ -152,6 +152,10 @@ func TestScoreForecasts(t *testing.T) {
 	}
 	if math.Abs(rs.MedianAbsErrFrac-0.5) > 1e-9 || rs.Within10Pct != 0.5 {
 		t.Errorf("reservation = %+v; want median 0.5 (of 1 and 0), half within 10%%", *rs)
+	}
+	// Two of the jobs that waited had a range; one start fell inside.
+	if tw.Ranges != 2 || tw.InRange != 0.5 || rs.Ranges != 0 {
+		t.Errorf("twin ranges, in range = %d, %v (reservation %d); want 2, 0.5 (0)", tw.Ranges, tw.InRange, rs.Ranges)
 	}
 }
 
