@@ -28,6 +28,8 @@ type Controller struct {
 	m      *metrics
 
 	fc forecaster
+	// calib widens the forecast range by how past forecasts came out.
+	calib forecastCalib
 	// limits is the per-user submission rate (authz.go).
 	limits limiter
 	// auth verifies credentials and tokens when Config.Auth is set.

@@ -568,6 +568,10 @@ func (c *Controller) Why(ctx context.Context, user string, ref job.Ref) (*api.Wh
 	w := v.(*api.Why)
 	if w.State == job.Pending && w.Reason != string(sched.ReasonHeld) {
 		fs := c.forecast(ctx, w.ID)
+		if now := c.clk.Now().Unix(); fs.point != 0 {
+			c.calib.gave(w.ID, now, fs.point)
+			fs = c.calib.widen(fs, now)
+		}
 		w.Forecast, w.ForecastLow, w.ForecastHigh = fs.point, fs.low, fs.high
 	}
 	return w, nil

@@ -156,6 +156,7 @@ func (c *Controller) schedule(ctx context.Context) {
 		r := tx.edit(st.ID)
 		r.State = job.Running
 		r.StartS = tx.nowS
+		c.calib.started(st.ID, tx.nowS)
 		r.Reason = ""
 		r.Allocs = make([]store.Alloc, 0, len(st.Allocs))
 		for _, a := range st.Allocs {
