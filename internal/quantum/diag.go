@@ -189,6 +189,17 @@ func newDiagGroup(ops []blockOp, nl int) *diagGroup {
 	return dg
 }
 
+// table returns which A table row r of a block uses: the values of the
+// group's cross bits in it.
+func (dg *diagGroup) table(r int) int {
+	hi := r << diagHalf
+	k := 0
+	for j, q := range dg.cross {
+		k |= (hi >> q & 1) << j
+	}
+	return k
+}
+
 // xorRows applies a sign group with one call of xorRowsC64AVX512 when
 // every row's phase is +-1, and reports whether it did.
 func (s *State[F]) xorRows(dg *diagGroup, row []complex128, sc *diagScratch[F]) bool {
@@ -197,12 +208,7 @@ func (s *State[F]) xorRows(dg *diagGroup, row []complex128, sc *diagScratch[F]) 
 		sc.rows = make([]uint32, len(row))
 		sc.kOf = make([]uint32, len(row))
 		for r := range row {
-			hi := r << diagHalf
-			k := 0
-			for j, q := range dg.cross {
-				k |= (hi >> q & 1) << j
-			}
-			sc.kOf[r] = uint32(k)
+			sc.kOf[r] = uint32(dg.table(r))
 		}
 		for _, m := range sc.m {
 			sc.mAll = append(sc.mAll, m...)
@@ -304,10 +310,7 @@ func (s *State[F]) applyDiag(dg *diagGroup, base uint64, sc *diagScratch[F]) {
 	}
 	for r, c := range row {
 		hi := r << diagHalf
-		k := 0
-		for j, q := range dg.cross {
-			k |= (hi >> q & 1) << j
-		}
+		k := dg.table(r)
 		a := sc.a[k]
 		v := s.v[2*hi : 2*(hi+w)]
 		if xor && (c == 1 || c == -1) {

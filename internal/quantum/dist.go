@@ -429,12 +429,14 @@ func moveHalf(words, buf []uint64, off, run, b int, out bool) {
 func (d *distState[F]) probabilityOne(q int) (float64, error) {
 	// v is this task's part of the probability and of the norm (see
 	// State.outcomeOne).
-	norm := d.s.Norm()
-	v := []float64{0, norm}
+	v := make([]float64, 2)
 	if p := d.pos[q]; p < d.local() {
-		v[0] = d.s.ProbabilityOne(p)
-	} else if d.rankBit(p) {
-		v[0] = norm
+		v[0], v[1] = d.s.outcomeSums(p)
+	} else {
+		v[1] = d.s.Norm()
+		if d.rankBit(p) {
+			v[0] = v[1]
+		}
 	}
 	if err := d.comm.AllReduce(v); err != nil {
 		return 0, err

@@ -214,38 +214,48 @@ func deposit(x uint64, fixed []int) uint64 {
 // units in the last place over a long circuit, and an outcome that is
 // certain must come out within 1e-12 of certain, not within the drift.
 func (s *State[F]) outcomeOne(q int) float64 {
-	p1 := s.ProbabilityOne(q)
-	if n := s.Norm(); n > 0 {
-		p1 /= n
+	one, all := s.outcomeSums(q)
+	if all > 0 {
+		one /= all
 	}
-	return min(1, max(0, p1))
+	return min(1, max(0, one))
 }
 
 // ProbabilityOne returns the probability that measuring qubit q gives 1.
 func (s *State[F]) ProbabilityOne(q int) float64 {
-	stride := 1 << q
-	return s.reduceAligned(2*stride, func(v []F, off int) float64 {
-		var sum float64
-		for b := 0; b < len(v)/2; b += 2 * stride {
-			hi := v[2*(b+stride) : 2*(b+2*stride)]
-			for k := 0; k+1 < len(hi); k += 2 {
-				re, im := float64(hi[k]), float64(hi[k+1])
-				sum += re*re + im*im
-			}
-		}
-		return sum
-	})
+	one, _ := s.outcomeSums(q)
+	return one
 }
 
-// reduceAligned is reduce with pieces aligned to align amplitudes.
-func (s *State[F]) reduceAligned(align int, fn func(v []F, off int) float64) float64 {
+// outcomeSums returns, in one pass, the squared norm of the amplitudes
+// whose qubit q is 1 and that of all of them.
+func (s *State[F]) outcomeSums(q int) (one, all float64) {
+	stride := 1 << q
+	sums := s.reduceAligned(2*stride, func(v []F, off int) [2]float64 {
+		var zero, one float64
+		for b := 0; b < len(v)/2; b += 2 * stride {
+			for _, x := range v[2*b : 2*(b+stride)] {
+				zero += float64(x) * float64(x)
+			}
+			for _, x := range v[2*(b+stride) : 2*(b+2*stride)] {
+				one += float64(x) * float64(x)
+			}
+		}
+		return [2]float64{one, zero + one}
+	})
+	return sums[0], sums[1]
+}
+
+// reduceAligned is reduce, of two sums, with pieces aligned to align
+// amplitudes.
+func (s *State[F]) reduceAligned(align int, fn func(v []F, off int) [2]float64) [2]float64 {
 	n := len(s.v) / 2
 	units := n / align
 	w := min(s.workers(), units)
 	if w <= 1 {
 		return fn(s.v, 0)
 	}
-	parts := make([]float64, w)
+	parts := make([][2]float64, w)
 	var wg sync.WaitGroup
 	for k := 0; k < w; k++ {
 		lo, hi := units*k/w*align, units*(k+1)/w*align
@@ -256,9 +266,10 @@ func (s *State[F]) reduceAligned(align int, fn func(v []F, off int) float64) flo
 		}()
 	}
 	wg.Wait()
-	var sum float64
+	var sum [2]float64
 	for _, p := range parts {
-		sum += p
+		sum[0] += p[0]
+		sum[1] += p[1]
 	}
 	return sum
 }
