@@ -152,9 +152,14 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// waitUntil polls ok until it holds, and fails the test after 45 s.
+// The deadline is generous: with every package's tests sharing two cores,
+// a step's tasks and the agents' samples can take well over 15 s to show
+// (TestSstatMeasuresARunningStep once did), and a condition that holds
+// returns at once whatever the deadline.
 func waitUntil(t testing.TB, what string, ok func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(45 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if ok() {
 			return
 		}
