@@ -109,6 +109,9 @@ type forecastBenchResult struct {
 	Cluster string `json:"cluster"`
 	GPUs    int    `json:"gpus"`
 	Jobs    int    `json:"jobs"`
+	// Tail counts the jobs submitted after the scored ones, unscored,
+	// until every scored job had started.
+	Tail int `json:"tail_jobs"`
 	// Waited counts jobs that waited at least MinWaitS (trace seconds).
 	Waited   int     `json:"waited"`
 	MinWaitS int64   `json:"min_wait_s"`
@@ -126,7 +129,11 @@ type forecastBenchResult struct {
 // forecastBenchOptions configure one replay; the zero value is not valid
 // (it needs a workload and a speed-up).
 type forecastBenchOptions struct {
+	// W is the slice and, after its first Scored jobs, the tail: jobs
+	// submitted (and scheduled) as the trace goes on, unscored, until
+	// every scored job has started. 0 scores every job.
 	W        *twin.Workload
+	Scored   int
 	Policy   string
 	Speedup  float64
 	MinWaitS int64
@@ -163,6 +170,7 @@ func runBenchForecast(e *Env, args []string) error {
 	tracePath := fs.String("trace", "", "trace file (CSV), as gefion sim reads it")
 	format := fs.String("format", "csv", "trace format, as for gefion sim")
 	n := fs.Int("jobs", 1500, "jobs of the trace to replay, by submit time")
+	tail := fs.Int("tail", -1, "after the scored jobs, keep submitting up to this many of the trace's next jobs, unscored, until every scored job has started, as a machine's users would (-1: a third of --jobs)")
 	skip := fs.Int("skip", 0, "leave out this many of the trace's first jobs by submit time (a slice from later in the trace)")
 	preset := fs.String("preset", "gefion:16", "the machine: gefion, gefion:N (N nodes) or dgx-h100; a smaller machine makes queues")
 	load := fs.Float64("load", 0, "rescale arrivals to this offered load (0: the trace's own)")
@@ -188,6 +196,12 @@ func runBenchForecast(e *Env, args []string) error {
 	}
 	if *n <= 0 || *skip < 0 {
 		return usagef("--jobs %d --skip %d: give a positive number of jobs and a number >= 0 to skip", *n, *skip)
+	}
+	if *tail < -1 {
+		return usagef("--tail %d: give a number of jobs >= 0, or -1 for a third of --jobs", *tail)
+	}
+	if *tail == -1 {
+		*tail = *n / 3
 	}
 	if !(*load >= 0) || math.IsInf(*load, 0) {
 		return usagef("--load %v: give an offered load > 0, or 0 for the trace's own", *load)
@@ -247,6 +261,10 @@ func runBenchForecast(e *Env, args []string) error {
 	if len(w.Jobs) < *n {
 		fmt.Fprintf(e.Stderr, "bench forecast: the trace holds %d jobs; replaying them all\n", len(w.Jobs))
 	}
+	all, err := withTail(recs, c, opt, w, *tail)
+	if err != nil {
+		return err
+	}
 	// The report's file is checked before the replay: minutes of work
 	// should not end in a directory that cannot be written.
 	for _, out := range []string{*report, *perJob} {
@@ -271,7 +289,7 @@ func runBenchForecast(e *Env, args []string) error {
 	if !*asJSON {
 		progress = e.Stderr
 	}
-	res, fcs, err := benchForecast(context.Background(), forecastBenchOptions{W: w, Policy: pol.Name, Speedup: s, MinWaitS: int64(minWait.Seconds()), KnownRuntimes: *known, Progress: progress})
+	res, fcs, err := benchForecast(context.Background(), forecastBenchOptions{W: all, Scored: len(w.Jobs), Policy: pol.Name, Speedup: s, MinWaitS: int64(minWait.Seconds()), KnownRuntimes: *known, Progress: progress})
 	if err != nil {
 		return err
 	}
@@ -301,6 +319,37 @@ func runBenchForecast(e *Env, args []string) error {
 	return nil
 }
 
+// withTail maps the slice w of recs and up to tail more jobs, on the
+// slice's own time scale: the tail's arrivals are rescaled as the slice's
+// were, and the slice's jobs are as in w.
+func withTail(recs []trace.Record, c *cluster.Cluster, opt twin.MapOptions, w *twin.Workload, tail int) (*twin.Workload, error) {
+	if tail == 0 || len(w.Jobs) < opt.MaxJobs {
+		return w, nil
+	}
+	load := opt.Load
+	opt.MaxJobs += tail
+	opt.Load = 0
+	all, err := twin.MapRecords(recs, c, opt)
+	if err != nil {
+		return nil, err
+	}
+	if load > 0 && w.NativeLoad > 0 {
+		// As MapRecords rescales, with the slice's factor.
+		k := w.NativeLoad / load
+		for i := range all.Jobs {
+			all.Jobs[i].SubmitS = int64(math.Round(float64(all.Jobs[i].SubmitS) * k))
+		}
+	}
+	// The slice must be the same jobs at the same times.
+	for i, j := range w.Jobs {
+		if a := all.Jobs[i]; a.SubmitS != j.SubmitS || a.Req != j.Req || a.RunS != j.RunS || a.User != j.User {
+			return nil, fmt.Errorf("the slice's job %d maps differently with its tail (%+v, %+v): give --tail 0", i, a, j)
+		}
+	}
+	all.Load = w.Load
+	return all, nil
+}
+
 // checkWritableDir fails unless path's directory exists and takes files.
 func checkWritableDir(path string) error {
 	dir := filepath.Dir(path)
@@ -315,6 +364,10 @@ func checkWritableDir(path string) error {
 // benchForecast runs the replay and scores it.
 func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchResult, []jobForecast, error) {
 	w, S := o.W, o.Speedup
+	scored := o.Scored
+	if scored <= 0 || scored > len(w.Jobs) {
+		scored = len(w.Jobs)
+	}
 	nodes := len(w.Cluster.Nodes)
 	clk := clock.NewScaled(forecastEpoch, S)
 	scaled := func(real time.Duration) time.Duration { return time.Duration(float64(real) * S) }
@@ -438,9 +491,45 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 	}()
 	var maxLag int64
 	lastReport := time.Now()
+	// allStarted says whether every scored job has started, looked up at
+	// most every 100 ms: the tail is submitted only until then.
+	var lastLook time.Time
+	allStarted := func() (bool, error) {
+		if time.Since(lastLook) < 100*time.Millisecond {
+			return false, nil
+		}
+		lastLook = time.Now()
+		active, err := ctl.ListJobs(ctx, "bench", true, true)
+		if err != nil {
+			return false, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range active {
+			if i, ok := byID[a.ID]; ok && i < scored && a.State == job.Pending {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	tailed := 0
 	for i, j := range w.Jobs {
+		if i == scored {
+			close(ask)
+		}
 		if d := time.Until(realStart.Add(time.Duration(float64(j.SubmitS) / S * float64(time.Second)))); d > 0 {
 			time.Sleep(d)
+		}
+		if i >= scored {
+			// At the tail job's arrival: is it still needed?
+			done, err := allStarted()
+			if err != nil {
+				return nil, nil, err
+			}
+			if done {
+				break
+			}
+			tailed++
 		}
 		if lag := trace() - j.SubmitS; lag > maxLag {
 			maxLag = lag
@@ -472,28 +561,41 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 		byID[resp.ID] = i
 		fcs[i].ID = resp.ID
 		mu.Unlock()
-		ask <- resp.ID
+		if i < scored {
+			ask <- resp.ID
+		}
 		if o.Progress != nil && time.Since(lastReport) > 10*time.Second {
 			lastReport = time.Now()
 			fmt.Fprintf(o.Progress, "bench forecast: %d/%d jobs submitted, trace time %s, %.0f s\n", i+1, len(w.Jobs), hms(float64(trace())), time.Since(realStart).Seconds())
 		}
 	}
-	close(ask)
+	if scored == len(w.Jobs) {
+		close(ask)
+	}
 	if err := <-askerDone; err != nil {
 		return nil, nil, err
 	}
-	// Wait for every job to end: the longest can take the trace's tail.
+	// Wait for every scored job to start, and without a tail for every
+	// job to end (the longest can take the trace's tail).
 	for {
 		active, err := ctl.ListJobs(ctx, "bench", true, true)
 		if err != nil {
 			return nil, nil, err
 		}
-		if len(active) == 0 {
+		left := 0
+		mu.Lock()
+		for _, a := range active {
+			if i, ok := byID[a.ID]; ok && (scored == len(w.Jobs) || i < scored && a.State == job.Pending) {
+				left++
+			}
+		}
+		mu.Unlock()
+		if left == 0 {
 			break
 		}
 		if o.Progress != nil && time.Since(lastReport) > 10*time.Second {
 			lastReport = time.Now()
-			fmt.Fprintf(o.Progress, "bench forecast: %d jobs still active, trace time %s, %.0f s\n", len(active), hms(float64(trace())), time.Since(realStart).Seconds())
+			fmt.Fprintf(o.Progress, "bench forecast: %d scored jobs still to start or end, trace time %s, %.0f s\n", left, hms(float64(trace())), time.Since(realStart).Seconds())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -505,6 +607,9 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 	for _, rec := range recs {
 		i, ok := byID[rec.ID]
 		if !ok {
+			continue
+		}
+		if i >= scored {
 			continue
 		}
 		if rec.StartS == 0 {
@@ -530,7 +635,9 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 			}
 		}
 	}
+	fcs = fcs[:scored]
 	res := scoreForecasts(fcs, o.MinWaitS, o.KnownRuntimes)
+	res.Tail = tailed
 	res.GPUs, res.Load, res.Speedup, res.WallS = w.Cluster.TotalGPUs(), w.Load, S, wallS
 	res.Achieved = float64(trace()) / wallS
 	return res, fcs, nil
@@ -710,6 +817,9 @@ func quantile(v []float64, q float64) float64 {
 func printForecastBench(out io.Writer, r *forecastBenchResult) {
 	fmt.Fprintf(out, "%d jobs of %s on %s (%d GPUs), offered load %.2f, speed-up %.0fx (achieved %.0fx), %.0f s\n",
 		r.Jobs, r.Trace, r.Cluster, r.GPUs, r.Load, r.Speedup, r.Achieved, r.WallS)
+	if r.Tail > 0 {
+		fmt.Fprintf(out, "then %d jobs more of the trace, unscored, until every scored job had started\n", r.Tail)
+	}
 	fmt.Fprintf(out, "%d jobs waited at least %s (average wait of all jobs %s); forecasts at submission against real starts:\n\n",
 		r.Waited, hms(float64(r.MinWaitS)), hms(r.AvgWaitS))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)

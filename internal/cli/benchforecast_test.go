@@ -271,3 +271,61 @@ func TestBenchForecastRefusesSliceTooBig(t *testing.T) {
 		t.Errorf("a report was written for a refused slice: %v", err)
 	}
 }
+
+// TestBenchForecastTail: after the scored jobs the bench submits the
+// trace's next ones, unscored, only until every scored job has started.
+// Under FIFO on one 8-GPU node the three scored jobs have all started by
+// 1,800 s; the fourth job comes while they wait and is submitted, the
+// fifth (at 3,000 s) and sixth are not. Only the scored jobs are in the
+// figures and the per-job file.
+func TestBenchForecastTail(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a trace through a live controller for a few seconds")
+	}
+	dir := t.TempDir()
+	tr := filepath.Join(dir, "tail.csv")
+	rows := "job_id,num_gpu,submit_time,iterations,model_name,duration,interval\n" +
+		"0,8,0,1,a,1200,10\n" +
+		"1,8,10,1,b,600,10\n" +
+		"2,4,20,1,c,300,10\n" +
+		"3,4,30,1,d,100,2970\n" +
+		"4,4,3000,1,e,100,2000\n" +
+		"5,4,5000,1,f,100,0\n"
+	if err := os.WriteFile(tr, []byte(rows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	perJob := filepath.Join(dir, "jobs.csv")
+	var out, errb bytes.Buffer
+	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	code := RunEnv(e, []string{"gefion", "bench", "forecast", "--trace", tr, "--format", "tiresias", "--preset", "gefion:1",
+		"--jobs", "3", "--tail", "3", "--time-limit-model", "exact", "--policy", "fifo", "--speedup", "400", "--json", "--csv", perJob})
+	if code != 0 {
+		t.Fatalf("bench forecast exited %d: %s", code, errb.String())
+	}
+	var res struct {
+		Jobs   int `json:"jobs"`
+		Tail   int `json:"tail_jobs"`
+		Waited int `json:"waited"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	if res.Jobs != 3 || res.Tail != 1 || res.Waited != 2 {
+		t.Errorf("jobs %d, tail %d, waited %d; want 3 scored, 1 more submitted, 2 that waited", res.Jobs, res.Tail, res.Waited)
+	}
+	b, err := os.ReadFile(perJob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(string(b), "\n"); lines != 4 {
+		t.Errorf("the per-job file has %d lines; want a header and the 3 scored jobs:\n%s", lines, b)
+	}
+	for _, bad := range []string{"--tail -2", "--tail x"} {
+		var o, eb bytes.Buffer
+		e := &Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &eb, Getenv: func(string) string { return "" }}
+		args := append([]string{"gefion", "bench", "forecast", "--trace", tr, "--format", "tiresias"}, strings.Fields(bad)...)
+		if code := RunEnv(e, args); code != 2 || !strings.Contains(eb.String(), "tail") {
+			t.Errorf("%s: exit %d, %q; want a usage error naming --tail", bad, code, eb.String())
+		}
+	}
+}

@@ -19,6 +19,18 @@ import (
 // times drawn from each job's history, whose spread gives the range (the
 // second lowest and second highest of five: about the 20th and 80th
 // percentiles).
+//
+// The twins assume nothing more is submitted, so a forecast is early when
+// later jobs overtake. A stream of expected submissions (a Poisson process
+// at half the rate of the last 100 submissions, each a draw of one of
+// them, with predicted run times) was measured on the forecast bench's
+// Philly slice (1,500 jobs and a tail of 500, gefion:4, load 2, seed 1):
+// with every run time known it cut the median error from 31% to 26% of
+// the wait, but with predicted run times it moved it from 35% to 36.5%
+// (with the median of the sampled runs as the point: 40%, and 38% at
+// three quarters of the rate), and the range held the real start less
+// often (70% to 63%). It is not used until run times are predicted
+// better.
 
 // forecaster keeps the twin's forecasts of the live state between
 // questions. A run (forecastRun) holds the twin as it stopped after the
