@@ -122,6 +122,13 @@ type forecastBenchResult struct {
 	Achieved float64                   `json:"achieved_speedup"`
 	WallS    float64                   `json:"wall_s"`
 	AvgWaitS float64                   `json:"avg_wait_s"`
+	// AskDelayS is the median, over the jobs that waited, of the trace
+	// time from a job's submission to its forecast; StartedBeforeAsked
+	// counts those that had started before they could be asked about
+	// (they have no forecast). Both grow when the controller cannot
+	// answer at the speed-up: forecasts come later than at submission.
+	AskDelayS          float64 `json:"ask_delay_median_s"`
+	StartedBeforeAsked int     `json:"started_before_asked"`
 	Methods  map[string]*forecastStats `json:"methods"`
 	Report   string                    `json:"report,omitempty"`
 }
@@ -734,6 +741,21 @@ func scoreForecasts(fcs []jobForecast, minWaitS int64, known bool) *forecastBenc
 	if len(fcs) > 0 {
 		res.AvgWaitS = sumWait / float64(len(fcs))
 	}
+	var delays []float64
+	for _, fc := range fcs {
+		if fc.StartS-fc.SubmitS < max(minWaitS, 1) {
+			continue
+		}
+		if fc.startedBeforeAsking {
+			res.StartedBeforeAsked++
+		}
+		if fc.AskedS > 0 {
+			delays = append(delays, float64(max(fc.AskedS-fc.SubmitS, 0)))
+		}
+	}
+	if len(delays) > 0 {
+		res.AskDelayS = quantile(delays, 0.5)
+	}
 	for _, m := range scoredMethods(known) {
 		var abs, signed, absS []float64
 		var in10, in30, ranges, inRange int
@@ -820,8 +842,13 @@ func printForecastBench(out io.Writer, r *forecastBenchResult) {
 	if r.Tail > 0 {
 		fmt.Fprintf(out, "then %d jobs more of the trace, unscored, until every scored job had started\n", r.Tail)
 	}
-	fmt.Fprintf(out, "%d jobs waited at least %s (average wait of all jobs %s); forecasts at submission against real starts:\n\n",
+	fmt.Fprintf(out, "%d jobs waited at least %s (average wait of all jobs %s); forecasts at submission against real starts,\n",
 		r.Waited, hms(float64(r.MinWaitS)), hms(r.AvgWaitS))
+	fmt.Fprintf(out, "asked a median of %s of trace time after submission", hms(r.AskDelayS))
+	if r.StartedBeforeAsked > 0 {
+		fmt.Fprintf(out, " (%d jobs that waited had started before they could be asked: give a lower --speedup)", r.StartedBeforeAsked)
+	}
+	fmt.Fprint(out, ":\n\n")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "method\tforecasts\tmedian |err|/wait\tp90 |err|/wait\tmedian err/wait\tmedian |err|\twithin 10%\twithin 30 min\t")
 	for _, m := range scoredMethods(r.Methods[knownMethod] != nil) {

@@ -131,17 +131,22 @@ func TestBenchForecastTinySlice(t *testing.T) {
 
 func TestScoreForecasts(t *testing.T) {
 	fcs := []jobForecast{
-		{SubmitS: 0, StartS: 1000, Twin: 1100, TwinLow: 900, TwinHigh: 1200, Reservation: 2000}, // +10%, +100%, in range
-		{SubmitS: 0, StartS: 2000, Twin: 1000, TwinLow: 800, TwinHigh: 1500, Reservation: 0},    // -50%, none, outside
-		{SubmitS: 0, StartS: 4000, Twin: 4000, Reservation: 4000},                               // exact, no range
-		{SubmitS: 100, StartS: 110, Twin: 500, TwinLow: 100, TwinHigh: 900, Reservation: 500},   // waited too little
+		{SubmitS: 0, StartS: 1000, AskedS: 10, Twin: 1100, TwinLow: 900, TwinHigh: 1200, Reservation: 2000}, // +10%, +100%, in range
+		{SubmitS: 0, StartS: 2000, AskedS: 30, Twin: 1000, TwinLow: 800, TwinHigh: 1500, Reservation: 0},    // -50%, none, outside
+		{SubmitS: 0, StartS: 4000, AskedS: 20, Twin: 4000, Reservation: 4000},                               // exact, no range
+		{SubmitS: 100, StartS: 110, AskedS: 900, Twin: 500, TwinLow: 100, TwinHigh: 900, Reservation: 500},  // waited too little
+		{SubmitS: 0, StartS: 700, AskedS: 800, startedBeforeAsking: true},                                    // asked too late
 	}
 	r := scoreForecasts(fcs, 600, false)
 	if _, ok := r.Methods[knownMethod]; ok {
 		t.Errorf("%s scored without --known-runtimes", knownMethod)
 	}
-	if r.Jobs != 4 || r.Waited != 3 {
-		t.Fatalf("jobs, waited = %d, %d; want 4, 3", r.Jobs, r.Waited)
+	if r.Jobs != 5 || r.Waited != 4 {
+		t.Fatalf("jobs, waited = %d, %d; want 5, 4", r.Jobs, r.Waited)
+	}
+	// The delays of the jobs that waited: 10, 30, 20 and 800 s.
+	if r.AskDelayS != 25 || r.StartedBeforeAsked != 1 {
+		t.Errorf("ask delay %v s, started before asked %d; want 25 s (of 10, 20, 30, 800), 1", r.AskDelayS, r.StartedBeforeAsked)
 	}
 	tw, rs := r.Methods["twin"], r.Methods["reservation"]
 	if tw.Forecasts != 3 || rs.Forecasts != 2 {
