@@ -118,19 +118,19 @@ type forecastBenchResult struct {
 	Load     float64 `json:"load"`
 	// Speedup is the asked trace seconds per real second; Achieved the
 	// rate the replay kept.
-	Speedup  float64                   `json:"speedup"`
-	Achieved float64                   `json:"achieved_speedup"`
-	WallS    float64                   `json:"wall_s"`
-	AvgWaitS float64                   `json:"avg_wait_s"`
+	Speedup  float64 `json:"speedup"`
+	Achieved float64 `json:"achieved_speedup"`
+	WallS    float64 `json:"wall_s"`
+	AvgWaitS float64 `json:"avg_wait_s"`
 	// AskDelayS is the median, over the jobs that waited, of the trace
 	// time from a job's submission to its forecast; StartedBeforeAsked
 	// counts those that had started before they could be asked about
 	// (they have no forecast). Both grow when the controller cannot
 	// answer at the speed-up: forecasts come later than at submission.
-	AskDelayS          float64 `json:"ask_delay_median_s"`
-	StartedBeforeAsked int     `json:"started_before_asked"`
-	Methods  map[string]*forecastStats `json:"methods"`
-	Report   string                    `json:"report,omitempty"`
+	AskDelayS          float64                   `json:"ask_delay_median_s"`
+	StartedBeforeAsked int                       `json:"started_before_asked"`
+	Methods            map[string]*forecastStats `json:"methods"`
+	Report             string                    `json:"report,omitempty"`
 }
 
 // forecastBenchOptions configure one replay; the zero value is not valid

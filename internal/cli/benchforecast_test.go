@@ -135,7 +135,7 @@ func TestScoreForecasts(t *testing.T) {
 		{SubmitS: 0, StartS: 2000, AskedS: 30, Twin: 1000, TwinLow: 800, TwinHigh: 1500, Reservation: 0},    // -50%, none, outside
 		{SubmitS: 0, StartS: 4000, AskedS: 20, Twin: 4000, Reservation: 4000},                               // exact, no range
 		{SubmitS: 100, StartS: 110, AskedS: 900, Twin: 500, TwinLow: 100, TwinHigh: 900, Reservation: 500},  // waited too little
-		{SubmitS: 0, StartS: 700, AskedS: 800, startedBeforeAsking: true},                                    // asked too late
+		{SubmitS: 0, StartS: 700, AskedS: 800, startedBeforeAsking: true},                                   // asked too late
 	}
 	r := scoreForecasts(fcs, 600, false)
 	if _, ok := r.Methods[knownMethod]; ok {
