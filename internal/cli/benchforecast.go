@@ -268,6 +268,11 @@ func runBenchForecast(e *Env, args []string) error {
 	if len(w.Jobs) < *n {
 		fmt.Fprintf(e.Stderr, "bench forecast: the trace holds %d jobs; replaying them all\n", len(w.Jobs))
 	}
+	if from, to, ok := denseCore(w.Jobs); ok {
+		core := w.Jobs[from:to]
+		fmt.Fprintf(e.Stderr, "bench forecast: warning: %d%% of the slice's jobs arrive within %s of its %s span: --load %.2f is the load over the whole span, and those jobs are offered %.2f; --skip %d starts the slice at them\n",
+			int(denseShare*100), hms(float64(core[len(core)-1].SubmitS-core[0].SubmitS)), hms(float64(w.SpanS)), w.Load, twin.OfferedLoad(core, c.TotalGPUs()), *skip+from)
+	}
 	all, err := withTail(recs, c, opt, w, *tail)
 	if err != nil {
 		return err
@@ -324,6 +329,31 @@ func runBenchForecast(e *Env, args []string) error {
 	}
 	printForecastBench(e.Stdout, res)
 	return nil
+}
+
+// denseShare is the share of a slice's jobs that denseCore looks for.
+const denseShare = 0.95
+
+// denseCore finds the shortest stretch of arrivals that holds denseShare
+// of the jobs (jobs[from:to], in submit order) and says whether it is
+// shorter than a quarter of the slice's span: the slice is then mostly a
+// long, nearly empty stretch, its offered load is far below what the
+// dense part is offered, and the queue that forms is not the one --load
+// asks for.
+func denseCore(jobs []twin.Job) (from, to int, ok bool) {
+	n := len(jobs)
+	m := int(math.Ceil(denseShare * float64(n)))
+	if n < 20 || m >= n {
+		return 0, 0, false
+	}
+	best := int64(math.MaxInt64)
+	for i := 0; i+m <= n; i++ {
+		if w := jobs[i+m-1].SubmitS - jobs[i].SubmitS; w < best {
+			best, from = w, i
+		}
+	}
+	span := jobs[n-1].SubmitS - jobs[0].SubmitS
+	return from, from + m, 4*best < span
 }
 
 // withTail maps the slice w of recs and up to tail more jobs, on the
@@ -846,7 +876,11 @@ func printForecastBench(out io.Writer, r *forecastBenchResult) {
 		r.Waited, hms(float64(r.MinWaitS)), hms(r.AvgWaitS))
 	fmt.Fprintf(out, "asked a median of %s of trace time after submission", hms(r.AskDelayS))
 	if r.StartedBeforeAsked > 0 {
-		fmt.Fprintf(out, " (%d jobs that waited had started before they could be asked: give a lower --speedup)", r.StartedBeforeAsked)
+		fmt.Fprintf(out, " (%d of the jobs that waited had started before they could be asked", r.StartedBeforeAsked)
+		if r.StartedBeforeAsked*100 > r.Waited {
+			fmt.Fprint(out, ": give a lower --speedup")
+		}
+		fmt.Fprint(out, ")")
 	}
 	fmt.Fprint(out, ":\n\n")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gefion-hpc/gefion/internal/twin"
 )
 
 // TestBenchForecastTinySlice replays four jobs on one 8-GPU node through
@@ -332,5 +334,32 @@ func TestBenchForecastTail(t *testing.T) {
 		if code := RunEnv(e, args); code != 2 || !strings.Contains(eb.String(), "tail") {
 			t.Errorf("%s: exit %d, %q; want a usage error naming --tail", bad, code, eb.String())
 		}
+	}
+}
+
+// TestDenseCore: a slice whose first jobs trickle in over days before the
+// rest come within hours is found, with the stretch that holds 95% of its
+// jobs; an even slice is not.
+func TestDenseCore(t *testing.T) {
+	var sparse []twin.Job
+	for k := range 10 {
+		sparse = append(sparse, twin.Job{SubmitS: int64(k) * 86400}) // ten days, a job a day
+	}
+	for k := range 190 {
+		sparse = append(sparse, twin.Job{SubmitS: 10*86400 + int64(k)*60}) // then one a minute
+	}
+	from, to, ok := denseCore(sparse)
+	if !ok || from != 10 || to != 200 {
+		t.Errorf("denseCore(sparse head) = %d, %d, %v; want the 190 jobs from 10, true", from, to, ok)
+	}
+	var even []twin.Job
+	for k := range 200 {
+		even = append(even, twin.Job{SubmitS: int64(k) * 600})
+	}
+	if _, _, ok := denseCore(even); ok {
+		t.Errorf("denseCore(even arrivals) found a dense core")
+	}
+	if _, _, ok := denseCore(sparse[:5]); ok {
+		t.Errorf("denseCore of 5 jobs found a dense core")
 	}
 }
