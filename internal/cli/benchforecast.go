@@ -56,7 +56,7 @@ func init() {
 // controller's timing. To split those two, --known-runtimes also scores
 // twin-known-arrivals: the same twin, from the same snapshot, with the
 // true run times and every job the bench will submit later, at its
-// arrival. What error that keeps is the live controller's timing at the
+// arrival, in place of the submissions the forecast expects. What error that keeps is the live controller's timing at the
 // speed-up (passes and agents' reports on a scaled clock) and where the
 // twin's model of the live controller differs, which no forecast input
 // can remove. And twin-hindsight is the twin's own replay of the whole

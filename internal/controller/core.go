@@ -70,7 +70,10 @@ type core struct {
 	nextID   job.ID
 	// runtimes learns how long jobs run relative to their limits, for
 	// forecasts (runtime.go).
-	runtimes   runtimeModel
+	runtimes runtimeModel
+	// arrivals are the recent submissions that forecasts draw the next
+	// ones from (arrivals.go).
+	arrivals   arrivalHistory
 	keys       map[string]job.ID
 	projects   map[string]*store.ProjectRecord
 	nodes      []*nodeRec
@@ -368,6 +371,13 @@ func (c *core) install(tx *txn) {
 			continue
 		}
 		c.jobs[id] = r
+	}
+	for _, id := range tx.newIDs {
+		// Held jobs and jobs that wait for others or for a begin time
+		// say little about when the next jobs come.
+		if r := tx.jobs[id]; r != nil && !r.Spec.Hold && !r.hasDeps && r.Spec.BeginS <= r.SubmitS {
+			c.arrivals.add(sched.Pending{ID: r.ID, Req: r.Req, User: r.User, Project: r.Project, QOS: r.QOS, SubmitS: r.SubmitS, Nice: r.Spec.Nice})
+		}
 	}
 	for k, v := range tx.keys {
 		c.keys[k] = v

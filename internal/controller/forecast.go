@@ -13,24 +13,21 @@ import (
 )
 
 // A forecast runs the digital twin forward from the live state with every
-// job's predicted run time (runtime.go): once with each job's median
-// prediction, which gives the forecast start, and, while the queue is
-// small enough for it to be quick, forecastSamples more times with run
-// times drawn from each job's history, whose spread gives the range (the
-// second lowest and second highest of five: about the 20th and 80th
-// percentiles).
+// job's predicted run time (runtime.go) and, while the queue is short
+// enough for it to be quick, a stream of expected later submissions
+// (arrivals.go): once with each job's median prediction, which gives the
+// forecast start, and, for such a queue, forecastSamples more times with
+// run times drawn from each job's history and streams of their own, whose
+// spread gives the range (the second lowest and second highest of five:
+// about the 20th and 80th percentiles), which forecastCalib widens to what
+// past forecasts turned out to be.
 //
-// The twins assume nothing more is submitted, so a forecast is early when
-// later jobs overtake. A stream of expected submissions (a Poisson process
-// at half the rate of the last 100 submissions, each a draw of one of
-// them, with predicted run times) was measured on the forecast bench's
-// Philly slice (1,500 jobs and a tail of 500, gefion:4, load 2, seed 1):
-// with every run time known it cut the median error from 31% to 26% of
-// the wait, but with predicted run times it moved it from 35% to 36.5%
-// (with the median of the sampled runs as the point: 40%, and 38% at
-// three quarters of the rate), and the range held the real start less
-// often (70% to 63%). It is not used until run times are predicted
-// better.
+// The stream, measured on the forecast bench (1,500 jobs and a tail of
+// 500; median absolute error as a share of the wait, without and with
+// it): Philly (gefion:4, load 2) seed 1 35.0% and 36.5%, seed 2 40.4% and
+// 33.6%; Alibaba (skip 18, gefion:2, load 1.5) seed 1 48.9% and 42.2%,
+// seed 2 48.8% and 42.2%. Taking the median of the sampled runs as the
+// point instead made Philly seed 1 worse (40%).
 
 // forecaster keeps the twin's forecasts of the live state between
 // questions. A run (forecastRun) holds the twin as it stopped after the
@@ -92,13 +89,21 @@ const (
 	// not computed (each run replays the whole queue).
 	forecastSamples         = 5
 	forecastRangeMaxPending = 2000
+	// forecastArrivalsMaxPending is the queue length above which the
+	// twins expect no later submissions: at Gefion scale (10,000 pending)
+	// a stream made the forecast of the last job three times slower.
+	forecastArrivalsMaxPending = 2000
 )
 
 // forecastInput is what a forecast reads of the live state.
 type forecastInput struct {
 	snap *sched.Snapshot
-	// ratios are each job's predicted used/limit ratios (sorted).
+	// ratios are each job's predicted used/limit ratios (sorted), the
+	// recent submissions' included.
 	ratios map[job.ID][]float64
+	// recent are the submissions that expected arrivals are drawn from
+	// (arrivals.go), oldest first.
+	recent []sched.Pending
 }
 
 // forecast returns the twin's predicted start of a pending job.
@@ -218,6 +223,11 @@ func (c *Controller) newForecastRun(ctx context.Context) (*forecastRun, error) {
 		}
 		for i := range in.snap.Pending {
 			p := &in.snap.Pending[i]
+			look(p.ID, p.User, p.Project, p.Req.TimeLimitS)
+		}
+		in.recent = tx.c.arrivals.recent(tx.nowS)
+		for i := range in.recent {
+			p := &in.recent[i]
 			look(p.ID, p.User, p.Project, p.Req.TimeLimitS)
 		}
 		return in, nil
@@ -363,10 +373,31 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 	for i := range s.Pending {
 		limits[s.Pending[i].ID] = s.Pending[i].Req.TimeLimitS
 	}
+	// arrivals is a stream of expected submissions, each running for its
+	// predicted run time at its quantile; none for a long queue, where
+	// they would cost more than the 100 ms a forecast may take.
+	arrivals := func(stream uint64, quantile func(job.ID) float64) []twin.Arrival {
+		if len(s.Pending) > forecastArrivalsMaxPending {
+			return nil
+		}
+		a := expectedArrivals(in.recent, s.Now, stream, func(p *sched.Pending) int64 {
+			return runFor(in.ratios[p.ID], p.Req.TimeLimitS, 0, quantile(p.ID))
+		})
+		for k := range a {
+			if a[k].Job.QOS == "" {
+				a[k].Job.QOS = c.cfg.DefaultQOS
+			}
+		}
+		return a
+	}
 	// quantile gives a job's run-time quantile in one run: 0.5 for the
-	// point forecast, drawn for the sampled ones.
+	// point forecast, drawn for the sampled ones; each run has a stream
+	// of its own.
+	var stream uint64
 	run := func(quantile func(job.ID) float64) (*twin.Forecaster, error) {
+		stream++
 		return twin.NewForecaster(s, c.policy, twin.ForecastOptions{
+			Arrivals:       arrivals(stream, quantile),
 			SchedIntervalS: 1, HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
 			RunningEndS: func(id job.ID) (sched.Time, bool) {
 				r, ok := in.ratios[id]
@@ -405,9 +436,11 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 		}
 	}
 	if known := c.cfg.ForecastKnownRunS; known != nil {
-		// The same twin with the true run times: running jobs end at
-		// their start plus theirs, pending ones run for theirs.
+		// The point twin with the true run times: running jobs end at
+		// their start plus theirs, pending ones run for theirs; the
+		// expected arrivals, not jobs yet, run for their predicted ones.
 		opt := twin.ForecastOptions{
+			Arrivals:       arrivals(1, func(job.ID) float64 { return 0.5 }),
 			SchedIntervalS: 1, HalfLifeS: int64(c.cfg.UsageHalfLife.Seconds()),
 			RunningEndS: func(id job.ID) (sched.Time, bool) {
 				run, ok := known(id)
@@ -423,7 +456,7 @@ func (c *Controller) forecastTwins(in *forecastInput) (*forecastRun, error) {
 		}
 		if later := c.cfg.ForecastKnownArrivals; later != nil {
 			// And with the jobs that will be submitted after the
-			// snapshot, as they will be.
+			// snapshot, as they will be, instead of expected ones.
 			opt.Arrivals = later(s.Now)
 			for k := range opt.Arrivals {
 				if opt.Arrivals[k].Job.QOS == "" {
