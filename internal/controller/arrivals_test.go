@@ -213,3 +213,38 @@ func TestForecastExpectsArrivals(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkForecastWithArrivals forecasts the last job of the longest
+// queue that still gets expected arrivals (forecastArrivalsMaxPending, on
+// the gefion preset with every node busy), from a new run: the point twin
+// and the five sampled ones, each with its stream, run until it starts.
+func BenchmarkForecastWithArrivals(b *testing.B) {
+	p, err := sched.PolicyByName("default")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &Controller{policy: p, cfg: Config{UsageHalfLife: 7 * 24 * time.Hour}}
+	for _, arrivals := range []bool{false, true} {
+		in := seededForecastInput(b, 5, forecastArrivalsMaxPending)
+		if arrivals {
+			// 100 submissions over the last two hours, of the queue's mix.
+			for k := range 100 {
+				pd := in.snap.Pending[k*7]
+				pd.ID, pd.SubmitS = job.ID(1_000_000+k), in.snap.Now-72*int64(99-k)
+				in.recent = append(in.recent, pd)
+			}
+		}
+		last := in.snap.Pending[len(in.snap.Pending)-1].ID
+		b.Run(fmt.Sprint("arrivals=", arrivals), func(b *testing.B) {
+			for b.Loop() {
+				r, err := c.forecastTwins(in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if fs, ok := r.answer(last); !ok || fs.point == 0 {
+					b.Fatalf("no forecast for the last job: %+v", fs)
+				}
+			}
+		})
+	}
+}
