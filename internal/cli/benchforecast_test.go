@@ -28,21 +28,11 @@ func TestBenchForecastTinySlice(t *testing.T) {
 		t.Skip("replays a trace through a live controller for a few seconds")
 	}
 	dir := t.TempDir()
-	tr := filepath.Join(dir, "tiny.csv")
-	rows := "job_id,num_gpu,submit_time,iterations,model_name,duration,interval\n" +
-		"0,8,0,1,a,1200,10\n" +
-		"1,8,10,1,b,600,10\n" +
-		"2,4,20,1,c,900,10\n" +
-		"3,4,30,1,d,300,0\n"
-	if err := os.WriteFile(tr, []byte(rows), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tr := tiresiasTrace(t, dir, "0,8,0,1,a,1200,10", "1,8,10,1,b,600,10", "2,4,20,1,c,900,10", "3,4,30,1,d,300,0")
 	perJob := filepath.Join(dir, "jobs.csv")
 	report := filepath.Join(dir, "report.html")
-	var out, errb bytes.Buffer
-	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	code := RunEnv(e, []string{"gefion", "bench", "forecast", "--trace", tr, "--format", "tiresias", "--preset", "gefion:1",
-		"--time-limit-model", "exact", "--policy", "fifo", "--speedup", "400", "--min-wait", "5m", "--json", "--csv", perJob, "--report", report})
+	code, out, errb := runGefion("bench", "forecast", "--trace", tr, "--format", "tiresias", "--preset", "gefion:1",
+		"--time-limit-model", "exact", "--policy", "fifo", "--speedup", "400", "--min-wait", "5m", "--json", "--csv", perJob, "--report", report)
 	if code != 0 {
 		t.Fatalf("bench forecast exited %d: %s", code, errb.String())
 	}
@@ -290,22 +280,11 @@ func TestBenchForecastTail(t *testing.T) {
 		t.Skip("replays a trace through a live controller for a few seconds")
 	}
 	dir := t.TempDir()
-	tr := filepath.Join(dir, "tail.csv")
-	rows := "job_id,num_gpu,submit_time,iterations,model_name,duration,interval\n" +
-		"0,8,0,1,a,1200,10\n" +
-		"1,8,10,1,b,600,10\n" +
-		"2,4,20,1,c,300,10\n" +
-		"3,4,30,1,d,100,2970\n" +
-		"4,4,3000,1,e,100,2000\n" +
-		"5,4,5000,1,f,100,0\n"
-	if err := os.WriteFile(tr, []byte(rows), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tr := tiresiasTrace(t, dir, "0,8,0,1,a,1200,10", "1,8,10,1,b,600,10", "2,4,20,1,c,300,10",
+		"3,4,30,1,d,100,2970", "4,4,3000,1,e,100,2000", "5,4,5000,1,f,100,0")
 	perJob := filepath.Join(dir, "jobs.csv")
-	var out, errb bytes.Buffer
-	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	code := RunEnv(e, []string{"gefion", "bench", "forecast", "--trace", tr, "--format", "tiresias", "--preset", "gefion:1",
-		"--jobs", "3", "--tail", "3", "--time-limit-model", "exact", "--policy", "fifo", "--speedup", "400", "--json", "--csv", perJob})
+	code, out, errb := runGefion("bench", "forecast", "--trace", tr, "--format", "tiresias", "--preset", "gefion:1",
+		"--jobs", "3", "--tail", "3", "--time-limit-model", "exact", "--policy", "fifo", "--speedup", "400", "--json", "--csv", perJob)
 	if code != 0 {
 		t.Fatalf("bench forecast exited %d: %s", code, errb.String())
 	}
@@ -328,13 +307,31 @@ func TestBenchForecastTail(t *testing.T) {
 		t.Errorf("the per-job file has %d lines; want a header and the 3 scored jobs:\n%s", lines, b)
 	}
 	for _, bad := range []string{"--tail -2", "--tail x"} {
-		var o, eb bytes.Buffer
-		e := &Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &eb, Getenv: func(string) string { return "" }}
-		args := append([]string{"gefion", "bench", "forecast", "--trace", tr, "--format", "tiresias"}, strings.Fields(bad)...)
-		if code := RunEnv(e, args); code != 2 || !strings.Contains(eb.String(), "tail") {
+		args := append([]string{"bench", "forecast", "--trace", tr, "--format", "tiresias"}, strings.Fields(bad)...)
+		if code, _, eb := runGefion(args...); code != 2 || !strings.Contains(eb.String(), "tail") {
 			t.Errorf("%s: exit %d, %q; want a usage error naming --tail", bad, code, eb.String())
 		}
 	}
+}
+
+// tiresiasTrace writes a trace of the given rows in the tiresias format
+// under dir and returns its path.
+func tiresiasTrace(t *testing.T, dir string, rows ...string) string {
+	t.Helper()
+	path := filepath.Join(dir, "trace.csv")
+	text := "job_id,num_gpu,submit_time,iterations,model_name,duration,interval\n" + strings.Join(rows, "\n") + "\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// runGefion runs the command line gefion args and returns its exit code,
+// standard output and standard error.
+func runGefion(args ...string) (code int, stdout, stderr *bytes.Buffer) {
+	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
+	e := &Env{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr, Getenv: func(string) string { return "" }}
+	return RunEnv(e, append([]string{"gefion"}, args...)), stdout, stderr
 }
 
 // TestDenseCore: a slice whose first jobs trickle in over days before the
