@@ -23,9 +23,10 @@ import (
 // submissions, which come most often in bursts, so the rate seen at a
 // submission overstates the rate to come (bursts end). Replaying a Philly
 // slice in the twin alone, with true run times, the median error was 35%
-// of the wait with no arrivals, 16.5-18% at half the rate of the last 100
-// submissions, 20% at three quarters, 39% replaying the last day's
-// submissions as they came; live, see forecast.go.
+// of the wait with no arrivals, 16.5-18.5% at half the rate of the last
+// 100 submissions or of the last hour's, 16.4-20.8% at three quarters,
+// 39% replaying the last day's submissions as they came; live, see
+// forecast.go.
 
 const (
 	// arrivalHistoryLen is how many recent submissions are kept, and
