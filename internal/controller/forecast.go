@@ -24,10 +24,10 @@ import (
 //
 // The stream, measured on the forecast bench (1,500 jobs and a tail of
 // 500; median absolute error as a share of the wait, without and with
-// it): Philly (gefion:4, load 2) seed 1 35.0% and 36.5%, seed 2 40.4% and
-// 33.6%; Alibaba (skip 18, gefion:2, load 1.5) seed 1 48.9% and 42.2%,
-// seed 2 48.8% and 42.2%. Taking the median of the sampled runs as the
-// point instead made Philly seed 1 worse (40%).
+// it): Philly (gefion:4, load 2) seed 1 35.0% and 36.3%, seed 2 40.4% and
+// 31.0%; Alibaba (skip 18, gefion:2, load 1.5) seed 1 48.9% and 40.4%,
+// seed 2 48.8% and 40.7%. Taking the median of the sampled runs as the
+// point instead made Philly seed 1 worse (40.1% against 36.5%).
 
 // forecaster keeps the twin's forecasts of the live state between
 // questions. A run (forecastRun) holds the twin as it stopped after the
