@@ -528,44 +528,49 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 	}()
 	var maxLag int64
 	lastReport := time.Now()
-	// allStarted says whether every scored job has started, looked up at
-	// most every 100 ms: the tail is submitted only until then.
-	var lastLook time.Time
-	allStarted := func() (bool, error) {
-		if time.Since(lastLook) < 100*time.Millisecond {
-			return false, nil
-		}
-		lastLook = time.Now()
+	// left counts the jobs the replay still waits for: the scored jobs
+	// not yet started, and without a tail every job not yet ended (the
+	// longest can take the trace's tail).
+	left := func() (int, error) {
 		active, err := ctl.ListJobs(ctx, "bench", true, true)
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 		mu.Lock()
 		defer mu.Unlock()
+		n := 0
 		for _, a := range active {
-			if i, ok := byID[a.ID]; ok && i < scored && a.State == job.Pending {
-				return false, nil
+			if i, ok := byID[a.ID]; ok && (scored == len(w.Jobs) || i < scored && a.State == job.Pending) {
+				n++
 			}
 		}
-		return true, nil
+		return n, nil
 	}
+	// The asker is done once the last scored job is handed to it.
+	closeAsk := sync.OnceFunc(func() { close(ask) })
+	// The tail is submitted until every scored job has started, looked
+	// up at most every 100 ms.
+	var lastLook time.Time
 	tailed := 0
 	for i, j := range w.Jobs {
 		if i == scored {
-			close(ask)
+			closeAsk()
 		}
 		if d := time.Until(realStart.Add(time.Duration(float64(j.SubmitS) / S * float64(time.Second)))); d > 0 {
 			time.Sleep(d)
 		}
-		if i >= scored {
+		if i >= scored && time.Since(lastLook) >= 100*time.Millisecond {
 			// At the tail job's arrival: is it still needed?
-			done, err := allStarted()
+			lastLook = time.Now()
+			n, err := left()
 			if err != nil {
 				return nil, nil, err
 			}
-			if done {
+			if n == 0 {
 				break
 			}
+		}
+		if i >= scored {
 			tailed++
 		}
 		if lag := trace() - j.SubmitS; lag > maxLag {
@@ -606,33 +611,21 @@ func benchForecast(ctx context.Context, o forecastBenchOptions) (*forecastBenchR
 			fmt.Fprintf(o.Progress, "bench forecast: %d/%d jobs submitted, trace time %s, %.0f s\n", i+1, len(w.Jobs), hms(float64(trace())), time.Since(realStart).Seconds())
 		}
 	}
-	if scored == len(w.Jobs) {
-		close(ask)
-	}
+	closeAsk()
 	if err := <-askerDone; err != nil {
 		return nil, nil, err
 	}
-	// Wait for every scored job to start, and without a tail for every
-	// job to end (the longest can take the trace's tail).
 	for {
-		active, err := ctl.ListJobs(ctx, "bench", true, true)
+		n, err := left()
 		if err != nil {
 			return nil, nil, err
 		}
-		left := 0
-		mu.Lock()
-		for _, a := range active {
-			if i, ok := byID[a.ID]; ok && (scored == len(w.Jobs) || i < scored && a.State == job.Pending) {
-				left++
-			}
-		}
-		mu.Unlock()
-		if left == 0 {
+		if n == 0 {
 			break
 		}
 		if o.Progress != nil && time.Since(lastReport) > 10*time.Second {
 			lastReport = time.Now()
-			fmt.Fprintf(o.Progress, "bench forecast: %d scored jobs still to start or end, trace time %s, %.0f s\n", left, hms(float64(trace())), time.Since(realStart).Seconds())
+			fmt.Fprintf(o.Progress, "bench forecast: %d jobs still to start or end, trace time %s, %.0f s\n", n, hms(float64(trace())), time.Since(realStart).Seconds())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
