@@ -27,13 +27,20 @@ func ParseTime(s string) (int64, error) {
 		return 0, errors.New("empty time: use minutes, h:m:s or d-h:m:s")
 	}
 	bad := fmt.Errorf("invalid time %q: use minutes, minutes:seconds, h:m:s, d-h, d-h:m or d-h:m:s", s)
+	// Every field is at most a century's seconds before it is scaled,
+	// so that the sum below cannot overflow.
+	const centuryS = 365 * 86400 * 100
+	tooLong := fmt.Errorf("time %q is over a century: use UNLIMITED for no limit", s)
 	var days int64
 	rest := s
 	hasDays := false
 	if d, r, ok := strings.Cut(s, "-"); ok {
 		v, err := strconv.ParseInt(d, 10, 64)
-		if err != nil || v < 0 {
+		if err != nil && !errors.Is(err, strconv.ErrRange) || v < 0 {
 			return 0, bad
+		}
+		if err != nil || v > centuryS/86400 {
+			return 0, tooLong
 		}
 		days, rest, hasDays = v, r, true
 	}
@@ -41,8 +48,11 @@ func ParseTime(s string) (int64, error) {
 	nums := make([]int64, len(parts))
 	for i, p := range parts {
 		v, err := strconv.ParseInt(p, 10, 64)
-		if err != nil || v < 0 {
+		if err != nil && !errors.Is(err, strconv.ErrRange) || v < 0 {
 			return 0, bad
+		}
+		if err != nil || v > centuryS {
+			return 0, tooLong
 		}
 		nums[i] = v
 	}
@@ -64,8 +74,8 @@ func ParseTime(s string) (int64, error) {
 		return 0, bad
 	}
 	secs += days * 86400
-	if secs > 365*86400*100 {
-		return 0, fmt.Errorf("time %q is over a century: use UNLIMITED for no limit", s)
+	if secs > centuryS {
+		return 0, tooLong
 	}
 	return secs, nil
 }

@@ -1,6 +1,9 @@
 package job
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseTime(t *testing.T) {
 	tests := []struct {
@@ -28,6 +31,14 @@ func TestParseTime(t *testing.T) {
 	for _, in := range []string{"", "abc", "1:2:3:4", "1-2:3:4:5", "-5", "5-", "1:-2", "1.5", "1h", "60000000"} {
 		if got, err := ParseTime(in); err == nil {
 			t.Errorf("ParseTime(%q) = %d; want an error", in, got)
+		}
+	}
+	// Fields so large that scaling them would overflow (the first is a
+	// fuzzer's find: it came out negative) are over a century, not wrapped.
+	for _, in := range []string{"00000000000000000000000002000000000000000000", "200000000000000000", "153722867280912931",
+		"1:9223372036854775807", "9223372036854775807-0", "99999999999999999999-1:00", "1-99999999999999999999"} {
+		if got, err := ParseTime(in); err == nil || !strings.Contains(err.Error(), "over a century") {
+			t.Errorf("ParseTime(%q) = %d, %v; want an error saying it is over a century", in, got, err)
 		}
 	}
 }
